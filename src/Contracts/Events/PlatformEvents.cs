@@ -1,0 +1,71 @@
+namespace PumpFleet.Contracts.Events;
+
+/// <summary><c>device.identified</c>: the batch's <c>device</c> object first seen, or changed (e.g. a firmware update).</summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.DeviceIdentified.v1")]
+public sealed record DeviceIdentified : PumpEvent
+{
+    /// <summary>The device description as the hub sent it.</summary>
+    [Id(0)] public required DeviceInfo Device { get; init; }
+}
+
+/// <summary><c>pump.paired</c>: the pump was paired with a hub; only that hub may publish for it.</summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.PumpPaired.v1")]
+public sealed record PumpPaired : PumpEvent
+{
+    /// <summary>The hub id.</summary>
+    [Id(0)] public required string HubId { get; init; }
+    /// <summary>Who paired it (operator or provisioning process).</summary>
+    [Id(1)] public string? By { get; init; }
+}
+
+/// <summary><c>gap.recorded</c>: seqs <see cref="FromSeq"/>..<see cref="ToSeq"/> (inclusive) have not arrived.</summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.GapRecorded.v1")]
+public sealed record GapRecorded : PumpEvent
+{
+    /// <summary>First missing seq.</summary>
+    [Id(0)] public required long FromSeq { get; init; }
+    /// <summary>Last missing seq.</summary>
+    [Id(1)] public required long ToSeq { get; init; }
+}
+
+/// <summary><c>anomaly.detected</c>: a platform detector opened an anomaly.</summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.AnomalyDetected.v1")]
+public sealed record AnomalyDetected : PumpEvent
+{
+    /// <summary>Stable id, unique across the fleet.</summary>
+    [Id(0)] public required string AnomalyId { get; init; }
+    /// <summary>One of <see cref="Vocabulary.AnomalyKinds"/>.</summary>
+    [Id(1)] public required string Kind { get; init; }
+    /// <summary><c>critical</c>, <c>warning</c> or <c>info</c>.</summary>
+    [Id(2)] public required string Severity { get; init; }
+    /// <summary>One sentence for a human.</summary>
+    [Id(3)] public required string Summary { get; init; }
+    /// <summary>The numbers the detector used.</summary>
+    [Id(4)] public required IReadOnlyDictionary<string, double> Evidence { get; init; }
+}
+
+/// <summary><c>anomaly.acknowledged</c>: a person took ownership of an anomaly.</summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.AnomalyAcknowledged.v1")]
+public sealed record AnomalyAcknowledged : PumpEvent
+{
+    /// <summary>The anomaly.</summary>
+    [Id(0)] public required string AnomalyId { get; init; }
+    /// <summary>Who.</summary>
+    [Id(1)] public required string By { get; init; }
+    /// <summary>Free text.</summary>
+    [Id(2)] public string? Note { get; init; }
+}
+
+/// <summary><c>anomaly.resolved</c>: an anomaly was closed, by a person or automatically when its condition cleared.</summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.AnomalyResolved.v1")]
+public sealed record AnomalyResolved : PumpEvent
+{
+    /// <summary>The anomaly.</summary>
+    [Id(0)] public required string AnomalyId { get; init; }
+    /// <summary>Who (<c>system</c> when automatic).</summary>
+    [Id(1)] public required string By { get; init; }
+    /// <summary>Free text.</summary>
+    [Id(2)] public string? Note { get; init; }
+    /// <summary>True when the detector saw the condition clear.</summary>
+    [Id(3)] public bool Automatic { get; init; }
+}
