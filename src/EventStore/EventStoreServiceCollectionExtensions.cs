@@ -1,0 +1,29 @@
+using System.Reflection;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Npgsql;
+
+namespace PumpFleet.EventStore;
+
+/// <summary>Registration of the event store.</summary>
+public static class EventStoreServiceCollectionExtensions
+{
+    /// <summary>Registers the Npgsql data source, the event store, its metrics and the schema migrator.</summary>
+    public static IServiceCollection AddPumpFleetEventStore(this IServiceCollection services, string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        services.TryAddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.TryAddSingleton<EventStoreInstruments>();
+        services.TryAddSingleton<IEventStore>(sp => new NpgsqlEventStore(
+            sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<EventStoreInstruments>()));
+        services.TryAddSingleton<SchemaMigrator>();
+        return services;
+    }
+
+    /// <summary>Adds the embedded <c>Sql/NNN_name.sql</c> migrations of <paramref name="assembly"/>.</summary>
+    public static IServiceCollection AddPumpFleetMigrations(this IServiceCollection services, Assembly assembly)
+    {
+        services.AddSingleton(new MigrationAssembly(assembly));
+        return services;
+    }
+}

@@ -1,0 +1,80 @@
+namespace PumpFleet.EventStore;
+
+/// <summary>An event to append: payload already serialised to JSON under a stable type name.</summary>
+/// <param name="EventId">Idempotency key: an ambiguous commit retried with the same ids is stored once.</param>
+/// <param name="Type">Stable type name, e.g. <c>dose.delivered</c>.</param>
+/// <param name="Data">JSON payload.</param>
+/// <param name="Seq">Device seq, or null for platform events. Unique per stream.</param>
+/// <param name="DeviceTime">The pump's timestamp, or null.</param>
+/// <param name="ReceivedAt">When the platform received it.</param>
+/// <param name="ClockSuspect">The device time is not trusted (future, backwards or before 2010).</param>
+/// <param name="Metadata">Optional JSON object (hub id, message id, trace id…).</param>
+public sealed record EventToAppend(
+    Guid EventId, string Type, string Data, long? Seq, DateTimeOffset? DeviceTime, DateTimeOffset ReceivedAt,
+    bool ClockSuspect = false, string? Metadata = null);
+
+/// <summary>An event as stored.</summary>
+public sealed record StoredEvent(
+    long GlobalPosition, ulong TransactionId, string StreamId, long Version, Guid EventId, string Type,
+    long? Seq, DateTimeOffset? DeviceTime, DateTimeOffset ReceivedAt, bool ClockSuspect, string Data, string? Metadata)
+{
+    /// <summary>The position of this event in the gap-safe global order.</summary>
+    public GlobalCheckpoint Checkpoint => new(TransactionId, GlobalPosition);
+}
+
+/// <summary>Result of an append.</summary>
+/// <param name="NextExpectedVersion">The stream's version after the append.</param>
+/// <param name="AlreadyStored">True when every event was already stored by an earlier (ambiguous) attempt.</param>
+public sealed record AppendResult(long NextExpectedVersion, bool AlreadyStored);
+
+/// <summary>A position in the gap-safe global order: (transaction id, global position).</summary>
+public readonly record struct GlobalCheckpoint(ulong TransactionId, long Position) : IComparable<GlobalCheckpoint>
+{
+    /// <summary>Before the first event.</summary>
+    public static GlobalCheckpoint Start => default;
+
+    /// <inheritdoc />
+    public int CompareTo(GlobalCheckpoint other)
+    {
+        var c = TransactionId.CompareTo(other.TransactionId);
+        return c != 0 ? c : Position.CompareTo(other.Position);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{TransactionId}:{Position}";
+}
+
+/// <summary>A page of the global log.</summary>
+/// <param name="Events">Events in commit-safe order.</param>
+/// <param name="Next">Checkpoint to resume from (equal to the input when the page is empty).</param>
+public sealed record GlobalPage(IReadOnlyList<StoredEvent> Events, GlobalCheckpoint Next);
+
+/// <summary>A stored snapshot of a stream's folded state.</summary>
+public sealed record Snapshot(string StreamId, long Version, int SchemaVersion, string State);
+
+/// <summary>Thrown when the expected version is stale: another writer appended first.</summary>
+public sealed class WrongExpectedVersionException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public WrongExpectedVersionException(string streamId, long expectedVersion, Exception? inner = null)
+        : base($"Stream '{streamId}' is not at version {expectedVersion}: another writer appended first.", inner)
+    {
+        StreamId = streamId;
+        ExpectedVersion = expectedVersion;
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public WrongExpectedVersionException() : base("Wrong expected version.") => StreamId = "";
+
+    /// <summary>Creates the exception.</summary>
+    public WrongExpectedVersionException(string message) : base(message) => StreamId = "";
+
+    /// <summary>Creates the exception.</summary>
+    public WrongExpectedVersionException(string message, Exception inner) : base(message, inner) => StreamId = "";
+
+    /// <summary>The stream.</summary>
+    public string StreamId { get; }
+
+    /// <summary>The version the writer expected.</summary>
+    public long ExpectedVersion { get; }
+}

@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace PumpFleet.EventStore;
+
+/// <summary>The event store on PostgreSQL (schema in Sql/*.sql, applied by <see cref="SchemaMigrator"/>).</summary>
+public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null) : IEventStore
+{
+    // One statement for the whole batch: arrays unnested server-side, so a batch of N events costs one round trip
+    // and one parse, not N. The guard (stream at exactly the expected version) turns an expected version ahead of
+    // the stream into a concurrency error instead of a hole in the version sequence.
+    private const string AppendSql = """
+        INSERT INTO pf_events (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata)
+        SELECT $1, $2 + t.ord, t.id, t.type, t.seq, t.at, t.recv, t.cs, t.data::jsonb, t.meta::jsonb
+        FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::boolean[], $9::text[], $10::text[])
+             WITH ORDINALITY AS t(id, type, seq, at, recv, cs, data, meta, ord)
+        WHERE $2 = 0 OR EXISTS (SELECT 1 FROM pf_events WHERE stream_id = $1 AND version = $2)
+        """;
+
+    private const string Columns =
+        "global_position, transaction_id::text AS transaction_id_text, stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data::text, metadata::text";
+
+    /// <inheritdoc />
+    public async Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<EventToAppend> events, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        ArgumentOutOfRangeException.ThrowIfNegative(expectedVersion);
+        if (events.Count == 0)
+        {
+            return new AppendResult(expectedVersion, AlreadyStored: false);
+        }
+
+        var n = events.Count;
+        var ids = new Guid[n];
+        var types = new string[n];
+        var seqs = new long?[n];
+        var ats = new DateTime?[n];
+        var recvs = new DateTime[n];
+        var suspects = new bool[n];
+        var datas = new string[n];
+        var metas = new string?[n];
+        for (var i = 0; i < n; i++)
+        {
+            var e = events[i];
+            ids[i] = e.EventId;
+            types[i] = e.Type;
+            seqs[i] = e.Seq;
+            ats[i] = e.DeviceTime?.UtcDateTime;
+            recvs[i] = e.ReceivedAt.UtcDateTime;
+            suspects[i] = e.ClockSuspect;
+            datas[i] = e.Data;
+            metas[i] = e.Metadata;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        try
+        {
+            await using var cmd = new NpgsqlCommand(AppendSql, conn)
+            {
+                Parameters =
+                {
+                    new() { Value = streamId },
+                    new() { Value = expectedVersion },
+                    new() { Value = ids },
+                    new() { Value = types },
+                    new() { Value = seqs },
+                    new() { Value = ats, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz },
+                    new() { Value = recvs, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz },
+                    new() { Value = suspects },
+                    new() { Value = datas },
+                    new() { Value = metas, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+                },
+            };
+            var inserted = await cmd.ExecuteNonQueryAsync(ct);
+            if (inserted == 0)
+            {
+                return await ResolveConflictAsync(conn, streamId, expectedVersion, ids, null, ct);
+            }
+
+            instruments?.OnAppended(n, Stopwatch.GetElapsedTime(started));
+            return new AppendResult(expectedVersion + n, AlreadyStored: false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return await ResolveConflictAsync(conn, streamId, expectedVersion, ids, e, ct);
+        }
+        catch (Exception) when (instruments is not null && Count(instruments, "append"))
+        {
+            throw;
+        }
+    }
+
+    private static bool Count(EventStoreInstruments instruments, string operation)
+    {
+        instruments.OnError(operation);
+        return false;
+    }
+
+    // A conflict is either a real concurrent writer or our own earlier attempt that committed while we saw an error.
+    // The event ids tell them apart: all present means the batch is already stored, exactly once.
+    private async Task<AppendResult> ResolveConflictAsync(
+        NpgsqlConnection conn, string streamId, long expectedVersion, Guid[] ids, Exception? inner, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT count(*), coalesce(max(version), 0) FROM pf_events WHERE stream_id = $1 AND event_id = ANY($2)", conn)
+        {
+            Parameters = { new() { Value = streamId }, new() { Value = ids } },
+        };
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var found = r.GetInt64(0);
+        var maxVersion = r.GetInt64(1);
+        if (found == ids.Length)
+        {
+            return new AppendResult(maxVersion, AlreadyStored: true);
+        }
+
+        instruments?.OnError("append-conflict");
+        throw new WrongExpectedVersionException(streamId, expectedVersion, inner);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<StoredEvent> ReadStreamAsync(string streamId, long afterVersion = 0, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            $"SELECT {Columns} FROM pf_events WHERE stream_id = $1 AND version > $2 ORDER BY version");
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = afterVersion });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            yield return ReadEvent(r);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<StoredEvent>> ReadStreamBySeqAsync(string streamId, long afterSeq, int maxCount, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            $"SELECT {Columns} FROM pf_events WHERE stream_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = afterSeq });
+        cmd.Parameters.Add(new() { Value = maxCount });
+        return await ReadAllRowsAsync(cmd, ct);
+    }
+
+    /// <inheritdoc />
+    public async Task<GlobalPage> ReadAllAsync(GlobalCheckpoint after, int maxCount, CancellationToken ct = default)
+    {
+        // Rows of transactions at or above xmin may still be joined by rows of older, still-open transactions
+        // with lower positions, so the reader stops below the horizon; they are read on a later call.
+        await using var cmd = dataSource.CreateCommand($"""
+            SELECT {Columns} FROM pf_events
+            WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY transaction_id, global_position
+            LIMIT $3
+            """);
+        cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = after.Position });
+        cmd.Parameters.Add(new() { Value = maxCount });
+        var events = await ReadAllRowsAsync(cmd, ct);
+        return new GlobalPage(events, events.Count == 0 ? after : events[^1].Checkpoint);
+    }
+
+    /// <inheritdoc />
+    public async Task SaveSnapshotAsync(Snapshot snapshot, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            INSERT INTO pf_snapshots (stream_id, version, schema_version, state, taken_at) VALUES ($1, $2, $3, $4::jsonb, now())
+            ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, schema_version = excluded.schema_version,
+                state = excluded.state, taken_at = excluded.taken_at
+            WHERE pf_snapshots.version < excluded.version OR pf_snapshots.schema_version <> excluded.schema_version
+            """);
+        cmd.Parameters.Add(new() { Value = snapshot.StreamId });
+        cmd.Parameters.Add(new() { Value = snapshot.Version });
+        cmd.Parameters.Add(new() { Value = snapshot.SchemaVersion });
+        cmd.Parameters.Add(new() { Value = snapshot.State });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <inheritdoc />
+    public async Task<Snapshot?> LoadSnapshotAsync(string streamId, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT version, schema_version, state::text FROM pf_snapshots WHERE stream_id = $1");
+        cmd.Parameters.Add(new() { Value = streamId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? new Snapshot(streamId, r.GetInt64(0), r.GetInt32(1), r.GetString(2)) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<GlobalCheckpoint> LoadCheckpointAsync(string name, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT transaction_id::text AS transaction_id_text, global_position FROM pf_checkpoints WHERE name = $1");
+        cmd.Parameters.Add(new() { Value = name });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct)
+            ? new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1))
+            : GlobalCheckpoint.Start;
+    }
+
+    /// <inheritdoc />
+    public async Task SaveCheckpointAsync(string name, GlobalCheckpoint checkpoint, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            INSERT INTO pf_checkpoints (name, transaction_id, global_position, updated_at) VALUES ($1, $2::text::xid8, $3, now())
+            ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id,
+                global_position = excluded.global_position, updated_at = excluded.updated_at
+            """);
+        cmd.Parameters.Add(new() { Value = name });
+        cmd.Parameters.Add(new() { Value = checkpoint.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = checkpoint.Position });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<IReadOnlyList<StoredEvent>> ReadAllRowsAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var list = new List<StoredEvent>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(ReadEvent(r));
+        }
+
+        return list;
+    }
+
+    private static StoredEvent ReadEvent(NpgsqlDataReader r) => new(
+        GlobalPosition: r.GetInt64(0),
+        TransactionId: ulong.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture),
+        StreamId: r.GetString(2),
+        Version: r.GetInt64(3),
+        EventId: r.GetGuid(4),
+        Type: r.GetString(5),
+        Seq: r.IsDBNull(6) ? null : r.GetInt64(6),
+        DeviceTime: r.IsDBNull(7) ? null : new DateTimeOffset(r.GetDateTime(7), TimeSpan.Zero),
+        ReceivedAt: new DateTimeOffset(r.GetDateTime(8), TimeSpan.Zero),
+        ClockSuspect: r.GetBoolean(9),
+        Data: r.GetString(10),
+        Metadata: r.IsDBNull(11) ? null : r.GetString(11));
+}
