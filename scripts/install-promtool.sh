@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs promtool from Debian's prometheus package (the only registry route to it here).
+# Installs promtool (Debian package prometheus) and amtool (prometheus-alertmanager), the only registry route
+# to them here. amtool validates deploy/alertmanager/alertmanager.yml in scripts/check-deploy.sh.
 #
 # The package would normally start a Prometheus server through its maintainer scripts. A CI box
 # must not be left with a daemon listening on :9090, so a policy-rc.d forbids service starts
 # during the install, and anything that started anyway (systemd hosts) is stopped and disabled.
-# Idempotent: does nothing when promtool is already on PATH.
+# Idempotent: does nothing when promtool and amtool are already on PATH.
 set -euo pipefail
 
-if command -v promtool >/dev/null 2>&1; then
+if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then
   echo "promtool already installed: $(command -v promtool) ($(promtool --version 2>&1 | head -n1))"
+  echo "amtool already installed: $(command -v amtool)"
   exit 0
 fi
 
@@ -20,7 +22,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 # apt-get update only when the lists are missing or the candidate is unknown, since it is slow.
-if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+if ! apt-cache policy prometheus prometheus-alertmanager 2>/dev/null | grep -q 'Candidate: [0-9]'; then
   apt-get update -qq
 fi
 
@@ -35,14 +37,17 @@ cleanup() { if [[ "${created_policy}" == 1 ]]; then rm -f "${policy}"; fi; }
 trap cleanup EXIT
 
 # --no-install-recommends keeps out the node exporter and friends that we do not need.
-apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 
-if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-  systemctl disable --now prometheus >/dev/null 2>&1 || true
-fi
-if command -v service >/dev/null 2>&1; then
-  service prometheus stop >/dev/null 2>&1 || true
-fi
+for svc in prometheus prometheus-alertmanager; do
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now "${svc}" >/dev/null 2>&1 || true
+  fi
+  if command -v service >/dev/null 2>&1; then
+    service "${svc}" stop >/dev/null 2>&1 || true
+  fi
+done
 
 promtool --version 2>&1 | head -n1
 echo "promtool installed: $(command -v promtool)"
+echo "amtool installed: $(command -v amtool)"
