@@ -1,0 +1,230 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Grains;
+using PumpFleet.Contracts.Json;
+using PumpFleet.Contracts.Views;
+using PumpFleet.EventStore;
+
+namespace PumpFleet.Grains.Pumps;
+
+/// <summary>
+/// One virtual actor per pump serial: the digital twin. Event sourcing is done here explicitly rather than with
+/// JournaledGrain, because JournaledGrain's ConfirmEvents retries a failed write forever and never fails the call
+/// (notes/tech.md §2), while the protocol needs a failed append to fail the call so the gateway does not acknowledge.
+/// </summary>
+public sealed partial class PumpGrain(
+    IEventStore store, IOptions<PumpGrainOptions> options, PumpInstruments instruments, ILogger<PumpGrain> logger)
+    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain
+{
+    private PumpState _state = new();
+    private long _snapshotVersion;
+
+    private string Serial => this.GetPrimaryKeyString();
+
+    /// <inheritdoc />
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _state = await LoadAsync(cancellationToken);
+        instruments.OnActivated();
+        await base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        instruments.OnDeactivated();
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<IngestResult> IngestAsync(IngestBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid);
+        if (plan.Events.Count > 0)
+        {
+            try
+            {
+                await AppendAndApplyAsync(plan.Events, batch.HubId, batch.MessageId);
+            }
+            catch (WrongExpectedVersionException)
+            {
+                // Another activation (a rare duplicate during a membership change) wrote first: re-read and decide again.
+                LogConcurrentWriter(Serial);
+                _state = await LoadAsync(CancellationToken.None);
+                plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid);
+                if (plan.Events.Count > 0)
+                {
+                    await AppendAndApplyAsync(plan.Events, batch.HubId, batch.MessageId);
+                }
+            }
+        }
+
+        return new IngestResult
+        {
+            CommittedSeq = _state.LastSeq,
+            Stored = plan.AcceptedDeviceEvents,
+            Duplicates = plan.Duplicates,
+            Rejections = plan.Rejections,
+        };
+    }
+
+    /// <inheritdoc />
+    public async Task PairAsync(string hubId, string by)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(hubId);
+        if (string.Equals(_state.HubId, hubId, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        await AppendAndApplyAsync([new PlannedEvent(new PumpPaired { At = now, HubId = hubId, By = by }, Guid.NewGuid(), null, now, false)], hubId, null);
+    }
+
+    /// <inheritdoc />
+    public Task<PumpView> GetStateAsync() => Task.FromResult(_state.ToView());
+
+    /// <inheritdoc />
+    public async Task<PumpView> GetStateAsOfAsync(DateTimeOffset asOf)
+    {
+        var state = new PumpState { Serial = Serial };
+        await foreach (var stored in store.ReadStreamAsync(Serial))
+        {
+            var e = EventJson.Deserialize(stored.Type, stored.Data);
+            var effective = e is DeviceEvent && stored.ClockSuspect ? stored.ReceivedAt : e.At;
+            if (effective <= asOf)
+            {
+                state.Apply(e, Envelope(stored));
+            }
+        }
+
+        return state.ToView();
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> AcknowledgeAnomalyAsync(string anomalyId, string by, string? note)
+    {
+        if (!_state.Anomalies.TryGetValue(anomalyId, out var a) || a.Status != "open")
+        {
+            return false;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        await AppendAndApplyAsync([new PlannedEvent(new AnomalyAcknowledged { At = now, AnomalyId = anomalyId, By = by, Note = note }, Guid.NewGuid(), null, now, false)], null, null);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ResolveAnomalyAsync(string anomalyId, string by, string? note)
+    {
+        if (!_state.Anomalies.ContainsKey(anomalyId))
+        {
+            return false;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        await AppendAndApplyAsync([new PlannedEvent(new AnomalyResolved { At = now, AnomalyId = anomalyId, By = by, Note = note }, Guid.NewGuid(), null, now, false)], null, null);
+        return true;
+    }
+
+    /// <summary>Appends events in one round trip, then folds them. On failure the activation is dropped and the call fails.</summary>
+    private async Task AppendAndApplyAsync(IReadOnlyList<PlannedEvent> events, string? hubId, string? messageId)
+    {
+        var metadata = hubId is null && messageId is null
+            ? null
+            : JsonSerializer.Serialize(new EventMetadata(hubId, messageId), EventJson.Options);
+        var rows = new EventToAppend[events.Count];
+        for (var i = 0; i < events.Count; i++)
+        {
+            var p = events[i];
+            rows[i] = new EventToAppend(p.EventId, EventTypes.NameOf(p.Event), EventJson.Serialize(p.Event), p.Seq,
+                p.Event is DeviceEvent d ? d.At : null, p.ReceivedAt, p.ClockSuspect, metadata);
+        }
+
+        AppendResult result;
+        try
+        {
+            result = await store.AppendAsync(Serial, _state.Version, rows);
+        }
+        catch (WrongExpectedVersionException)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            // The commit may or may not have happened (ambiguous). Drop this activation so the next call re-reads
+            // the stream: resent events are then recognised by seq, and nothing is stored twice.
+            LogAppendFailed(e, Serial, events.Count);
+            DeactivateOnIdle();
+            throw;
+        }
+
+        if (result.AlreadyStored)
+        {
+            _state = await LoadAsync(CancellationToken.None);
+            return;
+        }
+
+        var version = _state.Version;
+        foreach (var p in events)
+        {
+            _state.Apply(p.Event, new EventEnvelope(++version, p.Seq, p.ReceivedAt, p.ClockSuspect));
+        }
+
+        if (_state.Version - _snapshotVersion >= options.Value.SnapshotEvery)
+        {
+            await SaveSnapshotAsync();
+        }
+    }
+
+    private async Task SaveSnapshotAsync()
+    {
+        try
+        {
+            var json = JsonSerializer.Serialize(_state, SnapshotJson.Options);
+            await store.SaveSnapshotAsync(new Snapshot(Serial, _state.Version, PumpState.SchemaVersion, json));
+            _snapshotVersion = _state.Version;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A missing snapshot only makes the next activation replay more events; the events are safe.
+            LogSnapshotFailed(e, Serial);
+        }
+    }
+
+    private async Task<PumpState> LoadAsync(CancellationToken ct)
+    {
+        var state = new PumpState { Serial = Serial };
+        _snapshotVersion = 0;
+        var snapshot = await store.LoadSnapshotAsync(Serial, ct);
+        if (snapshot is { SchemaVersion: PumpState.SchemaVersion })
+        {
+            state = JsonSerializer.Deserialize<PumpState>(snapshot.State, SnapshotJson.Options) ?? state;
+            state.Serial = Serial;
+            _snapshotVersion = snapshot.Version;
+        }
+
+        await foreach (var stored in store.ReadStreamAsync(Serial, state.Version, ct))
+        {
+            state.Apply(EventJson.Deserialize(stored.Type, stored.Data), Envelope(stored));
+        }
+
+        return state;
+    }
+
+    private static EventEnvelope Envelope(StoredEvent s) => new(s.Version, s.Seq, s.ReceivedAt, s.ClockSuspect);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Append of {Count} events for pump {Serial} failed; the call fails and the activation is dropped")]
+    private partial void LogAppendFailed(Exception e, string serial, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Snapshot of pump {Serial} failed; it will be retried at the next threshold")]
+    private partial void LogSnapshotFailed(Exception e, string serial);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: another writer appended first; state re-read and the batch re-planned")]
+    private partial void LogConcurrentWriter(string serial);
+
+    private sealed record EventMetadata(string? HubId, string? MessageId);
+}

@@ -1,0 +1,17 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PumpFleet.Grains.Pumps;
+
+/// <summary>Options of the pump grains.</summary>
+public sealed class PumpGrainOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "PumpFleet:Pumps";
+
+    /// <summary>
+    /// Store a snapshot after this many new events. An hourly-reporting pump writes ~50 events a day, so 200 keeps
+    /// an activation's replay to a few days of events. Default: 200.
+    /// </summary>
+    [Range(10, 100_000)]
+    public int SnapshotEvery { get; set; } = 200;
+}
