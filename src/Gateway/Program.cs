@@ -1,6 +1,7 @@
 using PumpFleet.Gateway.Cli;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Quarantine;
+using PumpFleet.ServiceDefaults;
 
 // `hubs ...` administers hubs and exits; anything else runs the gateway. Configuration switches of the form
 // --Key=Value (e.g. --ConnectionStrings:PumpFleet=...) may be mixed in; they go to the host's configuration.
@@ -11,9 +12,11 @@ if (args is ["hubs", .. var rest])
 }
 
 var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
 builder.AddPumpFleetOrleansClient();
 builder.Services.AddPumpFleetGateway(builder.Configuration);
 var app = builder.Build();
+app.MapDefaultEndpoints();
 app.MapHubAdminApi();
 app.MapQuarantineApi();
 await app.RunAsync();

@@ -7,26 +7,27 @@ namespace PumpFleet.Gateway.Hosting;
 public static class OrleansClientHostingExtensions
 {
     /// <summary>
-    /// Connects to the cluster as a client. <c>Orleans:Clustering</c> = <c>Localhost</c> (default) uses the gateway
-    /// port <c>Orleans:GatewayPort</c> (30000) with <c>Orleans:ServiceId</c> / <c>Orleans:ClusterId</c> (default "dev").
+    /// Connects to the cluster as a client, with the same keys and defaults as the silo host:
+    /// <c>PumpFleet:Clustering</c> (or <c>Orleans:Clustering</c>) = <c>Localhost</c> (default) uses the silo gateway port
+    /// <c>PumpFleet:GatewayPort</c> (30000) with <c>Orleans:ServiceId</c> ("pumpfleet") and <c>Orleans:ClusterId</c> ("pumpfleet-dev").
     /// Do not call it in a host that also runs a silo: the silo provides the grain factory.
     /// </summary>
     public static IHostApplicationBuilder AddPumpFleetOrleansClient(this IHostApplicationBuilder builder)
     {
         var config = builder.Configuration;
-        var clustering = config["Orleans:Clustering"] ?? "Localhost";
-        var serviceId = config["Orleans:ServiceId"] ?? "dev";
-        var clusterId = config["Orleans:ClusterId"] ?? "dev";
+        var clustering = config["PumpFleet:Clustering"] ?? config["Orleans:Clustering"] ?? "Localhost";
+        var serviceId = config["Orleans:ServiceId"] ?? "pumpfleet";
+        var clusterId = config["Orleans:ClusterId"] ?? "pumpfleet-dev";
         builder.UseOrleansClient(client =>
         {
             if (string.Equals(clustering, "Localhost", StringComparison.OrdinalIgnoreCase))
             {
-                client.UseLocalhostClustering(config.GetValue("Orleans:GatewayPort", 30000), serviceId, clusterId);
+                client.UseLocalhostClustering(config.GetValue("PumpFleet:GatewayPort", 30000), serviceId, clusterId);
             }
             else
             {
                 throw new InvalidOperationException(
-                    $"Orleans:Clustering '{clustering}' is not supported by the gateway yet; use Localhost.");
+                    $"Clustering '{clustering}' is not supported by the gateway's Orleans client yet; use Localhost.");
             }
         });
         return builder;
