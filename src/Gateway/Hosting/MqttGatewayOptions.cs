@@ -96,7 +96,16 @@ public sealed class ExternalBrokerOptions
     [Range(1, uint.MaxValue)]
     public uint SessionExpirySeconds { get; set; } = 3600;
 
-    /// <summary>Workers; one pump's messages always go to the same worker, in order. Default: 16.</summary>
+    /// <summary>
+    /// A shared subscription spreads one pump's messages over several gateway instances, so a later batch can reach
+    /// the pump grain before the first one (which carries <c>device</c>). For this long after receipt a
+    /// <c>device-required</c> refusal is treated as "not yet": the message stays unacknowledged and is retried.
+    /// Default: 30 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ReorderWindow { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Workers in this instance; one pump's messages always go to the same worker, in order. Default: 16.</summary>
     [Range(1, 1024)]
     public int Partitions { get; set; } = 16;
 }

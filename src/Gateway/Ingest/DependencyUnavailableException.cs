@@ -19,3 +19,25 @@ public sealed class DependencyUnavailableException : Exception
     /// <summary>One of <see cref="Dependencies"/>.</summary>
     public string Dependency { get; }
 }
+
+/// <summary>
+/// The message cannot be decided yet (External mode: a batch overtook the pump's first batch on another gateway
+/// instance). It is left unacknowledged and retried, like a dependency failure, until <c>ReorderWindow</c> passes.
+/// </summary>
+public sealed class RetryLaterException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public RetryLaterException(string message) : base(message)
+    {
+    }
+
+    /// <summary>Required by CA1032.</summary>
+    public RetryLaterException() : base("Retry later.")
+    {
+    }
+
+    /// <summary>Required by CA1032.</summary>
+    public RetryLaterException(string message, Exception inner) : base(message, inner)
+    {
+    }
+}

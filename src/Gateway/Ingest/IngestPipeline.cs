@@ -41,6 +41,7 @@ public sealed partial class IngestPipeline(
     HubActivityTracker activity,
     GatewayInstruments instruments,
     IOptions<HubAuthOptions> hubOptions,
+    IOptions<MqttGatewayOptions> mqttOptions,
     TimeProvider time,
     ILogger<IngestPipeline> logger)
 {
@@ -128,6 +129,13 @@ public sealed partial class IngestPipeline(
             {
                 result = await CallGrainAsync(serial, ingest, ct);
                 whole = result.Rejections.FirstOrDefault(r => r.Seq is null);
+            }
+
+            if (whole is not null && whole.Code == RejectionCodes.DeviceRequired && mqttOptions.Value.Mode == GatewayMode.External &&
+                time.GetUtcNow() - m.ReceivedAt < mqttOptions.Value.External.ReorderWindow)
+            {
+                throw new RetryLaterException(
+                    $"Pump {serial} has no device yet; its first batch may still be in flight on another gateway instance.");
             }
 
             if (whole is not null)

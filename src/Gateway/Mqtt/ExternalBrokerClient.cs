@@ -218,11 +218,11 @@ public sealed partial class ExternalBrokerClient(
                 await e.AcknowledgeAsync(ct);
                 return;
             }
-            catch (DependencyUnavailableException x)
+            catch (Exception x) when (x is DependencyUnavailableException or RetryLaterException)
             {
                 // Held unacknowledged and retried here, in order, until the dependency is back. If this instance
                 // dies meanwhile, the broker redelivers the message from the persistent session.
-                LogRetrying(m.Topic, backoff, x.Dependency);
+                LogRetrying(m.Topic, backoff, x is DependencyUnavailableException d ? d.Dependency : "ordering");
                 await Task.Delay(backoff, time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
@@ -259,7 +259,7 @@ public sealed partial class ExternalBrokerClient(
     [LoggerMessage(Level = LogLevel.Warning, Message = "The MQTT broker says it has no shared subscriptions; several gateways would each get every message")]
     private partial void LogNoSharedSubscriptions();
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Message on {Topic} held unacknowledged; {Dependency} unavailable, retrying in {Backoff}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Message on {Topic} held unacknowledged ({Dependency}); retrying in {Backoff}")]
     private partial void LogRetrying(string topic, TimeSpan backoff, string dependency);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not acknowledge the message on {Topic}; the broker will redeliver it")]
