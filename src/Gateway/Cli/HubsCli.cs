@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PumpFleet.EventStore;
 using PumpFleet.Gateway.Hosting;
@@ -40,6 +41,8 @@ public static class HubsCli
             return 2;
         }
 
+        // A command prints its result, not the host's lifecycle chatter.
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddPumpFleetEventStore(cs);
         builder.Services.AddPumpFleetMigrations(typeof(HubsCli).Assembly);
         builder.Services.AddOptions<HubAuthOptions>().Bind(builder.Configuration.GetSection(HubAuthOptions.SectionName));

@@ -333,7 +333,7 @@ public sealed partial class IngestPipeline(
     }
 
     private byte[] AckJson(string serial, long committedSeq) =>
-        JsonSerializer.SerializeToUtf8Bytes(new AckPayload(serial, committedSeq, time.GetUtcNow()), GatewayJson.Options);
+        JsonSerializer.SerializeToUtf8Bytes(new AckPayload(serial, committedSeq, Rfc3339.Format(time.GetUtcNow())), GatewayJson.Options);
 
     private static byte[] RejectJson(Problem p) =>
         JsonSerializer.SerializeToUtf8Bytes(new RejectPayload(p.Seq, p.Code, p.Reason), GatewayJson.Options);
