@@ -40,7 +40,7 @@ public sealed class MqttGatewayOptionsValidator : IValidateOptions<MqttGatewayOp
                 errors.Add("Gateway:Mqtt:PlainEnabled is false but no Gateway:Mqtt:TlsCertificatePath is set: the broker would listen nowhere.");
             }
 
-            if (o.PlainEnabled && !string.IsNullOrEmpty(o.TlsCertificatePath) && o.Port != 0 && o.Port == o.TlsPort)
+            if (o.PlainEnabled && !string.IsNullOrEmpty(o.TlsCertificatePath) && o.Port == o.TlsPort)
             {
                 errors.Add($"Gateway:Mqtt:Port and Gateway:Mqtt:TlsPort are both {o.Port}.");
             }

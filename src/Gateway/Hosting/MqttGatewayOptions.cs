@@ -21,8 +21,8 @@ public sealed class MqttGatewayOptions
     /// <summary>Embedded broker or external broker client. Default: Embedded.</summary>
     public GatewayMode Mode { get; set; } = GatewayMode.Embedded;
 
-    /// <summary>Plain-TCP port of the embedded broker; 0 picks a free port (tests). Default: 1883.</summary>
-    [Range(0, 65535)]
+    /// <summary>Plain-TCP port of the embedded broker. Default: 1883.</summary>
+    [Range(1, 65535)]
     public int Port { get; set; } = 1883;
 
     /// <summary>Address the embedded broker binds to (IPv4 or IPv6 literal, or <c>Any</c>). Default: Any.</summary>
@@ -30,7 +30,7 @@ public sealed class MqttGatewayOptions
     public string BindAddress { get; set; } = "Any";
 
     /// <summary>TLS port of the embedded broker, used when <see cref="TlsCertificatePath"/> is set. Default: 8883.</summary>
-    [Range(0, 65535)]
+    [Range(1, 65535)]
     public int TlsPort { get; set; } = 8883;
 
     /// <summary>PKCS#12 file with the embedded broker's certificate and private key; set it to enable TLS. Default: none.</summary>

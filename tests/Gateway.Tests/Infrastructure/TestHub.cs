@@ -43,9 +43,18 @@ public sealed class TestHub : IAsyncDisposable
     }
 
     /// <summary>Connects (a persistent session) and subscribes to the hub's own subtree; returns the CONNACK result.</summary>
-    public async Task<MqttClientConnectResult> ConnectAsync(int port, string? password, string? username = null, bool subscribe = true)
+    public async Task<MqttClientConnectResult> ConnectAsync(int port, string? password, string? username = null, bool subscribe = true,
+        string? tlsThumbprint = null)
     {
-        var options = new MqttClientOptionsBuilder()
+        var builder = new MqttClientOptionsBuilder();
+        if (tlsThumbprint is not null)
+        {
+            // Pinned: the test's self-signed certificate, and nothing else.
+            builder.WithTlsOptions(t => t.UseTls().WithCertificateValidationHandler(c =>
+                string.Equals(c.Certificate.GetCertHashString(), tlsThumbprint, StringComparison.OrdinalIgnoreCase)));
+        }
+
+        var options = builder
             .WithTcpServer("127.0.0.1", port)
             .WithClientId(HubId)
             .WithCredentials(username ?? HubId, password)
