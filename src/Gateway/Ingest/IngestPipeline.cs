@@ -323,7 +323,10 @@ public sealed partial class IngestPipeline(
     {
         for (var x = e; x is not null; x = x.InnerException)
         {
-            if (x is NpgsqlException || x.GetType().FullName?.StartsWith("Npgsql", StringComparison.Ordinal) == true)
+            // A PostgresException thrown in the silo may arrive as an Orleans CodecNotFoundException naming the
+            // type (Npgsql exceptions have no Orleans codec), so the message is checked too.
+            if (x is NpgsqlException || x.GetType().FullName?.StartsWith("Npgsql", StringComparison.Ordinal) == true ||
+                x.Message.Contains("Npgsql.", StringComparison.Ordinal))
             {
                 return true;
             }
