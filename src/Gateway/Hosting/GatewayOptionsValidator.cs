@@ -65,9 +65,10 @@ public sealed class HubAuthOptionsValidator(IHostEnvironment environment) : IVal
                            "environment unless Gateway:Hubs:AllowDevFleetOutsideDevelopment is true.");
             }
 
-            if (o.DevFleetSecret.Length < 16)
+            // The simulator's default fleet secret is "dev"; length only matters where the network is not the developer's.
+            if (!environment.IsDevelopment() && o.DevFleetSecret.Length < 16)
             {
-                errors.Add("Gateway:Hubs:DevFleetSecret must be at least 16 characters.");
+                errors.Add("Gateway:Hubs:DevFleetSecret must be at least 16 characters outside Development.");
             }
         }
 
