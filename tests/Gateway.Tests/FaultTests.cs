@@ -155,6 +155,39 @@ public sealed class FaultTests(PostgresFixture pg)
             TimeSpan.FromSeconds(10), "events 1..6 stored exactly once");
     }
 
+    [Fact]
+    public async Task SiloDown_NothingAcked_AfterItReturnsEverythingStored()
+    {
+        var cs = await pg.CreateDatabaseAsync("gwsilo", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
+        await using var cluster = await Cluster.StartAsync(cs);
+        await using var gateway = await GatewayUnderTest.StartAsync(cs, cluster.Grains,
+            settings: new Dictionary<string, string?> { ["Gateway:Mqtt:IngestTimeout"] = "00:00:05" });
+        var hubId = NewId("hub");
+        var serial = NewId("P");
+        var secret = await gateway.ProvisionAsync(hubId);
+        await gateway.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await using var hub = TestHub.Create(hubId);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gateway.Port, secret)).ResultCode);
+        Assert.True((await hub.PublishAsync(serial, Doses(1, 3))).IsSuccess);
+
+        await cluster.KillAllSilosAsync();
+        var acked = false;
+        try
+        {
+            acked = (await hub.PublishAsync(serial, Batch(false, Dose(4)))).IsSuccess;
+        }
+        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or InvalidOperationException)
+        {
+        }
+
+        Assert.False(acked, "A batch was acknowledged while no silo was running.");
+
+        await cluster.StartSiloAsync();
+        await ResendUntilAckedAsync(hub, gateway.Port, secret, serial, Batch(false, Dose(4)));
+
+        Assert.Equal([1L, 2L, 3L, 4L], await StoredSeqsAsync(gateway, serial));
+    }
+
     private static async Task<string> CreateDatabaseAsync(PrivatePostgres server)
     {
         var name = $"gwpg_{Guid.NewGuid():N}"[..20];

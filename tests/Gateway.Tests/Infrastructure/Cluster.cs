@@ -27,5 +27,16 @@ public sealed class Cluster : IAsyncDisposable
         return new Cluster(cluster);
     }
 
+    /// <summary>Kills every silo: grain calls fail until <see cref="StartSiloAsync"/>.</summary>
+    public async Task KillAllSilosAsync()
+    {
+        foreach (var silo in _cluster.Silos.ToList())
+        {
+            await _cluster.KillSiloAsync(silo);
+        }
+    }
+
+    public async Task StartSiloAsync() => await _cluster.StartAdditionalSiloAsync();
+
     public async ValueTask DisposeAsync() => await _cluster.DisposeAsync();
 }
