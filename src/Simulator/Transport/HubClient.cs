@@ -30,7 +30,7 @@ public sealed partial class HubClient : IAsyncDisposable
     private readonly PumpQueue[] _pumps;
     private readonly Dictionary<string, PumpQueue> _bySerial = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly SemaphoreSlim _ackArrived = new(0);
+    private TaskCompletionSource _ackSignal = NewSignal();
     private readonly Channel<object> _commands = Channel.CreateBounded<object>(new BoundedChannelOptions(64) { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private Task? _worker;
@@ -203,15 +203,29 @@ public sealed partial class HubClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Connects, subscribes, announces the hub, learns committedSeq from the retained acks and resends what is above
+    /// it. Holds the send lock throughout, so no new batch overtakes the resend.
+    /// </summary>
     private async Task<bool> TryConnectAsync(CancellationToken cancellationToken)
     {
-        if (_client.IsConnected)
-        {
-            return true;
-        }
-
+        await _sendLock.WaitAsync(cancellationToken);
         try
         {
+            if (_client.IsConnected)
+            {
+                return true;
+            }
+
+            foreach (var p in _pumps)
+            {
+                lock (p)
+                {
+                    p.AckSinceConnect = false;
+                    p.DeviceSent = false;
+                }
+            }
+
             var result = await _client.ConnectAsync(_mqttOptions, cancellationToken);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
@@ -224,7 +238,16 @@ public sealed partial class HubClient : IAsyncDisposable
                 .WithTopicFilter(Topics.RejectsFilter(HubId), MqttQualityOfServiceLevel.AtLeastOnce)
                 .Build(), cancellationToken);
             await PublishAsync(Topics.Status(HubId), WireJson.Status(true, _hub.Pumps[0].Device.Firmware, _clock.Now), retain: true, cancellationToken);
-            await ResendAfterConnectAsync(cancellationToken);
+            await WaitForRetainedAcksAsync(cancellationToken);
+            foreach (var p in _pumps)
+            {
+                lock (p)
+                {
+                    p.SentUpTo = p.Committed;
+                }
+            }
+
+            await FlushCoreAsync(cancellationToken);
             return true;
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -232,43 +255,46 @@ public sealed partial class HubClient : IAsyncDisposable
             Log.ConnectFailed(_log, HubId, e.Message);
             return false;
         }
+        finally
+        {
+            _sendLock.Release();
+        }
     }
 
-    /// <summary>After a connect: learn committedSeq from the retained acks, then resend what is above it, device first.</summary>
-    private async Task ResendAfterConnectAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Pumps that were acked before have a retained ack waiting on the broker; resending before it arrives would
+    /// resend events the platform already holds. Waits for those acks, at most <see cref="RetainedAckWait"/>.
+    /// </summary>
+    private async Task WaitForRetainedAcksAsync(CancellationToken cancellationToken)
     {
-        var deadline = _time.GetTimestamp();
-        while (_time.GetElapsedTime(deadline) < RetainedAckWait)
+        var started = _time.GetTimestamp();
+        while (true)
         {
+            var signal = Volatile.Read(ref _ackSignal);
             var waiting = false;
             foreach (var p in _pumps)
             {
                 lock (p)
                 {
-                    // Only pumps that were acked before have a retained ack to wait for.
                     waiting |= p.Unacked.Count > 0 && p.Committed > 0 && !p.AckSinceConnect;
                 }
             }
 
-            if (!waiting)
+            var left = RetainedAckWait - _time.GetElapsedTime(started);
+            if (!waiting || left <= TimeSpan.Zero)
             {
-                break;
+                return;
             }
 
-            await _ackArrived.WaitAsync(RetainedAckWait - _time.GetElapsedTime(deadline), cancellationToken);
-        }
-
-        foreach (var p in _pumps)
-        {
-            lock (p)
+            try
             {
-                p.SentUpTo = p.Committed;
-                p.DeviceSent = false;
-                p.AckSinceConnect = false;
+                await signal.Task.WaitAsync(left, _time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                return;
             }
         }
-
-        await FlushAsync(cancellationToken);
     }
 
     /// <summary>Publishes every queued event above what this connection has already sent, in batches of at most 500.</summary>
@@ -277,47 +303,52 @@ public sealed partial class HubClient : IAsyncDisposable
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            foreach (var p in _pumps)
-            {
-                while (_client.IsConnected)
-                {
-                    List<GeneratedEvent> unsent;
-                    DeviceInfo? device;
-                    long maxSentEver;
-                    lock (p)
-                    {
-                        unsent = p.Unacked.Where(e => e.Event.Seq > p.SentUpTo && e.Event.Seq > p.Committed).ToList();
-                        device = p.DeviceSent ? null : p.Device;
-                        maxSentEver = p.MaxSentEver;
-                    }
-
-                    if (unsent.Count == 0)
-                    {
-                        break;
-                    }
-
-                    var chunk = HubQueue.Cut(unsent).First();
-                    var payload = WireJson.Batch(device, chunk.Select(e => e.Json));
-                    if (!await PublishAsync(Topics.Events(HubId, p.Serial), payload, retain: false, cancellationToken))
-                    {
-                        _stats.OnPublishFailed();
-                        return;
-                    }
-
-                    var last = chunk[^1].Event.Seq;
-                    _stats.OnPublished(chunk.Count, chunk.Count(e => e.Event.Seq <= maxSentEver));
-                    lock (p)
-                    {
-                        p.SentUpTo = last;
-                        p.DeviceSent = true;
-                        p.MaxSentEver = Math.Max(p.MaxSentEver, last);
-                    }
-                }
-            }
+            await FlushCoreAsync(cancellationToken);
         }
         finally
         {
             _sendLock.Release();
+        }
+    }
+
+    private async Task FlushCoreAsync(CancellationToken cancellationToken)
+    {
+        foreach (var p in _pumps)
+        {
+            while (_client.IsConnected)
+            {
+                List<GeneratedEvent> unsent;
+                DeviceInfo? device;
+                long maxSentEver;
+                lock (p)
+                {
+                    unsent = p.Unacked.Where(e => e.Event.Seq > p.SentUpTo && e.Event.Seq > p.Committed).ToList();
+                    device = p.DeviceSent ? null : p.Device;
+                    maxSentEver = p.MaxSentEver;
+                }
+
+                if (unsent.Count == 0)
+                {
+                    break;
+                }
+
+                var chunk = HubQueue.Cut(unsent).First();
+                var payload = WireJson.Batch(device, chunk.Select(e => e.Json));
+                if (!await PublishAsync(Topics.Events(HubId, p.Serial), payload, retain: false, cancellationToken))
+                {
+                    _stats.OnPublishFailed();
+                    return;
+                }
+
+                var last = chunk[^1].Event.Seq;
+                _stats.OnPublished(chunk.Count, chunk.Count(e => e.Event.Seq <= maxSentEver));
+                lock (p)
+                {
+                    p.SentUpTo = last;
+                    p.DeviceSent = true;
+                    p.MaxSentEver = Math.Max(p.MaxSentEver, last);
+                }
+            }
         }
     }
 
@@ -373,7 +404,7 @@ public sealed partial class HubClient : IAsyncDisposable
                     }
                 }
 
-                _ackArrived.Release();
+                Interlocked.Exchange(ref _ackSignal, NewSignal()).TrySetResult();
             }
         }
         else if (topic.EndsWith("/rejects", StringComparison.Ordinal))
@@ -455,8 +486,9 @@ public sealed partial class HubClient : IAsyncDisposable
         _client.Dispose();
         _stopping.Dispose();
         _sendLock.Dispose();
-        _ackArrived.Dispose();
     }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private sealed class PumpQueue(string serial, DeviceInfo device)
     {
