@@ -88,6 +88,9 @@ internal sealed class FakePlatform : IAsyncDisposable
 
     public ConcurrentBag<string> DeviceSeenFor { get; } = [];
 
+    /// <summary>Hub status messages in arrival order.</summary>
+    public ConcurrentQueue<(string Hub, string Payload)> Statuses { get; } = new();
+
     public bool CutHappened => _phase >= 1;
 
     public bool Reconnected => _phase == 2;
@@ -104,6 +107,7 @@ internal sealed class FakePlatform : IAsyncDisposable
         Assert.Equal(MqttClientConnectResultCode.Success, connect.ResultCode);
         await p._client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
             .WithTopicFilter("pumpfleet/v1/hubs/+/pumps/+/events", MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTopicFilter("pumpfleet/v1/hubs/+/status", MqttQualityOfServiceLevel.AtLeastOnce)
             .Build(), cancellationToken);
         p._ackPublisher = Task.Run(() => p.PublishAcksAsync(p._stop.Token), CancellationToken.None);
         return p;
@@ -120,6 +124,12 @@ internal sealed class FakePlatform : IAsyncDisposable
     {
         var topic = e.ApplicationMessage.Topic;
         var hub = Topics.HubOf(topic)!;
+        if (topic == Topics.Status(hub))
+        {
+            Statuses.Enqueue((hub, e.ApplicationMessage.ConvertPayloadToString()));
+            return;
+        }
+
         var serial = Topics.SerialOf(topic)!;
         _hubOf[serial] = hub;
         using var doc = JsonDocument.Parse(e.ApplicationMessage.ConvertPayloadToString());

@@ -44,4 +44,50 @@ public sealed class MqttTests
         // device on every pump's first batch.
         Assert.Equal(plan.Pumps.Select(p => p.Serial).Order(StringComparer.Ordinal), platform.DeviceSeenFor.Distinct().Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task HubOutages_PublishTheLastWill_AndTheBacklogArrivesAfterwards()
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(45));
+        var options = TestFleet.Quiet(pumps: 6, days: 3);
+        options.Speed = 0;
+        options.FleetSecret = FakePlatform.FleetSecret;
+        options.OfflineRatePerHubDay = 1;
+        options.OfflineMeanDuration = TimeSpan.FromHours(5);
+        options.DrainTimeout = TimeSpan.FromSeconds(20);
+        var outages = new FleetGenerator(options).Generate().OfType<HubConnectivityChanged>().Where(c => !c.Online).ToList();
+        Assert.NotEmpty(outages);
+
+        await using var platform = await FakePlatform.StartAsync(targetHub: null, timeout.Token);
+        options.Broker = $"127.0.0.1:{platform.Port}";
+        var result = await new FleetSimulator().RunAsync(options, timeout.Token);
+
+        var expected = new FleetGenerator(options).GenerateBatches().SelectMany(b => b.Events.Select(e => (b.Serial, e.Event.Seq)));
+        Assert.All(expected, k => Assert.True(platform.Stored.ContainsKey(k), $"{k} missing"));
+        Assert.Equal(0, result.Unacked);
+
+        // The broker published the will when a hub dropped off, and the hub announced itself again afterwards.
+        var hub = outages[0].HubId;
+        var statuses = platform.Statuses.Where(s => s.Hub == hub).Select(s => s.Payload).ToList();
+        var will = statuses.IndexOf("{\"online\":false}");
+        Assert.True(will >= 0, string.Join(" | ", statuses));
+        Assert.True(statuses.Count > will + 1, string.Join(" | ", statuses));
+        Assert.Contains(statuses.Skip(will + 1), s => s.Contains("\"online\":true", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task WrongFleetSecret_IsRefusedByTheBroker_AndTheRunFails()
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await using var platform = await FakePlatform.StartAsync(targetHub: null, timeout.Token);
+        var options = TestFleet.Quiet(pumps: 2, days: 1);
+        options.Speed = 0;
+        options.FleetSecret = "not-the-secret";
+        options.Broker = $"127.0.0.1:{platform.Port}";
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => new FleetSimulator().RunAsync(options, timeout.Token));
+        Assert.Contains("connect", e.Message, StringComparison.Ordinal);
+        Assert.Empty(platform.Stored);
+    }
 }

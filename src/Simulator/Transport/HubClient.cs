@@ -21,7 +21,7 @@ public sealed partial class HubClient : IAsyncDisposable
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
     private readonly HubProfile _hub;
-    private readonly IMqttClient _client;
+    private volatile IMqttClient _client;
     private readonly MqttClientOptions _mqttOptions;
     private readonly ISimulationClock _clock;
     private readonly TimeProvider _time;
@@ -63,9 +63,15 @@ public sealed partial class HubClient : IAsyncDisposable
             .WithWillRetain(true)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
-        _client = new MqttClientFactory().CreateMqttClient();
-        _client.ApplicationMessageReceivedAsync += OnMessageAsync;
-        _client.DisconnectedAsync += OnDisconnectedAsync;
+        _client = CreateClient();
+    }
+
+    private IMqttClient CreateClient()
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        client.DisconnectedAsync += OnDisconnectedAsync;
+        return client;
     }
 
     /// <summary>Hub id.</summary>
@@ -173,22 +179,8 @@ public sealed partial class HubClient : IAsyncDisposable
 
                     break;
                 case HubConnectivityChanged { Online: false }:
-                    // A real outage: the broker publishes the last will, as it would on a lost link.
-                    _wantOnline = false;
                     Log.GoingOffline(_log, HubId, _clock.Now);
-                    if (_client.IsConnected)
-                    {
-                        try
-                        {
-                            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder()
-                                .WithReason(MqttClientDisconnectOptionsReason.DisconnectWithWillMessage).Build(), cancellationToken);
-                        }
-                        catch (Exception e) when (e is not OperationCanceledException)
-                        {
-                            Log.StopFailed(_log, HubId, e.Message);
-                        }
-                    }
-
+                    await DropLinkAsync(cancellationToken);
                     break;
                 case HubConnectivityChanged { Online: true }:
                     _wantOnline = true;
@@ -200,6 +192,28 @@ public sealed partial class HubClient : IAsyncDisposable
 
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// A simulated outage is a lost link, not a polite goodbye: the client is dropped without DISCONNECT, so the
+    /// broker publishes the last will, as it would when a hub loses power or network.
+    /// </summary>
+    private async Task DropLinkAsync(CancellationToken cancellationToken)
+    {
+        await _sendLock.WaitAsync(cancellationToken);
+        try
+        {
+            _wantOnline = false;
+            var old = _client;
+            old.ApplicationMessageReceivedAsync -= OnMessageAsync;
+            old.DisconnectedAsync -= OnDisconnectedAsync;
+            _client = CreateClient();
+            old.Dispose();
+        }
+        finally
+        {
+            _sendLock.Release();
         }
     }
 

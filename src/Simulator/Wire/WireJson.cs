@@ -82,9 +82,8 @@ public static class WireJson
     }
 
     /// <summary>The retained hub status.</summary>
-    public static string Status(bool online, string? firmware, DateTimeOffset at) => online
-        ? JsonSerializer.Serialize(new HubStatus(true, firmware, FormatTime(at)), Options)
-        : "{\"online\":false}";
+    public static string Status(bool online, string? firmware, DateTimeOffset at) =>
+        JsonSerializer.Serialize(new HubStatus(online, firmware, FormatTime(at)), Options);
 
     /// <summary>The hub's last will.</summary>
     public const string LastWill = "{\"online\":false}";
