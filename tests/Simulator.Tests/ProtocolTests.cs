@@ -94,4 +94,18 @@ public sealed class ProtocolTests
             Assert.Equal(b.Events.Count, doc.RootElement.GetProperty("events").GetArrayLength());
         }
     }
+
+    [Fact]
+    public void FastEventWriter_MatchesTheSerializer_ByteForByte()
+    {
+        var o = new SimulatorOptions { Pumps = 30, Duration = TimeSpan.FromDays(10), Seed = 3, FaultRateMultiplier = 200, TrialFraction = 0.3 };
+        var types = new HashSet<string>();
+        foreach (var e in new FleetGenerator(o).GenerateBatches().SelectMany(b => b.Events))
+        {
+            Assert.Equal(Wire.WireJson.EventViaSerializer(e.Event), e.Json);
+            types.Add(Contracts.Json.EventTypes.NameOf(e.Event));
+        }
+
+        Assert.True(types.Count >= 10, string.Join(",", types));
+    }
 }
