@@ -5,6 +5,9 @@ namespace PumpFleet.Simulator;
 /// <summary>Everything a simulation run needs. Validate with <see cref="Validate"/> before use.</summary>
 public sealed class SimulatorOptions
 {
+    /// <summary>Configuration section for hosts that bind these options.</summary>
+    public const string SectionName = "Simulator";
+
     /// <summary>MQTT broker as <c>host:port</c>. Default: <c>127.0.0.1:1883</c>.</summary>
     public string Broker { get; set; } = "127.0.0.1:1883";
 

@@ -153,7 +153,7 @@ public sealed partial class FleetSimulator(
                 lastAt = _time.GetTimestamp();
                 var rate = seconds > 0 ? (events - lastEvents) / seconds : 0;
                 lastEvents = events;
-                Log.Progress(_log, clock.Now, Math.Round(rate), events, Stats.AcksReceived, Stats.RejectsReceived,
+                Log.Progress(_log, clock.Now < options.End ? clock.Now : options.End, Math.Round(rate), events, Stats.AcksReceived, Stats.RejectsReceived,
                     hubs.Sum(h => (long)h.Backlog), hubs.Count(h => h.IsConnected), hubs.Length);
             }
         }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
@@ -169,7 +170,10 @@ public sealed partial class HubClient : IAsyncDisposable
                     var p = _bySerial[batch.Serial];
                     lock (p)
                     {
-                        p.Unacked.AddRange(batch.Events);
+                        foreach (var e in batch.Events)
+                        {
+                            p.Unacked.Add(new QueuedEvent(e.Event.Seq, e.Json));
+                        }
                     }
 
                     if (_client.IsConnected)
@@ -331,22 +335,21 @@ public sealed partial class HubClient : IAsyncDisposable
         {
             while (_client.IsConnected)
             {
-                List<GeneratedEvent> unsent;
+                List<QueuedEvent> chunk;
                 DeviceInfo? device;
                 long maxSentEver;
                 lock (p)
                 {
-                    unsent = p.Unacked.Where(e => e.Event.Seq > p.SentUpTo && e.Event.Seq > p.Committed).ToList();
+                    chunk = p.NextChunk();
                     device = p.DeviceSent ? null : p.Device;
                     maxSentEver = p.MaxSentEver;
                 }
 
-                if (unsent.Count == 0)
+                if (chunk.Count == 0)
                 {
                     break;
                 }
 
-                var chunk = HubQueue.Cut(unsent).First();
                 var payload = WireJson.Batch(device, chunk.Select(e => e.Json));
                 if (!await PublishAsync(Topics.Events(HubId, p.Serial), payload, retain: false, cancellationToken))
                 {
@@ -354,8 +357,8 @@ public sealed partial class HubClient : IAsyncDisposable
                     return;
                 }
 
-                var last = chunk[^1].Event.Seq;
-                _stats.OnPublished(chunk.Count, chunk.Count(e => e.Event.Seq <= maxSentEver));
+                var last = chunk[^1].Seq;
+                _stats.OnPublished(chunk.Count, chunk.Count(e => e.Seq <= maxSentEver));
                 lock (p)
                 {
                     p.SentUpTo = last;
@@ -413,8 +416,7 @@ public sealed partial class HubClient : IAsyncDisposable
                     if (c > p.Committed)
                     {
                         p.Committed = c;
-                        var keep = p.Unacked.FindIndex(x => x.Event.Seq > c);
-                        p.Unacked.RemoveRange(0, keep < 0 ? p.Unacked.Count : keep);
+                        p.Unacked.RemoveRange(0, p.FirstAbove(c));
                     }
                 }
 
@@ -504,16 +506,61 @@ public sealed partial class HubClient : IAsyncDisposable
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>What a hub keeps of an event until it is acked: the seq and the wire JSON.</summary>
+    private readonly record struct QueuedEvent(long Seq, string Json);
+
     private sealed class PumpQueue(string serial, DeviceInfo device)
     {
         public string Serial { get; } = serial;
         public DeviceInfo Device { get; } = device;
-        public List<GeneratedEvent> Unacked { get; } = [];
+
+        /// <summary>Unacked events, in seq order.</summary>
+        public List<QueuedEvent> Unacked { get; } = [];
         public long Committed { get; set; }
         public long SentUpTo { get; set; }
         public long MaxSentEver { get; set; }
         public bool DeviceSent { get; set; }
         public bool AckSinceConnect { get; set; }
+
+        /// <summary>Index of the first queued event with a seq above <paramref name="seq"/> (binary search: the queue can be long after an outage).</summary>
+        public int FirstAbove(long seq)
+        {
+            int lo = 0, hi = Unacked.Count;
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                if (Unacked[mid].Seq <= seq)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+
+            return lo;
+        }
+
+        /// <summary>The next batch to send: above what this connection sent and what is committed, at most 500 events and the size limit.</summary>
+        public List<QueuedEvent> NextChunk()
+        {
+            var chunk = new List<QueuedEvent>();
+            var bytes = 0;
+            for (var i = FirstAbove(Math.Max(SentUpTo, Committed)); i < Unacked.Count && chunk.Count < HubQueue.MaxEvents; i++)
+            {
+                var size = Encoding.UTF8.GetByteCount(Unacked[i].Json) + 1;
+                if (chunk.Count > 0 && bytes + size > HubQueue.MaxPayloadBytes)
+                {
+                    break;
+                }
+
+                chunk.Add(Unacked[i]);
+                bytes += size;
+            }
+
+            return chunk;
+        }
     }
 
     private static partial class Log
