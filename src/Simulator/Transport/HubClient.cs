@@ -162,6 +162,21 @@ public sealed partial class HubClient : IAsyncDisposable
 
     private async Task WorkAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            await ProcessCommandsAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Close the queue with the error, so the runner fails loudly instead of waiting on a full queue forever.
+            Log.WorkerFailed(_log, HubId, e);
+            _commands.Writer.TryComplete(e);
+            throw;
+        }
+    }
+
+    private async Task ProcessCommandsAsync(CancellationToken cancellationToken)
+    {
         await foreach (var command in _commands.Reader.ReadAllAsync(cancellationToken))
         {
             switch (command)
@@ -436,7 +451,12 @@ public sealed partial class HubClient : IAsyncDisposable
     {
         if (_wantOnline && !_stopping.IsCancellationRequested)
         {
-            Log.ConnectionLost(_log, HubId, e.Reason.ToString());
+            // A failed connect attempt also lands here; only a lost connection is worth an information line.
+            if (e.ClientWasConnected)
+            {
+                Log.ConnectionLost(_log, HubId, e.Reason.ToString());
+            }
+
             StartReconnectLoop();
         }
 
@@ -591,6 +611,9 @@ public sealed partial class HubClient : IAsyncDisposable
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId}: pump {Serial} got a reject: {Payload}")]
         public static partial void Rejected(ILogger logger, string hubId, string serial, string payload);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Hub {HubId}: worker failed")]
+        public static partial void WorkerFailed(ILogger logger, string hubId, Exception exception);
 
         [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId}: clean stop failed: {Reason}")]
         public static partial void StopFailed(ILogger logger, string hubId, string reason);
