@@ -352,12 +352,16 @@ public sealed partial class HubClient : IAsyncDisposable
             {
                 List<QueuedEvent> chunk;
                 DeviceInfo? device;
-                long maxSentEver;
+                long attemptedBefore;
                 lock (p)
                 {
                     chunk = p.NextChunk();
                     device = p.DeviceSent ? null : p.Device;
-                    maxSentEver = p.MaxSentEver;
+                    attemptedBefore = p.MaxAttempted;
+                    if (chunk.Count > 0)
+                    {
+                        p.MaxAttempted = Math.Max(p.MaxAttempted, chunk[^1].Seq);
+                    }
                 }
 
                 if (chunk.Count == 0)
@@ -372,13 +376,12 @@ public sealed partial class HubClient : IAsyncDisposable
                     return;
                 }
 
-                var last = chunk[^1].Seq;
-                _stats.OnPublished(chunk.Count, chunk.Count(e => e.Seq <= maxSentEver));
+                // Resent = published although an earlier attempt (acked by the broker or not) carried it.
+                _stats.OnPublished(chunk.Count, chunk.Count(e => e.Seq <= attemptedBefore));
                 lock (p)
                 {
-                    p.SentUpTo = last;
+                    p.SentUpTo = chunk[^1].Seq;
                     p.DeviceSent = true;
-                    p.MaxSentEver = Math.Max(p.MaxSentEver, last);
                 }
             }
         }
@@ -538,7 +541,7 @@ public sealed partial class HubClient : IAsyncDisposable
         public List<QueuedEvent> Unacked { get; } = [];
         public long Committed { get; set; }
         public long SentUpTo { get; set; }
-        public long MaxSentEver { get; set; }
+        public long MaxAttempted { get; set; }
         public bool DeviceSent { get; set; }
         public bool AckSinceConnect { get; set; }
 
