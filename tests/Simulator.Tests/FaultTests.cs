@@ -79,6 +79,7 @@ public sealed class FaultTests
     {
         var o = WithSensors(pumps: 40, days: 14);
         var index = TestFleet.FindPump(o, (p, rx) => rx.AverageRateMlPerDay >= 0.4 && p.Device.ReservoirCapacityMl == 40);
+        o.Pumps = index + 1; // pumps are seeded by index, so the rest of the fleet can be left out
         var outputs = TestFleet.Run(o, $$"""{ "faults": [ { "kind": "{{kind}}", "pumpIndex": {{index}}, "startAfterDays": 1, "parameters": { "percent": {{percent}} } } ] }""");
         var gt = Assert.Single(TestFleet.Truth(outputs));
         var events = TestFleet.EventsOf(outputs, TestFleet.Serial(index));
@@ -113,6 +114,7 @@ public sealed class FaultTests
     {
         var o = WithSensors(pumps: 40, days: 230);
         var index = TestFleet.FindPump(o, (p, rx) => rx.AverageRateMlPerDay >= 0.2);
+        o.Pumps = index + 1; // pumps are seeded by index, so the rest of the fleet can be left out
         var outputs = TestFleet.Run(o, $$"""{ "faults": [ { "kind": "pocket-fill", "pumpIndex": {{index}}, "startAfterDays": 0 } ] }""");
         var gt = Assert.Single(TestFleet.Truth(outputs));
         Assert.Equal(FaultKind.PocketFill, gt.Kind);
@@ -137,6 +139,7 @@ public sealed class FaultTests
     {
         var o = WithSensors(pumps: 40, days: 10);
         var index = TestFleet.FindPump(o, (p, rx) => rx.AverageRateMlPerDay >= 0.3);
+        o.Pumps = index + 1; // pumps are seeded by index, so the rest of the fleet can be left out
         var outputs = TestFleet.Run(o, $$"""{ "faults": [ { "kind": "catheter-occlusion", "pumpIndex": {{index}}, "startAfterDays": 1, "parameters": { "alarm": true, "alarmDelayHours": 12 } } ] }""");
         var gt = Assert.Single(TestFleet.Truth(outputs));
         var events = TestFleet.EventsOf(outputs, TestFleet.Serial(index));

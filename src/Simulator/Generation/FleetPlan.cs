@@ -5,12 +5,6 @@ using PumpFleet.Simulator.Faults;
 
 namespace PumpFleet.Simulator.Generation;
 
-/// <summary>A fault planned for a pump; its ground truth is written when it takes effect.</summary>
-internal sealed record PlannedFault(string Kind, DateTimeOffset Start, DateTimeOffset? End, JsonObject Parameters);
-
-/// <summary>A period when a hub publishes nothing; <see cref="Silent"/> marks an injected silent-hub fault.</summary>
-internal sealed record HubOutage(DateTimeOffset Start, DateTimeOffset End, bool Silent);
-
 /// <summary>
 /// The fleet layout and every planned fault and outage, derived from the options, the scenario and the seed alone.
 /// </summary>
