@@ -211,6 +211,9 @@ public sealed class FaultTests
     {
         var o = TestFleet.Quiet(pumps: 120, days: 30);
         o.FaultRateMultiplier = 1;
+
+        // Only the ground truth matters here; daily steps keep the run short (rates are per pump-year either way).
+        o.ReportingInterval = o.LevelInterval = o.BatchInterval = TimeSpan.FromDays(1);
         var scenario = """
             { "rates": { "full-stall": 0.02, "intermittent-stall": 0, "under-infusion": 0, "over-infusion": 0, "pocket-fill": 0,
                          "catheter-occlusion": 0, "battery-failure": 0, "silent-hub": 0 },
