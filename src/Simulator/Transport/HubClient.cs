@@ -270,7 +270,7 @@ public sealed partial class HubClient : IAsyncDisposable
                 .WithTopicFilter(Topics.AckFilter(HubId), MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(Topics.RejectsFilter(HubId), MqttQualityOfServiceLevel.AtLeastOnce)
                 .Build(), cancellationToken);
-            await PublishAsync(Topics.Status(HubId), WireJson.Status(true, _hub.Pumps[0].Device.Firmware, _clock.Now), retain: true, cancellationToken);
+            await PublishAsync(Topics.Status(HubId), WireJson.Status(true, _hub.Firmware, _clock.Now), retain: true, cancellationToken);
             await WaitForRetainedAcksAsync(cancellationToken);
             foreach (var p in _pumps)
             {
