@@ -42,6 +42,7 @@ public sealed partial class IngestPipeline(
     GatewayInstruments instruments,
     IOptions<HubAuthOptions> hubOptions,
     IOptions<MqttGatewayOptions> mqttOptions,
+    NpgsqlDataSource dataSource,
     TimeProvider time,
     ILogger<IngestPipeline> logger)
 {
@@ -316,6 +317,12 @@ public sealed partial class IngestPipeline(
     {
         instruments.OnDependencyFailure(dependency);
         LogDependencyFailed(dependency, e);
+        if (dependency == Dependencies.PostgreSql)
+        {
+            // After a database restart every idle pooled connection is dead and would fail one message each.
+            dataSource.Clear();
+        }
+
         return new DependencyUnavailableException(dependency, e);
     }
 
