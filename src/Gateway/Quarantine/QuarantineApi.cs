@@ -2,6 +2,8 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace PumpFleet.Gateway.Quarantine;
 
@@ -12,6 +14,17 @@ public static class QuarantineApi
     public const int MaxLimit = 1000;
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// Registers only what <see cref="MapQuarantineApi"/> needs, for hosts that serve the quarantine without running
+    /// the gateway (the Dashboard). Needs the <c>NpgsqlDataSource</c> of <c>AddPumpFleetEventStore</c> and the
+    /// gateway's migration (<c>AddPumpFleetMigrations(typeof(QuarantineStore).Assembly)</c>) somewhere in the deployment.
+    /// </summary>
+    public static IServiceCollection AddPumpFleetQuarantineApi(this IServiceCollection services)
+    {
+        services.TryAddSingleton<QuarantineStore>();
+        return services;
+    }
 
     /// <summary>Maps <c>GET /api/quarantine?hubId=&amp;serial=&amp;limit=&amp;beforeId=</c>; returns the group for auth and OpenAPI.</summary>
     public static RouteGroupBuilder MapQuarantineApi(this IEndpointRouteBuilder endpoints)
