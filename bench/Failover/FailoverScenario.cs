@@ -212,9 +212,10 @@ public static class FailoverScenario
         }
         catch
         {
+            s.Progress("membership rows:\n" + await DumpMembershipAsync(s.ConnectionString, clusterId));
             foreach (var silo in silos)
             {
-                s.Progress($"--- silo {silo.SiloPort} (pid {silo.Pid}, exited {silo.HasExited}) log tail:\n{Tail(silo.Log, 3000)}");
+                s.Progress($"--- silo {silo.SiloPort} (pid {silo.Pid}, exited {silo.HasExited}) log tail:\n{Tail(silo.Log, Environment.GetEnvironmentVariable("PUMPFLEET_SILO_ORLEANS_LOG") is null ? 3000 : 400_000)}");
             }
 
             throw;
@@ -263,6 +264,28 @@ public static class FailoverScenario
         }
 
         return result;
+    }
+
+    private static async Task<string> DumpMembershipAsync(string connectionString, string clusterId)
+    {
+        try
+        {
+            await using var ds = NpgsqlDataSource.Create(connectionString);
+            await using var cmd = ds.CreateCommand("SELECT port, generation, status, i_am_alive_time, suspect_times FROM pf_orleans_membership WHERE deployment_id = $1");
+            cmd.Parameters.Add(new() { Value = clusterId });
+            await using var r = await cmd.ExecuteReaderAsync();
+            var lines = new List<string>();
+            while (await r.ReadAsync())
+            {
+                lines.Add(string.Join(" | ", Enumerable.Range(0, r.FieldCount).Select(i => r.IsDBNull(i) ? "null" : Convert.ToString(r.GetValue(i), CultureInfo.InvariantCulture))));
+            }
+
+            return string.Join("\n", lines);
+        }
+        catch (NpgsqlException e)
+        {
+            return e.Message;
+        }
     }
 
     private static async Task<long> CountActiveAsync(NpgsqlDataSource ds, string clusterId)

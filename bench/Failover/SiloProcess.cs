@@ -68,7 +68,7 @@ public sealed class SiloProcess : IAsyncDisposable
         // Three silos, a client and PostgreSQL share a small machine: workstation GC keeps each process light.
         env["DOTNET_gcServer"] = "0";
         env["Logging__LogLevel__Default"] = "Warning";
-        env["Logging__LogLevel__Orleans"] = "Warning";
+        env["Logging__LogLevel__Orleans"] = Environment.GetEnvironmentVariable("PUMPFLEET_SILO_ORLEANS_LOG") ?? "Warning";
         env["Logging__LogLevel__PumpFleet"] = "Warning";
         var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
         var silo = new SiloProcess(process, siloPort, gatewayPort);

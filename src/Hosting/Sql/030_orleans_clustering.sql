@@ -7,8 +7,8 @@
 -- Re-runnable: IF NOT EXISTS, and query rows are upserted so a later migration can replace a text.
 --
 -- Versioning: the provider does optimistic concurrency on one version row per cluster. Every insert/update of a
--- member row passes the *next* version and succeeds only if the row still holds the previous one; the version
--- bump and the member change happen in one statement, so they commit together or not at all.
+-- member row passes the version it read as @Version (the etag) and succeeds only if the row still holds it; the
+-- version bump (+1) and the member change happen in one statement, so they commit together or not at all.
 
 CREATE TABLE IF NOT EXISTS OrleansQuery (
     QueryKey  varchar(64) PRIMARY KEY,
@@ -84,8 +84,8 @@ $q$),
 ('InsertMembershipKey', $q$
 WITH bumped AS (
     UPDATE pf_orleans_membership_version
-       SET version = @Version, changed_at = now()
-     WHERE deployment_id = @DeploymentId AND version = @Version - 1
+       SET version = version + 1, changed_at = now()
+     WHERE deployment_id = @DeploymentId AND version = @Version
        AND NOT EXISTS (SELECT 1 FROM pf_orleans_membership
                         WHERE deployment_id = @DeploymentId AND address = @Address AND port = @Port AND generation = @Generation)
     RETURNING deployment_id),
@@ -102,8 +102,8 @@ $q$),
 ('UpdateMembershipKey', $q$
 WITH bumped AS (
     UPDATE pf_orleans_membership_version
-       SET version = @Version, changed_at = now()
-     WHERE deployment_id = @DeploymentId AND version = @Version - 1
+       SET version = version + 1, changed_at = now()
+     WHERE deployment_id = @DeploymentId AND version = @Version
        AND EXISTS (SELECT 1 FROM pf_orleans_membership
                     WHERE deployment_id = @DeploymentId AND address = @Address AND port = @Port AND generation = @Generation)
     RETURNING deployment_id),
