@@ -21,9 +21,23 @@ public sealed class PumpLoad(IGrainFactory grains, IReadOnlyList<string> serials
     /// <summary>Per-pump counters.</summary>
     public IReadOnlyDictionary<string, PumpProgress> Progress => _progress;
 
-    /// <summary>Pairs every pump with its hub (an event; idempotent).</summary>
+    /// <summary>Pairs every pump with its hub (an event; idempotent, so a timed-out first activation is simply retried).</summary>
     public async Task PairAllAsync() =>
-        await Task.WhenAll(serials.Select(s => grains.GetGrain<IPumpIngestGrain>(s).PairAsync(HubOf(s), "failover-bench")));
+        await Task.WhenAll(serials.Select(async s =>
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await grains.GetGrain<IPumpIngestGrain>(s).PairAsync(HubOf(s), "failover-bench");
+                    return;
+                }
+                catch (TimeoutException) when (attempt < 10)
+                {
+                    // Cold silos on a busy machine can take longer than the 5 s response timeout for first activations.
+                }
+            }
+        }));
 
     /// <summary>
     /// Marks the instant of the fault. From then on each pump records the latency from the mark to its first
