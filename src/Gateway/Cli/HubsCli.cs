@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using PumpFleet.EventStore;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
+using PumpFleet.Hosting;
 
 namespace PumpFleet.Gateway.Cli;
 
@@ -45,6 +46,7 @@ public static class HubsCli
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddPumpFleetEventStore(cs);
         builder.Services.AddPumpFleetMigrations(typeof(HubsCli).Assembly);
+        builder.Services.AddPumpFleetClusterSchema();
         builder.Services.AddOptions<HubAuthOptions>().Bind(builder.Configuration.GetSection(HubAuthOptions.SectionName));
         builder.Services.AddSingleton<HubStore>();
         builder.Services.AddSingleton<HubAdmin>();

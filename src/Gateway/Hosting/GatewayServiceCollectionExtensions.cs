@@ -8,6 +8,7 @@ using PumpFleet.Gateway.Hubs;
 using PumpFleet.Gateway.Ingest;
 using PumpFleet.Gateway.Mqtt;
 using PumpFleet.Gateway.Quarantine;
+using PumpFleet.Hosting;
 
 namespace PumpFleet.Gateway.Hosting;
 
@@ -40,6 +41,8 @@ public static class GatewayServiceCollectionExtensions
 
         services.AddPumpFleetEventStore(connectionString);
         services.AddPumpFleetMigrations(typeof(GatewayServiceCollectionExtensions).Assembly);
+        // Every process that migrates also brings the cluster schema, so switching to AdoNet clustering needs no extra step.
+        services.AddPumpFleetClusterSchema();
         if (configuration.GetValue("Gateway:MigrateOnStart", true))
         {
             // Registered before the broker so the tables exist when the first hub connects.
