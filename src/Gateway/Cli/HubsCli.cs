@@ -42,8 +42,15 @@ public static class HubsCli
             return 2;
         }
 
-        // A command prints its result, not the host's lifecycle chatter.
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // A command prints its result (stdout), not the host's lifecycle chatter; warnings and errors go to stderr.
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
+            ["Logging:LogLevel:PumpFleet"] = "Warning",
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddPumpFleetEventStore(cs);
         builder.Services.AddPumpFleetMigrations(typeof(HubsCli).Assembly);
         builder.Services.AddPumpFleetClusterSchema();
