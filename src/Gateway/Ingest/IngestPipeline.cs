@@ -332,7 +332,7 @@ public sealed partial class IngestPipeline(
         {
             // A PostgresException thrown in the silo may arrive as an Orleans CodecNotFoundException naming the
             // type (Npgsql exceptions have no Orleans codec), so the message is checked too.
-            if (x is NpgsqlException || x.GetType().FullName?.StartsWith("Npgsql", StringComparison.Ordinal) == true ||
+            if (x is NpgsqlException or PumpFleet.Contracts.Grains.PumpStorageException || x.GetType().FullName?.StartsWith("Npgsql", StringComparison.Ordinal) == true ||
                 x.Message.Contains("Npgsql.", StringComparison.Ordinal))
             {
                 return true;
