@@ -119,13 +119,16 @@ public sealed partial class ProjectionRunner(
     // FOR UPDATE then reads the newest committed position, so two workers can never both apply the same page.
     private static async Task<GlobalCheckpoint> LockCheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("""
-            INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES (@name, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING;
-            SELECT transaction_id::text, global_position FROM pf_checkpoints WHERE name = @name FOR UPDATE;
-            """, conn, tx);
-        cmd.Parameters.AddWithValue("name", name);
+        await using (var insert = new NpgsqlCommand(
+            "INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES ($1, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING", conn, tx))
+        {
+            insert.Parameters.Add(new() { Value = name });
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var cmd = new NpgsqlCommand("SELECT transaction_id::text, global_position FROM pf_checkpoints WHERE name = $1 FOR UPDATE", conn, tx);
+        cmd.Parameters.Add(new() { Value = name });
         await using var r = await cmd.ExecuteReaderAsync(ct);
-        await r.NextResultAsync(ct);
         if (!await r.ReadAsync(ct))
         {
             throw new InvalidOperationException($"Checkpoint row '{name}' vanished inside its own transaction.");
