@@ -1,6 +1,7 @@
 using PumpFleet.Dashboard.Auth;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Projections;
+using PumpFleet.ServiceDefaults;
 
 // `hash-password <password>` prints a hash for Dashboard:Auth:Users:<name>:PasswordHash.
 if (args is ["hash-password", var password])
@@ -10,6 +11,7 @@ if (args is ["hash-password", var password])
 }
 
 var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
 builder.UsePumpFleetOrleansClient();
 builder.AddPumpFleetDashboard();
 var app = builder.Build();
@@ -18,6 +20,7 @@ if (ProjectionsCommandLine.Matches(args))
     return await ProjectionsCommandLine.RunAsync(args, app.Services, Console.Out);
 }
 
+app.MapDefaultEndpoints();
 app.MapPumpFleetDashboard();
 await app.RunAsync();
 return 0;

@@ -1,7 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 using PumpFleet.EventStore;
 
 namespace PumpFleet.Projections;
@@ -39,9 +37,7 @@ public static class ProjectionsServiceCollectionExtensions
         services.AddPumpFleetReadModels();
         services.TryAddSingleton<ProjectionMetrics>();
         services.AddHostedService(sp => sp.GetRequiredService<ProjectionMetrics>());
-        services.AddHostedService(sp => sp.GetRequiredService<IOptions<ProjectionOptions>>().Value.Enabled
-            ? ActivatorUtilities.CreateInstance<ProjectionKeeper>(sp)
-            : (IHostedService)new NoopHostedService());
+        services.AddHostedService<ProjectionKeeper>();
         return services;
     }
 
@@ -51,12 +47,5 @@ public static class ProjectionsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(silo);
         silo.Services.AddPumpFleetProjections();
         return silo;
-    }
-
-    private sealed class NoopHostedService : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -7,19 +7,20 @@ namespace PumpFleet.Dashboard.Hosting;
 public static class OrleansClientHostingExtensions
 {
     /// <summary>
-    /// <c>UseOrleansClient</c> with <c>Orleans:Clustering</c> = <c>Localhost</c> (default: the all-in-one silo's gateway
-    /// on <c>Orleans:GatewayPort</c>, default 30000) or <c>AdoNet</c> (membership in PostgreSQL,
-    /// <c>ConnectionStrings:PumpFleet</c>), <c>Orleans:ClusterId</c> and <c>Orleans:ServiceId</c> (default <c>dev</c>,
-    /// as the silo's localhost clustering), plus the Orleans dashboard's client side.
+    /// <c>UseOrleansClient</c> with <c>PumpFleet:Clustering</c> = <c>Localhost</c> (default: the silo's gateway on
+    /// <c>PumpFleet:GatewayPort</c>, default 30000) or <c>AdoNet</c> (membership in PostgreSQL,
+    /// <c>ConnectionStrings:PumpFleet</c>), <c>Orleans:ClusterId</c> (default <c>pumpfleet-dev</c>) and
+    /// <c>Orleans:ServiceId</c> (default <c>pumpfleet</c>) as in the silo host, plus the Orleans dashboard's client side.
     /// </summary>
     public static IHostApplicationBuilder UsePumpFleetOrleansClient(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var config = builder.Configuration.GetSection("Orleans");
-        var clustering = config["Clustering"] ?? "Localhost";
-        var clusterId = config["ClusterId"] ?? "dev";
-        var serviceId = config["ServiceId"] ?? "dev";
-        var gatewayPort = int.TryParse(config["GatewayPort"], System.Globalization.CultureInfo.InvariantCulture, out var port) ? port : 30000;
+        // The same keys and defaults as the silo host (src/Silo), so a client started beside it finds it.
+        var config = builder.Configuration;
+        var clustering = config["PumpFleet:Clustering"] ?? "Localhost";
+        var clusterId = config["Orleans:ClusterId"] ?? "pumpfleet-dev";
+        var serviceId = config["Orleans:ServiceId"] ?? "pumpfleet";
+        var gatewayPort = int.TryParse(config["PumpFleet:GatewayPort"], System.Globalization.CultureInfo.InvariantCulture, out var port) ? port : 30000;
         var connectionString = builder.Configuration.GetConnectionString("PumpFleet");
         builder.UseOrleansClient(client =>
         {
