@@ -67,12 +67,14 @@ async function loadCharts(state) {
   });
 }
 
-async function loadTimeline() {
+async function loadTimeline(lastEventAt) {
   const [alarms, anomalies] = await Promise.all([api(base + '/alarms'), api('/api/anomalies?status=all&serial=' + encodeURIComponent(serial))]);
-  const now = new Date().toISOString();
+  // Floating bars need numbers on a time axis (ISO strings inside [start, end] pairs are not parsed).
+  // Still-open intervals end at the pump's last event (event time), not at the wall clock.
+  const end = Date.parse(lastEventAt ?? new Date().toISOString());
   const bars = [
-    ...alarms.map(a => ({ y: 'alarm ' + a.code, x: [a.raisedAt, a.clearedAt ?? now], c: a.severity === 'critical' ? '#b3261e' : '#b86e00' })),
-    ...anomalies.map(a => ({ y: 'anomaly ' + a.kind, x: [a.detectedAt, a.resolvedAt ?? now], c: a.severity === 'critical' ? '#7f1d1d' : '#1f5fbf' })),
+    ...alarms.map(a => ({ y: 'alarm ' + a.code, x: [Date.parse(a.raisedAt), a.clearedAt ? Date.parse(a.clearedAt) : end], c: a.severity === 'critical' ? '#b3261e' : '#b86e00' })),
+    ...anomalies.map(a => ({ y: 'anomaly ' + a.kind, x: [Date.parse(a.detectedAt), a.resolvedAt ? Date.parse(a.resolvedAt) : end], c: a.severity === 'critical' ? '#7f1d1d' : '#1f5fbf' })),
   ];
   chart('timeline-chart', {
     type: 'bar',
@@ -98,7 +100,7 @@ async function loadEvents(reset) {
 
 async function refresh() {
   const state = await loadState();
-  await Promise.all([loadCharts(state), loadTimeline()]);
+  await Promise.all([loadCharts(state), loadTimeline(state?.lastEventAt)]);
   document.body.dataset.loaded = 'true';
 }
 
