@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Npgsql;
 using NpgsqlTypes;
+using Orleans.Dashboard;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.Dashboard.Hosting;
@@ -36,7 +37,7 @@ builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
 });
 builder.Services.AddPumpFleetEventStore(cs);
 builder.Services.AddPumpFleetGrains();
-builder.UseOrleans(silo => silo.UseLocalhostClustering(FreePort(), FreePort()).AddPumpFleetProjections());
+builder.UseOrleans(silo => silo.UseLocalhostClustering(FreePort(), FreePort()).AddPumpFleetProjections().AddDashboard());
 builder.AddPumpFleetDashboard();
 await using var app = builder.Build();
 app.MapPumpFleetDashboard();
@@ -162,7 +163,7 @@ static async Task SeedStatusAsync(NpgsqlDataSource ds, int count)
         await writer.WriteAsync("implanted", NpgsqlDbType.Text);
         await writer.WriteAsync(i % 2 == 0 ? "baclofen" : "morphine", NpgsqlDbType.Text);
         await writer.WriteAsync(status, NpgsqlDbType.Text);
-        await writer.WriteAsync(5 + (i % 35), NpgsqlDbType.Double);
+        await writer.WriteAsync(5.0 + (i % 35), NpgsqlDbType.Double);
         await writer.WriteAsync(now.AddHours(i % 2000), NpgsqlDbType.TimestampTz);
         await writer.WriteAsync(now.AddHours((i % 2000) - 72), NpgsqlDbType.TimestampTz);
         await writer.WriteAsync(status is "critical" or "attention" ? 1 : 0, NpgsqlDbType.Integer);
@@ -171,7 +172,7 @@ static async Task SeedStatusAsync(NpgsqlDataSource ds, int count)
         await writer.WriteAsync(now.AddMinutes(-(i % 5000)), NpgsqlDbType.TimestampTz);
         await writer.WriteAsync(now.AddMinutes(-(i % 5000) - 1), NpgsqlDbType.TimestampTz);
         await writer.WriteAsync((long)(1000 + i % 500), NpgsqlDbType.Bigint);
-        await writer.WriteAsync(50 + (i % 50), NpgsqlDbType.Double);
+        await writer.WriteAsync(50.0 + (i % 50), NpgsqlDbType.Double);
         await writer.WriteAsync(status == "critical", NpgsqlDbType.Boolean);
         await writer.WriteAsync((long)(1000 + i % 500), NpgsqlDbType.Bigint);
         await writer.WriteAsync("{}", NpgsqlDbType.Jsonb);

@@ -121,8 +121,16 @@ public static class DashboardHostingExtensions
         {
             // The Orleans dashboard's page uses relative asset URLs: it must be browsed with a trailing slash.
             var path = options.OrleansDashboardPath.TrimEnd('/');
-            app.MapGet(path, () => Results.Redirect(path + "/")).ExcludeFromDescription();
-            app.MapOrleansDashboard(path).RequireAuthorization(Roles.CanAdminister);
+            try
+            {
+                app.MapOrleansDashboard(path).RequireAuthorization(Roles.CanAdminister);
+                app.MapGet(path, () => Results.Redirect(path + "/")).ExcludeFromDescription();
+            }
+            catch (InvalidOperationException e)
+            {
+                // The host did not call silo.AddDashboard() / client.AddDashboard(): the rest of the UI still works.
+                DashboardLog.OrleansDashboardNotMapped(app.Logger, e.Message);
+            }
         }
 
         return app;
