@@ -25,6 +25,8 @@ public sealed partial class ProjectionRunner(
 {
     private readonly Dictionary<string, IProjection> _projections = projections.ToDictionary(p => p.Name, StringComparer.Ordinal);
 
+    private const int IdleInTransactionTimeoutMs = 30_000;
+
     /// <summary>Runs between the read-model writes and the commit; tests use it to crash a page at the worst moment.</summary>
     public Func<string, CancellationToken, Task>? BeforeCommit { get; set; }
 
@@ -119,10 +121,15 @@ public sealed partial class ProjectionRunner(
     // FOR UPDATE then reads the newest committed position, so two workers can never both apply the same page.
     private static async Task<GlobalCheckpoint> LockCheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, CancellationToken ct)
     {
-        await using (var insert = new NpgsqlCommand(
-            "INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES ($1, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING", conn, tx))
+        // The global reader stops below the oldest open transaction on the whole server, so a worker that hangs inside
+        // a page (a frozen process whose socket stays open) would stall every projection: PostgreSQL ends such a
+        // session after the timeout and the page is retried by the next activation.
+        await using (var insert = new NpgsqlCommand($"""
+            SET LOCAL idle_in_transaction_session_timeout = '{IdleInTransactionTimeoutMs}ms';
+            INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES (@name, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING;
+            """, conn, tx))
         {
-            insert.Parameters.Add(new() { Value = name });
+            insert.Parameters.AddWithValue("name", name);
             await insert.ExecuteNonQueryAsync(ct);
         }
 
