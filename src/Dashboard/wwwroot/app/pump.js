@@ -25,7 +25,7 @@ async function loadState() {
     document.getElementById('asof-label').textContent = asOf ? '(as of ' + fmtTime(asOf) + ')' : '(now)';
     const rx = s.prescription;
     const rows = [
-      ['Status', badge(s.status)], ['Hub', esc(s.hubId)], ['Device', `${esc(s.model)} · fw ${esc(s.firmware)} · lot ${esc(s.lot)}`],
+      ['Status', badge(s.status)], ['Hub', esc(s.hubId ?? '—')], ['Device', s.model ? `${esc(s.model)} · fw ${esc(s.firmware)} · lot ${esc(s.lot)}` : '—'],
       ['Phase', esc(s.phase)], ['Drug', esc(s.drug)],
       ['Prescription', rx ? `${esc(rx.mode)} ${rx.rateMlPerDay ?? ''} mL/day · ${rx.concentration?.value ?? ''} ${esc(rx.concentration?.unit)}` : '—'],
       ['Reservoir (ledger)', fmtNum(s.reservoirMl, 2) + ' mL'], ['Forecast empty', fmtTime(s.forecastEmptyAt)], ['Next refill due', fmtTime(s.nextRefillDueAt)],
@@ -79,7 +79,9 @@ async function loadTimeline(lastEventAt) {
   chart('timeline-chart', {
     type: 'bar',
     data: { labels: [...new Set(bars.map(b => b.y))], datasets: [{ label: 'open interval', data: bars.map(b => ({ x: b.x, y: b.y })), backgroundColor: bars.map(b => b.c), minBarLength: 4 }] },
-    options: { indexAxis: 'y', plugins: { legend: { display: false } }, scales: { x: timeAxis } },
+    // Bar charts start their value axis at zero by default (1970 on a time axis): pin it to the intervals.
+    options: { indexAxis: 'y', plugins: { legend: { display: false } }, scales: { x: { ...timeAxis, beginAtZero: false,
+      min: bars.length ? Math.min(...bars.map(b => b.x[0])) - 3600e3 : undefined, max: bars.length ? Math.max(...bars.map(b => b.x[1])) + 3600e3 : undefined } } },
   });
   document.querySelector('#anomalies tbody').innerHTML = anomalies.map(a =>
     `<tr><td>${fmtTime(a.detectedAt)}</td><td>${esc(a.kind)}</td><td>${badge(a.severity)}</td><td>${esc(a.status)}</td><td>${esc(a.summary)}</td></tr>`).join('')
