@@ -256,6 +256,18 @@ public sealed class ApiTests(DashboardApp app)
     }
 
     [Fact]
+    public async Task OrleansDashboard_IsServedUnderItsSlashPath()
+    {
+        using var page = await Http.GetAsync("/orleans/", Ct);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        using var handler = new HttpClientHandler { AllowAutoRedirect = false };
+        using var raw = new HttpClient(handler) { BaseAddress = app.BaseAddress };
+        using var bare = await raw.GetAsync("/orleans", Ct);
+        Assert.Equal(HttpStatusCode.Redirect, bare.StatusCode);
+        Assert.Equal("/orleans/", bare.Headers.Location!.ToString());
+    }
+
+    [Fact]
     public async Task Metrics_ExportProjectionLagAndFleetGauges()
     {
         await Eventually.TrueAsync(async () =>

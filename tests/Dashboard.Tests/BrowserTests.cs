@@ -120,7 +120,8 @@ public sealed class BrowserTests(DashboardApp app, BrowserFixture browser)
         var (context, page) = await OpenAsync("/");
         await using var _ = context;
         await page.SelectOptionAsync("#filter-status", "critical");
-        var before = await page.Locator("#pumps tbody tr[data-serial]").CountAsync();
+        var before = (int)await app.CountAsync("SELECT count(*) FROM pf_pump_status WHERE status = 'critical'");
+        await Expect(page.Locator("#pumps tbody tr[data-serial]")).ToHaveCountAsync(before);
 
         // A pump raises a critical alarm; the page must show it without a reload.
         var grains = app.App.Services.GetRequiredService<IGrainFactory>();

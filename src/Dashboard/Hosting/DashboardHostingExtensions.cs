@@ -124,7 +124,17 @@ public static class DashboardHostingExtensions
             try
             {
                 app.MapOrleansDashboard(path).RequireAuthorization(Roles.CanAdminister);
-                app.MapGet(path, () => Results.Redirect(path + "/")).ExcludeFromDescription();
+                // Routing treats "/orleans" and "/orleans/" alike, so the redirect to the slash form is a middleware.
+                app.Use((ctx, next) =>
+                {
+                    if (string.Equals(ctx.Request.Path.Value, path, StringComparison.OrdinalIgnoreCase))
+                    {
+                        ctx.Response.Redirect(path + "/" + ctx.Request.QueryString);
+                        return Task.CompletedTask;
+                    }
+
+                    return next(ctx);
+                });
             }
             catch (InvalidOperationException e)
             {
