@@ -82,6 +82,12 @@ public static class DashboardHostingExtensions
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<DashboardOptions>>().Value;
         var assembly = typeof(DashboardHostingExtensions).Assembly;
+        // Unhandled errors and bare status codes (401, 403, 404 of unknown routes) also answer as RFC 9457 problems.
+        if (!app.Environment.IsDevelopment())
+        {
+            app.UseExceptionHandler();
+        }
+
         app.UseStatusCodePages();
         app.UseStaticFiles(new StaticFileOptions { FileProvider = new EmbeddedAssets(assembly, "wwwroot") });
         app.MapOpenApi().AllowAnonymous();
