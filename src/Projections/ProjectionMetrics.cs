@@ -52,7 +52,7 @@ public sealed partial class ProjectionMetrics : BackgroundService
             },
             unit: "{pump}", description: "Pumps whose ledger forecast reaches empty or the low-reservoir level within the window.");
         meter.CreateObservableGauge("pumpfleet.quarantine.size", () => _snapshot.Quarantine,
-            unit: "{message}", description: "Rows in the gateway's quarantine (0 when the table does not exist).");
+            unit: "{message}", description: "Rows in the gateway's quarantine table (pf_quarantine or gateway_quarantine; 0 when neither exists).");
     }
 
     /// <summary>The latest snapshot (for tests and the admin API).</summary>
@@ -97,12 +97,13 @@ public sealed partial class ProjectionMetrics : BackgroundService
 
         var anomalies = await CountsAsync(conn, "SELECT kind, severity, count(*) FROM pf_anomalies WHERE status <> 'resolved' GROUP BY kind, severity", ct);
         var alarms = await CountsAsync(conn, "SELECT code, severity, count(*) FROM pf_alarm_log WHERE cleared_at IS NULL GROUP BY code, severity", ct);
-        long silent, risk24, risk72, quarantine;
+        long silent, risk24, risk72, quarantine = 0;
+        string? quarantineTable;
         await using (var cmd = new NpgsqlCommand("""
             SELECT count(*) FILTER (WHERE last_seen_at < $1 AND status <> 'inactive'),
                    count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $2 AND status <> 'inactive'),
                    count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $3 AND status <> 'inactive'),
-                   (SELECT to_regclass('pf_quarantine') IS NOT NULL)
+                   (SELECT coalesce(to_regclass('pf_quarantine'), to_regclass('gateway_quarantine'))::text)
               FROM pf_pump_status
             """, conn))
         {
@@ -114,12 +115,14 @@ public sealed partial class ProjectionMetrics : BackgroundService
             silent = r.GetInt64(0);
             risk24 = r.GetInt64(1);
             risk72 = r.GetInt64(2);
-            quarantine = r.GetBoolean(3) ? -1 : 0;
+            quarantineTable = r.IsDBNull(3) ? null : r.GetString(3);
         }
 
-        if (quarantine < 0)
+        // The gateway's table (gateway_quarantine in its 010 migration; pf_quarantine as first planned), whichever exists.
+        // The name comes from to_regclass, never from input.
+        if (quarantineTable is not null)
         {
-            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM pf_quarantine", conn);
+            await using var cmd = new NpgsqlCommand($"SELECT count(*) FROM {quarantineTable}", conn);
             quarantine = (long)(await cmd.ExecuteScalarAsync(ct) ?? 0L);
         }
 
