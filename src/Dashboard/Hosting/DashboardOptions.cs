@@ -1,0 +1,59 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PumpFleet.Dashboard.Hosting;
+
+/// <summary>Options of the dashboard and API (section <c>Dashboard</c>).</summary>
+public sealed class DashboardOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "Dashboard";
+
+    /// <summary>Sign-in settings.</summary>
+    [Required]
+    public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>Largest page of <c>GET /api/pumps</c>. Default: 500.</summary>
+    [Range(10, 10_000)]
+    public int MaxPageSize { get; set; } = 500;
+
+    /// <summary>How often the live channel (<c>/api/live</c>) looks for read-model changes. Default: 2 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
+    public TimeSpan LiveInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Cohort signals need at least this many events in the cohort. Default: 3 (the N ≥ 3 of disproportionality rules).</summary>
+    [Range(1, 1000)]
+    public int SignalMinimumCount { get; set; } = 3;
+
+    /// <summary>Route of the Orleans dashboard (trailing slash added). Empty: not mapped. Default: <c>/orleans</c>.</summary>
+    public string OrleansDashboardPath { get; set; } = "/orleans";
+}
+
+/// <summary>Sign-in settings (section <c>Dashboard:Auth</c>).</summary>
+public sealed class AuthOptions
+{
+    /// <summary>
+    /// <c>Cookie</c>: sign-in required (users for the UI, API keys or bearer tokens for the API). <c>Local</c>:
+    /// everyone is the local admin, for development and the all-in-one mode only. Default: <c>Local</c> in the
+    /// Development environment, <c>Cookie</c> otherwise.
+    /// </summary>
+    public string? Mode { get; set; }
+
+    /// <summary>UI users by name: password hash (from <c>dotnet run --project src/Dashboard -- hash-password</c>) and role. Default: none.</summary>
+    public Dictionary<string, UserOptions> Users { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>API keys by client name (the secret key itself, as the Helm chart passes it). Default: none.</summary>
+    public Dictionary<string, string> ApiKeys { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Role per API key name (<c>viewer</c>, <c>analyst</c>, <c>admin</c>). Default: <c>viewer</c>.</summary>
+    public Dictionary<string, string> ApiKeyRoles { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One UI user.</summary>
+public sealed class UserOptions
+{
+    /// <summary>PBKDF2 hash, see <see cref="Auth.PasswordHasher"/>.</summary>
+    public string PasswordHash { get; set; } = "";
+
+    /// <summary><c>viewer</c>, <c>analyst</c> or <c>admin</c>. Default: <c>viewer</c>.</summary>
+    public string Role { get; set; } = "viewer";
+}

@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Options;
+using PumpFleet.Dashboard.Auth;
+
+namespace PumpFleet.Dashboard.Hosting;
+
+/// <summary>Checks sign-in settings at start-up, so a typo in a hash or role fails the deployment, not a sign-in.</summary>
+internal sealed class DashboardOptionsValidator : IValidateOptions<DashboardOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DashboardOptions options)
+    {
+        var errors = new List<string>();
+        var mode = options.Auth.Mode;
+        if (mode is not null && !string.Equals(mode, "Local", StringComparison.OrdinalIgnoreCase) && !string.Equals(mode, "Cookie", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"Dashboard:Auth:Mode must be Cookie or Local, not '{mode}'.");
+        }
+
+        foreach (var (user, u) in options.Auth.Users)
+        {
+            if (!PasswordHasher.IsWellFormed(u.PasswordHash))
+            {
+                errors.Add($"Dashboard:Auth:Users:{user}:PasswordHash is not a pbkdf2-sha256 hash (make one with 'dotnet run --project src/Dashboard -- hash-password').");
+            }
+
+            if (!Roles.All.Contains(u.Role))
+            {
+                errors.Add($"Dashboard:Auth:Users:{user}:Role must be one of {string.Join(", ", Roles.All)}.");
+            }
+        }
+
+        foreach (var (key, secret) in options.Auth.ApiKeys)
+        {
+            if (secret.Length < 16)
+            {
+                errors.Add($"Dashboard:Auth:ApiKeys:{key} must be at least 16 characters.");
+            }
+        }
+
+        foreach (var (key, role) in options.Auth.ApiKeyRoles)
+        {
+            if (!Roles.All.Contains(role))
+            {
+                errors.Add($"Dashboard:Auth:ApiKeyRoles:{key} must be one of {string.Join(", ", Roles.All)}.");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

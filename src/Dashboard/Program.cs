@@ -1,0 +1,26 @@
+using PumpFleet.Dashboard.Auth;
+using PumpFleet.Dashboard.Hosting;
+using PumpFleet.Projections;
+using PumpFleet.ServiceDefaults;
+
+// `hash-password <password>` prints a hash for Dashboard:Auth:Users:<name>:PasswordHash.
+if (args is ["hash-password", var password])
+{
+    Console.WriteLine(PasswordHasher.Hash(password));
+    return 0;
+}
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.UsePumpFleetOrleansClient();
+builder.AddPumpFleetDashboard();
+var app = builder.Build();
+if (ProjectionsCommandLine.Matches(args))
+{
+    return await ProjectionsCommandLine.RunAsync(args, app.Services, Console.Out);
+}
+
+app.MapDefaultEndpoints();
+app.MapPumpFleetDashboard();
+await app.RunAsync();
+return 0;

@@ -1,0 +1,71 @@
+// Shared helpers of the dashboard pages: API calls with problem-details errors, formatting, the header and live updates.
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+export async function api(path, options = {}) {
+  const res = await fetch(path, {
+    credentials: 'same-origin',
+    headers: { 'Accept': 'application/json', ...(options.body ? { 'Content-Type': 'application/json' } : {}) },
+    ...options,
+  });
+  if (res.status === 401) { location.href = '/login?ReturnUrl=' + encodeURIComponent(location.pathname + location.search); throw new ApiError(401); }
+  const text = await res.text();
+  const body = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new ApiError(res.status, body);
+  return body;
+}
+
+export const fmtTime = t => t ? new Date(t).toISOString().replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z') : '—';
+export const fmtNum = (v, d = 2) => v === null || v === undefined ? '—' : Number(v).toFixed(d);
+export const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+export const badge = s => `<span class="badge ${esc(s)}">${esc(s)}</span>`;
+
+export function relative(t) {
+  if (!t) return '—';
+  const s = (Date.now() - new Date(t).getTime()) / 1000;
+  if (s < 0) return 'in ' + relativeSpan(-s);
+  return relativeSpan(s) + ' ago';
+}
+function relativeSpan(s) {
+  if (s < 90) return Math.round(s) + ' s';
+  if (s < 5400) return Math.round(s / 60) + ' min';
+  if (s < 172800) return Math.round(s / 3600) + ' h';
+  return Math.round(s / 86400) + ' d';
+}
+
+export async function header(active) {
+  const el = document.querySelector('header.top');
+  const links = [['/', 'Fleet'], ['/alerts', 'Alerts'], ['/surveillance', 'Surveillance'], ['/orleans/', 'Orleans']];
+  el.innerHTML = `<span class="brand">PumpFleet</span>` +
+    links.map(([href, label]) => `<a href="${href}" class="${label === active ? 'active' : ''}">${label}</a>`).join('') +
+    `<span class="who" id="who"></span>`;
+  try {
+    const me = await api('/api/me');
+    document.getElementById('who').innerHTML = `${esc(me.name)} (${esc(me.roles.at(-1) ?? 'none')})` +
+      (me.mode === 'Local' ? '' : ` · <form method="post" action="/auth/logout" style="display:inline"><button class="secondary">Sign out</button></form>`);
+    return me;
+  } catch { return null; }
+}
+
+// Live updates: the server sends 'fleet' whenever a projection applied new events; pages re-read what they show.
+// EventSource reconnects by itself after a network error.
+export function live(onChange) {
+  const source = new EventSource('/api/live');
+  let timer = null;
+  source.addEventListener('fleet', e => {
+    const summary = JSON.parse(e.data);
+    clearTimeout(timer);
+    timer = setTimeout(() => onChange(summary), 100);
+  });
+  return source;
+}
+
+export function showError(el, err) {
+  el.innerHTML = `<p class="error">${esc(err.message)}</p>`;
+}

@@ -1,0 +1,137 @@
+using Microsoft.Playwright;
+using PumpFleet.TestSupport;
+using static Microsoft.Playwright.Assertions;
+
+namespace PumpFleet.Dashboard.Tests;
+
+/// <summary>The UI in a real headless Chromium against the app on a real Kestrel port; screenshots under TestResults/screenshots.</summary>
+public sealed class BrowserTests(DashboardApp app, BrowserFixture browser)
+{
+    private async Task<(IBrowserContext Context, IPage Page)> OpenAsync(string path)
+    {
+        var context = await browser.RequireBrowser().NewContextAsync(new BrowserNewContextOptions { BaseURL = app.BaseAddress.ToString(), ViewportSize = new() { Width = 1400, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+        await page.GotoAsync(path);
+        await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        Assert.Empty(errors);
+        return (context, page);
+    }
+
+    private static Task ShotAsync(IPage page, string name) =>
+        page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, name + ".png"), FullPage = true });
+
+    [Fact]
+    public async Task FleetPage_ShowsTheSeededPumps_AndAFilterNarrowsTheTable()
+    {
+        var (context, page) = await OpenAsync("/");
+        await using var _ = context;
+        var rows = page.Locator("#pumps tbody tr[data-serial]");
+        await Expect(rows).ToHaveCountAsync(DashboardApp.Pumps);
+        await Expect(page.Locator("#page-info")).ToContainTextAsync($"{DashboardApp.Pumps} pumps");
+        // Pumps needing attention come first.
+        await Expect(rows.First.Locator(".badge")).ToHaveTextAsync("critical");
+        await ShotAsync(page, "fleet");
+
+        await page.SelectOptionAsync("#filter-status", "critical");
+        var critical = (int)await app.CountAsync("SELECT count(*) FROM pf_pump_status WHERE status = 'critical'");
+        Assert.InRange(critical, 1, DashboardApp.Pumps - 1);
+        await Expect(rows).ToHaveCountAsync(critical);
+        await Expect(page.Locator("#page-info")).ToContainTextAsync($"{critical} pumps");
+
+        await page.SelectOptionAsync("#filter-status", "");
+        await page.FillAsync("#filter-q", "SN001");
+        await Expect(rows).ToHaveCountAsync(10);
+        await ShotAsync(page, "fleet-filtered");
+    }
+
+    [Fact]
+    public async Task PumpPage_DrawsItsCharts()
+    {
+        var (context, page) = await OpenAsync("/pump?serial=SN0001");
+        await using var _ = context;
+        foreach (var id in new[] { "flow-chart", "reservoir-chart", "timeline-chart" })
+        {
+            var drawn = await page.EvaluateAsync<bool>("""
+                id => {
+                  const chart = Chart.getChart(id);
+                  if (!chart || !chart.data.datasets.some(d => d.data.length > 0)) return false;
+                  const c = document.getElementById(id);
+                  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let painted = 0;
+                  for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) painted++;
+                  return painted > 500;
+                }
+                """, id);
+            Assert.True(drawn, $"canvas #{id} is not drawn");
+        }
+
+        await Expect(page.Locator("#events tbody tr")).ToHaveCountAsync(app.Seed.DeviceEvents(1).Count);
+        await Expect(page.Locator("#state")).ToContainTextAsync("implanted");
+        await ShotAsync(page, "pump");
+
+        // Time travel: the state at hour 30.5 shows the LOW_RESERVOIR alarm that was cleared at hour 40.
+        await page.FillAsync("#asof", app.Seed.Start.AddHours(30).AddMinutes(30).UtcDateTime.ToString("yyyy-MM-ddTHH:mm", System.Globalization.CultureInfo.InvariantCulture));
+        await page.ClickAsync("#asof-go");
+        await Expect(page.Locator("#asof-label")).ToContainTextAsync("as of");
+        await Expect(page.Locator("#state")).ToContainTextAsync("LOW_RESERVOIR");
+        await ShotAsync(page, "pump-as-of");
+    }
+
+    [Fact]
+    public async Task AlertsPage_AcknowledgingRemovesTheAnomalyFromTheOpenQueue()
+    {
+        var (context, page) = await OpenAsync("/alerts");
+        await using var _ = context;
+        var row = page.Locator("#anomalies tbody tr[data-id='A-SN0012-flow']");
+        await Expect(row).ToHaveCountAsync(1);
+        await Expect(page.Locator("#critical-alarms tbody tr")).Not.ToHaveCountAsync(0);
+        await ShotAsync(page, "alerts");
+
+        await row.Locator("input.note").FillAsync("clinic called");
+        await row.Locator("button.ack").ClickAsync();
+        await Expect(row).ToHaveCountAsync(0);
+        await Expect(page.Locator("#acknowledged tbody tr[data-id='A-SN0012-flow']")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        Assert.Equal(1, await app.CountAsync("SELECT count(*) FROM pf_anomalies WHERE id = 'A-SN0012-flow' AND status = 'acknowledged' AND note = 'clinic called'"));
+        // A fresh load agrees: the open queue no longer has it.
+        await page.ReloadAsync();
+        await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#anomalies tbody tr[data-id='A-SN0012-flow']")).ToHaveCountAsync(0);
+        await ShotAsync(page, "alerts-after-ack");
+    }
+
+    [Fact]
+    public async Task SurveillancePage_ShowsCohortRatesWithIntervals()
+    {
+        var (context, page) = await OpenAsync("/surveillance");
+        await using var _ = context;
+        await Expect(page.Locator("#cohorts tbody tr")).Not.ToHaveCountAsync(0);
+        await Expect(page.Locator("#fleet-rate")).ToContainTextAsync("per 1000 pump-days");
+        Assert.True(await page.EvaluateAsync<bool>("() => Chart.getChart('rates-chart').data.labels.length > 0"));
+        await page.SelectOptionAsync("#by", "model");
+        await Expect(page.Locator("#cohorts tbody tr")).ToHaveCountAsync(3);
+        await ShotAsync(page, "surveillance");
+    }
+
+    [Fact]
+    public async Task FleetPage_UpdatesLive_WhenNewEventsArrive()
+    {
+        var (context, page) = await OpenAsync("/");
+        await using var _ = context;
+        await page.SelectOptionAsync("#filter-status", "critical");
+        var before = (int)await app.CountAsync("SELECT count(*) FROM pf_pump_status WHERE status = 'critical'");
+        await Expect(page.Locator("#pumps tbody tr[data-serial]")).ToHaveCountAsync(before);
+
+        // A pump raises a critical alarm; the page must show it without a reload.
+        var grains = app.App.Services.GetRequiredService<IGrainFactory>();
+        var serial = app.Seed.Serials[4];
+        var state = await grains.GetGrain<Contracts.Grains.IPumpQueryGrain>(serial).GetStateAsync();
+        Assert.NotEqual("critical", state.Status);
+        var alarm = new Contracts.Events.AlarmRaised { Seq = state.LastSeq + 1, At = state.LastEventAt!.Value.AddMinutes(5), Code = "CATHETER_OCCLUSION", Severity = "critical" };
+        await grains.GetGrain<Contracts.Grains.IPumpIngestGrain>(serial).IngestAsync(app.Seed.Batch(4, [alarm], DateTimeOffset.UtcNow, withDevice: false));
+
+        await Expect(page.Locator($"#pumps tbody tr[data-serial='{serial}']")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        await Expect(page.Locator("#pumps tbody tr[data-serial]")).ToHaveCountAsync(before + 1);
+    }
+}

@@ -1,0 +1,124 @@
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using PumpFleet.EventStore;
+using PumpFleet.Projections.Tests.Seed;
+using PumpFleet.TestSupport;
+
+namespace PumpFleet.Projections.Tests;
+
+/// <summary>A fresh migrated database per test with the event store, the projections and a runner.</summary>
+public abstract class ProjectionTestBase(PostgresFixture pg) : IAsyncLifetime
+{
+    private readonly List<ServiceProvider> _providers = [];
+
+    protected PostgresFixture Pg { get; } = pg;
+    protected string ConnectionString { get; private set; } = "";
+    protected ServiceProvider Services { get; private set; } = null!;
+    protected IEventStore Store => Services.GetRequiredService<IEventStore>();
+    protected ProjectionRunner Runner => Services.GetRequiredService<ProjectionRunner>();
+    protected static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        ConnectionString = await Pg.CreateDatabaseAsync("proj", typeof(PumpProjection).Assembly);
+        Services = Build(ConnectionString);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var p in _providers)
+        {
+            await p.DisposeAsync();
+        }
+    }
+
+    /// <summary>A separate service provider (its own runner, as a second silo would have) on a database.</summary>
+    protected ServiceProvider Build(string connectionString, int pageSize = 500, int partitions = 1)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+        services.AddMetrics();
+        services.AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
+        services.AddPumpFleetEventStore(connectionString);
+        services.AddPumpFleetReadModels();
+        services.Configure<ProjectionOptions>(o =>
+        {
+            o.PageSize = pageSize;
+            o.Partitions = partitions;
+        });
+        var provider = services.BuildServiceProvider();
+        _providers.Add(provider);
+        return provider;
+    }
+
+    /// <summary>Catches every projection up to the end of the log with one runner.</summary>
+    protected static async Task CatchUpAllAsync(ProjectionRunner runner, int partitions = 1)
+    {
+        foreach (var name in runner.Names)
+        {
+            for (var p = 0; p < partitions; p++)
+            {
+                await runner.CatchUpAsync(name, p, partitions, TimeSpan.FromMinutes(5), Ct);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every read-model row as JSON text, in key order, without bookkeeping timestamps. Daily volumes are rounded to
+    /// 1e-9 mL: they are sums whose grouping depends on page boundaries, so the last bits of a double may differ.
+    /// </summary>
+    protected static async Task<string> DumpAsync(string connectionString)
+    {
+        var queries = new[]
+        {
+            "SELECT (to_jsonb(t) - 'updated_at')::text FROM pf_pump_status t ORDER BY serial",
+            "SELECT to_jsonb(t)::text FROM pf_alarm_log t ORDER BY serial, seq",
+            """
+            SELECT jsonb_build_object('serial', serial, 'day', day, 'delivered', round(delivered_ml::numeric, 9), 'programmed', round(programmed_ml::numeric, 9),
+                   'measured', round(measured_ml::numeric, 9), 'samples', measured_samples, 'end', round(reservoir_ml_end::numeric, 9), 'refills', refills)::text
+              FROM pf_daily_flow ORDER BY serial, day
+            """,
+            "SELECT to_jsonb(t)::text FROM pf_anomalies t ORDER BY id",
+            "SELECT to_jsonb(t)::text FROM pf_cohort_members t ORDER BY serial",
+            "SELECT jsonb_build_object('m', model, 'f', firmware, 'l', lot, 'pumps', pumps, 'days', round(pump_days::numeric, 9), 'a', alarms, 'c', critical_alarms, 'an', anomalies)::text FROM pf_cohort_stats ORDER BY model, firmware, lot",
+        };
+        var sb = new StringBuilder();
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(Ct);
+        foreach (var q in queries)
+        {
+            await using var cmd = new NpgsqlCommand(q, conn);
+            await using var r = await cmd.ExecuteReaderAsync(Ct);
+            while (await r.ReadAsync(Ct))
+            {
+                sb.AppendLine(r.GetString(0));
+            }
+
+            sb.AppendLine("--");
+        }
+
+        return sb.ToString();
+    }
+
+    protected static async Task<T> ScalarAsync<T>(string connectionString, string sql)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(Ct);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        var v = await cmd.ExecuteScalarAsync(Ct);
+        // sum(bigint) is numeric in PostgreSQL: convert plain numbers to what the test asks for.
+        return v is IConvertible && typeof(T).IsPrimitive ? (T)Convert.ChangeType(v, typeof(T), System.Globalization.CultureInfo.InvariantCulture) : (T)v!;
+    }
+
+    protected static async Task ExecAsync(string connectionString, string sql)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(Ct);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(Ct);
+    }
+
+    protected static FleetSeed Seed(int pumps = 12) => new(pumps, hours: 72, start: new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
+}
