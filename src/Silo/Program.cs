@@ -1,4 +1,5 @@
 using PumpFleet.EventStore;
+using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Hosting;
@@ -30,6 +31,7 @@ if (allInOne)
 {
     builder.Configuration["ConnectionStrings:PumpFleet"] = connectionString;
     builder.Services.AddPumpFleetGateway(builder.Configuration);
+    builder.AddPumpFleetDashboard();
     if (builder.Configuration.GetValue($"{SimulatedFleetService.SectionName}:Enabled", false))
     {
         builder.Services.AddHostedService<SimulatedFleetService>();
@@ -43,9 +45,12 @@ if (allInOne)
 {
     app.MapHubAdminApi();
     app.MapQuarantineApi();
+    app.MapPumpFleetDashboard();
 }
-
-app.MapGet("/", () => Results.Text("PumpFleet silo. See /metrics and /health/ready."));
+else
+{
+    app.MapGet("/", () => Results.Text("PumpFleet silo. See /metrics and /health/ready."));
+}
 
 app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"PumpFleet is running: {string.Join(", ", app.Urls)} (Ctrl+C to stop)"));
@@ -62,4 +67,5 @@ static void AddSchemas(IServiceCollection services)
 {
     services.AddPumpFleetClusterSchema();
     services.AddPumpFleetMigrations(typeof(GatewayServiceCollectionExtensions).Assembly);
+    services.AddPumpFleetMigrations(typeof(PumpFleet.Projections.ProjectionRunner).Assembly);
 }

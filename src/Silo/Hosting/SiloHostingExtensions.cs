@@ -1,6 +1,8 @@
 using PumpFleet.EventStore;
 using PumpFleet.Grains;
+using Orleans.Dashboard;
 using PumpFleet.Hosting;
+using PumpFleet.Projections;
 
 namespace PumpFleet.Silo.Hosting;
 
@@ -30,6 +32,9 @@ public static class SiloHostingExtensions
             // docs/cluster.md. Orleans binds its own "Orleans" section, so PumpFleet's switches live under "PumpFleet".
             silo.UsePumpFleetClustering(builder.Configuration, connectionString);
             silo.AddMemoryGrainStorage("PubSubStore");
+            // Projections run as grains spread over the silos (src/Projections); the Orleans dashboard's grains too.
+            silo.AddPumpFleetProjections();
+            silo.AddDashboard();
         });
         return builder;
     }
