@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using PumpFleet.Grains.Detection;
 using PumpFleet.Grains.Pumps;
 
 namespace PumpFleet.Grains;
@@ -11,6 +12,7 @@ public static class GrainsServiceCollectionExtensions
     public static IServiceCollection AddPumpFleetGrains(this IServiceCollection services)
     {
         services.AddOptions<PumpGrainOptions>().BindConfiguration(PumpGrainOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AnomalyDetectionOptions>().BindConfiguration(AnomalyDetectionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<PumpInstruments>();
         services.TryAddSingleton(TimeProvider.System);
         return services;
