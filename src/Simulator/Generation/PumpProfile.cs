@@ -1,0 +1,17 @@
+using PumpFleet.Contracts.Events;
+
+namespace PumpFleet.Simulator.Generation;
+
+/// <summary>A pump's fixed identity in the simulated fleet.</summary>
+/// <param name="Index">0-based index in the fleet.</param>
+/// <param name="Serial">Serial number (topic-safe).</param>
+/// <param name="HubId">The bedside hub it is paired with.</param>
+/// <param name="Device">Model, firmware, lot and capacity as sent in <c>device</c>.</param>
+/// <param name="HasSensor">Whether the pump reports <c>measured</c> reservoir levels.</param>
+public sealed record PumpProfile(int Index, string Serial, string HubId, DeviceInfo Device, bool HasSensor);
+
+/// <summary>A bedside hub and its pumps.</summary>
+/// <param name="Index">0-based index.</param>
+/// <param name="HubId">Hub id (MQTT username and client id).</param>
+/// <param name="Pumps">Its pumps, in fleet order.</param>
+public sealed record HubProfile(int Index, string HubId, IReadOnlyList<PumpProfile> Pumps);

@@ -1,0 +1,1 @@
+return await PumpFleet.Simulator.Cli.CliProgram.RunAsync(args);
