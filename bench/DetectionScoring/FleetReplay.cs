@@ -1,0 +1,117 @@
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Grains;
+using PumpFleet.Grains.Detection;
+using PumpFleet.Grains.Pumps;
+using PumpFleet.Simulator.Generation;
+
+namespace PumpFleet.DetectionScoring;
+
+/// <summary>A detection as the scoring sees it.</summary>
+public sealed record Detection(string Serial, string Kind, string Severity, DateTimeOffset At, string Summary);
+
+/// <summary>
+/// The pure in-memory loop: every simulated batch goes through the same <see cref="IngestPlanner"/>, the same
+/// <see cref="PumpState"/> fold and the same <see cref="AnomalyEngine"/> as <c>PumpGrain.IngestAsync</c>, only
+/// without the event store round trips. The silent-pump monitor is emulated on the simulated clock: at every
+/// batch time, pumps unheard for longer than the window are marked silent, as <c>MarkSilentAsync</c> does.
+/// </summary>
+public sealed class FleetReplay(AnomalyDetectionOptions options)
+{
+    private readonly Dictionary<string, PumpState> _pumps = new(StringComparer.Ordinal);
+    private readonly List<Detection> _detections = [];
+    private DateTimeOffset _lastSilentCheck = DateTimeOffset.MinValue;
+
+    public IReadOnlyList<Detection> Detections => _detections;
+
+    public IReadOnlyDictionary<string, PumpState> Pumps => _pumps;
+
+    public long Events { get; private set; }
+
+    public void Run(IEnumerable<FleetOutput> outputs)
+    {
+        foreach (var o in outputs)
+        {
+            if (o is not PumpBatch b)
+            {
+                continue;
+            }
+
+            if (b.At - _lastSilentCheck >= options.SilentCheckInterval)
+            {
+                CheckSilent(b.At);
+                _lastSilentCheck = b.At;
+            }
+
+            Ingest(b);
+        }
+    }
+
+    private void Ingest(PumpBatch b)
+    {
+        if (!_pumps.TryGetValue(b.Serial, out var state))
+        {
+            state = new PumpState { Serial = b.Serial };
+            _pumps[b.Serial] = state;
+            Apply(state, new PumpPaired { At = b.At, HubId = b.HubId, By = "scoring" }, null, b.At, false);
+        }
+
+        var batch = new IngestBatch { HubId = b.HubId, ReceivedAt = b.At, Device = b.Device, Events = [.. b.Events.Select(e => e.Event)] };
+        var plan = IngestPlanner.Plan(state, batch, Guid.NewGuid);
+        foreach (var p in plan.Events)
+        {
+            Apply(state, p.Event, p.Seq, p.ReceivedAt, p.ClockSuspect);
+        }
+
+        Events += plan.AcceptedDeviceEvents;
+        if (plan.Events.Count == 0)
+        {
+            return;
+        }
+
+        var decided = AnomalyEngine.Evaluate(state, options);
+        Record(state, decided);
+        foreach (var e in decided)
+        {
+            Apply(state, e, null, b.At, false);
+        }
+    }
+
+    private void CheckSilent(DateTimeOffset now)
+    {
+        foreach (var state in _pumps.Values)
+        {
+            if (state.LastSeenAt is { } seen && now - seen > options.SilentWindow
+                && !state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent) && state.Phase != "explanted")
+            {
+                var e = new AnomalyDetected
+                {
+                    At = now,
+                    AnomalyId = AnomalyEngine.AnomalyId(state.Serial, AnomalyKinds.Silent, state.Version),
+                    Kind = AnomalyKinds.Silent,
+                    Severity = "warning",
+                    Summary = "silent",
+                    Evidence = new Dictionary<string, double> { ["lastSeenAtUnixSeconds"] = seen.ToUnixTimeSeconds() },
+                };
+                Record(state, [e]);
+                Apply(state, e, null, now, false);
+            }
+        }
+    }
+
+    private void Record(PumpState state, IReadOnlyList<PumpEvent> decided)
+    {
+        foreach (var e in decided.OfType<AnomalyDetected>())
+        {
+            // An escalation (resolve + reopen of the same kind) is not a new detection.
+            var escalation = decided.OfType<AnomalyResolved>().Any(r =>
+                state.Anomalies.TryGetValue(r.AnomalyId, out var a) && a.Kind == e.Kind);
+            if (!escalation)
+            {
+                _detections.Add(new Detection(state.Serial, e.Kind, e.Severity, e.At, e.Summary));
+            }
+        }
+    }
+
+    private static void Apply(PumpState state, PumpEvent e, long? seq, DateTimeOffset receivedAt, bool suspect) =>
+        state.Apply(e, new EventEnvelope(state.Version + 1, seq, receivedAt, suspect));
+}
