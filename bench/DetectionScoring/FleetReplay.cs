@@ -27,6 +27,9 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
 
     public long Events { get; private set; }
 
+    /// <summary>A pump whose flow detector is traced to stderr (debugging aid).</summary>
+    public string? Trace { get; init; }
+
     public void Run(IEnumerable<FleetOutput> outputs)
     {
         foreach (var o in outputs)
@@ -63,6 +66,15 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         }
 
         Events += plan.AcceptedDeviceEvents;
+        if (b.Serial == Trace)
+        {
+            foreach (var p in plan.Events)
+            {
+                var f = state.Detectors.Flow;
+                Console.Error.WriteLine($"{p.Event.At:O} {p.Event.GetType().Name} suspect={p.ClockSuspect} {Describe(p.Event)} | del={state.Ledger.DeliveredTotalMl:0.000} seg={f.SegmentReadings} sm={f.Smoothed:0.000} over={f.Over:0.000} under={f.Under:0.000} sd={f.NoiseSd:0.000} n={f.NoiseCount}");
+            }
+        }
+
         if (plan.Events.Count == 0)
         {
             return;
@@ -111,6 +123,16 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
             }
         }
     }
+
+    private static string Describe(PumpEvent e) => e switch
+    {
+        ReservoirLevelReported x => $"level {x.VolumeMl} {x.Source}",
+        DoseDelivered x => $"dose {x.VolumeMl} {x.Kind} from {x.From:O}",
+        RefillPerformed x => $"refill exp {x.ExpectedResidualMl} asp {x.AspiratedResidualMl} add {x.AddedMl}",
+        DeliveryStateChanged x => $"state {x.State} {x.Reason}",
+        PrescriptionSet x => $"rx {x.Mode} {x.RateMlPerDay}",
+        _ => "",
+    };
 
     private static void Apply(PumpState state, PumpEvent e, long? seq, DateTimeOffset receivedAt, bool suspect) =>
         state.Apply(e, new EventEnvelope(state.Version + 1, seq, receivedAt, suspect));

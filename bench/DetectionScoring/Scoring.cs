@@ -41,7 +41,10 @@ public static class Scoring
     public static bool IsCondition(Detection d) =>
         d.Kind == AnomalyKinds.DepletionRisk ||
         (d.Kind == AnomalyKinds.BatteryEndOfLife && !d.Summary.StartsWith("Low Battery Reset", StringComparison.Ordinal)) ||
-        (d.Kind == AnomalyKinds.Silent);
+        (d.Kind == AnomalyKinds.UnderInfusion && d.Summary.Contains("the motor runs dry", StringComparison.Ordinal));
+
+    /// <summary>Silent detections are faults when a silent hub explains them, else ordinary outages (real silences).</summary>
+    public static bool IsOutage(Detection d) => d.Kind == AnomalyKinds.Silent;
 
     public static bool Matches(Detection d, GroundTruthRecord t, DateTimeOffset runEnd) =>
         d.Serial == t.Serial && Explains.TryGetValue(d.Kind, out var kinds) && kinds.Contains(t.Kind)

@@ -38,6 +38,19 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     public double LevelNoiseFloorMl { get; set; } = 0.05;
 
     /// <summary>
+    /// Prior of the per-reading level noise (mL), combined with the online estimate as if it had been seen
+    /// <see cref="LevelNoisePriorReadings"/> times (a conjugate prior on the variance). Without it a few quiet readings
+    /// shrink the estimate and with it the CUSUM threshold. The fact sheet has no sensor precision (§8); 0.1 mL is a
+    /// syringe graduation and the simulator's sensor noise. Default: 0.1.
+    /// </summary>
+    [Range(0.001, 5)]
+    public double LevelNoisePriorMl { get; set; } = 0.1;
+
+    /// <summary>Weight of <see cref="LevelNoisePriorMl"/> in readings: ten days of 6-hourly readings. Default: 40.</summary>
+    [Range(0, 100_000)]
+    public int LevelNoisePriorReadings { get; set; } = 40;
+
+    /// <summary>
     /// Measured readings needed before the flow detector decides anything (noise estimate warm-up): one day of
     /// 6-hourly readings and a little more. Default: 6.
     /// </summary>
@@ -142,6 +155,14 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
 
     /// <summary>Whether the hosted fleet jobs (silent monitor, cohort job) run in this process. Default: true.</summary>
     public bool RunFleetJobs { get; set; } = true;
+
+    /// <summary>The per-reading level noise to use: the online estimate shrunk towards the prior, never below the floor.</summary>
+    public double LevelNoiseMl(long count, double estimatedVariance)
+    {
+        var variance = ((count * estimatedVariance) + (LevelNoisePriorReadings * LevelNoisePriorMl * LevelNoisePriorMl))
+                       / Math.Max(1, count + LevelNoisePriorReadings);
+        return Math.Max(LevelNoiseFloorMl, Math.Sqrt(Math.Max(0, variance)));
+    }
 
     /// <summary>The pocket-fill threshold for a reservoir capacity: 20 mL and smaller use the small one.</summary>
     public double PocketFillThresholdMl(double capacityMl) =>

@@ -96,7 +96,7 @@ public static class Detectors
         var flow = state.Detectors.Flow;
         var refill = state.Detectors.Refill;
         var open = state.Anomalies.Values.FirstOrDefault(x => x.Kind == kind);
-        var noise = Math.Max(o.LevelNoiseFloorMl, flow.NoiseSd);
+        var noise = o.LevelNoiseMl(flow.NoiseCount, flow.NoiseVariance);
 
         // The CUSUM's noise: two end points of the EWMA, each with variance σ²·λ/(2−λ).
         var cusumSd = noise * Math.Sqrt(2 * FlowCusum.Lambda / (2 - FlowCusum.Lambda));
@@ -110,7 +110,11 @@ public static class Detectors
         {
             var days = run.StartedAt is { } st && run.LastAt is { } lt ? (lt - st).TotalDays : 0;
             var summary = string.Create(Inv,
-                $"Measured reservoir levels show {deviation:P0} {(over ? "more" : "less")} consumption than the motor reported over {days:0.#} days ({run.Readings} readings; accuracy band ±{o.AccuracyBandFraction:P1}).");
+                $"Measured reservoir levels show {deviation:P0} {(over ? "more" : "less")} consumption than the motor reported over {days:0.#} days ({run.Readings} readings; accuracy band ±{o.AccuracyBandFraction:P1})");
+            var empty = !over && state.Ledger.MeasuredMl is { } lastLevel && lastLevel <= 2 * noise;
+            summary += empty
+                ? string.Create(Inv, $"; the reservoir measures empty ({state.Ledger.MeasuredMl:0.##} mL): the motor runs dry.")
+                : ".";
             return Verdict.Found(kind, severity, summary, new Dictionary<string, double>(StringComparer.Ordinal)
             {
                 ["relativeDeviation"] = Math.Round((over ? 1 : -1) * deviation, 4),
@@ -125,6 +129,8 @@ public static class Detectors
                 ["runDays"] = Math.Round(days, 2),
                 ["accuracyBand"] = o.AccuracyBandFraction,
                 ["source"] = 0,   // 0 = measured levels, 1 = refill residual
+                ["lastMeasuredMl"] = state.Ledger.MeasuredMl ?? -1,
+                ["reservoirEmpty"] = empty ? 1 : 0,
             });
         }
 
