@@ -15,6 +15,7 @@ var days = 60;
 var seed = 7;
 string? outFile = null;
 string? trace = null;
+double? cusumSigmas = null;
 for (var i = 0; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -24,15 +25,21 @@ for (var i = 0; i + 1 < args.Length; i += 2)
         case "--seed": seed = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--out": outFile = args[i + 1]; break;
         case "--trace": trace = args[i + 1]; break;
+        case "--cusum-sigmas": cusumSigmas = double.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
 }
 
 var detection = new AnomalyDetectionOptions();
+if (cusumSigmas is { } h)
+{
+    detection.FlowCusumThresholdSigmas = h;
+}
+
 var sb = new StringBuilder();
 var inv = CultureInfo.InvariantCulture;
 sb.AppendLine(inv, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd} on {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}.");
-sb.AppendLine(inv, $"Pure in-memory loop (IngestPlanner → PumpState fold → AnomalyEngine, the code PumpGrain runs), simulator seed {seed}, {pumps} pumps × {days} days per fleet, hourly reporting, default detection options.");
+sb.AppendLine(inv, $"Pure in-memory loop (IngestPlanner → PumpState fold → AnomalyEngine, the code PumpGrain runs), simulator seed {seed}, {pumps} pumps × {days} days per fleet, hourly reporting, default detection options{(cusumSigmas is null ? "" : string.Create(CultureInfo.InvariantCulture, $" except FlowCusumThresholdSigmas = {cusumSigmas}"))}.");
 sb.AppendLine();
 
 // Fault fleet: random faults off; eight of every ten pumps get one injected fault, starting on days 5–25.
