@@ -53,7 +53,7 @@ public sealed class HelmChartTests
     {
         var chart = RenderedChart.For(valuesFile);
         var config = chart.ConfigMapData();
-        Assert.Equal("AdoNet", config.Str("Orleans__Clustering"));
+        Assert.Equal("AdoNet", config.Str("PumpFleet__Clustering"));
         Assert.False(string.IsNullOrEmpty(config.Str("Orleans__ClusterId")));
         Assert.False(string.IsNullOrEmpty(config.Str("Orleans__ServiceId")));
         Assert.Equal("false", config.Str("Simulator__Enabled"));
@@ -91,7 +91,7 @@ public sealed class HelmChartTests
 
         var container = chart.Container("silo");
         var env = Env(container);
-        Assert.Equal("true", env["Orleans__KubernetesHosting"].Str("value"));
+        Assert.Equal("true", env["PumpFleet__KubernetesHosting"].Str("value"));
         Assert.Equal("metadata.labels['orleans/serviceId']", env["ORLEANS_SERVICE_ID"].Str("valueFrom", "fieldRef", "fieldPath"));
         Assert.Equal("metadata.labels['orleans/clusterId']", env["ORLEANS_CLUSTER_ID"].Str("valueFrom", "fieldRef", "fieldPath"));
         Assert.Contains(container.Seq("ports"), p => p.At("containerPort")?.ToString() == "11111");

@@ -29,6 +29,7 @@ internal sealed class FakePlatform : IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _hubOf = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private Task? _ackPublisher;
+    private Task? _cut;
     private int _targetMessages;
     private volatile int _phase; // 0 before the cut, 1 dropping the target hub, 2 after it reconnected
 
@@ -54,6 +55,7 @@ internal sealed class FakePlatform : IAsyncDisposable
 
             return Task.CompletedTask;
         };
+        _server.InterceptingPublishAsync += OnPublishAtBrokerAsync;
         _server.ClientConnectedAsync += e =>
         {
             if (e.ClientId == TargetHub && _phase == 1)
@@ -139,40 +141,11 @@ internal sealed class FakePlatform : IAsyncDisposable
             DeviceSeenFor.Add(serial);
         }
 
-        if (hub == TargetHub)
+        if (hub == TargetHub && _phase == 2)
         {
-            if (_phase == 0 && Interlocked.Increment(ref _targetMessages) == CutAfterMessages)
+            foreach (var s in seqs)
             {
-                _phase = 1;
-                // What the hub can know is what was published as the retained ack, not what is stored.
-                foreach (var (s, c) in _published)
-                {
-                    if (_hubOf.GetValueOrDefault(s) == hub)
-                    {
-                        CommittedAtCut[s] = c;
-                    }
-                }
-
-                var client = (await _server.GetClientsAsync()).Single(c => c.Id == hub);
-                await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.AdministrativeAction });
-            }
-
-            if (_phase == 1)
-            {
-                foreach (var s in seqs)
-                {
-                    Dropped.Add((serial, s));
-                }
-
-                return;
-            }
-
-            if (_phase == 2)
-            {
-                foreach (var s in seqs)
-                {
-                    AfterReconnect.Add((serial, s));
-                }
+                AfterReconnect.Add((serial, s));
             }
         }
 
@@ -183,6 +156,51 @@ internal sealed class FakePlatform : IAsyncDisposable
 
         var committed = _committed.AddOrUpdate(serial, seqs.Max(), (_, c) => Math.Max(c, seqs.Max()));
         await _acks.Writer.WriteAsync((hub, serial, committed));
+    }
+
+    /// <summary>
+    /// Cuts the target hub at the broker: its n-th batch and everything else it sends on that connection are dropped
+    /// (as if lost before they were durable) and it is disconnected. Doing this in the broker, in the hub's own
+    /// receive order, keeps the test free of races with the platform's processing.
+    /// </summary>
+    private Task OnPublishAtBrokerAsync(InterceptingPublishEventArgs e)
+    {
+        if (e.ClientId != TargetHub || _phase == 2 || !e.ApplicationMessage.Topic.EndsWith("/events", StringComparison.Ordinal))
+        {
+            return Task.CompletedTask;
+        }
+
+        if (_phase == 0 && Interlocked.Increment(ref _targetMessages) == CutAfterMessages)
+        {
+            // What the hub can know is what was published as the retained ack, not what is stored.
+            foreach (var (serial, committed) in _published)
+            {
+                if (_hubOf.GetValueOrDefault(serial) == TargetHub)
+                {
+                    CommittedAtCut[serial] = committed;
+                }
+            }
+
+            _phase = 1;
+            _cut = Task.Run(async () =>
+            {
+                var client = (await _server.GetClientsAsync()).Single(c => c.Id == TargetHub);
+                await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.AdministrativeAction });
+            });
+        }
+
+        if (_phase == 1)
+        {
+            e.ProcessPublish = false;
+            var serial = Topics.SerialOf(e.ApplicationMessage.Topic)!;
+            using var doc = JsonDocument.Parse(e.ApplicationMessage.ConvertPayloadToString());
+            foreach (var x in doc.RootElement.GetProperty("events").EnumerateArray())
+            {
+                Dropped.Add((serial, x.GetProperty("seq").GetInt64()));
+            }
+        }
+
+        return Task.CompletedTask;
     }
 
     private async Task PublishAcksAsync(CancellationToken cancellationToken)
@@ -214,6 +232,13 @@ internal sealed class FakePlatform : IAsyncDisposable
         {
 #pragma warning disable VSTHRD003 // thread-pool task, no synchronisation context
             await _ackPublisher;
+#pragma warning restore VSTHRD003
+        }
+
+        if (_cut is not null)
+        {
+#pragma warning disable VSTHRD003 // thread-pool task, no synchronisation context
+            await _cut;
 #pragma warning restore VSTHRD003
         }
 

@@ -79,6 +79,7 @@ public sealed class FaultTests
     {
         var o = WithSensors(pumps: 40, days: 14);
         var index = TestFleet.FindPump(o, (p, rx) => rx.AverageRateMlPerDay >= 0.4 && p.Device.ReservoirCapacityMl == 40);
+        o.Pumps = index + 1; // pumps are seeded by index, so the rest of the fleet can be left out
         var outputs = TestFleet.Run(o, $$"""{ "faults": [ { "kind": "{{kind}}", "pumpIndex": {{index}}, "startAfterDays": 1, "parameters": { "percent": {{percent}} } } ] }""");
         var gt = Assert.Single(TestFleet.Truth(outputs));
         var events = TestFleet.EventsOf(outputs, TestFleet.Serial(index));
@@ -109,10 +110,50 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public void OverInfusion_ShowsAtRefill_AsAspiratedBelowExpected()
+    {
+        // A low-rate 40 mL pump, so that 30 % extra does not empty it before the next refill.
+        var o = TestFleet.Quiet(pumps: 60, days: 200);
+        o.SensorFraction = 0;
+        o.ReportingInterval = o.LevelInterval = TimeSpan.FromHours(6);
+        var index = TestFleet.FindPump(o, (p, rx) => rx.AverageRateMlPerDay is >= 0.15 and <= 0.3 && p.Device.ReservoirCapacityMl == 40);
+        o.Pumps = index + 1;
+        var outputs = TestFleet.Run(o, $$"""{ "faults": [ { "kind": "over-infusion", "pumpIndex": {{index}}, "startAfterDays": 0, "parameters": { "percent": 30 } } ] }""");
+        var events = TestFleet.EventsOf(outputs, TestFleet.Serial(index));
+        double? filled = null;
+        var motor = 0.0;
+        var checkedRefills = 0;
+        foreach (var e in events)
+        {
+            if (e is DoseDelivered d)
+            {
+                motor += d.VolumeMl;
+            }
+            else if (e is RefillPerformed r)
+            {
+                if (filled is { } f && r.AspiratedResidualMl > 0.5)
+                {
+                    // The pump's arithmetic expects the fill minus motor volume; 30 % more really left the reservoir.
+                    Assert.Equal(Math.Max(0, f - motor), r.ExpectedResidualMl, 0.011);
+                    Assert.InRange((f - r.AspiratedResidualMl) / motor, 1.25, 1.36);
+                    checkedRefills++;
+                }
+
+                filled = r.AddedMl;
+                motor = 0;
+            }
+        }
+
+        Assert.True(checkedRefills >= 1);
+        Assert.All(events.OfType<ReservoirLevelReported>(), l => Assert.Equal("estimated", l.Source));
+    }
+
+    [Fact]
     public void PocketFill_ShowsAtNextRefill_AsAspiratedFarBelowExpected()
     {
         var o = WithSensors(pumps: 40, days: 230);
         var index = TestFleet.FindPump(o, (p, rx) => rx.AverageRateMlPerDay >= 0.2);
+        o.Pumps = index + 1; // pumps are seeded by index, so the rest of the fleet can be left out
         var outputs = TestFleet.Run(o, $$"""{ "faults": [ { "kind": "pocket-fill", "pumpIndex": {{index}}, "startAfterDays": 0 } ] }""");
         var gt = Assert.Single(TestFleet.Truth(outputs));
         Assert.Equal(FaultKind.PocketFill, gt.Kind);
@@ -137,6 +178,7 @@ public sealed class FaultTests
     {
         var o = WithSensors(pumps: 40, days: 10);
         var index = TestFleet.FindPump(o, (p, rx) => rx.AverageRateMlPerDay >= 0.3);
+        o.Pumps = index + 1; // pumps are seeded by index, so the rest of the fleet can be left out
         var outputs = TestFleet.Run(o, $$"""{ "faults": [ { "kind": "catheter-occlusion", "pumpIndex": {{index}}, "startAfterDays": 1, "parameters": { "alarm": true, "alarmDelayHours": 12 } } ] }""");
         var gt = Assert.Single(TestFleet.Truth(outputs));
         var events = TestFleet.EventsOf(outputs, TestFleet.Serial(index));
@@ -208,6 +250,9 @@ public sealed class FaultTests
     {
         var o = TestFleet.Quiet(pumps: 120, days: 30);
         o.FaultRateMultiplier = 1;
+
+        // Only the ground truth matters here; daily steps keep the run short (rates are per pump-year either way).
+        o.ReportingInterval = o.LevelInterval = o.BatchInterval = TimeSpan.FromDays(1);
         var scenario = """
             { "rates": { "full-stall": 0.02, "intermittent-stall": 0, "under-infusion": 0, "over-infusion": 0, "pocket-fill": 0,
                          "catheter-occlusion": 0, "battery-failure": 0, "silent-hub": 0 },

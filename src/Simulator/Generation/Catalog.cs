@@ -2,12 +2,6 @@ using PumpFleet.Contracts.Events;
 
 namespace PumpFleet.Simulator.Generation;
 
-/// <summary>A pump model as the simulator knows it.</summary>
-public sealed record PumpModel(string Name, double CapacityMl, IReadOnlyList<string> Firmwares, IReadOnlyList<string> Lots);
-
-/// <summary>A drug with the concentrations it comes in and a typical daily dose range in the concentration's amount unit.</summary>
-public sealed record DrugSpec(string Name, string Unit, IReadOnlyList<double> Concentrations, double MinDailyDose, double MaxDailyDose, bool PatientBolus);
-
 /// <summary>
 /// The fleet's models and drugs. Reservoirs, concentrations and dose ranges follow docs/simulator.md, which cites
 /// shared/notes/domain.md §1.1, §1.2 and §1.5.

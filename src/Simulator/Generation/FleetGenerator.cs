@@ -62,7 +62,7 @@ public sealed class FleetGenerator
                     }
                 }
 
-                hub.Advance(t0, t1, items, Plan.HubOutages[hub.Profile.Index]);
+                hub.Advance(t0, t1, items);
                 hub.Send(t1, o.BatchInterval, last, items);
             }
 

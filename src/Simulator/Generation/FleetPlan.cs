@@ -5,12 +5,6 @@ using PumpFleet.Simulator.Faults;
 
 namespace PumpFleet.Simulator.Generation;
 
-/// <summary>A fault planned for a pump; its ground truth is written when it takes effect.</summary>
-internal sealed record PlannedFault(string Kind, DateTimeOffset Start, DateTimeOffset? End, JsonObject Parameters);
-
-/// <summary>A period when a hub publishes nothing; <see cref="Silent"/> marks an injected silent-hub fault.</summary>
-internal sealed record HubOutage(DateTimeOffset Start, DateTimeOffset End, bool Silent);
-
 /// <summary>
 /// The fleet layout and every planned fault and outage, derived from the options, the scenario and the seed alone.
 /// </summary>
@@ -36,6 +30,7 @@ public sealed class FleetPlan
         {
             var hubId = string.Create(CultureInfo.InvariantCulture, $"{o.SerialPrefix}-H{hubs.Count:D5}");
             var size = Math.Min(o.MaxPumpsPerHub, layout.PickWeighted<int>([(1, 60), (2, 25), (3, 10), (4, 5)]));
+            var hubFirmware = layout.Pick(["1.4.2", "1.5.0", "1.6.1"]);
             size = Math.Min(size, o.Pumps - i);
             var members = new List<PumpProfile>(size);
             for (var k = 0; k < size; k++, i++)
@@ -54,7 +49,7 @@ public sealed class FleetPlan
                 pumps.Add(p);
             }
 
-            hubs.Add(new HubProfile(hubs.Count, hubId, members));
+            hubs.Add(new HubProfile(hubs.Count, hubId, hubFirmware, members));
         }
 
         Pumps = pumps;

@@ -33,7 +33,7 @@ internal sealed class HubQueue
     public bool Online => _offlineUntil is null;
 
     /// <summary>Applies outages that start or end in (t0, t1].</summary>
-    public void Advance(DateTimeOffset t0, DateTimeOffset t1, List<FleetOutput> items, IReadOnlyList<HubOutage> outages)
+    public void Advance(DateTimeOffset t0, DateTimeOffset t1, List<FleetOutput> items)
     {
         while (true)
         {

@@ -9,9 +9,3 @@ namespace PumpFleet.Simulator.Generation;
 /// <param name="Device">Model, firmware, lot and capacity as sent in <c>device</c>.</param>
 /// <param name="HasSensor">Whether the pump reports <c>measured</c> reservoir levels.</param>
 public sealed record PumpProfile(int Index, string Serial, string HubId, DeviceInfo Device, bool HasSensor);
-
-/// <summary>A bedside hub and its pumps.</summary>
-/// <param name="Index">0-based index.</param>
-/// <param name="HubId">Hub id (MQTT username and client id).</param>
-/// <param name="Pumps">Its pumps, in fleet order.</param>
-public sealed record HubProfile(int Index, string HubId, IReadOnlyList<PumpProfile> Pumps);

@@ -6,20 +6,6 @@ using PumpFleet.Simulator.Time;
 
 namespace PumpFleet.Simulator.Transport;
 
-/// <summary>What a run did.</summary>
-/// <param name="Hubs">Hubs simulated.</param>
-/// <param name="Pumps">Pumps simulated.</param>
-/// <param name="EventsGenerated">Events the generator produced.</param>
-/// <param name="EventsPublished">Events published, resends included.</param>
-/// <param name="EventsResent">Events published more than once.</param>
-/// <param name="AcksReceived">Acks received.</param>
-/// <param name="RejectsReceived">Rejects received.</param>
-/// <param name="Reconnects">Reconnects after a lost connection.</param>
-/// <param name="Unacked">Events still not acked when the run ended.</param>
-/// <param name="FaultsInjected">Ground-truth records written.</param>
-public sealed record SimulationResult(int Hubs, int Pumps, long EventsGenerated, long EventsPublished, long EventsResent,
-    long AcksReceived, long RejectsReceived, long Reconnects, long Unacked, int FaultsInjected);
-
 /// <summary>
 /// Runs a fleet against a real MQTT broker: replays the pure <see cref="FleetGenerator"/> along a simulation clock
 /// through one <see cref="HubClient"/> per hub, writes the ground truth, reports progress, and at the end waits for
@@ -161,23 +147,5 @@ public sealed partial class FleetSimulator(
         {
             // The run ended.
         }
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(Level = LogLevel.Information,
-            Message = "Simulating {Pumps} pumps on {Hubs} hubs against {Broker}, {Start:u} to {End:u}, speed {Speed} (0 = as fast as possible)")]
-        public static partial void Starting(ILogger logger, int pumps, int hubs, string broker, DateTimeOffset start, DateTimeOffset end, double speed);
-
-        [LoggerMessage(Level = LogLevel.Information,
-            Message = "sim {SimTime:u} | {Rate} events/s | published {Events} | acks {Acks} | rejects {Rejects} | backlog {Backlog} | hubs online {Online}/{Hubs}")]
-        public static partial void Progress(ILogger logger, DateTimeOffset simTime, double rate, long events, long acks, long rejects, long backlog, int online, int hubs);
-
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Drain timed out with {Backlog} events still unacked")]
-        public static partial void DrainTimedOut(ILogger logger, long backlog);
-
-        [LoggerMessage(Level = LogLevel.Information,
-            Message = "Done: generated {Generated}, published {Published} (resent {Resent}), acks {Acks}, rejects {Rejects}, unacked {Unacked}, faults {Faults}")]
-        public static partial void Finished(ILogger logger, long generated, long published, long resent, long acks, long rejects, long unacked, int faults);
     }
 }

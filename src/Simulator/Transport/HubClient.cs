@@ -270,7 +270,7 @@ public sealed partial class HubClient : IAsyncDisposable
                 .WithTopicFilter(Topics.AckFilter(HubId), MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(Topics.RejectsFilter(HubId), MqttQualityOfServiceLevel.AtLeastOnce)
                 .Build(), cancellationToken);
-            await PublishAsync(Topics.Status(HubId), WireJson.Status(true, _hub.Pumps[0].Device.Firmware, _clock.Now), retain: true, cancellationToken);
+            await PublishAsync(Topics.Status(HubId), WireJson.Status(true, _hub.Firmware, _clock.Now), retain: true, cancellationToken);
             await WaitForRetainedAcksAsync(cancellationToken);
             foreach (var p in _pumps)
             {
@@ -352,12 +352,16 @@ public sealed partial class HubClient : IAsyncDisposable
             {
                 List<QueuedEvent> chunk;
                 DeviceInfo? device;
-                long maxSentEver;
+                long attemptedBefore;
                 lock (p)
                 {
                     chunk = p.NextChunk();
                     device = p.DeviceSent ? null : p.Device;
-                    maxSentEver = p.MaxSentEver;
+                    attemptedBefore = p.MaxAttempted;
+                    if (chunk.Count > 0)
+                    {
+                        p.MaxAttempted = Math.Max(p.MaxAttempted, chunk[^1].Seq);
+                    }
                 }
 
                 if (chunk.Count == 0)
@@ -372,13 +376,12 @@ public sealed partial class HubClient : IAsyncDisposable
                     return;
                 }
 
-                var last = chunk[^1].Seq;
-                _stats.OnPublished(chunk.Count, chunk.Count(e => e.Seq <= maxSentEver));
+                // Resent = published although an earlier attempt (acked by the broker or not) carried it.
+                _stats.OnPublished(chunk.Count, chunk.Count(e => e.Seq <= attemptedBefore));
                 lock (p)
                 {
-                    p.SentUpTo = last;
+                    p.SentUpTo = chunk[^1].Seq;
                     p.DeviceSent = true;
-                    p.MaxSentEver = Math.Max(p.MaxSentEver, last);
                 }
             }
         }
@@ -525,97 +528,4 @@ public sealed partial class HubClient : IAsyncDisposable
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>What a hub keeps of an event until it is acked: the seq and the wire JSON.</summary>
-    private readonly record struct QueuedEvent(long Seq, string Json);
-
-    private sealed class PumpQueue(string serial, DeviceInfo device)
-    {
-        public string Serial { get; } = serial;
-        public DeviceInfo Device { get; } = device;
-
-        /// <summary>Unacked events, in seq order.</summary>
-        public List<QueuedEvent> Unacked { get; } = [];
-        public long Committed { get; set; }
-        public long SentUpTo { get; set; }
-        public long MaxSentEver { get; set; }
-        public bool DeviceSent { get; set; }
-        public bool AckSinceConnect { get; set; }
-
-        /// <summary>Index of the first queued event with a seq above <paramref name="seq"/> (binary search: the queue can be long after an outage).</summary>
-        public int FirstAbove(long seq)
-        {
-            int lo = 0, hi = Unacked.Count;
-            while (lo < hi)
-            {
-                var mid = (lo + hi) >>> 1;
-                if (Unacked[mid].Seq <= seq)
-                {
-                    lo = mid + 1;
-                }
-                else
-                {
-                    hi = mid;
-                }
-            }
-
-            return lo;
-        }
-
-        /// <summary>The next batch to send: above what this connection sent and what is committed, at most 500 events and the size limit.</summary>
-        public List<QueuedEvent> NextChunk()
-        {
-            var chunk = new List<QueuedEvent>();
-            var bytes = 0;
-            for (var i = FirstAbove(Math.Max(SentUpTo, Committed)); i < Unacked.Count && chunk.Count < HubQueue.MaxEvents; i++)
-            {
-                var size = Encoding.UTF8.GetByteCount(Unacked[i].Json) + 1;
-                if (chunk.Count > 0 && bytes + size > HubQueue.MaxPayloadBytes)
-                {
-                    break;
-                }
-
-                chunk.Add(Unacked[i]);
-                bytes += size;
-            }
-
-            return chunk;
-        }
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId}: broker refused the connection: {Code}")]
-        public static partial void ConnectRefused(ILogger logger, string hubId, string code);
-
-        [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId}: connect failed: {Reason}")]
-        public static partial void ConnectFailed(ILogger logger, string hubId, string reason);
-
-        [LoggerMessage(Level = LogLevel.Information, Message = "Hub {HubId}: connection lost ({Reason}); reconnecting")]
-        public static partial void ConnectionLost(ILogger logger, string hubId, string reason);
-
-        [LoggerMessage(Level = LogLevel.Information, Message = "Hub {HubId}: reconnected; resending above committedSeq")]
-        public static partial void Reconnected(ILogger logger, string hubId);
-
-        [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId}: simulated outage starts at {SimTime}")]
-        public static partial void GoingOffline(ILogger logger, string hubId, DateTimeOffset simTime);
-
-        [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId}: simulated outage ends at {SimTime}")]
-        public static partial void ComingOnline(ILogger logger, string hubId, DateTimeOffset simTime);
-
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId}: publish to {Topic} refused: {Code}")]
-        public static partial void PublishRefused(ILogger logger, string hubId, string topic, string code);
-
-        [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId}: publish to {Topic} failed: {Reason}")]
-        public static partial void PublishFailed(ILogger logger, string hubId, string topic, string reason);
-
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId}: pump {Serial} got a reject: {Payload}")]
-        public static partial void Rejected(ILogger logger, string hubId, string serial, string payload);
-
-        [LoggerMessage(Level = LogLevel.Error, Message = "Hub {HubId}: worker failed")]
-        public static partial void WorkerFailed(ILogger logger, string hubId, Exception exception);
-
-        [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId}: clean stop failed: {Reason}")]
-        public static partial void StopFailed(ILogger logger, string hubId, string reason);
-    }
 }

@@ -17,7 +17,7 @@ public sealed class SimulatorStats
     /// <summary>Batches published.</summary>
     public long BatchesPublished => Interlocked.Read(ref _batchesPublished);
 
-    /// <summary>Events published again (after a reconnect).</summary>
+    /// <summary>Events published again because an earlier attempt may not have reached the platform (after a reconnect).</summary>
     public long EventsResent => Interlocked.Read(ref _eventsResent);
 
     /// <summary>Acks received.</summary>

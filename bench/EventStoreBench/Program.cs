@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using NpgsqlTypes;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Json;
+using PumpFleet.EventStore;
+using PumpFleet.EventStore.Local;
+
+// Usage: dotnet run -c Release --project bench/EventStoreBench [-- --streams 16 --batches 60 --batch-size 100 --rounds 3]
+var streams = Arg("--streams", 16);
+var batches = Arg("--batches", 60);
+var batchSize = Arg("--batch-size", 100);
+var rounds = Arg("--rounds", 3);
+var latencySamples = Arg("--latency-samples", 300);
+
+Console.WriteLine($"Event store benchmark: {streams} streams x {batches} batches x {batchSize} events, {rounds} rounds, durable PostgreSQL (fsync on)");
+await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
+await using var ds = NpgsqlDataSource.Create(pg.ConnectionString());
+await new SchemaMigrator(ds, [], NullLogger<SchemaMigrator>.Instance).MigrateAsync();
+await Exec("CREATE TABLE pf_events_copy (LIKE pf_events INCLUDING ALL)");
+
+var store = new NpgsqlEventStore(ds);
+var appendRates = new List<double>();
+var copyRates = new List<double>();
+for (var round = 1; round <= rounds; round++)
+{
+    var rows = Enumerable.Range(0, streams).Select(s => MakeRows($"r{round}-s{s}", batches * batchSize)).ToArray();
+
+    // Baseline: the same rows, one binary COPY per stream, all streams concurrently (the most favourable bulk path).
+    var sw = Stopwatch.StartNew();
+    await Task.WhenAll(rows.Select((r, s) => Task.Run(() => CopyAsync($"r{round}-s{s}", r))));
+    var copyRate = streams * batches * batchSize / sw.Elapsed.TotalSeconds;
+
+    // The store: one append (one round trip, one transaction) per batch, streams concurrently.
+    sw.Restart();
+    await Task.WhenAll(rows.Select((r, s) => Task.Run(async () =>
+    {
+        long version = 0;
+        for (var b = 0; b < batches; b++)
+        {
+            var result = await store.AppendAsync($"r{round}-s{s}", version, r.Skip(b * batchSize).Take(batchSize).ToList());
+            version = result.NextExpectedVersion;
+        }
+    })));
+    var appendRate = streams * batches * batchSize / sw.Elapsed.TotalSeconds;
+    copyRates.Add(copyRate);
+    appendRates.Add(appendRate);
+    Console.WriteLine($"round {round}: COPY {copyRate:N0} events/s, append {appendRate:N0} events/s, ratio {appendRate / copyRate:P0}");
+}
+
+// Latency of a single batch append with no other load.
+var latencies = new List<double>();
+var one = MakeRows("latency", latencySamples * batchSize);
+long v = 0;
+for (var i = 0; i < latencySamples; i++)
+{
+    var sw = Stopwatch.StartNew();
+    v = (await store.AppendAsync("latency", v, one.Skip(i * batchSize).Take(batchSize).ToList())).NextExpectedVersion;
+    latencies.Add(sw.Elapsed.TotalMilliseconds);
+}
+
+latencies.Sort();
+double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
+Console.WriteLine();
+Console.WriteLine("| measure | median of rounds |");
+Console.WriteLine("|---|---|");
+Console.WriteLine($"| raw COPY, {streams} concurrent streams | {Median(copyRates):N0} events/s |");
+Console.WriteLine($"| store append, batches of {batchSize}, {streams} concurrent streams | {Median(appendRates):N0} events/s |");
+Console.WriteLine($"| append / COPY | {Median(appendRates) / Median(copyRates):P0} |");
+Console.WriteLine($"| single-batch append latency p50 / p99 ({batchSize} events, {latencySamples} samples) | {latencies[latencies.Count / 2]:F2} ms / {latencies[(int)(latencies.Count * 0.99)]:F2} ms |");
+return;
+
+int Arg(string name, int fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var x) ? x : fallback;
+}
+
+async Task Exec(string sql)
+{
+    await using var cmd = ds.CreateCommand(sql);
+    await cmd.ExecuteNonQueryAsync();
+}
+
+static List<EventToAppend> MakeRows(string stream, int n)
+{
+    var t0 = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+    var list = new List<EventToAppend>(n);
+    for (var i = 0; i < n; i++)
+    {
+        var e = new DoseDelivered { Seq = i + 1, At = t0.AddHours(i + 1), From = t0.AddHours(i), VolumeMl = 0.0208, Kind = "basal" };
+        list.Add(new EventToAppend(Guid.NewGuid(), "dose.delivered", EventJson.Serialize(e), e.Seq, e.At, t0.AddHours(i + 1).AddSeconds(3),
+            false, """{"hubId":"hub-0001"}"""));
+    }
+
+    return list;
+}
+
+async Task CopyAsync(string stream, List<EventToAppend> rows)
+{
+    await using var conn = await ds.OpenConnectionAsync();
+    await using var w = await conn.BeginBinaryImportAsync(
+        "COPY pf_events_copy (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata) FROM STDIN (FORMAT BINARY)");
+    var version = 0L;
+    foreach (var r in rows)
+    {
+        await w.StartRowAsync();
+        await w.WriteAsync(stream, NpgsqlDbType.Text);
+        await w.WriteAsync(++version, NpgsqlDbType.Bigint);
+        await w.WriteAsync(r.EventId, NpgsqlDbType.Uuid);
+        await w.WriteAsync(r.Type, NpgsqlDbType.Text);
+        await w.WriteAsync(r.Seq!.Value, NpgsqlDbType.Bigint);
+        await w.WriteAsync(r.DeviceTime!.Value.UtcDateTime, NpgsqlDbType.TimestampTz);
+        await w.WriteAsync(r.ReceivedAt.UtcDateTime, NpgsqlDbType.TimestampTz);
+        await w.WriteAsync(r.ClockSuspect, NpgsqlDbType.Boolean);
+        await w.WriteAsync(r.Data, NpgsqlDbType.Jsonb);
+        await w.WriteAsync(r.Metadata!, NpgsqlDbType.Jsonb);
+    }
+
+    await w.CompleteAsync();
+}

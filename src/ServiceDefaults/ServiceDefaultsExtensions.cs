@@ -1,0 +1,54 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
+
+namespace PumpFleet.ServiceDefaults;
+
+/// <summary>Composition shared by every PumpFleet host.</summary>
+public static class ServiceDefaultsExtensions
+{
+    /// <summary>Health-check tag of the checks that gate readiness (dependencies reachable).</summary>
+    public const string ReadyTag = "ready";
+
+    /// <summary>
+    /// OpenTelemetry metrics (every <c>PumpFleet.*</c> meter, Orleans, Npgsql, ASP.NET Core, .NET runtime) exported for
+    /// Prometheus, and health checks: liveness (the process serves) and readiness (PostgreSQL answers).
+    /// </summary>
+    public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m
+            .AddMeter("PumpFleet.*")
+            .AddMeter("Microsoft.Orleans")
+            .AddMeter("Npgsql")
+            .AddAspNetCoreInstrumentation()
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
+        builder.Services.AddHealthChecks()
+            .AddCheck("self", () => HealthCheckResult.Healthy())
+            .AddCheck<PostgresHealthCheck>("postgresql", tags: [ReadyTag]);
+        return builder;
+    }
+
+    /// <summary>Maps <c>/metrics</c>, <c>/health/live</c> and <c>/health/ready</c>.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = c => c.Name == "self", ResponseWriter = WriteAsync });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteAsync });
+        return app;
+    }
+
+    private static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.Select(e => new { name = e.Key, status = e.Value.Status.ToString(), description = e.Value.Description }),
+        });
+    }
+}

@@ -1,0 +1,188 @@
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Views;
+using PumpFleet.Grains.Pumps;
+using static PumpFleet.Grains.Tests.Ev;
+
+namespace PumpFleet.Grains.Tests;
+
+public sealed class PumpStateTests
+{
+    [Fact]
+    public void Apply_PlatformEvents_SetDeviceHubGapsAndAnomalies()
+    {
+        var s = Fold([
+            new PumpPaired { At = T0, HubId = "H1", By = "ops" },
+            new DeviceIdentified { At = T0, Device = Device40 },
+            new GapRecorded { At = T0, FromSeq = 3, ToSeq = 5 },
+            new AnomalyDetected { At = T0, AnomalyId = "a1", Kind = "flow-stall", Severity = "critical", Summary = "stall", Evidence = new Dictionary<string, double> { ["hours"] = 2 } },
+            new AnomalyDetected { At = T0, AnomalyId = "a2", Kind = "silent", Severity = "warning", Summary = "silent", Evidence = new Dictionary<string, double>() },
+            new AnomalyAcknowledged { At = T0.AddHours(1), AnomalyId = "a1", By = "dr.x", Note = "looking" },
+            new AnomalyResolved { At = T0.AddHours(2), AnomalyId = "a2", By = "system", Automatic = true },
+        ]);
+
+        Assert.Equal("H1", s.HubId);
+        Assert.Equal(Device40, s.Device);
+        Assert.Equal([new SeqRange(3, 5)], s.Gaps);
+        var a1 = Assert.Single(s.Anomalies.Values);
+        Assert.Equal(("a1", "acknowledged", "dr.x"), (a1.Id, a1.Status, a1.AcknowledgedBy));
+        Assert.Equal(PumpStatuses.Critical, s.Status);
+        Assert.Equal(7, s.Version);
+    }
+
+    [Fact]
+    public void Apply_TherapyPrescriptionDeliveryStatusPain_SetFields()
+    {
+        var s = Fold([
+            new TherapyPhaseChanged { Seq = 1, At = T0, Phase = "trial-continuous", Indication = "spasticity" },
+            new TherapyPhaseChanged { Seq = 2, At = T0.AddDays(3), Phase = "implanted" },
+            Continuous(3, T0.AddDays(3), 0.5),
+            new DeliveryStateChanged { Seq = 4, At = T0.AddDays(4), State = "stopped", Reason = "mri" },
+            new StatusReported { Seq = 5, At = T0.AddDays(4), BatteryPct = 81, BatteryV = 3.1, TempC = 36.9, Motor = "stopped" },
+            new PainReported { Seq = 6, At = T0.AddDays(4), Score = 3 },
+            new BolusRequested { Seq = 7, At = T0.AddDays(4), Granted = false, Reason = "lockout" },
+        ]);
+
+        Assert.Equal("implanted", s.Phase);
+        Assert.Equal("spasticity", s.Indication);
+        Assert.Equal(0.5, s.Prescription!.RateMlPerDay);
+        Assert.Equal(("stopped", "mri"), (s.DeliveryState, s.StopReason));
+        Assert.Equal((81d, 3.1d, 36.9d, "stopped"), (s.BatteryPct!.Value, s.BatteryV!.Value, s.TempC!.Value, s.Motor));
+        Assert.Equal(3, s.LastPainScore);
+        Assert.Equal(7, s.LastSeq);
+        Assert.Equal(PumpStatuses.Stopped, s.Status);
+    }
+
+    [Fact]
+    public void Apply_AlarmRaisedAndCleared_TracksActiveAlarms_AndLateOlderRaiseDoesNotReopen()
+    {
+        var s = Fold([
+            new AlarmRaised { Seq = 1, At = T0, Code = "LOW_RESERVOIR", Severity = "non-critical" },
+            new AlarmRaised { Seq = 2, At = T0.AddMinutes(5), Code = "MOTOR_STALL", Severity = "critical" },
+            new AlarmCleared { Seq = 3, At = T0.AddHours(1), Code = "MOTOR_STALL" },
+        ]);
+        Assert.Equal(["LOW_RESERVOIR"], s.ActiveAlarms.Keys);
+        Assert.Equal(PumpStatuses.Attention, s.Status);
+
+        // seq 0.5-style late arrival: an older raise of a cleared alarm (filled gap) must not reopen it.
+        s.Apply(new AlarmRaised { Seq = 10, At = T0.AddMinutes(30), Code = "MOTOR_STALL", Severity = "critical" }, new EventEnvelope(4, 10, T0.AddDays(1), false));
+        Assert.DoesNotContain("MOTOR_STALL", s.ActiveAlarms.Keys);
+    }
+
+    [Fact]
+    public void Ledger_AcrossRefills_TracksProgrammedDeliveredMeasuredAndDiscrepancy()
+    {
+        var t = T0;
+        var s = Fold([
+            Continuous(1, t, 1.0),
+            Refill(2, t, added: 20),
+            Dose(3, t, t.AddDays(5), 5.0),
+            Level(4, t.AddDays(5), 14.6),
+            Dose(5, t.AddDays(5), t.AddDays(10), 5.0),
+            Refill(6, t.AddDays(10), added: 18, expected: 10, aspirated: 9.2),
+            Dose(7, t.AddDays(10), t.AddDays(12), 2.0),
+        ]);
+
+        var l = s.Ledger;
+        Assert.Equal(2, l.Refills);
+        Assert.Equal(18, l.BaselineMl);
+        Assert.Equal(2.0, l.DeliveredSinceBaselineMl, 6);
+        Assert.Equal(2.0, l.ProgrammedSinceBaselineMl, 6);
+        Assert.Equal(12.0, l.ProgrammedTotalMl, 6);
+        Assert.Equal(12.0, l.DeliveredTotalMl, 6);
+        Assert.Equal(16.0, l.EstimatedMl!.Value, 6);
+        Assert.Equal(0.8, l.LastRefillDiscrepancyMl!.Value, 6);
+        Assert.Equal(14.6, l.MeasuredMl);
+
+        // Forecast: 16 mL at 1 mL/day from day 12 → empty at day 28; low-reservoir (4 mL) due at day 24.
+        var view = s.ToView();
+        Assert.Equal(t.AddDays(28), view.ForecastEmptyAt);
+        Assert.Equal(t.AddDays(24), view.NextRefillDueAt);
+        Assert.Equal(16.0, view.ReservoirMl);
+    }
+
+    [Fact]
+    public void Ledger_StoppedDelivery_ProgramsNothing()
+    {
+        var t = T0;
+        var s = Fold([
+            Continuous(1, t, 2.0),
+            Refill(2, t, 20),
+            new DeliveryStateChanged { Seq = 3, At = t.AddDays(1), State = "stopped", Reason = "clinician" },
+            new StatusReported { Seq = 4, At = t.AddDays(3) },
+            new DeliveryStateChanged { Seq = 5, At = t.AddDays(3), State = "running" },
+            new StatusReported { Seq = 6, At = t.AddDays(4) },
+        ]);
+
+        Assert.Equal(4.0, s.Ledger.ProgrammedTotalMl, 6);   // day 0–1 and day 3–4 at 2 mL/day
+    }
+
+    [Fact]
+    public void Ledger_FirstReadingWithoutRefill_BecomesBaseline()
+    {
+        var s = Fold([Continuous(1, T0, 1), Level(2, T0, 12.5, "estimated"), Dose(3, T0, T0.AddDays(1), 1)]);
+        Assert.Equal(11.5, s.Ledger.EstimatedMl!.Value, 6);
+        Assert.Equal(12.5, s.Ledger.PumpEstimatedMl);
+        Assert.Null(s.ToView().Ledger.LastRefillAt);
+    }
+
+    [Fact]
+    public void ProgrammedRate_FlexSchedule_IntegratesPiecewiseAcrossMidnight()
+    {
+        var rx = new PrescriptionSet
+        {
+            Seq = 1, At = T0, Drug = "baclofen", Concentration = new Concentration { Value = 2000, Unit = "mcg/mL" }, Mode = "flex",
+            Schedule = [new FlexStep { Start = "06:00", RateMlPerDay = 1.2 }, new FlexStep { Start = "22:00", RateMlPerDay = 0.6 }],
+        };
+
+        // 16 h at 1.2 + 8 h at 0.6 = (0.8 + 0.2) mL per day.
+        Assert.Equal(1.0, ProgrammedRate.DailyRate(rx), 9);
+        // 20:00 → 02:00 next day: 2 h at 1.2 + 4 h at 0.6.
+        Assert.Equal((2 * 1.2 / 24) + (4 * 0.6 / 24), ProgrammedRate.Integrate(rx, T0.AddHours(20), T0.AddHours(26)), 9);
+        Assert.Equal(0.6, ProgrammedRate.RateAt(rx, T0.AddHours(3)));
+        Assert.Equal(1.2, ProgrammedRate.RateAt(rx, T0.AddHours(6)));
+    }
+
+    [Fact]
+    public void Apply_LateEventInGap_FillsGap_AndKeepsLastSeq()
+    {
+        var s = Fold([Dose(1, T0, T0.AddHours(1), 0.04), new GapRecorded { At = T0, FromSeq = 2, ToSeq = 4 }, Dose(5, T0.AddHours(4), T0.AddHours(5), 0.04)]);
+        Assert.True(s.HasSeq(1));
+        Assert.False(s.HasSeq(3));
+
+        s.Apply(Dose(3, T0.AddHours(2), T0.AddHours(3), 0.04), new EventEnvelope(4, 3, T0.AddDays(1), false));
+
+        Assert.Equal([new SeqRange(2, 2), new SeqRange(4, 4)], s.Gaps);
+        Assert.Equal(5, s.LastSeq);
+        Assert.True(s.HasSeq(3));
+        Assert.Equal(0.12, s.Ledger.DeliveredTotalMl, 9);
+    }
+
+    [Fact]
+    public void Apply_ClockSuspectEvent_DoesNotMoveEventTimeOrProgrammedLedger()
+    {
+        var s = Fold([Continuous(1, T0, 1), Refill(2, T0, 20)]);
+        s.Apply(new StatusReported { Seq = 3, At = new DateTimeOffset(2008, 1, 1, 0, 0, 0, TimeSpan.Zero), BatteryPct = 70 }, new EventEnvelope(3, 3, T0.AddDays(1), ClockSuspect: true));
+
+        Assert.Equal(T0, s.LastEventAt);
+        Assert.Equal(0, s.Ledger.ProgrammedTotalMl);
+        Assert.Equal(3, s.LastSeq);
+        Assert.Equal(T0, s.LastDeviceAt);
+    }
+
+    [Fact]
+    public void Snapshot_RoundTrip_GivesIdenticalState()
+    {
+        var s = Fold([
+            new PumpPaired { At = T0, HubId = "H1" }, new DeviceIdentified { At = T0, Device = Device20 },
+            Continuous(1, T0, 0.7), Refill(2, T0, 19), Dose(3, T0, T0.AddDays(1), 0.7),
+            new AlarmRaised { Seq = 4, At = T0.AddDays(1), Code = "LOW_RESERVOIR", Severity = "non-critical" },
+            new GapRecorded { At = T0, FromSeq = 5, ToSeq = 6 }, Level(7, T0.AddDays(1), 18.2),
+        ]);
+
+        var json = System.Text.Json.JsonSerializer.Serialize(s, SnapshotJson.Options);
+        var back = System.Text.Json.JsonSerializer.Deserialize<PumpState>(json, SnapshotJson.Options)!;
+
+        Assert.Equal(json, System.Text.Json.JsonSerializer.Serialize(back, SnapshotJson.Options));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(s.ToView()), System.Text.Json.JsonSerializer.Serialize(back.ToView()));
+    }
+}
