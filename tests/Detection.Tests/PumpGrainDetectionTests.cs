@@ -7,6 +7,7 @@ using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
 using PumpFleet.Grains;
 using PumpFleet.Grains.Detection;
+using PumpFleet.Grains.Detection.Fleet;
 using PumpFleet.TestSupport;
 using static PumpFleet.Detection.Tests.PumpScript;
 
@@ -96,6 +97,42 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
 
         await grain.IngestAsync(new IngestBatch { HubId = "H-1", ReceivedAt = _time.GetUtcNow(), Events = [Status(T0.AddDays(1), pct: 80) with { Seq = 2 }] });
         Assert.Equal(opened.AnomalyId, Assert.Single((await ReadAsync(serial)).OfType<AnomalyResolved>()).AnomalyId);
+    }
+
+    [Fact]
+    public async Task SilentPumpMonitor_QueriesTheReadModel_AndOpensSilentOnlyForPumpsPastTheWindow()
+    {
+        var quiet = "PG-" + Guid.NewGuid().ToString("N")[..8];
+        var chatty = "PG-" + Guid.NewGuid().ToString("N")[..8];
+        var device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 };
+        foreach (var serial in new[] { quiet, chatty })
+        {
+            var g = _cluster.Client.GetGrain<IPumpIngestGrain>(serial);
+            await g.PairAsync("H-1", "test");
+            await g.IngestAsync(new IngestBatch { HubId = "H-1", ReceivedAt = _time.GetUtcNow(), Device = device, Events = [Rx(T0, 0.48) with { Seq = 1 }] });
+        }
+
+        var quietSeen = _time.GetUtcNow();
+        _time.Advance(TimeSpan.FromHours(25));
+        var ds = _cluster.Silos[0].ServiceProvider.GetRequiredService<Npgsql.NpgsqlDataSource>();
+        await using (var cmd = ds.CreateCommand("""
+            CREATE TABLE IF NOT EXISTS pf_pump_status (serial text PRIMARY KEY, hub_id text, last_seen_at timestamptz, status text);
+            INSERT INTO pf_pump_status VALUES (@q, 'H-1', @qs, 'ok'), (@c, 'H-1', @cs, 'ok'), ('GONE', 'H-1', @qs, 'inactive');
+            """))
+        {
+            cmd.Parameters.AddWithValue("q", quiet);
+            cmd.Parameters.AddWithValue("c", chatty);
+            cmd.Parameters.AddWithValue("qs", quietSeen);
+            cmd.Parameters.AddWithValue("cs", _time.GetUtcNow().AddHours(-1));
+            await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        var monitor = new SilentPumpMonitor(ds, _cluster.Client, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions()), _time,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<SilentPumpMonitor>.Instance);
+        Assert.Equal(1, await monitor.CheckOnceAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(0, await monitor.CheckOnceAsync(TestContext.Current.CancellationToken));
+        Assert.Single((await ReadAsync(quiet)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.Silent);
+        Assert.DoesNotContain((await ReadAsync(chatty)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.Silent);
     }
 
     private async Task DeactivateAsync(string serial)

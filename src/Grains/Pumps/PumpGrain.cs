@@ -134,11 +134,14 @@ public sealed partial class PumpGrain(
         return true;
     }
 
+    // The read model's last_seen_at went through PostgreSQL (microseconds) and a projection: within a second it is the same message.
+    private static readonly TimeSpan SilentTolerance = TimeSpan.FromSeconds(1);
+
     /// <inheritdoc />
     public async Task<bool> MarkSilentAsync(DateTimeOffset lastSeenAt, TimeSpan window)
     {
         if (_state.Version == 0 || _state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent)
-            || _state.LastSeenAt > lastSeenAt || _state.Phase == "explanted")
+            || _state.LastSeenAt - lastSeenAt > SilentTolerance || _state.Phase == "explanted")
         {
             return false;
         }
