@@ -112,15 +112,10 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
 
     private void Record(PumpState state, IReadOnlyList<PumpEvent> decided)
     {
+        // An escalation (a more severe finding superseding an open one) counts too: it is a new finding.
         foreach (var e in decided.OfType<AnomalyDetected>())
         {
-            // An escalation (resolve + reopen of the same kind) is not a new detection.
-            var escalation = decided.OfType<AnomalyResolved>().Any(r =>
-                state.Anomalies.TryGetValue(r.AnomalyId, out var a) && a.Kind == e.Kind);
-            if (!escalation)
-            {
-                _detections.Add(new Detection(state.Serial, e.Kind, e.Severity, e.At, e.Summary));
-            }
+            _detections.Add(new Detection(state.Serial, e.Kind, e.Severity, e.At, e.Summary));
         }
     }
 

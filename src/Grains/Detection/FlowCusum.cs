@@ -20,8 +20,12 @@ public sealed class FlowCusum
     /// <summary>CUSUM allowance as a fraction of the delivered volume of a step: half the 14.5 % accuracy band (domain.md §0 item 2).</summary>
     public const double ReferenceFraction = 0.0725;
 
-    /// <summary>Readings of a segment used only to settle the EWMA before increments count.</summary>
-    public const int BurnInReadings = 4;
+    /// <summary>
+    /// Readings of a segment used only to settle the EWMA before increments count. The EWMA starts as a running mean
+    /// (weight max(λ, 1/n)), so after 8 readings its noise is close to the stationary σ²·λ/(2−λ); starting it at one
+    /// raw reading instead left that reading's noise in it for days and showed as a drift (a healthy-fleet false alarm).
+    /// </summary>
+    public const int BurnInReadings = 8;
 
     /// <summary>Refill count of the current segment (segments restart at each refill).</summary>
     public int SegmentRefills { get; set; } = -1;
@@ -97,9 +101,9 @@ public sealed class FlowCusum
         NoiseVariance += ((diff * diff / 2) - NoiseVariance) / NoiseCount;
 
         var previous = Smoothed;
-        Smoothed += Lambda * (raw - Smoothed);
-        var delivered = Math.Max(0, deliveredTotalMl - LastDelivered);
         SegmentReadings++;
+        Smoothed += Math.Max(Lambda, 1.0 / SegmentReadings) * (raw - Smoothed);
+        var delivered = Math.Max(0, deliveredTotalMl - LastDelivered);
         TotalReadings++;
         LastRaw = raw;
         LastDelivered = deliveredTotalMl;

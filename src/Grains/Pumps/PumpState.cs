@@ -19,7 +19,7 @@ public readonly record struct EventEnvelope(long Version, long? Seq, DateTimeOff
 public sealed class PumpState
 {
     /// <summary>Bumped whenever the fold changes so that old snapshots are ignored and the stream is replayed.</summary>
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
 
     /// <summary>Default low-reservoir threshold when the prescription sets none (older SynchroMed labelling: 2 mL; notes/domain.md §0 item 4).</summary>
     public const double DefaultLowReservoirMl = 2.0;
