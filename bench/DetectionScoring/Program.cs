@@ -119,6 +119,10 @@ foreach (var kind in kinds)
         {
             withinGoal++;
         }
+        else if (kind == FaultKind.FullStall)
+        {
+            Console.Error.WriteLine($"late full-stall: {t.Serial} start {t.Start:O} detected {first.At:O}: {first.Summary}");
+        }
     }
 
     Scoring.Line(sb, kind, records.Count, Scoring.Ratio(delays.Count, records.Count),
