@@ -7,7 +7,8 @@ using PumpFleet.Simulator.Generation;
 namespace PumpFleet.DetectionScoring;
 
 /// <summary>A detection as the scoring sees it.</summary>
-public sealed record Detection(string Serial, string Kind, string Severity, DateTimeOffset At, string Summary);
+/// <param name="ReceivedAt">Simulated receive time of the batch after which it was decided.</param>
+public sealed record Detection(string Serial, string Kind, string Severity, DateTimeOffset At, string Summary, DateTimeOffset ReceivedAt);
 
 /// <summary>
 /// The pure in-memory loop: every simulated batch goes through the same <see cref="IngestPlanner"/>, the same
@@ -20,12 +21,20 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
     private readonly Dictionary<string, PumpState> _pumps = new(StringComparer.Ordinal);
     private readonly List<Detection> _detections = [];
     private DateTimeOffset _lastSilentCheck = DateTimeOffset.MinValue;
+    private DateTimeOffset _now;
 
     public IReadOnlyList<Detection> Detections => _detections;
 
     public IReadOnlyDictionary<string, PumpState> Pumps => _pumps;
 
     public long Events { get; private set; }
+
+    /// <summary>Per pump, each batch's receive time and newest event time: when data about a moment first arrived.</summary>
+    public Dictionary<string, List<(DateTimeOffset ReceivedAt, DateTimeOffset NewestEvent)>> Arrivals { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Receive time of the first batch carrying an event after <paramref name="at"/>, or null.</summary>
+    public DateTimeOffset? ArrivalOf(string serial, DateTimeOffset at) =>
+        Arrivals.TryGetValue(serial, out var list) && list.FirstOrDefault(x => x.NewestEvent > at) is { ReceivedAt: var r } && r != default ? r : null;
 
     /// <summary>A pump whose flow detector is traced to stderr (debugging aid).</summary>
     public string? Trace { get; init; }
@@ -58,6 +67,13 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
             Apply(state, new PumpPaired { At = b.At, HubId = b.HubId, By = "scoring" }, null, b.At, false);
         }
 
+        if (!Arrivals.TryGetValue(b.Serial, out var arrivals))
+        {
+            Arrivals[b.Serial] = arrivals = [];
+        }
+
+        arrivals.Add((b.At, b.Events.Max(e => e.Event.At)));
+        _now = b.At;
         var batch = new IngestBatch { HubId = b.HubId, ReceivedAt = b.At, Device = b.Device, Events = [.. b.Events.Select(e => e.Event)] };
         var plan = IngestPlanner.Plan(state, batch, Guid.NewGuid);
         foreach (var p in plan.Events)
@@ -104,6 +120,7 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
                     Summary = "silent",
                     Evidence = new Dictionary<string, double> { ["lastSeenAtUnixSeconds"] = seen.ToUnixTimeSeconds() },
                 };
+                _now = now;
                 Record(state, [e]);
                 Apply(state, e, null, now, false);
             }
@@ -115,7 +132,7 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         // An escalation (a more severe finding superseding an open one) counts too: it is a new finding.
         foreach (var e in decided.OfType<AnomalyDetected>())
         {
-            _detections.Add(new Detection(state.Serial, e.Kind, e.Severity, e.At, e.Summary));
+            _detections.Add(new Detection(state.Serial, e.Kind, e.Severity, e.At, e.Summary, _now));
         }
     }
 
