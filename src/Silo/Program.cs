@@ -1,4 +1,5 @@
 using PumpFleet.EventStore;
+using PumpFleet.Hosting;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.Silo.Hosting;
 
@@ -11,6 +12,7 @@ var (connectionString, localServer) = await PumpFleetDatabase.ResolveAsync(build
 if (migrateOnly)
 {
     builder.Services.AddPumpFleetEventStore(connectionString);
+    builder.Services.AddPumpFleetClusterSchema();
     await using var migrationHost = builder.Build();
     var applied = await migrationHost.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
     Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied)}");

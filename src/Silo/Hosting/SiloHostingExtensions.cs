@@ -1,39 +1,34 @@
-using System.Net;
-using Orleans.Configuration;
 using PumpFleet.EventStore;
 using PumpFleet.Grains;
+using PumpFleet.Hosting;
 
 namespace PumpFleet.Silo.Hosting;
 
 /// <summary>Composition of the silo.</summary>
 public static class SiloHostingExtensions
 {
-    /// <summary>Registers the event store, the grains and the Orleans silo (localhost clustering unless configured otherwise).</summary>
+    /// <summary>Registers the event store, the grains and the Orleans silo (localhost clustering unless PumpFleet:Clustering says AdoNet).</summary>
     public static WebApplicationBuilder AddPumpFleetSilo(this WebApplicationBuilder builder, string connectionString)
     {
         builder.Services.AddPumpFleetEventStore(connectionString);
         builder.Services.AddPumpFleetGrains();
+        builder.Services.AddPumpFleetClusterSchema();
+
+        // A silo that stops deactivates its grains and leaves the membership table before the host gives up; PumpGrain
+        // state is durable per call, so this is about not cutting in-flight calls. DOTNET_SHUTDOWNTIMEOUTSECONDS
+        // (the Helm chart sets it below terminationGracePeriodSeconds) overrides this default.
+        builder.Services.Configure<HostOptions>(o =>
+        {
+            if (Environment.GetEnvironmentVariable("DOTNET_SHUTDOWNTIMEOUTSECONDS") is null)
+            {
+                o.ShutdownTimeout = TimeSpan.FromSeconds(60);
+            }
+        });
         builder.UseOrleans(silo =>
         {
-            // Orleans binds its own "Orleans" section (ClusterId, ServiceId, provider blocks), so PumpFleet's switches
-            // live under "PumpFleet" to stay out of its way.
-            var config = builder.Configuration;
-            var clusterId = config["Orleans:ClusterId"] ?? "pumpfleet-dev";
-            var serviceId = config["Orleans:ServiceId"] ?? "pumpfleet";
-            var siloPort = config.GetValue("PumpFleet:SiloPort", 11111);
-            var gatewayPort = config.GetValue("PumpFleet:GatewayPort", 30000);
-            var clustering = config["PumpFleet:Clustering"] ?? "Localhost";
-            switch (clustering)
-            {
-                case "Localhost":
-                    silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: serviceId, clusterId: clusterId);
-                    silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = IPAddress.Loopback);
-                    break;
-                default:
-                    throw new InvalidOperationException($"PumpFleet:Clustering '{clustering}' is not supported; use 'Localhost'.");
-            }
-
-            silo.UseInMemoryReminderService();
+            // Mode, ports, advertised address, membership and reminder providers, timings: see PumpFleet.Hosting and
+            // docs/cluster.md. Orleans binds its own "Orleans" section, so PumpFleet's switches live under "PumpFleet".
+            silo.UsePumpFleetClustering(builder.Configuration, connectionString);
             silo.AddMemoryGrainStorage("PubSubStore");
         });
         return builder;
