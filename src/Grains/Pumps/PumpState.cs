@@ -326,7 +326,18 @@ public sealed class AnomalyRecord
     public string Status { get; set; } = "open";
     public DateTimeOffset DetectedAt { get; set; }
     public string Summary { get; set; } = "";
-    public Dictionary<string, double> Evidence { get; set; } = new(StringComparer.Ordinal);
+    private Dictionary<string, double> _evidence = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The numbers the detector used, kept in ordinal key order: events and snapshots come back from jsonb with their
+    /// keys reordered, and a reloaded state must equal the live one.
+    /// </summary>
+    public Dictionary<string, double> Evidence
+    {
+        get => _evidence;
+        set => _evidence = new Dictionary<string, double>(value.OrderBy(k => k.Key, StringComparer.Ordinal), StringComparer.Ordinal);
+    }
+
     public string? AcknowledgedBy { get; set; }
     public DateTimeOffset? AcknowledgedAt { get; set; }
 
