@@ -16,7 +16,12 @@ public sealed class DetectorState
     public BatteryTrend Battery { get; set; } = new();
 
     /// <summary>Event time at which an anomaly of each kind last opened, so a one-shot finding (a refill) opens once.</summary>
-    public Dictionary<string, DateTimeOffset> LastOpenedAt { get; set; } = new(StringComparer.Ordinal);
+    /// <remarks>Null until the first anomaly: most pumps never have one, and an empty dictionary costs ~100 bytes per active pump.</remarks>
+    public Dictionary<string, DateTimeOffset>? LastOpenedAt { get; set; }
+
+    /// <summary>When an anomaly of <paramref name="kind"/> last opened, or null.</summary>
+    public DateTimeOffset? LastOpened(string kind) =>
+        LastOpenedAt is not null && LastOpenedAt.TryGetValue(kind, out var at) ? at : null;
 
     /// <summary>Folds a device event; called by <see cref="PumpState.Apply"/> after the state itself was updated.</summary>
     public void Observe(PumpState state, DeviceEvent e, EventEnvelope env)
@@ -53,7 +58,7 @@ public sealed class DetectorState
     /// <summary>Folds a platform anomaly event: an opened flow anomaly restarts its CUSUM side.</summary>
     public void Observe(AnomalyDetected x)
     {
-        LastOpenedAt[x.Kind] = x.At;
+        (LastOpenedAt ??= new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal))[x.Kind] = x.At;
         if (x.Kind == AnomalyKinds.OverInfusion)
         {
             Flow.Restart(over: true);

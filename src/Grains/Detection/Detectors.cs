@@ -136,7 +136,7 @@ public static class Detectors
 
         // The refill residual is the observed flow of a whole cycle (domain.md §3.3): a one-shot finding per refill.
         if (refill.CycleDeliveredMl is { } cycle && cycle > 0 && refill.LastRefillAt is { } refillAt
-            && (!state.Detectors.LastOpenedAt.TryGetValue(kind, out var lastOpened) || refillAt > lastOpened))
+            && (state.Detectors.LastOpened(kind) is not { } lastOpened || refillAt > lastOpened))
         {
             var disc = refill.ResidualDiscrepancyMl;
             var rel = disc / cycle;
@@ -186,7 +186,7 @@ public static class Detectors
 
         var capacity = state.Device?.ReservoirCapacityMl ?? 40;
         var pocket = o.PocketFillThresholdMl(capacity);
-        var lastOpened = state.Detectors.LastOpenedAt.TryGetValue(kind, out var lo) ? lo : (DateTimeOffset?)null;
+        var lastOpened = state.Detectors.LastOpened(kind);
 
         // Sensor: the reservoir holds less than was injected, right after the refill.
         if (r.FillDeficitMl is { } deficit && r.FirstMeasuredAt is { } firstAt && firstAt - refillAt <= o.PostRefillCheckWindow
