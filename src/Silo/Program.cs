@@ -1,4 +1,6 @@
 using PumpFleet.EventStore;
+using PumpFleet.Gateway.Hosting;
+using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Hosting;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.Silo.Hosting;
@@ -12,7 +14,7 @@ var (connectionString, localServer) = await PumpFleetDatabase.ResolveAsync(build
 if (migrateOnly)
 {
     builder.Services.AddPumpFleetEventStore(connectionString);
-    builder.Services.AddPumpFleetClusterSchema();
+    AddSchemas(builder.Services);
     await using var migrationHost = builder.Build();
     var applied = await migrationHost.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
     Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied)}");
@@ -20,15 +22,29 @@ if (migrateOnly)
 }
 
 builder.AddPumpFleetSilo(connectionString);
-builder.Services.AddOptions<DemoFleetOptions>().BindConfiguration(DemoFleetOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-if (builder.Configuration.GetValue($"{DemoFleetOptions.SectionName}:Enabled", false))
+AddSchemas(builder.Services);
+
+// All-in-one (local use): the gateway with its embedded broker and, optionally, a simulated fleet in this process.
+var allInOne = builder.Configuration.GetValue("PumpFleet:AllInOne", false);
+if (allInOne)
 {
-    builder.Services.AddHostedService<DemoFleetFeeder>();
+    builder.Configuration["ConnectionStrings:PumpFleet"] = connectionString;
+    builder.Services.AddPumpFleetGateway(builder.Configuration);
+    if (builder.Configuration.GetValue($"{SimulatedFleetService.SectionName}:Enabled", false))
+    {
+        builder.Services.AddHostedService<SimulatedFleetService>();
+    }
 }
 
 var app = builder.Build();
 await app.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
 app.MapDefaultEndpoints();
+if (allInOne)
+{
+    app.MapHubAdminApi();
+    app.MapQuarantineApi();
+}
+
 app.MapGet("/", () => Results.Text("PumpFleet silo. See /metrics and /health/ready."));
 
 app.Lifetime.ApplicationStarted.Register(() =>
@@ -40,3 +56,10 @@ if (localServer is not null)
 }
 
 return 0;
+
+// Every schema of the platform, so that `migrate` (and the silo's start) prepares the database for every process.
+static void AddSchemas(IServiceCollection services)
+{
+    services.AddPumpFleetClusterSchema();
+    services.AddPumpFleetMigrations(typeof(GatewayServiceCollectionExtensions).Assembly);
+}

@@ -28,7 +28,16 @@ public sealed partial class PumpGrain(
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _state = await LoadAsync(cancellationToken);
+        try
+        {
+            _state = await LoadAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogLoadFailed(e, Serial);
+            throw new PumpStorageException($"Loading pump {Serial} failed ({e.GetType().Name}: {e.Message}).");
+        }
+
         instruments.OnActivated();
         await base.OnActivateAsync(cancellationToken);
     }
@@ -218,7 +227,7 @@ public sealed partial class PumpGrain(
             // the stream: resent events are then recognised by seq, and nothing is stored twice.
             LogAppendFailed(e, Serial, events.Count);
             DeactivateOnIdle();
-            throw;
+            throw new PumpStorageException($"Storing {events.Count} events of pump {Serial} failed ({e.GetType().Name}: {e.Message}); nothing is acknowledged, resend.");
         }
 
         if (result.AlreadyStored)
@@ -278,6 +287,9 @@ public sealed partial class PumpGrain(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Append of {Count} events for pump {Serial} failed; the call fails and the activation is dropped")]
     private partial void LogAppendFailed(Exception e, string serial, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Loading pump {Serial} from the event store failed; the activation fails")]
+    private partial void LogLoadFailed(Exception e, string serial);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Snapshot of pump {Serial} failed; it will be retried at the next threshold")]
     private partial void LogSnapshotFailed(Exception e, string serial);

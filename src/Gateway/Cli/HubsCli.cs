@@ -1,0 +1,142 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using PumpFleet.EventStore;
+using PumpFleet.Gateway.Hosting;
+using PumpFleet.Gateway.Hubs;
+using PumpFleet.Hosting;
+
+namespace PumpFleet.Gateway.Cli;
+
+/// <summary>
+/// <c>hubs provision|rotate|revoke|pair</c>: hub administration from the command line, with the same configuration
+/// (connection string, Orleans client) as the gateway process.
+/// </summary>
+public static class HubsCli
+{
+    private const string Usage = """
+        usage:
+          hubs provision <hubId> [--secret <secret>]   create a hub; prints its secret (generated when omitted)
+          hubs rotate <hubId> [--secret <secret>]      give a hub a new secret; prints it
+          hubs revoke <hubId>                          the hub can no longer connect
+          hubs pair <hubId> <serial>                   pair a pump with a hub (needs the Orleans cluster)
+        """;
+
+    /// <summary>Runs the command in <paramref name="args"/> (after "hubs"); returns the exit code.</summary>
+    public static async Task<int> RunAsync(string[] args, string[] hostArgs, TextWriter stdout, TextWriter stderr)
+    {
+        var (command, positional, secret) = Parse(args);
+        if (command is null || positional.Count != (command == "pair" ? 2 : 1) || (secret is not null && command is "revoke" or "pair"))
+        {
+            await stderr.WriteLineAsync(Usage);
+            return 2;
+        }
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = hostArgs });
+        var cs = builder.Configuration.GetConnectionString(GatewayServiceCollectionExtensions.ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(cs))
+        {
+            await stderr.WriteLineAsync("Set ConnectionStrings:PumpFleet (environment variable ConnectionStrings__PumpFleet).");
+            return 2;
+        }
+
+        // A command prints its result (stdout), not the host's lifecycle chatter; warnings and errors go to stderr.
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
+            ["Logging:LogLevel:PumpFleet"] = "Warning",
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.AddPumpFleetEventStore(cs);
+        builder.Services.AddPumpFleetMigrations(typeof(HubsCli).Assembly);
+        builder.Services.AddPumpFleetClusterSchema();
+        builder.Services.AddOptions<HubAuthOptions>().Bind(builder.Configuration.GetSection(HubAuthOptions.SectionName));
+        builder.Services.AddSingleton<HubStore>();
+        builder.Services.AddSingleton<HubAdmin>();
+        if (command == "pair")
+        {
+            builder.AddPumpFleetOrleansClient();
+        }
+
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+            var admin = host.Services.GetRequiredService<HubAdmin>();
+            var hubId = positional[0];
+            switch (command)
+            {
+                case "provision":
+                case "rotate":
+                    var r = command == "provision"
+                        ? await admin.ProvisionAsync(hubId, secret, $"cli:{Environment.UserName}", CancellationToken.None)
+                        : await admin.RotateAsync(hubId, secret, CancellationToken.None);
+                    if (r.Status != HubAdminStatus.Ok)
+                    {
+                        await stderr.WriteLineAsync(Explain(r.Status, hubId));
+                        return 1;
+                    }
+
+                    await stdout.WriteLineAsync($"hub {r.HubId}");
+                    await stdout.WriteLineAsync($"secret {r.Secret}");
+                    return 0;
+                case "revoke":
+                    var s = await admin.RevokeAsync(hubId, CancellationToken.None);
+                    await (s == HubAdminStatus.Ok ? stdout.WriteLineAsync($"hub {hubId} revoked") : stderr.WriteLineAsync(Explain(s, hubId)));
+                    return s == HubAdminStatus.Ok ? 0 : 1;
+                default:
+                    var p = await admin.PairAsync(hubId, positional[1], $"cli:{Environment.UserName}", CancellationToken.None);
+                    await (p == HubAdminStatus.Ok
+                        ? stdout.WriteLineAsync($"pump {positional[1]} paired with hub {hubId}")
+                        : stderr.WriteLineAsync(Explain(p, hubId)));
+                    return p == HubAdminStatus.Ok ? 0 : 1;
+            }
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    private static string Explain(HubAdminStatus s, string hubId) => s switch
+    {
+        HubAdminStatus.InvalidId => "Invalid id: hub ids and serials must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.",
+        HubAdminStatus.Exists => $"Hub {hubId} already exists; use 'hubs rotate'.",
+        HubAdminStatus.NotFound => $"Hub {hubId} is not provisioned (or is revoked).",
+        HubAdminStatus.WeakSecret => $"The secret must be at least {HubAdmin.MinSecretLength} characters.",
+        _ => s.ToString(),
+    };
+
+    private static (string? Command, List<string> Positional, string? Secret) Parse(string[] args)
+    {
+        if (args.Length == 0 || args[0] is not ("provision" or "rotate" or "revoke" or "pair"))
+        {
+            return (null, [], null);
+        }
+
+        var positional = new List<string>();
+        string? secret = null;
+        for (var i = 1; i < args.Length; i++)
+        {
+            if (args[i] == "--secret" && i + 1 < args.Length)
+            {
+                secret = args[++i];
+            }
+            else if (args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                return (null, [], null);
+            }
+            else
+            {
+                positional.Add(args[i]);
+            }
+        }
+
+        return (args[0], positional, secret);
+    }
+}

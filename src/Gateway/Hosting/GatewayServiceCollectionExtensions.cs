@@ -1,0 +1,86 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using PumpFleet.EventStore;
+using PumpFleet.Gateway.Hubs;
+using PumpFleet.Gateway.Ingest;
+using PumpFleet.Gateway.Mqtt;
+using PumpFleet.Gateway.Quarantine;
+using PumpFleet.Hosting;
+
+namespace PumpFleet.Gateway.Hosting;
+
+/// <summary>Composition of the gateway, for its own process and for the all-in-one host.</summary>
+public static class GatewayServiceCollectionExtensions
+{
+    /// <summary>Name of the connection string (<c>ConnectionStrings:PumpFleet</c>).</summary>
+    public const string ConnectionStringName = "PumpFleet";
+
+    /// <summary>
+    /// Registers the gateway: options (validated on start), stores, pipeline, metrics, the broker of the configured
+    /// mode as a hosted service, and the 010 migration (applied on start unless <c>Gateway:MigrateOnStart</c> is false).
+    /// Needs an <see cref="IGrainFactory"/>: a co-hosted silo or <see cref="OrleansClientHostingExtensions.AddPumpFleetOrleansClient"/>.
+    /// </summary>
+    public static IServiceCollection AddPumpFleetGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<MqttGatewayOptions>().Bind(configuration.GetSection(MqttGatewayOptions.SectionName))
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MqttGatewayOptions>, MqttGatewayOptionsValidator>();
+        services.AddOptions<HubAuthOptions>().Bind(configuration.GetSection(HubAuthOptions.SectionName))
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<HubAuthOptions>, HubAuthOptionsValidator>();
+
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new InvalidOperationException(
+                $"The gateway needs ConnectionStrings:{ConnectionStringName} (environment variable ConnectionStrings__{ConnectionStringName}).");
+        }
+
+        services.AddPumpFleetEventStore(connectionString);
+        services.AddPumpFleetMigrations(typeof(GatewayServiceCollectionExtensions).Assembly);
+        // Every process that migrates also brings the cluster schema, so switching to AdoNet clustering needs no extra step.
+        services.AddPumpFleetClusterSchema();
+        if (configuration.GetValue("Gateway:MigrateOnStart", true))
+        {
+            // Registered before the broker so the tables exist when the first hub connects.
+            services.AddHostedService<MigrateOnStart>();
+        }
+
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<GatewayInstruments>();
+        services.TryAddSingleton<HubStore>();
+        services.TryAddSingleton<QuarantineStore>();
+        services.TryAddSingleton<HubAuthenticator>();
+        services.TryAddSingleton<HubAdmin>();
+        services.TryAddSingleton<IngestPipeline>();
+        services.TryAddSingleton<HubActivityTracker>();
+        services.AddHostedService(sp => sp.GetRequiredService<HubActivityTracker>());
+
+        var mode = configuration.GetValue($"{MqttGatewayOptions.SectionName}:Mode", GatewayMode.Embedded);
+        if (mode == GatewayMode.External)
+        {
+            services.TryAddSingleton<ExternalBrokerClient>();
+            services.TryAddSingleton<IHubReplyPublisher>(sp => sp.GetRequiredService<ExternalBrokerClient>());
+            services.AddHostedService(sp => sp.GetRequiredService<ExternalBrokerClient>());
+        }
+        else
+        {
+            services.TryAddSingleton<EmbeddedBroker>();
+            services.TryAddSingleton<IHubReplyPublisher>(sp => sp.GetRequiredService<EmbeddedBroker>());
+            services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
+        }
+
+        return services;
+    }
+
+    private sealed class MigrateOnStart(SchemaMigrator migrator) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => migrator.MigrateAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,111 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace PumpFleet.Gateway.Hosting;
+
+/// <summary>How the gateway meets the hubs.</summary>
+public enum GatewayMode
+{
+    /// <summary>The gateway hosts an MQTTnet broker; the PUBACK waits for durable storage.</summary>
+    Embedded,
+    /// <summary>The gateway is a client of an MQTT 5 broker cluster with a shared subscription and manual acks.</summary>
+    External,
+}
+
+/// <summary>MQTT settings of the gateway (section <c>Gateway:Mqtt</c>).</summary>
+public sealed class MqttGatewayOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "Gateway:Mqtt";
+
+    /// <summary>Embedded broker or external broker client. Default: Embedded.</summary>
+    public GatewayMode Mode { get; set; } = GatewayMode.Embedded;
+
+    /// <summary>Plain-TCP port of the embedded broker. Default: 1883.</summary>
+    [Range(1, 65535)]
+    public int Port { get; set; } = 1883;
+
+    /// <summary>Address the embedded broker binds to (IPv4 or IPv6 literal, or <c>Any</c>). Default: Any.</summary>
+    [Required]
+    public string BindAddress { get; set; } = "Any";
+
+    /// <summary>TLS port of the embedded broker, used when <see cref="TlsCertificatePath"/> is set. Default: 8883.</summary>
+    [Range(1, 65535)]
+    public int TlsPort { get; set; } = 8883;
+
+    /// <summary>PKCS#12 file with the embedded broker's certificate and private key; set it to enable TLS. Default: none.</summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>Password of the PKCS#12 file. Default: none.</summary>
+    public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>Set false to serve TLS only (with a certificate). Default: true.</summary>
+    public bool PlainEnabled { get; set; } = true;
+
+    /// <summary>Messages being ingested at once across all hubs (embedded) or unacked from the broker (external: ReceiveMaximum). Default: 64.</summary>
+    [Range(1, 65535)]
+    public int MaxInFlight { get; set; } = 64;
+
+    /// <summary>How long a message may wait for a free in-flight slot before its hub is disconnected unacknowledged. Default: 10 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan InFlightWait { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest wait for the grain to store a batch before it is abandoned unacknowledged. Default: 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan IngestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>On shutdown, how long in-flight messages may finish before they are abandoned (unacked). Default: 15 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ShutdownDrain { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>External broker client settings (Mode External).</summary>
+    [ValidateObjectMembers]
+    public ExternalBrokerOptions External { get; set; } = new();
+}
+
+/// <summary>The external broker (section <c>Gateway:Mqtt:External</c>).</summary>
+public sealed class ExternalBrokerOptions
+{
+    /// <summary>Broker host name. Required in External mode.</summary>
+    public string? Host { get; set; }
+
+    /// <summary>Broker port. Default: 1883.</summary>
+    [Range(1, 65535)]
+    public int Port { get; set; } = 1883;
+
+    /// <summary>Connect with TLS. Default: false.</summary>
+    public bool UseTls { get; set; }
+
+    /// <summary>Skip server-certificate validation (development only). Default: false.</summary>
+    public bool AllowUntrustedCertificates { get; set; }
+
+    /// <summary>MQTT user name of the gateway. Default: none.</summary>
+    public string? Username { get; set; }
+
+    /// <summary>MQTT password of the gateway. Default: none.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>Shared-subscription group of all gateway instances. Default: pumpfleet.</summary>
+    [Required, RegularExpression("^[A-Za-z0-9._-]{1,64}$", ErrorMessage = "SharedGroup must be 1-64 letters, digits, '.', '_' or '-'.")]
+    public string SharedGroup { get; set; } = "pumpfleet";
+
+    /// <summary>Client id; must be stable per instance for its persistent session. Default: pumpfleet-gateway-{machine name}.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>Broker-side session lifetime after a disconnect, seconds (&gt; 0 keeps unacked messages). Default: 3600.</summary>
+    [Range(1, uint.MaxValue)]
+    public uint SessionExpirySeconds { get; set; } = 3600;
+
+    /// <summary>
+    /// A shared subscription spreads one pump's messages over several gateway instances, so a later batch can reach
+    /// the pump grain before the first one (which carries <c>device</c>). For this long after receipt a
+    /// <c>device-required</c> refusal is treated as "not yet": the message stays unacknowledged and is retried.
+    /// Default: 30 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ReorderWindow { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Workers in this instance; one pump's messages always go to the same worker, in order. Default: 16.</summary>
+    [Range(1, 1024)]
+    public int Partitions { get; set; } = 16;
+}

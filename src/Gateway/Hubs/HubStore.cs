@@ -1,0 +1,112 @@
+using Npgsql;
+
+namespace PumpFleet.Gateway.Hubs;
+
+/// <summary>A hub's credential row.</summary>
+public sealed record HubRecord(string HubId, string SecretHash, DateTimeOffset CreatedAt, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt);
+
+/// <summary>Hub credentials and online status in PostgreSQL (tables of Sql/010_gateway.sql).</summary>
+public sealed class HubStore(NpgsqlDataSource dataSource)
+{
+    /// <summary>The hub's row, or null when it was never provisioned.</summary>
+    public async Task<HubRecord?> FindAsync(string hubId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT hub_id, secret_hash, created_at, rotated_at, revoked_at FROM gateway_hubs WHERE hub_id = $1");
+        cmd.Parameters.Add(new() { Value = hubId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct))
+        {
+            return null;
+        }
+
+        return new HubRecord(r.GetString(0), r.GetString(1), await r.GetFieldValueAsync<DateTimeOffset>(2, ct),
+            await r.IsDBNullAsync(3, ct) ? null : await r.GetFieldValueAsync<DateTimeOffset>(3, ct), await r.IsDBNullAsync(4, ct) ? null : await r.GetFieldValueAsync<DateTimeOffset>(4, ct));
+    }
+
+    /// <summary>Creates the hub. Returns false when it already exists (revoked or not).</summary>
+    public async Task<bool> TryCreateAsync(string hubId, string secretHash, string? by, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "INSERT INTO gateway_hubs (hub_id, secret_hash, created_by) VALUES ($1, $2, $3) ON CONFLICT (hub_id) DO NOTHING");
+        cmd.Parameters.Add(new() { Value = hubId });
+        cmd.Parameters.Add(new() { Value = secretHash });
+        cmd.Parameters.Add(new() { Value = (object?)by ?? DBNull.Value });
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Replaces the secret and lifts a revocation. Returns false when the hub does not exist.</summary>
+    public async Task<bool> RotateAsync(string hubId, string secretHash, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "UPDATE gateway_hubs SET secret_hash = $2, rotated_at = now(), revoked_at = NULL WHERE hub_id = $1");
+        cmd.Parameters.Add(new() { Value = hubId });
+        cmd.Parameters.Add(new() { Value = secretHash });
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Revokes the hub (kept for the audit trail). Returns false when it does not exist or is already revoked.</summary>
+    public async Task<bool> RevokeAsync(string hubId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "UPDATE gateway_hubs SET revoked_at = now() WHERE hub_id = $1 AND revoked_at IS NULL");
+        cmd.Parameters.Add(new() { Value = hubId });
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Records a hub as online or offline (connection events, status topic, last will).</summary>
+    public async Task SetStatusAsync(string hubId, bool online, string? firmware, DateTimeOffset? statusAt, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            INSERT INTO gateway_hub_status AS s (hub_id, online, firmware, status_at, last_seen_at, connected_at, disconnected_at)
+            VALUES ($1, $2, $3, $4, $5, CASE WHEN $2 THEN $5 END, CASE WHEN $2 THEN NULL ELSE $5 END)
+            ON CONFLICT (hub_id) DO UPDATE SET
+                online = $2,
+                firmware = COALESCE($3, s.firmware),
+                status_at = COALESCE($4, s.status_at),
+                last_seen_at = GREATEST(s.last_seen_at, $5),
+                connected_at = CASE WHEN $2 AND NOT s.online THEN $5 ELSE s.connected_at END,
+                disconnected_at = CASE WHEN $2 THEN s.disconnected_at ELSE $5 END
+            """);
+        cmd.Parameters.Add(new() { Value = hubId });
+        cmd.Parameters.Add(new() { Value = online });
+        cmd.Parameters.Add(new() { Value = (object?)firmware ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = (object?)statusAt ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = now });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Advances last_seen_at of hubs that sent something (batched by <see cref="HubActivityTracker"/>).</summary>
+    public async Task TouchAsync(IReadOnlyDictionary<string, DateTimeOffset> seen, CancellationToken ct)
+    {
+        if (seen.Count == 0)
+        {
+            return;
+        }
+
+        await using var cmd = dataSource.CreateCommand("""
+            INSERT INTO gateway_hub_status AS s (hub_id, online, last_seen_at)
+            SELECT h, true, t FROM unnest($1::text[], $2::timestamptz[]) AS x(h, t)
+            ON CONFLICT (hub_id) DO UPDATE SET last_seen_at = GREATEST(s.last_seen_at, EXCLUDED.last_seen_at)
+            """);
+        cmd.Parameters.Add(new() { Value = seen.Keys.ToArray() });
+        cmd.Parameters.Add(new() { Value = seen.Values.Select(v => v.ToUniversalTime()).ToArray() });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>A hub's status row.</summary>
+    public async Task<HubStatus?> GetStatusAsync(string hubId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT hub_id, online, firmware, status_at, last_seen_at FROM gateway_hub_status WHERE hub_id = $1");
+        cmd.Parameters.Add(new() { Value = hubId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct)
+            ? new HubStatus(r.GetString(0), r.GetBoolean(1), await r.IsDBNullAsync(2, ct) ? null : r.GetString(2),
+                await r.IsDBNullAsync(3, ct) ? null : await r.GetFieldValueAsync<DateTimeOffset>(3, ct), await r.GetFieldValueAsync<DateTimeOffset>(4, ct))
+            : null;
+    }
+}
+
+/// <summary>A hub's last known status.</summary>
+public sealed record HubStatus(string HubId, bool Online, string? Firmware, DateTimeOffset? StatusAt, DateTimeOffset LastSeenAt);

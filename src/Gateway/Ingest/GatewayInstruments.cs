@@ -1,0 +1,91 @@
+using System.Diagnostics.Metrics;
+
+namespace PumpFleet.Gateway.Ingest;
+
+/// <summary>The gateway's metrics (meter <see cref="MeterName"/>); names follow docs/metrics.md.</summary>
+public sealed class GatewayInstruments
+{
+    /// <summary>Meter name to register with OpenTelemetry.</summary>
+    public const string MeterName = "PumpFleet.Gateway";
+
+    private static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    private readonly Counter<long> _messages;
+    private readonly Counter<long> _events;
+    private readonly Counter<long> _eventsRejected;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _dependencyFailures;
+    private readonly Counter<long> _quarantine;
+    private int _inFlight;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
+    public GatewayInstruments(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _messages = meter.CreateCounter<long>("pumpfleet.gateway.messages.received", "{message}",
+            "MQTT event batches received, by result: accepted, rejected (invalid, quarantined) or refused (not authorised).");
+        _events = meter.CreateCounter<long>("pumpfleet.gateway.events.received", "{event}", "Events inside accepted batches.");
+        _eventsRejected = meter.CreateCounter<long>("pumpfleet.gateway.events.rejected", "{event}", "Events rejected individually, by reject code.");
+        _duration = meter.CreateHistogram("pumpfleet.gateway.ingest.duration", "s",
+            "From message receipt to acknowledgement: validation, grain call, append, ack.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        meter.CreateObservableGauge("pumpfleet.gateway.inflight.messages", () => Volatile.Read(ref _inFlight), "{message}",
+            "Messages received and not yet acknowledged or rejected.");
+        _dependencyFailures = meter.CreateCounter<long>("pumpfleet.gateway.dependency.failures", "{failure}",
+            "Failed calls to a dependency of the gateway (orleans, postgresql, broker).");
+        _quarantine = meter.CreateCounter<long>("pumpfleet.quarantine.messages", "{item}",
+            "Messages and events written to the quarantine, by code.");
+    }
+
+    /// <summary>Current in-flight count (for tests and shutdown).</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>A message entered processing.</summary>
+    public void OnInFlightStarted() => Interlocked.Increment(ref _inFlight);
+
+    /// <summary>A message left processing (acknowledged, rejected or abandoned).</summary>
+    public void OnInFlightEnded() => Interlocked.Decrement(ref _inFlight);
+
+    /// <summary>A message was fully handled.</summary>
+    public void OnMessage(string result, int acceptedEvents, TimeSpan elapsed)
+    {
+        _messages.Add(1, new KeyValuePair<string, object?>("result", result));
+        if (acceptedEvents > 0)
+        {
+            _events.Add(acceptedEvents);
+        }
+
+        _duration.Record(elapsed.TotalSeconds);
+    }
+
+    /// <summary>An event was rejected individually.</summary>
+    public void OnEventRejected(string code) => _eventsRejected.Add(1, new KeyValuePair<string, object?>("code", code));
+
+    /// <summary>An item went to the quarantine.</summary>
+    public void OnQuarantined(string code) => _quarantine.Add(1, new KeyValuePair<string, object?>("code", code));
+
+    /// <summary>A dependency failed.</summary>
+    public void OnDependencyFailure(string dependency) => _dependencyFailures.Add(1, new KeyValuePair<string, object?>("dependency", dependency));
+}
+
+/// <summary>Values of the <c>dependency</c> tag.</summary>
+public static class Dependencies
+{
+    /// <summary>The Orleans cluster (grain calls).</summary>
+    public const string Orleans = "orleans";
+    /// <summary>PostgreSQL (credentials, quarantine, status, and the append behind the grain).</summary>
+    public const string PostgreSql = "postgresql";
+    /// <summary>The external MQTT broker.</summary>
+    public const string Broker = "broker";
+}
+
+/// <summary>Values of the <c>result</c> tag.</summary>
+public static class MessageResults
+{
+    /// <summary>Stored (possibly with some events rejected).</summary>
+    public const string Accepted = "accepted";
+    /// <summary>Invalid as a whole: quarantined and answered with a reject.</summary>
+    public const string Rejected = "rejected";
+    /// <summary>Not authorised: quarantined.</summary>
+    public const string Refused = "refused";
+}

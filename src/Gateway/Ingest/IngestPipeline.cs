@@ -1,0 +1,365 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using PumpFleet.Contracts.Grains;
+using PumpFleet.Gateway.Hosting;
+using PumpFleet.Gateway.Hubs;
+using PumpFleet.Gateway.Protocol;
+using PumpFleet.Gateway.Quarantine;
+
+namespace PumpFleet.Gateway.Ingest;
+
+/// <summary>A message as it came off MQTT. <see cref="HubId"/> is the authenticated publisher.</summary>
+public sealed record InboundMessage(string HubId, string Topic, ReadOnlyMemory<byte> Payload, DateTimeOffset ReceivedAt, string? MessageId = null);
+
+/// <summary>What happened to a message; every outcome is durable and may be acknowledged.</summary>
+public enum IngestOutcome
+{
+    /// <summary>Events stored (some events of it may have been rejected).</summary>
+    Accepted,
+    /// <summary>Invalid as a whole, or every event invalid: quarantined and answered.</summary>
+    Rejected,
+    /// <summary>Not authorised (other hub's topic, unpaired pump, forbidden topic): quarantined.</summary>
+    Refused,
+}
+
+/// <summary>The outcome with the committed seq (when the grain was called) and the rejects sent.</summary>
+public sealed record IngestReport(IngestOutcome Outcome, long? CommittedSeq, IReadOnlyList<Problem> Rejects, int AcceptedEvents = 0);
+
+/// <summary>
+/// The one pipeline of both modes: validate, authorise, call the pump grain, quarantine and answer. It returns only
+/// when everything it decided is durable (events in the store, bad input in the quarantine, replies handed to the
+/// broker); otherwise it throws <see cref="DependencyUnavailableException"/> and the caller must not acknowledge.
+/// </summary>
+public sealed partial class IngestPipeline(
+    IGrainFactory grains,
+    QuarantineStore quarantine,
+    HubStore hubs,
+    IHubReplyPublisher replies,
+    HubActivityTracker activity,
+    GatewayInstruments instruments,
+    IOptions<HubAuthOptions> hubOptions,
+    IOptions<MqttGatewayOptions> mqttOptions,
+    NpgsqlDataSource dataSource,
+    TimeProvider time,
+    ILogger<IngestPipeline> logger)
+{
+    private const string AutoPairBy = "gateway:auto-pair-on-first-batch";
+
+    /// <summary>Handles a publish on any topic by a hub.</summary>
+    public async Task<IngestReport> ProcessAsync(InboundMessage m, CancellationToken ct)
+    {
+        var started = Stopwatch.GetTimestamp();
+        activity.Seen(m.HubId, m.ReceivedAt);
+        var topic = HubTopics.Parse(m.Topic);
+        if (topic.Kind == HubTopicKind.Status && topic.HubId == m.HubId && topic.IdsValid)
+        {
+            await ProcessStatusAsync(m, ct);
+            return new IngestReport(IngestOutcome.Accepted, null, []);
+        }
+
+        var report = await ProcessEventsAsync(m, topic, ct);
+        instruments.OnMessage(report.Outcome switch
+        {
+            IngestOutcome.Accepted => MessageResults.Accepted,
+            IngestOutcome.Rejected => MessageResults.Rejected,
+            _ => MessageResults.Refused,
+        }, report.AcceptedEvents, Stopwatch.GetElapsedTime(started));
+        return report;
+    }
+
+    private async Task<IngestReport> ProcessEventsAsync(InboundMessage m, HubTopic topic, CancellationToken ct)
+    {
+        if (topic.Kind != HubTopicKind.Events)
+        {
+            var invalidShape = topic.Kind == HubTopicKind.Unknown || !topic.IdsValid;
+            if (topic.Kind is HubTopicKind.Unknown && topic.HubId == m.HubId && m.Topic.EndsWith("/events", StringComparison.Ordinal))
+            {
+                return await RejectMessageAsync(m, topic, RejectCodes.InvalidTopic,
+                    $"Topic '{m.Topic}' is not pumpfleet/v1/hubs/{{hubId}}/pumps/{{serial}}/events.", refused: false, ct);
+            }
+
+            return await RejectMessageAsync(m, topic, RejectCodes.TopicNotAllowed, invalidShape
+                ? $"Topic '{m.Topic}' is not a hub protocol v1 topic a hub may publish to."
+                : $"Hubs may not publish to '{m.Topic}': ack and rejects are sent by the platform.", refused: true, ct);
+        }
+
+        if (topic.HubId != m.HubId)
+        {
+            return await RejectMessageAsync(m, topic, RejectCodes.HubMismatch,
+                $"Hub '{m.HubId}' published on the topic of hub '{topic.HubId}'; a hub may publish only under its own hub id.", refused: true, ct);
+        }
+
+        if (!topic.IdsValid)
+        {
+            return await RejectMessageAsync(m, topic, RejectCodes.InvalidTopic,
+                $"Topic '{m.Topic}' has an invalid id: hub ids and serials must match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}$.", refused: false, ct);
+        }
+
+        var serial = topic.Serial!;
+        var parsed = BatchParser.Parse(m.Payload);
+        if (parsed.Error is { } error)
+        {
+            LogMessageRejected(m.HubId, serial, error.Code, error.Reason);
+            return await RejectMessageAsync(m, topic, error.Code, error.Reason, refused: false, ct);
+        }
+
+        var batch = parsed.Batch!;
+        var items = new List<QuarantineItem>();
+        var rejects = new List<Problem>();
+        foreach (var bad in batch.Invalid)
+        {
+            items.Add(new QuarantineItem(m.HubId, serial, m.Topic, false, false, bad.Seq, bad.Code, bad.Reason, m.ReceivedAt,
+                System.Text.Encoding.UTF8.GetBytes(bad.Raw)));
+            rejects.Add(new Problem(bad.Seq, bad.Code, bad.Reason));
+        }
+
+        IngestResult? result = null;
+        if (batch.Events.Count > 0)
+        {
+            var ingest = new IngestBatch
+            {
+                HubId = m.HubId, ReceivedAt = m.ReceivedAt, Device = batch.Device, Events = batch.Events, MessageId = m.MessageId,
+            };
+            result = await CallGrainAsync(serial, ingest, ct);
+            var whole = result.Rejections.FirstOrDefault(r => r.Seq is null);
+            if (whole is not null && whole.Code == RejectionCodes.NotPaired && hubOptions.Value.AutoPairOnFirstBatch &&
+                await TryAutoPairAsync(m.HubId, serial, ct))
+            {
+                result = await CallGrainAsync(serial, ingest, ct);
+                whole = result.Rejections.FirstOrDefault(r => r.Seq is null);
+            }
+
+            if (whole is not null && whole.Code == RejectionCodes.DeviceRequired && mqttOptions.Value.Mode == GatewayMode.External &&
+                time.GetUtcNow() - m.ReceivedAt < mqttOptions.Value.External.ReorderWindow)
+            {
+                throw new RetryLaterException(
+                    $"Pump {serial} has no device yet; its first batch may still be in flight on another gateway instance.");
+            }
+
+            if (whole is not null)
+            {
+                var refused = whole.Code == RejectionCodes.NotPaired;
+                LogMessageRejected(m.HubId, serial, whole.Code, whole.Reason);
+                return await RejectMessageAsync(m, topic, whole.Code, whole.Reason, refused, ct);
+            }
+
+            foreach (var r in result.Rejections)
+            {
+                var raw = r.Seq is { } s && batch.RawBySeq.TryGetValue(s, out var text) ? text : "";
+                items.Add(new QuarantineItem(m.HubId, serial, m.Topic, false, false, r.Seq, r.Code, r.Reason, m.ReceivedAt,
+                    System.Text.Encoding.UTF8.GetBytes(raw)));
+                rejects.Add(new Problem(r.Seq, r.Code, r.Reason));
+            }
+        }
+
+        await QuarantineAsync(items, ct);
+        foreach (var p in rejects)
+        {
+            instruments.OnEventRejected(p.Code);
+            await ReplyAsync(HubTopics.Rejects(m.HubId, serial), RejectJson(p), retain: false, ct);
+        }
+
+        if (result is null)
+        {
+            // Every event was invalid: nothing reached the grain, so there is no new committed seq to announce.
+            return new IngestReport(IngestOutcome.Rejected, null, rejects);
+        }
+
+        await ReplyAsync(HubTopics.Ack(m.HubId, serial), AckJson(serial, result.CommittedSeq), retain: true, ct);
+        LogStored(m.HubId, serial, result.Stored, result.Duplicates, rejects.Count, result.CommittedSeq);
+        return new IngestReport(IngestOutcome.Accepted, result.CommittedSeq, rejects, batch.Events.Count - result.Rejections.Count);
+    }
+
+    private async Task<IngestResult> CallGrainAsync(string serial, IngestBatch batch, CancellationToken ct)
+    {
+        try
+        {
+            return await grains.GetGrain<IPumpIngestGrain>(serial).IngestAsync(batch).WaitAsync(ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw Unavailable(IsPostgres(e) ? Dependencies.PostgreSql : Dependencies.Orleans, e);
+        }
+    }
+
+    private async Task<bool> TryAutoPairAsync(string hubId, string serial, CancellationToken ct)
+    {
+        try
+        {
+            var view = await grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync().WaitAsync(ct);
+            if (view.HubId is not null)
+            {
+                return false; // paired with another hub: the refusal stands
+            }
+
+            await grains.GetGrain<IPumpIngestGrain>(serial).PairAsync(hubId, AutoPairBy).WaitAsync(ct);
+            LogAutoPaired(serial, hubId);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw Unavailable(IsPostgres(e) ? Dependencies.PostgreSql : Dependencies.Orleans, e);
+        }
+    }
+
+    private async Task<IngestReport> RejectMessageAsync(InboundMessage m, HubTopic topic, string code, string reason, bool refused, CancellationToken ct)
+    {
+        var serial = topic.Serial;
+        await QuarantineAsync([new QuarantineItem(m.HubId, serial, m.Topic, true, refused, null, code, reason, m.ReceivedAt, m.Payload)], ct);
+        var problem = new Problem(null, code, reason);
+        // Answer on the publisher's own rejects topic; a reply can only be addressed when the serial segment is
+        // usable as a topic level (it came from a valid topic name, so it holds no wildcard).
+        if (!string.IsNullOrEmpty(serial) && topic.Kind is HubTopicKind.Events)
+        {
+            await ReplyAsync(HubTopics.Rejects(m.HubId, serial), RejectJson(problem), retain: false, ct);
+        }
+
+        if (refused)
+        {
+            LogRefused(m.HubId, m.Topic, code);
+        }
+
+        return new IngestReport(refused ? IngestOutcome.Refused : IngestOutcome.Rejected, null, [problem]);
+    }
+
+    private async Task ProcessStatusAsync(InboundMessage m, CancellationToken ct)
+    {
+        bool? online = null;
+        string? firmware = null;
+        DateTimeOffset? at = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(m.Payload);
+            var root = doc.RootElement;
+            if (root.ValueKind == JsonValueKind.Object)
+            {
+                if (root.TryGetProperty("online", out var o) && o.ValueKind is JsonValueKind.True or JsonValueKind.False)
+                {
+                    online = o.GetBoolean();
+                }
+
+                if (root.TryGetProperty("firmware", out var f) && f.ValueKind == JsonValueKind.String)
+                {
+                    firmware = f.GetString();
+                }
+
+                if (root.TryGetProperty("at", out var a) && a.ValueKind == JsonValueKind.String && a.TryGetDateTimeOffset(out var t))
+                {
+                    at = t;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        if (online is null)
+        {
+            await QuarantineAsync([new QuarantineItem(m.HubId, null, m.Topic, true, false, null, RejectCodes.InvalidStatus,
+                "A status payload must be a JSON object with a boolean 'online'.", m.ReceivedAt, m.Payload)], ct);
+            return;
+        }
+
+        await SetHubStatusAsync(m.HubId, online.Value, firmware, at, m.ReceivedAt, ct);
+    }
+
+    /// <summary>Records a hub online or offline (connect and disconnect in embedded mode, status messages).</summary>
+    public async Task SetHubStatusAsync(string hubId, bool online, string? firmware, DateTimeOffset? at, DateTimeOffset seenAt, CancellationToken ct)
+    {
+        try
+        {
+            await hubs.SetStatusAsync(hubId, online, firmware, at, seenAt, ct);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            throw Unavailable(Dependencies.PostgreSql, e);
+        }
+    }
+
+    private async Task QuarantineAsync(IReadOnlyList<QuarantineItem> items, CancellationToken ct)
+    {
+        if (items.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await quarantine.AddAsync(items, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw Unavailable(Dependencies.PostgreSql, e);
+        }
+
+        foreach (var i in items)
+        {
+            instruments.OnQuarantined(i.Code);
+        }
+    }
+
+    private async Task ReplyAsync(string topic, byte[] payload, bool retain, CancellationToken ct)
+    {
+        try
+        {
+            await replies.PublishAsync(topic, payload, retain, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw Unavailable(Dependencies.Broker, e);
+        }
+    }
+
+    private DependencyUnavailableException Unavailable(string dependency, Exception e)
+    {
+        instruments.OnDependencyFailure(dependency);
+        LogDependencyFailed(dependency, e);
+        if (dependency == Dependencies.PostgreSql)
+        {
+            // After a database restart every idle pooled connection is dead and would fail one message each.
+            dataSource.Clear();
+        }
+
+        return new DependencyUnavailableException(dependency, e);
+    }
+
+    private static bool IsPostgres(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            // A PostgresException thrown in the silo may arrive as an Orleans CodecNotFoundException naming the
+            // type (Npgsql exceptions have no Orleans codec), so the message is checked too.
+            if (x is NpgsqlException or PumpFleet.Contracts.Grains.PumpStorageException || x.GetType().FullName?.StartsWith("Npgsql", StringComparison.Ordinal) == true ||
+                x.Message.Contains("Npgsql.", StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private byte[] AckJson(string serial, long committedSeq) =>
+        JsonSerializer.SerializeToUtf8Bytes(new AckPayload(serial, committedSeq, Rfc3339.Format(time.GetUtcNow())), GatewayJson.Options);
+
+    private static byte[] RejectJson(Problem p) =>
+        JsonSerializer.SerializeToUtf8Bytes(new RejectPayload(p.Seq, p.Code, p.Reason), GatewayJson.Options);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Message from hub {HubId} for pump {Serial} rejected: {Code}: {Reason}")]
+    private partial void LogMessageRejected(string hubId, string serial, string code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of hub {HubId} on {Topic} refused: {Code}")]
+    private partial void LogRefused(string hubId, string topic, string code);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId} pump {Serial}: stored {Stored}, duplicates {Duplicates}, rejected {Rejected}, committed seq {CommittedSeq}")]
+    private partial void LogStored(string hubId, string serial, int stored, int duplicates, int rejected, long committedSeq);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial} paired automatically with hub {HubId} (Gateway:Hubs:AutoPairOnFirstBatch)")]
+    private partial void LogAutoPaired(string serial, string hubId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Dependency {Dependency} failed; the message is not acknowledged and will be delivered again")]
+    private partial void LogDependencyFailed(string dependency, Exception e);
+}

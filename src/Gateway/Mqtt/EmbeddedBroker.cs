@@ -1,0 +1,296 @@
+using System.Net;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+using PumpFleet.Gateway.Hosting;
+using PumpFleet.Gateway.Hubs;
+using PumpFleet.Gateway.Ingest;
+using PumpFleet.Gateway.Protocol;
+
+namespace PumpFleet.Gateway.Mqtt;
+
+/// <summary>
+/// Embedded mode: an MQTTnet broker that hubs connect to. MQTTnet awaits <c>InterceptingPublishAsync</c> before it
+/// builds the PUBACK, so the PUBACK of an events publish leaves only after the pipeline made the batch durable.
+/// When a dependency fails the publish is neither processed nor acknowledged and the hub is disconnected: a PUBACK
+/// with an error reason code would complete the QoS 1 exchange and the hub would not resend, whereas a dropped
+/// connection makes the hub reconnect and resend everything above its committed seq.
+/// </summary>
+public sealed partial class EmbeddedBroker(
+    IOptions<MqttGatewayOptions> options,
+    HubAuthenticator authenticator,
+    IServiceProvider services,
+    GatewayInstruments instruments,
+    TimeProvider time,
+    ILogger<EmbeddedBroker> logger) : IHostedService, IHubReplyPublisher, IAsyncDisposable
+{
+    /// <summary>Sender id of the platform's own publishes; not a valid hub id, so no hub can pose as it.</summary>
+    public const string ServerClientId = "$pumpfleet-gateway";
+
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly InFlightTracker _inFlight = new(instruments);
+    private SemaphoreSlim? _slots;
+    private MqttServer? _server;
+    private IngestPipeline? _pipeline;
+    private volatile bool _stopping;
+    private FailedLoginLimiter? _failedLogins;
+
+    /// <summary>The running server (null before start).</summary>
+    public MqttServer? Server => _server;
+
+    /// <inheritdoc />
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        _pipeline = services.GetRequiredService<IngestPipeline>();
+        _failedLogins = new FailedLoginLimiter(services.GetRequiredService<Quarantine.QuarantineStore>(), instruments, time);
+        _slots = new SemaphoreSlim(o.MaxInFlight, o.MaxInFlight);
+        var builder = new MqttServerOptionsBuilder()
+            .WithPersistentSessions()
+            .WithMaxPendingMessagesPerClient(1000);
+        var bind = string.Equals(o.BindAddress, "Any", StringComparison.OrdinalIgnoreCase) ? null : IPAddress.Parse(o.BindAddress);
+        if (o.PlainEnabled)
+        {
+            builder.WithDefaultEndpoint().WithDefaultEndpointPort(o.Port);
+            if (bind is not null)
+            {
+                builder.WithDefaultEndpointBoundIPAddress(bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? bind : IPAddress.None)
+                       .WithDefaultEndpointBoundIPV6Address(bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? bind : IPAddress.None);
+            }
+        }
+
+        if (!string.IsNullOrEmpty(o.TlsCertificatePath))
+        {
+            var cert = X509CertificateLoader.LoadPkcs12FromFile(o.TlsCertificatePath, o.TlsCertificatePassword, X509KeyStorageFlags.Exportable);
+            builder.WithEncryptedEndpoint().WithEncryptedEndpointPort(o.TlsPort).WithEncryptionCertificate(cert)
+                   .WithEncryptionSslProtocol(SslProtocols.Tls12 | SslProtocols.Tls13);
+            if (bind is not null)
+            {
+                builder.WithEncryptedEndpointBoundIPAddress(bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? bind : IPAddress.None)
+                       .WithEncryptedEndpointBoundIPV6Address(bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? bind : IPAddress.None);
+            }
+        }
+
+        _server = new MqttServerFactory().CreateMqttServer(builder.Build());
+        _server.ValidatingConnectionAsync += ValidateConnectionAsync;
+        _server.InterceptingPublishAsync += InterceptPublishAsync;
+        _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
+        _server.ClientConnectedAsync += OnConnectedAsync;
+        _server.ClientDisconnectedAsync += OnDisconnectedAsync;
+        await _server.StartAsync();
+        LogStarted(o.PlainEnabled ? o.Port : null, string.IsNullOrEmpty(o.TlsCertificatePath) ? null : o.TlsPort);
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_server is null)
+        {
+            return;
+        }
+
+        // New publishes are turned away (unacknowledged); those in flight get ShutdownDrain to finish. Whatever is
+        // still running then is cancelled: its batch is either committed by the grain or not, never half, and it
+        // is not acknowledged, so the hub resends it to the next gateway.
+        _stopping = true;
+        using (var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            drain.CancelAfter(options.Value.ShutdownDrain);
+            await _inFlight.WaitIdleAsync(drain.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        var abandoned = _inFlight.Count;
+        if (abandoned > 0)
+        {
+            LogAbandoned(abandoned);
+        }
+
+        await _shutdown.CancelAsync();
+        await _server.StopAsync();
+    }
+
+    /// <inheritdoc />
+    public async Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken ct)
+    {
+        var server = _server ?? throw new InvalidOperationException("The embedded broker is not running.");
+        var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(retain)
+            .WithContentType("application/json").Build();
+        await server.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = ServerClientId }, ct);
+    }
+
+    private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
+    {
+        if (e.ClientId != e.UserName || !HubTopics.IsValidId(e.ClientId))
+        {
+            e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
+            e.ReasonString = "The client id must equal the user name, a hub id matching ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.";
+            await _failedLogins!.RecordAsync(e.ClientId, RejectCodes.InvalidClientId, e.ReasonString, _shutdown.Token);
+            return;
+        }
+
+        try
+        {
+            var result = await authenticator.AuthenticateAsync(e.ClientId, e.Password, _shutdown.Token);
+            if (result != HubAuthResult.Accepted)
+            {
+                e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+                LogBadCredentials(e.ClientId);
+                await _failedLogins!.RecordAsync(e.ClientId, RejectCodes.BadCredentials,
+                    $"Hub '{e.ClientId}' is unknown or revoked, or its password is wrong.", _shutdown.Token);
+            }
+        }
+        catch (Exception x) when (x is not OperationCanceledException)
+        {
+            // The credential store is down: the hub retries later, nothing was accepted.
+            e.ReasonCode = MqttConnectReasonCode.ServerUnavailable;
+            instruments.OnDependencyFailure(Dependencies.PostgreSql);
+            LogAuthUnavailable(e.ClientId, x);
+        }
+    }
+
+    private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
+    {
+        if (e.ClientId == ServerClientId)
+        {
+            return; // the platform's own ack and rejects
+        }
+
+        var topic = e.ApplicationMessage.Topic;
+        var parsed = HubTopics.Parse(topic);
+        var isStatus = parsed.Kind == HubTopicKind.Status && parsed.HubId == e.ClientId;
+        if (_stopping)
+        {
+            Abandon(e);
+            return;
+        }
+
+        var pipeline = _pipeline!;
+        if (!await TryTakeSlotAsync())
+        {
+            // Backpressure: every slot is busy for longer than InFlightWait (the grains or the database are slow).
+            LogBackpressure(e.ClientId, topic);
+            Abandon(e);
+            return;
+        }
+
+        _inFlight.Enter();
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token, e.CancellationToken);
+            timeout.CancelAfter(options.Value.IngestTimeout);
+            var payload = System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload);
+            var report = await pipeline.ProcessAsync(new InboundMessage(e.ClientId, topic, payload, time.GetUtcNow()), timeout.Token);
+            if (isStatus)
+            {
+                return; // routed normally so the retained status (and the last will) reach subscribers
+            }
+
+            e.ProcessPublish = false; // events are not routed to subscribers; they went to the grain
+            e.Response.ReasonCode = report.Outcome switch
+            {
+                IngestOutcome.Accepted => MqttPubAckReasonCode.Success,
+                IngestOutcome.Refused => MqttPubAckReasonCode.NotAuthorized,
+                _ => MqttPubAckReasonCode.PayloadFormatInvalid,
+            };
+            if (report.Rejects.Count > 0)
+            {
+                e.Response.ReasonString = $"{report.Rejects[0].Code}: see the rejects topic";
+            }
+        }
+        catch (Exception x) when (x is DependencyUnavailableException or OperationCanceledException)
+        {
+            LogNotAcknowledged(e.ClientId, topic, x.Message);
+            Abandon(e);
+        }
+        finally
+        {
+            _inFlight.Exit();
+            _slots!.Release();
+        }
+    }
+
+    private async Task<bool> TryTakeSlotAsync()
+    {
+        try
+        {
+            return await _slots!.WaitAsync(options.Value.InFlightWait, _shutdown.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static void Abandon(InterceptingPublishEventArgs e)
+    {
+        // No PUBACK: MQTTnet closes the connection before it would send one.
+        e.ProcessPublish = false;
+        e.CloseConnection = true;
+    }
+
+    private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
+    {
+        // A hub may read only its own subtree (ack, rejects, status); never another hub's, never $share or '#'.
+        if (!e.TopicFilter.Topic.StartsWith($"{HubTopics.Prefix}{e.ClientId}/", StringComparison.Ordinal))
+        {
+            e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task OnConnectedAsync(ClientConnectedEventArgs e) => await TrySetStatusAsync(e.ClientId, online: true);
+
+    private async Task OnDisconnectedAsync(ClientDisconnectedEventArgs e) => await TrySetStatusAsync(e.ClientId, online: false);
+
+    private async Task TrySetStatusAsync(string hubId, bool online)
+    {
+        if (_pipeline is null || !HubTopics.IsValidId(hubId))
+        {
+            return;
+        }
+
+        try
+        {
+            await _pipeline.SetHubStatusAsync(hubId, online, null, null, time.GetUtcNow(), _shutdown.Token);
+        }
+        catch (Exception x) when (x is DependencyUnavailableException or OperationCanceledException)
+        {
+            // Already counted and logged by the pipeline; the last-seen tracker catches up later.
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        _server?.Dispose();
+        _slots?.Dispose();
+        _shutdown.Dispose();
+        await ValueTask.CompletedTask;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening (plain port {Port}, TLS port {TlsPort})")]
+    private partial void LogStarted(int? port, int? tlsPort);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId} failed to authenticate")]
+    private partial void LogBadCredentials(string hubId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot check the credentials of hub {HubId}: the credential store is unavailable")]
+    private partial void LogAuthUnavailable(string hubId, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "All in-flight slots busy; publish of hub {HubId} on {Topic} not acknowledged, hub disconnected")]
+    private partial void LogBackpressure(string hubId, string topic);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of hub {HubId} on {Topic} not acknowledged, hub disconnected so it resends: {Why}")]
+    private partial void LogNotAcknowledged(string hubId, string topic, string why);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown: {Count} in-flight messages abandoned unacknowledged; their hubs will resend")]
+    private partial void LogAbandoned(int count);
+}

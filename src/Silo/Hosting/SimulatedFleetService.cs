@@ -1,0 +1,48 @@
+using PumpFleet.Simulator;
+using PumpFleet.Simulator.Transport;
+
+namespace PumpFleet.Silo.Hosting;
+
+/// <summary>
+/// All-in-one mode: runs the fleet simulator in-process against the embedded broker, as real MQTT hubs, once the
+/// host has started (the broker is listening by then). Options come from <c>PumpFleet:Simulator</c> (same names as
+/// the simulator CLI's options class); by default the fleet starts 90 simulated days ago and runs up to now.
+/// </summary>
+public sealed partial class SimulatedFleetService(IConfiguration configuration, ILoggerFactory loggers, IHostApplicationLifetime lifetime, ILogger<SimulatedFleetService> logger)
+    : BackgroundService
+{
+    /// <summary>Configuration section of the in-process simulator.</summary>
+    public const string SectionName = "PumpFleet:Simulator";
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var registration = lifetime.ApplicationStarted.Register(() => started.TrySetResult());
+        await started.Task.WaitAsync(stoppingToken);
+
+        var options = new SimulatorOptions
+        {
+            Start = new DateTimeOffset(DateTime.UtcNow.Date.AddDays(-90), TimeSpan.Zero),
+            Duration = TimeSpan.FromDays(90),
+            Speed = 3600,
+        };
+        configuration.GetSection(SectionName).Bind(options);
+        LogStarting(options.Pumps, options.Broker, options.Start, options.Speed);
+        try
+        {
+            var result = await new FleetSimulator(loggers).RunAsync(options, stoppingToken);
+            LogFinished(result.ToString() ?? "");
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Simulated fleet: {Pumps} pumps on {Broker}, from {Start:u} at {Speed}x real time")]
+    private partial void LogStarting(int pumps, string broker, DateTimeOffset start, double speed);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Simulated fleet finished: {Result}")]
+    private partial void LogFinished(string result);
+}

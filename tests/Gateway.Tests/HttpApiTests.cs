@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using PumpFleet.Gateway.Hosting;
+using PumpFleet.Gateway.Protocol;
+using PumpFleet.Gateway.Quarantine;
+using PumpFleet.Gateway.Tests.Infrastructure;
+using PumpFleet.TestSupport;
+using static PumpFleet.Gateway.Tests.Infrastructure.Batches;
+
+namespace PumpFleet.Gateway.Tests;
+
+/// <summary>The hub administration and quarantine endpoints, served by Kestrel as in the gateway process.</summary>
+public sealed class HttpApiTests(PostgresFixture pg) : IAsyncLifetime
+{
+    private const string AdminKey = "admin-key-for-tests-0123456789";
+    private Cluster _cluster = null!;
+    private WebApplication _app = null!;
+    private HttpClient _http = null!;
+    private int _mqttPort;
+
+    public async ValueTask InitializeAsync()
+    {
+        var cs = await pg.CreateDatabaseAsync("gwhttp", typeof(GatewayServiceCollectionExtensions).Assembly);
+        _cluster = await Cluster.StartAsync(cs);
+        _mqttPort = Ports.Free();
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:PumpFleet"] = cs,
+            ["Gateway:Mqtt:Port"] = _mqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Gateway:Mqtt:BindAddress"] = "127.0.0.1",
+            ["Gateway:Hubs:AdminApiKey"] = AdminKey,
+            ["Gateway:Hubs:Pbkdf2Iterations"] = "10000",
+        });
+        builder.Services.AddSingleton(_cluster.Grains);
+        builder.Services.AddPumpFleetGateway(builder.Configuration);
+        _app = builder.Build();
+        _app.MapHubAdminApi();
+        _app.MapQuarantineApi();
+        await _app.StartAsync(TestContext.Current.CancellationToken);
+        var address = _app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        _http = new HttpClient { BaseAddress = new Uri(address) };
+        _http.DefaultRequestHeaders.Add(HubAdminApi.ApiKeyHeader, AdminKey);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+        await _cluster.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ProvisionPairRotateRevoke_WorkOverHttp_AndTheQuarantineIsQueryable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var hubId = $"hub-{Guid.NewGuid():N}"[..16];
+        var serial = $"P-{Guid.NewGuid():N}"[..16];
+
+        var created = await _http.PostAsJsonAsync("/api/hubs", new { hubId }, ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var secret = (await created.Content.ReadFromJsonAsync<HubSecretResponse>(ct))!.Secret;
+        Assert.Equal(HttpStatusCode.Conflict, (await _http.PostAsJsonAsync("/api/hubs", new { hubId }, ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await _http.PostAsync($"/api/hubs/{hubId}/pumps/{serial}", null, ct)).StatusCode);
+
+        await using (var hub = TestHub.Create(hubId))
+        {
+            Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(_mqttPort, secret)).ResultCode);
+            await hub.PublishAsync(serial, "not json at all");
+            await hub.WaitForRejectAsync(serial, RejectCodes.InvalidJson);
+        }
+
+        var page = await _http.GetFromJsonAsync<List<QuarantineDto>>($"/api/quarantine?hubId={hubId}&limit=10", ct);
+        var item = Assert.Single(page!);
+        Assert.Equal(RejectCodes.InvalidJson, item.Code);
+        Assert.Equal("not json at all", item.Payload);
+        Assert.Equal(serial, item.Serial);
+        Assert.Null(item.Seq);
+        using var raw = JsonDocument.Parse(await _http.GetStringAsync($"/api/quarantine?serial={serial}", ct));
+        Assert.Equal(JsonValueKind.Null, raw.RootElement[0].GetProperty("seq").ValueKind);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _http.GetAsync("/api/quarantine?limit=0", ct)).StatusCode);
+
+        var rotated = await _http.PostAsJsonAsync($"/api/hubs/{hubId}/rotate", new { }, ct);
+        var newSecret = (await rotated.Content.ReadFromJsonAsync<HubSecretResponse>(ct))!.Secret;
+        Assert.NotEqual(secret, newSecret);
+        await using (var hub = TestHub.Create(hubId))
+        {
+            Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, (await hub.ConnectAsync(_mqttPort, secret, subscribe: false)).ResultCode);
+        }
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/api/hubs/{hubId}", ct)).StatusCode);
+        await using (var hub = TestHub.Create(hubId))
+        {
+            Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, (await hub.ConnectAsync(_mqttPort, newSecret, subscribe: false)).ResultCode);
+        }
+    }
+
+    [Fact]
+    public async Task HubAdmin_WithoutTheAdminKey_IsUnauthorized()
+    {
+        using var anonymous = new HttpClient { BaseAddress = _http.BaseAddress };
+        var r = await anonymous.PostAsJsonAsync("/api/hubs", new { hubId = "hub-x" }, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+    }
+}

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using PumpFleet.TestSupport;
+
+namespace PumpFleet.Gateway.Tests.Infrastructure;
+
+/// <summary>
+/// A private mosquitto 2 broker on a free loopback port, configured in a temporary folder. The test script installs
+/// mosquitto from apt; without it the tests fail with a message saying so (they are never skipped).
+/// </summary>
+public sealed class MosquittoServer : IAsyncDisposable
+{
+    public const string Binary = "/usr/sbin/mosquitto";
+
+    private readonly Process _process;
+    private readonly string _directory;
+
+    private MosquittoServer(Process process, string directory, int port)
+    {
+        _process = process;
+        _directory = directory;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public static async Task<MosquittoServer> StartAsync()
+    {
+        if (!File.Exists(Binary))
+        {
+            throw new InvalidOperationException(
+                $"{Binary} is missing: install it with 'apt-get install -y mosquitto mosquitto-clients' (the test script does this).");
+        }
+
+        var dir = Directory.CreateTempSubdirectory("pumpfleet-mosquitto-").FullName;
+        var port = Ports.Free();
+        var config = Path.Combine(dir, "mosquitto.conf");
+        await File.WriteAllTextAsync(config, $"""
+            listener {port} 127.0.0.1
+            allow_anonymous true
+            persistence false
+            log_dest stderr
+            log_type error
+            log_type warning
+            max_queued_messages 10000
+            """);
+        var psi = new ProcessStartInfo(Binary, ["-c", config])
+        {
+            RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
+        };
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("mosquitto did not start.");
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        var server = new MosquittoServer(process, dir, port);
+        await Eventually.TrueAsync(async () =>
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"mosquitto exited with code {process.ExitCode}.");
+            }
+
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync("127.0.0.1", port);
+            return true;
+        }, TimeSpan.FromSeconds(15), $"mosquitto listening on port {port}");
+        return server;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync(CancellationToken.None);
+        }
+
+        _process.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+}

@@ -1,0 +1,15 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace PumpFleet.Gateway.Tests.Infrastructure;
+
+internal static class Ports
+{
+    /// <summary>A loopback port that was free a moment ago (the OS picks it).</summary>
+    public static int Free()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
