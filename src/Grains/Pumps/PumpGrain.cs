@@ -6,6 +6,7 @@ using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Json;
 using PumpFleet.Contracts.Views;
 using PumpFleet.EventStore;
+using PumpFleet.Grains.Detection;
 
 namespace PumpFleet.Grains.Pumps;
 
@@ -15,8 +16,9 @@ namespace PumpFleet.Grains.Pumps;
 /// (notes/tech.md §2), while the protocol needs a failed append to fail the call so the gateway does not acknowledge.
 /// </summary>
 public sealed partial class PumpGrain(
-    IEventStore store, IOptions<PumpGrainOptions> options, PumpInstruments instruments, ILogger<PumpGrain> logger)
-    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain
+    IEventStore store, IOptions<PumpGrainOptions> options, PumpInstruments instruments, ILogger<PumpGrain> logger,
+    IOptions<AnomalyDetectionOptions> detection, TimeProvider time)
+    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain, IPumpMonitorGrain
 {
     private PumpState _state = new();
     private long _snapshotVersion;
@@ -69,6 +71,8 @@ public sealed partial class PumpGrain(
                     await AppendAndApplyAsync(plan.Events, batch.HubId, batch.MessageId);
                 }
             }
+
+            await DetectAsync();
         }
 
         return new IngestResult
@@ -137,6 +141,61 @@ public sealed partial class PumpGrain(
         var now = DateTimeOffset.UtcNow;
         await AppendAndApplyAsync([new PlannedEvent(new AnomalyResolved { At = now, AnomalyId = anomalyId, By = by, Note = note }, Guid.NewGuid(), null, now, false)], null, null);
         return true;
+    }
+
+    // The read model's last_seen_at went through PostgreSQL (microseconds) and a projection: within a second it is the same message.
+    private static readonly TimeSpan SilentTolerance = TimeSpan.FromSeconds(1);
+
+    /// <inheritdoc />
+    public async Task<bool> MarkSilentAsync(DateTimeOffset lastSeenAt, TimeSpan window)
+    {
+        if (_state.Version == 0 || _state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent)
+            || _state.LastSeenAt - lastSeenAt > SilentTolerance || _state.Phase == "explanted")
+        {
+            return false;
+        }
+
+        // The one detector on wall time: silence is about the platform not hearing, not about event time.
+        var now = time.GetUtcNow();
+        var seen = _state.LastSeenAt ?? lastSeenAt;
+        var e = new AnomalyDetected
+        {
+            At = now,
+            AnomalyId = AnomalyEngine.AnomalyId(Serial, AnomalyKinds.Silent, _state.Version),
+            Kind = AnomalyKinds.Silent,
+            Severity = _state.Prescription?.Drug == "baclofen" ? "critical" : "warning",
+            Summary = $"No data from pump {Serial} (hub {_state.HubId}) for {(now - seen).TotalHours:0.#} h, longer than the {window.TotalHours:0.#} h window.",
+            Evidence = new Dictionary<string, double>(StringComparer.Ordinal)
+            {
+                ["lastSeenAtUnixSeconds"] = seen.ToUnixTimeSeconds(),
+                ["silentHours"] = Math.Round((now - seen).TotalHours, 2),
+                ["windowHours"] = window.TotalHours,
+            },
+        };
+        await AppendAndApplyAsync([new PlannedEvent(e, AnomalyEngine.EventId(e), null, now, false)], null, null);
+        LogAnomaly(Serial, e.Kind, e.Severity, e.AnomalyId);
+        return true;
+    }
+
+    /// <summary>
+    /// Runs the detectors on the state after a batch and appends what they decide: a second append, only when
+    /// something changed. A failure here fails the call like any append; the batch is then already stored, so the
+    /// hub's resend is a duplicate and the next batch decides again.
+    /// </summary>
+    private async Task DetectAsync()
+    {
+        var decided = AnomalyEngine.Evaluate(_state, detection.Value);
+        if (decided.Count == 0)
+        {
+            return;
+        }
+
+        var receivedAt = _state.LastSeenAt ?? time.GetUtcNow();
+        await AppendAndApplyAsync([.. decided.Select(e => new PlannedEvent(e, AnomalyEngine.EventId(e), null, receivedAt, false))], null, null);
+        foreach (var e in decided.OfType<AnomalyDetected>())
+        {
+            LogAnomaly(Serial, e.Kind, e.Severity, e.AnomalyId);
+        }
     }
 
     /// <summary>Appends events in one round trip, then folds them. On failure the activation is dropped and the call fails.</summary>
@@ -237,6 +296,9 @@ public sealed partial class PumpGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: another writer appended first; state re-read and the batch re-planned")]
     private partial void LogConcurrentWriter(string serial);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: {Severity} {Kind} anomaly {AnomalyId} opened")]
+    private partial void LogAnomaly(string serial, string kind, string severity, string anomalyId);
 
     private sealed record EventMetadata(string? HubId, string? MessageId);
 }

@@ -1,5 +1,6 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
+using PumpFleet.Grains.Detection;
 
 namespace PumpFleet.Grains.Pumps;
 
@@ -18,7 +19,7 @@ public readonly record struct EventEnvelope(long Version, long? Seq, DateTimeOff
 public sealed class PumpState
 {
     /// <summary>Bumped whenever the fold changes so that old snapshots are ignored and the stream is replayed.</summary>
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 3;
 
     /// <summary>Default low-reservoir threshold when the prescription sets none (older SynchroMed labelling: 2 mL; notes/domain.md §0 item 4).</summary>
     public const double DefaultLowReservoirMl = 2.0;
@@ -71,6 +72,9 @@ public sealed class PumpState
     /// <summary>Anomalies not yet resolved, by id.</summary>
     public Dictionary<string, AnomalyRecord> Anomalies { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>The anomaly detectors' accumulators (folded here so that a replay rebuilds them exactly).</summary>
+    public DetectorState Detectors { get; set; } = new();
+
     /// <summary>Applies one stored event.</summary>
     public void Apply(PumpEvent e, EventEnvelope env)
     {
@@ -103,6 +107,7 @@ public sealed class PumpState
                     Id = x.AnomalyId, Kind = x.Kind, Severity = x.Severity, Status = "open", DetectedAt = x.At,
                     Summary = x.Summary, Evidence = new Dictionary<string, double>(x.Evidence, StringComparer.Ordinal),
                 };
+                Detectors.Observe(x);
                 break;
             case AnomalyAcknowledged x when Anomalies.TryGetValue(x.AnomalyId, out var a):
                 a.Status = "acknowledged";
@@ -186,6 +191,8 @@ public sealed class PumpState
                 LastPainScore = x.Score;
                 break;
         }
+
+        Detectors.Observe(this, d, env);
     }
 
     // A clock-suspect event still counts when nothing newer is known (better than nothing), but never overrides.
@@ -319,7 +326,18 @@ public sealed class AnomalyRecord
     public string Status { get; set; } = "open";
     public DateTimeOffset DetectedAt { get; set; }
     public string Summary { get; set; } = "";
-    public Dictionary<string, double> Evidence { get; set; } = new(StringComparer.Ordinal);
+    private Dictionary<string, double> _evidence = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The numbers the detector used, kept in ordinal key order: events and snapshots come back from jsonb with their
+    /// keys reordered, and a reloaded state must equal the live one.
+    /// </summary>
+    public Dictionary<string, double> Evidence
+    {
+        get => _evidence;
+        set => _evidence = new Dictionary<string, double>(value.OrderBy(k => k.Key, StringComparer.Ordinal), StringComparer.Ordinal);
+    }
+
     public string? AcknowledgedBy { get; set; }
     public DateTimeOffset? AcknowledgedAt { get; set; }
 

@@ -13,7 +13,8 @@ public static class SiloHostingExtensions
     public static WebApplicationBuilder AddPumpFleetSilo(this WebApplicationBuilder builder, string connectionString)
     {
         builder.Services.AddPumpFleetEventStore(connectionString);
-        builder.Services.AddPumpFleetGrains();
+        // Grains, their options, and the fleet-level detection jobs (silent pumps, cohort signals).
+        builder.Services.AddPumpFleetFleetDetection();
         builder.Services.AddPumpFleetClusterSchema();
 
         // A silo that stops deactivates its grains and leaves the membership table before the host gives up; PumpGrain

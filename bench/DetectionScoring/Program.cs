@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using PumpFleet.DetectionScoring;
+using PumpFleet.Grains.Detection;
+using PumpFleet.Grains.Pumps;
+using PumpFleet.Simulator;
+using PumpFleet.Simulator.Faults;
+using PumpFleet.Simulator.Generation;
+
+// Usage: DetectionScoring [--pumps N] [--days D] [--seed S] [--out file.md]
+var pumps = 1000;
+var days = 60;
+var seed = 7;
+string? outFile = null;
+string? trace = null;
+double? cusumSigmas = null;
+for (var i = 0; i + 1 < args.Length; i += 2)
+{
+    switch (args[i])
+    {
+        case "--pumps": pumps = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--days": days = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--seed": seed = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--out": outFile = args[i + 1]; break;
+        case "--trace": trace = args[i + 1]; break;
+        case "--cusum-sigmas": cusumSigmas = double.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        default: throw new ArgumentException($"unknown option {args[i]}");
+    }
+}
+
+var detection = new AnomalyDetectionOptions();
+if (cusumSigmas is { } h)
+{
+    detection.FlowCusumThresholdSigmas = h;
+}
+
+var sb = new StringBuilder();
+var inv = CultureInfo.InvariantCulture;
+sb.AppendLine(inv, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd} on {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}.");
+sb.AppendLine(inv, $"Pure in-memory loop (IngestPlanner → PumpState fold → AnomalyEngine, the code PumpGrain runs), simulator seed {seed}, {pumps} pumps × {days} days per fleet, hourly reporting, default detection options{(cusumSigmas is null ? "" : string.Create(CultureInfo.InvariantCulture, $" except FlowCusumThresholdSigmas = {cusumSigmas}"))}.");
+sb.AppendLine();
+
+// Fault fleet: random faults off; eight of every ten pumps get one injected fault, starting on days 5–25.
+string[] kinds = [FaultKind.FullStall, FaultKind.IntermittentStall, FaultKind.UnderInfusion, FaultKind.OverInfusion,
+    FaultKind.PocketFill, FaultKind.CatheterOcclusion, FaultKind.BatteryFailure, FaultKind.SilentHub];
+var faults = new List<ScenarioFault>();
+for (var i = 0; i < pumps; i++)
+{
+    if (i % 10 >= kinds.Length)
+    {
+        continue;
+    }
+
+    var kind = kinds[i % 10];
+    var start = 5 + ((i * 7919 % 2000) / 100.0);
+    double? duration = kind switch
+    {
+        FaultKind.FullStall => 3,
+        FaultKind.IntermittentStall => 4,
+        FaultKind.SilentHub => 3,
+        _ => null,
+    };
+    var parameters = new JsonObject();
+    if (kind is FaultKind.UnderInfusion or FaultKind.OverInfusion)
+    {
+        parameters["percent"] = 20.0;   // the ±20 % goal deviation
+    }
+
+    faults.Add(new ScenarioFault { Kind = kind, PumpIndex = i, StartAfterDays = start, DurationDays = duration, Parameters = parameters });
+}
+
+var faultOptions = Options(seed, pumps, days);
+var sw = Stopwatch.StartNew();
+var generator = new FleetGenerator(faultOptions, new FaultScenario { Faults = faults });
+var outputs = generator.Generate().ToList();
+var truth = outputs.OfType<FaultInjected>().Select(f => f.Record).Where(r => r.Kind != FaultKind.CohortDrift).ToList();
+var replay = new FleetReplay(detection);
+replay.Run(outputs);
+var faultSeconds = sw.Elapsed.TotalSeconds;
+outputs.Clear();
+
+// Healthy fleet: another seed, no injected faults, ordinary hub outages and clock resets left on.
+var healthyOptions = Options(seed + 1000, pumps, days);
+healthyOptions.SerialPrefix = "HLT";
+sw.Restart();
+var healthy = new FleetReplay(detection) { Trace = trace };
+healthy.Run(new FleetGenerator(healthyOptions, new FaultScenario()).Generate());
+var healthySeconds = sw.Elapsed.TotalSeconds;
+
+var runEnd = faultOptions.End;
+var plan = generator.Plan;
+var profiles = plan.Pumps.ToDictionary(p => p.Serial, StringComparer.Ordinal);
+
+sb.AppendLine(inv, $"Fault fleet: {replay.Events:N0} device events in {faultSeconds:0.0} s; healthy fleet: {healthy.Events:N0} events in {healthySeconds:0.0} s.");
+sb.AppendLine();
+sb.AppendLine("**Recall per injected fault** (a fault counts as found when a detector kind that explains it opens on that pump between its start and its end plus a grace period):");
+sb.AppendLine();
+Scoring.Line(sb, "fault kind", "injected", "recall (by run end)", "goal window", "recall within goal", "… counted from data arrival", "median delay");
+Scoring.Line(sb, "---", "---:", "---:", "---", "---:", "---:", "---:");
+foreach (var kind in kinds)
+{
+    var records = truth.Where(t => t.Kind == kind).ToList();
+    var delays = new List<TimeSpan>();
+    var withinGoal = 0;
+    var withinGoalArrival = 0;
+    var goal = Scoring.Goal(kind, faultOptions.ReportingInterval);
+    foreach (var t in records)
+    {
+        var first = replay.Detections.Where(d => Scoring.Matches(d, t, runEnd)).OrderBy(d => d.At).FirstOrDefault();
+        if (first is null)
+        {
+            continue;
+        }
+
+        var delay = first.At - t.Start < TimeSpan.Zero ? TimeSpan.Zero : first.At - t.Start;
+        delays.Add(delay);
+        if (goal is { } g && delay <= g)
+        {
+            withinGoal++;
+        }
+        if (goal is { } g2 && replay.ArrivalOf(t.Serial, t.Start) is { } arrived && first.ReceivedAt - arrived <= g2)
+        {
+            withinGoalArrival++;
+        }
+
+        if (goal is { } g3 && delay > g3 && kind == FaultKind.FullStall)
+        {
+            Console.Error.WriteLine($"late full-stall: {t.Serial} start {t.Start:O} detected {first.At:O} (batch received {first.ReceivedAt:O}, first data after the start received {replay.ArrivalOf(t.Serial, t.Start):O}): {first.Summary}");
+        }
+    }
+
+    Scoring.Line(sb, kind, records.Count, Scoring.Ratio(delays.Count, records.Count),
+        goal is { } gw ? (gw.TotalHours < 48 ? $"{gw.TotalHours:0} h" : $"{gw.TotalDays:0} d") : "–",
+        goal is null ? "–" : Scoring.Ratio(withinGoal, records.Count), goal is null ? "–" : Scoring.Ratio(withinGoalArrival, records.Count), Scoring.Median(delays));
+}
+
+sb.AppendLine();
+sb.AppendLine("**±20 % flow deviation by pump type** (a fill-level sensor gives measured levels every 6 h; without one, the aspirated residual at the next refill is the only observation of flow):");
+sb.AppendLine();
+Scoring.Line(sb, "fault", "pumps", "programmed rate", "recall within 7 d", "recall by run end", "median delay");
+Scoring.Line(sb, "---", "---", "---", "---:", "---:", "---:");
+foreach (var kind in new[] { FaultKind.UnderInfusion, FaultKind.OverInfusion })
+{
+    foreach (var (label, filter) in new (string, Func<string, bool>)[]
+    {
+        ("with sensor", s => profiles[s].HasSensor && Rate(replay, s) >= 0.2),
+        ("with sensor", s => profiles[s].HasSensor && Rate(replay, s) < 0.2),
+        ("without sensor", s => !profiles[s].HasSensor),
+    })
+    {
+        var records = truth.Where(t => t.Kind == kind && filter(t.Serial)).ToList();
+        var delays = records.Select(t => replay.Detections.Where(d => Scoring.Matches(d, t, runEnd)).OrderBy(d => d.At).FirstOrDefault() is { } f ? f.At - t.Start : (TimeSpan?)null)
+            .Where(x => x is not null).Select(x => x!.Value).ToList();
+        var rateLabel = label == "without sensor" ? "any" : records.Count > 0 && Rate(replay, records[0].Serial) >= 0.2 ? "≥ 0.2 mL/day" : "< 0.2 mL/day";
+        Scoring.Line(sb, kind, $"{label}, {records.Count}", rateLabel, Scoring.Ratio(delays.Count(x => x <= TimeSpan.FromDays(7)), records.Count),
+            Scoring.Ratio(delays.Count, records.Count), Scoring.Median(delays));
+    }
+}
+
+sb.AppendLine();
+sb.AppendLine("**Precision per detector** (fault fleet; a detection is true when the pump has an injected fault that the detector kind explains, active at that time):");
+sb.AppendLine();
+Scoring.Line(sb, "detector", "detections", "precision");
+Scoring.Line(sb, "---", "---:", "---:");
+foreach (var kind in Scoring.Explains.Keys)
+{
+    var ds = replay.Detections.Where(d => d.Kind == kind && !Scoring.IsCondition(d)).ToList();
+    if (kind == AnomalyKinds.Silent)
+    {
+        // Ordinary outages over the window are real silences, not faults: count them apart.
+        var explained = ds.Count(d => truth.Any(t => Scoring.Matches(d, t, runEnd)));
+        Scoring.Line(sb, kind, ds.Count, $"{explained} explained by a silent-hub fault, {ds.Count - explained} by ordinary hub outages > {detection.SilentWindow.TotalHours:0} h");
+        continue;
+    }
+
+    var tp = ds.Count(d => truth.Any(t => Scoring.Matches(d, t, runEnd)));
+    Scoring.Line(sb, kind, ds.Count, Scoring.Ratio(tp, ds.Count));
+}
+
+var allFault = replay.Detections.Where(d => !Scoring.IsCondition(d) && !Scoring.IsOutage(d)).ToList();
+var allTp = allFault.Count(d => truth.Any(t => Scoring.Matches(d, t, runEnd)));
+Scoring.Line(sb, "**all fault detectors**", allFault.Count, Scoring.Ratio(allTp, allFault.Count));
+
+var pumpDays = healthyOptions.Pumps * healthyOptions.Duration.TotalDays;
+sb.AppendLine();
+sb.AppendLine(inv, $"**Healthy fleet** ({pumpDays:N0} pump-days, no injected faults): alerts per 1000 pump-days.");
+sb.AppendLine();
+Scoring.Line(sb, "anomaly kind", "count", "per 1000 pump-days", "what it is");
+Scoring.Line(sb, "---", "---:", "---:", "---");
+var falseAlerts = healthy.Detections.Where(d => !Scoring.IsCondition(d) && !Scoring.IsOutage(d)).ToList();
+foreach (var g in healthy.Detections.GroupBy(d => (d.Kind, Condition: Scoring.IsCondition(d) || Scoring.IsOutage(d))).OrderBy(g => g.Key.Condition).ThenBy(g => g.Key.Kind, StringComparer.Ordinal))
+{
+    Scoring.Line(sb, g.Key.Kind, g.Count(), (g.Count() * 1000 / pumpDays).ToString("0.00", inv),
+        g.Key.Condition ? "a real condition (not a fault): " + Describe(g.Key.Kind) : "**false alert**");
+}
+
+Scoring.Line(sb, "**false alerts (fault detectors)**", falseAlerts.Count, (falseAlerts.Count * 1000 / pumpDays).ToString("0.00", inv), "goal < 1");
+
+var text = sb.ToString();
+Console.WriteLine(text);
+if (outFile is not null)
+{
+    File.WriteAllText(outFile, text);
+}
+
+foreach (var d in falseAlerts.Take(10))
+{
+    Console.Error.WriteLine($"false alert: {d.Serial} {d.Kind} {d.At:O} {d.Summary}");
+}
+
+return 0;
+
+static SimulatorOptions Options(int seed, int pumps, int days) => new()
+{
+    Seed = seed,
+    Pumps = pumps,
+    Duration = TimeSpan.FromDays(days),
+    Speed = 0,
+    FaultRateMultiplier = 0,
+};
+
+static double Rate(FleetReplay r, string serial) => r.Pumps.TryGetValue(serial, out var s) ? ProgrammedRate.DailyRate(s.Prescription) : 0;
+
+static string Describe(string kind) => kind switch
+{
+    AnomalyKinds.DepletionRisk => "the ledger projects the low-reservoir level within 72 h (refill due)",
+    AnomalyKinds.BatteryEndOfLife => "natural ERI / End of Service of an old pump",
+    AnomalyKinds.Silent => "an ordinary hub outage longer than the 24 h window",
+    AnomalyKinds.UnderInfusion => "the reservoir ran dry after a missed refill (measured empty while the motor runs)",
+    _ => kind,
+};

@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Grains.Pumps;
+
+namespace PumpFleet.Grains.Detection;
+
+/// <summary>
+/// Decides, as a pure function of a pump's state after a batch, which anomalies to open and which to resolve.
+/// One open anomaly per pump and kind: a finding for a kind already open adds nothing, unless it is more severe,
+/// in which case the open one is resolved (superseded) and a new one opened. Ids are deterministic
+/// (<c>{serial}:{kind}:{version}</c>), and so are the event ids, so a replayed decision is stored once.
+/// </summary>
+public static class AnomalyEngine
+{
+    /// <summary>Who resolves automatically.</summary>
+    public const string SystemActor = "system";
+
+    /// <summary>The anomalies to open and resolve; empty when nothing changes.</summary>
+    public static IReadOnlyList<PumpEvent> Evaluate(PumpState state, AnomalyDetectionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(options);
+        if (state.Version == 0)
+        {
+            return [];
+        }
+
+        var at = state.LastEventAt ?? state.LastSeenAt ?? DateTimeOffset.UnixEpoch;
+        Verdict[] verdicts =
+        [
+            Detectors.FlowStall(state, at),
+            Detectors.Flow(state, options, over: true),
+            Detectors.Flow(state, options, over: false),
+            Detectors.RefillDiscrepancy(state, options),
+            Detectors.DepletionRisk(state, options, at),
+            Detectors.BatteryEndOfLife(state, options),
+            Detectors.SilentCleared(state),
+        ];
+        var events = new List<PumpEvent>();
+        foreach (var v in verdicts)
+        {
+            Decide(state, v, at, events);
+        }
+
+        return events;
+    }
+
+    /// <summary>Appends the open/resolve events one verdict calls for.</summary>
+    public static void Decide(PumpState state, Verdict verdict, DateTimeOffset at, List<PumpEvent> events)
+    {
+        var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == verdict.Kind);
+        if (verdict.Finding is { } f)
+        {
+            if (open is not null && Rank(f.Severity) <= Rank(open.Severity))
+            {
+                return;
+            }
+
+            if (open is not null)
+            {
+                events.Add(Resolved(open.Id, at, $"superseded by a {f.Severity} {verdict.Kind} anomaly"));
+            }
+
+            events.Add(new AnomalyDetected
+            {
+                At = at,
+                AnomalyId = AnomalyId(state.Serial, verdict.Kind, state.Version),
+                Kind = verdict.Kind,
+                Severity = f.Severity,
+                Summary = f.Summary,
+                Evidence = f.Evidence,
+            });
+        }
+        else if (verdict.Cleared && open is not null)
+        {
+            events.Add(Resolved(open.Id, at, "condition cleared"));
+        }
+    }
+
+    /// <summary>The id of an anomaly opened at a stream version.</summary>
+    public static string AnomalyId(string serial, string kind, long version) =>
+        string.Create(CultureInfo.InvariantCulture, $"{serial}:{kind}:{version}");
+
+    /// <summary>Idempotency key of an anomaly event: a name-based UUID of the anomaly id and the transition.</summary>
+    public static Guid EventId(PumpEvent e)
+    {
+        var name = e switch
+        {
+            AnomalyDetected x => $"pumpfleet/anomaly/{x.AnomalyId}/detected",
+            AnomalyResolved x => $"pumpfleet/anomaly/{x.AnomalyId}/resolved",
+            _ => throw new ArgumentException($"Not a detector event: {e.GetType().Name}", nameof(e)),
+        };
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(name), hash);
+        hash[6] = (byte)((hash[6] & 0x0F) | 0x50);
+        hash[8] = (byte)((hash[8] & 0x3F) | 0x80);
+        return new Guid(hash[..16], bigEndian: true);
+    }
+
+    /// <summary>An automatic resolution.</summary>
+    public static AnomalyResolved Resolved(string anomalyId, DateTimeOffset at, string note) =>
+        new() { At = at, AnomalyId = anomalyId, By = SystemActor, Note = note, Automatic = true };
+
+    /// <summary>Severity order: info &lt; warning &lt; critical.</summary>
+    public static int Rank(string severity) => severity switch
+    {
+        "critical" => 2,
+        "warning" => 1,
+        _ => 0,
+    };
+}

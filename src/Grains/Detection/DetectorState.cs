@@ -1,0 +1,71 @@
+using PumpFleet.Contracts.Events;
+using PumpFleet.Grains.Pumps;
+
+namespace PumpFleet.Grains.Detection;
+
+/// <summary>
+/// The detectors' accumulators, part of <see cref="PumpState"/> so that a snapshot plus tail replay rebuilds them
+/// exactly. Updated only inside the fold, from events; the decisions are made afterwards by <see cref="AnomalyEngine"/>.
+/// Time-based accumulators use trusted event time only: clock-suspect events (protocol.md §1, Time) are skipped.
+/// </summary>
+public sealed class DetectorState
+{
+    public StallTracker Stall { get; set; } = new();
+    public FlowCusum Flow { get; set; } = new();
+    public RefillCheck Refill { get; set; } = new();
+    public BatteryTrend Battery { get; set; } = new();
+
+    /// <summary>Event time at which an anomaly of each kind last opened, so a one-shot finding (a refill) opens once.</summary>
+    /// <remarks>Null until the first anomaly: most pumps never have one, and an empty dictionary costs ~100 bytes per active pump.</remarks>
+    public Dictionary<string, DateTimeOffset>? LastOpenedAt { get; set; }
+
+    /// <summary>When an anomaly of <paramref name="kind"/> last opened, or null.</summary>
+    public DateTimeOffset? LastOpened(string kind) =>
+        LastOpenedAt is not null && LastOpenedAt.TryGetValue(kind, out var at) ? at : null;
+
+    /// <summary>Folds a device event; called by <see cref="PumpState.Apply"/> after the state itself was updated.</summary>
+    public void Observe(PumpState state, DeviceEvent e, EventEnvelope env)
+    {
+        if (env.ClockSuspect)
+        {
+            // A refill still happened whatever the clock said; its residuals are not time-based.
+            if (e is RefillPerformed suspectRefill)
+            {
+                Refill.OnRefill(suspectRefill with { At = Refill.LastRefillAt ?? suspectRefill.At }, state.Ledger.DeliveredTotalMl);
+            }
+
+            return;
+        }
+
+        switch (e)
+        {
+            case DoseDelivered d:
+                Stall.OnDose(d, state);
+                break;
+            case ReservoirLevelReported { Source: "measured" } x:
+                Flow.OnMeasured(x.At, x.VolumeMl, state.Ledger.DeliveredTotalMl, state.Ledger.Refills, state.Ledger.ProgrammedTotalMl);
+                Refill.OnMeasured(x.At, x.VolumeMl, state.Ledger.DeliveredTotalMl);
+                break;
+            case RefillPerformed x:
+                Refill.OnRefill(x, state.Ledger.DeliveredTotalMl);
+                break;
+            case StatusReported { BatteryPct: { } pct } x:
+                Battery.OnReport(x.At, pct);
+                break;
+        }
+    }
+
+    /// <summary>Folds a platform anomaly event: an opened flow anomaly restarts its CUSUM side.</summary>
+    public void Observe(AnomalyDetected x)
+    {
+        (LastOpenedAt ??= new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal))[x.Kind] = x.At;
+        if (x.Kind == AnomalyKinds.OverInfusion)
+        {
+            Flow.Restart(over: true);
+        }
+        else if (x.Kind == AnomalyKinds.UnderInfusion)
+        {
+            Flow.Restart(over: false);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System.Globalization;
+
+namespace PumpFleet.Grains.Detection.Fleet;
+
+/// <summary>One cohort's exposure and counts, as in the <c>pf_cohort_stats</c> read model.</summary>
+public sealed record CohortStats(string Model, string Firmware, string Lot, long Pumps, double PumpDays, long Alarms, long CriticalAlarms, long Anomalies)
+{
+    /// <summary>Stream of the cohort's own anomalies.</summary>
+    public string StreamId => $"cohort:{Model}:{Firmware}:{Lot}";
+}
+
+/// <summary>A cohort measure that is significantly above the rest of the fleet.</summary>
+public sealed record CohortFinding(CohortStats Cohort, string Measure, long Count, double RatePer1000, double RestRatePer1000, double LowerBoundPer1000, double PValue)
+{
+    /// <summary>One sentence for a human.</summary>
+    public string Summary => string.Create(CultureInfo.InvariantCulture,
+        $"Cohort {Cohort.Model} / firmware {Cohort.Firmware} / lot {Cohort.Lot}: {Count} {Measure} in {Cohort.PumpDays:0} pump-days = {RatePer1000:0.##} per 1000 pump-days (lower 95 % bound {LowerBoundPer1000:0.##}) against {RestRatePer1000:0.##} in the rest of the fleet; exact Poisson p = {PValue:0.####}.");
+
+    /// <summary>The numbers used.</summary>
+    public Dictionary<string, double> Evidence => new(StringComparer.Ordinal)
+    {
+        ["count"] = Count,
+        ["pumps"] = Cohort.Pumps,
+        ["pumpDays"] = Math.Round(Cohort.PumpDays, 2),
+        ["ratePer1000PumpDays"] = Math.Round(RatePer1000, 4),
+        ["restRatePer1000PumpDays"] = Math.Round(RestRatePer1000, 4),
+        ["lowerBoundPer1000PumpDays"] = Math.Round(LowerBoundPer1000, 4),
+        ["rateRatio"] = RestRatePer1000 > 0 ? Math.Round(RatePer1000 / RestRatePer1000, 3) : -1,   // -1: none in the rest of the fleet
+        ["pValue"] = PValue,
+    };
+}
+
+/// <summary>
+/// Fleet cohort signals (domain.md §7.4): for each model × firmware × lot and each measure (critical alarms,
+/// alarms, anomalies), the cohort's count is tested against the rate of the rest of the fleet with the exact
+/// one-sided Poisson test (expected = rest-of-fleet rate × the cohort's pump-days). A signal needs at least the
+/// minimum count (N ≥ 3 [S4]) and p below alpha, which is the same as the exact lower (1 − alpha) bound of the
+/// cohort's rate lying above the rest of the fleet's.
+/// </summary>
+public static class CohortSignals
+{
+    /// <summary>The measures tested, worst first (a cohort keeps one open signal, carrying its strongest measure).</summary>
+    public static readonly IReadOnlyList<string> Measures = ["critical alarms", "anomalies", "alarms"];
+
+    /// <summary>The strongest finding per cohort, or none.</summary>
+    public static IReadOnlyDictionary<CohortStats, CohortFinding?> Evaluate(IReadOnlyList<CohortStats> cohorts, AnomalyDetectionOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(cohorts);
+        ArgumentNullException.ThrowIfNull(o);
+        var result = new Dictionary<CohortStats, CohortFinding?>();
+        var totalDays = cohorts.Sum(c => c.PumpDays);
+        foreach (var c in cohorts)
+        {
+            CohortFinding? best = null;
+            var restDays = totalDays - c.PumpDays;
+            foreach (var measure in Measures)
+            {
+                var count = Count(c, measure);
+                var restCount = cohorts.Sum(x => Count(x, measure)) - count;
+                if (count < o.CohortMinCount || c.PumpDays <= 0 || restDays <= 0)
+                {
+                    continue;
+                }
+
+                var restRate = restCount / restDays;
+                var expected = restRate * c.PumpDays;
+                var p = PoissonTest.UpperTail(count, expected);
+                if (p >= o.CohortAlpha)
+                {
+                    continue;
+                }
+
+                var finding = new CohortFinding(c, measure, count, 1000 * count / c.PumpDays, 1000 * restRate,
+                    1000 * PoissonTest.LowerBound(count, o.CohortAlpha) / c.PumpDays, p);
+                if (best is null || finding.PValue < best.PValue)
+                {
+                    best = finding;
+                }
+            }
+
+            result[c] = best;
+        }
+
+        return result;
+    }
+
+    private static long Count(CohortStats c, string measure) => measure switch
+    {
+        "critical alarms" => c.CriticalAlarms,
+        "anomalies" => c.Anomalies,
+        _ => c.Alarms,
+    };
+}

@@ -1,0 +1,72 @@
+using PumpFleet.Contracts.Events;
+using PumpFleet.Grains.Pumps;
+
+namespace PumpFleet.Grains.Detection;
+
+/// <summary>
+/// Sufficient statistics of the flow-stall detector: motor reports of (near) zero volume over intervals with a
+/// programmed rate, and the last interval that delivered normally. The other stall signals (MOTOR_STALL alarm,
+/// delivery stopped for a stall, motor stalled) are already in <see cref="PumpState"/>.
+/// </summary>
+public sealed class StallTracker
+{
+    /// <summary>Fraction of the programmed volume below which an interval counts as "no delivery" in the fold.</summary>
+    /// <remarks>Fixed in the fold (not an option) so that state never depends on configuration; see the options' StallDeliveredFraction for the decision.</remarks>
+    public const double NoDeliveryFraction = 0.1;
+
+    /// <summary>Fraction of the programmed volume at or above which an interval counts as delivering normally.</summary>
+    public const double HealthyFraction = 0.5;
+
+    /// <summary>Consecutive intervals (basal/periodic reports, or boluses) with no delivery while a rate was programmed.</summary>
+    public int ConsecutiveZeroIntervals { get; set; }
+
+    /// <summary>Start (event time) of the current run of zero intervals.</summary>
+    public DateTimeOffset? ZeroSince { get; set; }
+
+    /// <summary>Programmed minus delivered volume during the current run.</summary>
+    public double MissingMl { get; set; }
+
+    /// <summary>Event time of the last interval that delivered normally.</summary>
+    public DateTimeOffset? LastHealthyAt { get; set; }
+
+    /// <summary>Folds one trusted dose report.</summary>
+    public void OnDose(DoseDelivered d, PumpState state)
+    {
+        double expected;
+        if (d.Kind == "patient-bolus")
+        {
+            expected = state.Prescription?.Bolus?.DoseMl ?? 0;
+        }
+        else if (d.Kind is "basal" or "periodic")
+        {
+            expected = state.DeliveryState == "stopped" ? 0 : ProgrammedRate.Integrate(state.Prescription, d.From, d.At);
+        }
+        else
+        {
+            return;   // priming and bridging boluses are clinician-driven, not the programmed rate
+        }
+
+        // Below a microlitre the motor's step resolution, not a stall, decides the reported volume.
+        if (expected < 1e-3)
+        {
+            return;
+        }
+
+        if (d.VolumeMl < NoDeliveryFraction * expected)
+        {
+            ZeroSince ??= d.From;
+            ConsecutiveZeroIntervals++;
+            MissingMl += expected - d.VolumeMl;
+        }
+        else if (d.VolumeMl >= HealthyFraction * expected)
+        {
+            ConsecutiveZeroIntervals = 0;
+            ZeroSince = null;
+            MissingMl = 0;
+            if (LastHealthyAt is null || d.At > LastHealthyAt)
+            {
+                LastHealthyAt = d.At;
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Json;
+using PumpFleet.EventStore;
+using PumpFleet.Grains.Detection;
+using PumpFleet.Grains.Detection.Fleet;
+using PumpFleet.TestSupport;
+
+namespace PumpFleet.Detection.Tests;
+
+public sealed class CohortSignalTests(PostgresFixture pg)
+{
+    [Theory]
+    [InlineData(3, 0.5, 0.014387677)]     // 1 − e^−0.5 (1 + 0.5 + 0.125)
+    [InlineData(1, 2.0, 0.864664717)]     // 1 − e^−2
+    [InlineData(10, 10.0, 0.542070285)]
+    [InlineData(40, 20.0, 0.0000532020)]
+    public void UpperTail_MatchesTheExactPoissonSum(long k, double mu, double expected) =>
+        Assert.Equal(expected, PoissonTest.UpperTail(k, mu), 6);
+
+    [Theory]
+    [InlineData(1, 0.05129)]    // Garwood one-sided 95 %: χ²(0.05; 2)/2
+    [InlineData(3, 0.81769)]
+    [InlineData(10, 5.42540)]
+    public void LowerBound_IsTheGarwoodBound(long k, double expected) =>
+        Assert.Equal(expected, PoissonTest.LowerBound(k, 0.05), 4);
+
+    [Fact]
+    public void Evaluate_FlagsOnlyACohortSignificantlyAboveTheRest_WithTheMinimumCount()
+    {
+        var o = new AnomalyDetectionOptions();
+        CohortStats[] cohorts =
+        [
+            new("SM2-20", "4.1.0", "L1", 100, 10_000, 10, 12, 5),   // 12 critical alarms: 1.2 per 1000 pump-days
+            new("SM2-20", "4.2.1", "L1", 100, 10_000, 10, 1, 5),
+            new("SM2-40", "4.2.1", "L2", 100, 10_000, 11, 1, 6),
+            new("PM2-20", "2.0.3", "P1", 5, 100, 2, 2, 0),           // 2 in 100 pump-days: high rate but below N ≥ 3
+        ];
+
+        var result = CohortSignals.Evaluate(cohorts, o);
+
+        var hit = Assert.Single(result, r => r.Value is not null);
+        Assert.Equal("4.1.0", hit.Key.Firmware);
+        Assert.Equal("critical alarms", hit.Value!.Measure);
+        Assert.True(hit.Value.LowerBoundPer1000 > hit.Value.RestRatePer1000);
+        Assert.Null(result[cohorts[3]]);
+    }
+
+    [Fact]
+    public async Task Job_OpensOneSignalPerCohortStream_AndResolvesItWhenTheCohortNormalises()
+    {
+        var cs = await pg.CreateDatabaseAsync("coh");
+        await using var ds = NpgsqlDataSource.Create(cs);
+        await using (var cmd = ds.CreateCommand("""
+            CREATE TABLE pf_cohort_stats (model text, firmware text, lot text, pumps bigint, pump_days double precision,
+                alarms bigint, critical_alarms bigint, anomalies bigint);
+            INSERT INTO pf_cohort_stats VALUES
+                ('SM2-20','4.1.0','L1',100,10000,10,12,5), ('SM2-20','4.2.1','L1',100,10000,10,1,5), ('SM2-40','4.2.1','L2',100,10000,11,1,6);
+            """))
+        {
+            await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        var store = new NpgsqlEventStore(ds);
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 6, 1, 0, 0, 0, TimeSpan.Zero));
+        var job = new CohortSignalJob(ds, store, Options.Create(new AnomalyDetectionOptions()), time, NullLogger<CohortSignalJob>.Instance);
+
+        var first = await job.RunOnceAsync(TestContext.Current.CancellationToken);
+        var opened = Assert.IsType<AnomalyDetected>(Assert.Single(first));
+        Assert.Equal(AnomalyKinds.CohortSignal, opened.Kind);
+        Assert.Equal(12, opened.Evidence["count"]);
+        Assert.Empty(await job.RunOnceAsync(TestContext.Current.CancellationToken));   // still open: no duplicate
+
+        await using (var cmd = ds.CreateCommand("UPDATE pf_cohort_stats SET critical_alarms = 1 WHERE firmware = '4.1.0'"))
+        {
+            await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        var resolved = Assert.IsType<AnomalyResolved>(Assert.Single(await job.RunOnceAsync(TestContext.Current.CancellationToken)));
+        Assert.Equal(opened.AnomalyId, resolved.AnomalyId);
+        Assert.True(resolved.Automatic);
+
+        var stream = new List<string>();
+        await foreach (var e in store.ReadStreamAsync("cohort:SM2-20:4.1.0:L1", 0, TestContext.Current.CancellationToken))
+        {
+            stream.Add(EventTypes.NameOf(EventJson.Deserialize(e.Type, e.Data)));
+        }
+
+        Assert.Equal(2, stream.Count);
+    }
+
+    [Fact]
+    public async Task Job_WithoutTheReadModel_DoesNothing()
+    {
+        var cs = await pg.CreateDatabaseAsync("coh");
+        await using var ds = NpgsqlDataSource.Create(cs);
+        var job = new CohortSignalJob(ds, new NpgsqlEventStore(ds), Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NullLogger<CohortSignalJob>.Instance);
+        Assert.Empty(await job.RunOnceAsync(TestContext.Current.CancellationToken));
+    }
+}
