@@ -61,6 +61,26 @@ public sealed partial class ProjectionRunner(
         return applied;
     }
 
+    /// <summary>
+    /// True when the checkpoint of (<paramref name="name"/>, partition) is at the newest committed event. A short page
+    /// alone does not prove it: the gap-safe horizon is server-wide, so another database's open transaction can hold
+    /// the reader back for a while.
+    /// </summary>
+    public async Task<bool> IsCaughtUpAsync(string name, int partition, int count, CancellationToken ct)
+    {
+        var checkpoint = await store.LoadCheckpointAsync(Partitioning.CheckpointName(name, partition, count), ct);
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT transaction_id::text AS tx, global_position FROM pf_events ORDER BY transaction_id DESC, global_position DESC LIMIT 1");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct))
+        {
+            return true;
+        }
+
+        var last = new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1));
+        return checkpoint.CompareTo(last) >= 0;
+    }
+
     /// <summary>Reads one page after the stored checkpoint and applies it in one transaction.</summary>
     public async Task<PageResult> RunPageAsync(string name, int partition, int count, CancellationToken ct)
     {

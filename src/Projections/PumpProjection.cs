@@ -28,6 +28,8 @@ public sealed class PumpProjection : IProjection
     public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(events);
+        // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
+        events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
         var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
         var states = await LoadStatesAsync(conn, tx, serials, ct);
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();

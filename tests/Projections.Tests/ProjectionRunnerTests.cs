@@ -30,6 +30,24 @@ public sealed class ProjectionRunnerTests(PostgresFixture pg) : ProjectionTestBa
     }
 
     [Fact]
+    public async Task CohortSignalStream_IsNotProjectedAsAPump_ButItsAnomalyIsListed()
+    {
+        await Seed(2).AppendInWavesAsync(Store, 24, () => Task.CompletedTask, Ct);
+        var signal = new Contracts.Events.AnomalyDetected
+        {
+            At = new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero), AnomalyId = "cohort:SM2-40:4.2.1:L1:cohort-signal:1", Kind = "cohort-signal",
+            Severity = "warning", Summary = "stall rate above the fleet", Evidence = new Dictionary<string, double> { ["rate"] = 3.2 },
+        };
+        await Store.AppendAsync("cohort:SM2-40:4.2.1:L1", 0,
+            [new EventStore.EventToAppend(Guid.NewGuid(), "anomaly.detected", Contracts.Json.EventJson.Serialize(signal), null, null, signal.At)], Ct);
+        await CatchUpAllAsync(Runner);
+
+        Assert.Equal(0L, await ScalarAsync<long>(ConnectionString, "SELECT count(*) FROM pf_pump_status WHERE serial LIKE 'cohort:%'"));
+        Assert.Equal(2L, await ScalarAsync<long>(ConnectionString, "SELECT sum(pumps) FROM pf_cohort_stats"));
+        Assert.Equal(1L, await ScalarAsync<long>(ConnectionString, "SELECT count(*) FROM pf_anomalies WHERE kind = 'cohort-signal'"));
+    }
+
+    [Fact]
     public async Task PumpStatusRow_EqualsTheGrainsFold()
     {
         var seed = Seed(4);
