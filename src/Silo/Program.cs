@@ -3,12 +3,15 @@ using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Hosting;
+using PumpFleet.Projections;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.Silo.Hosting;
 
-// `migrate` applies the schema and exits (the Helm pre-install/upgrade Job runs this).
+// `migrate` applies the schema and exits (the Helm pre-install/upgrade Job runs this); `projections rebuild [name]`
+// and `projections list` reset read models for the running cluster to rebuild from zero.
 var migrateOnly = args.Length > 0 && args[0] == "migrate";
-var builder = WebApplication.CreateBuilder(migrateOnly ? args[1..] : args);
+var projectionsCommand = PumpFleet.Projections.ProjectionsCommandLine.Matches(args);
+var builder = WebApplication.CreateBuilder(migrateOnly ? args[1..] : projectionsCommand ? [.. args.Where(a => a.StartsWith("--", StringComparison.Ordinal))] : args);
 builder.AddServiceDefaults();
 var (connectionString, localServer) = await PumpFleetDatabase.ResolveAsync(builder.Configuration, Console.WriteLine);
 
@@ -20,6 +23,17 @@ if (migrateOnly)
     var applied = await migrationHost.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
     Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied)}");
     return 0;
+}
+
+if (projectionsCommand)
+{
+    builder.Services.AddPumpFleetEventStore(connectionString);
+    AddSchemas(builder.Services);
+    builder.Services.AddPumpFleetReadModels();
+    await using var commandHost = builder.Build();
+    await commandHost.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+    return await PumpFleet.Projections.ProjectionsCommandLine.RunAsync(
+        [.. args.Where(a => !a.StartsWith("--", StringComparison.Ordinal))], commandHost.Services, Console.Out);
 }
 
 builder.AddPumpFleetSilo(connectionString);

@@ -154,6 +154,12 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan CohortCheckInterval { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Whether pump grains run the per-pump detectors after each batch. Turn off only for a bulk backfill whose
+    /// anomalies should be decided later (detector accumulators still fold, so turning it back on loses nothing). Default: true.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>Whether the hosted fleet jobs (silent monitor, cohort job) run in this process. Default: true.</summary>
     public bool RunFleetJobs { get; set; } = true;
 

@@ -184,6 +184,11 @@ public sealed partial class PumpGrain(
     /// </summary>
     private async Task DetectAsync()
     {
+        if (!detection.Value.Enabled)
+        {
+            return;
+        }
+
         var decided = AnomalyEngine.Evaluate(_state, detection.Value);
         if (decided.Count == 0)
         {
