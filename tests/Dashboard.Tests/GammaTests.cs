@@ -1,3 +1,4 @@
+using PumpFleet.Grains.Statistics;
 using PumpFleet.Dashboard.Stats;
 
 namespace PumpFleet.Dashboard.Tests;

@@ -1,3 +1,4 @@
+using PumpFleet.Grains.Statistics;
 using Microsoft.Extensions.Options;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Dashboard.Stats;

@@ -1,3 +1,5 @@
+using PumpFleet.Grains.Statistics;
+
 namespace PumpFleet.Dashboard.Stats;
 
 /// <summary>An exact (Garwood) confidence interval for a Poisson count.</summary>

@@ -1,4 +1,4 @@
-namespace PumpFleet.Dashboard.Stats;
+namespace PumpFleet.Grains.Statistics;
 
 /// <summary>
 /// The regularised incomplete gamma function and its inverse, enough for exact Poisson intervals
