@@ -93,7 +93,10 @@ public sealed class BrowserTests(DashboardApp app, BrowserFixture browser)
         await row.Locator("button.ack").ClickAsync();
         await Expect(row).ToHaveCountAsync(0);
         await Expect(page.Locator("#acknowledged tbody tr[data-id='A-SN0012-flow']")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
-        Assert.Equal(1, await app.CountAsync("SELECT count(*) FROM pf_anomalies WHERE id = 'A-SN0012-flow' AND status = 'acknowledged' AND note = 'clinic called'"));
+        // The acknowledgement is an event; the read model follows when the projection's next page runs.
+        await Eventually.TrueAsync(async () => await app.CountAsync(
+                "SELECT count(*) FROM pf_anomalies WHERE id = 'A-SN0012-flow' AND status = 'acknowledged' AND note = 'clinic called'") == 1,
+            TimeSpan.FromSeconds(20), "the acknowledgement in pf_anomalies");
         // A fresh load agrees: the open queue no longer has it.
         await page.ReloadAsync();
         await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1);
