@@ -7,6 +7,7 @@ using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
 using PumpFleet.Grains.Detection;
 using PumpFleet.Grains.Detection.Fleet;
+using PumpFleet.ReadModels;
 using PumpFleet.TestSupport;
 
 namespace PumpFleet.Detection.Tests;

@@ -4,9 +4,10 @@ using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
+using PumpFleet.Projections;
 using PumpFleet.Grains.Pumps;
 
-namespace PumpFleet.Projections;
+namespace PumpFleet.ReadModels;
 
 /// <summary>
 /// The per-pump read models: <c>pf_pump_status</c>, <c>pf_daily_flow</c> and <c>pf_alarm_log</c>. They share one
