@@ -12,3 +12,10 @@ ALTER INDEX IF EXISTS gateway_hub_status_last_seen RENAME TO pf_gateway_hub_stat
 ALTER INDEX IF EXISTS gateway_quarantine_pkey RENAME TO pf_gateway_quarantine_pkey;
 ALTER INDEX IF EXISTS gateway_quarantine_hub RENAME TO pf_gateway_quarantine_hub;
 ALTER INDEX IF EXISTS gateway_quarantine_serial RENAME TO pf_gateway_quarantine_serial;
+
+-- Expand/contract (docs/operations.md, "The migration Job"): during an upgrade the previous release's gateways still
+-- use the old names. These simple views are updatable, so those gateways keep reading and writing the same rows; a
+-- later release drops them once no gateway of the previous naming runs.
+CREATE OR REPLACE VIEW gateway_hubs AS SELECT * FROM pf_gateway_hubs;
+CREATE OR REPLACE VIEW gateway_hub_status AS SELECT * FROM pf_gateway_hub_status;
+CREATE OR REPLACE VIEW gateway_quarantine AS SELECT * FROM pf_gateway_quarantine;
