@@ -1,7 +1,7 @@
 using System.Text.Json;
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Detection;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Pumps;
 using static PumpFleet.Detection.Tests.PumpScript;
 
 namespace PumpFleet.Detection.Tests;

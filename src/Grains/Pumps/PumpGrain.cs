@@ -5,8 +5,9 @@ using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Json;
 using PumpFleet.Contracts.Views;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Pumps;
 using PumpFleet.EventStore;
-using PumpFleet.Grains.Detection;
 
 namespace PumpFleet.Grains.Pumps;
 

@@ -1,7 +1,7 @@
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// Sufficient statistics of the flow-stall detector: motor reports of (near) zero volume over intervals with a

@@ -1,8 +1,8 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
-using PumpFleet.Grains.Detection;
+using PumpFleet.Domain.Detection;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>Where an event came from and when it arrived: the stored envelope, beside the payload.</summary>
 /// <param name="Version">Stream version of the event.</param>

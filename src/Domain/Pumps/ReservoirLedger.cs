@@ -1,7 +1,7 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>
 /// The platform's own reservoir ledger. A SynchroMed-style low-reservoir alarm is computed by the pump from the

@@ -1,7 +1,7 @@
 using System.Globalization;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>The per-pump detectors: each a pure function of the folded state (see docs/detection.md).</summary>
 public static class Detectors

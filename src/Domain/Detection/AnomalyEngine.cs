@@ -2,9 +2,9 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// Decides, as a pure function of a pump's state after a batch, which anomalies to open and which to resolve.
