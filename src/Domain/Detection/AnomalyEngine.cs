@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 
 namespace PumpFleet.Domain.Detection;
 
@@ -104,10 +105,5 @@ public static class AnomalyEngine
         new() { At = at, AnomalyId = anomalyId, By = SystemActor, Note = note, Automatic = true };
 
     /// <summary>Severity order: info &lt; warning &lt; critical.</summary>
-    public static int Rank(string severity) => severity switch
-    {
-        "critical" => 2,
-        "warning" => 1,
-        _ => 0,
-    };
+    public static int Rank(string severity) => (int)AnomalySeverities.Parse(severity);
 }

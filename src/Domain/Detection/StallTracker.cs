@@ -1,5 +1,6 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 
 namespace PumpFleet.Domain.Detection;
 
@@ -39,7 +40,7 @@ public sealed class StallTracker
         }
         else if (d.Kind is "basal" or "periodic")
         {
-            expected = state.DeliveryState == "stopped" ? 0 : ProgrammedRate.Integrate(state.Prescription, d.From, d.At);
+            expected = DeliveryStates.IsStopped(state.DeliveryState) ? 0 : ProgrammedRate.Integrate(state.Prescription, d.From, d.At);
         }
         else
         {

@@ -1,5 +1,6 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
+using PumpFleet.Domain.States;
 
 namespace PumpFleet.Domain.Pumps;
 
@@ -43,7 +44,7 @@ public sealed class ReservoirLedger
     {
         if (ProgrammedIntegratedTo is { } from && at > from)
         {
-            var v = deliveryState == "stopped" ? 0 : ProgrammedRate.Integrate(rx, from, at);
+            var v = DeliveryStates.IsStopped(deliveryState) ? 0 : ProgrammedRate.Integrate(rx, from, at);
             ProgrammedSinceBaselineMl += v;
             ProgrammedTotalMl += v;
         }
