@@ -26,10 +26,12 @@ public sealed class StatesTests
         Assert.Equal(Vocabulary.Phases.Order(StringComparer.Ordinal), Enum.GetValues<TherapyPhase>().Select(p => p.ToWire()).Order(StringComparer.Ordinal));
         Assert.Equal(Vocabulary.DeliveryStates.Order(StringComparer.Ordinal), Enum.GetValues<DeliveryState>().Select(p => p.ToWire()).Order(StringComparer.Ordinal));
         Assert.Equal(Vocabulary.AnomalySeverities.Order(StringComparer.Ordinal), Enum.GetValues<AnomalySeverity>().Select(p => p.ToWire()).Order(StringComparer.Ordinal));
+        Assert.Equal(Vocabulary.AlarmSeverities.Order(StringComparer.Ordinal), Enum.GetValues<AlarmSeverity>().Select(p => p.ToWire()).Order(StringComparer.Ordinal));
         Assert.Equal(["acknowledged", "open", "resolved"], Enum.GetValues<AnomalyStatus>().Select(p => p.ToWire()).Order(StringComparer.Ordinal));
         Assert.All(Enum.GetValues<TherapyPhase>(), p => Assert.Equal(p, TherapyPhases.Parse(p.ToWire())));
         Assert.All(Enum.GetValues<DeliveryState>(), p => Assert.Equal(p, DeliveryStates.Parse(p.ToWire())));
         Assert.All(Enum.GetValues<AnomalySeverity>(), p => Assert.Equal(p, AnomalySeverities.Parse(p.ToWire())));
+        Assert.All(Enum.GetValues<AlarmSeverity>(), p => Assert.Equal(p, AlarmSeverities.Parse(p.ToWire())));
     }
 
     [Fact]
@@ -41,6 +43,8 @@ public sealed class StatesTests
         Assert.False(DeliveryStates.IsStopped(null));
         Assert.True(DeliveryStates.IsStopped("stopped"));
         Assert.True(TherapyPhases.IsExplanted("explanted"));
+        Assert.True(AlarmSeverities.IsCritical("critical"));
+        Assert.False(AlarmSeverities.IsCritical("non-critical"));
         Assert.Equal(AnomalySeverity.Info, AnomalySeverities.Parse("bogus"));
         Assert.True(AnomalySeverity.Info < AnomalySeverity.Warning && AnomalySeverity.Warning < AnomalySeverity.Critical);
     }

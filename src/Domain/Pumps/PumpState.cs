@@ -251,7 +251,7 @@ public sealed class PumpState
                 return PumpStatuses.Inactive;
             }
 
-            if (ActiveAlarms.Values.Any(a => a.Severity == "critical") || Anomalies.Values.Any(a => AnomalySeverities.Parse(a.Severity) == AnomalySeverity.Critical))
+            if (ActiveAlarms.Values.Any(a => AlarmSeverities.IsCritical(a.Severity)) || Anomalies.Values.Any(a => AnomalySeverities.Parse(a.Severity) == AnomalySeverity.Critical))
             {
                 return PumpStatuses.Critical;
             }
