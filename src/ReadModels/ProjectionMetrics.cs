@@ -3,7 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using PumpFleet.Grains.Detection;
+using PumpFleet.Domain.Detection;
 using PumpFleet.Projections;
 
 namespace PumpFleet.ReadModels;

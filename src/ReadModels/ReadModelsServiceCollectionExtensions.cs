@@ -2,7 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using PumpFleet.EventStore;
 using PumpFleet.Grains;
-using PumpFleet.Grains.Detection;
+using PumpFleet.Domain.Detection;
 using PumpFleet.Projections;
 
 namespace PumpFleet.ReadModels;

@@ -7,6 +7,7 @@ namespace PumpFleet.Architecture.Tests;
 public sealed class DependencyTests
 {
     private static readonly Assembly Contracts = typeof(Contracts.StreamIds).Assembly;
+    private static readonly Assembly Domain = typeof(Domain.Pumps.PumpState).Assembly;
     private static readonly Assembly Projections = typeof(Projections.ProjectionRunner).Assembly;
     private static readonly Assembly ReadModels = typeof(ReadModels.PumpProjection).Assembly;
     private static readonly Assembly Dashboard = typeof(Dashboard.Hosting.DashboardHostingExtensions).Assembly;
@@ -16,6 +17,23 @@ public sealed class DependencyTests
     {
         var result = rule.GetResult();
         Assert.True(result.IsSuccessful, $"{because} Offending types: {string.Join(", ", result.FailingTypeNames ?? [])}");
+    }
+
+    [Fact]
+    public void Domain_ReferencesNoInfrastructure()
+    {
+        // The Orleans code generator (reached through Contracts' SDK reference) adds its metadata class under
+        // OrleansCodeGen; the rule is about the domain's own types.
+        AssertKept(Types.InAssembly(Domain).That().ResideInNamespace("PumpFleet.Domain")
+                .ShouldNot().HaveDependencyOnAny("Orleans", "Npgsql", "Microsoft.AspNetCore", "MQTTnet", "PumpFleet.EventStore", "PumpFleet.Grains", "PumpFleet.Projections", "PumpFleet.ReadModels"),
+            "The domain core is pure: Contracts in, decisions out; no grain, database, web or MQTT type.");
+    }
+
+    [Fact]
+    public void Domain_HasTypes()
+    {
+        // Guards the rule above against passing vacuously (an empty selection).
+        Assert.Contains(Types.InAssembly(Domain).That().ResideInNamespace("PumpFleet.Domain").GetTypes(), t => t.Name == "PumpState");
     }
 
     [Fact]

@@ -4,8 +4,8 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
+using PumpFleet.Domain.Detection;
 using PumpFleet.EventStore;
-using PumpFleet.Grains.Detection;
 using PumpFleet.Grains.Detection.Fleet;
 
 namespace PumpFleet.ReadModels;

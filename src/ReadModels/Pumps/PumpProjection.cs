@@ -3,9 +3,9 @@ using Npgsql;
 using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
+using PumpFleet.Domain.Pumps;
 using PumpFleet.EventStore;
 using PumpFleet.Projections;
-using PumpFleet.Grains.Pumps;
 
 namespace PumpFleet.ReadModels;
 
