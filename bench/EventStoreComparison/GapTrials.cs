@@ -10,7 +10,10 @@ using PumpFleet.EventStore;
 namespace PumpFleet.EventStoreComparison;
 
 /// <summary>The outcome of every trial of one reader.</summary>
-public sealed record GapResult(string Reader, long Committed, long Delivered, long Skipped, long Duplicates, int TrialsWithSkip, int Trials, double CatchUpMedian, double CatchUpMax);
+public sealed record GapResult(string Reader, long Committed, long Delivered, long Skipped, long Duplicates, int TrialsWithSkip, int Trials, CatchUp WithRollback, CatchUp WithoutRollback);
+
+/// <summary>Catch-up times (seconds) of the trials that delivered everything; NaN when none did.</summary>
+public sealed record CatchUp(double Median, double Max, int Trials);
 
 /// <summary>
 /// Writers whose transactions commit out of order, some held open for seconds and one rolled back, while a reader
@@ -23,16 +26,16 @@ public static class GapTrials
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(20);
 
     // Writer i opens its transaction and inserts at 150 ms × i, then holds it open this long before committing
-    // (negative: rolls back). Positions are therefore allocated in writer order and committed in a different one;
-    // two writers stay open longer than Marten's 3 s stale-sequence threshold.
+    // (negative: rolls back in even trials, commits in odd ones). Positions are therefore allocated in writer order
+    // and committed in a different one; two writers stay open longer than Marten's 3 s stale-sequence threshold.
     private static readonly double[] HoldSeconds = [5.0, 1.5, 0.2, 4.0, -1.0, 0.6, 2.5, 0.05];
 
     /// <summary>A sentence for the report.</summary>
     public static string Describe =>
         $"Each trial: {HoldSeconds.Length} writers open a transaction 150 ms apart and insert {HeldBatch} events each, then hold it open for " +
-        $"{string.Join(", ", HoldSeconds.Where(h => h >= 0).Select(h => $"{h:0.##}"))} s before committing (one rolls back after 1 s), " +
+        $"{string.Join(", ", HoldSeconds.Where(h => h >= 0).Select(h => $"{h:0.##}"))} s before committing; one more writer rolls back after 1 s in even trials and commits after 1 s in odd ones, " +
         "while a background writer appends a batch of 10 every 100 ms through the store's normal append. A trial ends when the reader " +
-        $"has delivered every committed event or {Grace.TotalSeconds:0} s after the last commit. Catch-up = last committed event delivered − last commit. " +
+        $"has delivered every committed event or {Grace.TotalSeconds:0} s after the last commit. Catch-up = last committed event delivered − last commit, shown separately for trials with and without the rolled-back writer. " +
         $"Our reader polls every {ReaderPoll.TotalMilliseconds:0} ms (Marten's fast polling interval) in pages of 1,000.";
 
     /// <summary>Runs the trials for our reader and for Marten's daemon under each gap policy, in a fresh database.</summary>
@@ -89,6 +92,7 @@ public static class GapTrials
             var prefix = $"ours-{t}";
             outcomes.Add(await RunTrialAsync(
                 prefix,
+                rollback: t % 2 == 0,
                 (stream, version, batch) => store.AppendAsync(stream, version, batch.Select(e => e.Ours).ToList()),
                 HeldInsertOursAsync(ds),
                 ids => CountCommittedAsync(ds, "pf_events", "event_id", ids),
@@ -116,6 +120,7 @@ public static class GapTrials
             var prefix = $"{schema}-{t}";
             outcomes.Add(await RunTrialAsync(
                 prefix,
+                rollback: t % 2 == 0,
                 (stream, version, batch) => MartenStores.AppendAsync(store, stream, version, batch),
                 async (stream, batch, hold) =>
                 {
@@ -139,10 +144,10 @@ public static class GapTrials
         return Summarise(name, outcomes);
     }
 
-    private sealed record Trial(long Committed, long Delivered, long Duplicates, double? CatchUpSeconds)
+    private sealed record Trial(bool Rollback, long Committed, long Delivered, long Duplicates, double? CatchUpSeconds)
     {
         public override string ToString() =>
-            $"committed {Committed}, delivered {Delivered}, skipped {Committed - Delivered}, twice {Duplicates}, catch-up {(CatchUpSeconds is { } c ? $"{c:F2} s" : "never")}";
+            $"{(Rollback ? "with" : "without")} a rolled-back writer: committed {Committed}, delivered {Delivered}, skipped {Committed - Delivered}, twice {Duplicates}, catch-up {(CatchUpSeconds is { } c ? $"{c:F2} s" : "never")}";
     }
 
     private delegate Task AppendBatch(string stream, long expectedVersion, IReadOnlyList<BenchEvent> batch);
@@ -150,10 +155,11 @@ public static class GapTrials
     private delegate Task HeldAppend(string stream, IReadOnlyList<BenchEvent> batch, double holdSeconds);
 
     private static async Task<Trial> RunTrialAsync(
-        string prefix, AppendBatch append, HeldAppend held, Func<Guid[], Task<Guid[]>> committedOf,
+        string prefix, bool rollback, AppendBatch append, HeldAppend held, Func<Guid[], Task<Guid[]>> committedOf,
         ConcurrentDictionary<Guid, (int Count, long FirstSeen)> seen)
     {
         var allIds = new ConcurrentBag<Guid>();
+        var lastCommit = 0L;
         using var stopBackground = new CancellationTokenSource();
         var background = Task.Run(async () =>
         {
@@ -168,12 +174,12 @@ public static class GapTrials
                 }
 
                 await append(stream, version, batch);
+                InterlockedMax(ref lastCommit, Stopwatch.GetTimestamp());
                 version += batch.Length;
                 await Task.Delay(100, CancellationToken.None);
             }
         });
 
-        var lastCommit = 0L;
         var writers = HoldSeconds.Select((hold, i) => Task.Run(async () =>
         {
             await Task.Delay(150 * i);
@@ -183,9 +189,10 @@ public static class GapTrials
                 allIds.Add(e.Id);
             }
 
-            await held($"{prefix}-w{i}", batch, hold);
+            var effective = hold < 0 && !rollback ? -hold : hold;
+            await held($"{prefix}-w{i}", batch, effective);
             var now = Stopwatch.GetTimestamp();
-            if (hold >= 0)
+            if (effective >= 0)
             {
                 InterlockedMax(ref lastCommit, now);
             }
@@ -194,7 +201,6 @@ public static class GapTrials
         await Task.Delay(500);
         await stopBackground.CancelAsync();
         await background;
-        InterlockedMax(ref lastCommit, Stopwatch.GetTimestamp());
 
         var committed = await committedOf(allIds.ToArray());
         var deadline = Stopwatch.GetTimestamp() + (long)(Grace.TotalSeconds * Stopwatch.Frequency);
@@ -208,7 +214,7 @@ public static class GapTrials
         double? catchUp = delivered.Count == committed.Length && committed.Length > 0
             ? Math.Max(0, (committed.Max(id => seen[id].FirstSeen) - lastCommit) / (double)Stopwatch.Frequency)
             : null;
-        return new Trial(committed.Length, delivered.Count, duplicates, catchUp);
+        return new Trial(rollback, committed.Length, delivered.Count, duplicates, catchUp);
     }
 
     private static async Task FinishAsync(NpgsqlTransaction tx, double hold)
@@ -274,7 +280,12 @@ public static class GapTrials
 
     private static GapResult Summarise(string reader, List<Trial> trials)
     {
-        var catchUps = trials.Where(t => t.CatchUpSeconds is not null).Select(t => t.CatchUpSeconds!.Value).ToList();
+        static CatchUp Of(IEnumerable<Trial> ts)
+        {
+            var xs = ts.Where(t => t.CatchUpSeconds is not null).Select(t => t.CatchUpSeconds!.Value).ToList();
+            return new CatchUp(xs.Count > 0 ? Stats.Median(xs) : double.NaN, xs.Count > 0 ? xs.Max() : double.NaN, xs.Count);
+        }
+
         return new GapResult(
             reader,
             trials.Sum(t => t.Committed),
@@ -283,7 +294,7 @@ public static class GapTrials
             trials.Sum(t => t.Duplicates),
             trials.Count(t => t.Delivered < t.Committed),
             trials.Count,
-            catchUps.Count > 0 ? Stats.Median(catchUps) : double.NaN,
-            catchUps.Count > 0 ? catchUps.Max() : double.NaN);
+            Of(trials.Where(t => t.Rollback)),
+            Of(trials.Where(t => !t.Rollback)));
     }
 }
