@@ -138,8 +138,7 @@ public static class GapTrials
         var name = policy switch
         {
             GapPolicy.Default => "Marten 9.58 async daemon, defaults (transaction evidence on, stale threshold 3 s)",
-            GapPolicy.WallClockOnly => "Marten 9.58 async daemon, UseTransactionEvidenceForGapSkipping = false (pre-#4953 behaviour)",
-            _ => $"Marten 9.58 async daemon, {policy}",
+            _ => "Marten 9.58 async daemon, UseTransactionEvidenceForGapSkipping = false (pre-#4953 behaviour)",
         };
         return Summarise(name, outcomes);
     }

@@ -8,7 +8,7 @@ using PumpFleet.EventStore;
 using PumpFleet.EventStore.Local;
 using PumpFleet.EventStoreComparison;
 
-// Usage: dotnet run -c Release --project bench/EventStoreComparison [-- --quick] [--out FILE]
+// Usage: dotnet run -c Release --project bench/EventStoreComparison [-- --quick] [--append-only --rounds N] [--out FILE]
 // One private PostgreSQL (fsync on) serves every store in the same run; see docs/benchmarks.md.
 if (args.Length > 0 && args[0] == "--child")
 {
@@ -148,6 +148,13 @@ foreach (var a in appenders)
 report.AppendLine().AppendLine("COPY's \"round trips\" count the COPY protocol exchange (one command); latency samples: " +
     $"{settings.LatencySamples} sequential appends of {settings.BatchSize} events to one stream per store, the stores taking turns batch by batch.").AppendLine();
 
+// --append-only stops here: more rounds of the throughput comparison alone, when the machine is too noisy for 5.
+if (args.Contains("--append-only"))
+{
+    await WriteReportAsync();
+    return 0;
+}
+
 // 3. Idempotency: the same batch (same event ids) appended twice, as a writer does after an ambiguous commit.
 report.AppendLine("## Idempotency: the same batch appended twice (ambiguous commit retried with the same event ids)").AppendLine();
 report.AppendLine("| store, retry style | second append returned | copies stored of each event |").AppendLine("|---|---|---|");
@@ -182,18 +189,23 @@ foreach (var s in await StartupProbe.RunAsync(cs, settings.StartupRuns, Log))
         $"| {s.Kind} | {s.ReadyMs:N0} ms | {s.FirstAppendMs:N0} ms | {s.WorkingSetMb:N0} MiB | {s.HeapMb:N0} MiB |");
 }
 
-var header = new StringBuilder()
-    .AppendLine("# Event store comparison: Marten 9.58.0 vs our store")
-    .AppendLine()
-    .AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {(quick ? "quick" : "full")} mode, {Environment.ProcessorCount} cores, " +
-        $"load average at the end {LoadAverage()}, PostgreSQL {await ScalarAsync(ds, "SHOW server_version")} (private, fsync on), .NET {Environment.Version}.")
-    .AppendLine();
-var text = header.Append(report).ToString();
-await File.WriteAllTextAsync(outPath, text);
-Console.WriteLine();
-Console.WriteLine(text);
-Log($"tables written to {outPath}");
+await WriteReportAsync();
 return 0;
+
+async Task WriteReportAsync()
+{
+    var header = new StringBuilder()
+        .AppendLine("# Event store comparison: Marten 9.58.0 vs our store")
+        .AppendLine()
+        .AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {(quick ? "quick" : "full")} mode, {Environment.ProcessorCount} cores, " +
+            $"load average at the end {LoadAverage()}, PostgreSQL {await ScalarAsync(ds, "SHOW server_version")} (private, fsync on), .NET {Environment.Version}.")
+        .AppendLine();
+    var text = header.Append(report).ToString();
+    await File.WriteAllTextAsync(outPath, text);
+    Console.WriteLine();
+    Console.WriteLine(text);
+    Log($"tables written to {outPath}");
+}
 
 int Arg(string name, int fallback)
 {
