@@ -8,7 +8,8 @@
 # Idempotent: does nothing when promtool and amtool are already on PATH.
 set -euo pipefail
 
-if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then
+if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 \
+   && command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1; then
   echo "promtool already installed: $(command -v promtool) ($(promtool --version 2>&1 | head -n1))"
   echo "amtool already installed: $(command -v amtool)"
   exit 0

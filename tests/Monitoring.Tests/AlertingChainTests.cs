@@ -18,7 +18,7 @@ using PumpFleet.TestSupport;
 using PumpFleet.TestSupport.Monitoring;
 using YamlDotNet.RepresentationModel;
 
-namespace PumpFleet.Dashboard.Tests;
+namespace PumpFleet.Monitoring.Tests;
 
 /// <summary>
 /// The whole alerting chain with real parts: a hub publishes a motor stall over MQTT to the embedded broker of a
@@ -34,7 +34,7 @@ namespace PumpFleet.Dashboard.Tests;
 /// shortened to 1 s, and PagerDuty (an Internet service) dropped from the pager receiver; its webhook stays. The
 /// assertions compare the alerts' labels and annotations with the real rule file.
 /// </remarks>
-public sealed class AlertingChainTests(DashboardApp app) : IAsyncLifetime
+public sealed class AlertingChainTests(PostgresFixture pg) : IAsyncLifetime
 {
     private const string FleetSecret = "alerting-chain-fleet-secret";
     private const string Namespace = "pumpfleet";
@@ -56,7 +56,7 @@ public sealed class AlertingChainTests(DashboardApp app) : IAsyncLifetime
         _webhook = new AlertWebhook();
         _alertmanager = await AlertmanagerServer.StartAsync(AlertmanagerConfigForTest(), Ct);
 
-        var cs = await app.Postgres.CreateDatabaseAsync("alerting", typeof(ProjectionRunner).Assembly, typeof(GatewayServiceCollectionExtensions).Assembly);
+        var cs = await pg.CreateDatabaseAsync("alerting", typeof(ProjectionRunner).Assembly, typeof(GatewayServiceCollectionExtensions).Assembly);
         _mqttPort = FreePort();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", ApplicationName = typeof(AlertingChainTests).Assembly.GetName().Name });
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -132,13 +132,14 @@ public sealed class AlertingChainTests(DashboardApp app) : IAsyncLifetime
         var t0 = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddHours(DateTime.UtcNow.Hour - 4);
 
         // One malformed batch first: the reject and quarantine panels then have data too.
-        await hub.PublishAsync(_serial, """{"v":1,"events":[{"seq":1,"type":"dose.delivered"}]}""");
+        var malformed = await hub.PublishRawAsync(_serial, """{"v":1,"events":[{"seq":1,"type":"dose.delivered"}]}""");
+        Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, malformed.ReasonCode);
         await hub.WaitForAsync("rejects", _ => true);
 
         // A healthy pump: prescription, refill, one normal hour of delivery.
         await hub.PublishAsync(_serial, Batch(withDevice: true,
             $$"""{"seq":1,"type":"prescription.set","at":"{{Time(t0)}}","drug":"baclofen","concentration":{"value":2000,"unit":"mcg/mL"},"mode":"continuous","rateMlPerDay":0.5}""",
-            $$"""{"seq":2,"type":"refill","at":"{{Time(t0)}}","expectedResidualMl":0,"aspiratedResidualMl":0,"addedMl":18,"drug":"baclofen","concentration":{"value":2000,"unit":"mcg/mL"}}""",
+            $$"""{"seq":2,"type":"refill","at":"{{Time(t0)}}","expectedResidualMl":0,"aspiratedResidualMl":0,"addedMl":18,"drug":"baclofen","concentration":{"value":2000,"unit":"mcg/mL"} }""",
             Dose(3, t0, t0.AddHours(1), 0.0208)));
         await hub.WaitForAckAsync(_serial, 3);
 
@@ -216,6 +217,14 @@ public sealed class AlertingChainTests(DashboardApp app) : IAsyncLifetime
             // The silent-pumps panel overlays the value of 30 minutes ago, older than this Prometheus.
             ["pumpfleet-alerts.json/Silent pumps#offset"] = "offset 30m reaches before this Prometheus started",
         };
+        // The panels this scenario is about show it: one pump with a critical alarm, one open flow stall. (Their stat
+        // expressions end in "or vector(0)", so that a healthy fleet shows 0 and not "No data"; the value tells.)
+        var expectedValues = new Dictionary<string, double>
+        {
+            ["pumpfleet-alerts.json/Critical pump alarms"] = 1,
+            ["pumpfleet-alerts.json/Open flow stalls"] = 1,
+            ["pumpfleet-alerts.json/Open over-infusions"] = 0,
+        };
         var stored = (await _prometheus.MetricNamesAsync(Ct)).ToHashSet(StringComparer.Ordinal);
         var documented = File.ReadAllText(Path.Combine(s_repo, "docs", "metrics.md"));
         var failures = new List<string>();
@@ -245,6 +254,11 @@ public sealed class AlertingChainTests(DashboardApp app) : IAsyncLifetime
                     && !m.StartsWith("container_", StringComparison.Ordinal)))
                 {
                     failures.Add($"{key}: references {metric}, which neither Prometheus has stored nor docs/metrics.md documents");
+                }
+
+                if (expectedValues.TryGetValue(key, out var want) && (result.Count != 1 || result[0].Value != want))
+                {
+                    failures.Add($"{key}: expected {want}, got [{string.Join(", ", result.Select(r => r.Value))}]");
                 }
 
                 if (!result.Any(s => !double.IsNaN(s.Value)))
@@ -582,10 +596,13 @@ public sealed class AlertingChainTests(DashboardApp app) : IAsyncLifetime
 
         public async Task PublishAsync(string serial, string payload)
         {
-            var r = await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"pumpfleet/v1/hubs/{_hubId}/pumps/{serial}/events")
-                .WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), Ct);
+            var r = await PublishRawAsync(serial, payload);
             Assert.True(r.IsSuccess, $"PUBACK {r.ReasonCode} {r.ReasonString}");
         }
+
+        public Task<MqttClientPublishResult> PublishRawAsync(string serial, string payload) =>
+            _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"pumpfleet/v1/hubs/{_hubId}/pumps/{serial}/events")
+                .WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), Ct);
 
         public Task WaitForAckAsync(string serial, long seq) =>
             WaitForAsync("ack", p => JsonDocument.Parse(p).RootElement.GetProperty("committedSeq").GetInt64() >= seq, serial);
