@@ -20,8 +20,12 @@ public static class ServiceDefaultsExtensions
     /// </summary>
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<OrleansUnitBridge>();
         builder.Services.AddOpenTelemetry().WithMetrics(m => m
             .AddMeter("PumpFleet.*")
+            // Lint-clean for promtool: help text, base units, no _count on gauges (see MetricViews).
+            .AddView(MetricViews.Configure)
+            .AddInstrumentation(sp => sp.GetRequiredService<OrleansUnitBridge>())
             .AddMeter("Microsoft.Orleans")
             .AddMeter("Npgsql")
             .AddAspNetCoreInstrumentation()

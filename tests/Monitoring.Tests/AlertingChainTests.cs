@@ -131,17 +131,24 @@ public sealed class AlertingChainTests(PostgresFixture pg) : IAsyncLifetime
         await using var hub = await MqttHub.ConnectAsync(_hubId, SecretHashFor(_hubId), _mqttPort);
         var t0 = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddHours(DateTime.UtcNow.Hour - 4);
 
-        // One malformed batch first: the reject and quarantine panels then have data too.
-        var malformed = await hub.PublishRawAsync(_serial, """{"v":1,"events":[{"seq":1,"type":"dose.delivered"}]}""");
-        Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, malformed.ReasonCode);
-        await hub.WaitForAsync("rejects", _ => true);
-
         // A healthy pump: prescription, refill, one normal hour of delivery.
         await hub.PublishAsync(_serial, Batch(withDevice: true,
             $$"""{"seq":1,"type":"prescription.set","at":"{{Time(t0)}}","drug":"baclofen","concentration":{"value":2000,"unit":"mcg/mL"},"mode":"continuous","rateMlPerDay":0.5}""",
             $$"""{"seq":2,"type":"refill","at":"{{Time(t0)}}","expectedResidualMl":0,"aspiratedResidualMl":0,"addedMl":18,"drug":"baclofen","concentration":{"value":2000,"unit":"mcg/mL"} }""",
             Dose(3, t0, t0.AddHours(1), 0.0208)));
         await hub.WaitForAckAsync(_serial, 3);
+
+        // Prometheus must have a sample of the histograms before the stall adds to them: rate() needs an increase
+        // between two samples, and a series first appears with its first observations already counted.
+        await Eventually.TrueAsync(async () =>
+            (await _prometheus.QueryAsync("pumpfleet_eventstore_append_duration_seconds_count", Ct)).Count > 0
+            && (await _prometheus.QueryAsync("pumpfleet_gateway_ingest_duration_seconds_count", Ct)).Count > 0,
+            TimeSpan.FromSeconds(30), "the ingest histograms scraped", TimeSpan.FromMilliseconds(200));
+
+        // One malformed batch: the reject and quarantine panels then have data too.
+        var malformed = await hub.PublishRawAsync(_serial, """{"v":1,"events":[{"seq":1,"type":"dose.delivered"}]}""");
+        Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, malformed.ReasonCode);
+        await hub.WaitForAsync("rejects", _ => true);
 
         // The motor stops: nothing delivered for an hour at 0.5 mL/day, the motor reports stalled, the pump alarms.
         await hub.PublishAsync(_serial, Batch(withDevice: false,
@@ -196,6 +203,16 @@ public sealed class AlertingChainTests(PostgresFixture pg) : IAsyncLifetime
             TimeSpan.FromSeconds(90), $"both stall alerts resolved in Alertmanager\n{_alertmanager.Output}", TimeSpan.FromMilliseconds(250));
         await Eventually.TrueAsync(() => Task.FromResult(expected.All(name => Notified("pager", "resolved", name))),
             TimeSpan.FromSeconds(30), $"resolved notifications on the pager webhook; got {Describe(_webhook.Notifications)}", TimeSpan.FromMilliseconds(200));
+
+        // After all that traffic (MQTT, grain calls, PostgreSQL, HTTP), the whole scrape of every meter passes the lint.
+        using var http = new HttpClient { BaseAddress = _hostAddress };
+        var scrape = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
+        Assert.Contains("\norleans_", scrape, StringComparison.Ordinal);
+        Assert.Contains("\ndb_client_", scrape, StringComparison.Ordinal);
+        Assert.Contains("\ndotnet_", scrape, StringComparison.Ordinal);
+        Assert.Contains("\nhttp_server_", scrape, StringComparison.Ordinal);
+        var (code, output) = await Promtool.CheckMetricsAsync(scrape, Ct);
+        Assert.True(code == 0, $"promtool check metrics exited {code} on the whole scrape:\n{output}");
     }
 
     /// <summary>
