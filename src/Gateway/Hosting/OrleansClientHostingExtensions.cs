@@ -17,7 +17,7 @@ public static class OrleansClientHostingExtensions
     {
         var config = builder.Configuration;
         var connectionString = config.GetConnectionString(GatewayServiceCollectionExtensions.ConnectionStringName);
-        builder.UseOrleansClient(client => client.UsePumpFleetClustering(config, connectionString));
+        builder.UseOrleansClient(client => client.UsePumpFleetClustering(config, connectionString).AddActivityPropagation());
         return builder;
     }
 }
