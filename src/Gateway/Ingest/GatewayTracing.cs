@@ -12,7 +12,7 @@ public static class GatewayTracing
     /// <summary>The source name.</summary>
     public const string SourceName = "PumpFleet.Gateway";
 
-    /// <summary>The MQTT 5 user property that carries a W3C <c>traceparent</c> (protocol §1, optional).</summary>
+    /// <summary>The MQTT 5 user property that carries a W3C <c>traceparent</c> (optional; docs/protocol.md, "Trace context").</summary>
     public const string TraceParentProperty = "traceparent";
 
     /// <summary>The MQTT 5 user property that carries a W3C <c>tracestate</c> (optional, only with <c>traceparent</c>).</summary>
