@@ -166,6 +166,7 @@ public sealed partial class PumpGrain(
     /// </summary>
     private async Task DetectAsync()
     {
+        using var activity = GrainsTracing.Source.StartActivity("detect");
         if (!detection.Value.Enabled)
         {
             return;
@@ -223,11 +224,14 @@ public sealed partial class PumpGrain(
             return;
         }
 
+        using var fold = GrainsTracing.Source.StartActivity("fold");
         var version = _state.Version;
         foreach (var p in events)
         {
             _state.Apply(p.Event, new EventEnvelope(++version, p.Seq, p.ReceivedAt, p.ClockSuspect));
         }
+
+        fold?.Stop();
 
         if (_state.Version - _snapshotVersion >= options.Value.SnapshotEvery)
         {
