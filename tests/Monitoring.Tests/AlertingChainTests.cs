@@ -12,6 +12,7 @@ using PumpFleet.EventStore;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Grains;
 using PumpFleet.Projections;
+using PumpFleet.ReadModels;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.TestSupport;
 using PumpFleet.TestSupport.Monitoring;

@@ -10,6 +10,7 @@ using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Ingest;
 using PumpFleet.Grains;
 using PumpFleet.Projections;
+using PumpFleet.ReadModels;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.TestSupport;
 

@@ -26,7 +26,6 @@ public static class IngestPlanner
     /// <summary>Plans a batch against the current state.</summary>
     public static IngestPlan Plan(PumpState state, IngestBatch batch, Func<Guid> newId)
     {
-        using var activity = GrainsTracing.Source.StartActivity("plan");
         var rejections = new List<Rejection>();
         if (state.HubId is null || !string.Equals(state.HubId, batch.HubId, StringComparison.Ordinal))
         {
