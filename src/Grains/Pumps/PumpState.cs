@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
 using PumpFleet.Grains.Detection;
@@ -12,14 +13,15 @@ namespace PumpFleet.Grains.Pumps;
 public readonly record struct EventEnvelope(long Version, long? Seq, DateTimeOffset ReceivedAt, bool ClockSuspect);
 
 /// <summary>
-/// A pump's state as a pure, deterministic fold over its events: no I/O, no wall clock. The same events in the
-/// same order always give the same state, so a replay, a rebuild, a snapshot + tail and an accelerated simulation
-/// agree. Mutable for speed and memory (one instance per active pump); serialisable as a snapshot with System.Text.Json.
+/// A pump's state as a pure, deterministic fold over its events: no I/O, no wall clock. Device events fold in seq
+/// order whatever order they arrive in (a late one re-folds the recent window, <see cref="FoldWindow"/>), so a
+/// replay, a rebuild, a snapshot + tail, a reordered delivery and an accelerated simulation agree. Mutable for speed
+/// and memory (one instance per active pump); serialisable as a snapshot with System.Text.Json.
 /// </summary>
 public sealed class PumpState
 {
     /// <summary>Bumped whenever the fold changes so that old snapshots are ignored and the stream is replayed.</summary>
-    public const int SchemaVersion = 3;
+    public const int SchemaVersion = 4;
 
     /// <summary>Default low-reservoir threshold when the prescription sets none (older SynchroMed labelling: 2 mL; notes/domain.md §0 item 4).</summary>
     public const double DefaultLowReservoirMl = 2.0;
@@ -75,9 +77,46 @@ public sealed class PumpState
     /// <summary>The anomaly detectors' accumulators (folded here so that a replay rebuilds them exactly).</summary>
     public DetectorState Detectors { get; set; } = new();
 
+    /// <summary>The recent device events and checkpoints that let a late event be folded in seq order.</summary>
+    public FoldWindow Window { get; set; } = new();
+
+    /// <summary>
+    /// A device event arrived from before the window (<see cref="FoldWindow"/>): it was folded out of order, and the
+    /// owner must replace this state with a full <see cref="Replay"/> of the stream. Not persisted: the owner does so
+    /// before anything reads or saves the state.
+    /// </summary>
+    [JsonIgnore]
+    public bool NeedsRebuild { get; set; }
+
+    /// <summary>
+    /// Folds a whole stream in stored order without a window limit (every late event re-folds in seq order), then
+    /// trims the window: the state that seq order gives, whatever the arrival order was.
+    /// </summary>
+    public static PumpState Replay(string serial, IEnumerable<(PumpEvent Event, EventEnvelope Envelope)> stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var s = new PumpState { Serial = serial };
+        s.Window.MaxEvents = int.MaxValue;
+        foreach (var (e, env) in stream)
+        {
+            s.Apply(e, env);
+        }
+
+        s.Window.MaxEvents = FoldWindow.DefaultMaxEvents;
+        s.Window.Trim();
+        s.NeedsRebuild = false;
+        return s;
+    }
+
     /// <summary>Applies one stored event.</summary>
     public void Apply(PumpEvent e, EventEnvelope env)
     {
+        if (Window.Checkpoints.Count == 0)
+        {
+            // A new state, or one loaded from a snapshot without a window: re-folds can start from here.
+            Window.Checkpoints.Add(FoldCheckpoint.Capture(this, LastSeq));
+        }
+
         Version = env.Version;
         if (LastSeenAt is null || env.ReceivedAt > LastSeenAt)
         {
@@ -108,6 +147,11 @@ public sealed class PumpState
                     Summary = x.Summary, Evidence = new Dictionary<string, double>(x.Evidence, StringComparer.Ordinal),
                 };
                 Detectors.Observe(x);
+                if (x.Kind is AnomalyKinds.OverInfusion or AnomalyKinds.UnderInfusion)
+                {
+                    Window.Restarts.Add(new FlowRestartMark(LastSeq, x.Kind == AnomalyKinds.OverInfusion));
+                }
+
                 break;
             case AnomalyAcknowledged x when Anomalies.TryGetValue(x.AnomalyId, out var a):
                 a.Status = "acknowledged";
@@ -125,18 +169,95 @@ public sealed class PumpState
         var seq = d.Seq;
         if (seq > LastSeq)
         {
-            LastSeq = seq;
-            if (!env.ClockSuspect)
+            Fold(d, env.ClockSuspect);
+            Window.Events.Add(new WindowEvent(d, env.ClockSuspect));
+            AfterInOrderFold(seq);
+            Window.Trim();
+            return;
+        }
+
+        RemoveFromGaps(seq);
+        var from = Window.CheckpointBelow(seq);
+        var at = Window.InsertionIndex(seq);
+        if (from < 0)
+        {
+            // Older than the window: folded out of order for now; the owner replays the stream.
+            NeedsRebuild = true;
+            Fold(d, env.ClockSuspect);
+            return;
+        }
+
+        if (at < 0)
+        {
+            return;   // already folded (a duplicate the planner could not see)
+        }
+
+        Window.Events.Insert(at, new WindowEvent(d, env.ClockSuspect));
+        Refold(from);
+    }
+
+    /// <summary>Restores checkpoint <paramref name="index"/> and folds the window's later events and restarts in seq order.</summary>
+    private void Refold(int index)
+    {
+        var w = Window;
+        var cp = w.Checkpoints[index];
+        w.Checkpoints.RemoveRange(index + 1, w.Checkpoints.Count - index - 1);
+        cp.RestoreTo(this);
+        w.SinceCheckpoint = 0;
+        var restarts = w.Restarts;
+        var r = 0;
+        while (r < restarts.Count && restarts[r].AfterSeq < cp.Seq)
+        {
+            r++;
+        }
+
+        var i = 0;
+        while (i < w.Events.Count && w.Events[i].Event.Seq <= cp.Seq)
+        {
+            i++;
+        }
+
+        for (; i < w.Events.Count; i++)
+        {
+            var e = w.Events[i];
+            for (; r < restarts.Count && restarts[r].AfterSeq < e.Event.Seq; r++)
+            {
+                Detectors.Flow.Restart(restarts[r].Over);
+            }
+
+            Fold(e.Event, e.ClockSuspect);
+            AfterInOrderFold(e.Event.Seq);
+        }
+
+        for (; r < restarts.Count; r++)
+        {
+            Detectors.Flow.Restart(restarts[r].Over);
+        }
+    }
+
+    private void AfterInOrderFold(long seq)
+    {
+        if (++Window.SinceCheckpoint >= FoldWindow.CheckpointEvery)
+        {
+            Window.Checkpoints.Add(FoldCheckpoint.Capture(this, seq));
+            Window.SinceCheckpoint = 0;
+        }
+    }
+
+    /// <summary>Folds one device event into the device part of the state (the part <see cref="FoldCheckpoint"/> copies).</summary>
+    private void Fold(DeviceEvent d, bool clockSuspect)
+    {
+        var env = new EventEnvelope(Version, d.Seq, default, clockSuspect);
+        if (d.Seq > LastSeq)
+        {
+            LastSeq = d.Seq;
+            if (!clockSuspect)
             {
                 LastDeviceAt = d.At;
             }
         }
-        else
-        {
-            RemoveFromGaps(seq);
-        }
 
-        var trusted = !env.ClockSuspect;
+        var trusted = !clockSuspect;
         if (trusted)
         {
             // Time-based ledger arithmetic only moves forward in trusted event time.
