@@ -62,9 +62,7 @@ public sealed partial class PumpGrain(
             }
             catch (WrongExpectedVersionException)
             {
-                // Another activation (a rare duplicate during a membership change) wrote first: re-read and decide again.
-                LogConcurrentWriter(Serial);
-                _state = await LoadAsync(CancellationToken.None);
+                // Another activation (a rare duplicate during a membership change) wrote first: the state was re-read; decide again.
                 plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid);
                 if (plan.Events.Count > 0)
                 {
@@ -72,7 +70,7 @@ public sealed partial class PumpGrain(
                 }
             }
 
-            await DetectAsync();
+            await DecideOnceMoreOnConflictAsync(DetectAsync);
         }
 
         return new IngestResult
@@ -88,13 +86,33 @@ public sealed partial class PumpGrain(
     public async Task PairAsync(string hubId, string by)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(hubId);
-        if (string.Equals(_state.HubId, hubId, StringComparison.Ordinal))
+        await DecideOnceMoreOnConflictAsync(async () =>
         {
-            return;
-        }
+            if (string.Equals(_state.HubId, hubId, StringComparison.Ordinal))
+            {
+                return false;
+            }
 
-        var now = DateTimeOffset.UtcNow;
-        await AppendAndApplyAsync([new PlannedEvent(new PumpPaired { At = now, HubId = hubId, By = by }, Guid.NewGuid(), null, now, false)], hubId, null);
+            var now = time.GetUtcNow();
+            await AppendAndApplyAsync([new PlannedEvent(new PumpPaired { At = now, HubId = hubId, By = by }, Guid.NewGuid(), null, now, false)], hubId, null);
+            return true;
+        });
+    }
+
+    /// <summary>
+    /// Runs a decision and its append; when another writer appended first (a stale activation), the state has been
+    /// re-read by then, so the decision is made once more on the current state, as ingest does.
+    /// </summary>
+    private async Task<bool> DecideOnceMoreOnConflictAsync(Func<Task<bool>> decideAndAppend)
+    {
+        try
+        {
+            return await decideAndAppend();
+        }
+        catch (WrongExpectedVersionException)
+        {
+            return await decideAndAppend();
+        }
     }
 
     /// <inheritdoc />
@@ -118,36 +136,39 @@ public sealed partial class PumpGrain(
     }
 
     /// <inheritdoc />
-    public async Task<bool> AcknowledgeAnomalyAsync(string anomalyId, string by, string? note)
+    public Task<bool> AcknowledgeAnomalyAsync(string anomalyId, string by, string? note) => DecideOnceMoreOnConflictAsync(async () =>
     {
         if (!_state.Anomalies.TryGetValue(anomalyId, out var a) || a.Status != "open")
         {
             return false;
         }
 
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         await AppendAndApplyAsync([new PlannedEvent(new AnomalyAcknowledged { At = now, AnomalyId = anomalyId, By = by, Note = note }, Guid.NewGuid(), null, now, false)], null, null);
         return true;
-    }
+    });
 
     /// <inheritdoc />
-    public async Task<bool> ResolveAnomalyAsync(string anomalyId, string by, string? note)
+    public Task<bool> ResolveAnomalyAsync(string anomalyId, string by, string? note) => DecideOnceMoreOnConflictAsync(async () =>
     {
         if (!_state.Anomalies.ContainsKey(anomalyId))
         {
             return false;
         }
 
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         await AppendAndApplyAsync([new PlannedEvent(new AnomalyResolved { At = now, AnomalyId = anomalyId, By = by, Note = note }, Guid.NewGuid(), null, now, false)], null, null);
         return true;
-    }
+    });
 
     // The read model's last_seen_at went through PostgreSQL (microseconds) and a projection: within a second it is the same message.
     private static readonly TimeSpan SilentTolerance = TimeSpan.FromSeconds(1);
 
     /// <inheritdoc />
-    public async Task<bool> MarkSilentAsync(DateTimeOffset lastSeenAt, TimeSpan window)
+    public Task<bool> MarkSilentAsync(DateTimeOffset lastSeenAt, TimeSpan window) =>
+        DecideOnceMoreOnConflictAsync(() => MarkSilentOnceAsync(lastSeenAt, window));
+
+    private async Task<bool> MarkSilentOnceAsync(DateTimeOffset lastSeenAt, TimeSpan window)
     {
         if (_state.Version == 0 || _state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent)
             || _state.LastSeenAt - lastSeenAt > SilentTolerance || _state.Phase == "explanted")
@@ -182,17 +203,17 @@ public sealed partial class PumpGrain(
     /// something changed. A failure here fails the call like any append; the batch is then already stored, so the
     /// hub's resend is a duplicate and the next batch decides again.
     /// </summary>
-    private async Task DetectAsync()
+    private async Task<bool> DetectAsync()
     {
         if (!detection.Value.Enabled)
         {
-            return;
+            return false;
         }
 
         var decided = AnomalyEngine.Evaluate(_state, detection.Value);
         if (decided.Count == 0)
         {
-            return;
+            return false;
         }
 
         var receivedAt = _state.LastSeenAt ?? time.GetUtcNow();
@@ -201,6 +222,8 @@ public sealed partial class PumpGrain(
         {
             LogAnomaly(Serial, e.Kind, e.Severity, e.AnomalyId);
         }
+
+        return true;
     }
 
     /// <summary>Appends events in one round trip, then folds them. On failure the activation is dropped and the call fails.</summary>
@@ -224,6 +247,10 @@ public sealed partial class PumpGrain(
         }
         catch (WrongExpectedVersionException)
         {
+            // Another activation wrote first: this one was stale. Re-read now, so that the caller's second decision
+            // (and every later call) works on the current stream rather than failing until the activation is collected.
+            LogConcurrentWriter(Serial);
+            _state = await LoadAsync(CancellationToken.None);
             throw;
         }
         catch (Exception e)
@@ -245,6 +272,13 @@ public sealed partial class PumpGrain(
         foreach (var p in events)
         {
             _state.Apply(p.Event, new EventEnvelope(++version, p.Seq, p.ReceivedAt, p.ClockSuspect));
+        }
+
+        if (_state.NeedsRebuild)
+        {
+            // A device event from before the fold window arrived: fold the whole stream in seq order.
+            LogReplay(Serial);
+            _state = await ReplayAsync(CancellationToken.None);
         }
 
         if (_state.Version - _snapshotVersion >= options.Value.SnapshotEvery)
@@ -285,6 +319,19 @@ public sealed partial class PumpGrain(
             state.Apply(EventJson.Deserialize(stored.Type, stored.Data), Envelope(stored));
         }
 
+        return state.NeedsRebuild ? await ReplayAsync(ct) : state;
+    }
+
+    /// <summary>Folds the whole stream without a window limit: the seq-order state whatever the arrival order was.</summary>
+    private async Task<PumpState> ReplayAsync(CancellationToken ct)
+    {
+        var state = PumpState.StartReplay(Serial);
+        await foreach (var stored in store.ReadStreamAsync(Serial, 0, ct))
+        {
+            state.Apply(EventJson.Deserialize(stored.Type, stored.Data), Envelope(stored));
+        }
+
+        state.FinishReplay();
         return state;
     }
 
@@ -299,8 +346,11 @@ public sealed partial class PumpGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Snapshot of pump {Serial} failed; it will be retried at the next threshold")]
     private partial void LogSnapshotFailed(Exception e, string serial);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: another writer appended first; state re-read and the batch re-planned")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: another writer appended first; state re-read and the command decided again")]
     private partial void LogConcurrentWriter(string serial);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: a device event older than the fold window arrived; the stream is replayed in seq order")]
+    private partial void LogReplay(string serial);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: {Severity} {Kind} anomaly {AnomalyId} opened")]
     private partial void LogAnomaly(string serial, string kind, string severity, string anomalyId);

@@ -95,17 +95,30 @@ public sealed class PumpState
     public static PumpState Replay(string serial, IEnumerable<(PumpEvent Event, EventEnvelope Envelope)> stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var s = new PumpState { Serial = serial };
-        s.Window.MaxEvents = int.MaxValue;
+        var s = StartReplay(serial);
         foreach (var (e, env) in stream)
         {
             s.Apply(e, env);
         }
 
-        s.Window.MaxEvents = FoldWindow.DefaultMaxEvents;
-        s.Window.Trim();
-        s.NeedsRebuild = false;
+        s.FinishReplay();
         return s;
+    }
+
+    /// <summary>An empty state whose window keeps every event, for a full replay (apply the stream, then <see cref="FinishReplay"/>).</summary>
+    public static PumpState StartReplay(string serial)
+    {
+        var s = new PumpState { Serial = serial };
+        s.Window.MaxEvents = int.MaxValue;
+        return s;
+    }
+
+    /// <summary>Ends a full replay: the window goes back to its bounded size.</summary>
+    public void FinishReplay()
+    {
+        Window.MaxEvents = FoldWindow.DefaultMaxEvents;
+        Window.Trim();
+        NeedsRebuild = false;
     }
 
     /// <summary>Applies one stored event.</summary>
