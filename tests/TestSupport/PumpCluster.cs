@@ -32,6 +32,7 @@ public sealed class PumpCluster : IAsyncDisposable
             silo.Services.AddPumpFleetEventStore(connectionString);
             silo.Services.AddPumpFleetGrains();
             silo.AddMemoryGrainStorage("PubSubStore");
+            silo.UseInMemoryReminderService();
             configure?.Invoke(silo.Services);
         });
         var cluster = builder.Build();

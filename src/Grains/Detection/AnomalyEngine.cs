@@ -47,6 +47,27 @@ public static class AnomalyEngine
         return events;
     }
 
+    /// <summary>
+    /// Re-evaluates the detectors that depend on time passing rather than on data (depletion risk, battery
+    /// forecast) at <paramref name="now"/>, for a pump that has sent nothing since its last evaluation: silence is
+    /// not health. Never before the state's own event time. Decisions as <see cref="Evaluate"/>, stamped at <paramref name="now"/>.
+    /// </summary>
+    public static IReadOnlyList<PumpEvent> Reevaluate(PumpState state, AnomalyDetectionOptions options, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(options);
+        if (state.Version == 0)
+        {
+            return [];
+        }
+
+        var at = state.LastEventAt is { } last && last > now ? last : now;
+        var events = new List<PumpEvent>();
+        Decide(state, Detectors.DepletionRisk(state, options, at), at, events);
+        Decide(state, Detectors.BatteryEndOfLife(state, options, at), at, events);
+        return events;
+    }
+
     /// <summary>Appends the open/resolve events one verdict calls for.</summary>
     public static void Decide(PumpState state, Verdict verdict, DateTimeOffset at, List<PumpEvent> events)
     {

@@ -18,8 +18,11 @@ namespace PumpFleet.Grains.Pumps;
 public sealed partial class PumpGrain(
     IEventStore store, IOptions<PumpGrainOptions> options, PumpInstruments instruments, ILogger<PumpGrain> logger,
     IOptions<AnomalyDetectionOptions> detection, TimeProvider time)
-    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain, IPumpMonitorGrain
+    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain, IPumpMonitorGrain, IRemindable
 {
+    /// <summary>The reminder that re-evaluates a silent pump on time; it ends itself once the pump is heard from.</summary>
+    public const string ReevaluateReminder = "reevaluate-silent";
+
     private PumpState _state = new();
     private long _snapshotVersion;
 
@@ -195,6 +198,69 @@ public sealed partial class PumpGrain(
         };
         await AppendAndApplyAsync([new PlannedEvent(e, AnomalyEngine.EventId(e), null, now, false)], null, null);
         LogAnomaly(Serial, e.Kind, e.Severity, e.AnomalyId);
+        await ReevaluateOnceAsync();
+        try
+        {
+            // Durable (ADO.NET reminders in PostgreSQL in a cluster): the re-evaluation survives a silo restart.
+            var period = detection.Value.ReevaluateAfter;
+            await this.RegisterOrUpdateReminder(ReevaluateReminder, period, period);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Without a reminder the fleet monitor still re-evaluates depletion risk from the read model.
+            LogReminderFailed(ex, Serial);
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc />
+    public Task<bool> ReevaluateAsync() => DecideOnceMoreOnConflictAsync(ReevaluateOnceAsync);
+
+    /// <inheritdoc />
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ReevaluateReminder)
+        {
+            return;
+        }
+
+        if (!_state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent))
+        {
+            // Heard from again (the silent anomaly resolved): the schedule ends.
+            if (await this.GetReminder(ReevaluateReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
+            return;
+        }
+
+        await ReevaluateAsync();
+    }
+
+    private async Task<bool> ReevaluateOnceAsync()
+    {
+        if (!detection.Value.Enabled || _state.Phase == "explanted")
+        {
+            return false;
+        }
+
+        var now = time.GetUtcNow();
+        var decided = AnomalyEngine.Reevaluate(_state, detection.Value, now);
+        if (decided.Count == 0)
+        {
+            return false;
+        }
+
+        // Stamped with the last receive time, like every detector decision: a decision is not data from the pump.
+        var receivedAt = _state.LastSeenAt ?? now;
+        await AppendAndApplyAsync([.. decided.Select(x => new PlannedEvent(x, AnomalyEngine.EventId(x), null, receivedAt, false))], null, null);
+        foreach (var x in decided.OfType<AnomalyDetected>())
+        {
+            LogAnomaly(Serial, x.Kind, x.Severity, x.AnomalyId);
+        }
+
         return true;
     }
 
@@ -348,6 +414,9 @@ public sealed partial class PumpGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: another writer appended first; state re-read and the command decided again")]
     private partial void LogConcurrentWriter(string serial);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: the re-evaluation reminder could not be registered; the fleet monitor still re-evaluates depletion risk")]
+    private partial void LogReminderFailed(Exception e, string serial);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: a device event older than the fold window arrived; the stream is replayed in seq order")]
     private partial void LogReplay(string serial);
