@@ -18,7 +18,7 @@ namespace PumpFleet.Grains.Pumps;
 public sealed partial class PumpGrain(
     IEventStore store, IOptions<PumpGrainOptions> options, PumpInstruments instruments, ILogger<PumpGrain> logger,
     IOptions<AnomalyDetectionOptions> detection, TimeProvider time)
-    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain, IPumpMonitorGrain, IRemindable
+    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain, IPumpMonitorGrain, ICohortSignalGrain, IRemindable
 {
     /// <summary>The reminder that re-evaluates a silent pump on time; it ends itself once the pump is heard from.</summary>
     public const string ReevaluateReminder = "reevaluate-silent";
@@ -106,7 +106,7 @@ public sealed partial class PumpGrain(
     /// Runs a decision and its append; when another writer appended first (a stale activation), the state has been
     /// re-read by then, so the decision is made once more on the current state, as ingest does.
     /// </summary>
-    private async Task<bool> DecideOnceMoreOnConflictAsync(Func<Task<bool>> decideAndAppend)
+    private async Task<T> DecideOnceMoreOnConflictAsync<T>(Func<Task<T>> decideAndAppend)
     {
         try
         {
@@ -212,6 +212,45 @@ public sealed partial class PumpGrain(
         }
 
         return true;
+    }
+
+    /// <inheritdoc />
+    public Task<PumpEvent?> SetSignalAsync(CohortSignalFinding? finding)
+    {
+        if (Contracts.StreamIds.IsPump(Serial))
+        {
+            throw new ArgumentException($"'{Serial}' is a pump's stream, not a cohort's.");
+        }
+
+        return DecideOnceMoreOnConflictAsync(async () =>
+        {
+            var open = _state.Anomalies.Values.FirstOrDefault(a => a.Kind == AnomalyKinds.CohortSignal);
+            var now = time.GetUtcNow();
+            PumpEvent? e = null;
+            if (finding is not null && open is null)
+            {
+                e = new AnomalyDetected
+                {
+                    At = now,
+                    AnomalyId = AnomalyEngine.AnomalyId(Serial, AnomalyKinds.CohortSignal, _state.Version),
+                    Kind = AnomalyKinds.CohortSignal,
+                    Severity = "warning",
+                    Summary = finding.Summary,
+                    Evidence = finding.Evidence,
+                };
+            }
+            else if (finding is null && open is not null)
+            {
+                e = AnomalyEngine.Resolved(open.Id, now, "the cohort no longer stands out from the fleet");
+            }
+
+            if (e is not null)
+            {
+                await AppendAndApplyAsync([new PlannedEvent(e, AnomalyEngine.EventId(e), null, now, false)], null, null);
+            }
+
+            return e;
+        });
     }
 
     /// <inheritdoc />
