@@ -52,7 +52,7 @@ internal static class PumpEndpoints
         return TypedResults.Ok(await queries.ListPumpsAsync(filter, sortKey, direction == "desc", pageNo, size, ct));
     }
 
-    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, string? asOf = null)
+    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventStore store, CancellationToken ct, string? asOf = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);
@@ -62,8 +62,10 @@ internal static class PumpEndpoints
             return p.Problem();
         }
 
-        var grain = grains.GetGrain<IPumpQueryGrain>(serial);
-        var view = at is { } t ? await grain.GetStateAsOfAsync(t) : await grain.GetStateAsync();
+        // Time travel is a stateless read of the store, never a replay inside the pump's grain (which would stall its ingest).
+        var view = at is { } t
+            ? await new Grains.Pumps.PumpAsOfReader(store).ReadAsync(serial, t, ct)
+            : await grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         if (view.Version == 0 && at is null)
         {
             return TypedResults.Problem(title: "Unknown pump", detail: $"No events are stored for pump '{serial}'.", statusCode: StatusCodes.Status404NotFound);

@@ -122,21 +122,8 @@ public sealed partial class PumpGrain(
     public Task<PumpView> GetStateAsync() => Task.FromResult(_state.ToView());
 
     /// <inheritdoc />
-    public async Task<PumpView> GetStateAsOfAsync(DateTimeOffset asOf)
-    {
-        var state = new PumpState { Serial = Serial };
-        await foreach (var stored in store.ReadStreamAsync(Serial))
-        {
-            var e = EventJson.Deserialize(stored.Type, stored.Data);
-            var effective = e is DeviceEvent && stored.ClockSuspect ? stored.ReceivedAt : e.At;
-            if (effective <= asOf)
-            {
-                state.Apply(e, Envelope(stored));
-            }
-        }
-
-        return state.ToView();
-    }
+    /// <remarks>Stateless (never touches this activation's state) and interleaved (see the interface), so it cannot stall ingest.</remarks>
+    public Task<PumpView> GetStateAsOfAsync(DateTimeOffset asOf) => new PumpAsOfReader(store).ReadAsync(Serial, asOf);
 
     /// <inheritdoc />
     public Task<bool> AcknowledgeAnomalyAsync(string anomalyId, string by, string? note) => DecideOnceMoreOnConflictAsync(async () =>
