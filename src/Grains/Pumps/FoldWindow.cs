@@ -6,21 +6,22 @@ using PumpFleet.Contracts.Json;
 namespace PumpFleet.Grains.Pumps;
 
 /// <summary>
-/// What makes the device part of <see cref="PumpState"/> independent of arrival order: the last device events in seq
+/// What makes the device part of <see cref="PumpState"/> independent of arrival order. It exists only while seqs are
+/// missing: opened with a checkpoint right below the first gap, it keeps the device events folded since, in seq
 /// order, checkpoints of the fold between them, and the flow-detector restarts decided in that stretch. A device
-/// event that arrives after higher seqs (a gap filled late, batches reordered across gateways) restores the last
+/// event that fills a gap late (batches reordered across gateways, a resend after an outage) restores the last
 /// checkpoint below its seq and re-folds the window's events in seq order, so the state is the one seq order gives.
-/// Bounded: at most <see cref="MaxEvents"/> events (plus one checkpoint interval) are kept; an event older than the
-/// oldest checkpoint sets <see cref="PumpState.NeedsRebuild"/> and its owner re-folds the whole stream
+/// When no gap is left it is dropped. Bounded: at most <see cref="MaxEvents"/> events (plus one checkpoint interval);
+/// a gap filled after that sets <see cref="PumpState.NeedsRebuild"/> and its owner re-folds the whole stream
 /// (<see cref="PumpState.Replay"/>). Part of the snapshot, so a reloaded state re-folds exactly like the live one.
 /// </summary>
 public sealed class FoldWindow
 {
-    /// <summary>Device events kept by default: a few days of a pump's reports at the protocol's usual rates.</summary>
-    public const int DefaultMaxEvents = 128;
+    /// <summary>Device events kept by default while a gap is open: about a week of a pump's reports at the simulator's rates.</summary>
+    public const int DefaultMaxEvents = 512;
 
     /// <summary>Device events between checkpoints: a late event re-folds at most this many more than it must.</summary>
-    public const int CheckpointEvery = 32;
+    public const int CheckpointEvery = 64;
 
     /// <summary>Checkpoints in ascending seq; the first is the oldest point a late event can be re-folded from.</summary>
     public List<FoldCheckpoint> Checkpoints { get; set; } = [];

@@ -14,7 +14,7 @@ public readonly record struct EventEnvelope(long Version, long? Seq, DateTimeOff
 
 /// <summary>
 /// A pump's state as a pure, deterministic fold over its events: no I/O, no wall clock. Device events fold in seq
-/// order whatever order they arrive in (a late one re-folds the recent window, <see cref="FoldWindow"/>), so a
+/// order whatever order they arrive in (while seqs are missing, a late one re-folds a window, <see cref="FoldWindow"/>), so a
 /// replay, a rebuild, a snapshot + tail, a reordered delivery and an accelerated simulation agree. Mutable for speed
 /// and memory (one instance per active pump); serialisable as a snapshot with System.Text.Json.
 /// </summary>
@@ -77,8 +77,15 @@ public sealed class PumpState
     /// <summary>The anomaly detectors' accumulators (folded here so that a replay rebuilds them exactly).</summary>
     public DetectorState Detectors { get; set; } = new();
 
-    /// <summary>The recent device events and checkpoints that let a late event be folded in seq order.</summary>
-    public FoldWindow Window { get; set; } = new();
+    /// <summary>
+    /// While seqs are missing (gaps), the device events since the oldest gap and checkpoints of the fold, so that a
+    /// late event is folded in seq order; null when nothing is missing (a late event is then impossible: a seq not in
+    /// a gap is already stored), so a pump without gaps pays nothing for it.
+    /// </summary>
+    public FoldWindow? Window { get; set; }
+
+    // Events a new window keeps; unlimited during a full replay.
+    private int _windowLimit = FoldWindow.DefaultMaxEvents;
 
     /// <summary>
     /// A device event arrived from before the window (<see cref="FoldWindow"/>): it was folded out of order, and the
@@ -108,28 +115,25 @@ public sealed class PumpState
     /// <summary>An empty state whose window keeps every event, for a full replay (apply the stream, then <see cref="FinishReplay"/>).</summary>
     public static PumpState StartReplay(string serial)
     {
-        var s = new PumpState { Serial = serial };
-        s.Window.MaxEvents = int.MaxValue;
-        return s;
+        return new PumpState { Serial = serial, _windowLimit = int.MaxValue };
     }
 
     /// <summary>Ends a full replay: the window goes back to its bounded size.</summary>
     public void FinishReplay()
     {
-        Window.MaxEvents = FoldWindow.DefaultMaxEvents;
-        Window.Trim();
+        _windowLimit = FoldWindow.DefaultMaxEvents;
+        if (Window is { } w)
+        {
+            w.MaxEvents = _windowLimit;
+            w.Trim();
+        }
+
         NeedsRebuild = false;
     }
 
     /// <summary>Applies one stored event.</summary>
     public void Apply(PumpEvent e, EventEnvelope env)
     {
-        if (Window.Checkpoints.Count == 0)
-        {
-            // A new state, or one loaded from a snapshot without a window: re-folds can start from here.
-            Window.Checkpoints.Add(FoldCheckpoint.Capture(this, LastSeq));
-        }
-
         Version = env.Version;
         if (LastSeenAt is null || env.ReceivedAt > LastSeenAt)
         {
@@ -151,6 +155,14 @@ public sealed class PumpState
                 HubId = x.HubId;
                 break;
             case GapRecorded x:
+                if (Window is null && !ArrivalOrderBaseline)
+                {
+                    // Seqs go missing: from here on a late event may arrive, so keep what re-folding it needs. The
+                    // gap is recorded before the event beyond it is folded, so this checkpoint is right below the gap.
+                    Window = new FoldWindow { MaxEvents = _windowLimit };
+                    Window.Checkpoints.Add(FoldCheckpoint.Capture(this, LastSeq));
+                }
+
                 AddGap(x.FromSeq, x.ToSeq);
                 break;
             case AnomalyDetected x:
@@ -160,7 +172,7 @@ public sealed class PumpState
                     Summary = x.Summary, Evidence = new Dictionary<string, double>(x.Evidence, StringComparer.Ordinal),
                 };
                 Detectors.Observe(x);
-                if (x.Kind is AnomalyKinds.OverInfusion or AnomalyKinds.UnderInfusion)
+                if (x.Kind is AnomalyKinds.OverInfusion or AnomalyKinds.UnderInfusion && Window is not null)
                 {
                     Window.Restarts.Add(new FlowRestartMark(LastSeq, x.Kind == AnomalyKinds.OverInfusion));
                 }
@@ -177,42 +189,81 @@ public sealed class PumpState
         }
     }
 
+    /// <summary>
+    /// Benchmark baseline only: folds device events in arrival order, as schema 3 did (no window, no re-fold), so
+    /// DetectionScoring can measure the order-independent fold against it in the same run.
+    /// </summary>
+    [JsonIgnore]
+    internal bool ArrivalOrderBaseline { get; set; }
+
     private void ApplyDevice(DeviceEvent d, EventEnvelope env)
     {
         var seq = d.Seq;
-        if (seq > LastSeq)
+        if (ArrivalOrderBaseline)
         {
+            if (seq <= LastSeq)
+            {
+                RemoveFromGaps(seq);
+            }
+
             Fold(d, env.ClockSuspect);
-            Window.Events.Add(new WindowEvent(d, env.ClockSuspect));
-            AfterInOrderFold(seq);
-            Window.Trim();
             return;
         }
 
+        if (seq > LastSeq)
+        {
+            Fold(d, env.ClockSuspect);
+            if (Window is { } w)
+            {
+                w.Events.Add(new WindowEvent(d, env.ClockSuspect));
+                AfterInOrderFold(w, seq);
+                w.Trim();
+            }
+
+            return;
+        }
+
+        if (!InGap(seq))
+        {
+            return;   // already stored and folded: a duplicate the planner could not see
+        }
+
         RemoveFromGaps(seq);
-        var from = Window.CheckpointBelow(seq);
-        var at = Window.InsertionIndex(seq);
+        var from = Window?.CheckpointBelow(seq) ?? -1;
         if (from < 0)
         {
             // Older than the window: folded out of order for now; the owner replays the stream.
             NeedsRebuild = true;
             Fold(d, env.ClockSuspect);
-            return;
         }
-
-        if (at < 0)
+        else
         {
-            return;   // already folded (a duplicate the planner could not see)
+            Window!.Events.Insert(Window.InsertionIndex(seq), new WindowEvent(d, env.ClockSuspect));
+            Refold(Window, from);
         }
 
-        Window.Events.Insert(at, new WindowEvent(d, env.ClockSuspect));
-        Refold(from);
+        if (Gaps.Count == 0)
+        {
+            Window = null;   // nothing is missing any more: no event can arrive late
+        }
+    }
+
+    private bool InGap(long seq)
+    {
+        foreach (var g in Gaps)
+        {
+            if (g.From <= seq && seq <= g.To)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Restores checkpoint <paramref name="index"/> and folds the window's later events and restarts in seq order.</summary>
-    private void Refold(int index)
+    private void Refold(FoldWindow w, int index)
     {
-        var w = Window;
         var cp = w.Checkpoints[index];
         w.Checkpoints.RemoveRange(index + 1, w.Checkpoints.Count - index - 1);
         cp.RestoreTo(this);
@@ -239,7 +290,7 @@ public sealed class PumpState
             }
 
             Fold(e.Event, e.ClockSuspect);
-            AfterInOrderFold(e.Event.Seq);
+            AfterInOrderFold(w, e.Event.Seq);
         }
 
         for (; r < restarts.Count; r++)
@@ -248,12 +299,12 @@ public sealed class PumpState
         }
     }
 
-    private void AfterInOrderFold(long seq)
+    private void AfterInOrderFold(FoldWindow w, long seq)
     {
-        if (++Window.SinceCheckpoint >= FoldWindow.CheckpointEvery)
+        if (++w.SinceCheckpoint >= FoldWindow.CheckpointEvery)
         {
-            Window.Checkpoints.Add(FoldCheckpoint.Capture(this, seq));
-            Window.SinceCheckpoint = 0;
+            w.Checkpoints.Add(FoldCheckpoint.Capture(this, seq));
+            w.SinceCheckpoint = 0;
         }
     }
 
