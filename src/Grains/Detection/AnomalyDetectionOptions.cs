@@ -144,6 +144,14 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
     public TimeSpan ReevaluateAfter { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// While seqs are missing, the flow and refill detectors (which compare consecutive readings and whole refill
+    /// cycles) wait for the gap to fill, at most this long in event time: a refill or a reading still in transit would
+    /// otherwise show as a deviation (a level jump without its refill). Stall and depletion never wait. Default: 48 hours.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan IncompleteDataWait { get; set; } = TimeSpan.FromHours(48);
+
     /// <summary>Pumps the fleet monitor reads per page (it pages through all of them, oldest first).</summary>
     [Range(10, 100_000)]
     public int MonitorPageSize { get; set; } = 1000;

@@ -28,12 +28,16 @@ public static class AnomalyEngine
         }
 
         var at = state.LastEventAt ?? state.LastSeenAt ?? DateTimeOffset.UnixEpoch;
+
+        // Seqs missing (a batch or a refill still in transit): the detectors that compare consecutive readings and
+        // whole refill cycles wait for the fold to be complete, for a while; the re-fold then decides on all the data.
+        var incomplete = state.Window is { OpenedAt: var opened } && (opened is null || at - opened.Value < options.IncompleteDataWait);
         Verdict[] verdicts =
         [
             Detectors.FlowStall(state, at),
-            Detectors.Flow(state, options, over: true),
-            Detectors.Flow(state, options, over: false),
-            Detectors.RefillDiscrepancy(state, options),
+            incomplete ? Verdict.None(AnomalyKinds.OverInfusion) : Detectors.Flow(state, options, over: true),
+            incomplete ? Verdict.None(AnomalyKinds.UnderInfusion) : Detectors.Flow(state, options, over: false),
+            incomplete ? Verdict.None(AnomalyKinds.RefillDiscrepancy) : Detectors.RefillDiscrepancy(state, options),
             Detectors.DepletionRisk(state, options, at),
             Detectors.BatteryEndOfLife(state, options),
             Detectors.SilentCleared(state),

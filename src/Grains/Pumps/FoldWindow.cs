@@ -23,6 +23,9 @@ public sealed class FoldWindow
     /// <summary>Device events between checkpoints: a late event re-folds at most this many more than it must.</summary>
     public const int CheckpointEvery = 64;
 
+    /// <summary>Event time when seqs first went missing (the state's latest event time then).</summary>
+    public DateTimeOffset? OpenedAt { get; set; }
+
     /// <summary>Checkpoints in ascending seq; the first is the oldest point a late event can be re-folded from.</summary>
     public List<FoldCheckpoint> Checkpoints { get; set; } = [];
 

@@ -159,7 +159,7 @@ public sealed class PumpState
                 {
                     // Seqs go missing: from here on a late event may arrive, so keep what re-folding it needs. The
                     // gap is recorded before the event beyond it is folded, so this checkpoint is right below the gap.
-                    Window = new FoldWindow { MaxEvents = _windowLimit };
+                    Window = new FoldWindow { MaxEvents = _windowLimit, OpenedAt = LastEventAt };
                     Window.Checkpoints.Add(FoldCheckpoint.Capture(this, LastSeq));
                 }
 
