@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Detection;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Pumps;
 using PumpFleet.Simulator.Generation;
 
 namespace PumpFleet.DetectionScoring;

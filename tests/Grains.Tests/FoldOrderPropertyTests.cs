@@ -2,8 +2,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
-using PumpFleet.Grains.Detection;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Pumps;
 using static PumpFleet.Grains.Tests.Ev;
 
 namespace PumpFleet.Grains.Tests;

@@ -64,7 +64,7 @@ internal static class PumpEndpoints
 
         // Time travel is a stateless read of the store, never a replay inside the pump's grain (which would stall its ingest).
         var view = at is { } t
-            ? await new Grains.Pumps.PumpAsOfReader(store).ReadAsync(serial, t, ct)
+            ? await Domain.Pumps.PumpAsOf.FoldAsync(serial, t, StoredStream(store, serial, ct), ct)
             : await grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         if (view.Version == 0 && at is null)
         {
@@ -72,6 +72,15 @@ internal static class PumpEndpoints
         }
 
         return TypedResults.Ok(view);
+    }
+
+    private static async IAsyncEnumerable<(Contracts.Events.PumpEvent Event, Domain.Pumps.EventEnvelope Envelope)> StoredStream(
+        IEventStore store, string serial, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var s in store.ReadStreamAsync(serial, 0, ct))
+        {
+            yield return (Contracts.Json.EventJson.Deserialize(s.Type, s.Data), new Domain.Pumps.EventEnvelope(s.Version, s.Seq, s.ReceivedAt, s.ClockSuspect));
+        }
     }
 
     private static async Task<IResult> EventsAsync(string serial, IEventStore store, CancellationToken ct, string? afterSeq = null, string? limit = null)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
+using PumpFleet.Domain.Detection;
 
 namespace PumpFleet.Grains.Detection.Fleet;
 

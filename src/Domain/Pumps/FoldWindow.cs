@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>
 /// What makes the device part of <see cref="PumpState"/> independent of arrival order. It exists only while seqs are

@@ -1,7 +1,7 @@
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Detection;
+using PumpFleet.Domain.Detection;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>
 /// A copy of everything in <see cref="PumpState"/> that device events fold into, taken right after the event of
