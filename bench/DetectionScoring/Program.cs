@@ -256,7 +256,7 @@ if (outFile is not null)
 
 foreach (var g in lateRefill.Detections.Where(d => !Scoring.IsCondition(d) && !Scoring.IsOutage(d) && !truth.Any(t => Scoring.Matches(d, t, runEnd))).GroupBy(d => d.Kind))
 {
-    Console.Error.WriteLine($"late-refill false: {g.Key} {g.Count()}: {g.First().Summary}");
+    Console.Error.WriteLine($"late-refill false: {g.Key} {g.Count()}: {g.First().Serial} {g.First().At:O} {g.First().Summary}");
 }
 
 foreach (var d in falseAlerts.Take(10))

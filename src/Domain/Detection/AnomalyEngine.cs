@@ -32,7 +32,7 @@ public static class AnomalyEngine
 
         // Seqs missing (a batch or a refill still in transit): the detectors that compare consecutive readings and
         // whole refill cycles wait for the fold to be complete, for a while; the re-fold then decides on all the data.
-        var incomplete = state.Window is { OpenedAt: var opened } && (opened is null || at - opened.Value < options.IncompleteDataWait);
+        var incomplete = state.AwaitsRecentData(at, options.IncompleteDataWait);
         Verdict[] verdicts =
         [
             Detectors.FlowStall(state, at),

@@ -23,8 +23,8 @@ public sealed class FoldWindow
     /// <summary>Device events between checkpoints: a late event re-folds at most this many more than it must.</summary>
     public const int CheckpointEvery = 64;
 
-    /// <summary>Event time when seqs first went missing (the state's latest event time then).</summary>
-    public DateTimeOffset? OpenedAt { get; set; }
+    /// <summary>The gaps recorded while the window is open, with the event time after each (pruned once filled).</summary>
+    public List<RecentGap> RecentGaps { get; set; } = [];
 
     /// <summary>Checkpoints in ascending seq; the first is the oldest point a late event can be re-folded from.</summary>
     public List<FoldCheckpoint> Checkpoints { get; set; } = [];
@@ -100,6 +100,9 @@ public sealed class FoldWindow
         }
     }
 }
+
+/// <summary>A gap as recorded: the missing seqs and the event time of the event that revealed it.</summary>
+public sealed record RecentGap(long From, long To, DateTimeOffset At);
 
 /// <summary>A device event kept for re-folding, with the one envelope field the fold reads.</summary>
 /// <param name="Event">The event.</param>

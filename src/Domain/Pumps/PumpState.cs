@@ -160,10 +160,11 @@ public sealed class PumpState
                 {
                     // Seqs go missing: from here on a late event may arrive, so keep what re-folding it needs. The
                     // gap is recorded before the event beyond it is folded, so this checkpoint is right below the gap.
-                    Window = new FoldWindow { MaxEvents = _windowLimit, OpenedAt = LastEventAt };
+                    Window = new FoldWindow { MaxEvents = _windowLimit };
                     Window.Checkpoints.Add(FoldCheckpoint.Capture(this, LastSeq));
                 }
 
+                Window?.RecentGaps.Add(new RecentGap(x.FromSeq, x.ToSeq, x.At));
                 AddGap(x.FromSeq, x.ToSeq);
                 break;
             case AnomalyDetected x:
@@ -247,7 +248,32 @@ public sealed class PumpState
         {
             Window = null;   // nothing is missing any more: no event can arrive late
         }
+        else
+        {
+            Window?.RecentGaps.RemoveAll(g => !IsMissingAny(g.From, g.To));
+        }
     }
+
+    /// <summary>True while any seq of <paramref name="from"/>..<paramref name="to"/> is missing.</summary>
+    public bool IsMissingAny(long from, long to)
+    {
+        foreach (var g in Gaps)
+        {
+            if (g.From <= to && from <= g.To)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// True while a gap revealed less than <paramref name="wait"/> before <paramref name="at"/> (event time) is still
+    /// open: data from just before now may still be in transit.
+    /// </summary>
+    public bool AwaitsRecentData(DateTimeOffset at, TimeSpan wait) =>
+        Window is { } w && w.RecentGaps.Exists(g => at - g.At < wait && IsMissingAny(g.From, g.To));
 
     private bool InGap(long seq)
     {
