@@ -40,6 +40,18 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
     /// <summary>A pump whose flow detector is traced to stderr (debugging aid).</summary>
     public string? Trace { get; init; }
 
+    /// <summary>
+    /// Re-evaluates quiet pumps on the simulated clock at every silent check (depletion risk, battery forecast), as
+    /// the fleet monitor and the silent pump's reminder do; off, detectors run only when a pump sends (before issue 13).
+    /// </summary>
+    public bool ReevaluateOnTime { get; init; } = true;
+
+    /// <summary>Folds in arrival order like the fold before issue 13 (the cost baseline).</summary>
+    public bool ArrivalOrderBaseline { get; init; }
+
+    /// <summary>When set, every event applied to each pump is kept (to time the fold alone afterwards).</summary>
+    public Dictionary<string, List<(PumpEvent Event, EventEnvelope Envelope)>>? Logs { get; init; }
+
     public void Run(IEnumerable<FleetOutput> outputs)
     {
         foreach (var o in outputs)
@@ -63,7 +75,7 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
     {
         if (!_pumps.TryGetValue(b.Serial, out var state))
         {
-            state = new PumpState { Serial = b.Serial };
+            state = new PumpState { Serial = b.Serial, ArrivalOrderBaseline = ArrivalOrderBaseline };
             _pumps[b.Serial] = state;
             Apply(state, new PumpPaired { At = b.At, HubId = b.HubId, By = "scoring" }, null, b.At, false);
         }
@@ -80,6 +92,14 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         foreach (var p in plan.Events)
         {
             Apply(state, p.Event, p.Seq, p.ReceivedAt, p.ClockSuspect);
+        }
+
+        if (state.NeedsRebuild && Logs is not null)
+        {
+            // As the grain does: a device event older than the window replays the stream.
+            state = PumpState.Replay(b.Serial, Logs[b.Serial]);
+            _pumps[b.Serial] = state;
+            Rebuilds++;
         }
 
         Events += plan.AcceptedDeviceEvents;
@@ -105,8 +125,34 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         }
     }
 
+    /// <summary>Full replays caused by device events older than the fold window.</summary>
+    public int Rebuilds { get; private set; }
+
+    /// <summary>Runs the silent check and the re-evaluation on time at <paramref name="now"/> (used by the silent-depletion scenario).</summary>
+    public void Tick(DateTimeOffset now) => CheckSilent(now);
+
+    /// <summary>Ingests one batch (used by the synthetic scenarios).</summary>
+    public void Send(PumpBatch b) => Ingest(b);
+
     private void CheckSilent(DateTimeOffset now)
     {
+        if (ReevaluateOnTime)
+        {
+            foreach (var state in _pumps.Values)
+            {
+                if (state.LastSeenAt is { } quietSince && now - quietSince >= options.ReevaluateAfter)
+                {
+                    var decided = AnomalyEngine.Reevaluate(state, options, now);
+                    _now = now;
+                    Record(state, decided);
+                    foreach (var e in decided)
+                    {
+                        Apply(state, e, null, quietSince, false);
+                    }
+                }
+            }
+        }
+
         foreach (var state in _pumps.Values)
         {
             if (state.LastSeenAt is { } seen && now - seen > options.SilentWindow
@@ -147,6 +193,18 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         _ => "",
     };
 
-    private static void Apply(PumpState state, PumpEvent e, long? seq, DateTimeOffset receivedAt, bool suspect) =>
-        state.Apply(e, new EventEnvelope(state.Version + 1, seq, receivedAt, suspect));
+    private void Apply(PumpState state, PumpEvent e, long? seq, DateTimeOffset receivedAt, bool suspect)
+    {
+        var env = new EventEnvelope(state.Version + 1, seq, receivedAt, suspect);
+        state.Apply(e, env);
+        if (Logs is not null)
+        {
+            if (!Logs.TryGetValue(state.Serial, out var log))
+            {
+                Logs[state.Serial] = log = [];
+            }
+
+            log.Add((e, env));
+        }
+    }
 }

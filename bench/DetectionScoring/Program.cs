@@ -76,9 +76,15 @@ var sw = Stopwatch.StartNew();
 var generator = new FleetGenerator(faultOptions, new FaultScenario { Faults = faults });
 var outputs = generator.Generate().ToList();
 var truth = outputs.OfType<FaultInjected>().Select(f => f.Record).Where(r => r.Kind != FaultKind.CohortDrift).ToList();
-var replay = new FleetReplay(detection);
+var replay = new FleetReplay(detection) { Logs = [] };
 replay.Run(outputs);
 var faultSeconds = sw.Elapsed.TotalSeconds;
+
+// The same fleet delivered out of order (issue 13): batches swapped, and every refill a day late.
+var swapped = new FleetReplay(detection) { Logs = [] };
+swapped.Run(Reorder.SwapBatches(outputs, seed));
+var lateRefill = new FleetReplay(detection) { Logs = [] };
+lateRefill.Run(Reorder.LateRefills(outputs, TimeSpan.FromDays(1)));
 outputs.Clear();
 
 // Healthy fleet: another seed, no injected faults, ordinary hub outages and clock resets left on.
@@ -198,11 +204,59 @@ foreach (var g in healthy.Detections.GroupBy(d => (d.Kind, Condition: Scoring.Is
 
 Scoring.Line(sb, "**false alerts (fault detectors)**", falseAlerts.Count, (falseAlerts.Count * 1000 / pumpDays).ToString("0.00", inv), "goal < 1");
 
+sb.AppendLine();
+sb.AppendLine(inv, $"**Out of order** (same fault fleet, same seed): in order; batches out of order (per pump one batch in three held back and delivered after the next, {swapped.Rebuilds} full replays); every refill delivered alone a day late ({lateRefill.Rebuilds} full replays). Recall by run end and median delay from the fault's start:");
+sb.AppendLine();
+Scoring.Line(sb, "fault kind", "in order", "batches out of order", "refills a day late");
+Scoring.Line(sb, "---", "---:", "---:", "---:");
+foreach (var kind in kinds)
+{
+    var records = truth.Where(t => t.Kind == kind).ToList();
+    Scoring.Line(sb, kind, Cell(replay, records, runEnd), Cell(swapped, records, runEnd), Cell(lateRefill, records, runEnd));
+}
+
+Scoring.Line(sb, "precision (all fault detectors)", Precision(replay, truth, runEnd), Precision(swapped, truth, runEnd), Precision(lateRefill, truth, runEnd));
+
+sb.AppendLine();
+var silentPumps = Math.Max(50, pumps / 5);
+var withTime = SilentDepletion.Run(detection, reevaluate: true, silentPumps, seed);
+var withoutTime = SilentDepletion.Run(detection, reevaluate: false, silentPumps, seed);
+sb.AppendLine(inv, $"**Silent while the reservoir runs down**: {silentPumps} baclofen pumps (0.5–3 mL/day) report for 12 h, then their hub goes silent; the ledger empties 36–120 h into the silence. Depletion risk against the ledger's empty time:");
+sb.AppendLine();
+Scoring.Line(sb, "detectors run", "raised ≥ 24 h before empty", "raised later", "never raised", "median lead", "smallest lead");
+Scoring.Line(sb, "---", "---:", "---:", "---:", "---:", "---:");
+foreach (var (label, r) in new[] { ("on data and on time (now)", withTime), ("only on data (before)", withoutTime) })
+{
+    Scoring.Line(sb, label, $"{r.RaisedAtLeast24h}/{r.Pumps}", r.RaisedLater, r.Never,
+        r.MedianLead is { } m ? $"{m.TotalHours:0} h" : "–", r.MinLead is { } mn ? $"{mn.TotalHours:0} h" : "–");
+}
+
+sb.AppendLine();
+var inOrderLogs = replay.Logs!;
+var swappedLogs = swapped.Logs!;
+var foldEvents = inOrderLogs.Values.Sum(l => l.Count);
+_ = FoldCost.NanosPerEvent(inOrderLogs, arrivalOrderBaseline: true, repeats: 1);   // warm-up (JIT)
+var baseIn = FoldCost.NanosPerEvent(inOrderLogs, arrivalOrderBaseline: true, repeats: 5);
+var newIn = FoldCost.NanosPerEvent(inOrderLogs, arrivalOrderBaseline: false, repeats: 5);
+var baseSw = FoldCost.NanosPerEvent(swappedLogs, arrivalOrderBaseline: true, repeats: 5);
+var newSw = FoldCost.NanosPerEvent(swappedLogs, arrivalOrderBaseline: false, repeats: 5);
+sb.AppendLine(inv, $"**Cost of the fold per event** (the fold alone over every pump's stored stream, {foldEvents:N0} events in order, median of 5 passes, same process; Release):");
+sb.AppendLine();
+Scoring.Line(sb, "stream", "arrival-order fold (before)", "order-independent fold", "ratio");
+Scoring.Line(sb, "---", "---:", "---:", "---:");
+Scoring.Line(sb, "in order", $"{baseIn:0} ns", $"{newIn:0} ns", $"{newIn / baseIn:0.00}");
+Scoring.Line(sb, "batches out of order (the before column folds them wrongly)", $"{baseSw:0} ns", $"{newSw:0} ns", $"{newSw / baseSw:0.00}");
+
 var text = sb.ToString();
 Console.WriteLine(text);
 if (outFile is not null)
 {
     File.WriteAllText(outFile, text);
+}
+
+foreach (var g in lateRefill.Detections.Where(d => !Scoring.IsCondition(d) && !Scoring.IsOutage(d) && !truth.Any(t => Scoring.Matches(d, t, runEnd))).GroupBy(d => d.Kind))
+{
+    Console.Error.WriteLine($"late-refill false: {g.Key} {g.Count()}: {g.First().Serial} {g.First().At:O} {g.First().Summary}");
 }
 
 foreach (var d in falseAlerts.Take(10))
@@ -211,6 +265,26 @@ foreach (var d in falseAlerts.Take(10))
 }
 
 return 0;
+
+static string Cell(FleetReplay r, List<GroundTruthRecord> records, DateTimeOffset runEnd)
+{
+    var delays = new List<TimeSpan>();
+    foreach (var t in records)
+    {
+        if (r.Detections.Where(d => Scoring.Matches(d, t, runEnd)).OrderBy(d => d.At).FirstOrDefault() is { } first)
+        {
+            delays.Add(first.At - t.Start < TimeSpan.Zero ? TimeSpan.Zero : first.At - t.Start);
+        }
+    }
+
+    return $"{Scoring.Ratio(delays.Count, records.Count)}, {Scoring.Median(delays)}";
+}
+
+static string Precision(FleetReplay r, List<GroundTruthRecord> truth, DateTimeOffset runEnd)
+{
+    var all = r.Detections.Where(d => !Scoring.IsCondition(d) && !Scoring.IsOutage(d)).ToList();
+    return Scoring.Ratio(all.Count(d => truth.Any(t => Scoring.Matches(d, t, runEnd))), all.Count);
+}
 
 static SimulatorOptions Options(int seed, int pumps, int days) => new()
 {

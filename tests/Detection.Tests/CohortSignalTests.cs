@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Json;
 using PumpFleet.Domain.Detection;
 using PumpFleet.Domain.Statistics;
@@ -68,7 +69,8 @@ public sealed class CohortSignalTests(PostgresFixture pg)
 
         var store = new NpgsqlEventStore(ds);
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 6, 1, 0, 0, 0, TimeSpan.Zero));
-        var job = new CohortSignalJob(ds, store, Options.Create(new AnomalyDetectionOptions()), time, NullLogger<CohortSignalJob>.Instance);
+        await using var cluster = await PumpCluster.StartAsync(cs);
+        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), time, NullLogger<CohortSignalJob>.Instance);
 
         var first = await job.RunOnceAsync(TestContext.Current.CancellationToken);
         var opened = Assert.IsType<AnomalyDetected>(Assert.Single(first));
@@ -99,7 +101,49 @@ public sealed class CohortSignalTests(PostgresFixture pg)
     {
         var cs = await pg.CreateDatabaseAsync("coh");
         await using var ds = NpgsqlDataSource.Create(cs);
-        var job = new CohortSignalJob(ds, new NpgsqlEventStore(ds), Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NullLogger<CohortSignalJob>.Instance);
+        await using var cluster = await PumpCluster.StartAsync(cs);
+        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NullLogger<CohortSignalJob>.Instance);
         Assert.Empty(await job.RunOnceAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task CohortStream_HasOneWriter_SoAnAcknowledgementOnAnActiveGrainNeverConflictsWithTheJob()
+    {
+        var cs = await pg.CreateDatabaseAsync("coh");
+        await using var ds = NpgsqlDataSource.Create(cs);
+        await using (var cmd = ds.CreateCommand("""
+            CREATE TABLE pf_cohort_stats (model text, firmware text, lot text, pumps bigint, pump_days double precision,
+                alarms bigint, critical_alarms bigint, anomalies bigint);
+            INSERT INTO pf_cohort_stats VALUES
+                ('SM2-20','4.1.0','L1',100,10000,10,12,5), ('SM2-20','4.2.1','L1',100,10000,10,1,5), ('SM2-40','4.2.1','L2',100,10000,11,1,6);
+            """))
+        {
+            await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        await using var cluster = await PumpCluster.StartAsync(cs);
+        const string stream = "cohort:SM2-20:4.1.0:L1";
+
+        // The dashboard looked at the cohort first: its grain is active before the job writes.
+        Assert.Empty((await cluster.Grains.GetGrain<IPumpQueryGrain>(stream).GetStateAsync()).OpenAnomalies);
+        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NullLogger<CohortSignalJob>.Instance);
+        var opened = Assert.IsType<AnomalyDetected>(Assert.Single(await job.RunOnceAsync(TestContext.Current.CancellationToken)));
+
+        Assert.True(await cluster.Grains.GetGrain<IPumpAnomalyGrain>(stream).AcknowledgeAnomalyAsync(opened.AnomalyId, "dr.x", "looking"));
+        Assert.Empty(await job.RunOnceAsync(TestContext.Current.CancellationToken));
+
+        await using (var cmd = ds.CreateCommand("UPDATE pf_cohort_stats SET critical_alarms = 1 WHERE firmware = '4.1.0'"))
+        {
+            await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        Assert.IsType<AnomalyResolved>(Assert.Single(await job.RunOnceAsync(TestContext.Current.CancellationToken)));
+        var types = new List<string>();
+        await foreach (var e in new NpgsqlEventStore(ds).ReadStreamAsync(stream, 0, TestContext.Current.CancellationToken))
+        {
+            types.Add(e.Type);
+        }
+
+        Assert.Equal(["anomaly.detected", "anomaly.acknowledged", "anomaly.resolved"], types);
     }
 }

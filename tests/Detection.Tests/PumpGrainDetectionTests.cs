@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Orleans.Hosting;
 using Orleans.TestingHost;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
@@ -31,6 +32,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
             silo.Services.AddPumpFleetEventStore(cs);
             silo.Services.AddPumpFleetGrains();
             silo.Services.AddSingleton<TimeProvider>(_time);
+            silo.UseInMemoryReminderService();
         });
         _cluster = builder.Build();
         await _cluster.DeployAsync();
@@ -116,8 +118,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
         var quietSeen = _time.GetUtcNow();
         _time.Advance(TimeSpan.FromHours(25));
         var ds = _cluster.Silos[0].ServiceProvider.GetRequiredService<Npgsql.NpgsqlDataSource>();
-        await using (var cmd = ds.CreateCommand("""
-            CREATE TABLE IF NOT EXISTS pf_pump_status (serial text PRIMARY KEY, hub_id text, last_seen_at timestamptz, status text);
+        await using (var cmd = ds.CreateCommand(ReadModelDdl + """
             INSERT INTO pf_pump_status VALUES (@q, 'H-1', @qs, 'ok'), (@c, 'H-1', @cs, 'ok'), ('GONE', 'H-1', @qs, 'inactive');
             """))
         {
@@ -134,6 +135,98 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
         Assert.Equal(0, await monitor.CheckOnceAsync(TestContext.Current.CancellationToken));
         Assert.Single((await ReadAsync(quiet)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.Silent);
         Assert.DoesNotContain((await ReadAsync(chatty)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.Silent);
+    }
+
+    // The columns of the projections' read models that the fleet monitor reads (src/Projections/Sql/020_read_models.sql).
+    private const string ReadModelDdl = """
+        CREATE TABLE IF NOT EXISTS pf_pump_status (serial text PRIMARY KEY, hub_id text, last_seen_at timestamptz, status text, next_refill_due_at timestamptz);
+        CREATE TABLE IF NOT EXISTS pf_anomalies (id text PRIMARY KEY, serial text NOT NULL, kind text NOT NULL, severity text NOT NULL, status text NOT NULL);
+
+        """;
+
+    [Fact]
+    public async Task SilentPumpMonitor_PagesThroughEverySilentPump_AndSkipsTheFlaggedOnes()
+    {
+        // Many silent pumps ahead of the real one (oldest first), pages of 10: the real one is only found by paging.
+        var quiet = "PG-" + Guid.NewGuid().ToString("N")[..8];
+        var g = _cluster.Client.GetGrain<IPumpIngestGrain>(quiet);
+        await g.PairAsync("H-1", "test");
+        await g.IngestAsync(new IngestBatch
+        {
+            HubId = "H-1", ReceivedAt = _time.GetUtcNow(), Device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 },
+            Events = [Rx(T0, 0.48) with { Seq = 1 }],
+        });
+        var seen = _time.GetUtcNow();
+        _time.Advance(TimeSpan.FromHours(25));
+        var prefix = "FLAG-" + Guid.NewGuid().ToString("N")[..6];
+        var ds = _cluster.Silos[0].ServiceProvider.GetRequiredService<Npgsql.NpgsqlDataSource>();
+        await using (var cmd = ds.CreateCommand(ReadModelDdl + """
+            INSERT INTO pf_pump_status (serial, hub_id, last_seen_at, status)
+                SELECT @p || '-' || i, 'H-1', @old + i * interval '1 second', 'ok' FROM generate_series(1, 35) i;
+            INSERT INTO pf_pump_status (serial, hub_id, last_seen_at, status) VALUES (@q, 'H-1', @seen, 'ok');
+            INSERT INTO pf_anomalies SELECT @p || '-' || i || ':silent', @p || '-' || i, 'silent', 'warning', 'open' FROM generate_series(1, 35) i;
+            """))
+        {
+            cmd.Parameters.AddWithValue("p", prefix);
+            cmd.Parameters.AddWithValue("old", seen.AddDays(-3));
+            cmd.Parameters.AddWithValue("q", quiet);
+            cmd.Parameters.AddWithValue("seen", seen);
+            await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        var monitor = new SilentPumpMonitor(ds, _cluster.Client, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions { MonitorPageSize = 10 }), _time,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<SilentPumpMonitor>.Instance);
+        Assert.Equal(1, await monitor.CheckOnceAsync(TestContext.Current.CancellationToken));
+        Assert.Single((await ReadAsync(quiet)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.Silent);
+
+        // The flagged pumps were never handed to a grain: their streams are still empty.
+        Assert.Empty(await ReadAsync(prefix + "-1"));
+    }
+
+    [Fact]
+    public async Task SilentBaclofenPump_RaisesDepletionRiskOnTime_BeforeItEmpties_WithNoData()
+    {
+        var serial = "PG-" + Guid.NewGuid().ToString("N")[..8];
+        var grain = _cluster.Client.GetGrain<IPumpIngestGrain>(serial);
+        await grain.PairAsync("H-1", "test");
+        var t = _time.GetUtcNow();
+
+        // 10 mL of baclofen at 2 mL/day, low-reservoir level 2 mL: 4 days to the threshold, 5 to empty; the
+        // 72 h horizon is not reached yet, so the last batch opens nothing.
+        await grain.IngestAsync(new IngestBatch
+        {
+            HubId = "H-1", ReceivedAt = t, Device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 },
+            Events = [Rx(t.AddHours(-1), 2, drug: "baclofen", lowAlarm: 2) with { Seq = 1 }, Refill(t.AddHours(-1), 0, 0, 10) with { Seq = 2 }, Running(t.AddHours(-1)) with { Seq = 3 }],
+        });
+        var view = await _cluster.Client.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
+        Assert.Empty(view.OpenAnomalies);
+        var emptyAt = view.ForecastEmptyAt!.Value;
+
+        var ds = _cluster.Silos[0].ServiceProvider.GetRequiredService<Npgsql.NpgsqlDataSource>();
+        await using (var cmd = ds.CreateCommand(ReadModelDdl + "INSERT INTO pf_pump_status (serial, hub_id, last_seen_at, status, next_refill_due_at) VALUES (@s, 'H-1', @seen, 'ok', @due);"))
+        {
+            cmd.Parameters.AddWithValue("s", serial);
+            cmd.Parameters.AddWithValue("seen", view.LastSeenAt!.Value);
+            cmd.Parameters.AddWithValue("due", view.NextRefillDueAt!.Value);
+            await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        var monitor = new SilentPumpMonitor(ds, _cluster.Client, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions()), _time,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<SilentPumpMonitor>.Instance);
+
+        // Silent for 12 h: still more than the horizon away (3.5 days to the threshold).
+        _time.Advance(TimeSpan.FromHours(12));
+        await monitor.ReevaluateOnceAsync(TestContext.Current.CancellationToken);
+        Assert.DoesNotContain((await ReadAsync(serial)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.DepletionRisk);
+
+        // Silent for 30 h, no data at all: the ledger says 7.4 mL left, 2.7 days to the threshold: critical for baclofen.
+        _time.Advance(TimeSpan.FromHours(18));
+        Assert.Equal(1, await monitor.ReevaluateOnceAsync(TestContext.Current.CancellationToken));
+        var risk = Assert.Single((await ReadAsync(serial)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.DepletionRisk);
+        Assert.Equal("critical", risk.Severity);
+        Assert.Equal(_time.GetUtcNow(), risk.At);
+        Assert.True(emptyAt - risk.At >= TimeSpan.FromHours(24), $"raised {emptyAt - risk.At} before empty");
+        Assert.Equal(31, risk.Evidence["hoursWithoutData"], 0);   // since the last event (1 h before the last batch)
     }
 
     private async Task DeactivateAsync(string serial)

@@ -62,6 +62,21 @@ internal sealed class PumpScript
         return Detect();
     }
 
+    /// <summary>Leaves the next seq out (an event still in transit) and records the gap, as the planner does.</summary>
+    public long Skip()
+    {
+        var seq = ++_seq;
+        Platform(new GapRecorded { At = Now, FromSeq = seq, ToSeq = seq });
+        return seq;
+    }
+
+    /// <summary>Delivers an event held back by <see cref="Skip"/> with its own seq, then runs the engine.</summary>
+    public IReadOnlyList<PumpEvent> Late(DeviceEvent e, long seq)
+    {
+        Apply(e with { Seq = seq }, seq, false);
+        return Detect();
+    }
+
     public IReadOnlyList<PumpEvent> Detect()
     {
         var decided = AnomalyEngine.Evaluate(State, Options);

@@ -158,6 +158,26 @@ public sealed class PumpGrainTests(PumpClusterFixture fx) : IClassFixture<PumpCl
     }
 
     [Fact]
+    public async Task GetStateAsOf_OfABacklogUploadedAfterPairing_ShowsDeviceAndHub_FromAStatelessReader()
+    {
+        // Paired now (wall time); the hub uploads a backlog from weeks ago: as of the backlog's own time the view has
+        // the device and hub it was stored under, in event time.
+        var serial = NewSerial();
+        var g = await PairedAsync(serial);
+        await g.IngestAsync(Batch(T0.AddDays(30), Continuous(1, T0, 1.0), Refill(2, T0, 20), Dose(3, T0, T0.AddDays(1), 1.0), Dose(4, T0.AddDays(1), T0.AddDays(2), 1.0)));
+
+        await using var ds = NpgsqlDataSource.Create(fx.Cluster.ConnectionString);
+        var reader = new Pumps.PumpAsOfReader(new EventStore.NpgsqlEventStore(ds));
+        var view = await reader.ReadAsync(serial, T0.AddDays(1), TestContext.Current.CancellationToken);
+
+        Assert.Equal(("H1", "SM2-20", 3L), (view.HubId, view.Model, view.LastSeq));
+        Assert.Equal(19.0, view.ReservoirMl!.Value, 9);
+        Assert.Equal(view, await fx.Cluster.Grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsOfAsync(T0.AddDays(1)), PumpViewComparer.Instance);
+        var before = await reader.ReadAsync(serial, T0.AddDays(-1), TestContext.Current.CancellationToken);
+        Assert.Equal((0L, (double?)null), (before.LastSeq, before.ReservoirMl));
+    }
+
+    [Fact]
     public async Task Anomaly_AcknowledgeThenResolve_AreEvents()
     {
         var serial = NewSerial();
@@ -182,4 +202,15 @@ public sealed class PumpGrainTests(PumpClusterFixture fx) : IClassFixture<PumpCl
         Assert.True(await anomalies.ResolveAnomalyAsync("an-1", "dr.x", "fixed"));
         Assert.Empty((await fx.Cluster.Grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync()).OpenAnomalies);
     }
+}
+
+/// <summary>Compares views by their JSON (records with lists compare lists by reference).</summary>
+internal sealed class PumpViewComparer : IEqualityComparer<Contracts.Views.PumpView>
+{
+    public static readonly PumpViewComparer Instance = new();
+
+    public bool Equals(Contracts.Views.PumpView? x, Contracts.Views.PumpView? y) =>
+        JsonSerializer.Serialize(x) == JsonSerializer.Serialize(y);
+
+    public int GetHashCode(Contracts.Views.PumpView obj) => JsonSerializer.Serialize(obj).GetHashCode(StringComparison.Ordinal);
 }

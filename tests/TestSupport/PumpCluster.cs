@@ -31,6 +31,7 @@ public sealed class PumpCluster : IAsyncDisposable
         {
             silo.Services.AddPumpFleetEventStore(connectionString);
             silo.Services.AddPumpFleetGrains();
+            silo.UseInMemoryReminderService();
             configure?.Invoke(silo.Services);
         });
         var cluster = builder.Build();

@@ -27,7 +27,8 @@ public interface IPumpQueryGrain : IGrainWithStringKey
     Task<PumpView> GetStateAsync();
 
     /// <summary>The state as it was at <paramref name="asOf"/> (event time), rebuilt from the stored events.</summary>
-    [Alias("GetStateAsOf")]
+    /// <remarks>Interleaved: a stateless read of the store, so a viewer never waits behind, or stalls, the pump's ingest.</remarks>
+    [Alias("GetStateAsOf"), Orleans.Concurrency.AlwaysInterleave]
     Task<PumpView> GetStateAsOfAsync(DateTimeOffset asOf);
 }
 

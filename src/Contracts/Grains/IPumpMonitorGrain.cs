@@ -10,4 +10,11 @@ public interface IPumpMonitorGrain : IGrainWithStringKey
     /// </summary>
     [Alias("MarkSilent")]
     Task<bool> MarkSilentAsync(DateTimeOffset lastSeenAt, TimeSpan window);
+
+    /// <summary>
+    /// Re-evaluates the detectors that depend on time passing (depletion risk, battery forecast) at the current time,
+    /// for a pump that has sent nothing since: silence is not health. Returns true when an anomaly opened or resolved.
+    /// </summary>
+    [Alias("Reevaluate")]
+    Task<bool> ReevaluateAsync();
 }

@@ -53,7 +53,7 @@ internal static class PumpEndpoints
         return TypedResults.Ok(await queries.ListPumpsAsync(filter, sortKey, direction == "desc", pageNo, size, ct));
     }
 
-    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, string? asOf = null)
+    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventReader store, CancellationToken ct, string? asOf = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);
@@ -63,14 +63,25 @@ internal static class PumpEndpoints
             return p.Problem();
         }
 
-        var grain = grains.GetGrain<IPumpQueryGrain>(serial);
-        var view = at is { } t ? await grain.GetStateAsOfAsync(t) : await grain.GetStateAsync();
+        // Time travel is a stateless read of the store, never a replay inside the pump's grain (which would stall its ingest).
+        var view = at is { } t
+            ? await Domain.Pumps.PumpAsOf.FoldAsync(serial, t, StoredStream(store, serial, ct), ct)
+            : await grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         if (view.Version == 0 && at is null)
         {
             return TypedResults.Problem(title: "Unknown pump", detail: $"No events are stored for pump '{serial}'.", statusCode: StatusCodes.Status404NotFound);
         }
 
         return TypedResults.Ok(view);
+    }
+
+    private static async IAsyncEnumerable<(Contracts.Events.PumpEvent Event, Domain.Pumps.EventEnvelope Envelope)> StoredStream(
+        IEventReader store, string serial, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var s in store.ReadStreamAsync(serial, 0, ct))
+        {
+            yield return (Contracts.Json.EventJson.Deserialize(s.Type, s.Data), new Domain.Pumps.EventEnvelope(s.Version, s.Seq, s.ReceivedAt, s.ClockSuspect));
+        }
     }
 
     private static async Task<IResult> EventsAsync(string serial, IEventReader store, CancellationToken ct, string? afterSeq = null, string? limit = null)

@@ -137,6 +137,30 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     public TimeSpan SilentCheckInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// Silence is not health: a pump that has sent nothing for this long is re-evaluated on time (depletion risk,
+    /// battery forecast) by the fleet monitor when its ledger forecast nears the depletion horizon, and by a
+    /// durable reminder every interval once it is flagged silent. Hubs send hourly. Default: 1 hour.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
+    public TimeSpan ReevaluateAfter { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// While seqs are missing, the flow and refill detectors (which compare consecutive readings and whole refill
+    /// cycles) wait for the gap to fill, at most this long in event time: a refill or a reading still in transit would
+    /// otherwise show as a deviation (a level jump without its refill). Stall and depletion never wait. Default: 48 hours.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan IncompleteDataWait { get; set; } = TimeSpan.FromHours(48);
+
+    /// <summary>Pumps the fleet monitor reads per page (it pages through all of them, oldest first).</summary>
+    [Range(10, 100_000)]
+    public int MonitorPageSize { get; set; } = 1000;
+
+    /// <summary>Grain calls the fleet monitor makes at once (instead of one at a time).</summary>
+    [Range(1, 256)]
+    public int MonitorParallelism { get; set; } = 16;
+
+    /// <summary>
     /// Cohort signal: smallest event count a cohort needs before it can signal; disproportionality practice uses
     /// N ≥ 3 ([S4][S5], §7.4). Default: 3.
     /// </summary>

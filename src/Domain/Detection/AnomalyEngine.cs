@@ -29,12 +29,16 @@ public static class AnomalyEngine
         }
 
         var at = state.LastEventAt ?? state.LastSeenAt ?? DateTimeOffset.UnixEpoch;
+
+        // Seqs missing (a batch or a refill still in transit): the detectors that compare consecutive readings and
+        // whole refill cycles wait for the fold to be complete, for a while; the re-fold then decides on all the data.
+        var incomplete = state.AwaitsRecentData(at, options.IncompleteDataWait);
         Verdict[] verdicts =
         [
             Detectors.FlowStall(state, at),
-            Detectors.Flow(state, options, over: true),
-            Detectors.Flow(state, options, over: false),
-            Detectors.RefillDiscrepancy(state, options),
+            incomplete ? Verdict.None(AnomalyKinds.OverInfusion) : Detectors.Flow(state, options, over: true),
+            incomplete ? Verdict.None(AnomalyKinds.UnderInfusion) : Detectors.Flow(state, options, over: false),
+            incomplete ? Verdict.None(AnomalyKinds.RefillDiscrepancy) : Detectors.RefillDiscrepancy(state, options),
             Detectors.DepletionRisk(state, options, at),
             Detectors.BatteryEndOfLife(state, options),
             Detectors.SilentCleared(state),
@@ -45,6 +49,27 @@ public static class AnomalyEngine
             Decide(state, v, at, events);
         }
 
+        return events;
+    }
+
+    /// <summary>
+    /// Re-evaluates the detectors that depend on time passing rather than on data (depletion risk, battery
+    /// forecast) at <paramref name="now"/>, for a pump that has sent nothing since its last evaluation: silence is
+    /// not health. Never before the state's own event time. Decisions as <see cref="Evaluate"/>, stamped at <paramref name="now"/>.
+    /// </summary>
+    public static IReadOnlyList<PumpEvent> Reevaluate(PumpState state, AnomalyDetectionOptions options, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(options);
+        if (state.Version == 0)
+        {
+            return [];
+        }
+
+        var at = state.LastEventAt is { } last && last > now ? last : now;
+        var events = new List<PumpEvent>();
+        Decide(state, Detectors.DepletionRisk(state, options, at), at, events);
+        Decide(state, Detectors.BatteryEndOfLife(state, options, at), at, events);
         return events;
     }
 

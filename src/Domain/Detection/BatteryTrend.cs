@@ -19,6 +19,9 @@ public sealed class BatteryTrend
     public double Stt { get; set; }
     public double Sty { get; set; }
 
+    /// <summary>A deep copy (every member is a value), for the re-fold checkpoints.</summary>
+    public BatteryTrend Clone() => (BatteryTrend)MemberwiseClone();
+
     /// <summary>Folds one trusted report; older-than-last reports are ignored (time must move forward).</summary>
     public void OnReport(DateTimeOffset at, double pct)
     {

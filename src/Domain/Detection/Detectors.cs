@@ -281,6 +281,11 @@ public static class Detectors
             return Verdict.None(kind);
         }
 
+        // Silence is not health: evaluated later than the ledger's last word (a re-evaluation on time, no new data),
+        // the reservoir kept emptying at the rate in the meantime.
+        var ledgerAt = ledger.ProgrammedIntegratedTo ?? state.LastEventAt ?? at;
+        var silentDays = Math.Max(0, (at - ledgerAt).TotalDays);
+        ledgerLevel = Math.Max(0, ledgerLevel - (rate * silentDays));
         var level = Math.Min(ledgerLevel, measuredLevel ?? double.MaxValue);
         var threshold = state.LowReservoirThresholdMl;
         var days = Math.Max(0, (level - threshold) / rate);
@@ -309,6 +314,7 @@ public static class Detectors
             ["deliveredRateMlPerDay"] = Math.Round(deliveredRate, 4),
             ["measuredRateMlPerDay"] = Math.Round(measuredRate, 4),
             ["baclofen"] = baclofen ? 1 : 0,
+            ["hoursWithoutData"] = Math.Round(silentDays * 24, 1),
         });
     }
 
@@ -317,12 +323,16 @@ public static class Detectors
     /// §2.1), ELECTIVE_REPLACEMENT (warning: EOS in at least 90 days, §0 item 5), or the battery trend projecting
     /// 0 % within the forecast horizon (info).
     /// </summary>
-    public static Verdict BatteryEndOfLife(PumpState state, AnomalyDetectionOptions o)
+    public static Verdict BatteryEndOfLife(PumpState state, AnomalyDetectionOptions o) => BatteryEndOfLife(state, o, null);
+
+    /// <summary>As above, the forecast advanced to <paramref name="at"/> (a re-evaluation on time: the battery kept discharging while silent).</summary>
+    public static Verdict BatteryEndOfLife(PumpState state, AnomalyDetectionOptions o, DateTimeOffset? at)
     {
         const string kind = AnomalyKinds.BatteryEndOfLife;
         var trend = state.Detectors.Battery;
         var fit = trend.Reports >= o.BatteryMinReports ? trend.Fit() : null;
-        double? daysToEmpty = fit is { SlopePerDay: < 0 } f ? Math.Max(0, f.LevelPct / -f.SlopePerDay) : null;
+        var elapsed = at is { } now && trend.LastAt is { } last ? Math.Max(0, (now - last).TotalDays) : 0;
+        double? daysToEmpty = fit is { SlopePerDay: < 0 } f ? Math.Max(0, (f.LevelPct / -f.SlopePerDay) - elapsed) : null;
         var evidence = new Dictionary<string, double>(StringComparer.Ordinal)
         {
             ["batteryPct"] = state.BatteryPct ?? -1,

@@ -69,6 +69,15 @@ public sealed class FlowCusum
     /// <summary>Standard deviation of one reading's noise (estimate only; the engine applies the floor).</summary>
     public double NoiseSd => Math.Sqrt(Math.Max(0, NoiseVariance));
 
+    /// <summary>A deep copy, for the re-fold checkpoints.</summary>
+    public FlowCusum Clone()
+    {
+        var c = (FlowCusum)MemberwiseClone();
+        c.OverRun = OverRun.Clone();
+        c.UnderRun = UnderRun.Clone();
+        return c;
+    }
+
     /// <summary>Folds one trusted measured reading.</summary>
     /// <param name="at">Event time.</param>
     /// <param name="levelMl">Measured level.</param>
@@ -179,6 +188,9 @@ public sealed class FlowRun
 
     /// <summary>Relative deviation of observed from delivered consumption over the run, or null without volume.</summary>
     public double? RelativeDeviation => DeliveredMl > 1e-6 ? ExcessMl / DeliveredMl : null;
+
+    /// <summary>A deep copy (every member is a value).</summary>
+    public FlowRun Clone() => (FlowRun)MemberwiseClone();
 
     public void Reset()
     {

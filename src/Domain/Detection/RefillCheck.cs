@@ -31,6 +31,9 @@ public sealed class RefillCheck
     public DateTimeOffset? FirstMeasuredAt { get; set; }
     public double DeliveredBeforeFirstMeasuredMl { get; set; }
 
+    /// <summary>A deep copy (every member is a value), for the re-fold checkpoints.</summary>
+    public RefillCheck Clone() => (RefillCheck)MemberwiseClone();
+
     /// <summary>Folds a refill (after the ledger saw earlier deliveries).</summary>
     public void OnRefill(RefillPerformed x, double deliveredTotalMl)
     {

@@ -30,6 +30,9 @@ public sealed class StallTracker
     /// <summary>Event time of the last interval that delivered normally.</summary>
     public DateTimeOffset? LastHealthyAt { get; set; }
 
+    /// <summary>A deep copy (every member is a value), for the re-fold checkpoints.</summary>
+    public StallTracker Clone() => (StallTracker)MemberwiseClone();
+
     /// <summary>Folds one trusted dose report.</summary>
     public void OnDose(DoseDelivered d, PumpState state)
     {

@@ -53,7 +53,11 @@ public static class IngestPlanner
         var planned = new List<PlannedEvent>();
         if (batch.Device is not null && batch.Device != state.Device)
         {
-            planned.Add(new PlannedEvent(new DeviceIdentified { At = batch.ReceivedAt, Device = batch.Device }, newId(), null, batch.ReceivedAt, false));
+            // Event time like everything else: the device was known at least as early as the batch's oldest event
+            // (a backlog uploaded late still shows its device in a view as of its own time).
+            var identifiedAt = batch.Events.Where(e => e.At >= EarliestTrustedTime && e.At <= batch.ReceivedAt + FutureTolerance)
+                .Select(e => (DateTimeOffset?)e.At).Min() ?? batch.ReceivedAt;
+            planned.Add(new PlannedEvent(new DeviceIdentified { At = identifiedAt, Device = batch.Device }, newId(), null, batch.ReceivedAt, false));
         }
 
         var duplicates = 0;

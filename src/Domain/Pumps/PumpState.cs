@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
 using PumpFleet.Domain.Detection;
@@ -13,14 +14,15 @@ namespace PumpFleet.Domain.Pumps;
 public readonly record struct EventEnvelope(long Version, long? Seq, DateTimeOffset ReceivedAt, bool ClockSuspect);
 
 /// <summary>
-/// A pump's state as a pure, deterministic fold over its events: no I/O, no wall clock. The same events in the
-/// same order always give the same state, so a replay, a rebuild, a snapshot + tail and an accelerated simulation
-/// agree. Mutable for speed and memory (one instance per active pump); serialisable as a snapshot with System.Text.Json.
+/// A pump's state as a pure, deterministic fold over its events: no I/O, no wall clock. Device events fold in seq
+/// order whatever order they arrive in (while seqs are missing, a late one re-folds a window, <see cref="FoldWindow"/>), so a
+/// replay, a rebuild, a snapshot + tail, a reordered delivery and an accelerated simulation agree. Mutable for speed
+/// and memory (one instance per active pump); serialisable as a snapshot with System.Text.Json.
 /// </summary>
 public sealed class PumpState
 {
     /// <summary>Bumped whenever the fold changes so that old snapshots are ignored and the stream is replayed.</summary>
-    public const int SchemaVersion = 3;
+    public const int SchemaVersion = 4;
 
     /// <summary>Default low-reservoir threshold when the prescription sets none (older SynchroMed labelling: 2 mL; notes/domain.md §0 item 4).</summary>
     public const double DefaultLowReservoirMl = 2.0;
@@ -76,6 +78,60 @@ public sealed class PumpState
     /// <summary>The anomaly detectors' accumulators (folded here so that a replay rebuilds them exactly).</summary>
     public DetectorState Detectors { get; set; } = new();
 
+    /// <summary>
+    /// While seqs are missing (gaps), the device events since the oldest gap and checkpoints of the fold, so that a
+    /// late event is folded in seq order; null when nothing is missing (a late event is then impossible: a seq not in
+    /// a gap is already stored), so a pump without gaps pays nothing for it.
+    /// </summary>
+    public FoldWindow? Window { get; set; }
+
+    // Events a new window keeps; unlimited during a full replay.
+    private int _windowLimit = FoldWindow.DefaultMaxEvents;
+
+    /// <summary>
+    /// A device event arrived from before the window (<see cref="FoldWindow"/>): it was folded out of order, and the
+    /// owner must replace this state with a full <see cref="Replay"/> of the stream. Not persisted: the owner does so
+    /// before anything reads or saves the state.
+    /// </summary>
+    [JsonIgnore]
+    public bool NeedsRebuild { get; set; }
+
+    /// <summary>
+    /// Folds a whole stream in stored order without a window limit (every late event re-folds in seq order), then
+    /// trims the window: the state that seq order gives, whatever the arrival order was.
+    /// </summary>
+    public static PumpState Replay(string serial, IEnumerable<(PumpEvent Event, EventEnvelope Envelope)> stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var s = StartReplay(serial);
+        foreach (var (e, env) in stream)
+        {
+            s.Apply(e, env);
+        }
+
+        s.FinishReplay();
+        return s;
+    }
+
+    /// <summary>An empty state whose window keeps every event, for a full replay (apply the stream, then <see cref="FinishReplay"/>).</summary>
+    public static PumpState StartReplay(string serial)
+    {
+        return new PumpState { Serial = serial, _windowLimit = int.MaxValue };
+    }
+
+    /// <summary>Ends a full replay: the window goes back to its bounded size.</summary>
+    public void FinishReplay()
+    {
+        _windowLimit = FoldWindow.DefaultMaxEvents;
+        if (Window is { } w)
+        {
+            w.MaxEvents = _windowLimit;
+            w.Trim();
+        }
+
+        NeedsRebuild = false;
+    }
+
     /// <summary>Applies one stored event.</summary>
     public void Apply(PumpEvent e, EventEnvelope env)
     {
@@ -100,6 +156,15 @@ public sealed class PumpState
                 HubId = x.HubId;
                 break;
             case GapRecorded x:
+                if (Window is null && !ArrivalOrderBaseline)
+                {
+                    // Seqs go missing: from here on a late event may arrive, so keep what re-folding it needs. The
+                    // gap is recorded before the event beyond it is folded, so this checkpoint is right below the gap.
+                    Window = new FoldWindow { MaxEvents = _windowLimit };
+                    Window.Checkpoints.Add(FoldCheckpoint.Capture(this, LastSeq));
+                }
+
+                Window?.RecentGaps.Add(new RecentGap(x.FromSeq, x.ToSeq, x.At));
                 AddGap(x.FromSeq, x.ToSeq);
                 break;
             case AnomalyDetected x:
@@ -109,6 +174,11 @@ public sealed class PumpState
                     Summary = x.Summary, Evidence = new Dictionary<string, double>(x.Evidence, StringComparer.Ordinal),
                 };
                 Detectors.Observe(x);
+                if (x.Kind is AnomalyKinds.OverInfusion or AnomalyKinds.UnderInfusion && Window is not null)
+                {
+                    Window.Restarts.Add(new FlowRestartMark(LastSeq, x.Kind == AnomalyKinds.OverInfusion));
+                }
+
                 break;
             case AnomalyAcknowledged x when Anomalies.TryGetValue(x.AnomalyId, out var a):
                 a.Status = AnomalyStatus.Acknowledged;
@@ -121,23 +191,164 @@ public sealed class PumpState
         }
     }
 
+    /// <summary>
+    /// Benchmark baseline only: folds device events in arrival order, as schema 3 did (no window, no re-fold), so
+    /// DetectionScoring can measure the order-independent fold against it in the same run.
+    /// </summary>
+    [JsonIgnore]
+    internal bool ArrivalOrderBaseline { get; set; }
+
     private void ApplyDevice(DeviceEvent d, EventEnvelope env)
     {
         var seq = d.Seq;
+        if (ArrivalOrderBaseline)
+        {
+            if (seq <= LastSeq)
+            {
+                RemoveFromGaps(seq);
+            }
+
+            Fold(d, env.ClockSuspect);
+            return;
+        }
+
         if (seq > LastSeq)
         {
-            LastSeq = seq;
-            if (!env.ClockSuspect)
+            Fold(d, env.ClockSuspect);
+            if (Window is { } w)
+            {
+                w.Events.Add(new WindowEvent(d, env.ClockSuspect));
+                AfterInOrderFold(w, seq);
+                w.Trim();
+            }
+
+            return;
+        }
+
+        if (!InGap(seq))
+        {
+            return;   // already stored and folded: a duplicate the planner could not see
+        }
+
+        RemoveFromGaps(seq);
+        var from = Window?.CheckpointBelow(seq) ?? -1;
+        if (from < 0)
+        {
+            // Older than the window: folded out of order for now; the owner replays the stream.
+            NeedsRebuild = true;
+            Fold(d, env.ClockSuspect);
+        }
+        else
+        {
+            Window!.Events.Insert(Window.InsertionIndex(seq), new WindowEvent(d, env.ClockSuspect));
+            Refold(Window, from);
+        }
+
+        if (Gaps.Count == 0)
+        {
+            Window = null;   // nothing is missing any more: no event can arrive late
+        }
+        else
+        {
+            Window?.RecentGaps.RemoveAll(g => !IsMissingAny(g.From, g.To));
+        }
+    }
+
+    /// <summary>True while any seq of <paramref name="from"/>..<paramref name="to"/> is missing.</summary>
+    public bool IsMissingAny(long from, long to)
+    {
+        foreach (var g in Gaps)
+        {
+            if (g.From <= to && from <= g.To)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// True while a gap revealed less than <paramref name="wait"/> before <paramref name="at"/> (event time) is still
+    /// open: data from just before now may still be in transit.
+    /// </summary>
+    public bool AwaitsRecentData(DateTimeOffset at, TimeSpan wait) =>
+        Window is { } w && w.RecentGaps.Exists(g => at - g.At < wait && IsMissingAny(g.From, g.To));
+
+    private bool InGap(long seq)
+    {
+        foreach (var g in Gaps)
+        {
+            if (g.From <= seq && seq <= g.To)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Restores checkpoint <paramref name="index"/> and folds the window's later events and restarts in seq order.</summary>
+    private void Refold(FoldWindow w, int index)
+    {
+        var cp = w.Checkpoints[index];
+        w.Checkpoints.RemoveRange(index + 1, w.Checkpoints.Count - index - 1);
+        cp.RestoreTo(this);
+        w.SinceCheckpoint = 0;
+        var restarts = w.Restarts;
+        var r = 0;
+        while (r < restarts.Count && restarts[r].AfterSeq < cp.Seq)
+        {
+            r++;
+        }
+
+        var i = 0;
+        while (i < w.Events.Count && w.Events[i].Event.Seq <= cp.Seq)
+        {
+            i++;
+        }
+
+        for (; i < w.Events.Count; i++)
+        {
+            var e = w.Events[i];
+            for (; r < restarts.Count && restarts[r].AfterSeq < e.Event.Seq; r++)
+            {
+                Detectors.Flow.Restart(restarts[r].Over);
+            }
+
+            Fold(e.Event, e.ClockSuspect);
+            AfterInOrderFold(w, e.Event.Seq);
+        }
+
+        for (; r < restarts.Count; r++)
+        {
+            Detectors.Flow.Restart(restarts[r].Over);
+        }
+    }
+
+    private void AfterInOrderFold(FoldWindow w, long seq)
+    {
+        if (++w.SinceCheckpoint >= FoldWindow.CheckpointEvery)
+        {
+            w.Checkpoints.Add(FoldCheckpoint.Capture(this, seq));
+            w.SinceCheckpoint = 0;
+        }
+    }
+
+    /// <summary>Folds one device event into the device part of the state (the part <see cref="FoldCheckpoint"/> copies).</summary>
+    private void Fold(DeviceEvent d, bool clockSuspect)
+    {
+        var env = new EventEnvelope(Version, d.Seq, default, clockSuspect);
+        if (d.Seq > LastSeq)
+        {
+            LastSeq = d.Seq;
+            if (!clockSuspect)
             {
                 LastDeviceAt = d.At;
             }
         }
-        else
-        {
-            RemoveFromGaps(seq);
-        }
 
-        var trusted = !env.ClockSuspect;
+        var trusted = !clockSuspect;
         if (trusted)
         {
             // Time-based ledger arithmetic only moves forward in trusted event time.

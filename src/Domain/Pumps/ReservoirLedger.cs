@@ -103,6 +103,9 @@ public sealed class ReservoirLedger
         DeliveredSinceBaselineMl = 0;
     }
 
+    /// <summary>A deep copy (every member is a value), for the re-fold checkpoints.</summary>
+    public ReservoirLedger Clone() => (ReservoirLedger)MemberwiseClone();
+
     /// <summary>The API view.</summary>
     public LedgerView ToView(double forecastRate) => new()
     {

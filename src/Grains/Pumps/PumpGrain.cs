@@ -19,8 +19,11 @@ namespace PumpFleet.Grains.Pumps;
 public sealed partial class PumpGrain(
     IEventStore store, IOptions<PumpGrainOptions> options, PumpInstruments instruments, ILogger<PumpGrain> logger,
     IOptions<AnomalyDetectionOptions> detection, TimeProvider time)
-    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain, IPumpMonitorGrain
+    : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain, IPumpMonitorGrain, ICohortSignalGrain, IRemindable
 {
+    /// <summary>The reminder that re-evaluates a silent pump on time; it ends itself once the pump is heard from.</summary>
+    public const string ReevaluateReminder = "reevaluate-silent";
+
     private PumpState _state = new();
     private long _snapshotVersion;
 
@@ -63,9 +66,7 @@ public sealed partial class PumpGrain(
             }
             catch (WrongExpectedVersionException)
             {
-                // Another activation (a rare duplicate during a membership change) wrote first: re-read and decide again.
-                LogConcurrentWriter(Serial);
-                _state = await LoadAsync(CancellationToken.None);
+                // Another activation (a rare duplicate during a membership change) wrote first: the state was re-read; decide again.
                 plan = Plan(batch);
                 if (plan.Events.Count > 0)
                 {
@@ -73,7 +74,7 @@ public sealed partial class PumpGrain(
                 }
             }
 
-            await DetectAsync();
+            await DecideOnceMoreOnConflictAsync(DetectAsync);
         }
 
         return new IngestResult
@@ -89,39 +90,46 @@ public sealed partial class PumpGrain(
     public async Task PairAsync(string hubId, string by)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(hubId);
-        var now = DateTimeOffset.UtcNow;
-        if (PumpDecisions.Pair(_state, hubId, by, now) is not { } paired)
+        await DecideOnceMoreOnConflictAsync(async () =>
         {
-            return;
-        }
+            var now = time.GetUtcNow();
+            if (PumpDecisions.Pair(_state, hubId, by, now) is not { } paired)
+            {
+                return false;
+            }
 
-        await AppendAndApplyAsync([new PlannedEvent(paired, Guid.NewGuid(), null, now, false)], hubId, null);
+            await AppendAndApplyAsync([new PlannedEvent(paired, Guid.NewGuid(), null, now, false)], hubId, null);
+            return true;
+        });
+    }
+
+    /// <summary>
+    /// Runs a decision and its append; when another writer appended first (a stale activation), the state has been
+    /// re-read by then, so the decision is made once more on the current state, as ingest does.
+    /// </summary>
+    private async Task<T> DecideOnceMoreOnConflictAsync<T>(Func<Task<T>> decideAndAppend)
+    {
+        try
+        {
+            return await decideAndAppend();
+        }
+        catch (WrongExpectedVersionException)
+        {
+            return await decideAndAppend();
+        }
     }
 
     /// <inheritdoc />
     public Task<PumpView> GetStateAsync() => Task.FromResult(_state.ToView());
 
     /// <inheritdoc />
-    public async Task<PumpView> GetStateAsOfAsync(DateTimeOffset asOf)
-    {
-        var state = new PumpState { Serial = Serial };
-        await foreach (var stored in store.ReadStreamAsync(Serial))
-        {
-            var e = EventJson.Deserialize(stored.Type, stored.Data);
-            var effective = e is DeviceEvent && stored.ClockSuspect ? stored.ReceivedAt : e.At;
-            if (effective <= asOf)
-            {
-                state.Apply(e, Envelope(stored));
-            }
-        }
-
-        return state.ToView();
-    }
+    /// <remarks>Stateless (never touches this activation's state) and interleaved (see the interface), so it cannot stall ingest.</remarks>
+    public Task<PumpView> GetStateAsOfAsync(DateTimeOffset asOf) => new PumpAsOfReader(store).ReadAsync(Serial, asOf);
 
     /// <inheritdoc />
-    public async Task<bool> AcknowledgeAnomalyAsync(string anomalyId, string by, string? note)
+    public Task<bool> AcknowledgeAnomalyAsync(string anomalyId, string by, string? note) => DecideOnceMoreOnConflictAsync(async () =>
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         if (PumpDecisions.Acknowledge(_state, anomalyId, by, note, now) is not { } acknowledged)
         {
             return false;
@@ -129,12 +137,12 @@ public sealed partial class PumpGrain(
 
         await AppendAndApplyAsync([new PlannedEvent(acknowledged, Guid.NewGuid(), null, now, false)], null, null);
         return true;
-    }
+    });
 
     /// <inheritdoc />
-    public async Task<bool> ResolveAnomalyAsync(string anomalyId, string by, string? note)
+    public Task<bool> ResolveAnomalyAsync(string anomalyId, string by, string? note) => DecideOnceMoreOnConflictAsync(async () =>
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         if (PumpDecisions.Resolve(_state, anomalyId, by, note, now) is not { } resolved)
         {
             return false;
@@ -142,10 +150,13 @@ public sealed partial class PumpGrain(
 
         await AppendAndApplyAsync([new PlannedEvent(resolved, Guid.NewGuid(), null, now, false)], null, null);
         return true;
-    }
+    });
 
     /// <inheritdoc />
-    public async Task<bool> MarkSilentAsync(DateTimeOffset lastSeenAt, TimeSpan window)
+    public Task<bool> MarkSilentAsync(DateTimeOffset lastSeenAt, TimeSpan window) =>
+        DecideOnceMoreOnConflictAsync(() => MarkSilentOnceAsync(lastSeenAt, window));
+
+    private async Task<bool> MarkSilentOnceAsync(DateTimeOffset lastSeenAt, TimeSpan window)
     {
         // The one detector on wall time: silence is about the platform not hearing, not about event time.
         var now = time.GetUtcNow();
@@ -156,6 +167,108 @@ public sealed partial class PumpGrain(
 
         await AppendAndApplyAsync([new PlannedEvent(e, AnomalyEngine.EventId(e), null, now, false)], null, null);
         LogAnomaly(Serial, e.Kind, e.Severity, e.AnomalyId);
+        await ReevaluateOnceAsync();
+        try
+        {
+            // Durable (ADO.NET reminders in PostgreSQL in a cluster): the re-evaluation survives a silo restart.
+            var period = detection.Value.ReevaluateAfter;
+            await this.RegisterOrUpdateReminder(ReevaluateReminder, period, period);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Without a reminder the fleet monitor still re-evaluates depletion risk from the read model.
+            LogReminderFailed(ex, Serial);
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc />
+    public Task<PumpEvent?> SetSignalAsync(CohortSignalFinding? finding)
+    {
+        if (Contracts.StreamIds.IsPump(Serial))
+        {
+            throw new ArgumentException($"'{Serial}' is a pump's stream, not a cohort's.");
+        }
+
+        return DecideOnceMoreOnConflictAsync(async () =>
+        {
+            var open = _state.Anomalies.Values.FirstOrDefault(a => a.Kind == AnomalyKinds.CohortSignal);
+            var now = time.GetUtcNow();
+            PumpEvent? e = null;
+            if (finding is not null && open is null)
+            {
+                e = new AnomalyDetected
+                {
+                    At = now,
+                    AnomalyId = AnomalyEngine.AnomalyId(Serial, AnomalyKinds.CohortSignal, _state.Version),
+                    Kind = AnomalyKinds.CohortSignal,
+                    Severity = "warning",
+                    Summary = finding.Summary,
+                    Evidence = finding.Evidence,
+                };
+            }
+            else if (finding is null && open is not null)
+            {
+                e = AnomalyEngine.Resolved(open.Id, now, "the cohort no longer stands out from the fleet");
+            }
+
+            if (e is not null)
+            {
+                await AppendAndApplyAsync([new PlannedEvent(e, AnomalyEngine.EventId(e), null, now, false)], null, null);
+            }
+
+            return e;
+        });
+    }
+
+    /// <inheritdoc />
+    public Task<bool> ReevaluateAsync() => DecideOnceMoreOnConflictAsync(ReevaluateOnceAsync);
+
+    /// <inheritdoc />
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ReevaluateReminder)
+        {
+            return;
+        }
+
+        if (!_state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent))
+        {
+            // Heard from again (the silent anomaly resolved): the schedule ends.
+            if (await this.GetReminder(ReevaluateReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
+            return;
+        }
+
+        await ReevaluateAsync();
+    }
+
+    private async Task<bool> ReevaluateOnceAsync()
+    {
+        if (!detection.Value.Enabled || _state.Phase == "explanted")
+        {
+            return false;
+        }
+
+        var now = time.GetUtcNow();
+        var decided = AnomalyEngine.Reevaluate(_state, detection.Value, now);
+        if (decided.Count == 0)
+        {
+            return false;
+        }
+
+        // Stamped with the last receive time, like every detector decision: a decision is not data from the pump.
+        var receivedAt = _state.LastSeenAt ?? now;
+        await AppendAndApplyAsync([.. decided.Select(x => new PlannedEvent(x, AnomalyEngine.EventId(x), null, receivedAt, false))], null, null);
+        foreach (var x in decided.OfType<AnomalyDetected>())
+        {
+            LogAnomaly(Serial, x.Kind, x.Severity, x.AnomalyId);
+        }
+
         return true;
     }
 
@@ -164,18 +277,18 @@ public sealed partial class PumpGrain(
     /// something changed. A failure here fails the call like any append; the batch is then already stored, so the
     /// hub's resend is a duplicate and the next batch decides again.
     /// </summary>
-    private async Task DetectAsync()
+    private async Task<bool> DetectAsync()
     {
         using var activity = GrainsTracing.Source.StartActivity("detect");
         if (!detection.Value.Enabled)
         {
-            return;
+            return false;
         }
 
         var decided = AnomalyEngine.Evaluate(_state, detection.Value);
         if (decided.Count == 0)
         {
-            return;
+            return false;
         }
 
         var receivedAt = _state.LastSeenAt ?? time.GetUtcNow();
@@ -184,6 +297,8 @@ public sealed partial class PumpGrain(
         {
             LogAnomaly(Serial, e.Kind, e.Severity, e.AnomalyId);
         }
+
+        return true;
     }
 
     /// <summary>Appends events in one round trip, then folds them. On failure the activation is dropped and the call fails.</summary>
@@ -207,6 +322,10 @@ public sealed partial class PumpGrain(
         }
         catch (WrongExpectedVersionException)
         {
+            // Another activation wrote first: this one was stale. Re-read now, so that the caller's second decision
+            // (and every later call) works on the current stream rather than failing until the activation is collected.
+            LogConcurrentWriter(Serial);
+            _state = await LoadAsync(CancellationToken.None);
             throw;
         }
         catch (Exception e)
@@ -232,6 +351,12 @@ public sealed partial class PumpGrain(
         }
 
         fold?.Stop();
+        if (_state.NeedsRebuild)
+        {
+            // A device event from before the fold window arrived: fold the whole stream in seq order.
+            LogReplay(Serial);
+            _state = await ReplayAsync(CancellationToken.None);
+        }
 
         if (_state.Version - _snapshotVersion >= options.Value.SnapshotEvery)
         {
@@ -271,6 +396,19 @@ public sealed partial class PumpGrain(
             state.Apply(EventJson.Deserialize(stored.Type, stored.Data), Envelope(stored));
         }
 
+        return state.NeedsRebuild ? await ReplayAsync(ct) : state;
+    }
+
+    /// <summary>Folds the whole stream without a window limit: the seq-order state whatever the arrival order was.</summary>
+    private async Task<PumpState> ReplayAsync(CancellationToken ct)
+    {
+        var state = PumpState.StartReplay(Serial);
+        await foreach (var stored in store.ReadStreamAsync(Serial, 0, ct))
+        {
+            state.Apply(EventJson.Deserialize(stored.Type, stored.Data), Envelope(stored));
+        }
+
+        state.FinishReplay();
         return state;
     }
 
@@ -285,8 +423,14 @@ public sealed partial class PumpGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Snapshot of pump {Serial} failed; it will be retried at the next threshold")]
     private partial void LogSnapshotFailed(Exception e, string serial);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: another writer appended first; state re-read and the batch re-planned")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: another writer appended first; state re-read and the command decided again")]
     private partial void LogConcurrentWriter(string serial);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: the re-evaluation reminder could not be registered; the fleet monitor still re-evaluates depletion risk")]
+    private partial void LogReminderFailed(Exception e, string serial);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: a device event older than the fold window arrived; the stream is replayed in seq order")]
+    private partial void LogReplay(string serial);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: {Severity} {Kind} anomaly {AnomalyId} opened")]
     private partial void LogAnomaly(string serial, string kind, string severity, string anomalyId);

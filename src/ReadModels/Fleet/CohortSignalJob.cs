@@ -3,9 +3,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.Contracts.Events;
-using PumpFleet.Contracts.Json;
+using PumpFleet.Contracts.Grains;
 using PumpFleet.Domain.Detection;
-using PumpFleet.EventStore;
 using PumpFleet.Grains.Detection.Fleet;
 
 namespace PumpFleet.ReadModels;
@@ -13,12 +12,12 @@ namespace PumpFleet.ReadModels;
 /// <summary>
 /// The periodic fleet job behind <c>cohort-signal</c>: reads <c>pf_cohort_stats</c>, runs
 /// <see cref="CohortSignals.Evaluate"/>, and keeps one open <c>cohort-signal</c> anomaly per cohort on the cohort's
-/// own stream (<c>cohort:{model}:{firmware}:{lot}</c>) through the event store, resolving it automatically when
-/// the cohort no longer stands out. Appends use the stream version read just before, so two silos running the
-/// job at once cannot both open one: the loser gets a concurrency error and the next run sees the open anomaly.
+/// own stream (<c>cohort:{model}:{firmware}:{lot}</c>), resolving it automatically when the cohort no longer stands
+/// out. It writes through the cohort's grain (<see cref="ICohortSignalGrain"/>), the same activation that
+/// acknowledges and resolves for the dashboard: one writer per stream, so the job and a clinician never conflict.
 /// </summary>
 public sealed partial class CohortSignalJob(
-    NpgsqlDataSource dataSource, IEventStore store, IOptions<AnomalyDetectionOptions> options, TimeProvider time,
+    NpgsqlDataSource dataSource, IGrainFactory grains, IOptions<AnomalyDetectionOptions> options, TimeProvider time,
     ILogger<CohortSignalJob> logger) : BackgroundService
 {
     private const string Query = "SELECT model, firmware, lot, pumps, pump_days, alarms, critical_alarms, anomalies FROM pf_cohort_stats";
@@ -53,36 +52,15 @@ public sealed partial class CohortSignalJob(
             return [];
         }
 
-        var now = time.GetUtcNow();
         var appended = new List<PumpEvent>();
         foreach (var (cohort, finding) in CohortSignals.Evaluate(cohorts, options.Value))
         {
-            var (version, open) = await LoadAsync(cohort.StreamId, ct);
-            PumpEvent? e = null;
-            if (finding is not null && open is null)
-            {
-                e = new AnomalyDetected
-                {
-                    At = now,
-                    AnomalyId = AnomalyEngine.AnomalyId(cohort.StreamId, AnomalyKinds.CohortSignal, version),
-                    Kind = AnomalyKinds.CohortSignal,
-                    Severity = "warning",
-                    Summary = finding.Summary,
-                    Evidence = finding.Evidence,
-                };
-            }
-            else if (finding is null && open is not null)
-            {
-                e = AnomalyEngine.Resolved(open, now, "the cohort no longer stands out from the fleet");
-            }
-
-            if (e is null)
+            var signal = finding is null ? null : new CohortSignalFinding { Summary = finding.Summary, Evidence = finding.Evidence };
+            if (await grains.GetGrain<ICohortSignalGrain>(cohort.StreamId).SetSignalAsync(signal) is not { } e)
             {
                 continue;
             }
 
-            await store.AppendAsync(cohort.StreamId, version,
-                [new EventToAppend(AnomalyEngine.EventId(e), EventTypes.NameOf(e), EventJson.Serialize(e), null, null, now, false, null)], ct);
             appended.Add(e);
             if (e is AnomalyDetected d)
             {
@@ -91,27 +69,6 @@ public sealed partial class CohortSignalJob(
         }
 
         return appended;
-    }
-
-    private async Task<(long Version, string? OpenId)> LoadAsync(string streamId, CancellationToken ct)
-    {
-        long version = 0;
-        string? open = null;
-        await foreach (var s in store.ReadStreamAsync(streamId, 0, ct))
-        {
-            version = s.Version;
-            switch (EventJson.Deserialize(s.Type, s.Data))
-            {
-                case AnomalyDetected d:
-                    open = d.AnomalyId;
-                    break;
-                case AnomalyResolved r when r.AnomalyId == open:
-                    open = null;
-                    break;
-            }
-        }
-
-        return (version, open);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cohort signal run failed; retrying at the next interval")]

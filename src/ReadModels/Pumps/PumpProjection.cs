@@ -56,6 +56,13 @@ public sealed class PumpProjection : IProjection
             var deliveredBefore = state.Ledger.DeliveredTotalMl;
             var measuredBefore = state.Ledger.MeasuredMl;
             state.Apply(e, new EventEnvelope(stored.Version, stored.Seq, stored.ReceivedAt, stored.ClockSuspect));
+            if (state.NeedsRebuild)
+            {
+                // A device event from before the fold window: the pump's state is replayed in seq order (as the grain does).
+                state = await ReplayAsync(conn, tx, stored.StreamId, stored.Version, ct);
+                states[stored.StreamId] = state;
+            }
+
             changed.Add(stored.StreamId);
 
             if (e is DeviceEvent d)
@@ -219,6 +226,24 @@ public sealed class PumpProjection : IProjection
         }
 
         return states;
+    }
+
+    private static async Task<PumpState> ReplayAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string serial, long toVersion, CancellationToken ct)
+    {
+        var state = PumpState.StartReplay(serial);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT version, event_type, data::text, seq, received_at, clock_suspect FROM pf_events WHERE stream_id = $1 AND version <= $2 ORDER BY version", conn, tx);
+        cmd.Parameters.Add(new() { Value = serial });
+        cmd.Parameters.Add(new() { Value = toVersion });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            state.Apply(EventJson.Deserialize(r.GetString(1), r.GetString(2)),
+                new EventEnvelope(r.GetInt64(0), r.IsDBNull(3) ? null : r.GetInt64(3), new DateTimeOffset(r.GetDateTime(4), TimeSpan.Zero), r.GetBoolean(5)));
+        }
+
+        state.FinishReplay();
+        return state;
     }
 
     private sealed class FlowDelta
