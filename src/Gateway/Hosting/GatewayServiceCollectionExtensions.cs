@@ -56,6 +56,7 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<QuarantineStore>();
         services.TryAddSingleton<HubAuthenticator>();
         services.TryAddSingleton<HubAdmin>();
+        services.TryAddSingleton<PoisonTracker>();
         services.TryAddSingleton<IngestPipeline>();
         services.TryAddSingleton<HubActivityTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<HubActivityTracker>());

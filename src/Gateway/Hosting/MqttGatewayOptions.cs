@@ -58,6 +58,14 @@ public sealed class MqttGatewayOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ShutdownDrain { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// A message that fails this many times in a row with the same unexpected exception (neither an input error the
+    /// parser knows nor a dependency failure) is quarantined as <c>poison-message</c> and answered instead of being
+    /// retried forever. Default: 3.
+    /// </summary>
+    [Range(1, 1000)]
+    public int PoisonThreshold { get; set; } = 3;
+
     /// <summary>External broker client settings (Mode External).</summary>
     [ValidateObjectMembers]
     public ExternalBrokerOptions External { get; set; } = new();

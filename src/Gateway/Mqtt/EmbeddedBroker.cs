@@ -167,7 +167,7 @@ public sealed partial class EmbeddedBroker(
         var isStatus = parsed.Kind == HubTopicKind.Status && parsed.HubId == e.ClientId;
         if (_stopping)
         {
-            Abandon(e);
+            Abandon(e, DisconnectReasons.Shutdown, "the gateway is shutting down");
             return;
         }
 
@@ -175,8 +175,7 @@ public sealed partial class EmbeddedBroker(
         if (!await TryTakeSlotAsync())
         {
             // Backpressure: every slot is busy for longer than InFlightWait (the grains or the database are slow).
-            LogBackpressure(e.ClientId, topic);
-            Abandon(e);
+            Abandon(e, DisconnectReasons.Backpressure, $"no in-flight slot within {options.Value.InFlightWait}");
             return;
         }
 
@@ -204,10 +203,19 @@ public sealed partial class EmbeddedBroker(
                 e.Response.ReasonString = $"{report.Rejects[0].Code}: see the rejects topic";
             }
         }
-        catch (Exception x) when (x is DependencyUnavailableException or OperationCanceledException)
+        catch (DependencyUnavailableException x)
         {
-            LogNotAcknowledged(e.ClientId, topic, x.Message);
-            Abandon(e);
+            Abandon(e, DisconnectReasons.DependencyUnavailable, x.Message);
+        }
+        catch (OperationCanceledException x)
+        {
+            Abandon(e, _shutdown.IsCancellationRequested ? DisconnectReasons.Shutdown : DisconnectReasons.IngestTimeout, x.Message);
+        }
+        catch (Exception x) when (x is not OutOfMemoryException)
+        {
+            // UnexpectedFailureException below the poison threshold (the pipeline turns every other exception into
+            // an answer or into that): not acknowledged, the hub resends and the next attempt counts towards it.
+            Abandon(e, DisconnectReasons.UnexpectedFailure, x.Message);
         }
         finally
         {
@@ -228,11 +236,13 @@ public sealed partial class EmbeddedBroker(
         }
     }
 
-    private static void Abandon(InterceptingPublishEventArgs e)
+    private void Abandon(InterceptingPublishEventArgs e, string reason, string detail)
     {
-        // No PUBACK: MQTTnet closes the connection before it would send one.
+        // No PUBACK: MQTTnet closes the connection before it would send one. Every such close is logged and counted.
         e.ProcessPublish = false;
         e.CloseConnection = true;
+        instruments.OnDisconnect(reason);
+        LogNotAcknowledged(e.ClientId, e.ApplicationMessage.Topic, reason, detail);
     }
 
     private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
@@ -285,11 +295,8 @@ public sealed partial class EmbeddedBroker(
     [LoggerMessage(Level = LogLevel.Error, Message = "Cannot check the credentials of hub {HubId}: the credential store is unavailable")]
     private partial void LogAuthUnavailable(string hubId, Exception e);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "All in-flight slots busy; publish of hub {HubId} on {Topic} not acknowledged, hub disconnected")]
-    private partial void LogBackpressure(string hubId, string topic);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of hub {HubId} on {Topic} not acknowledged, hub disconnected so it resends: {Why}")]
-    private partial void LogNotAcknowledged(string hubId, string topic, string why);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of hub {HubId} on {Topic} not acknowledged, hub disconnected so it resends ({Reason}): {Detail}")]
+    private partial void LogNotAcknowledged(string hubId, string topic, string reason, string detail);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown: {Count} in-flight messages abandoned unacknowledged; their hubs will resend")]
     private partial void LogAbandoned(int count);

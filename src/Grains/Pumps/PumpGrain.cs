@@ -53,7 +53,7 @@ public sealed partial class PumpGrain(
     public async Task<IngestResult> IngestAsync(IngestBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid);
+        var plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid, options.Value.SeqWindow);
         if (plan.Events.Count > 0)
         {
             try
@@ -65,7 +65,7 @@ public sealed partial class PumpGrain(
                 // Another activation (a rare duplicate during a membership change) wrote first: re-read and decide again.
                 LogConcurrentWriter(Serial);
                 _state = await LoadAsync(CancellationToken.None);
-                plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid);
+                plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid, options.Value.SeqWindow);
                 if (plan.Events.Count > 0)
                 {
                     await AppendAndApplyAsync(plan.Events, batch.HubId, batch.MessageId);
@@ -77,7 +77,9 @@ public sealed partial class PumpGrain(
 
         return new IngestResult
         {
-            CommittedSeq = _state.LastSeq,
+            CommittedSeq = _state.Seqs.Watermark,
+            HighestSeq = _state.LastSeq,
+            Missing = _state.Seqs.FirstMissing(),
             Stored = plan.AcceptedDeviceEvents,
             Duplicates = plan.Duplicates,
             Rejections = plan.Rejections,

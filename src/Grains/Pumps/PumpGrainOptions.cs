@@ -14,4 +14,11 @@ public sealed class PumpGrainOptions
     /// </summary>
     [Range(10, 100_000)]
     public int SnapshotEvery { get; set; } = 200;
+
+    /// <summary>
+    /// Sequence sanity (protocol.md §1): an event more than this far above the pump's highest stored seq is refused
+    /// with <c>seq-out-of-range</c>. Default: 1,000,000.
+    /// </summary>
+    [Range(1, 1L << 52)]
+    public long SeqWindow { get; set; } = IngestPlanner.DefaultSeqWindow;
 }

@@ -19,7 +19,7 @@ public readonly record struct EventEnvelope(long Version, long? Seq, DateTimeOff
 public sealed class PumpState
 {
     /// <summary>Bumped whenever the fold changes so that old snapshots are ignored and the stream is replayed.</summary>
-    public const int SchemaVersion = 3;
+    public const int SchemaVersion = 4;
 
     /// <summary>Default low-reservoir threshold when the prescription sets none (older SynchroMed labelling: 2 mL; notes/domain.md §0 item 4).</summary>
     public const double DefaultLowReservoirMl = 2.0;
@@ -57,8 +57,8 @@ public sealed class PumpState
     /// <summary>Stream version (number of events applied).</summary>
     public long Version { get; set; }
 
-    /// <summary>Missing seqs, sorted and disjoint.</summary>
-    public List<SeqRange> Gaps { get; set; } = [];
+    /// <summary>Which seqs are stored, missing, rejected or lost: the gaps and the acknowledged watermark.</summary>
+    public SeqLedger Seqs { get; set; } = new();
 
     /// <summary>Event time of the latest phase / prescription / delivery-state / status change (late older events do not override).</summary>
     public DateTimeOffset? PhaseAt { get; set; }
@@ -99,7 +99,14 @@ public sealed class PumpState
                 HubId = x.HubId;
                 break;
             case GapRecorded x:
-                AddGap(x.FromSeq, x.ToSeq);
+                Seqs.MarkMissing(x.ToSeq);
+                break;
+            case SeqsRejected x:
+                foreach (var r in x.Rejected)
+                {
+                    Seqs.MarkRejected(r.Seq);
+                }
+
                 break;
             case AnomalyDetected x:
                 Anomalies[x.AnomalyId] = new AnomalyRecord
@@ -123,6 +130,12 @@ public sealed class PumpState
     private void ApplyDevice(DeviceEvent d, EventEnvelope env)
     {
         var seq = d.Seq;
+        if (d is EventsLost lost)
+        {
+            Seqs.MarkLost(lost.FromSeq, lost.ToSeq);
+        }
+
+        Seqs.MarkStored(seq);
         if (seq > LastSeq)
         {
             LastSeq = seq;
@@ -130,10 +143,6 @@ public sealed class PumpState
             {
                 LastDeviceAt = d.At;
             }
-        }
-        else
-        {
-            RemoveFromGaps(seq);
         }
 
         var trusted = !env.ClockSuspect;
@@ -203,34 +212,7 @@ public sealed class PumpState
         IsNewer((DateTimeOffset?)current, at, trusted);
 
     /// <summary>True when seq is already stored: at or below the highest seq and not inside a gap.</summary>
-    public bool HasSeq(long seq) => seq <= LastSeq && !Gaps.Any(g => g.From <= seq && seq <= g.To);
-
-    private void AddGap(long from, long to)
-    {
-        Gaps.Add(new SeqRange(from, to));
-        Gaps.Sort((a, b) => a.From.CompareTo(b.From));
-    }
-
-    private void RemoveFromGaps(long seq)
-    {
-        var i = Gaps.FindIndex(g => g.From <= seq && seq <= g.To);
-        if (i < 0)
-        {
-            return;
-        }
-
-        var g = Gaps[i];
-        Gaps.RemoveAt(i);
-        if (g.From < seq)
-        {
-            Gaps.Insert(i++, new SeqRange(g.From, seq - 1));
-        }
-
-        if (seq < g.To)
-        {
-            Gaps.Insert(i, new SeqRange(seq + 1, g.To));
-        }
-    }
+    public bool HasSeq(long seq) => Seqs.IsStored(seq);
 
     /// <summary>The low-reservoir threshold in force.</summary>
     public double LowReservoirThresholdMl => Prescription?.LowReservoirAlarmMl ?? DefaultLowReservoirMl;
@@ -305,7 +287,8 @@ public sealed class PumpState
         LastSeq = LastSeq,
         Prescription = Prescription,
         BatteryPct = BatteryPct,
-        Gaps = [.. Gaps],
+        Gaps = Seqs.Missing,
+        CommittedSeq = Seqs.Watermark,
         Ledger = Ledger.ToView(ForecastRateMlPerDay),
         DeliveryState = DeliveryState,
         Motor = Motor,
