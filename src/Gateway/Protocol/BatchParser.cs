@@ -63,6 +63,12 @@ public static partial class BatchParser
         {
             doc = JsonDocument.Parse(payload, DocumentOptions);
         }
+        catch (InvalidOperationException)
+        {
+            // Checking for duplicate keys reads every property name: a name with a lone surrogate escape fails here.
+            return ParseResult.Fail(RejectCodes.InvalidUnicode,
+                "A property name in the payload is not valid Unicode (a lone UTF-16 surrogate escape such as \\udc00); expected valid UTF-16 text.");
+        }
         catch (JsonException e)
         {
             return IsDuplicateKeyOnly(payload)
