@@ -1,7 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using MQTTnet;
+using Microsoft.Extensions.DependencyInjection;
 using PumpFleet.Gateway.Protocol;
+using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Gateway.Tests.Infrastructure;
 using PumpFleet.TestSupport;
 using static PumpFleet.Gateway.Tests.Infrastructure.Batches;
@@ -54,7 +56,8 @@ public sealed class HostileInputTests(PostgresFixture pg, EmbeddedEnvironment en
         { "lone surrogate in a root property name", """{"v":1,"\udc00":0,"events":[{"seq":1,"type":"status","at":"2026-11-01T00:00:00Z"}]}""", RejectCodes.InvalidUnicode, null },
         { "lone surrogate in device", Batch(false, Valid1).Replace("\"v\":1,", "\"v\":1,\"device\":{\"model\":\"\\ud83d\",\"firmware\":\"1\",\"lot\":\"L\",\"reservoirCapacityMl\":40},", StringComparison.Ordinal), RejectCodes.InvalidUnicode, null },
         { "NUL character (jsonb refuses it)", Batch(Valid1, """{"seq":2,"type":"refill","at":"2026-11-01T02:00:00Z","expectedResidualMl":1,"aspiratedResidualMl":1,"addedMl":10,"drug":"mor\u0000phine","concentration":{"value":2,"unit":"mg/mL"}}"""), RejectCodes.InvalidUnicode, 2 },
-        { "invalid UTF-8 bytes", "b64:" + Convert.ToBase64String([.. Encoding.UTF8.GetBytes("{\"v\":1,\"events\":[{\"seq\":1,\"type\":\""), 0xC3, 0x28, .. Encoding.UTF8.GetBytes("\"}]}")]), RejectCodes.InvalidJson, null },
+        { "invalid UTF-8 bytes", "b64:" + Convert.ToBase64String([.. Encoding.UTF8.GetBytes("{\"v\":1,\"events\":[{\"seq\":1,\"type\":\""), 0xC3, 0x28, .. Encoding.UTF8.GetBytes("\",\"at\":\"2026-11-01T00:00:00Z\"}]}")]), RejectCodes.InvalidUnicode, 1 },
+        { "invalid UTF-8 outside strings", "b64:" + Convert.ToBase64String([.. Encoding.UTF8.GetBytes("{\"v\":1,"), 0xFF, .. Encoding.UTF8.GetBytes("\"events\":[]}")]), RejectCodes.InvalidJson, null },
         { "emoji cut at the reason's 80th character", Batch(Valid1, Status(2, $$""","motor":"{{new string('x', 79)}}😀" """)), RejectCodes.InvalidValue, 2 },
         { "over-long string", Batch(Valid1, $$$"""{"seq":2,"type":"refill","at":"2026-11-01T02:00:00Z","expectedResidualMl":1,"aspiratedResidualMl":1,"addedMl":10,"drug":"{{{new string('m', 100_000)}}}","concentration":{"value":2,"unit":"mg/mL"}}"""), RejectCodes.InvalidValue, 2 },
         // Numbers.
@@ -187,5 +190,53 @@ public sealed class HostileInputTests(PostgresFixture pg, EmbeddedEnvironment en
         // The hub is not wedged: its other pump is served on the same connection.
         Assert.True((await hub.PublishAsync(healthy, Doses(1, 2))).IsSuccess);
         await hub.WaitForAckAsync(healthy, 2);
+    }
+}
+
+/// <summary>Limits before trust: failed-login backoff and quarantine retention.</summary>
+public sealed class LimitTests(PostgresFixture pg, EmbeddedEnvironment env) : IClassFixture<EmbeddedEnvironment>, IAsyncLifetime
+{
+    public async ValueTask InitializeAsync() => await env.EnsureStartedAsync(pg);
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    [Fact]
+    public async Task WrongPassword_BacksTheHubIdOff_ThenTheRightPasswordIsAcceptedAgain()
+    {
+        var hubId = $"hub-{Guid.NewGuid():N}"[..20];
+        var secret = await env.Gateway.ProvisionAsync(hubId);
+        await using var hub = TestHub.Create(hubId);
+
+        Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, (await hub.ConnectAsync(env.Gateway.Port, "wrong-password-0123456789")).ResultCode);
+        // Within the backoff even the right password is turned away, before any database read or PBKDF2.
+        Assert.Equal(MqttClientConnectResultCode.ConnectionRateExceeded, (await hub.ConnectAsync(env.Gateway.Port, secret)).ResultCode);
+
+        await Eventually.TrueAsync(async () => (await hub.ConnectAsync(env.Gateway.Port, secret)).ResultCode == MqttClientConnectResultCode.Success,
+            TimeSpan.FromSeconds(30), "the hub to be accepted after its backoff", TimeSpan.FromMilliseconds(250));
+    }
+
+    [Fact]
+    public async Task QuarantinePurge_DeletesRowsPastRetention_AndKeepsRecentOnes()
+    {
+        var hubId = $"hub-{Guid.NewGuid():N}"[..20];
+        var now = DateTimeOffset.UtcNow;
+        await env.Gateway.Quarantine.AddAsync(
+        [
+            new QuarantineItem(hubId, null, "t", true, false, null, "invalid-json", "old", now.AddDays(-31), new byte[] { 1 }),
+            new QuarantineItem(hubId, null, "t", true, false, null, "invalid-json", "new", now, new byte[] { 2 }),
+        ], TestContext.Current.CancellationToken);
+
+        var deleted = await env.Gateway.Services.GetRequiredService<QuarantinePurger>().PurgeOnceAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(deleted >= 1);
+        var rows = await env.Gateway.Quarantine.QueryAsync(hubId, null, 10, null, TestContext.Current.CancellationToken);
+        Assert.Equal(["new"], rows.Select(r => r.Reason));
+    }
+
+    [Fact]
+    public void QuarantineText_IsCleanedForPostgreSql()
+    {
+        Assert.Equal("a\uFFFDb\uFFFDc😀", QuarantineStore.Clean("a\udc00b\0c😀"));
+        Assert.Equal(QuarantineStore.MaxTextLength + 1, QuarantineStore.Clean(new string('x', 100_000)).Length);
     }
 }

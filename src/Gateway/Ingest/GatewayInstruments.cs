@@ -18,6 +18,8 @@ public sealed class GatewayInstruments
     private readonly Counter<long> _quarantine;
     private readonly Counter<long> _disconnects;
     private readonly Counter<long> _unexpected;
+    private readonly Counter<long> _loginsThrottled;
+    private readonly Counter<long> _quarantinePurged;
     private int _inFlight;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
@@ -41,6 +43,10 @@ public sealed class GatewayInstruments
             "Hub connections the gateway closed, by reason (dependency-unavailable, ingest-timeout, backpressure, shutdown, unexpected-failure, rate-limited, too-many-pending).");
         _unexpected = meter.CreateCounter<long>("pumpfleet.gateway.unexpected.failures", "{failure}",
             "Messages whose processing failed with an unexpected exception, by outcome: retried or poisoned (quarantined).");
+        _loginsThrottled = meter.CreateCounter<long>("pumpfleet.gateway.logins.throttled", "{connection}",
+            "Connection attempts refused without checking the password because the hub id or address is backing off after failed logins.");
+        _quarantinePurged = meter.CreateCounter<long>("pumpfleet.quarantine.purged", "{item}",
+            "Quarantine rows deleted by retention (age or row cap).");
     }
 
     /// <summary>Current in-flight count (for tests and shutdown).</summary>
@@ -76,6 +82,12 @@ public sealed class GatewayInstruments
     /// <summary>A message failed unexpectedly and was retried or poisoned.</summary>
     public void OnUnexpectedFailure(bool poisoned) =>
         _unexpected.Add(1, new KeyValuePair<string, object?>("outcome", poisoned ? "poisoned" : "retried"));
+
+    /// <summary>Quarantine rows were deleted by retention.</summary>
+    public void OnQuarantinePurged(long rows) => _quarantinePurged.Add(rows);
+
+    /// <summary>A login was refused by the failed-login backoff.</summary>
+    public void OnLoginThrottled() => _loginsThrottled.Add(1);
 
     /// <summary>A dependency failed.</summary>
     public void OnDependencyFailure(string dependency) => _dependencyFailures.Add(1, new KeyValuePair<string, object?>("dependency", dependency));

@@ -149,7 +149,7 @@ public sealed partial class IngestPipeline(
         foreach (var bad in batch.Invalid)
         {
             items.Add(new QuarantineItem(m.HubId, serial, m.Topic, false, false, bad.Seq, bad.Code, bad.Reason, m.ReceivedAt,
-                System.Text.Encoding.UTF8.GetBytes(bad.Raw)));
+                bad.RawBytes ?? System.Text.Encoding.UTF8.GetBytes(bad.Raw)));
             rejects.Add(new Problem(bad.Seq, bad.Code, bad.Reason));
         }
 
@@ -173,6 +173,14 @@ public sealed partial class IngestPipeline(
                 whole = result.Rejections.FirstOrDefault(r => r.Seq is null);
             }
 
+            if (whole is not null && batch.Events.Count == 0)
+            {
+                // Only invalid events, sent for accounting, and the pump cannot take them (not paired, no device yet):
+                // they are answered one by one below and not accounted for, so the hub resends them.
+                result = null;
+                whole = null;
+            }
+
             if (whole is not null && whole.Code == RejectionCodes.DeviceRequired && mqttOptions.Value.Mode == GatewayMode.External &&
                 time.GetUtcNow() - m.ReceivedAt < mqttOptions.Value.External.ReorderWindow)
             {
@@ -187,7 +195,7 @@ public sealed partial class IngestPipeline(
                 return await RejectMessageAsync(m, topic, whole.Code, whole.Reason, refused, ct);
             }
 
-            foreach (var r in result.Rejections)
+            foreach (var r in result?.Rejections ?? [])
             {
                 var raw = r.Seq is { } s && batch.RawBySeq.TryGetValue(s, out var text) ? text : "";
                 items.Add(new QuarantineItem(m.HubId, serial, m.Topic, false, false, r.Seq, r.Code, r.Reason, m.ReceivedAt,

@@ -40,6 +40,7 @@ public sealed partial class EmbeddedBroker(
     private IngestPipeline? _pipeline;
     private volatile bool _stopping;
     private FailedLoginLimiter? _failedLogins;
+    private Hubs.LoginBackoff? _backoff;
 
     /// <summary>The running server (null before start).</summary>
     public MqttServer? Server => _server;
@@ -50,6 +51,8 @@ public sealed partial class EmbeddedBroker(
         var o = options.Value;
         _pipeline = services.GetRequiredService<IngestPipeline>();
         _failedLogins = new FailedLoginLimiter(services.GetRequiredService<Quarantine.QuarantineStore>(), instruments, time);
+        var auth = services.GetRequiredService<IOptions<HubAuthOptions>>().Value;
+        _backoff = new Hubs.LoginBackoff(time, auth.FailureBackoff, auth.FailureBackoffMax, auth.AddressFailureAllowance);
         _slots = new SemaphoreSlim(o.MaxInFlight, o.MaxInFlight);
         var builder = new MqttServerOptionsBuilder()
             .WithPersistentSessions()
@@ -127,19 +130,42 @@ public sealed partial class EmbeddedBroker(
 
     private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
+        var address = (e.RemoteEndPoint as IPEndPoint)?.Address.ToString();
+        if (_backoff!.BlockedUntil(e.ClientId ?? "", address) is { } until)
+        {
+            // Refused before any database read or PBKDF2: a password flood costs next to nothing.
+            e.ReasonCode = MqttConnectReasonCode.ConnectionRateExceeded;
+            e.ReasonString = $"Too many failed logins; retry after {until:O}.";
+            instruments.OnMessage(MessageResults.Refused, 0, TimeSpan.Zero);
+            instruments.OnLoginThrottled();
+            return;
+        }
+
         if (e.ClientId != e.UserName || !HubTopics.IsValidId(e.ClientId))
         {
             e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
             e.ReasonString = "The client id must equal the user name, a hub id matching ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.";
-            await _failedLogins!.RecordAsync(e.ClientId, RejectCodes.InvalidClientId, e.ReasonString, _shutdown.Token);
+            _backoff.Failed(e.ClientId ?? "", address);
+            await _failedLogins!.RecordAsync(e.ClientId ?? "", RejectCodes.InvalidClientId, e.ReasonString, _shutdown.Token);
             return;
         }
 
         try
         {
             var result = await authenticator.AuthenticateAsync(e.ClientId, e.Password, _shutdown.Token);
-            if (result != HubAuthResult.Accepted)
+            if (result == HubAuthResult.Busy)
             {
+                e.ReasonCode = MqttConnectReasonCode.ServerBusy;
+                return;
+            }
+
+            if (result == HubAuthResult.Accepted)
+            {
+                _backoff.Succeeded(e.ClientId, address);
+            }
+            else
+            {
+                _backoff.Failed(e.ClientId, address);
                 e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
                 LogBadCredentials(e.ClientId);
                 await _failedLogins!.RecordAsync(e.ClientId, RejectCodes.BadCredentials,

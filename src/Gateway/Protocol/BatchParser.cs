@@ -100,7 +100,7 @@ public static partial class BatchParser
 
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var version) || version != 1)
             {
-                return ParseResult.Fail(RejectCodes.UnsupportedVersion, $"Field 'v' is {v.GetRawText()}; expected 1.");
+                return ParseResult.Fail(RejectCodes.UnsupportedVersion, $"Field 'v' is {v.SafeRaw()}; expected 1.");
             }
 
             if (!root.TryGetProperty("events", out var events) || events.ValueKind != JsonValueKind.Array)
@@ -142,11 +142,12 @@ public static partial class BatchParser
             var index = 0;
             foreach (var element in events.EnumerateArray())
             {
-                var text = element.GetRawText();
+                var text = element.SafeRaw();
+                var rawBytes = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element).ToArray();
                 var (seq, evt, problem) = ParseEvent(element, index++, lastSeq);
                 if (problem is not null)
                 {
-                    invalid.Add(new InvalidEvent(seq, problem.Code, problem.Reason, text));
+                    invalid.Add(new InvalidEvent(seq, problem.Code, problem.Reason, text) { RawBytes = rawBytes });
                     continue;
                 }
 
@@ -158,6 +159,13 @@ public static partial class BatchParser
             return new ParseResult(new ParsedBatch(device, valid, invalid) { RawBySeq = raw }, null);
         }
     }
+
+    /// <summary>
+    /// The element's JSON text. The reader does not validate UTF-8 inside strings (only transcoding does), so the
+    /// bytes are decoded leniently: invalid sequences become U+FFFD instead of an exception.
+    /// </summary>
+    private static string SafeRaw(this JsonElement e) =>
+        System.Text.Encoding.UTF8.GetString(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e));
 
     private static bool IsDuplicateKeyOnly(ReadOnlyMemory<byte> payload)
     {
@@ -218,7 +226,7 @@ public static partial class BatchParser
         catch (InvalidOperationException)
         {
             throw new InvalidFieldException(RejectCodes.InvalidUnicode,
-                $"{path} is {Truncate(e.GetRawText())}, which is not valid Unicode (a lone UTF-16 surrogate escape); expected valid UTF-16 text.");
+                $"{path} is {Truncate(e.SafeRaw())}, which is not valid Unicode (invalid UTF-8 or a lone UTF-16 surrogate escape); expected valid Unicode text.");
         }
 
         CheckControl(s, path);
@@ -457,9 +465,9 @@ public static partial class BatchParser
     {
         JsonValueKind.Object => "an object",
         JsonValueKind.Array => "an array",
-        JsonValueKind.String => $"the string {Truncate(e.GetRawText())}",
-        JsonValueKind.Number => $"the number {Truncate(e.GetRawText())}",
-        JsonValueKind.True or JsonValueKind.False => $"the boolean {e.GetRawText()}",
+        JsonValueKind.String => $"the string {Truncate(e.SafeRaw())}",
+        JsonValueKind.Number => $"the number {Truncate(e.SafeRaw())}",
+        JsonValueKind.True or JsonValueKind.False => $"the boolean {e.SafeRaw()}",
         JsonValueKind.Null => "null",
         _ => "missing",
     };
@@ -543,7 +551,7 @@ public static partial class BatchParser
             // 1e400 is valid JSON but no double: TryGetDouble refuses it rather than return infinity.
             return v.TryGetDouble(out var d) && double.IsFinite(d)
                 ? d
-                : throw new InvalidFieldException(RejectCodes.InvalidValue, $"{Path}: field '{name}' is {Truncate(v.GetRawText())}; expected a finite number.");
+                : throw new InvalidFieldException(RejectCodes.InvalidValue, $"{Path}: field '{name}' is {Truncate(v.SafeRaw())}; expected a finite number.");
         }
 
         public double Rate(string name)
@@ -610,10 +618,10 @@ public static partial class BatchParser
             if (!double.IsFinite(d) || (isIntegral && Math.Abs(d) > RejectionCodes.MaxSeq))
             {
                 throw new InvalidFieldException(d < 0 ? RejectCodes.InvalidSeq : RejectCodes.SeqOutOfRange,
-                    $"{Path}: field '{name}' is {Truncate(v.GetRawText())}; expected an integer from 1 to 2^53 − 1.");
+                    $"{Path}: field '{name}' is {Truncate(v.SafeRaw())}; expected an integer from 1 to 2^53 − 1.");
             }
 
-            throw new InvalidFieldException(RejectCodes.InvalidField, $"{Path}: field '{name}' is {Truncate(v.GetRawText())}; expected an integer.");
+            throw new InvalidFieldException(RejectCodes.InvalidField, $"{Path}: field '{name}' is {Truncate(v.SafeRaw())}; expected an integer.");
         }
 
         public int Int32(string name, int? min, int? max)
@@ -621,7 +629,7 @@ public static partial class BatchParser
             var v = Required(name, JsonValueKind.Number, "an integer");
             if (!v.TryGetInt32(out var i))
             {
-                throw new InvalidFieldException(RejectCodes.InvalidField, $"{Path}: field '{name}' is {v.GetRawText()}; expected an integer.");
+                throw new InvalidFieldException(RejectCodes.InvalidField, $"{Path}: field '{name}' is {v.SafeRaw()}; expected an integer.");
             }
 
             if ((min is { } lo && i < lo) || (max is { } hi && i > hi))

@@ -100,6 +100,27 @@ public sealed class QuarantineStore(NpgsqlDataSource dataSource)
         await batch.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>
+    /// Retention: deletes rows received before <paramref name="olderThan"/>, then the oldest rows beyond
+    /// <paramref name="maxRows"/>. Returns how many rows went.
+    /// </summary>
+    public async Task<long> PurgeAsync(DateTimeOffset olderThan, long maxRows, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            WITH old AS (
+                DELETE FROM gateway_quarantine WHERE received_at < $1 RETURNING 1
+            ), excess AS (
+                DELETE FROM gateway_quarantine
+                WHERE id <= (SELECT id FROM gateway_quarantine ORDER BY id DESC OFFSET $2 LIMIT 1)
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM old) + (SELECT count(*) FROM excess)
+            """);
+        cmd.Parameters.Add(new() { Value = olderThan.ToUniversalTime() });
+        cmd.Parameters.Add(new() { Value = maxRows });
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
     /// <summary>Newest items first, filtered by hub and/or serial.</summary>
     public async Task<IReadOnlyList<QuarantineEntry>> QueryAsync(string? hubId, string? serial, int limit, long? beforeId, CancellationToken ct)
     {
