@@ -216,6 +216,38 @@ public sealed class LimitTests(PostgresFixture pg, EmbeddedEnvironment env) : IC
     }
 
     [Fact]
+    public async Task HubOverItsMessageRate_IsDisconnectedUnacknowledged_AndItsResendIsStored()
+    {
+        await using var gw = await GatewayUnderTest.StartAsync(env.ConnectionString, env.Cluster.Grains, settings: new Dictionary<string, string?>
+        {
+            ["Gateway:Mqtt:HubMessagesPerSecond"] = "0.5",
+            ["Gateway:Mqtt:HubMessageBurst"] = "2",
+        });
+        var hubId = $"hub-{Guid.NewGuid():N}"[..20];
+        var serial = $"P-{Guid.NewGuid():N}"[..20];
+        var secret = await gw.ProvisionAsync(hubId);
+        await gw.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await using var hub = TestHub.Create(hubId);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gw.Port, secret)).ResultCode);
+
+        Assert.True((await hub.PublishAsync(serial, Batches.Doses(1, 1))).IsSuccess);
+        Assert.True((await hub.PublishAsync(serial, Batches.Batch(false, Batches.Dose(2)))).IsSuccess);
+        // The third within the burst window: no PUBACK, the connection is closed.
+        await Assert.ThrowsAnyAsync<Exception>(() => hub.PublishAsync(serial, Batches.Batch(false, Batches.Dose(3))));
+
+        await Eventually.TrueAsync(async () =>
+        {
+            if (!hub.Client.IsConnected)
+            {
+                await hub.ConnectAsync(gw.Port, secret);
+            }
+
+            return (await hub.PublishAsync(serial, Batches.Batch(false, Batches.Dose(3)))).IsSuccess;
+        }, TimeSpan.FromSeconds(30), "the resend to be accepted once the bucket refilled", TimeSpan.FromMilliseconds(500));
+        await hub.WaitForAckAsync(serial, 3);
+    }
+
+    [Fact]
     public async Task QuarantinePurge_DeletesRowsPastRetention_AndKeepsRecentOnes()
     {
         var hubId = $"hub-{Guid.NewGuid():N}"[..20];

@@ -66,6 +66,17 @@ public sealed class MqttGatewayOptions
     [Range(1, 1000)]
     public int PoisonThreshold { get; set; } = 3;
 
+    /// <summary>
+    /// Embedded: a hub's average message rate (token bucket). Above it the hub is disconnected without a PUBACK
+    /// (reason <c>rate-limited</c>) and resends after reconnecting. Default: 200 a second.
+    /// </summary>
+    [Range(0.1, 100_000)]
+    public double HubMessagesPerSecond { get; set; } = 200;
+
+    /// <summary>Embedded: burst of the per-hub token bucket (a hub's backlog after an outage arrives at once). Default: 1000.</summary>
+    [Range(1, 1_000_000)]
+    public double HubMessageBurst { get; set; } = 1000;
+
     /// <summary>External broker client settings (Mode External).</summary>
     [ValidateObjectMembers]
     public ExternalBrokerOptions External { get; set; } = new();

@@ -41,6 +41,7 @@ public sealed partial class EmbeddedBroker(
     private volatile bool _stopping;
     private FailedLoginLimiter? _failedLogins;
     private Hubs.LoginBackoff? _backoff;
+    private HubRateLimiter? _rates;
 
     /// <summary>The running server (null before start).</summary>
     public MqttServer? Server => _server;
@@ -53,6 +54,7 @@ public sealed partial class EmbeddedBroker(
         _failedLogins = new FailedLoginLimiter(services.GetRequiredService<Quarantine.QuarantineStore>(), instruments, time);
         var auth = services.GetRequiredService<IOptions<HubAuthOptions>>().Value;
         _backoff = new Hubs.LoginBackoff(time, auth.FailureBackoff, auth.FailureBackoffMax, auth.AddressFailureAllowance);
+        _rates = new HubRateLimiter(time, o.HubMessagesPerSecond, o.HubMessageBurst);
         _slots = new SemaphoreSlim(o.MaxInFlight, o.MaxInFlight);
         var builder = new MqttServerOptionsBuilder()
             .WithPersistentSessions()
@@ -194,6 +196,12 @@ public sealed partial class EmbeddedBroker(
         if (_stopping)
         {
             Abandon(e, DisconnectReasons.Shutdown, "the gateway is shutting down");
+            return;
+        }
+
+        if (!isStatus && !_rates!.TryTake(e.ClientId))
+        {
+            Abandon(e, DisconnectReasons.RateLimited, $"more than {options.Value.HubMessagesPerSecond} messages a second (burst {options.Value.HubMessageBurst})");
             return;
         }
 
