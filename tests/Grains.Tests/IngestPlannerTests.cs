@@ -1,7 +1,7 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Views;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
 using static PumpFleet.Grains.Tests.Ev;
 
 namespace PumpFleet.Grains.Tests;

@@ -1,6 +1,7 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 using static PumpFleet.Grains.Tests.Ev;
 
 namespace PumpFleet.Grains.Tests;
@@ -25,7 +26,7 @@ public sealed class PumpStateTests
         // No seq is stored, so 1 and 2 are as missing as the recorded 3..5.
         Assert.Equal([new SeqRange(1, 5)], s.Seqs.Missing);
         var a1 = Assert.Single(s.Anomalies.Values);
-        Assert.Equal(("a1", "acknowledged", "dr.x"), (a1.Id, a1.Status, a1.AcknowledgedBy));
+        Assert.Equal(("a1", "acknowledged", "dr.x"), (a1.Id, a1.Status.ToWire(), a1.AcknowledgedBy));
         Assert.Equal(PumpStatuses.Critical, s.Status);
         Assert.Equal(7, s.Version);
     }

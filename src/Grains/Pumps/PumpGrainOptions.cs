@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using PumpFleet.Domain.Pumps;
 
 namespace PumpFleet.Grains.Pumps;
 

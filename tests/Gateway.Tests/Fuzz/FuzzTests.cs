@@ -9,7 +9,7 @@ using PumpFleet.EventStore;
 using PumpFleet.Gateway.Protocol;
 using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Gateway.Tests.Infrastructure;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
 using PumpFleet.TestSupport;
 
 namespace PumpFleet.Gateway.Tests.Fuzz;

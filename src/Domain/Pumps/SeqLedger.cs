@@ -1,7 +1,7 @@
 using System.Text.Json.Serialization;
 using PumpFleet.Contracts.Views;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>
 /// What the platform knows about each seq of a pump, for the acknowledgement that cannot lose data

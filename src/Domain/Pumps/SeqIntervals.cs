@@ -1,6 +1,6 @@
 using PumpFleet.Contracts.Views;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>
 /// A set of seqs kept as sorted, disjoint, non-adjacent inclusive ranges in a balanced tree: membership, insertion
