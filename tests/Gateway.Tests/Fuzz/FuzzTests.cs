@@ -113,6 +113,14 @@ public sealed class FuzzTests
         for (var i = 0; i < budget; i++)
         {
             var (_, payload) = Message(rng, next, device: i == 0 || rng.Next(10) == 0, mutateShare: 0.3);
+            if (i > 0 && state.Seqs.FirstMissing(1) is [var gap] && rng.Next(3) == 0)
+            {
+                // A hub following the ack: resend the first missing range, or declare it lost.
+                payload = Encoding.UTF8.GetBytes(rng.Next(2) == 0
+                    ? HostileBatches.Batch(rng, [.. Enumerable.Range(0, (int)Math.Min(20, gap.To - gap.From + 1)).Select(k => gap.From + k)], withDevice: false)
+                    : $$"""{"v":1,"events":[{"seq":{{next}},"type":"events.lost","at":"2026-11-01T00:00:00Z","fromSeq":{{gap.From}},"toSeq":{{gap.To}},"reason":"hub-buffer-overflow"}]}""");
+            }
+
             var parsed = BatchParser.Parse(payload);
             if (parsed.Batch is not { } batch)
             {
@@ -211,7 +219,23 @@ public sealed class MqttFuzzTests(PostgresFixture pg, EmbeddedEnvironment env) :
         var last = next + 1;
         Assert.True((await hub.PublishAsync(serial, HostileBatches.Batch(rng, [last], withDevice: true))).IsSuccess);
         var ack = await hub.WaitForStoredAsync(serial, last);
+
+        // Then close every gap the ack lists, as a hub that lost those events would: events.lost per missing range,
+        // until the watermark reaches the top.
+        for (var round = 0; round < 100 && ack.Json.GetProperty("missing").GetArrayLength() > 0; round++)
+        {
+            var lost = new List<string>();
+            foreach (var range in ack.Json.GetProperty("missing").EnumerateArray())
+            {
+                lost.Add($$"""{"seq":{{++last}},"type":"events.lost","at":"2026-11-01T00:00:00Z","fromSeq":{{range[0].GetInt64()}},"toSeq":{{range[1].GetInt64()}},"reason":"other"}""");
+            }
+
+            Assert.True((await hub.PublishAsync(serial, $"{{\"v\":1,\"events\":[{string.Join(",", lost)}]}}")).IsSuccess);
+            ack = await hub.WaitForStoredAsync(serial, last);
+        }
+
         var committed = ack.Json.GetProperty("committedSeq").GetInt64();
+        Assert.Equal(last, committed); // every seq up to the top is now stored, rejected or declared lost
 
         var store = gateway.Services.GetRequiredService<IEventStore>();
         var seqs = new List<long>();
