@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Hub;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
