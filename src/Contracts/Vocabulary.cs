@@ -45,6 +45,9 @@ public static class Vocabulary
     /// <summary>Motor states in <c>status</c>.</summary>
     public static readonly FrozenSet<string> MotorStates = FrozenSet.Create(StringComparer.Ordinal, "running", "stopped", "stalled");
 
+    /// <summary>Reasons in <c>events.lost</c>.</summary>
+    public static readonly FrozenSet<string> LossReasons = FrozenSet.Create(StringComparer.Ordinal, "hub-buffer-overflow", "pump-memory-reset", "other");
+
     /// <summary>Platform-detected anomaly kinds (protocol.md §2).</summary>
     public static readonly FrozenSet<string> AnomalyKinds = FrozenSet.Create(StringComparer.Ordinal,
         "flow-stall", "under-infusion", "over-infusion", "refill-discrepancy", "depletion-risk", "silent",

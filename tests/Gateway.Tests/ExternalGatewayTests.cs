@@ -35,9 +35,9 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
         await _broker.DisposeAsync();
     }
 
-    private async Task<GatewayUnderTest> StartGatewayAsync(string instance)
+    private async Task<GatewayUnderTest> StartGatewayAsync(string instance, IGrainFactory? grains = null)
     {
-        var gw = await GatewayUnderTest.StartAsync(_cs, _cluster.Grains, settings: new Dictionary<string, string?>
+        var gw = await GatewayUnderTest.StartAsync(_cs, grains ?? _cluster.Grains, settings: new Dictionary<string, string?>
         {
             ["Gateway:Mqtt:Mode"] = "External",
             ["Gateway:Mqtt:External:Host"] = "127.0.0.1",
@@ -100,6 +100,29 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
         Assert.Contains(rows, r => r.Code == RejectCodes.NegativeVolume && r.Seq == 2);
         Assert.Contains(rows, r => r.Code == RejectCodes.PumpNotPaired && r.Serial == unpaired && r.Refused);
         Assert.Equal([1L], await StoredSeqsAsync(gw, serial));
+    }
+
+    [Fact]
+    public async Task UnexpectedFailure_IsRetriedInPlace_ThenQuarantinedAsPoisonAndAcknowledged()
+    {
+        var gw = await StartGatewayAsync("a", PoisonGrainFactory.Wrap(_cluster.Grains));
+        var hubId = NewId("hub");
+        var poisoned = PoisonGrainFactory.Prefix + NewId("-");
+        var healthy = NewId("P");
+        await gw.Admin.ProvisionAsync(hubId, null, "test", TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, poisoned, "test", TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, healthy, "test", TestContext.Current.CancellationToken);
+        await using var hub = TestHub.Create(hubId);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(_broker.Port, "unused")).ResultCode);
+
+        await hub.PublishAsync(poisoned, Doses(1, 2));
+
+        // Retried in place (not left unacknowledged until a reconnect), then answered as poison.
+        await hub.WaitForRejectAsync(poisoned, RejectCodes.PoisonMessage);
+        var rows = await gw.Quarantine.QueryAsync(hubId, poisoned, 10, null, TestContext.Current.CancellationToken);
+        Assert.Contains(rows, r => r.Code == RejectCodes.PoisonMessage);
+        await hub.PublishAsync(healthy, Doses(1, 2));
+        await hub.WaitForAckAsync(healthy, 2);
     }
 
     [Fact]

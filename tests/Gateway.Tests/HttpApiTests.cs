@@ -104,7 +104,13 @@ public sealed class HttpApiTests(PostgresFixture pg) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/api/hubs/{hubId}", ct)).StatusCode);
         await using (var hub = TestHub.Create(hubId))
         {
-            Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, (await hub.ConnectAsync(_mqttPort, newSecret, subscribe: false)).ResultCode);
+            // The failed login just above backs this hub id off for a moment (ConnectionRateExceeded); after that the
+            // revoked hub is refused on its credentials.
+            var result = MqttClientConnectResultCode.ConnectionRateExceeded;
+            await PumpFleet.TestSupport.Eventually.TrueAsync(async () =>
+                (result = (await hub.ConnectAsync(_mqttPort, newSecret, subscribe: false)).ResultCode) != MqttClientConnectResultCode.ConnectionRateExceeded,
+                TimeSpan.FromSeconds(30), "the login backoff to pass", TimeSpan.FromMilliseconds(250));
+            Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, result);
         }
     }
 

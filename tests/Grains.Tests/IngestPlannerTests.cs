@@ -1,5 +1,6 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
+using PumpFleet.Contracts.Views;
 using PumpFleet.Domain.Pumps;
 using static PumpFleet.Grains.Tests.Ev;
 
@@ -101,5 +102,98 @@ public sealed class IngestPlannerTests
         Assert.Equal(IngestPlanner.DeviceEventId("P1", 7), IngestPlanner.DeviceEventId("P1", 7));
         Assert.NotEqual(IngestPlanner.DeviceEventId("P1", 7), IngestPlanner.DeviceEventId("P1", 8));
         Assert.NotEqual(IngestPlanner.DeviceEventId("P1", 7), IngestPlanner.DeviceEventId("P2", 7));
+    }
+}
+
+public sealed class IngestPlannerSeqTests
+{
+    private static PumpState Paired() =>
+        Fold([new PumpPaired { At = T0, HubId = "H1" }, new DeviceIdentified { At = T0, Device = Device20 }]);
+
+    private static IngestBatch Batch(params DeviceEvent[] events) => new() { HubId = "H1", ReceivedAt = T0.AddDays(30), Device = Device20, Events = events };
+
+    private static PumpState Apply(PumpState state, IngestPlan plan)
+    {
+        var v = state.Version;
+        foreach (var p in plan.Events)
+        {
+            state.Apply(p.Event, new EventEnvelope(++v, p.Seq, p.ReceivedAt, p.ClockSuspect));
+        }
+
+        return state;
+    }
+
+    [Theory]
+    [InlineData(1_000_001L, true)]
+    [InlineData(1_000_000L, false)]
+    [InlineData(9_223_372_036_854_775_807L, true)]
+    [InlineData(9_007_199_254_740_992L, true)] // 2^53
+    public void Plan_SeqBeyondTheWindow_IsRejectedAndMovesNothing(long seq, bool rejected)
+    {
+        var state = Paired();
+        var plan = IngestPlanner.Plan(state, Batch(Dose(seq, T0, T0.AddHours(1), 0.1)), Guid.NewGuid);
+        Apply(state, plan);
+
+        if (rejected)
+        {
+            Assert.Equal(RejectionCodes.SeqOutOfRange, Assert.Single(plan.Rejections).Code);
+            Assert.DoesNotContain(plan.Events, e => e.Seq is not null);
+            Assert.Equal(0, state.LastSeq);
+            Assert.Equal(0, state.Seqs.Watermark);
+            Assert.Empty(state.Seqs.Missing);
+        }
+        else
+        {
+            Assert.Empty(plan.Rejections);
+            Assert.Equal(seq, state.LastSeq);
+        }
+    }
+
+    [Fact]
+    public void Plan_Window_IsConfigurableAndMeasuredFromTheHighestStoredSeq()
+    {
+        var state = Apply(Paired(), IngestPlanner.Plan(Paired(), Batch(Dose(50, T0, T0.AddHours(1), 0.1)), Guid.NewGuid, seqWindow: 100));
+        var plan = IngestPlanner.Plan(state, Batch(Dose(150, T0, T0.AddHours(1), 0.1), Dose(151, T0, T0.AddHours(1), 0.1)), Guid.NewGuid, seqWindow: 100);
+        Assert.Equal([151L], plan.Rejections.Select(r => r.Seq!.Value));
+    }
+
+    [Fact]
+    public void Plan_RejectedSeqs_AreAccountedSoTheWatermarkMovesPastThem()
+    {
+        var state = Paired();
+        // seq 2 fails a domain rule here, seq 3 was refused by the gateway's parser, seq 5 is simply not sent yet.
+        var plan = IngestPlanner.Plan(state, Batch(Dose(1, T0, T0.AddHours(1), 0.1), Dose(2, T0, T0.AddHours(1), -1), Dose(4, T0, T0.AddHours(1), 0.1), Dose(6, T0, T0.AddHours(1), 0.1))
+            with { RejectedSeqs = [new RejectedSeq(3, "unknown-type"), new RejectedSeq(9, "seq-not-increasing")] }, Guid.NewGuid);
+        Apply(state, plan);
+
+        Assert.Equal(4, state.Seqs.Watermark);
+        Assert.Equal([new SeqRange(5, 5)], state.Seqs.Missing);
+        Assert.Equal(6, state.LastSeq);
+        Assert.False(state.HasSeq(2));
+        var rejected = Assert.Single(plan.Events.Select(e => e.Event).OfType<SeqsRejected>());
+        Assert.Equal([2L, 3L], rejected.Rejected.Select(r => r.Seq));
+
+        // A corrected resend of seq 2 is stored, not dropped as a duplicate.
+        var again = IngestPlanner.Plan(state, Batch(Dose(2, T0, T0.AddHours(1), 0.1)), Guid.NewGuid);
+        Assert.Equal(0, again.Duplicates);
+        Assert.Single(again.Events, e => e.Seq == 2);
+    }
+
+    [Fact]
+    public void Plan_EventsLost_ClosesTheGapAndIsStored_AnInvalidRangeIsRejected()
+    {
+        var state = Apply(Paired(), IngestPlanner.Plan(Paired(), Batch(Dose(1, T0, T0.AddHours(1), 0.1), Dose(10, T0, T0.AddHours(1), 0.1)), Guid.NewGuid));
+        Assert.Equal(1, state.Seqs.Watermark);
+
+        var lost = new EventsLost { Seq = 11, At = T0.AddHours(2), FromSeq = 2, ToSeq = 9, Reason = "hub-buffer-overflow" };
+        var bad = new EventsLost { Seq = 12, At = T0.AddHours(2), FromSeq = 5, ToSeq = 12, Reason = "other" };
+        var plan = IngestPlanner.Plan(state, Batch(lost, bad), Guid.NewGuid);
+        Apply(state, plan);
+
+        Assert.Equal(RejectionCodes.InvalidLostRange, Assert.Single(plan.Rejections).Code);
+        Assert.Equal(12, state.Seqs.Watermark); // 12 itself is accounted for as rejected
+        Assert.True(state.HasSeq(11));
+        Assert.Equal([new SeqRange(2, 9)], state.Seqs.Lost);
+        Assert.DoesNotContain(plan.Events, e => e.Event is GapRecorded);
     }
 }

@@ -23,7 +23,8 @@ public sealed class PumpStateTests
 
         Assert.Equal("H1", s.HubId);
         Assert.Equal(Device40, s.Device);
-        Assert.Equal([new SeqRange(3, 5)], s.Gaps);
+        // No seq is stored, so 1 and 2 are as missing as the recorded 3..5.
+        Assert.Equal([new SeqRange(1, 5)], s.Seqs.Missing);
         var a1 = Assert.Single(s.Anomalies.Values);
         Assert.Equal(("a1", "acknowledged", "dr.x"), (a1.Id, a1.Status.ToWire(), a1.AcknowledgedBy));
         Assert.Equal(PumpStatuses.Critical, s.Status);
@@ -152,7 +153,7 @@ public sealed class PumpStateTests
 
         s.Apply(Dose(3, T0.AddHours(2), T0.AddHours(3), 0.04), new EventEnvelope(4, 3, T0.AddDays(1), false));
 
-        Assert.Equal([new SeqRange(2, 2), new SeqRange(4, 4)], s.Gaps);
+        Assert.Equal([new SeqRange(2, 2), new SeqRange(4, 4)], s.Seqs.Missing);
         Assert.Equal(5, s.LastSeq);
         Assert.True(s.HasSeq(3));
         Assert.Equal(0.12, s.Ledger.DeliveredTotalMl, 9);

@@ -127,3 +127,19 @@ public sealed record PainReported : DeviceEvent
     /// <summary>Score 0–10.</summary>
     [Id(0)] public required int Score { get; init; }
 }
+
+/// <summary>
+/// <c>events.lost</c>: the hub or the pump declares that seqs <see cref="FromSeq"/>..<see cref="ToSeq"/> (inclusive,
+/// both below this event's own seq) are gone for good. A lost range is a clinical fact: it is stored like any
+/// device event, closes the gap and lets the acknowledged watermark move past it.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.EventsLost.v1")]
+public sealed record EventsLost : DeviceEvent
+{
+    /// <summary>First lost seq.</summary>
+    [Id(0)] public required long FromSeq { get; init; }
+    /// <summary>Last lost seq.</summary>
+    [Id(1)] public required long ToSeq { get; init; }
+    /// <summary>One of <see cref="Vocabulary.LossReasons"/>.</summary>
+    [Id(2)] public required string Reason { get; init; }
+}

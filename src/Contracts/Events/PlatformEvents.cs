@@ -28,6 +28,22 @@ public sealed record GapRecorded : PumpEvent
     [Id(1)] public required long ToSeq { get; init; }
 }
 
+/// <summary>
+/// <c>seqs.rejected</c>: the hub sent events with these seqs and the platform refused them for their content (the
+/// rejects were answered and quarantined). The seqs are accounted for: they no longer hold the acknowledged
+/// watermark back, and a later valid event with the same seq is still accepted.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.SeqsRejected.v1")]
+public sealed record SeqsRejected : PumpEvent
+{
+    /// <summary>The refused seqs with their reject codes, ascending.</summary>
+    [Id(0)] public required IReadOnlyList<RejectedSeq> Rejected { get; init; }
+}
+
+/// <summary>One refused seq and its reject code.</summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.RejectedSeq.v1")]
+public sealed record RejectedSeq([property: Id(0)] long Seq, [property: Id(1)] string Code);
+
 /// <summary><c>anomaly.detected</c>: a platform detector opened an anomaly.</summary>
 [GenerateSerializer, Immutable, Alias("pumpfleet.AnomalyDetected.v1")]
 public sealed record AnomalyDetected : PumpEvent

@@ -1,4 +1,5 @@
 using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Views;
 
 namespace PumpFleet.Contracts.Grains;
 
@@ -16,13 +17,21 @@ public sealed record IngestBatch
     [Id(3)] public required IReadOnlyList<DeviceEvent> Events { get; init; }
     /// <summary>Optional transport id for tracing (not used for idempotency: (serial, seq) is).</summary>
     [Id(4)] public string? MessageId { get; init; }
+    /// <summary>
+    /// Seqs of events of this message that the gateway already refused for their content (parse or validation),
+    /// so the grain can account for them: a rejected seq is answered and must not hold the watermark back.
+    /// </summary>
+    [Id(5)] public IReadOnlyList<RejectedSeq>? RejectedSeqs { get; init; }
 }
 
 /// <summary>What the pump grain did with a batch.</summary>
 [GenerateSerializer, Immutable, Alias("pumpfleet.IngestResult.v1")]
 public sealed record IngestResult
 {
-    /// <summary>Highest seq durably stored for the pump (0 when none): the value of the <c>ack</c>.</summary>
+    /// <summary>
+    /// The contiguous watermark, the <c>ack</c>'s <c>committedSeq</c>: the highest N such that every seq ≤ N is
+    /// stored, was rejected, or was declared lost (0 when none).
+    /// </summary>
     [Id(0)] public required long CommittedSeq { get; init; }
     /// <summary>Events stored by this call.</summary>
     [Id(1)] public required int Stored { get; init; }
@@ -30,6 +39,10 @@ public sealed record IngestResult
     [Id(2)] public required int Duplicates { get; init; }
     /// <summary>Events (or, with a null seq, the whole batch) refused by domain rules.</summary>
     [Id(3)] public required IReadOnlyList<Rejection> Rejections { get; init; }
+    /// <summary>Highest seq stored (the ack's <c>highestSeq</c>); 0 when none.</summary>
+    [Id(4)] public long HighestSeq { get; init; }
+    /// <summary>The first ranges above <see cref="CommittedSeq"/> not accounted for (at most 32), ascending.</summary>
+    [Id(5)] public IReadOnlyList<SeqRange>? Missing { get; init; }
 }
 
 /// <summary>A refused event or batch: the payload of a <c>rejects</c> message.</summary>
@@ -59,4 +72,11 @@ public static class RejectionCodes
     public const string SeqNotIncreasing = "seq-not-increasing";
     /// <summary>Seq below 1.</summary>
     public const string InvalidSeq = "invalid-seq";
+    /// <summary>Seq above 2^53 − 1, or more than the configured window above the pump's highest stored seq.</summary>
+    public const string SeqOutOfRange = "seq-out-of-range";
+    /// <summary>An <c>events.lost</c> range that is not below the event's own seq.</summary>
+    public const string InvalidLostRange = "invalid-lost-range";
+
+    /// <summary>The largest seq the protocol allows: 2^53 − 1, exact in every JSON implementation.</summary>
+    public const long MaxSeq = (1L << 53) - 1;
 }

@@ -32,6 +32,7 @@ public sealed record PumpView
     [Id(17)] public long LastSeq { get; init; }
     [Id(18)] public PrescriptionSet? Prescription { get; init; }
     [Id(19)] public double? BatteryPct { get; init; }
+    /// <summary>Seq ranges below the highest seq that are not accounted for (neither stored, rejected nor declared lost), ascending.</summary>
     [Id(20)] public required IReadOnlyList<SeqRange> Gaps { get; init; }
     [Id(21)] public required LedgerView Ledger { get; init; }
     [Id(22)] public string? DeliveryState { get; init; }
@@ -39,6 +40,8 @@ public sealed record PumpView
     /// <summary>Stream version: the number of events in the pump's stream.</summary>
     [Id(24)] public long Version { get; init; }
     [Id(25)] public int? LastPainScore { get; init; }
+    /// <summary>The acknowledged watermark: every seq up to it is stored, rejected or declared lost.</summary>
+    [Id(26)] public long CommittedSeq { get; init; }
 }
 
 /// <summary>Pump status values.</summary>

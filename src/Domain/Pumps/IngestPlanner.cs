@@ -23,8 +23,17 @@ public static class IngestPlanner
     /// <summary>Future tolerance of the clock rule.</summary>
     public static readonly TimeSpan FutureTolerance = TimeSpan.FromMinutes(5);
 
+    /// <summary>Default of <see cref="PumpGrainOptions.SeqWindow"/>: how far above the highest stored seq an event may be.</summary>
+    public const long DefaultSeqWindow = 1_000_000;
+
+    // Rejections of an event's content: the seq is accounted for (answered), unlike a seq that is itself wrong.
+    private static readonly HashSet<string> SeqNeutralCodes = new(StringComparer.Ordinal)
+    {
+        RejectionCodes.InvalidSeq, RejectionCodes.SeqNotIncreasing, RejectionCodes.SeqOutOfRange,
+    };
+
     /// <summary>Plans a batch against the current state.</summary>
-    public static IngestPlan Plan(PumpState state, IngestBatch batch, Func<Guid> newId)
+    public static IngestPlan Plan(PumpState state, IngestBatch batch, Func<Guid> newId, long seqWindow = DefaultSeqWindow)
     {
         var rejections = new List<Rejection>();
         if (state.HubId is null || !string.Equals(state.HubId, batch.HubId, StringComparison.Ordinal))
@@ -65,12 +74,22 @@ public static class IngestPlanner
         var lastSeq = state.LastSeq;
         var lastAt = state.LastDeviceAt;
         var seenInBatch = new HashSet<long>();
+        var accountedRejections = new SortedDictionary<long, string>();
+        // Sequence sanity: a seq beyond the window would make every seq below it a gap (and, before the
+        // watermark, jumped the ack): it is refused and moves nothing.
+        var maxAllowed = Math.Min(RejectionCodes.MaxSeq, state.LastSeq > RejectionCodes.MaxSeq - seqWindow ? RejectionCodes.MaxSeq : state.LastSeq + seqWindow);
         long previousInBatch = 0;
         foreach (var e in batch.Events)
         {
             if (e.Seq < 1)
             {
                 rejections.Add(new Rejection { Seq = e.Seq, Code = RejectionCodes.InvalidSeq, Reason = $"seq must be ≥ 1, got {e.Seq}." });
+                continue;
+            }
+
+            if (e.Seq > maxAllowed)
+            {
+                rejections.Add(OutOfRange(e.Seq, state.LastSeq, seqWindow));
                 continue;
             }
 
@@ -94,12 +113,20 @@ public static class IngestPlanner
             if (DomainRule(e, device) is { } rule)
             {
                 rejections.Add(rule);
+                if (state.Seqs.IsOpen(e.Seq))
+                {
+                    accountedRejections[e.Seq] = rule.Code;
+                }
+
                 continue;
             }
 
-            if (e.Seq > lastSeq + 1)
+            // A declared loss directly below its own seq is not a gap.
+            var gapFrom = Math.Max(lastSeq, state.Seqs.Horizon) + 1;
+            var gapTo = e is EventsLost l && l.ToSeq == e.Seq - 1 ? l.FromSeq - 1 : e.Seq - 1;
+            if (gapTo >= gapFrom)
             {
-                planned.Add(new PlannedEvent(new GapRecorded { At = e.At, FromSeq = lastSeq + 1, ToSeq = e.Seq - 1 }, newId(), null, batch.ReceivedAt, false));
+                planned.Add(new PlannedEvent(new GapRecorded { At = e.At, FromSeq = gapFrom, ToSeq = gapTo }, newId(), null, batch.ReceivedAt, false));
             }
 
             var suspect = e.At > batch.ReceivedAt + FutureTolerance || e.At < EarliestTrustedTime ||
@@ -116,8 +143,35 @@ public static class IngestPlanner
             }
         }
 
+        // Events the gateway refused for their content are accounted for too, unless their seq is itself wrong,
+        // already settled, or taken by a valid event of this batch.
+        foreach (var r in batch.RejectedSeqs ?? [])
+        {
+            if (r.Seq >= 1 && r.Seq <= maxAllowed && !SeqNeutralCodes.Contains(r.Code) && !seenInBatch.Contains(r.Seq) && state.Seqs.IsOpen(r.Seq))
+            {
+                accountedRejections.TryAdd(r.Seq, r.Code);
+            }
+        }
+
+        if (accountedRejections.Count > 0)
+        {
+            // Last in the plan: gap.recorded before it may have extended the horizon over these seqs.
+            planned.Add(new PlannedEvent(new SeqsRejected
+            {
+                At = batch.ReceivedAt, Rejected = [.. accountedRejections.Select(x => new RejectedSeq(x.Key, x.Value))],
+            }, newId(), null, batch.ReceivedAt, false));
+        }
+
         return new IngestPlan(planned, rejections, duplicates, accepted);
     }
+
+    private static Rejection OutOfRange(long seq, long highest, long window) => new()
+    {
+        Seq = seq, Code = RejectionCodes.SeqOutOfRange,
+        Reason = seq > RejectionCodes.MaxSeq
+            ? $"seq {seq} is above 2^53 − 1 ({RejectionCodes.MaxSeq}), the largest seq the protocol allows."
+            : $"seq {seq} is more than {window} above the highest stored seq {highest}; it is refused and moves nothing.",
+    };
 
     /// <summary>Idempotency key of a device event: a name-based UUID of (serial, seq), the same on every resend.</summary>
     public static Guid DeviceEventId(string serial, long seq)
@@ -144,6 +198,15 @@ public static class IngestPlanner
         if (negative is not null)
         {
             return new Rejection { Seq = e.Seq, Code = RejectionCodes.NegativeVolume, Reason = $"{negative} is negative; volumes must be ≥ 0." };
+        }
+
+        if (e is EventsLost lost && (lost.FromSeq < 1 || lost.FromSeq > lost.ToSeq || lost.ToSeq >= lost.Seq))
+        {
+            return new Rejection
+            {
+                Seq = e.Seq, Code = RejectionCodes.InvalidLostRange,
+                Reason = $"events.lost range {lost.FromSeq}..{lost.ToSeq} must satisfy 1 ≤ fromSeq ≤ toSeq < seq {lost.Seq}.",
+            };
         }
 
         string? broken = e switch

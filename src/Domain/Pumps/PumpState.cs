@@ -60,8 +60,8 @@ public sealed class PumpState
     /// <summary>Stream version (number of events applied).</summary>
     public long Version { get; set; }
 
-    /// <summary>Missing seqs, sorted and disjoint.</summary>
-    public List<SeqRange> Gaps { get; set; } = [];
+    /// <summary>Which seqs are stored, missing, rejected or lost: the gaps and the acknowledged watermark.</summary>
+    public SeqLedger Seqs { get; set; } = new();
 
     /// <summary>Event time of the latest phase / prescription / delivery-state / status change (late older events do not override).</summary>
     public DateTimeOffset? PhaseAt { get; set; }
@@ -165,7 +165,15 @@ public sealed class PumpState
                 }
 
                 Window?.RecentGaps.Add(new RecentGap(x.FromSeq, x.ToSeq, x.At));
-                AddGap(x.FromSeq, x.ToSeq);
+                Seqs.MarkMissing(x.ToSeq);
+                break;
+            case SeqsRejected x:
+                foreach (var r in x.Rejected)
+                {
+                    Seqs.MarkRejected(r.Seq);
+                }
+
+                DropWindowWhenNothingMissing();
                 break;
             case AnomalyDetected x:
                 Anomalies[x.AnomalyId] = new AnomalyRecord
@@ -201,19 +209,22 @@ public sealed class PumpState
     private void ApplyDevice(DeviceEvent d, EventEnvelope env)
     {
         var seq = d.Seq;
+        if (d is EventsLost lost)
+        {
+            // Declared gone for good: those seqs will never arrive, so they no longer hold the window open.
+            Seqs.MarkLost(lost.FromSeq, lost.ToSeq);
+        }
+
         if (ArrivalOrderBaseline)
         {
-            if (seq <= LastSeq)
-            {
-                RemoveFromGaps(seq);
-            }
-
+            Seqs.MarkStored(seq);
             Fold(d, env.ClockSuspect);
             return;
         }
 
         if (seq > LastSeq)
         {
+            Seqs.MarkStored(seq);
             Fold(d, env.ClockSuspect);
             if (Window is { } w)
             {
@@ -222,15 +233,16 @@ public sealed class PumpState
                 w.Trim();
             }
 
+            DropWindowWhenNothingMissing();
             return;
         }
 
-        if (!InGap(seq))
+        if (!Seqs.IsMissing(seq))
         {
             return;   // already stored and folded: a duplicate the planner could not see
         }
 
-        RemoveFromGaps(seq);
+        Seqs.MarkStored(seq);
         var from = Window?.CheckpointBelow(seq) ?? -1;
         if (from < 0)
         {
@@ -244,28 +256,28 @@ public sealed class PumpState
             Refold(Window, from);
         }
 
-        if (Gaps.Count == 0)
-        {
-            Window = null;   // nothing is missing any more: no event can arrive late
-        }
-        else
-        {
-            Window?.RecentGaps.RemoveAll(g => !IsMissingAny(g.From, g.To));
-        }
+        DropWindowWhenNothingMissing();
     }
 
     /// <summary>True while any seq of <paramref name="from"/>..<paramref name="to"/> is missing.</summary>
-    public bool IsMissingAny(long from, long to)
+    public bool IsMissingAny(long from, long to) => Seqs.IsMissingAny(from, to);
+
+    // Once nothing is missing (stored, rejected or declared lost), no event can arrive late: the window goes.
+    private void DropWindowWhenNothingMissing()
     {
-        foreach (var g in Gaps)
+        if (Window is null)
         {
-            if (g.From <= to && from <= g.To)
-            {
-                return true;
-            }
+            return;
         }
 
-        return false;
+        if (Seqs.MissingCount == 0)
+        {
+            Window = null;
+        }
+        else
+        {
+            Window.RecentGaps.RemoveAll(g => !IsMissingAny(g.From, g.To));
+        }
     }
 
     /// <summary>
@@ -274,19 +286,6 @@ public sealed class PumpState
     /// </summary>
     public bool AwaitsRecentData(DateTimeOffset at, TimeSpan wait) =>
         Window is { } w && w.RecentGaps.Exists(g => at - g.At < wait && IsMissingAny(g.From, g.To));
-
-    private bool InGap(long seq)
-    {
-        foreach (var g in Gaps)
-        {
-            if (g.From <= seq && seq <= g.To)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     /// <summary>Restores checkpoint <paramref name="index"/> and folds the window's later events and restarts in seq order.</summary>
     private void Refold(FoldWindow w, int index)
@@ -415,34 +414,7 @@ public sealed class PumpState
         IsNewer((DateTimeOffset?)current, at, trusted);
 
     /// <summary>True when seq is already stored: at or below the highest seq and not inside a gap.</summary>
-    public bool HasSeq(long seq) => seq <= LastSeq && !Gaps.Any(g => g.From <= seq && seq <= g.To);
-
-    private void AddGap(long from, long to)
-    {
-        Gaps.Add(new SeqRange(from, to));
-        Gaps.Sort((a, b) => a.From.CompareTo(b.From));
-    }
-
-    private void RemoveFromGaps(long seq)
-    {
-        var i = Gaps.FindIndex(g => g.From <= seq && seq <= g.To);
-        if (i < 0)
-        {
-            return;
-        }
-
-        var g = Gaps[i];
-        Gaps.RemoveAt(i);
-        if (g.From < seq)
-        {
-            Gaps.Insert(i++, new SeqRange(g.From, seq - 1));
-        }
-
-        if (seq < g.To)
-        {
-            Gaps.Insert(i, new SeqRange(seq + 1, g.To));
-        }
-    }
+    public bool HasSeq(long seq) => Seqs.IsStored(seq);
 
     /// <summary>The low-reservoir threshold in force.</summary>
     public double LowReservoirThresholdMl => Prescription?.LowReservoirAlarmMl ?? DefaultLowReservoirMl;
@@ -517,7 +489,8 @@ public sealed class PumpState
         LastSeq = LastSeq,
         Prescription = Prescription,
         BatteryPct = BatteryPct,
-        Gaps = [.. Gaps],
+        Gaps = Seqs.Missing,
+        CommittedSeq = Seqs.Watermark,
         Ledger = Ledger.ToView(ForecastRateMlPerDay),
         DeliveryState = DeliveryState,
         Motor = Motor,

@@ -72,6 +72,11 @@ public static class GatewayServiceCollectionExtensions
         services.AddPumpFleetQuarantineGauge();
         services.TryAddSingleton<HubAuthenticator>();
         services.TryAddSingleton<HubAdmin>();
+        services.AddOptions<QuarantineOptions>().Bind(configuration.GetSection(QuarantineOptions.SectionName))
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<QuarantinePurger>();
+        services.AddHostedService(sp => sp.GetRequiredService<QuarantinePurger>());
+        services.TryAddSingleton<PoisonTracker>();
         services.TryAddSingleton<IngestPipeline>();
         services.TryAddSingleton<HubActivityTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<HubActivityTracker>());

@@ -58,6 +58,25 @@ public sealed class MqttGatewayOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ShutdownDrain { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// A message that fails this many times in a row with the same unexpected exception (neither an input error the
+    /// parser knows nor a dependency failure) is quarantined as <c>poison-message</c> and answered instead of being
+    /// retried forever. Default: 3.
+    /// </summary>
+    [Range(1, 1000)]
+    public int PoisonThreshold { get; set; } = 3;
+
+    /// <summary>
+    /// Embedded: a hub's average message rate (token bucket). Above it the hub is disconnected without a PUBACK
+    /// (reason <c>rate-limited</c>) and resends after reconnecting. Default: 200 a second.
+    /// </summary>
+    [Range(0.1, 100_000)]
+    public double HubMessagesPerSecond { get; set; } = 200;
+
+    /// <summary>Embedded: burst of the per-hub token bucket (a hub's backlog after an outage arrives at once). Default: 1000.</summary>
+    [Range(1, 1_000_000)]
+    public double HubMessageBurst { get; set; } = 1000;
+
     /// <summary>External broker client settings (Mode External).</summary>
     [ValidateObjectMembers]
     public ExternalBrokerOptions External { get; set; } = new();

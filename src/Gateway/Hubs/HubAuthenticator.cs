@@ -16,6 +16,8 @@ public enum HubAuthResult
     Accepted,
     /// <summary>Unknown hub, revoked hub, wrong secret or malformed id.</summary>
     Denied,
+    /// <summary>Every hashing slot stayed busy for <c>HashWait</c>: try again later.</summary>
+    Busy,
 }
 
 /// <summary>Checks hub credentials against the hashed secrets in PostgreSQL (and the dev fleet secret when enabled).</summary>
@@ -24,6 +26,7 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
     // A verified (hub, stored hash, password digest) is remembered briefly: PBKDF2 is deliberately slow and a gateway
     // restart makes every hub reconnect at once. The row is still read each time, so a revocation or rotation applies at once.
     private readonly ConcurrentDictionary<string, (string StoredHash, byte[] PasswordDigest, DateTimeOffset Until)> _verified = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _hashing = new(options.Value.HashConcurrency, options.Value.HashConcurrency);
 
     /// <summary>Checks <paramref name="password"/> for <paramref name="hubId"/>. Throws when PostgreSQL is unreachable.</summary>
     public async Task<HubAuthResult> AuthenticateAsync(string hubId, string? password, CancellationToken ct)
@@ -60,7 +63,23 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
             return HubAuthResult.Accepted;
         }
 
-        if (!SecretHasher.Verify(password, hub.SecretHash))
+        // PBKDF2 runs in a bounded pool: a flood of wrong passwords queues here instead of taking every core.
+        if (!await _hashing.WaitAsync(o.HashWait, ct))
+        {
+            return HubAuthResult.Busy;
+        }
+
+        bool ok;
+        try
+        {
+            ok = SecretHasher.Verify(password, hub.SecretHash);
+        }
+        finally
+        {
+            _hashing.Release();
+        }
+
+        if (!ok)
         {
             return HubAuthResult.Denied;
         }

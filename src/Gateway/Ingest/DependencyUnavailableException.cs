@@ -41,3 +41,33 @@ public sealed class RetryLaterException : Exception
     {
     }
 }
+
+/// <summary>
+/// Processing failed with an exception that is neither a known input error nor a known dependency failure, fewer
+/// than <c>PoisonThreshold</c> times in a row: the message is not acknowledged and is retried (embedded: the hub
+/// is disconnected and resends; external: retried in place). At the threshold it is quarantined as poison instead.
+/// </summary>
+public sealed class UnexpectedFailureException : Exception
+{
+    /// <summary>Creates the exception for the <paramref name="attempt"/>-th failure in a row.</summary>
+    public UnexpectedFailureException(int attempt, Exception inner)
+        : base($"Unexpected failure {attempt} in a row ({inner.GetType().Name}: {inner.Message})", inner) => Attempt = attempt;
+
+    /// <summary>Required by CA1032.</summary>
+    public UnexpectedFailureException() : base("Unexpected failure.")
+    {
+    }
+
+    /// <summary>Required by CA1032.</summary>
+    public UnexpectedFailureException(string message) : base(message)
+    {
+    }
+
+    /// <summary>Required by CA1032.</summary>
+    public UnexpectedFailureException(string message, Exception inner) : base(message, inner)
+    {
+    }
+
+    /// <summary>How many times in a row this topic failed this way.</summary>
+    public int Attempt { get; }
+}

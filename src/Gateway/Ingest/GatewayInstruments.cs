@@ -16,6 +16,10 @@ public sealed class GatewayInstruments
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _dependencyFailures;
     private readonly Counter<long> _quarantine;
+    private readonly Counter<long> _disconnects;
+    private readonly Counter<long> _unexpected;
+    private readonly Counter<long> _loginsThrottled;
+    private readonly Counter<long> _quarantinePurged;
     private int _inFlight;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
@@ -35,6 +39,14 @@ public sealed class GatewayInstruments
             "Failed calls to a dependency of the gateway (orleans, postgresql, broker).");
         _quarantine = meter.CreateCounter<long>("pumpfleet.quarantine.messages", "{item}",
             "Messages and events written to the quarantine, by code.");
+        _disconnects = meter.CreateCounter<long>("pumpfleet.gateway.disconnects", "{connection}",
+            "Hub connections the gateway closed, by reason (dependency-unavailable, ingest-timeout, backpressure, shutdown, unexpected-failure, rate-limited, too-many-pending).");
+        _unexpected = meter.CreateCounter<long>("pumpfleet.gateway.unexpected.failures", "{failure}",
+            "Messages whose processing failed with an unexpected exception, by outcome: retried or poisoned (quarantined).");
+        _loginsThrottled = meter.CreateCounter<long>("pumpfleet.gateway.logins.throttled", "{connection}",
+            "Connection attempts refused without checking the password because the hub id or address is backing off after failed logins.");
+        _quarantinePurged = meter.CreateCounter<long>("pumpfleet.quarantine.purged", "{item}",
+            "Quarantine rows deleted by retention (age or row cap).");
     }
 
     /// <summary>Current in-flight count (for tests and shutdown).</summary>
@@ -64,6 +76,19 @@ public sealed class GatewayInstruments
     /// <summary>An item went to the quarantine.</summary>
     public void OnQuarantined(string code) => _quarantine.Add(1, new KeyValuePair<string, object?>("code", code));
 
+    /// <summary>The gateway closed a hub's connection.</summary>
+    public void OnDisconnect(string reason) => _disconnects.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>A message failed unexpectedly and was retried or poisoned.</summary>
+    public void OnUnexpectedFailure(bool poisoned) =>
+        _unexpected.Add(1, new KeyValuePair<string, object?>("outcome", poisoned ? "poisoned" : "retried"));
+
+    /// <summary>Quarantine rows were deleted by retention.</summary>
+    public void OnQuarantinePurged(long rows) => _quarantinePurged.Add(rows);
+
+    /// <summary>A login was refused by the failed-login backoff.</summary>
+    public void OnLoginThrottled() => _loginsThrottled.Add(1);
+
     /// <summary>A dependency failed.</summary>
     public void OnDependencyFailure(string dependency) => _dependencyFailures.Add(1, new KeyValuePair<string, object?>("dependency", dependency));
 }
@@ -88,4 +113,21 @@ public static class MessageResults
     public const string Rejected = "rejected";
     /// <summary>Not authorised: quarantined.</summary>
     public const string Refused = "refused";
+}
+
+/// <summary>Values of the <c>reason</c> tag of <c>pumpfleet.gateway.disconnects</c>.</summary>
+public static class DisconnectReasons
+{
+    /// <summary>A dependency failed while the message was processed; the hub resends after reconnecting.</summary>
+    public const string DependencyUnavailable = "dependency-unavailable";
+    /// <summary>The grain did not answer within IngestTimeout.</summary>
+    public const string IngestTimeout = "ingest-timeout";
+    /// <summary>No in-flight slot within InFlightWait.</summary>
+    public const string Backpressure = "backpressure";
+    /// <summary>The gateway is shutting down.</summary>
+    public const string Shutdown = "shutdown";
+    /// <summary>An unexpected failure, below the poison threshold.</summary>
+    public const string UnexpectedFailure = "unexpected-failure";
+    /// <summary>The hub exceeded its message rate.</summary>
+    public const string RateLimited = "rate-limited";
 }

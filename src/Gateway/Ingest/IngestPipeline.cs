@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Hub;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Gateway.Hosting;
@@ -44,13 +45,49 @@ public sealed partial class IngestPipeline(
     IOptions<HubAuthOptions> hubOptions,
     IOptions<MqttGatewayOptions> mqttOptions,
     NpgsqlDataSource dataSource,
+    PoisonTracker poison,
     TimeProvider time,
     ILogger<IngestPipeline> logger)
 {
     private const string AutoPairBy = "gateway:auto-pair-on-first-batch";
 
-    /// <summary>Handles a publish on any topic by a hub.</summary>
+    /// <summary>
+    /// Handles a publish on any topic by a hub. Returns when the outcome is durable and may be acknowledged; throws
+    /// <see cref="DependencyUnavailableException"/>, <see cref="RetryLaterException"/> or
+    /// <see cref="UnexpectedFailureException"/> when it must not be acknowledged yet.
+    /// </summary>
     public async Task<IngestReport> ProcessAsync(InboundMessage m, CancellationToken ct)
+    {
+        try
+        {
+            var report = await ProcessCoreAsync(m, ct);
+            poison.Clear(m.HubId, m.Topic);
+            return report;
+        }
+        catch (Exception e) when (e is not (DependencyUnavailableException or RetryLaterException or OperationCanceledException or OutOfMemoryException))
+        {
+            // Neither an input error the parser knows (those are answered above) nor a known dependency failure.
+            var attempt = poison.RecordFailure(m.HubId, m.Topic, e);
+            var threshold = mqttOptions.Value.PoisonThreshold;
+            if (attempt < threshold)
+            {
+                instruments.OnUnexpectedFailure(poisoned: false);
+                LogUnexpectedFailure(m.HubId, m.Topic, attempt, threshold, e);
+                throw new UnexpectedFailureException(attempt, e);
+            }
+
+            instruments.OnUnexpectedFailure(poisoned: true);
+            LogPoison(m.HubId, m.Topic, attempt, e);
+            var report = await RejectMessageAsync(m, HubTopics.Parse(m.Topic), RejectCodes.PoisonMessage,
+                $"Processing failed {attempt} times in a row with the same unexpected error ({e.GetType().Name}: {e.Message}); the message is quarantined as poison. Its events are not acknowledged: resend them in another message or declare them lost.",
+                refused: false, ct);
+            poison.Clear(m.HubId, m.Topic);
+            instruments.OnMessage(MessageResults.Rejected, 0, TimeSpan.Zero);
+            return report;
+        }
+    }
+
+    private async Task<IngestReport> ProcessCoreAsync(InboundMessage m, CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
         activity.Seen(m.HubId, m.ReceivedAt);
@@ -115,16 +152,20 @@ public sealed partial class IngestPipeline(
         foreach (var bad in batch.Invalid)
         {
             items.Add(new QuarantineItem(m.HubId, serial, m.Topic, false, false, bad.Seq, bad.Code, bad.Reason, m.ReceivedAt,
-                System.Text.Encoding.UTF8.GetBytes(bad.Raw)));
+                bad.RawBytes ?? System.Text.Encoding.UTF8.GetBytes(bad.Raw)));
             rejects.Add(new Problem(bad.Seq, bad.Code, bad.Reason));
         }
 
         IngestResult? result = null;
-        if (batch.Events.Count > 0)
+        var rejectedSeqs = batch.Invalid.Where(i => i.Seq is not null).Select(i => new RejectedSeq(i.Seq!.Value, i.Code)).ToList();
+        if (batch.Events.Count > 0 || rejectedSeqs.Count > 0)
         {
+            // Invalid events go to the grain by seq only, so it can account for them (the watermark moves past a
+            // rejected seq instead of waiting for it forever).
             var ingest = new IngestBatch
             {
                 HubId = m.HubId, ReceivedAt = m.ReceivedAt, Device = batch.Device, Events = batch.Events, MessageId = m.MessageId,
+                RejectedSeqs = rejectedSeqs.Count > 0 ? rejectedSeqs : null,
             };
             result = await CallGrainAsync(serial, ingest, ct);
             var whole = result.Rejections.FirstOrDefault(r => r.Seq is null);
@@ -133,6 +174,14 @@ public sealed partial class IngestPipeline(
             {
                 result = await CallGrainAsync(serial, ingest, ct);
                 whole = result.Rejections.FirstOrDefault(r => r.Seq is null);
+            }
+
+            if (whole is not null && batch.Events.Count == 0)
+            {
+                // Only invalid events, sent for accounting, and the pump cannot take them (not paired, no device yet):
+                // they are answered one by one below and not accounted for, so the hub resends them.
+                result = null;
+                whole = null;
             }
 
             if (whole is not null && whole.Code == RejectionCodes.DeviceRequired && mqttOptions.Value.Mode == GatewayMode.External &&
@@ -149,7 +198,7 @@ public sealed partial class IngestPipeline(
                 return await RejectMessageAsync(m, topic, whole.Code, whole.Reason, refused, ct);
             }
 
-            foreach (var r in result.Rejections)
+            foreach (var r in result?.Rejections ?? [])
             {
                 var raw = r.Seq is { } s && batch.RawBySeq.TryGetValue(s, out var text) ? text : "";
                 items.Add(new QuarantineItem(m.HubId, serial, m.Topic, false, false, r.Seq, r.Code, r.Reason, m.ReceivedAt,
@@ -167,13 +216,15 @@ public sealed partial class IngestPipeline(
 
         if (result is null)
         {
-            // Every event was invalid: nothing reached the grain, so there is no new committed seq to announce.
+            // Every event was invalid and none had a usable seq: nothing reached the grain, nothing to announce.
             return new IngestReport(IngestOutcome.Rejected, null, rejects);
         }
 
-        await ReplyAsync(HubTopics.Ack(m.HubId, serial), AckJson(serial, result.CommittedSeq), retain: true, ct);
+        await ReplyAsync(HubTopics.Ack(m.HubId, serial), AckJson(serial, result), retain: true, ct);
         LogStored(m.HubId, serial, result.Stored, result.Duplicates, rejects.Count, result.CommittedSeq);
-        return new IngestReport(IngestOutcome.Accepted, result.CommittedSeq, rejects, batch.Events.Count - result.Rejections.Count);
+        return batch.Events.Count == 0
+            ? new IngestReport(IngestOutcome.Rejected, result.CommittedSeq, rejects)
+            : new IngestReport(IngestOutcome.Accepted, result.CommittedSeq, rejects, batch.Events.Count - result.Rejections.Count);
     }
 
     private async Task<IngestResult> CallGrainAsync(string serial, IngestBatch batch, CancellationToken ct)
@@ -185,7 +236,7 @@ public sealed partial class IngestPipeline(
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            throw Unavailable(IsPostgres(e) ? Dependencies.PostgreSql : Dependencies.Orleans, e);
+            throw Classify(e);
         }
     }
 
@@ -205,8 +256,30 @@ public sealed partial class IngestPipeline(
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            throw Unavailable(IsPostgres(e) ? Dependencies.PostgreSql : Dependencies.Orleans, e);
+            throw Classify(e);
         }
+    }
+
+    /// <summary>
+    /// A grain call failed: a known dependency failure (PostgreSQL behind the grain, the cluster's messaging,
+    /// timeouts, sockets) withholds the ack and is retried for as long as it lasts. Anything else is returned as
+    /// is, for the poison counter: a deterministic fault must not be retried forever.
+    /// </summary>
+    private Exception Classify(Exception e)
+    {
+        if (IsPostgres(e))
+        {
+            return Unavailable(Dependencies.PostgreSql, e);
+        }
+
+        // WrappedException carries an exception thrown inside a grain, not a messaging failure.
+        if (e is Orleans.Runtime.OrleansException and not Orleans.Runtime.WrappedException
+            or TimeoutException or System.IO.IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            return Unavailable(Dependencies.Orleans, e);
+        }
+
+        return e;
     }
 
     private async Task<IngestReport> RejectMessageAsync(InboundMessage m, HubTopic topic, string code, string reason, bool refused, CancellationToken ct)
@@ -347,8 +420,9 @@ public sealed partial class IngestPipeline(
         return false;
     }
 
-    private byte[] AckJson(string serial, long committedSeq) =>
-        JsonSerializer.SerializeToUtf8Bytes(new AckPayload(serial, committedSeq, Rfc3339.Format(time.GetUtcNow())), GatewayJson.Options);
+    private byte[] AckJson(string serial, IngestResult r) =>
+        JsonSerializer.SerializeToUtf8Bytes(new AckPayload(serial, r.CommittedSeq, r.HighestSeq,
+            [.. (r.Missing ?? []).Select(g => new[] { g.From, g.To })], Rfc3339.Format(time.GetUtcNow())), GatewayJson.Options);
 
     private static byte[] RejectJson(Problem p) =>
         JsonSerializer.SerializeToUtf8Bytes(new RejectPayload(p.Seq, p.Code, p.Reason), GatewayJson.Options);
@@ -364,6 +438,12 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial} paired automatically with hub {HubId} (Gateway:Hubs:AutoPairOnFirstBatch)")]
     private partial void LogAutoPaired(string serial, string hubId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Message of hub {HubId} on {Topic} failed unexpectedly ({Attempt} of {Threshold} in a row before it is quarantined as poison); not acknowledged, it will be delivered again")]
+    private partial void LogUnexpectedFailure(string hubId, string topic, int attempt, int threshold, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Message of hub {HubId} on {Topic} failed the same unexpected way {Attempt} times in a row: quarantined as poison-message and answered")]
+    private partial void LogPoison(string hubId, string topic, int attempt, Exception e);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Dependency {Dependency} failed; the message is not acknowledged and will be delivered again")]
     private partial void LogDependencyFailed(string dependency, Exception e);

@@ -41,6 +41,8 @@ public sealed partial class EmbeddedBroker(
     private IngestPipeline? _pipeline;
     private volatile bool _stopping;
     private FailedLoginLimiter? _failedLogins;
+    private Hubs.LoginBackoff? _backoff;
+    private HubRateLimiter? _rates;
 
     /// <summary>The running server (null before start).</summary>
     public MqttServer? Server => _server;
@@ -51,6 +53,9 @@ public sealed partial class EmbeddedBroker(
         var o = options.Value;
         _pipeline = services.GetRequiredService<IngestPipeline>();
         _failedLogins = new FailedLoginLimiter(services.GetRequiredService<Quarantine.QuarantineStore>(), instruments, time);
+        var auth = services.GetRequiredService<IOptions<HubAuthOptions>>().Value;
+        _backoff = new Hubs.LoginBackoff(time, auth.FailureBackoff, auth.FailureBackoffMax, auth.AddressFailureAllowance);
+        _rates = new HubRateLimiter(time, o.HubMessagesPerSecond, o.HubMessageBurst);
         _slots = new SemaphoreSlim(o.MaxInFlight, o.MaxInFlight);
         var builder = new MqttServerOptionsBuilder()
             .WithPersistentSessions()
@@ -128,19 +133,42 @@ public sealed partial class EmbeddedBroker(
 
     private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
+        var address = (e.RemoteEndPoint as IPEndPoint)?.Address.ToString();
+        if (_backoff!.BlockedUntil(e.ClientId ?? "", address) is { } until)
+        {
+            // Refused before any database read or PBKDF2: a password flood costs next to nothing.
+            e.ReasonCode = MqttConnectReasonCode.ConnectionRateExceeded;
+            e.ReasonString = $"Too many failed logins; retry after {until:O}.";
+            instruments.OnMessage(MessageResults.Refused, 0, TimeSpan.Zero);
+            instruments.OnLoginThrottled();
+            return;
+        }
+
         if (e.ClientId != e.UserName || !HubTopics.IsValidId(e.ClientId))
         {
             e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
             e.ReasonString = "The client id must equal the user name, a hub id matching ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.";
-            await _failedLogins!.RecordAsync(e.ClientId, RejectCodes.InvalidClientId, e.ReasonString, _shutdown.Token);
+            _backoff.Failed(e.ClientId ?? "", address);
+            await _failedLogins!.RecordAsync(e.ClientId ?? "", RejectCodes.InvalidClientId, e.ReasonString, _shutdown.Token);
             return;
         }
 
         try
         {
             var result = await authenticator.AuthenticateAsync(e.ClientId, e.Password, _shutdown.Token);
-            if (result != HubAuthResult.Accepted)
+            if (result == HubAuthResult.Busy)
             {
+                e.ReasonCode = MqttConnectReasonCode.ServerBusy;
+                return;
+            }
+
+            if (result == HubAuthResult.Accepted)
+            {
+                _backoff.Succeeded(e.ClientId, address);
+            }
+            else
+            {
+                _backoff.Failed(e.ClientId, address);
                 e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
                 LogBadCredentials(e.ClientId);
                 await _failedLogins!.RecordAsync(e.ClientId, RejectCodes.BadCredentials,
@@ -169,7 +197,13 @@ public sealed partial class EmbeddedBroker(
         var isStatus = parsed.Kind == HubTopicKind.Status && parsed.HubId == e.ClientId;
         if (_stopping)
         {
-            Abandon(e);
+            Abandon(e, DisconnectReasons.Shutdown, "the gateway is shutting down");
+            return;
+        }
+
+        if (!isStatus && !_rates!.TryTake(e.ClientId))
+        {
+            Abandon(e, DisconnectReasons.RateLimited, $"more than {options.Value.HubMessagesPerSecond} messages a second (burst {options.Value.HubMessageBurst})");
             return;
         }
 
@@ -177,8 +211,7 @@ public sealed partial class EmbeddedBroker(
         if (!await TryTakeSlotAsync())
         {
             // Backpressure: every slot is busy for longer than InFlightWait (the grains or the database are slow).
-            LogBackpressure(e.ClientId, topic);
-            Abandon(e);
+            Abandon(e, DisconnectReasons.Backpressure, $"no in-flight slot within {options.Value.InFlightWait}");
             return;
         }
 
@@ -206,10 +239,19 @@ public sealed partial class EmbeddedBroker(
                 e.Response.ReasonString = $"{report.Rejects[0].Code}: see the rejects topic";
             }
         }
-        catch (Exception x) when (x is DependencyUnavailableException or OperationCanceledException)
+        catch (DependencyUnavailableException x)
         {
-            LogNotAcknowledged(e.ClientId, topic, x.Message);
-            Abandon(e);
+            Abandon(e, DisconnectReasons.DependencyUnavailable, x.Message);
+        }
+        catch (OperationCanceledException x)
+        {
+            Abandon(e, _shutdown.IsCancellationRequested ? DisconnectReasons.Shutdown : DisconnectReasons.IngestTimeout, x.Message);
+        }
+        catch (Exception x) when (x is not OutOfMemoryException)
+        {
+            // UnexpectedFailureException below the poison threshold (the pipeline turns every other exception into
+            // an answer or into that): not acknowledged, the hub resends and the next attempt counts towards it.
+            Abandon(e, DisconnectReasons.UnexpectedFailure, x.Message);
         }
         finally
         {
@@ -230,11 +272,13 @@ public sealed partial class EmbeddedBroker(
         }
     }
 
-    private static void Abandon(InterceptingPublishEventArgs e)
+    private void Abandon(InterceptingPublishEventArgs e, string reason, string detail)
     {
-        // No PUBACK: MQTTnet closes the connection before it would send one.
+        // No PUBACK: MQTTnet closes the connection before it would send one. Every such close is logged and counted.
         e.ProcessPublish = false;
         e.CloseConnection = true;
+        instruments.OnDisconnect(reason);
+        LogNotAcknowledged(e.ClientId, e.ApplicationMessage.Topic, reason, detail);
     }
 
     private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
@@ -287,11 +331,8 @@ public sealed partial class EmbeddedBroker(
     [LoggerMessage(Level = LogLevel.Error, Message = "Cannot check the credentials of hub {HubId}: the credential store is unavailable")]
     private partial void LogAuthUnavailable(string hubId, Exception e);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "All in-flight slots busy; publish of hub {HubId} on {Topic} not acknowledged, hub disconnected")]
-    private partial void LogBackpressure(string hubId, string topic);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of hub {HubId} on {Topic} not acknowledged, hub disconnected so it resends: {Why}")]
-    private partial void LogNotAcknowledged(string hubId, string topic, string why);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of hub {HubId} on {Topic} not acknowledged, hub disconnected so it resends ({Reason}): {Detail}")]
+    private partial void LogNotAcknowledged(string hubId, string topic, string reason, string detail);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown: {Count} in-flight messages abandoned unacknowledged; their hubs will resend")]
     private partial void LogAbandoned(int count);

@@ -217,28 +217,45 @@ public sealed partial class ExternalBrokerClient(
             try
             {
                 await pipeline.ProcessAsync(inbound, ct);
-                await e.AcknowledgeAsync(ct);
-                return;
-            }
-            catch (Exception x) when (x is DependencyUnavailableException or RetryLaterException)
-            {
-                // Held unacknowledged and retried here, in order, until the dependency is back. If this instance
-                // dies meanwhile, the broker redelivers the message from the persistent session.
-                LogRetrying(m.Topic, backoff, x is DependencyUnavailableException d ? d.Dependency : "ordering");
-                await Task.Delay(backoff, time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+                break;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception x) when (x is not OperationCanceledException)
+            catch (Exception x) when (x is not OutOfMemoryException)
             {
-                // Acknowledge failed (connection lost): the broker redelivers after the reconnect.
-                instruments.OnDependencyFailure(Dependencies.Broker);
-                LogAckFailed(m.Topic, x);
-                return;
+                // A dependency failure, the reorder window, or an unexpected failure below the poison threshold
+                // (the pipeline answers everything else): held unacknowledged and retried here, in order. A dependency
+                // outage is retried for as long as it lasts; an unexpected failure becomes poison at the threshold.
+                // If this instance dies meanwhile, the broker redelivers the message from the persistent session.
+                var why = x switch
+                {
+                    DependencyUnavailableException d => d.Dependency,
+                    RetryLaterException => "ordering",
+                    UnexpectedFailureException => "unexpected-failure",
+                    _ => x.GetType().Name,
+                };
+                LogRetrying(m.Topic, backoff, why);
+                await Task.Delay(backoff, time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
+        }
+
+        if (ct.IsCancellationRequested)
+        {
+            return;
+        }
+
+        try
+        {
+            await e.AcknowledgeAsync(ct);
+        }
+        catch (Exception x) when (x is not OutOfMemoryException)
+        {
+            // Acknowledge failed (connection lost): the broker redelivers after the reconnect; the grain deduplicates.
+            instruments.OnDependencyFailure(Dependencies.Broker);
+            LogAckFailed(m.Topic, x);
         }
     }
 

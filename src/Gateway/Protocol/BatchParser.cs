@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using PumpFleet.Contracts;
 using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Grains;
 
 namespace PumpFleet.Gateway.Protocol;
 
@@ -19,12 +20,39 @@ public static partial class BatchParser
     /// <summary>Most events in one batch.</summary>
     public const int MaxEvents = 500;
 
-    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 16 };
+    /// <summary>Longest free-text value (drug, unit, model, firmware, lot), in UTF-16 code units.</summary>
+    public const int MaxStringLength = 128;
 
-    /// <summary>Parses <paramref name="payload"/>; never throws for bad input.</summary>
+    /// <summary>Most steps in a flex schedule.</summary>
+    public const int MaxScheduleSteps = 48;
+
+    /// <summary>Largest volume in any field, mL: far above any implantable reservoir, far below overflow.</summary>
+    public const double MaxVolumeMl = 1000;
+
+    // Duplicate keys are refused: which of two values a reader takes differs between JSON implementations, so
+    // the hub and the platform could disagree about what was sent (RFC 8259 §4, I-JSON RFC 7493 §2.3).
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 16, AllowDuplicateProperties = false };
+    private static readonly JsonDocumentOptions LenientOptions = new() { MaxDepth = 16 };
+
+    /// <summary>
+    /// Parses <paramref name="payload"/>; never throws. The parser is pure, so any failure in it is deterministic:
+    /// whatever escapes the field readers becomes a reject of the message, never a retry.
+    /// </summary>
     public static ParseResult Parse(ReadOnlyMemory<byte> payload)
     {
         using var activity = Ingest.GatewayTracing.Source.StartActivity("parse");
+        try
+        {
+            return ParseCore(payload);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return ParseResult.Fail(RejectCodes.InvalidJson, $"The payload cannot be read as a v1 batch ({e.GetType().Name}: {Truncate(e.Message)}).");
+        }
+    }
+
+    private static ParseResult ParseCore(ReadOnlyMemory<byte> payload)
+    {
         if (payload.Length > MaxPayloadBytes)
         {
             return ParseResult.Fail(RejectCodes.PayloadTooLarge,
@@ -36,13 +64,30 @@ public static partial class BatchParser
         {
             doc = JsonDocument.Parse(payload, DocumentOptions);
         }
+        catch (InvalidOperationException)
+        {
+            // Checking for duplicate keys reads every property name: a name with a lone surrogate escape fails here.
+            return ParseResult.Fail(RejectCodes.InvalidUnicode,
+                "A property name in the payload is not valid Unicode (a lone UTF-16 surrogate escape such as \\udc00); expected valid UTF-16 text.");
+        }
         catch (JsonException e)
         {
-            return ParseResult.Fail(RejectCodes.InvalidJson, $"The payload is not valid JSON: {e.Message}");
+            return IsDuplicateKeyOnly(payload)
+                ? ParseResult.Fail(RejectCodes.DuplicateKey, $"The payload has a duplicate key: {e.Message}")
+                : ParseResult.Fail(RejectCodes.InvalidJson, $"The payload is not valid JSON: {e.Message}");
         }
 
         using (doc)
         {
+            try
+            {
+                CheckText(doc.RootElement, "the payload", skipEvents: true);
+            }
+            catch (InvalidFieldException e)
+            {
+                return ParseResult.Fail(e.Code, e.Message);
+            }
+
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
@@ -56,7 +101,7 @@ public static partial class BatchParser
 
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var version) || version != 1)
             {
-                return ParseResult.Fail(RejectCodes.UnsupportedVersion, $"Field 'v' is {v.GetRawText()}; expected 1.");
+                return ParseResult.Fail(RejectCodes.UnsupportedVersion, $"Field 'v' is {v.SafeRaw()}; expected 1.");
             }
 
             if (!root.TryGetProperty("events", out var events) || events.ValueKind != JsonValueKind.Array)
@@ -98,11 +143,12 @@ public static partial class BatchParser
             var index = 0;
             foreach (var element in events.EnumerateArray())
             {
-                var text = element.GetRawText();
+                var text = element.SafeRaw();
+                var rawBytes = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element).ToArray();
                 var (seq, evt, problem) = ParseEvent(element, index++, lastSeq);
                 if (problem is not null)
                 {
-                    invalid.Add(new InvalidEvent(seq, problem.Code, problem.Reason, text));
+                    invalid.Add(new InvalidEvent(seq, problem.Code, problem.Reason, text) { RawBytes = rawBytes });
                     continue;
                 }
 
@@ -115,6 +161,114 @@ public static partial class BatchParser
         }
     }
 
+    /// <summary>
+    /// The element's JSON text. The reader does not validate UTF-8 inside strings (only transcoding does), so the
+    /// bytes are decoded leniently: invalid sequences become U+FFFD instead of an exception.
+    /// </summary>
+    private static string SafeRaw(this JsonElement e) =>
+        System.Text.Encoding.UTF8.GetString(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e));
+
+    private static bool IsDuplicateKeyOnly(ReadOnlyMemory<byte> payload)
+    {
+        try
+        {
+            using var lenient = JsonDocument.Parse(payload, LenientOptions);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Every property name and string value must be valid UTF-16 (no lone surrogate escape such as \udc00) and free
+    /// of control characters (PostgreSQL's jsonb refuses \u0000). Checked up front, so no field reader can throw
+    /// on it later and an object with such a name cannot be searched at all.
+    /// </summary>
+    private static void CheckText(JsonElement e, string path, bool skipEvents = false)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObjectSafely(path))
+                {
+                    if (skipEvents && p.Name == "events")
+                    {
+                        continue;
+                    }
+
+                    CheckText(p.Value, $"{path}.{p.Name}");
+                }
+
+                break;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in e.EnumerateArray())
+                {
+                    CheckText(item, $"{path}[{i++}]");
+                }
+
+                break;
+            case JsonValueKind.String:
+                _ = ReadText(e, path);
+                break;
+        }
+    }
+
+    /// <summary>A string value that is valid UTF-16 without control characters.</summary>
+    private static string ReadText(JsonElement e, string path)
+    {
+        string s;
+        try
+        {
+            s = e.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw new InvalidFieldException(RejectCodes.InvalidUnicode,
+                $"{path} is {Truncate(e.SafeRaw())}, which is not valid Unicode (invalid UTF-8 or a lone UTF-16 surrogate escape); expected valid Unicode text.");
+        }
+
+        CheckControl(s, path);
+        return s;
+    }
+
+    private static void CheckControl(string s, string path)
+    {
+        foreach (var c in s)
+        {
+            if (char.IsControl(c))
+            {
+                throw new InvalidFieldException(RejectCodes.InvalidUnicode,
+                    $"{path} contains the control character U+{(int)c:X4}; text fields may not contain control characters.");
+            }
+        }
+    }
+
+    private static IEnumerable<(string Name, JsonElement Value)> EnumerateObjectSafely(this JsonElement e, string path)
+    {
+        var list = new List<(string, JsonElement)>();
+        foreach (var p in e.EnumerateObject())
+        {
+            string name;
+            try
+            {
+                name = p.Name;
+            }
+            catch (InvalidOperationException)
+            {
+                throw new InvalidFieldException(RejectCodes.InvalidUnicode,
+                    $"{path} has a property name that is not valid Unicode (a lone UTF-16 surrogate escape).");
+            }
+
+            CheckControl(name, $"{path}: a property name");
+            list.Add((name, p.Value));
+        }
+
+        return list;
+    }
+
     private static (long? Seq, DeviceEvent? Event, Problem? Problem) ParseEvent(JsonElement e, int index, long lastSeq)
     {
         if (e.ValueKind != JsonValueKind.Object)
@@ -123,23 +277,37 @@ public static partial class BatchParser
         }
 
         long? seq = null;
-        if (e.TryGetProperty("seq", out var seqElement) && seqElement.ValueKind == JsonValueKind.Number && seqElement.TryGetInt64(out var s))
+        try
         {
-            seq = s;
+            if (e.TryGetProperty("seq", out var seqElement) && seqElement.ValueKind == JsonValueKind.Number && seqElement.TryGetInt64(out var s))
+            {
+                seq = s;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // A property name is not valid Unicode, so the object cannot be searched: CheckText below says so.
         }
 
         var path = seq is null ? $"events[{index}]" : $"event seq {seq}";
         try
         {
+            CheckText(e, path);
             var f = new Fields(e, path);
             if (seq is null)
             {
-                _ = f.Int64("seq"); // throws with the precise reason
+                _ = f.Seq("seq"); // throws with the precise reason
             }
 
             if (seq < 1)
             {
                 throw new InvalidFieldException(RejectCodes.InvalidSeq, $"{path}: field 'seq' is {seq}; expected an integer ≥ 1.");
+            }
+
+            if (seq > RejectionCodes.MaxSeq)
+            {
+                throw new InvalidFieldException(RejectCodes.SeqOutOfRange,
+                    $"{path}: field 'seq' is {seq}; the largest seq is 2^53 − 1 ({RejectionCodes.MaxSeq}).");
             }
 
             if (seq <= lastSeq)
@@ -192,10 +360,15 @@ public static partial class BatchParser
                 "status" => new StatusReported
                 {
                     Seq = seq!.Value, At = at, BatteryPct = f.OptionalNumber("batteryPct", 0, 100),
-                    BatteryV = f.OptionalNumber("batteryV", 0, null), TempC = f.OptionalNumber("tempC", null, null),
+                    BatteryV = f.OptionalNumber("batteryV", 0, 100), TempC = f.OptionalNumber("tempC", -100, 200),
                     Motor = f.OptionalEnum("motor", Vocabulary.MotorStates),
                 },
                 "pain.reported" => new PainReported { Seq = seq!.Value, At = at, Score = f.Int32("score", 0, 10) },
+                "events.lost" => new EventsLost
+                {
+                    Seq = seq!.Value, At = at, FromSeq = f.Seq("fromSeq"), ToSeq = f.Seq("toSeq"),
+                    Reason = f.Enum("reason", Vocabulary.LossReasons),
+                },
                 _ => throw new InvalidFieldException(RejectCodes.UnknownType,
                     $"{path}: type '{type}' is not a v1 event type; expected one of {string.Join(", ", KnownTypes)}."),
             };
@@ -205,18 +378,23 @@ public static partial class BatchParser
         {
             return (seq, null, new Problem(seq, x.Code, x.Message));
         }
+        catch (Exception x) when (x is InvalidOperationException or FormatException or ArgumentException or OverflowException)
+        {
+            // A reader failure the checks above did not foresee: still this event's fault, still deterministic.
+            return (seq, null, new Problem(seq, RejectCodes.InvalidEvent, $"{path} cannot be read ({x.GetType().Name}: {Truncate(x.Message)})."));
+        }
     }
 
     private static readonly string[] KnownTypes =
     [
         "therapy.phase", "prescription.set", "dose.delivered", "bolus.requested", "reservoir.level", "refill",
-        "delivery.state", "alarm.raised", "alarm.cleared", "status", "pain.reported",
+        "delivery.state", "alarm.raised", "alarm.cleared", "status", "pain.reported", "events.lost",
     ];
 
     private static PrescriptionSet ParsePrescription(Fields f, long seq, DateTimeOffset at)
     {
         var mode = f.Enum("mode", Vocabulary.PrescriptionModes);
-        double? rate = mode == "continuous" ? f.NonNegative("rateMlPerDay") : f.OptionalNumber("rateMlPerDay", 0, null);
+        double? rate = mode == "continuous" ? f.Rate("rateMlPerDay") : f.OptionalNumber("rateMlPerDay", 0, MaxRateMlPerDay);
         List<FlexStep>? schedule = null;
         if (mode == "flex" || f.Has("schedule"))
         {
@@ -226,11 +404,17 @@ public static partial class BatchParser
                 throw new InvalidFieldException(RejectCodes.InvalidValue, $"{f.Path}: field 'schedule' is empty; flex mode needs at least one step.");
             }
 
+            if (items.Count > MaxScheduleSteps)
+            {
+                throw new InvalidFieldException(RejectCodes.InvalidValue,
+                    $"{f.Path}: field 'schedule' has {items.Count} steps; the limit is {MaxScheduleSteps}.");
+            }
+
             schedule = [];
             for (var i = 0; i < items.Count; i++)
             {
                 var step = new Fields(items[i], $"{f.Path} schedule[{i}]", requireObject: true);
-                schedule.Add(new FlexStep { Start = step.Clock("start"), RateMlPerDay = step.NonNegative("rateMlPerDay") });
+                schedule.Add(new FlexStep { Start = step.Clock("start"), RateMlPerDay = step.Rate("rateMlPerDay") });
             }
         }
 
@@ -240,7 +424,7 @@ public static partial class BatchParser
             var b = f.Object("bolus");
             bolus = new BolusSettings
             {
-                DoseMl = b.Volume("doseMl"), LockoutMin = b.Int32("lockoutMin", 0, null), MaxPerDay = b.Int32("maxPerDay", 0, null),
+                DoseMl = b.Volume("doseMl"), LockoutMin = b.Int32("lockoutMin", 0, 7 * 24 * 60), MaxPerDay = b.Int32("maxPerDay", 0, 1000),
             };
         }
 
@@ -255,10 +439,10 @@ public static partial class BatchParser
     private static Concentration ParseConcentration(Fields f)
     {
         var value = f.Number("value");
-        if (value <= 0)
+        if (value <= 0 || value > MaxConcentration)
         {
             throw new InvalidFieldException(RejectCodes.InvalidValue,
-                $"{f.Path}: field 'value' is {Num(value)}; expected a concentration > 0.");
+                $"{f.Path}: field 'value' is {Num(value)}; expected a concentration > 0 and ≤ {Num(MaxConcentration)}.");
         }
 
         return new Concentration { Value = value, Unit = f.String("unit") };
@@ -267,10 +451,10 @@ public static partial class BatchParser
     private static DeviceInfo ParseDevice(Fields f)
     {
         var capacity = f.Number("reservoirCapacityMl");
-        if (capacity <= 0)
+        if (capacity <= 0 || capacity > MaxVolumeMl)
         {
             throw new InvalidFieldException(RejectCodes.InvalidDevice,
-                $"device: field 'reservoirCapacityMl' is {Num(capacity)}; expected a capacity > 0 mL.");
+                $"device: field 'reservoirCapacityMl' is {Num(capacity)}; expected a capacity > 0 and ≤ {Num(MaxVolumeMl)} mL.");
         }
 
         return new DeviceInfo { Model = f.String("model"), Firmware = f.String("firmware"), Lot = f.String("lot"), ReservoirCapacityMl = capacity };
@@ -282,14 +466,27 @@ public static partial class BatchParser
     {
         JsonValueKind.Object => "an object",
         JsonValueKind.Array => "an array",
-        JsonValueKind.String => $"the string {Truncate(e.GetRawText())}",
-        JsonValueKind.Number => $"the number {Truncate(e.GetRawText())}",
-        JsonValueKind.True or JsonValueKind.False => $"the boolean {e.GetRawText()}",
+        JsonValueKind.String => $"the string {Truncate(e.SafeRaw())}",
+        JsonValueKind.Number => $"the number {Truncate(e.SafeRaw())}",
+        JsonValueKind.True or JsonValueKind.False => $"the boolean {e.SafeRaw()}",
         JsonValueKind.Null => "null",
         _ => "missing",
     };
 
-    private static string Truncate(string s) => s.Length <= 80 ? s : s[..80] + "…";
+    /// <summary>Shortens for a reason text without splitting a surrogate pair (a lone surrogate cannot be stored or sent).</summary>
+    private static string Truncate(string s)
+    {
+        if (s.Length <= 80)
+        {
+            return s;
+        }
+
+        var cut = char.IsHighSurrogate(s[79]) ? 79 : 80;
+        return s[..cut] + "…";
+    }
+
+    private const double MaxRateMlPerDay = 100;
+    private const double MaxConcentration = 1_000_000;
 
     [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", RegexOptions.CultureInvariant)]
     private static partial Regex Rfc3339();
@@ -335,7 +532,13 @@ public static partial class BatchParser
 
         public string String(string name)
         {
-            var s = Required(name, JsonValueKind.String, "a non-empty string").GetString()!;
+            var s = ReadText(Required(name, JsonValueKind.String, "a non-empty string"), $"{Path}: field '{name}'");
+            if (s.Length > MaxStringLength)
+            {
+                throw new InvalidFieldException(RejectCodes.InvalidValue,
+                    $"{Path}: field '{name}' is {s.Length} characters long; the limit is {MaxStringLength}.");
+            }
+
             return s.Length == 0
                 ? throw new InvalidFieldException(RejectCodes.InvalidValue, $"{Path}: field '{name}' is an empty string; expected a non-empty string.")
                 : s;
@@ -343,19 +546,32 @@ public static partial class BatchParser
 
         public bool Bool(string name) => Required(name, JsonValueKind.True, "true or false").GetBoolean();
 
-        public double Number(string name) => Required(name, JsonValueKind.Number, "a number").GetDouble();
+        public double Number(string name)
+        {
+            var v = Required(name, JsonValueKind.Number, "a number");
+            // 1e400 is valid JSON but no double: TryGetDouble refuses it rather than return infinity.
+            return v.TryGetDouble(out var d) && double.IsFinite(d)
+                ? d
+                : throw new InvalidFieldException(RejectCodes.InvalidValue, $"{Path}: field '{name}' is {Truncate(v.SafeRaw())}; expected a finite number.");
+        }
 
-        public double NonNegative(string name)
+        public double Rate(string name)
         {
             var d = Number(name);
-            return d < 0
-                ? throw new InvalidFieldException(RejectCodes.InvalidValue, $"{Path}: field '{name}' is {Num(d)}; expected a number ≥ 0.")
+            return d < 0 || d > MaxRateMlPerDay
+                ? throw new InvalidFieldException(RejectCodes.InvalidValue,
+                    $"{Path}: field '{name}' is {Num(d)}; expected a rate from 0 to {Num(MaxRateMlPerDay)} mL/day.")
                 : d;
         }
 
         public double Volume(string name)
         {
             var d = Number(name);
+            if (d > MaxVolumeMl)
+            {
+                throw new InvalidFieldException(RejectCodes.InvalidValue, $"{Path}: field '{name}' is {Num(d)} mL; the largest volume is {Num(MaxVolumeMl)} mL.");
+            }
+
             return d < 0
                 ? throw new InvalidFieldException(RejectCodes.NegativeVolume, $"{Path}: field '{name}' is {Num(d)} mL; a volume must be ≥ 0.")
                 : d;
@@ -384,12 +600,29 @@ public static partial class BatchParser
             return d;
         }
 
-        public long Int64(string name)
+        /// <summary>A seq-valued field: an integer from 1 to 2^53 − 1.</summary>
+        public long Seq(string name)
         {
             var v = Required(name, JsonValueKind.Number, "an integer");
-            return v.TryGetInt64(out var l)
-                ? l
-                : throw new InvalidFieldException(RejectCodes.InvalidField, $"{Path}: field '{name}' is {v.GetRawText()}; expected an integer.");
+            if (v.TryGetInt64(out var l))
+            {
+                return l < 1
+                    ? throw new InvalidFieldException(RejectCodes.InvalidSeq, $"{Path}: field '{name}' is {l}; expected an integer ≥ 1.")
+                    : l <= RejectionCodes.MaxSeq
+                        ? l
+                        : throw new InvalidFieldException(RejectCodes.SeqOutOfRange,
+                            $"{Path}: field '{name}' is {l}; the largest seq is 2^53 − 1 ({RejectionCodes.MaxSeq}).");
+            }
+
+            // An integer too large for 64 bits (or written with an exponent) is out of range, a fraction is not a seq.
+            var isIntegral = v.TryGetDouble(out var d) && double.IsFinite(d) && Math.Floor(d) == d;
+            if (!double.IsFinite(d) || (isIntegral && Math.Abs(d) > RejectionCodes.MaxSeq))
+            {
+                throw new InvalidFieldException(d < 0 ? RejectCodes.InvalidSeq : RejectCodes.SeqOutOfRange,
+                    $"{Path}: field '{name}' is {Truncate(v.SafeRaw())}; expected an integer from 1 to 2^53 − 1.");
+            }
+
+            throw new InvalidFieldException(RejectCodes.InvalidField, $"{Path}: field '{name}' is {Truncate(v.SafeRaw())}; expected an integer.");
         }
 
         public int Int32(string name, int? min, int? max)
@@ -397,7 +630,7 @@ public static partial class BatchParser
             var v = Required(name, JsonValueKind.Number, "an integer");
             if (!v.TryGetInt32(out var i))
             {
-                throw new InvalidFieldException(RejectCodes.InvalidField, $"{Path}: field '{name}' is {v.GetRawText()}; expected an integer.");
+                throw new InvalidFieldException(RejectCodes.InvalidField, $"{Path}: field '{name}' is {v.SafeRaw()}; expected an integer.");
             }
 
             if ((min is { } lo && i < lo) || (max is { } hi && i > hi))
@@ -411,7 +644,7 @@ public static partial class BatchParser
 
         public DateTimeOffset Time(string name)
         {
-            var s = Required(name, JsonValueKind.String, "an RFC 3339 timestamp such as 2026-11-24T03:00:00Z").GetString()!;
+            var s = ReadText(Required(name, JsonValueKind.String, "an RFC 3339 timestamp such as 2026-11-24T03:00:00Z"), $"{Path}: field '{name}'");
             if (!Rfc3339().IsMatch(s) ||
                 !DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AllowWhiteSpaces | DateTimeStyles.AssumeUniversal, out var t))
             {
@@ -432,7 +665,7 @@ public static partial class BatchParser
 
         public string Enum(string name, FrozenSet<string> allowed)
         {
-            var s = Required(name, JsonValueKind.String, "one of " + string.Join(", ", allowed.Order(StringComparer.Ordinal))).GetString()!;
+            var s = ReadText(Required(name, JsonValueKind.String, "one of " + string.Join(", ", allowed.Order(StringComparer.Ordinal))), $"{Path}: field '{name}'");
             return allowed.Contains(s)
                 ? s
                 : throw new InvalidFieldException(RejectCodes.InvalidValue,

@@ -17,7 +17,11 @@ public sealed record ParsedBatch(DeviceInfo? Device, IReadOnlyList<DeviceEvent> 
 }
 
 /// <summary>One invalid element of <c>events</c>, with its raw JSON text.</summary>
-public sealed record InvalidEvent(long? Seq, string Code, string Reason, string Raw);
+public sealed record InvalidEvent(long? Seq, string Code, string Reason, string Raw)
+{
+    /// <summary>The element's bytes exactly as received (the text may hold invalid UTF-8), for the quarantine.</summary>
+    public byte[]? RawBytes { get; init; }
+}
 
 /// <summary>A reject: seq (null for the whole message), code and human reason.</summary>
 public sealed record Problem(long? Seq, string Code, string Reason);

@@ -4,8 +4,11 @@ using System.Text.Json.Serialization;
 
 namespace PumpFleet.Gateway.Protocol;
 
-/// <summary>The retained <c>ack</c> payload.</summary>
-public sealed record AckPayload(string Serial, long CommittedSeq, string At);
+/// <summary>
+/// The retained <c>ack</c> payload: <c>committedSeq</c> is the contiguous watermark, <c>highestSeq</c> the highest
+/// seq stored and <c>missing</c> the first (at most 32) inclusive ranges between them not accounted for.
+/// </summary>
+public sealed record AckPayload(string Serial, long CommittedSeq, long HighestSeq, long[][] Missing, string At);
 
 /// <summary>The <c>rejects</c> payload; <c>seq</c> is written as null for a whole message.</summary>
 public sealed record RejectPayload(long? Seq, string Code, string Reason);

@@ -15,6 +15,18 @@ public static class RejectCodes
     public const string PayloadTooLarge = "payload-too-large";
     /// <summary>The payload is not JSON (or not a JSON object).</summary>
     public const string InvalidJson = "invalid-json";
+    /// <summary>An object has the same key twice (which value counts differs between JSON readers).</summary>
+    public const string DuplicateKey = "duplicate-key";
+    /// <summary>
+    /// A name or string value is not valid Unicode (a lone UTF-16 surrogate escape such as <c>\udc00</c>) or holds a
+    /// control character. Message level when it is outside <c>events</c>, else event level.
+    /// </summary>
+    public const string InvalidUnicode = "invalid-unicode";
+    /// <summary>
+    /// The message failed the same unexpected way <c>PoisonThreshold</c> times in a row (neither an input error
+    /// the parser knows nor a dependency failure): quarantined as poison instead of being retried forever.
+    /// </summary>
+    public const string PoisonMessage = "poison-message";
     /// <summary><c>v</c> is missing or not 1.</summary>
     public const string UnsupportedVersion = "unsupported-version";
     /// <summary>No <c>events</c> array.</summary>
@@ -53,6 +65,10 @@ public static class RejectCodes
     public const string InvalidSeq = RejectionCodes.InvalidSeq;
     /// <summary><c>seq</c> is not greater than the previous valid event's seq in the batch.</summary>
     public const string SeqNotIncreasing = RejectionCodes.SeqNotIncreasing;
+    /// <summary>Seq above 2^53 − 1 or beyond the window above the pump's highest stored seq: never stored, moves nothing.</summary>
+    public const string SeqOutOfRange = RejectionCodes.SeqOutOfRange;
+    /// <summary>An <c>events.lost</c> range that is not 1 ≤ fromSeq ≤ toSeq &lt; seq.</summary>
+    public const string InvalidLostRange = RejectionCodes.InvalidLostRange;
     /// <summary>A timestamp is not RFC 3339.</summary>
     public const string InvalidTimestamp = "invalid-timestamp";
 

@@ -79,7 +79,9 @@ public sealed partial class PumpGrain(
 
         return new IngestResult
         {
-            CommittedSeq = _state.LastSeq,
+            CommittedSeq = _state.Seqs.Watermark,
+            HighestSeq = _state.LastSeq,
+            Missing = _state.Seqs.FirstMissing(),
             Stored = plan.AcceptedDeviceEvents,
             Duplicates = plan.Duplicates,
             Rejections = plan.Rejections,
@@ -441,6 +443,6 @@ public sealed partial class PumpGrain(
     private IngestPlan Plan(IngestBatch batch)
     {
         using var activity = GrainsTracing.Source.StartActivity("plan");
-        return IngestPlanner.Plan(_state, batch, Guid.NewGuid);
+        return IngestPlanner.Plan(_state, batch, Guid.NewGuid, options.Value.SeqWindow);
     }
 }

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using PumpFleet.Domain.Pumps;
 
 namespace PumpFleet.Grains.Pumps;
 
@@ -14,4 +15,11 @@ public sealed class PumpGrainOptions
     /// </summary>
     [Range(10, 100_000)]
     public int SnapshotEvery { get; set; } = 200;
+
+    /// <summary>
+    /// Sequence sanity (protocol.md §1): an event more than this far above the pump's highest stored seq is refused
+    /// with <c>seq-out-of-range</c>. Default: 1,000,000.
+    /// </summary>
+    [Range(1, 1L << 52)]
+    public long SeqWindow { get; set; } = IngestPlanner.DefaultSeqWindow;
 }

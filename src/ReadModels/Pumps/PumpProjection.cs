@@ -14,7 +14,7 @@ namespace PumpFleet.ReadModels;
 /// projection because all three need the pump's folded state (ledger totals before and after each event), and
 /// the fold is <see cref="PumpState"/> itself, the same code the grain runs, so the two never disagree.
 /// </summary>
-public sealed class PumpProjection : IProjection
+public sealed class PumpProjection(IEventReader events) : IProjection
 {
     /// <summary>The projection's name.</summary>
     public const string ProjectionName = "pumps";
@@ -59,7 +59,7 @@ public sealed class PumpProjection : IProjection
             if (state.NeedsRebuild)
             {
                 // A device event from before the fold window: the pump's state is replayed in seq order (as the grain does).
-                state = await ReplayAsync(conn, tx, stored.StreamId, stored.Version, ct);
+                state = await ReplayAsync(stored.StreamId, stored.Version, ct);
                 states[stored.StreamId] = state;
             }
 
@@ -228,18 +228,19 @@ public sealed class PumpProjection : IProjection
         return states;
     }
 
-    private static async Task<PumpState> ReplayAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string serial, long toVersion, CancellationToken ct)
+    // A late event from before the fold window: re-fold the stream in seq order. Every version up to this page's
+    // event is committed (the global reader hands out nothing else), so the event store's own stream read sees it.
+    private async Task<PumpState> ReplayAsync(string serial, long toVersion, CancellationToken ct)
     {
         var state = PumpState.StartReplay(serial);
-        await using var cmd = new NpgsqlCommand(
-            "SELECT version, event_type, data::text, seq, received_at, clock_suspect FROM pf_events WHERE stream_id = $1 AND version <= $2 ORDER BY version", conn, tx);
-        cmd.Parameters.Add(new() { Value = serial });
-        cmd.Parameters.Add(new() { Value = toVersion });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
+        await foreach (var e in events.ReadStreamAsync(serial, 0, ct))
         {
-            state.Apply(EventJson.Deserialize(r.GetString(1), r.GetString(2)),
-                new EventEnvelope(r.GetInt64(0), r.IsDBNull(3) ? null : r.GetInt64(3), new DateTimeOffset(r.GetDateTime(4), TimeSpan.Zero), r.GetBoolean(5)));
+            if (e.Version > toVersion)
+            {
+                break;
+            }
+
+            state.Apply(EventJson.Deserialize(e.Type, e.Data), new EventEnvelope(e.Version, e.Seq, e.ReceivedAt, e.ClockSuspect));
         }
 
         state.FinishReplay();

@@ -1,6 +1,7 @@
 using System.Text;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Simulator.Generation;
+using PumpFleet.Simulator.Wire;
 
 namespace PumpFleet.Simulator.Transport;
 
@@ -21,6 +22,36 @@ public sealed partial class HubClient
         public long MaxAttempted { get; set; }
         public bool DeviceSent { get; set; }
         public bool AckSinceConnect { get; set; }
+
+        /// <summary>The latest ack's view above committedSeq: what it says is stored need not be resent.</summary>
+        public AckInfo? LastAck { get; set; }
+
+        /// <summary>
+        /// True when the latest ack says this seq is stored: at or below highestSeq, not in a listed missing range,
+        /// and not beyond the last listed range when the list may have been cut at 32.
+        /// </summary>
+        public bool AckSaysStored(long seq)
+        {
+            if (LastAck is not { } a || seq > a.HighestSeq)
+            {
+                return false;
+            }
+
+            if (a.Missing.Count >= 32 && seq > a.Missing[^1].To)
+            {
+                return false;
+            }
+
+            foreach (var (from, to) in a.Missing)
+            {
+                if (from <= seq && seq <= to)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
 
         /// <summary>Index of the first queued event with a seq above <paramref name="seq"/> (binary search: the queue can be long after an outage).</summary>
         public int FirstAbove(long seq)
@@ -49,6 +80,13 @@ public sealed partial class HubClient
             var bytes = 0;
             for (var i = FirstAbove(Math.Max(SentUpTo, Committed)); i < Unacked.Count && chunk.Count < HubQueue.MaxEvents; i++)
             {
+                if (AckSaysStored(Unacked[i].Seq))
+                {
+                    // Resend exactly the missing ranges and what is above highestSeq; the rest is kept until
+                    // committedSeq covers it, but sending it again would only be a duplicate.
+                    continue;
+                }
+
                 var size = Encoding.UTF8.GetByteCount(Unacked[i].Json) + 1;
                 if (chunk.Count > 0 && bytes + size > HubQueue.MaxPayloadBytes)
                 {

@@ -12,8 +12,9 @@ using PumpFleet.Simulator.Wire;
 namespace PumpFleet.Simulator.Transport;
 
 /// <summary>
-/// One bedside hub on MQTT. Every event stays queued until an ack covers it; after any (re)connect the hub first
-/// waits briefly for the retained acks, then sends everything above <c>committedSeq</c>, device first.
+/// One bedside hub on MQTT. Every event stays queued until an ack's <c>committedSeq</c> (the contiguous watermark)
+/// covers it; after any (re)connect the hub first waits briefly for the retained acks, then resends what is above
+/// <c>committedSeq</c> except what the ack's <c>highestSeq</c> and <c>missing</c> say is stored, device first.
 /// Commands (batches, outages) are processed in order by one worker per hub.
 /// </summary>
 public sealed partial class HubClient : IAsyncDisposable
@@ -424,13 +425,20 @@ public sealed partial class HubClient : IAsyncDisposable
         if (topic.EndsWith("/ack", StringComparison.Ordinal))
         {
             var payload = e.ApplicationMessage.Payload;
-            var committed = WireJson.ParseCommittedSeq(payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray());
-            if (committed is { } c)
+            var ack = WireJson.ParseAck(payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray());
+            if (ack is not null)
             {
+                var c = ack.CommittedSeq;
                 _stats.OnAck();
                 lock (p)
                 {
+                    // committedSeq is the contiguous watermark: only what it covers may be forgotten.
                     p.AckSinceConnect = true;
+                    if (c >= p.Committed)
+                    {
+                        p.LastAck = ack;
+                    }
+
                     if (c > p.Committed)
                     {
                         p.Committed = c;

@@ -199,6 +199,43 @@ public static class WireJson
         }
     }
 
+    /// <summary>
+    /// Reads an ack: <c>committedSeq</c> (the contiguous watermark), and the optional <c>highestSeq</c> and
+    /// <c>missing</c> ranges (protocol.md §1); null when the payload is not an ack.
+    /// </summary>
+    public static AckInfo? ParseAck(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("committedSeq", out var c) || !c.TryGetInt64(out var committed))
+            {
+                return null;
+            }
+
+            var highest = root.TryGetProperty("highestSeq", out var h) && h.TryGetInt64(out var hv) ? hv : committed;
+            var missing = new List<(long From, long To)>();
+            if (root.TryGetProperty("missing", out var m) && m.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var r in m.EnumerateArray())
+                {
+                    if (r.ValueKind == JsonValueKind.Array && r.GetArrayLength() == 2 && r[0].TryGetInt64(out var from) && r[1].TryGetInt64(out var to))
+                    {
+                        missing.Add((from, to));
+                    }
+                }
+            }
+
+            return new AckInfo(committed, Math.Max(highest, committed), missing);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     private sealed record HubStatus(bool Online, string? Firmware, string At);
 
     private sealed record AckMessage(string Serial, long CommittedSeq, string At);
@@ -212,3 +249,9 @@ public static class WireJson
             writer.WriteStringValue(FormatTime(value));
     }
 }
+
+/// <summary>An ack as a hub reads it.</summary>
+/// <param name="CommittedSeq">Every seq up to it is stored, rejected or declared lost: the hub may forget those events.</param>
+/// <param name="HighestSeq">Highest seq stored (committedSeq when the platform did not send it).</param>
+/// <param name="Missing">The first ranges between them the platform lacks (at most 32 are listed).</param>
+public sealed record AckInfo(long CommittedSeq, long HighestSeq, IReadOnlyList<(long From, long To)> Missing);

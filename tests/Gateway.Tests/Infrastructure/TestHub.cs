@@ -119,6 +119,11 @@ public sealed class TestHub : IAsyncDisposable
         WaitForAsync(m => m.Topic.EndsWith($"/pumps/{serial}/ack", StringComparison.Ordinal) && m.Json.GetProperty("committedSeq").GetInt64() >= seq,
             $"an ack of {serial} with committedSeq ≥ {seq}");
 
+    /// <summary>Waits for an ack of <paramref name="serial"/> with highestSeq ≥ <paramref name="seq"/> (stored, whatever the watermark).</summary>
+    public Task<Received> WaitForStoredAsync(string serial, long seq) =>
+        WaitForAsync(m => m.Topic.EndsWith($"/pumps/{serial}/ack", StringComparison.Ordinal) && m.Json.GetProperty("highestSeq").GetInt64() >= seq,
+            $"an ack of {serial} with highestSeq ≥ {seq}");
+
     /// <summary>Waits for a reject of <paramref name="serial"/> with <paramref name="code"/>.</summary>
     public Task<Received> WaitForRejectAsync(string serial, string code) =>
         WaitForAsync(m => m.Topic.EndsWith($"/pumps/{serial}/rejects", StringComparison.Ordinal) && m.Json.GetProperty("code").GetString() == code,
