@@ -2,6 +2,8 @@ using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
+using PumpFleet.EventStore.Audit;
+using PumpFleet.EventStore.Integrity;
 
 namespace PumpFleet.EventStore;
 
@@ -17,6 +19,19 @@ public static class EventStoreServiceCollectionExtensions
         services.TryAddSingleton<IEventStore>(sp => new NpgsqlEventStore(
             sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<EventStoreInstruments>()));
         services.TryAddSingleton<SchemaMigrator>();
+        services.TryAddSingleton<AuditLog>();
+        services.TryAddSingleton<ChainVerifier>();
+        services.AddMetrics();
+        services.TryAddSingleton<ChainAnchorWriter>();
+        return services;
+    }
+
+    /// <summary>Adds the periodic chain anchor job (options <see cref="ChainAnchorOptions"/>); the silo runs it.</summary>
+    public static IServiceCollection AddPumpFleetChainAnchors(this IServiceCollection services)
+    {
+        services.AddOptions<ChainAnchorOptions>().BindConfiguration(ChainAnchorOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHostedService<ChainAnchorService>();
         return services;
     }
 

@@ -17,6 +17,7 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::boolean[], $9::text[], $10::text[])
              WITH ORDINALITY AS t(id, type, seq, at, recv, cs, data, meta, ord)
         WHERE $2 = 0 OR EXISTS (SELECT 1 FROM pf_events WHERE stream_id = $1 AND version = $2)
+        ORDER BY t.ord
         """;
 
     private const string Columns =
