@@ -1,6 +1,5 @@
 using PumpFleet.Gateway.Cli;
 using PumpFleet.Gateway.Hosting;
-using PumpFleet.Gateway.Quarantine;
 using PumpFleet.ServiceDefaults;
 
 // `hubs ...` administers hubs and exits; anything else runs the gateway. Configuration switches of the form
@@ -16,8 +15,8 @@ builder.AddServiceDefaults();
 builder.AddPumpFleetOrleansClient();
 builder.Services.AddPumpFleetGateway(builder.Configuration);
 var app = builder.Build();
+// Only health and metrics here: the HTTP API (hub administration, quarantine) is served by the Dashboard behind its
+// sign-in (docs/security.md), so this process has no endpoint that returns device data.
 app.MapDefaultEndpoints();
-app.MapHubAdminApi();
-app.MapQuarantineApi();
 await app.RunAsync();
 return 0;

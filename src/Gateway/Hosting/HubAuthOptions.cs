@@ -9,18 +9,14 @@ public sealed class HubAuthOptions
     public const string SectionName = "Gateway:Hubs";
 
     /// <summary>
-    /// Dev/demo fleet only: an unknown hub whose password is lowercase-hex HMAC-SHA256(key = this, message = hubId)
-    /// is accepted and provisioned. Refused outside the Development environment unless
-    /// <see cref="AllowDevFleetOutsideDevelopment"/>. Default: none (off).
+    /// Dev fleet only: an unknown hub whose password is lowercase-hex HMAC-SHA256(key = this, message = hubId)
+    /// is accepted and provisioned. Refused at start outside the Development environment. Default: none (off).
     /// </summary>
     public string? DevFleetSecret { get; set; }
 
-    /// <summary>Explicit opt-in to the dev fleet secret outside Development (demo clusters). Default: false.</summary>
-    public bool AllowDevFleetOutsideDevelopment { get; set; }
-
     /// <summary>
     /// Dev only: pair an unpaired pump with the first hub that sends for it. Anyone with a hub identity can then
-    /// claim any new serial. Default: false.
+    /// claim any new serial. Refused at start outside the Development environment. Default: false.
     /// </summary>
     public bool AutoPairOnFirstBatch { get; set; }
 
@@ -31,7 +27,4 @@ public sealed class HubAuthOptions
     /// <summary>How long a verified password is remembered in memory, to spare PBKDF2 on reconnect storms. Default: 5 min.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan VerifiedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
-
-    /// <summary>Admin key for the hub HTTP endpoints (header X-Api-Key); required outside Development. Default: none.</summary>
-    public string? AdminApiKey { get; set; }
 }
