@@ -1,14 +1,19 @@
 using PumpFleet.EventStore;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Gateway.Hosting;
-using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Hosting;
 using PumpFleet.Projections;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.Silo.Hosting;
 
 // `migrate` applies the schema and exits (the Helm pre-install/upgrade Job runs this); `projections rebuild [name]`
-// and `projections list` reset read models for the running cluster to rebuild from zero.
+// and `projections list` reset read models for the running cluster to rebuild from zero; `verify [streamId]` walks
+// the event hash chains and the anchors and reports the first broken link of each stream (exit code 1 if any).
+if (args is ["verify", .. var verifyArgs])
+{
+    return await PumpFleet.Silo.Hosting.VerifyCommand.RunAsync(verifyArgs, Console.Out);
+}
+
 var migrateOnly = args.Length > 0 && args[0] == "migrate";
 var projectionsCommand = PumpFleet.Projections.ProjectionsCommandLine.Matches(args);
 var builder = WebApplication.CreateBuilder(migrateOnly ? args[1..] : projectionsCommand ? [.. args.Where(a => a.StartsWith("--", StringComparison.Ordinal))] : args);
@@ -37,6 +42,7 @@ if (projectionsCommand)
 }
 
 builder.AddPumpFleetSilo(connectionString);
+builder.Services.AddPumpFleetChainAnchors();
 AddSchemas(builder.Services);
 
 // All-in-one (local use): the gateway with its embedded broker and, optionally, a simulated fleet in this process.
@@ -57,8 +63,7 @@ await app.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
 app.MapDefaultEndpoints();
 if (allInOne)
 {
-    app.MapHubAdminApi();
-    app.MapQuarantineApi();
+    // The dashboard maps the hub administration and quarantine endpoints too, behind its sign-in.
     app.MapPumpFleetDashboard();
 }
 else
