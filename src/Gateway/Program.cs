@@ -15,8 +15,6 @@ builder.AddServiceDefaults();
 builder.AddPumpFleetOrleansClient();
 builder.Services.AddPumpFleetGateway(builder.Configuration);
 var app = builder.Build();
-// Only health and metrics here: the HTTP API (hub administration, quarantine) is served by the Dashboard behind its
-// sign-in (docs/security.md), so this process has no endpoint that returns device data.
-app.MapDefaultEndpoints();
+app.MapPumpFleetGatewayEndpoints();
 await app.RunAsync();
 return 0;

@@ -81,13 +81,15 @@ public static class DashboardHostingExtensions
             o.Cookie.SameSite = SameSiteMode.Strict;
             o.Cookie.SecurePolicy = cookiePolicy;
         });
+        var signInsPerMinute = builder.Configuration.GetValue($"{DashboardOptions.SectionName}:Auth:SignInAttemptsPerMinute", 10);
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            // Per client address: 10 sign-in attempts a minute; SignInLockout also locks the user name after 5 failures.
+            // Per client address (behind a proxy: after the forwarded-headers middleware); SignInLockout also locks the
+            // user name after 5 failures, whatever the address.
             o.AddPolicy(SignInRateLimit, ctx => RateLimitPartition.GetFixedWindowLimiter(
                 ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = signInsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
         });
         if (!development)
         {

@@ -50,6 +50,10 @@ public sealed class AuthOptions
     /// </summary>
     public bool AllowHttpCookies { get; set; }
 
+    /// <summary>Sign-in attempts per client address per minute (then 429). Default: 10.</summary>
+    [Range(1, 1000)]
+    public int SignInAttemptsPerMinute { get; set; } = 10;
+
     /// <summary>UI users by name: password hash (from <c>dotnet run --project src/Dashboard -- hash-password</c>) and role. Default: none.</summary>
     public Dictionary<string, UserOptions> Users { get; set; } = new(StringComparer.Ordinal);
 
