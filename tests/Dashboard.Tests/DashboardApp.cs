@@ -40,7 +40,7 @@ public sealed class DashboardApp : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await _pg.InitializeAsync();
-        ConnectionString = await _pg.CreateDatabaseAsync("dash", typeof(ProjectionRunner).Assembly);
+        ConnectionString = await _pg.CreateDatabaseAsync("dash", typeof(ProjectionRunner).Assembly, typeof(PumpFleet.Gateway.Hosting.HubAdminApi).Assembly);
         var siloPort = FreePort();
         GatewayPort = FreePort();
 

@@ -113,11 +113,13 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
 
     private static IEnumerable<(string Method, string Pattern)> Endpoints(IEndpointRouteBuilder host) =>
         host.DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
-            .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["GET"]).Select(m => (m, "/" + e.RoutePattern.RawText!.TrimStart('/'))))
+            .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["GET"]).Select(m => (m, Pattern(e.RoutePattern.RawText!))))
             .Distinct();
 
-    // Route parameters get a harmless value ({serial} → x1); catch-alls too.
-    private static string Concrete(string pattern) => RouteParameter().Replace(pattern, "x1");
+    private static string Pattern(string raw) => "/" + raw.Trim('/');
+
+    // Route parameters get a value every constraint accepts ({serial}, {page:int} → 1); catch-alls too.
+    private static string Concrete(string pattern) => RouteParameter().Replace(pattern, "1");
 
     [GeneratedRegex(@"\{[^}]+\}")]
     private static partial Regex RouteParameter();
@@ -146,10 +148,10 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
 
             using var response = await anonymous.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
             var refused = response.StatusCode is HttpStatusCode.Unauthorized
-                || (response.StatusCode == HttpStatusCode.Redirect && response.Headers.Location!.OriginalString.StartsWith("/login", StringComparison.Ordinal));
+                || (response.StatusCode == HttpStatusCode.Redirect && new Uri(_base, response.Headers.Location!).AbsolutePath == "/login");
             if (!refused && !AllowList.Contains(key))
             {
-                open.Add($"{key} answered {(int)response.StatusCode}");
+                open.Add($"{key} answered {(int)response.StatusCode} {response.Headers.Location}");
             }
         }
 
