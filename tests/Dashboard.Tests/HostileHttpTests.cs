@@ -276,6 +276,13 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
             Assert.Equal(HttpStatusCode.Forbidden, (await dora.GetAsync("/api/audit", Ct)).StatusCode);
             Assert.Equal(HttpStatusCode.OK, (await dora.GetAsync("/api/pumps", Ct)).StatusCode);
 
+            // Both changes of the directory are in the audit trail, recorded by the configuration reload.
+            var audit = _host.Services.GetRequiredService<AuditLog>();
+            await PumpFleet.TestSupport.Eventually.TrueAsync(async () =>
+                (await audit.QueryAsync(new(Action: "user.role", Target: "dora"), Ct)).Any(a => a.Detail!.Contains("\"to\": \"viewer\"", StringComparison.Ordinal))
+                && (await audit.QueryAsync(new(Action: "apikey.credential", Target: "reporting"), Ct)).Count > 0,
+                TimeSpan.FromSeconds(10), "the directory changes were audited");
+
             config["Dashboard:Auth:Users:dora:PasswordHash"] = PasswordHasher.Hash("a-new-password");
             config.Reload();
             Assert.Equal(HttpStatusCode.Unauthorized, (await dora.GetAsync("/api/pumps", Ct)).StatusCode);

@@ -55,6 +55,7 @@ public static class DashboardHostingExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SignInLockout>();
+        services.AddHostedService<DirectoryAudit>();
         services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<DashboardOptions>, DashboardOptionsValidator>();
         var developmentDefault = builder.Environment.IsDevelopment() ? "Local" : "Cookie";
