@@ -1,7 +1,8 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
-using PumpFleet.Grains.Detection;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 using PumpFleet.Simulator.Generation;
 
 namespace PumpFleet.DetectionScoring;
@@ -109,7 +110,7 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         foreach (var state in _pumps.Values)
         {
             if (state.LastSeenAt is { } seen && now - seen > options.SilentWindow
-                && !state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent) && state.Phase != "explanted")
+                && !state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent) && !TherapyPhases.IsExplanted(state.Phase))
             {
                 var e = new AnomalyDetected
                 {

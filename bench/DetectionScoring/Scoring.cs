@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using PumpFleet.Grains.Detection;
+using PumpFleet.Domain.Detection;
 using PumpFleet.Simulator.Faults;
 
 namespace PumpFleet.DetectionScoring;

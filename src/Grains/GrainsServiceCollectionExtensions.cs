@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using PumpFleet.Grains.Detection;
+using PumpFleet.Domain.Detection;
 using PumpFleet.Grains.Detection.Fleet;
 using PumpFleet.Grains.Pumps;
 

@@ -3,8 +3,8 @@ using Npgsql;
 using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
+using PumpFleet.Domain.Pumps;
 using PumpFleet.EventStore;
-using PumpFleet.Grains.Pumps;
 
 namespace PumpFleet.Projections;
 

@@ -1,5 +1,5 @@
-using PumpFleet.Grains.Statistics;
 using PumpFleet.Dashboard.Stats;
+using PumpFleet.Domain.Statistics;
 
 namespace PumpFleet.Dashboard.Tests;
 

@@ -4,8 +4,9 @@ using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Statistics;
 using PumpFleet.EventStore;
-using PumpFleet.Grains.Detection;
 using PumpFleet.Grains.Detection.Fleet;
 using PumpFleet.TestSupport;
 

@@ -1,5 +1,5 @@
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Detection;
+using PumpFleet.Domain.Detection;
 using static PumpFleet.Detection.Tests.PumpScript;
 
 namespace PumpFleet.Detection.Tests;

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Detection;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 using static PumpFleet.Detection.Tests.PumpScript;
 
 namespace PumpFleet.Detection.Tests;
@@ -17,7 +18,7 @@ public sealed class LifecycleTests
         var opened = Assert.Single(p.Batch(Dose(T0, p.Now, 0)).OfType<AnomalyDetected>());
 
         p.Platform(new AnomalyAcknowledged { At = p.Now, AnomalyId = opened.AnomalyId, By = "nurse" });
-        Assert.Equal("acknowledged", p.State.Anomalies[opened.AnomalyId].Status);
+        Assert.Equal("acknowledged", p.State.Anomalies[opened.AnomalyId].Status.ToWire());
         p.Now = T0.AddHours(2);
         Assert.Empty(p.Batch(Dose(T0.AddHours(1), p.Now, 0)));   // still stalled: no duplicate while acknowledged
 

@@ -1,6 +1,6 @@
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Detection;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Pumps;
 
 namespace PumpFleet.Detection.Tests;
 

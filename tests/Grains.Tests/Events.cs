@@ -1,5 +1,5 @@
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
 
 namespace PumpFleet.Grains.Tests;
 

@@ -1,6 +1,6 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
 using static PumpFleet.Grains.Tests.Ev;
 
 namespace PumpFleet.Grains.Tests;

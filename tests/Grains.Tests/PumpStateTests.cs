@@ -1,6 +1,7 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 using static PumpFleet.Grains.Tests.Ev;
 
 namespace PumpFleet.Grains.Tests;
@@ -24,7 +25,7 @@ public sealed class PumpStateTests
         Assert.Equal(Device40, s.Device);
         Assert.Equal([new SeqRange(3, 5)], s.Gaps);
         var a1 = Assert.Single(s.Anomalies.Values);
-        Assert.Equal(("a1", "acknowledged", "dr.x"), (a1.Id, a1.Status, a1.AcknowledgedBy));
+        Assert.Equal(("a1", "acknowledged", "dr.x"), (a1.Id, a1.Status.ToWire(), a1.AcknowledgedBy));
         Assert.Equal(PumpStatuses.Critical, s.Status);
         Assert.Equal(7, s.Version);
     }

@@ -52,10 +52,10 @@ public sealed class ProjectionRunnerTests(PostgresFixture pg) : ProjectionTestBa
     {
         var seed = Seed(4);
         await seed.AppendInWavesAsync(Store, 24, () => CatchUpAllAsync(Runner), Ct);
-        var state = new Grains.Pumps.PumpState { Serial = "SN0001" };
+        var state = new Domain.Pumps.PumpState { Serial = "SN0001" };
         await foreach (var e in Store.ReadStreamAsync("SN0001", 0, Ct))
         {
-            state.Apply(Contracts.Json.EventJson.Deserialize(e.Type, e.Data), new Grains.Pumps.EventEnvelope(e.Version, e.Seq, e.ReceivedAt, e.ClockSuspect));
+            state.Apply(Contracts.Json.EventJson.Deserialize(e.Type, e.Data), new Domain.Pumps.EventEnvelope(e.Version, e.Seq, e.ReceivedAt, e.ClockSuspect));
         }
 
         var view = state.ToView();

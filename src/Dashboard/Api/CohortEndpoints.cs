@@ -1,4 +1,4 @@
-using PumpFleet.Grains.Statistics;
+using PumpFleet.Domain.Statistics;
 using Microsoft.Extensions.Options;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Dashboard.Stats;

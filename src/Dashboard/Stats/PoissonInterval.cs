@@ -1,4 +1,4 @@
-using PumpFleet.Grains.Statistics;
+using PumpFleet.Domain.Statistics;
 
 namespace PumpFleet.Dashboard.Stats;
 

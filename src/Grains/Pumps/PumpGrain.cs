@@ -5,8 +5,9 @@ using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Json;
 using PumpFleet.Contracts.Views;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Pumps;
 using PumpFleet.EventStore;
-using PumpFleet.Grains.Detection;
 
 namespace PumpFleet.Grains.Pumps;
 
@@ -88,13 +89,13 @@ public sealed partial class PumpGrain(
     public async Task PairAsync(string hubId, string by)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(hubId);
-        if (string.Equals(_state.HubId, hubId, StringComparison.Ordinal))
+        var now = DateTimeOffset.UtcNow;
+        if (PumpDecisions.Pair(_state, hubId, by, now) is not { } paired)
         {
             return;
         }
 
-        var now = DateTimeOffset.UtcNow;
-        await AppendAndApplyAsync([new PlannedEvent(new PumpPaired { At = now, HubId = hubId, By = by }, Guid.NewGuid(), null, now, false)], hubId, null);
+        await AppendAndApplyAsync([new PlannedEvent(paired, Guid.NewGuid(), null, now, false)], hubId, null);
     }
 
     /// <inheritdoc />
@@ -120,58 +121,39 @@ public sealed partial class PumpGrain(
     /// <inheritdoc />
     public async Task<bool> AcknowledgeAnomalyAsync(string anomalyId, string by, string? note)
     {
-        if (!_state.Anomalies.TryGetValue(anomalyId, out var a) || a.Status != "open")
+        var now = DateTimeOffset.UtcNow;
+        if (PumpDecisions.Acknowledge(_state, anomalyId, by, note, now) is not { } acknowledged)
         {
             return false;
         }
 
-        var now = DateTimeOffset.UtcNow;
-        await AppendAndApplyAsync([new PlannedEvent(new AnomalyAcknowledged { At = now, AnomalyId = anomalyId, By = by, Note = note }, Guid.NewGuid(), null, now, false)], null, null);
+        await AppendAndApplyAsync([new PlannedEvent(acknowledged, Guid.NewGuid(), null, now, false)], null, null);
         return true;
     }
 
     /// <inheritdoc />
     public async Task<bool> ResolveAnomalyAsync(string anomalyId, string by, string? note)
     {
-        if (!_state.Anomalies.ContainsKey(anomalyId))
+        var now = DateTimeOffset.UtcNow;
+        if (PumpDecisions.Resolve(_state, anomalyId, by, note, now) is not { } resolved)
         {
             return false;
         }
 
-        var now = DateTimeOffset.UtcNow;
-        await AppendAndApplyAsync([new PlannedEvent(new AnomalyResolved { At = now, AnomalyId = anomalyId, By = by, Note = note }, Guid.NewGuid(), null, now, false)], null, null);
+        await AppendAndApplyAsync([new PlannedEvent(resolved, Guid.NewGuid(), null, now, false)], null, null);
         return true;
     }
-
-    // The read model's last_seen_at went through PostgreSQL (microseconds) and a projection: within a second it is the same message.
-    private static readonly TimeSpan SilentTolerance = TimeSpan.FromSeconds(1);
 
     /// <inheritdoc />
     public async Task<bool> MarkSilentAsync(DateTimeOffset lastSeenAt, TimeSpan window)
     {
-        if (_state.Version == 0 || _state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent)
-            || _state.LastSeenAt - lastSeenAt > SilentTolerance || _state.Phase == "explanted")
+        // The one detector on wall time: silence is about the platform not hearing, not about event time.
+        var now = time.GetUtcNow();
+        if (PumpDecisions.MarkSilent(_state, lastSeenAt, window, now) is not { } e)
         {
             return false;
         }
 
-        // The one detector on wall time: silence is about the platform not hearing, not about event time.
-        var now = time.GetUtcNow();
-        var seen = _state.LastSeenAt ?? lastSeenAt;
-        var e = new AnomalyDetected
-        {
-            At = now,
-            AnomalyId = AnomalyEngine.AnomalyId(Serial, AnomalyKinds.Silent, _state.Version),
-            Kind = AnomalyKinds.Silent,
-            Severity = _state.Prescription?.Drug == "baclofen" ? "critical" : "warning",
-            Summary = $"No data from pump {Serial} (hub {_state.HubId}) for {(now - seen).TotalHours:0.#} h, longer than the {window.TotalHours:0.#} h window.",
-            Evidence = new Dictionary<string, double>(StringComparer.Ordinal)
-            {
-                ["lastSeenAtUnixSeconds"] = seen.ToUnixTimeSeconds(),
-                ["silentHours"] = Math.Round((now - seen).TotalHours, 2),
-                ["windowHours"] = window.TotalHours,
-            },
-        };
         await AppendAndApplyAsync([new PlannedEvent(e, AnomalyEngine.EventId(e), null, now, false)], null, null);
         LogAnomaly(Serial, e.Kind, e.Severity, e.AnomalyId);
         return true;

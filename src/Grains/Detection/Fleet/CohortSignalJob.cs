@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
+using PumpFleet.Domain.Detection;
 using PumpFleet.EventStore;
 
 namespace PumpFleet.Grains.Detection.Fleet;

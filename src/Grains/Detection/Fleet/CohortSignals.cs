@@ -1,4 +1,6 @@
 using System.Globalization;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Statistics;
 
 namespace PumpFleet.Grains.Detection.Fleet;
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Views;
+using PumpFleet.Domain.Detection;
 
 namespace PumpFleet.Grains.Detection.Fleet;
 

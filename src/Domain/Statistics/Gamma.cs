@@ -1,4 +1,4 @@
-namespace PumpFleet.Grains.Statistics;
+namespace PumpFleet.Domain.Statistics;
 
 /// <summary>
 /// The regularised incomplete gamma function and its inverse, enough for exact Poisson intervals

@@ -2,9 +2,10 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// Decides, as a pure function of a pump's state after a batch, which anomalies to open and which to resolve.
@@ -104,10 +105,5 @@ public static class AnomalyEngine
         new() { At = at, AnomalyId = anomalyId, By = SystemActor, Note = note, Automatic = true };
 
     /// <summary>Severity order: info &lt; warning &lt; critical.</summary>
-    public static int Rank(string severity) => severity switch
-    {
-        "critical" => 2,
-        "warning" => 1,
-        _ => 0,
-    };
+    public static int Rank(string severity) => (int)AnomalySeverities.Parse(severity);
 }

@@ -3,7 +3,7 @@ using System.Text;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>An event the planner accepted, with its envelope and idempotency key.</summary>
 public sealed record PlannedEvent(PumpEvent Event, Guid EventId, long? Seq, DateTimeOffset ReceivedAt, bool ClockSuspect);

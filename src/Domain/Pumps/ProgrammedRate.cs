@@ -1,7 +1,7 @@
 using System.Globalization;
 using PumpFleet.Contracts.Events;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>
 /// Integrates a prescription's programmed rate over event time. Flex schedules are read on the pump's clock as UTC

@@ -1,7 +1,8 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
+using PumpFleet.Domain.States;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>
 /// The platform's own reservoir ledger. A SynchroMed-style low-reservoir alarm is computed by the pump from the
@@ -43,7 +44,7 @@ public sealed class ReservoirLedger
     {
         if (ProgrammedIntegratedTo is { } from && at > from)
         {
-            var v = deliveryState == "stopped" ? 0 : ProgrammedRate.Integrate(rx, from, at);
+            var v = DeliveryStates.IsStopped(deliveryState) ? 0 : ProgrammedRate.Integrate(rx, from, at);
             ProgrammedSinceBaselineMl += v;
             ProgrammedTotalMl += v;
         }

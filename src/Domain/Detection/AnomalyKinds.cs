@@ -1,4 +1,4 @@
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>Anomaly kind names (the closed set is <c>Vocabulary.AnomalyKinds</c>, protocol.md §2).</summary>
 public static class AnomalyKinds

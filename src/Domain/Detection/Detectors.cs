@@ -1,7 +1,8 @@
 using System.Globalization;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>The per-pump detectors: each a pure function of the folded state (see docs/detection.md).</summary>
 public static class Detectors
@@ -19,7 +20,7 @@ public static class Detectors
         const string kind = AnomalyKinds.FlowStall;
         var stall = state.Detectors.Stall;
         var alarm = state.ActiveAlarms.TryGetValue("MOTOR_STALL", out var a) ? a : null;
-        var stopped = state.DeliveryState == "stopped" && state.StopReason == "stall";
+        var stopped = DeliveryStates.IsStopped(state.DeliveryState) && state.StopReason == "stall";
         var motor = state.Motor == "stalled" && (stall.LastHealthyAt is null || state.StatusAt > stall.LastHealthyAt);
         var zero = stall.ConsecutiveZeroIntervals > 0;
         if (!(alarm is not null || stopped || motor || zero))
@@ -253,7 +254,7 @@ public static class Detectors
     {
         const string kind = AnomalyKinds.DepletionRisk;
         var ledger = state.Ledger;
-        if (ledger.EstimatedMl is not { } ledgerLevel || ledger.BaselineAt is not { } baselineAt || state.Phase == "explanted")
+        if (ledger.EstimatedMl is not { } ledgerLevel || ledger.BaselineAt is not { } baselineAt || TherapyPhases.IsExplanted(state.Phase))
         {
             return Verdict.None(kind);
         }
@@ -275,7 +276,7 @@ public static class Detectors
         }
 
         var rate = Math.Max(programmed, Math.Max(deliveredRate, measuredRate));
-        if (state.DeliveryState == "stopped" || rate <= 0)
+        if (DeliveryStates.IsStopped(state.DeliveryState) || rate <= 0)
         {
             return Verdict.None(kind);
         }

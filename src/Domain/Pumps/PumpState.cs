@@ -1,8 +1,9 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
-using PumpFleet.Grains.Detection;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.States;
 
-namespace PumpFleet.Grains.Pumps;
+namespace PumpFleet.Domain.Pumps;
 
 /// <summary>Where an event came from and when it arrived: the stored envelope, beside the payload.</summary>
 /// <param name="Version">Stream version of the event.</param>
@@ -104,13 +105,13 @@ public sealed class PumpState
             case AnomalyDetected x:
                 Anomalies[x.AnomalyId] = new AnomalyRecord
                 {
-                    Id = x.AnomalyId, Kind = x.Kind, Severity = x.Severity, Status = "open", DetectedAt = x.At,
+                    Id = x.AnomalyId, Kind = x.Kind, Severity = x.Severity, Status = AnomalyStatus.Open, DetectedAt = x.At,
                     Summary = x.Summary, Evidence = new Dictionary<string, double>(x.Evidence, StringComparer.Ordinal),
                 };
                 Detectors.Observe(x);
                 break;
             case AnomalyAcknowledged x when Anomalies.TryGetValue(x.AnomalyId, out var a):
-                a.Status = "acknowledged";
+                a.Status = AnomalyStatus.Acknowledged;
                 a.AcknowledgedBy = x.By;
                 a.AcknowledgedAt = x.At;
                 break;
@@ -169,7 +170,7 @@ public sealed class PumpState
                 break;
             case DeliveryStateChanged x when IsNewer(DeliveryStateAt, x.At, trusted):
                 DeliveryState = x.State;
-                StopReason = x.State == "stopped" ? x.Reason : null;
+                StopReason = DeliveryStates.IsStopped(x.State) ? x.Reason : null;
                 DeliveryStateAt = x.At;
                 break;
             case AlarmRaised x when IsNewer(AlarmChangedAt.GetValueOrDefault(x.Code), x.At, trusted):
@@ -245,27 +246,27 @@ public sealed class PumpState
                 return PumpStatuses.Unknown;
             }
 
-            if (Phase == "explanted")
+            if (TherapyPhases.IsExplanted(Phase))
             {
                 return PumpStatuses.Inactive;
             }
 
-            if (ActiveAlarms.Values.Any(a => a.Severity == "critical") || Anomalies.Values.Any(a => a.Severity == "critical"))
+            if (ActiveAlarms.Values.Any(a => AlarmSeverities.IsCritical(a.Severity)) || Anomalies.Values.Any(a => AnomalySeverities.Parse(a.Severity) == AnomalySeverity.Critical))
             {
                 return PumpStatuses.Critical;
             }
 
-            if (ActiveAlarms.Count > 0 || Anomalies.Values.Any(a => a.Severity == "warning"))
+            if (ActiveAlarms.Count > 0 || Anomalies.Values.Any(a => AnomalySeverities.Parse(a.Severity) == AnomalySeverity.Warning))
             {
                 return PumpStatuses.Attention;
             }
 
-            return DeliveryState == "stopped" ? PumpStatuses.Stopped : PumpStatuses.Ok;
+            return DeliveryStates.IsStopped(DeliveryState) ? PumpStatuses.Stopped : PumpStatuses.Ok;
         }
     }
 
     /// <summary>Forecast rate (mL/day): the programmed mean daily rate, zero while stopped.</summary>
-    public double ForecastRateMlPerDay => DeliveryState == "stopped" ? 0 : ProgrammedRate.DailyRate(Prescription);
+    public double ForecastRateMlPerDay => DeliveryStates.IsStopped(DeliveryState) ? 0 : ProgrammedRate.DailyRate(Prescription);
 
     /// <summary>When the ledger's estimate reaches <paramref name="levelMl"/> at the forecast rate, or null.</summary>
     public DateTimeOffset? ForecastReaching(double levelMl)
@@ -323,7 +324,7 @@ public sealed class AnomalyRecord
     public string Id { get; set; } = "";
     public string Kind { get; set; } = "";
     public string Severity { get; set; } = "";
-    public string Status { get; set; } = "open";
+    public AnomalyStatus Status { get; set; } = AnomalyStatus.Open;
     public DateTimeOffset DetectedAt { get; set; }
     public string Summary { get; set; } = "";
     private Dictionary<string, double> _evidence = new(StringComparer.Ordinal);
@@ -344,7 +345,7 @@ public sealed class AnomalyRecord
     /// <summary>The API view.</summary>
     public AnomalyView ToView(string serial) => new()
     {
-        Id = Id, Serial = serial, Kind = Kind, Severity = Severity, Status = Status, DetectedAt = DetectedAt,
+        Id = Id, Serial = serial, Kind = Kind, Severity = Severity, Status = Status.ToWire(), DetectedAt = DetectedAt,
         Summary = Summary, Evidence = Evidence, AcknowledgedBy = AcknowledgedBy, AcknowledgedAt = AcknowledgedAt,
     };
 }

@@ -1,7 +1,8 @@
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
+using PumpFleet.Domain.States;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// Sufficient statistics of the flow-stall detector: motor reports of (near) zero volume over intervals with a
@@ -39,7 +40,7 @@ public sealed class StallTracker
         }
         else if (d.Kind is "basal" or "periodic")
         {
-            expected = state.DeliveryState == "stopped" ? 0 : ProgrammedRate.Integrate(state.Prescription, d.From, d.At);
+            expected = DeliveryStates.IsStopped(state.DeliveryState) ? 0 : ProgrammedRate.Integrate(state.Prescription, d.From, d.At);
         }
         else
         {

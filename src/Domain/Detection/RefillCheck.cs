@@ -1,6 +1,6 @@
 using PumpFleet.Contracts.Events;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// What the refill-discrepancy detector needs: the last refill's residuals and the motor volume of the cycle it

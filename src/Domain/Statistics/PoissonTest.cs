@@ -1,6 +1,4 @@
-using PumpFleet.Grains.Statistics;
-
-namespace PumpFleet.Grains.Detection.Fleet;
+namespace PumpFleet.Domain.Statistics;
 
 /// <summary>
 /// Exact Poisson tail probabilities and Garwood confidence bounds, from the regularised incomplete gamma function

@@ -1,4 +1,4 @@
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// Exponentially weighted least squares of <c>batteryPct</c> over event time (days), so the trend follows the

@@ -1,4 +1,4 @@
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// Sufficient statistics of the under-/over-infusion detector: a two-sided tabular CUSUM on the increments of an

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// Decision thresholds of the per-pump anomaly detectors and the fleet checks. The fold keeps only sufficient

@@ -1,4 +1,4 @@
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>A detector's conclusion: the condition holds (with what it would say), or it is known to have cleared, or neither.</summary>
 public sealed record Verdict(string Kind, Finding? Finding, bool Cleared)

@@ -1,7 +1,7 @@
 using PumpFleet.Contracts.Events;
-using PumpFleet.Grains.Pumps;
+using PumpFleet.Domain.Pumps;
 
-namespace PumpFleet.Grains.Detection;
+namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// The detectors' accumulators, part of <see cref="PumpState"/> so that a snapshot plus tail replay rebuilds them
