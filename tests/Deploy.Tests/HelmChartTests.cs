@@ -183,6 +183,20 @@ public sealed class HelmChartTests
     }
 
     [Fact]
+    public void Processes_CanConnectAsTheirOwnLeastPrivilegedUsers_TheMigrationKeepsTheOwner()
+    {
+        var chart = RenderedChart.Render("", "--set", "postgresql.componentSecretKeys.silo=silo-cs", "--set", "postgresql.componentSecretKeys.gateway=gateway-cs",
+            "--set", "postgresql.componentSecretKeys.dashboard=dashboard-cs");
+        foreach (var component in s_components)
+        {
+            Assert.Equal($"{component}-cs", Env(chart.Container(component))["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+        }
+
+        var job = chart.OfKind("Job").Single().Seq("spec", "template", "spec", "containers").Cast<Dictionary<object, object>>().Single();
+        Assert.Equal("connectionString", Env(job)["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+    }
+
+    [Fact]
     public void NetworkPolicies_SiloPortsOnlyFromThePlatform_MqttOnlyOnItsListeners()
     {
         var chart = RenderedChart.For("");
