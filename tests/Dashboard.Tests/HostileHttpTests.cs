@@ -5,8 +5,11 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
 using PumpFleet.Dashboard.Auth;
+using Orleans.Dashboard;
+using PumpFleet.Clustering;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.EventStore.Audit;
+using DashboardOptions = PumpFleet.Dashboard.Hosting.DashboardOptions;
 using PumpFleet.ServiceDefaults;
 
 namespace PumpFleet.Dashboard.Tests;
@@ -65,7 +68,7 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
             ["Logging:LogLevel:Default"] = "Warning",
         });
         builder.AddServiceDefaults();
-        builder.UsePumpFleetOrleansClient();
+        builder.AddPumpFleetOrleansClient(client => client.AddDashboard());
         builder.AddPumpFleetDashboard();
         _host = builder.Build();
         _host.MapDefaultEndpoints();

@@ -4,7 +4,7 @@ using PumpFleet.TestSupport;
 
 namespace PumpFleet.EventStore.Tests;
 
-/// <summary>The per-process roles of Sql/090_roles.sql: each process can do its job and nothing more.</summary>
+/// <summary>The per-process roles of Sql/006_roles.sql: each process can do its job and nothing more.</summary>
 public sealed class RoleTests(PostgresFixture pg) : EventStoreTestBase(pg)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

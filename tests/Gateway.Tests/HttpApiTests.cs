@@ -126,7 +126,7 @@ public sealed class HttpApiTests(PostgresFixture pg) : IAsyncLifetime
         // Nor can anyone with database access clear it.
         await using var conn = new Npgsql.NpgsqlConnection(_cs);
         await conn.OpenAsync(ct);
-        await using var clear = new Npgsql.NpgsqlCommand("UPDATE gateway_hubs SET revoked_at = NULL WHERE hub_id = $1", conn) { Parameters = { new() { Value = hubId } } };
+        await using var clear = new Npgsql.NpgsqlCommand("UPDATE pf_gateway_hubs SET revoked_at = NULL WHERE hub_id = $1", conn) { Parameters = { new() { Value = hubId } } };
         var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => clear.ExecuteNonQueryAsync(ct));
         Assert.Equal("PF001", e.SqlState);
 

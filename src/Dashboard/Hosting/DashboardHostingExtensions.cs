@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Dashboard;
@@ -11,10 +10,11 @@ using PumpFleet.Dashboard.Api;
 using PumpFleet.Dashboard.Auth;
 using PumpFleet.EventStore;
 using PumpFleet.EventStore.Audit;
+using PumpFleet.EventStore.DataProtection;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
 using PumpFleet.Gateway.Quarantine;
-using PumpFleet.Projections;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Hosting;
 
@@ -22,7 +22,7 @@ namespace PumpFleet.Dashboard.Hosting;
 /// Composition of the dashboard: <see cref="AddPumpFleetDashboard"/> on the builder and
 /// <see cref="MapPumpFleetDashboard"/> on the app, so the stand-alone Dashboard process and the all-in-one silo host
 /// mount exactly the same thing. Orleans is the host's business: a co-hosted silo (<c>UseOrleans</c>) or a client
-/// (<see cref="OrleansClientHostingExtensions.UsePumpFleetOrleansClient"/>).
+/// (<c>AddPumpFleetOrleansClient</c> of src/Clustering).
 /// </summary>
 public static class DashboardHostingExtensions
 {
@@ -36,13 +36,12 @@ public static class DashboardHostingExtensions
         var services = builder.Services;
         if (!services.Any(d => d.ServiceType == typeof(IEventStore)))
         {
-            var cs = builder.Configuration.GetConnectionString("PumpFleet")
-                ?? throw new InvalidOperationException("ConnectionStrings:PumpFleet is not set (Npgsql connection string of the PumpFleet database).");
+            var cs = builder.Configuration.GetConnectionString(EventStoreServiceCollectionExtensions.ConnectionStringName)
+                ?? throw new InvalidOperationException($"ConnectionStrings:{EventStoreServiceCollectionExtensions.ConnectionStringName} is not set (Npgsql connection string of the PumpFleet database).");
             services.AddPumpFleetEventStore(cs);
         }
 
         services.AddPumpFleetReadModels();
-        services.TryAddSingleton<ReadModelQueries>();
         // Hub administration and the quarantine are served here, behind the sign-in (docs/security.md); the all-in-one
         // host has registered the gateway already, a stand-alone dashboard needs only the stores.
         services.AddPumpFleetQuarantineApi();
@@ -72,9 +71,7 @@ public static class DashboardHostingExtensions
         var cookiePolicy = httpCookies ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
 
         // Every replica reads and writes one key ring, so a cookie or antiforgery token issued by one is accepted by all.
-        services.AddDataProtection().SetApplicationName("PumpFleet.Dashboard");
-        services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(o =>
-            o.XmlRepository = new PostgresXmlRepository(sp.GetRequiredService<Npgsql.NpgsqlDataSource>())));
+        services.AddDataProtection().SetApplicationName("PumpFleet.Dashboard").PersistKeysToPumpFleetDatabase();
         services.AddAntiforgery(o =>
         {
             o.HeaderName = BrowserSecurity.HeaderName;

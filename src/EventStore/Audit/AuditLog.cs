@@ -25,7 +25,7 @@ public sealed record AuditRecord(
 public sealed record AuditQuery(string? Actor = null, string? Action = null, string? Target = null, DateTimeOffset? From = null,
     DateTimeOffset? To = null, long? BeforeId = null, int Limit = 100);
 
-/// <summary>The append-only audit trail in PostgreSQL (<c>pf_audit</c>, Sql/041_audit_trail.sql).</summary>
+/// <summary>The append-only audit trail in PostgreSQL (<c>pf_audit</c>, Sql/004_audit_trail.sql).</summary>
 public sealed class AuditLog(NpgsqlDataSource dataSource)
 {
     /// <summary>Appends one entry. Throws when the database cannot take it: an action that cannot be audited fails.</summary>
@@ -78,5 +78,108 @@ public sealed class AuditLog(NpgsqlDataSource dataSource)
         }
 
         return list;
+    }
+
+    // "PFDIRAUD" as a 64-bit advisory lock key: one process at a time compares and records the directory.
+    private const long DirectoryLockKey = 0x5046_4449_5241_5544;
+
+    /// <summary>
+    /// Records the changes of a directory (name → "role:fingerprint", e.g. the users and API keys of a configuration)
+    /// against the last recorded snapshot: <c>{kind}.add</c>, <c>.remove</c>, <c>.role</c>, <c>.credential</c> entries
+    /// (kind = the part of the name before ':'), then a new <c>directory.snapshot</c>, all by the system actor
+    /// <paramref name="source"/>, in one transaction under an advisory lock so that replicas record a change once.
+    /// Returns the number of changes recorded.
+    /// </summary>
+    public async Task<int> RecordDirectoryAsync(IReadOnlyDictionary<string, string> current, string source, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(current);
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var lockCmd = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({DirectoryLockKey})", conn, tx))
+        {
+            await lockCmd.ExecuteNonQueryAsync(ct);
+        }
+
+        var previous = new Dictionary<string, string>(StringComparer.Ordinal);
+        var hadSnapshot = false;
+        await using (var cmd = new NpgsqlCommand("SELECT detail::text FROM pf_audit WHERE action = 'directory.snapshot' ORDER BY id DESC LIMIT 1", conn, tx))
+        {
+            if (await cmd.ExecuteScalarAsync(ct) is string json)
+            {
+                previous = JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? previous;
+                hadSnapshot = true;
+            }
+        }
+
+        var changes = DirectoryChanges(previous, current);
+        if (changes.Count == 0 && (hadSnapshot || current.Count == 0))
+        {
+            return 0;
+        }
+
+        foreach (var (action, target, detail) in changes)
+        {
+            await InsertSystemAsync(conn, tx, source, action, target, JsonSerializer.Serialize(detail), ct);
+        }
+
+        await InsertSystemAsync(conn, tx, source, "directory.snapshot", null, JsonSerializer.Serialize(current), ct);
+        await tx.CommitAsync(ct);
+        return changes.Count;
+    }
+
+    /// <summary>The differences between two directories, as audit actions.</summary>
+    public static List<(string Action, string Target, Dictionary<string, string?> Detail)> DirectoryChanges(
+        IReadOnlyDictionary<string, string> previous, IReadOnlyDictionary<string, string> current)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        ArgumentNullException.ThrowIfNull(current);
+        var changes = new List<(string, string, Dictionary<string, string?>)>();
+        foreach (var (key, value) in current.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            var (kind, name) = Split(key);
+            var (role, fingerprint) = Split(value);
+            if (!previous.TryGetValue(key, out var before))
+            {
+                changes.Add(($"{kind}.add", name, new() { ["role"] = role }));
+                continue;
+            }
+
+            var (oldRole, oldFingerprint) = Split(before);
+            if (oldRole != role)
+            {
+                changes.Add(($"{kind}.role", name, new() { ["from"] = oldRole, ["to"] = role }));
+            }
+
+            if (oldFingerprint != fingerprint)
+            {
+                changes.Add(($"{kind}.credential", name, new() { ["role"] = role }));
+            }
+        }
+
+        foreach (var key in previous.Keys.Where(k => !current.ContainsKey(k)).Order(StringComparer.Ordinal))
+        {
+            var (kind, name) = Split(key);
+            changes.Add(($"{kind}.remove", name, new()));
+        }
+
+        return changes;
+    }
+
+    private static (string, string) Split(string s)
+    {
+        var i = s.IndexOf(':', StringComparison.Ordinal);
+        return i < 0 ? (s, "") : (s[..i], s[(i + 1)..]);
+    }
+
+    private static async Task InsertSystemAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string source, string action, string? target, string detail, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            INSERT INTO pf_audit (actor_kind, actor, action, target, outcome, detail) VALUES ('system', $1, $2, $3, 0, $4::jsonb)
+            """, conn, tx);
+        cmd.Parameters.Add(new() { Value = source });
+        cmd.Parameters.Add(new() { Value = action });
+        cmd.Parameters.Add(new() { Value = (object?)target ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = detail });
+        await cmd.ExecuteNonQueryAsync(ct);
     }
 }

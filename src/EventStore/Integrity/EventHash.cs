@@ -5,7 +5,7 @@ using System.Text;
 namespace PumpFleet.EventStore.Integrity;
 
 /// <summary>
-/// The event hash chain of Sql/040_event_hash_chain.sql, recomputed in .NET so that verification does not trust the
+/// The event hash chain of Sql/003_event_hash_chain.sql, recomputed in .NET so that verification does not trust the
 /// database's own function: sha256(previous hash || utf8 of the fields joined by line feeds).
 /// </summary>
 public static class EventHash

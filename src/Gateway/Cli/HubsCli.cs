@@ -7,7 +7,7 @@ using PumpFleet.EventStore;
 using PumpFleet.EventStore.Audit;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
-using PumpFleet.Hosting;
+using PumpFleet.Clustering;
 
 namespace PumpFleet.Gateway.Cli;
 

@@ -1,0 +1,193 @@
+using Npgsql;
+using NpgsqlTypes;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Json;
+using PumpFleet.EventStore;
+using PumpFleet.Projections;
+
+namespace PumpFleet.ReadModels;
+
+/// <summary>
+/// <c>pf_cohort_stats</c> (model × firmware × lot): pumps, pump-days, alarms and anomalies. Per-pump contributions
+/// live in <c>pf_cohort_members</c>, so a pump whose firmware changes moves between cohorts cleanly; the cohorts a
+/// page touched are then recomputed from their members.
+/// </summary>
+public sealed class CohortProjection : IProjection
+{
+    /// <summary>The projection's name.</summary>
+    public const string ProjectionName = "cohorts";
+
+    // Partitions of this projection recompute shared cohort rows; one transaction-scoped lock serialises that step.
+    private const long RecomputeLock = 0x5046_434F_484F_5254;
+
+    /// <inheritdoc />
+    public string Name => ProjectionName;
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> Tables { get; } = ["pf_cohort_members", "pf_cohort_stats"];
+
+    /// <inheritdoc />
+    public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
+        events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
+        var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
+        var members = await LoadAsync(conn, tx, serials, ct);
+        var touched = new HashSet<(string, string, string)>();
+        foreach (var m in members.Values)
+        {
+            touched.Add(m.Cohort);
+        }
+
+        var changed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var stored in events)
+        {
+            if (!members.TryGetValue(stored.StreamId, out var m))
+            {
+                m = new Member { Serial = stored.StreamId };
+                members[stored.StreamId] = m;
+            }
+
+            if (stored.Version <= m.Version)
+            {
+                continue;
+            }
+
+            m.Version = stored.Version;
+            changed.Add(m.Serial);
+            var e = EventJson.Deserialize(stored.Type, stored.Data);
+            if (e is DeviceEvent d && !stored.ClockSuspect)
+            {
+                m.First = m.First is { } f && f <= d.At ? f : d.At;
+                m.Last = m.Last is { } l && l >= d.At ? l : d.At;
+            }
+
+            switch (e)
+            {
+                case DeviceIdentified x:
+                    m.Model = x.Device.Model;
+                    m.Firmware = x.Device.Firmware;
+                    m.Lot = x.Device.Lot;
+                    break;
+                case AlarmRaised x:
+                    m.Alarms++;
+                    if (x.Severity == "critical")
+                    {
+                        m.CriticalAlarms++;
+                    }
+
+                    break;
+                case AnomalyDetected:
+                    m.Anomalies++;
+                    break;
+            }
+
+            touched.Add(m.Cohort);
+        }
+
+        if (changed.Count == 0)
+        {
+            return;
+        }
+
+        await using (var batch = new NpgsqlBatch(conn, tx))
+        {
+            foreach (var serial in changed)
+            {
+                var m = members[serial];
+                var cmd = new NpgsqlBatchCommand("""
+                    INSERT INTO pf_cohort_members (serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    ON CONFLICT (serial) DO UPDATE SET model = excluded.model, firmware = excluded.firmware, lot = excluded.lot,
+                        first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at, alarms = excluded.alarms,
+                        critical_alarms = excluded.critical_alarms, anomalies = excluded.anomalies, version = excluded.version
+                    """);
+                cmd.Parameters.Add(new() { Value = m.Serial });
+                cmd.Parameters.Add(new() { Value = (object?)m.Model ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+                cmd.Parameters.Add(new() { Value = (object?)m.Firmware ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+                cmd.Parameters.Add(new() { Value = (object?)m.Lot ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+                cmd.Parameters.Add(new() { Value = m.First is { } f ? f.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+                cmd.Parameters.Add(new() { Value = m.Last is { } l ? l.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+                cmd.Parameters.Add(new() { Value = m.Alarms });
+                cmd.Parameters.Add(new() { Value = m.CriticalAlarms });
+                cmd.Parameters.Add(new() { Value = m.Anomalies });
+                cmd.Parameters.Add(new() { Value = m.Version });
+                batch.BatchCommands.Add(cmd);
+            }
+
+            await batch.ExecuteNonQueryAsync(ct);
+        }
+
+        var keys = touched.Where(k => k.Item1.Length > 0).ToArray();
+        if (keys.Length == 0)
+        {
+            return;
+        }
+
+        await using var recompute = new NpgsqlCommand($"""
+            SELECT pg_advisory_xact_lock({RecomputeLock});
+            DELETE FROM pf_cohort_stats s USING unnest(@models, @firmwares, @lots) AS k(model, firmware, lot)
+             WHERE s.model = k.model AND s.firmware = k.firmware AND s.lot = k.lot;
+            INSERT INTO pf_cohort_stats (model, firmware, lot, pumps, pump_days, alarms, critical_alarms, anomalies, updated_at)
+            SELECT m.model, m.firmware, m.lot, count(*),
+                   coalesce(sum(extract(epoch FROM (m.last_event_at - m.first_event_at)) / 86400.0), 0),
+                   sum(m.alarms), sum(m.critical_alarms), sum(m.anomalies), now()
+              FROM pf_cohort_members m
+              JOIN unnest(@models, @firmwares, @lots) AS k(model, firmware, lot)
+                ON m.model = k.model AND m.firmware = k.firmware AND m.lot = k.lot
+             GROUP BY m.model, m.firmware, m.lot;
+            """, conn, tx);
+        recompute.Parameters.AddWithValue("models", keys.Select(k => k.Item1).ToArray());
+        recompute.Parameters.AddWithValue("firmwares", keys.Select(k => k.Item2).ToArray());
+        recompute.Parameters.AddWithValue("lots", keys.Select(k => k.Item3).ToArray());
+        await recompute.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<Dictionary<string, Member>> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, CancellationToken ct)
+    {
+        var result = new Dictionary<string, Member>(StringComparer.Ordinal);
+        await using var cmd = new NpgsqlCommand("""
+            SELECT serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version
+              FROM pf_cohort_members WHERE serial = ANY($1) FOR UPDATE
+            """, conn, tx);
+        cmd.Parameters.Add(new() { Value = serials });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var m = new Member
+            {
+                Serial = r.GetString(0),
+                Model = r.IsDBNull(1) ? null : r.GetString(1),
+                Firmware = r.IsDBNull(2) ? null : r.GetString(2),
+                Lot = r.IsDBNull(3) ? null : r.GetString(3),
+                First = r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
+                Last = r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
+                Alarms = r.GetInt32(6),
+                CriticalAlarms = r.GetInt32(7),
+                Anomalies = r.GetInt32(8),
+                Version = r.GetInt64(9),
+            };
+            result[m.Serial] = m;
+        }
+
+        return result;
+    }
+
+    private sealed class Member
+    {
+        public string Serial { get; set; } = "";
+        public string? Model { get; set; }
+        public string? Firmware { get; set; }
+        public string? Lot { get; set; }
+        public DateTimeOffset? First { get; set; }
+        public DateTimeOffset? Last { get; set; }
+        public int Alarms { get; set; }
+        public int CriticalAlarms { get; set; }
+        public int Anomalies { get; set; }
+        public long Version { get; set; }
+
+        // Pumps that have not identified themselves yet belong to no cohort (empty model is skipped).
+        public (string, string, string) Cohort => (Model ?? "", Firmware ?? "", Lot ?? "");
+    }
+}

@@ -1,0 +1,233 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Json;
+using PumpFleet.Domain.Pumps;
+using PumpFleet.EventStore;
+using PumpFleet.Projections;
+
+namespace PumpFleet.ReadModels;
+
+/// <summary>
+/// The per-pump read models: <c>pf_pump_status</c>, <c>pf_daily_flow</c> and <c>pf_alarm_log</c>. They share one
+/// projection because all three need the pump's folded state (ledger totals before and after each event), and
+/// the fold is <see cref="PumpState"/> itself, the same code the grain runs, so the two never disagree.
+/// </summary>
+public sealed class PumpProjection : IProjection
+{
+    /// <summary>The projection's name.</summary>
+    public const string ProjectionName = "pumps";
+
+    /// <inheritdoc />
+    public string Name => ProjectionName;
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> Tables { get; } = ["pf_pump_status", "pf_daily_flow", "pf_alarm_log"];
+
+    /// <inheritdoc />
+    public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
+        events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
+        var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
+        var states = await LoadStatesAsync(conn, tx, serials, ct);
+        var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
+        var batch = new NpgsqlBatch(conn, tx);
+        var changed = new HashSet<string>(StringComparer.Ordinal);
+
+        foreach (var stored in events)
+        {
+            if (!states.TryGetValue(stored.StreamId, out var state))
+            {
+                state = new PumpState { Serial = stored.StreamId };
+                states[stored.StreamId] = state;
+            }
+
+            // Replays of events already folded (same stream version) change nothing.
+            if (stored.Version <= state.Version)
+            {
+                continue;
+            }
+
+            var e = EventJson.Deserialize(stored.Type, stored.Data);
+            var programmedBefore = state.Ledger.ProgrammedTotalMl;
+            var deliveredBefore = state.Ledger.DeliveredTotalMl;
+            var measuredBefore = state.Ledger.MeasuredMl;
+            state.Apply(e, new EventEnvelope(stored.Version, stored.Seq, stored.ReceivedAt, stored.ClockSuspect));
+            changed.Add(stored.StreamId);
+
+            if (e is DeviceEvent d)
+            {
+                // A suspect clock says nothing about which day the event belongs to; its receive day is the best guess.
+                var at = stored.ClockSuspect ? stored.ReceivedAt : d.At;
+                var key = (stored.StreamId, DateOnly.FromDateTime(at.UtcDateTime));
+                var f = flows.GetValueOrDefault(key) ?? new FlowDelta();
+                f.Programmed += state.Ledger.ProgrammedTotalMl - programmedBefore;
+                f.Delivered += state.Ledger.DeliveredTotalMl - deliveredBefore;
+                if (d is ReservoirLevelReported { Source: "measured" } level)
+                {
+                    // Measured flow: drops between consecutive sensor readings (a rise is a refill, not flow).
+                    if (measuredBefore is { } prev && level.VolumeMl < prev)
+                    {
+                        f.Measured += prev - level.VolumeMl;
+                    }
+
+                    f.MeasuredSamples++;
+                }
+
+                if (d is RefillPerformed)
+                {
+                    f.Refills++;
+                }
+
+                f.ReservoirEnd = state.Ledger.EstimatedMl;
+                flows[key] = f;
+                AddAlarmCommand(batch, stored, d);
+            }
+        }
+
+        foreach (var serial in changed)
+        {
+            AddStatusUpsert(batch, states[serial]);
+        }
+
+        foreach (var ((serial, day), f) in flows)
+        {
+            var cmd = new NpgsqlBatchCommand("""
+                INSERT INTO pf_daily_flow (serial, day, delivered_ml, programmed_ml, measured_ml, measured_samples, reservoir_ml_end, refills)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (serial, day) DO UPDATE SET
+                    delivered_ml = pf_daily_flow.delivered_ml + excluded.delivered_ml,
+                    programmed_ml = pf_daily_flow.programmed_ml + excluded.programmed_ml,
+                    measured_ml = pf_daily_flow.measured_ml + excluded.measured_ml,
+                    measured_samples = pf_daily_flow.measured_samples + excluded.measured_samples,
+                    reservoir_ml_end = coalesce(excluded.reservoir_ml_end, pf_daily_flow.reservoir_ml_end),
+                    refills = pf_daily_flow.refills + excluded.refills
+                """);
+            cmd.Parameters.Add(new() { Value = serial });
+            cmd.Parameters.Add(new() { Value = day });
+            cmd.Parameters.Add(new() { Value = f.Delivered });
+            cmd.Parameters.Add(new() { Value = f.Programmed });
+            cmd.Parameters.Add(new() { Value = f.Measured });
+            cmd.Parameters.Add(new() { Value = f.MeasuredSamples });
+            cmd.Parameters.Add(new() { Value = (object?)f.ReservoirEnd ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
+            cmd.Parameters.Add(new() { Value = f.Refills });
+            batch.BatchCommands.Add(cmd);
+        }
+
+        if (batch.BatchCommands.Count > 0)
+        {
+            await batch.ExecuteNonQueryAsync(ct);
+        }
+
+        await batch.DisposeAsync();
+    }
+
+    private static void AddAlarmCommand(NpgsqlBatch batch, StoredEvent stored, DeviceEvent d)
+    {
+        switch (d)
+        {
+            case AlarmRaised x:
+            {
+                var cmd = new NpgsqlBatchCommand("""
+                    INSERT INTO pf_alarm_log (serial, seq, code, severity, raised_at) VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (serial, seq) DO NOTHING
+                    """);
+                cmd.Parameters.Add(new() { Value = stored.StreamId });
+                cmd.Parameters.Add(new() { Value = x.Seq });
+                cmd.Parameters.Add(new() { Value = x.Code });
+                cmd.Parameters.Add(new() { Value = x.Severity });
+                cmd.Parameters.Add(new() { Value = x.At.ToUniversalTime() });
+                batch.BatchCommands.Add(cmd);
+                break;
+            }
+
+            case AlarmCleared x:
+            {
+                var cmd = new NpgsqlBatchCommand("""
+                    UPDATE pf_alarm_log SET cleared_at = $3
+                    WHERE serial = $1 AND code = $2 AND cleared_at IS NULL AND raised_at <= $3
+                    """);
+                cmd.Parameters.Add(new() { Value = stored.StreamId });
+                cmd.Parameters.Add(new() { Value = x.Code });
+                cmd.Parameters.Add(new() { Value = x.At.ToUniversalTime() });
+                batch.BatchCommands.Add(cmd);
+                break;
+            }
+        }
+    }
+
+    private static void AddStatusUpsert(NpgsqlBatch batch, PumpState state)
+    {
+        var view = state.ToView();
+        var cmd = new NpgsqlBatchCommand("""
+            INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
+                next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
+                battery_pct, critical, version, state, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, now())
+            ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
+                lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
+                reservoir_ml = excluded.reservoir_ml, forecast_empty_at = excluded.forecast_empty_at,
+                next_refill_due_at = excluded.next_refill_due_at, active_alarms = excluded.active_alarms,
+                active_alarm_codes = excluded.active_alarm_codes, open_anomalies = excluded.open_anomalies,
+                last_seen_at = excluded.last_seen_at, last_event_at = excluded.last_event_at, last_seq = excluded.last_seq,
+                battery_pct = excluded.battery_pct, critical = excluded.critical, version = excluded.version,
+                state = excluded.state, updated_at = now()
+            """);
+        cmd.Parameters.Add(new() { Value = view.Serial });
+        cmd.Parameters.Add(Text(view.HubId));
+        cmd.Parameters.Add(Text(view.Model));
+        cmd.Parameters.Add(Text(view.Firmware));
+        cmd.Parameters.Add(Text(view.Lot));
+        cmd.Parameters.Add(Text(view.Phase));
+        cmd.Parameters.Add(Text(view.Drug));
+        cmd.Parameters.Add(new() { Value = view.Status });
+        cmd.Parameters.Add(new() { Value = (object?)view.ReservoirMl ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
+        cmd.Parameters.Add(Time(view.ForecastEmptyAt));
+        cmd.Parameters.Add(Time(view.NextRefillDueAt));
+        cmd.Parameters.Add(new() { Value = view.ActiveAlarms.Count });
+        cmd.Parameters.Add(new() { Value = view.ActiveAlarms.Select(a => a.Code).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = view.OpenAnomalies.Count });
+        cmd.Parameters.Add(Time(view.LastSeenAt));
+        cmd.Parameters.Add(Time(view.LastEventAt));
+        cmd.Parameters.Add(new() { Value = view.LastSeq });
+        cmd.Parameters.Add(new() { Value = (object?)view.BatteryPct ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
+        cmd.Parameters.Add(new() { Value = view.Status == Contracts.Views.PumpStatuses.Critical });
+        cmd.Parameters.Add(new() { Value = state.Version });
+        cmd.Parameters.Add(new() { Value = JsonSerializer.Serialize(state, SnapshotJson.Options) });
+        batch.BatchCommands.Add(cmd);
+    }
+
+    private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
+
+    private static NpgsqlParameter Time(DateTimeOffset? v) =>
+        new() { Value = v is { } t ? t.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
+
+    private static async Task<Dictionary<string, PumpState>> LoadStatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, CancellationToken ct)
+    {
+        var states = new Dictionary<string, PumpState>(StringComparer.Ordinal);
+        await using var cmd = new NpgsqlCommand("SELECT serial, state::text FROM pf_pump_status WHERE serial = ANY($1) FOR UPDATE", conn, tx);
+        cmd.Parameters.Add(new() { Value = serials });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var state = JsonSerializer.Deserialize<PumpState>(r.GetString(1), SnapshotJson.Options) ?? new PumpState();
+            state.Serial = r.GetString(0);
+            states[state.Serial] = state;
+        }
+
+        return states;
+    }
+
+    private sealed class FlowDelta
+    {
+        public double Programmed { get; set; }
+        public double Delivered { get; set; }
+        public double Measured { get; set; }
+        public int MeasuredSamples { get; set; }
+        public int Refills { get; set; }
+        public double? ReservoirEnd { get; set; }
+    }
+}

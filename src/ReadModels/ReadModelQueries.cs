@@ -1,0 +1,292 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using PumpFleet.Projections;
+
+namespace PumpFleet.ReadModels;
+
+/// <summary>
+/// The SQL behind the API's read-model endpoints: the read models' owner answers questions about its tables
+/// (<see cref="IReadModelQueries"/>); the Dashboard writes no SQL of its own.
+/// </summary>
+public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProgressStore progress) : IReadModelQueries
+{
+    /// <summary>Sort keys of the fleet list and their SQL; every order ends with serial so pages are stable.</summary>
+    public static readonly IReadOnlyDictionary<string, string> PumpSorts = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["attention"] = PumpStatusRank.Sql,
+        ["serial"] = "serial",
+        ["status"] = "status",
+        ["lastSeenAt"] = "last_seen_at",
+        ["reservoirMl"] = "reservoir_ml",
+        ["forecastEmptyAt"] = "forecast_empty_at",
+        ["nextRefillDueAt"] = "next_refill_due_at",
+        ["model"] = "model",
+    };
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> PumpSortKeys { get; } = [.. PumpSorts.Keys];
+
+    private const string SummaryColumns = """
+        serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at, active_alarms, open_anomalies,
+        last_seen_at, next_refill_due_at, active_alarm_codes, last_event_at, last_seq, battery_pct
+        """;
+
+    /// <inheritdoc />
+    public async Task<PagedResult<PumpSummary>> ListPumpsAsync(PumpFilter filter, string sort, bool descending, int page, int pageSize, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var where = new StringBuilder("WHERE true");
+        var parameters = new List<NpgsqlParameter>();
+        void Add(string column, string? value)
+        {
+            if (value is not null)
+            {
+                parameters.Add(new NpgsqlParameter { Value = value });
+                where.Append(CultureInfo.InvariantCulture, $" AND {column} = ${parameters.Count}");
+            }
+        }
+
+        Add("status", filter.Status);
+        Add("model", filter.Model);
+        Add("firmware", filter.Firmware);
+        Add("lot", filter.Lot);
+        if (filter.Search is { Length: > 0 } q)
+        {
+            // Prefix match on the primary key: escaped so that % and _ in the input are literal.
+            parameters.Add(new NpgsqlParameter { Value = q.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%" });
+            where.Append(CultureInfo.InvariantCulture, $" AND serial LIKE ${parameters.Count}");
+        }
+
+        var dir = descending ? "DESC" : "ASC";
+        var order = sort == "serial" ? $"serial {dir}" : $"{PumpSorts[sort]} {dir} NULLS LAST, serial {dir}";
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        long total;
+        await using (var count = new NpgsqlCommand($"SELECT count(*) FROM pf_pump_status {where}", conn))
+        {
+            count.Parameters.AddRange(parameters.Select(p => p.Clone()).ToArray());
+            total = (long)(await count.ExecuteScalarAsync(ct) ?? 0L);
+        }
+
+        await using var cmd = new NpgsqlCommand($"SELECT {SummaryColumns} FROM pf_pump_status {where} ORDER BY {order} LIMIT {pageSize} OFFSET {(long)(page - 1) * pageSize}", conn);
+        cmd.Parameters.AddRange(parameters.ToArray());
+        var items = new List<PumpSummary>(pageSize);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            items.Add(ReadSummary(r));
+        }
+
+        return new PagedResult<PumpSummary>(items, page, pageSize, total);
+    }
+
+    /// <inheritdoc />
+    public async Task<PumpSummary?> GetPumpAsync(string serial, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand($"SELECT {SummaryColumns} FROM pf_pump_status WHERE serial = $1");
+        cmd.Parameters.Add(new() { Value = serial });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? ReadSummary(r) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> FacetsAsync(CancellationToken ct)
+    {
+        var result = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        foreach (var column in new[] { "model", "firmware", "lot" })
+        {
+            // Read from the small cohort table rather than scanning every pump.
+            await using var cmd = new NpgsqlCommand($"SELECT DISTINCT {column} FROM pf_cohort_stats ORDER BY 1 LIMIT 500", conn);
+            var values = new List<string>();
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                values.Add(r.GetString(0));
+            }
+
+            result[column] = values;
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<(DateOnly Day, double Delivered, double Programmed, double Measured, int Samples, double? ReservoirEnd, int Refills)>> DailyFlowAsync(
+        string serial, DateOnly from, DateOnly to, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT day, delivered_ml, programmed_ml, measured_ml, measured_samples, reservoir_ml_end, refills
+              FROM pf_daily_flow WHERE serial = $1 AND day BETWEEN $2 AND $3 ORDER BY day
+            """);
+        cmd.Parameters.Add(new() { Value = serial });
+        cmd.Parameters.Add(new() { Value = from });
+        cmd.Parameters.Add(new() { Value = to });
+        var rows = new List<(DateOnly, double, double, double, int, double?, int)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add((r.GetFieldValue<DateOnly>(0), r.GetDouble(1), r.GetDouble(2), r.GetDouble(3), r.GetInt32(4),
+                r.IsDBNull(5) ? null : r.GetDouble(5), r.GetInt32(6)));
+        }
+
+        return rows;
+    }
+
+    /// <inheritdoc />
+    public async Task<DateOnly?> LastFlowDayAsync(string serial, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT max(day) FROM pf_daily_flow WHERE serial = $1");
+        cmd.Parameters.Add(new() { Value = serial });
+        var v = await cmd.ExecuteScalarAsync(ct);
+        return v is DateOnly d ? d : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<AnomalyItem>> ListAnomaliesAsync(string? status, string? kind, string? severity, string? serial, int limit, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT id, serial, kind, severity, status, detected_at, evidence::text, summary, acknowledged_by, acknowledged_at,
+                   resolved_by, resolved_at, note
+              FROM pf_anomalies
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR severity = $3)
+               AND ($4::text IS NULL OR serial = $4)
+             ORDER BY (CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END), detected_at DESC, id
+             LIMIT $5
+            """);
+        cmd.Parameters.Add(Text(status));
+        cmd.Parameters.Add(Text(kind));
+        cmd.Parameters.Add(Text(severity));
+        cmd.Parameters.Add(Text(serial));
+        cmd.Parameters.Add(new() { Value = limit });
+        var list = new List<AnomalyItem>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(ReadAnomaly(r));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<AnomalyItem?> GetAnomalyAsync(string id, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT id, serial, kind, severity, status, detected_at, evidence::text, summary, acknowledged_by, acknowledged_at,
+                   resolved_by, resolved_at, note
+              FROM pf_anomalies WHERE id = $1
+            """);
+        cmd.Parameters.Add(new() { Value = id });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? ReadAnomaly(r) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<AlarmItem>> ListAlarmsAsync(string? serial, bool activeOnly, string? severity, int limit, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT serial, seq, code, severity, raised_at, cleared_at FROM pf_alarm_log
+             WHERE ($1::text IS NULL OR serial = $1) AND (NOT $2 OR cleared_at IS NULL) AND ($3::text IS NULL OR severity = $3)
+             ORDER BY raised_at DESC, serial, seq LIMIT $4
+            """);
+        cmd.Parameters.Add(Text(serial));
+        cmd.Parameters.Add(new() { Value = activeOnly });
+        cmd.Parameters.Add(Text(severity));
+        cmd.Parameters.Add(new() { Value = limit });
+        var list = new List<AlarmItem>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new AlarmItem(r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetFieldValue<DateTimeOffset>(4),
+                r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5)));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<(string?[] Key, long Pumps, double PumpDays, long Alarms, long CriticalAlarms, long Anomalies)>> CohortsAsync(
+        IReadOnlyList<string> by, CancellationToken ct)
+    {
+        var select = by.Count == 0 ? "" : string.Join(", ", by) + ", ";
+        var group = by.Count == 0 ? "" : "GROUP BY " + string.Join(", ", by) + " ORDER BY " + string.Join(", ", by);
+        await using var cmd = dataSource.CreateCommand($"""
+            SELECT {select} coalesce(sum(pumps), 0)::bigint, coalesce(sum(pump_days), 0)::float8, coalesce(sum(alarms), 0)::bigint,
+                   coalesce(sum(critical_alarms), 0)::bigint, coalesce(sum(anomalies), 0)::bigint
+              FROM pf_cohort_stats {group}
+            """);
+        var list = new List<(string?[], long, double, long, long, long)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var key = new string?[by.Count];
+            for (var i = 0; i < by.Count; i++)
+            {
+                key[i] = r.GetString(i);
+            }
+
+            var o = by.Count;
+            list.Add((key, r.GetInt64(o), r.GetDouble(o + 1), r.GetInt64(o + 2), r.GetInt64(o + 3), r.GetInt64(o + 4)));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<FleetSummary> FleetSummaryAsync(CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var byStatus = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using (var cmd = new NpgsqlCommand("SELECT status, count(*) FROM pf_pump_status GROUP BY status", conn))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+        {
+            while (await r.ReadAsync(ct))
+            {
+                byStatus[r.GetString(0)] = r.GetInt64(1);
+            }
+        }
+
+        await using (var cmd = new NpgsqlCommand("""
+            SELECT (SELECT count(*) FROM pf_anomalies WHERE status = 'open'),
+                   (SELECT count(*) FROM pf_alarm_log WHERE cleared_at IS NULL AND severity = 'critical')
+            """, conn))
+        {
+            long open, critical;
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+            {
+                await r.ReadAsync(ct);
+                open = r.GetInt64(0);
+                critical = r.GetInt64(1);
+            }
+
+            return new FleetSummary(byStatus, byStatus.Values.Sum(), open, critical, await progress.VersionAsync(ct));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<string> VersionAsync(CancellationToken ct) => progress.VersionAsync(ct);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ProjectionProgress>> ProjectionProgressAsync(CancellationToken ct) => progress.ListAsync(ct);
+
+    private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
+
+    private static DateTimeOffset? Time(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetFieldValue<DateTimeOffset>(i);
+
+    private static string? Str(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static PumpSummary ReadSummary(NpgsqlDataReader r) => new(
+        r.GetString(0), Str(r, 1), Str(r, 2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.GetString(7),
+        r.IsDBNull(8) ? null : r.GetDouble(8), Time(r, 9), r.GetInt32(10), r.GetInt32(11), Time(r, 12), Time(r, 13),
+        r.GetFieldValue<string[]>(14), Time(r, 15), r.GetInt64(16), r.IsDBNull(17) ? null : r.GetDouble(17));
+
+    private static AnomalyItem ReadAnomaly(NpgsqlDataReader r)
+    {
+        using var doc = JsonDocument.Parse(r.GetString(6));
+        return new AnomalyItem(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetFieldValue<DateTimeOffset>(5),
+            doc.RootElement.Clone(), r.GetString(7), Str(r, 8), Time(r, 9), Str(r, 10), Time(r, 11), Str(r, 12));
+    }
+}
