@@ -19,13 +19,31 @@ await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: C
 await using var ds = NpgsqlDataSource.Create(pg.ConnectionString());
 await new SchemaMigrator(ds, [], NullLogger<SchemaMigrator>.Instance).MigrateAsync();
 await Exec("CREATE TABLE pf_events_copy (LIKE pf_events INCLUDING ALL)");
+// COPY and the unchained baseline write no hash; the trigger (which would fill it in) is switched off for the run.
+await Exec("ALTER TABLE pf_events_copy ALTER COLUMN hash DROP NOT NULL");
+await Exec("ALTER TABLE pf_events ALTER COLUMN hash DROP NOT NULL");
+await Exec("ALTER TABLE pf_events DISABLE TRIGGER pf_events_chain");
 
 var store = new NpgsqlEventStore(ds);
 var appendRates = new List<double>();
+var unchainedRates = new List<double>();
 var copyRates = new List<double>();
 for (var round = 1; round <= rounds; round++)
 {
     var rows = Enumerable.Range(0, streams).Select(s => MakeRows($"r{round}-s{s}", batches * batchSize)).ToArray();
+
+    // The price of tamper evidence: the same appends with the append statement of before the hash chain (no hash),
+    // on streams of their own. The two runs alternate their order from round to round so that neither always meets
+    // a warmer cache.
+    async Task<double> UnchainedAsync()
+    {
+        var t = Stopwatch.StartNew();
+        await AppendAllAsync($"u{round}", rows);
+        return streams * batches * batchSize / t.Elapsed.TotalSeconds;
+    }
+
+    var unchainedFirst = round % 2 == 0;
+    var unchainedRate = unchainedFirst ? await UnchainedAsync() : 0;
 
     // Baseline: the same rows, one binary COPY per stream, all streams concurrently (the most favourable bulk path).
     var sw = Stopwatch.StartNew();
@@ -34,19 +52,17 @@ for (var round = 1; round <= rounds; round++)
 
     // The store: one append (one round trip, one transaction) per batch, streams concurrently.
     sw.Restart();
-    await Task.WhenAll(rows.Select((r, s) => Task.Run(async () =>
-    {
-        long version = 0;
-        for (var b = 0; b < batches; b++)
-        {
-            var result = await store.AppendAsync($"r{round}-s{s}", version, r.Skip(b * batchSize).Take(batchSize).ToList());
-            version = result.NextExpectedVersion;
-        }
-    })));
+    await AppendAllAsync($"r{round}", rows);
     var appendRate = streams * batches * batchSize / sw.Elapsed.TotalSeconds;
+    if (!unchainedFirst)
+    {
+        unchainedRate = await UnchainedAsync();
+    }
+
     copyRates.Add(copyRate);
     appendRates.Add(appendRate);
-    Console.WriteLine($"round {round}: COPY {copyRate:N0} events/s, append {appendRate:N0} events/s, ratio {appendRate / copyRate:P0}");
+    unchainedRates.Add(unchainedRate);
+    Console.WriteLine($"round {round}: COPY {copyRate:N0} events/s, append {appendRate:N0} events/s (without chain {unchainedRate:N0}, chained/unchained {appendRate / unchainedRate:P0}), append/COPY {appendRate / copyRate:P0}");
 }
 
 // Latency of a single batch append with no other load.
@@ -61,15 +77,68 @@ for (var i = 0; i < latencySamples; i++)
 }
 
 latencies.Sort();
+var unchainedLatencies = new List<double>();
+v = 0;
+for (var i = 0; i < latencySamples; i++)
+{
+    var sw = Stopwatch.StartNew();
+    v = await UnchainedAppendAsync("latency-unchained", v, one.Skip(i * batchSize).Take(batchSize).Select(e => e with { EventId = Guid.NewGuid() }).ToList());
+    unchainedLatencies.Add(sw.Elapsed.TotalMilliseconds);
+}
+
+unchainedLatencies.Sort();
 double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
 Console.WriteLine();
 Console.WriteLine("| measure | median of rounds |");
 Console.WriteLine("|---|---|");
 Console.WriteLine($"| raw COPY, {streams} concurrent streams | {Median(copyRates):N0} events/s |");
 Console.WriteLine($"| store append, batches of {batchSize}, {streams} concurrent streams | {Median(appendRates):N0} events/s |");
+Console.WriteLine($"| append without the hash chain (the statement of before), same load | {Median(unchainedRates):N0} events/s |");
 Console.WriteLine($"| append / COPY | {Median(appendRates) / Median(copyRates):P0} |");
+Console.WriteLine($"| chained / unchained append throughput (median of per-round ratios) | {Median([.. appendRates.Zip(unchainedRates, (a, u) => a / u)]):P0} |");
 Console.WriteLine($"| single-batch append latency p50 / p99 ({batchSize} events, {latencySamples} samples) | {latencies[latencies.Count / 2]:F2} ms / {latencies[(int)(latencies.Count * 0.99)]:F2} ms |");
+Console.WriteLine($"| the same without the hash chain | {unchainedLatencies[unchainedLatencies.Count / 2]:F2} ms / {unchainedLatencies[(int)(unchainedLatencies.Count * 0.99)]:F2} ms |");
 return;
+
+async Task AppendAllAsync(string prefix, List<EventToAppend>[] rows) =>
+    await Task.WhenAll(rows.Select((r, s) => Task.Run(async () =>
+    {
+        long version = 0;
+        for (var b = 0; b < batches; b++)
+        {
+            // Fresh event ids per prefix: the same rows go to the chained and the unchained streams.
+            var chained = prefix.StartsWith('r');
+            var batch = r.Skip(b * batchSize).Take(batchSize).Select(e => chained ? e : e with { EventId = Guid.NewGuid() }).ToList();
+            version = chained
+                ? (await store.AppendAsync($"{prefix}-s{s}", version, batch)).NextExpectedVersion
+                : await UnchainedAppendAsync($"{prefix}-s{s}", version, batch);
+        }
+    })));
+
+// The store's append as it was before the hash chain (one INSERT … SELECT FROM unnest, same parameters, same guard),
+// into the same table; the hash column is made nullable for it at start. Only the baseline of the chain's cost.
+async Task<long> UnchainedAppendAsync(string streamId, long expected, List<EventToAppend> events)
+{
+    await using var cmd = ds.CreateCommand("""
+        INSERT INTO pf_events (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata)
+        SELECT $1, $2 + t.ord, t.id, t.type, t.seq, t.at, t.recv, t.cs, t.data::jsonb, t.meta::jsonb
+        FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::boolean[], $9::text[], $10::text[])
+             WITH ORDINALITY AS t(id, type, seq, at, recv, cs, data, meta, ord)
+        WHERE $2 = 0 OR EXISTS (SELECT 1 FROM pf_events WHERE stream_id = $1 AND version = $2)
+        """);
+    cmd.Parameters.Add(new() { Value = streamId });
+    cmd.Parameters.Add(new() { Value = expected });
+    cmd.Parameters.Add(new() { Value = events.Select(e => e.EventId).ToArray() });
+    cmd.Parameters.Add(new() { Value = events.Select(e => e.Type).ToArray() });
+    cmd.Parameters.Add(new() { Value = events.Select(e => e.Seq).ToArray() });
+    cmd.Parameters.Add(new() { Value = events.Select(e => e.DeviceTime?.UtcDateTime).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+    cmd.Parameters.Add(new() { Value = events.Select(e => e.ReceivedAt.UtcDateTime).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+    cmd.Parameters.Add(new() { Value = events.Select(e => e.ClockSuspect).ToArray() });
+    cmd.Parameters.Add(new() { Value = events.Select(e => e.Data).ToArray() });
+    cmd.Parameters.Add(new() { Value = events.Select(e => e.Metadata).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+    var inserted = await cmd.ExecuteNonQueryAsync();
+    return inserted == events.Count ? expected + inserted : throw new InvalidOperationException($"{streamId}: inserted {inserted} of {events.Count}");
+}
 
 int Arg(string name, int fallback)
 {

@@ -2,6 +2,8 @@ using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
+using PumpFleet.EventStore.Audit;
+using PumpFleet.EventStore.Integrity;
 
 namespace PumpFleet.EventStore;
 
@@ -25,6 +27,19 @@ public static class EventStoreServiceCollectionExtensions
         services.TryAddSingleton<ISnapshotStore>(sp => sp.GetRequiredService<IEventStore>());
         services.TryAddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<IEventStore>());
         services.TryAddSingleton<SchemaMigrator>();
+        services.TryAddSingleton<AuditLog>();
+        services.TryAddSingleton<ChainVerifier>();
+        services.AddMetrics();
+        services.TryAddSingleton<ChainAnchorWriter>();
+        return services;
+    }
+
+    /// <summary>Adds the periodic chain anchor job (options <see cref="ChainAnchorOptions"/>); the silo runs it.</summary>
+    public static IServiceCollection AddPumpFleetChainAnchors(this IServiceCollection services)
+    {
+        services.AddOptions<ChainAnchorOptions>().BindConfiguration(ChainAnchorOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHostedService<ChainAnchorService>();
         return services;
     }
 

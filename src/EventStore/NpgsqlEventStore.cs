@@ -8,15 +8,29 @@ namespace PumpFleet.EventStore;
 /// <summary>The event store on PostgreSQL (schema in Sql/*.sql, applied by <see cref="SchemaMigrator"/>).</summary>
 public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null) : IEventStore
 {
-    // One statement for the whole batch: arrays unnested server-side, so a batch of N events costs one round trip
-    // and one parse, not N. The guard (stream at exactly the expected version) turns an expected version ahead of
-    // the stream into a concurrency error instead of a hole in the version sequence.
+    // One statement for the whole batch: arrays indexed server-side, so a batch of N events costs one round trip and
+    // one parse, not N. The guard (stream at exactly the expected version, i.e. the previous event's row exists)
+    // turns an expected version ahead of the stream into a concurrency error instead of a hole in the version
+    // sequence. The recursive part chains each event's hash to the previous one (Sql/003_event_hash_chain.sql):
+    // the previous hash of the stream is read in the same statement, so tamper evidence costs no extra round trip,
+    // and the hash covers jsonb's canonical text of the payload, which is what any reader (and `verify`) gets back.
     private const string AppendSql = """
-        INSERT INTO pf_events (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata)
-        SELECT $1, $2 + t.ord, t.id, t.type, t.seq, t.at, t.recv, t.cs, t.data::jsonb, t.meta::jsonb
-        FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::boolean[], $9::text[], $10::text[])
-             WITH ORDINALITY AS t(id, type, seq, at, recv, cs, data, meta, ord)
-        WHERE $2 = 0 OR EXISTS (SELECT 1 FROM pf_events WHERE stream_id = $1 AND version = $2)
+        WITH RECURSIVE prev AS (SELECT e.hash FROM pf_events e WHERE e.stream_id = $1 AND e.version = $2),
+        chain(ord, data, meta, h) AS (
+            SELECT 0::bigint, NULL::jsonb, NULL::jsonb, (SELECT hash FROM prev)
+            UNION ALL
+            SELECT c.ord + 1, d.data, d.meta,
+                   pf_event_hash(c.h, $1, $2 + c.ord + 1, ($3::uuid[])[c.ord + 1], ($4::text[])[c.ord + 1], ($5::bigint[])[c.ord + 1],
+                                 ($6::timestamptz[])[c.ord + 1], ($7::timestamptz[])[c.ord + 1], ($8::boolean[])[c.ord + 1], d.data, d.meta)
+            FROM chain c
+            CROSS JOIN LATERAL (SELECT ($9::text[])[c.ord + 1]::jsonb AS data, ($10::text[])[c.ord + 1]::jsonb AS meta) AS d
+            WHERE c.ord < cardinality($3::uuid[]))
+        INSERT INTO pf_events (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata, hash)
+        SELECT $1, $2 + c.ord, ($3::uuid[])[c.ord], ($4::text[])[c.ord], ($5::bigint[])[c.ord], ($6::timestamptz[])[c.ord],
+               ($7::timestamptz[])[c.ord], ($8::boolean[])[c.ord], c.data, c.meta, c.h
+        FROM chain c
+        WHERE c.ord > 0 AND ($2 = 0 OR EXISTS (SELECT 1 FROM prev))
+        ORDER BY c.ord
         """;
 
     // A consumer transaction idle for longer than this is ended by PostgreSQL (see LockAsync).

@@ -1,7 +1,6 @@
 using PumpFleet.Clustering;
 using PumpFleet.Gateway.Cli;
 using PumpFleet.Gateway.Hosting;
-using PumpFleet.Gateway.Quarantine;
 using PumpFleet.ServiceDefaults;
 
 // `hubs ...` administers hubs and exits; anything else runs the gateway. Configuration switches of the form
@@ -17,8 +16,6 @@ builder.AddServiceDefaults();
 builder.AddPumpFleetOrleansClient();
 builder.Services.AddPumpFleetGateway(builder.Configuration);
 var app = builder.Build();
-app.MapDefaultEndpoints();
-app.MapHubAdminApi();
-app.MapQuarantineApi();
+app.MapPumpFleetGatewayEndpoints();
 await app.RunAsync();
 return 0;

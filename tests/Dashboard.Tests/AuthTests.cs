@@ -36,6 +36,7 @@ public sealed class AuthTests(DashboardApp app) : IAsyncLifetime
             ["Dashboard:Auth:ApiKeys:reporting"] = ViewerKey,
             ["Dashboard:Auth:ApiKeys:triage-bot"] = AnalystKey,
             ["Dashboard:Auth:ApiKeyRoles:triage-bot"] = "analyst",
+            ["Dashboard:Auth:AllowHttpCookies"] = "true",
             ["Logging:LogLevel:Default"] = "Warning",
         });
         builder.AddPumpFleetOrleansClient(client => client.AddDashboard());
@@ -103,10 +104,11 @@ public sealed class AuthTests(DashboardApp app) : IAsyncLifetime
     {
         var cookies = new CookieContainer();
         using var browser = Client(cookies: cookies);
-        var bad = await browser.PostAsync("/auth/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["username"] = "ana", ["password"] = "guess", ["returnUrl"] = "/alerts" }), Ct);
+        var token = DashboardApp.TokenFrom(await browser.GetAsync("/login", Ct));
+        var bad = await browser.PostAsync("/auth/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["username"] = "ana", ["password"] = "guess", ["returnUrl"] = "/alerts", ["__RequestVerificationToken"] = token }), Ct);
         Assert.Contains("failed=1", bad.Headers.Location!.ToString(), StringComparison.Ordinal);
 
-        var good = await browser.PostAsync("/auth/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["username"] = "ana", ["password"] = "s3cret!", ["returnUrl"] = "https://evil.example/" }), Ct);
+        var good = await browser.PostAsync("/auth/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["username"] = "ana", ["password"] = "s3cret!", ["returnUrl"] = "https://evil.example/", ["__RequestVerificationToken"] = token }), Ct);
         Assert.Equal("/", good.Headers.Location!.ToString());
         Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/", Ct)).StatusCode);
         var me = await browser.GetStringAsync("/api/me", Ct);

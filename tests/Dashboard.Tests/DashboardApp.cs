@@ -42,7 +42,7 @@ public sealed class DashboardApp : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await _pg.InitializeAsync();
-        ConnectionString = await _pg.CreateDatabaseAsync("dash", typeof(PumpProjection).Assembly);
+        ConnectionString = await _pg.CreateDatabaseAsync("dash", typeof(PumpProjection).Assembly, typeof(PumpFleet.Gateway.Hosting.HubAdminApi).Assembly);
         var siloPort = Ports.Free();
         GatewayPort = Ports.Free();
 
@@ -80,6 +80,8 @@ public sealed class DashboardApp : IAsyncLifetime
         var address = App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(address.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
         Http = new HttpClient { BaseAddress = BaseAddress };
+        // State changes from a cookie-less, key-less client are browser-like: they need the antiforgery token a page issues.
+        await AddAntiforgeryTokenAsync(Http);
 
         await SeedAsync();
     }
@@ -112,6 +114,23 @@ public sealed class DashboardApp : IAsyncLifetime
             && await CountAsync("SELECT count(*) FROM pf_anomalies") == 4
             && await CountAsync("SELECT count(*) FROM pf_cohort_members") == Pumps,
             TimeSpan.FromSeconds(60), "the projections caught up with the seeded fleet");
+    }
+
+    /// <summary>Loads a page (which issues the token in the XSRF-TOKEN cookie) and sends the token on every request of <paramref name="client"/>.</summary>
+    public static async Task AddAntiforgeryTokenAsync(HttpClient client, System.Net.CookieContainer? cookies = null)
+    {
+        using var page = await client.GetAsync("/login");
+        page.EnsureSuccessStatusCode();
+        var token = TokenFrom(page);
+        client.DefaultRequestHeaders.Remove("X-XSRF-TOKEN");
+        client.DefaultRequestHeaders.Add("X-XSRF-TOKEN", token);
+    }
+
+    /// <summary>The XSRF-TOKEN cookie a page response set.</summary>
+    public static string TokenFrom(HttpResponseMessage page)
+    {
+        var cookie = page.Headers.GetValues("Set-Cookie").First(c => c.StartsWith("XSRF-TOKEN=", StringComparison.Ordinal));
+        return Uri.UnescapeDataString(cookie["XSRF-TOKEN=".Length..cookie.IndexOf(';', StringComparison.Ordinal)]);
     }
 
     public async Task<long> CountAsync(string sql)

@@ -162,14 +162,64 @@ public sealed class HelmChartTests
     }
 
     [Fact]
-    public void Mqtt_DefaultValues_ExposesPlainPortOnly()
+    public void Mqtt_DefaultValues_AreTlsOnly()
     {
         var chart = RenderedChart.For("");
-        var ports = ServicePorts(chart.Get("Service", "mqtt"));
-        Assert.Equal([1883], ports);
-        Assert.DoesNotContain(chart.Container("gateway").Seq("ports"), p => p.At("containerPort")?.ToString() == "8883");
-        Assert.Equal("Embedded", chart.ConfigMapData().Str("Gateway__Mqtt__Mode"));
-        Assert.Null(chart.ConfigMapData().At("Gateway__Mqtt__TlsPort"));
+        Assert.Equal([8883], ServicePorts(chart.Get("Service", "mqtt")));
+        Assert.DoesNotContain(chart.Container("gateway").Seq("ports"), p => p.At("containerPort")?.ToString() == "1883");
+        var config = chart.ConfigMapData();
+        Assert.Equal("Embedded", config.Str("Gateway__Mqtt__Mode"));
+        Assert.Equal("8883", config.Str("Gateway__Mqtt__TlsPort"));
+        Assert.Equal("false", config.Str("Gateway__Mqtt__PlainEnabled"));
+    }
+
+    [Fact]
+    public void Mqtt_WithoutTls_IsPlainOnly_AndLoadBalancerSourceRangesAreAValue()
+    {
+        var chart = RenderedChart.Render("", "--set", "gateway.mqtt.tls.enabled=false", "--set", "gateway.mqtt.service.loadBalancerSourceRanges[0]=192.0.2.0/24");
+        Assert.Equal([1883], ServicePorts(chart.Get("Service", "mqtt")));
+        Assert.Null(chart.ConfigMapData().At("Gateway__Mqtt__PlainEnabled"));
+        Assert.Equal(["192.0.2.0/24"], chart.Get("Service", "mqtt").Seq("spec", "loadBalancerSourceRanges").Select(r => r.ToString()));
+    }
+
+    [Fact]
+    public void Processes_CanConnectAsTheirOwnLeastPrivilegedUsers_TheMigrationKeepsTheOwner()
+    {
+        var chart = RenderedChart.Render("", "--set", "postgresql.componentSecretKeys.silo=silo-cs", "--set", "postgresql.componentSecretKeys.gateway=gateway-cs",
+            "--set", "postgresql.componentSecretKeys.dashboard=dashboard-cs");
+        foreach (var component in s_components)
+        {
+            Assert.Equal($"{component}-cs", Env(chart.Container(component))["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+        }
+
+        var job = chart.OfKind("Job").Single().Seq("spec", "template", "spec", "containers").Cast<Dictionary<object, object>>().Single();
+        Assert.Equal("connectionString", Env(job)["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+    }
+
+    [Fact]
+    public void NetworkPolicies_SiloPortsOnlyFromThePlatform_MqttOnlyOnItsListeners()
+    {
+        var chart = RenderedChart.For("");
+        var silo = chart.Get("NetworkPolicy", "silo");
+        var rules = silo.Seq("spec", "ingress").ToList();
+        var orleans = rules.Single(r => r.Seq("ports").Any(p => p.At("port")?.ToString() == "11111"));
+        Assert.Equal(["11111", "30000"], orleans.Seq("ports").Select(p => p.At("port")!.ToString()));
+        var components = orleans.Seq("from").Single().Seq("podSelector", "matchExpressions").Single(e => e.Str("key") == "app.kubernetes.io/component");
+        Assert.Equal(["silo", "gateway", "dashboard"], components.Seq("values").Select(v => v.ToString()));
+        // The only other rule opens the HTTP port, nothing else.
+        Assert.Equal(["8082"], rules.Where(r => r != orleans).SelectMany(r => r.Seq("ports")).Select(p => p.At("port")!.ToString()));
+
+        var gatewayPorts = chart.Get("NetworkPolicy", "gateway").Seq("spec", "ingress").SelectMany(r => r.Seq("ports")).Select(p => p.At("port")!.ToString());
+        Assert.Equal(["8081", "8883"], gatewayPorts);
+        Assert.Equal(["8080"], chart.Get("NetworkPolicy", "dashboard").Seq("spec", "ingress").SelectMany(r => r.Seq("ports")).Select(p => p.At("port")!.ToString()));
+        Assert.Null(chart.Find("NetworkPolicy", "postgresql"));
+
+        var withDb = RenderedChart.Render("", "--set", "networkPolicy.postgresql.podSelector.app=pg");
+        var db = withDb.Get("NetworkPolicy", "postgresql");
+        Assert.Equal("pg", db.Str("spec", "podSelector", "matchLabels", "app"));
+        Assert.Equal("5432", db.Seq("spec", "ingress").Single().Seq("ports").Single().At("port")!.ToString());
+        Assert.Equal("pf", db.Seq("spec", "ingress").Single().Seq("from").Single().Str("podSelector", "matchLabels", "app.kubernetes.io/instance"));
+        Assert.Empty(RenderedChart.Render("", "--set", "networkPolicy.enabled=false").OfKind("NetworkPolicy"));
     }
 
     [Fact]

@@ -56,9 +56,10 @@ internal sealed class RenderedChart
 
     public static string Describe(string valuesFile) => valuesFile.Length == 0 ? "values.yaml" : valuesFile;
 
-    private static RenderedChart Render(string valuesFile)
+    /// <summary>Renders with extra arguments (e.g. <c>--set</c>), not cached.</summary>
+    public static RenderedChart Render(string valuesFile, params string[] extra)
     {
-        string[] arguments = ["template", Release, Repo.ChartDir, "--namespace", Namespace, .. ValuesArguments(valuesFile)];
+        string[] arguments = ["template", Release, Repo.ChartDir, "--namespace", Namespace, .. ValuesArguments(valuesFile), .. extra];
         var result = Helm(arguments);
         Assert.True(result.ExitCode == 0, result.Describe($"helm template ({Describe(valuesFile)})"));
         var manifests = Yaml.LoadAll(result.StdOut);

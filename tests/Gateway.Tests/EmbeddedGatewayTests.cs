@@ -1,3 +1,4 @@
+using PumpFleet.EventStore.Audit;
 using System.Text;
 using MQTTnet;
 using PumpFleet.Gateway.Protocol;
@@ -23,7 +24,7 @@ public sealed class EmbeddedGatewayTests(PostgresFixture pg, EmbeddedEnvironment
         var hubId = NewId("hub");
         var serial = NewId("P");
         var secret = await Gateway.ProvisionAsync(hubId);
-        Assert.Equal(Hubs.HubAdminStatus.Ok, await Gateway.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken));
+        Assert.Equal(Hubs.HubAdminStatus.Ok, await Gateway.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken));
         var hub = TestHub.Create(hubId);
         var connect = await hub.ConnectAsync(Gateway.Port, secret);
         Assert.Equal(MqttClientConnectResultCode.Success, connect.ResultCode);

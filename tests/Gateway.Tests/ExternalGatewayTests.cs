@@ -1,3 +1,4 @@
+using PumpFleet.EventStore.Audit;
 using MQTTnet;
 using PumpFleet.Gateway.Mqtt;
 using PumpFleet.Gateway.Protocol;
@@ -57,8 +58,8 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
     {
         var hubId = NewId("hub");
         var serial = NewId("P");
-        await gw.Admin.ProvisionAsync(hubId, null, "test", TestContext.Current.CancellationToken);
-        await gw.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await gw.Admin.ProvisionAsync(hubId, null, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         var hub = TestHub.Create(hubId);
         // mosquitto authenticates hubs in production; here it allows anonymous clients.
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(_broker.Port, "unused")).ResultCode);
@@ -109,9 +110,9 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
         var hubId = NewId("hub");
         var poisoned = PoisonGrainFactory.Prefix + NewId("-");
         var healthy = NewId("P");
-        await gw.Admin.ProvisionAsync(hubId, null, "test", TestContext.Current.CancellationToken);
-        await gw.Admin.PairAsync(hubId, poisoned, "test", TestContext.Current.CancellationToken);
-        await gw.Admin.PairAsync(hubId, healthy, "test", TestContext.Current.CancellationToken);
+        await gw.Admin.ProvisionAsync(hubId, null, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, poisoned, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, healthy, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         await using var hub = TestHub.Create(hubId);
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(_broker.Port, "unused")).ResultCode);
 

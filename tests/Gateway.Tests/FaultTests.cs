@@ -1,3 +1,4 @@
+using PumpFleet.EventStore.Audit;
 using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using Npgsql;
@@ -49,7 +50,7 @@ public sealed class FaultTests(PostgresFixture pg)
         var hubId = NewId("hub");
         var serial = NewId("P");
         var secret = await first.ProvisionAsync(hubId);
-        await first.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await first.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         await using var hub = TestHub.Create(hubId);
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(port, secret)).ResultCode);
         Assert.True((await hub.PublishAsync(serial, Doses(1, 100))).IsSuccess);
@@ -88,7 +89,7 @@ public sealed class FaultTests(PostgresFixture pg)
         var hubId = NewId("hub");
         var serial = NewId("P");
         var secret = await gateway.ProvisionAsync(hubId);
-        await gateway.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await gateway.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         await using var hub = TestHub.Create(hubId);
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gateway.Port, secret)).ResultCode);
         Assert.True((await hub.PublishAsync(serial, Doses(1, 3))).IsSuccess);
@@ -134,7 +135,7 @@ public sealed class FaultTests(PostgresFixture pg)
         var hubId = NewId("hub");
         var serial = NewId("P");
         await gateway.ProvisionAsync(hubId);
-        await gateway.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await gateway.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         await using var hub = TestHub.Create(hubId);
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(broker.Port, "unused")).ResultCode);
         Assert.True((await hub.PublishAsync(serial, Doses(1, 3))).IsSuccess);
@@ -165,7 +166,7 @@ public sealed class FaultTests(PostgresFixture pg)
         var hubId = NewId("hub");
         var serial = NewId("P");
         var secret = await gateway.ProvisionAsync(hubId);
-        await gateway.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await gateway.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         await using var hub = TestHub.Create(hubId);
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gateway.Port, secret)).ResultCode);
         Assert.True((await hub.PublishAsync(serial, Doses(1, 3))).IsSuccess);

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using MQTTnet;
 using Microsoft.Extensions.DependencyInjection;
+using PumpFleet.EventStore.Audit;
 using PumpFleet.Gateway.Protocol;
 using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Gateway.Tests.Infrastructure;
@@ -29,7 +30,7 @@ public sealed class HostileInputTests(PostgresFixture pg, EmbeddedEnvironment en
         var hubId = NewId("hub");
         var serial = NewId("P");
         var secret = await Gateway.ProvisionAsync(hubId);
-        Assert.Equal(Hubs.HubAdminStatus.Ok, await Gateway.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken));
+        Assert.Equal(Hubs.HubAdminStatus.Ok, await Gateway.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken));
         var hub = TestHub.Create(hubId);
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(Gateway.Port, secret)).ResultCode);
         return (hub, serial);
@@ -162,8 +163,8 @@ public sealed class HostileInputTests(PostgresFixture pg, EmbeddedEnvironment en
         var poisoned = PoisonGrainFactory.Prefix + NewId("-");
         var healthy = NewId("P");
         var secret = await gw.ProvisionAsync(hubId);
-        await gw.Admin.PairAsync(hubId, poisoned, "test", TestContext.Current.CancellationToken);
-        await gw.Admin.PairAsync(hubId, healthy, "test", TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, poisoned, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, healthy, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         await using var hub = TestHub.Create(hubId);
 
         // Like a real hub: publish, and after a dropped connection reconnect and resend, until a PUBACK arrives.
@@ -226,7 +227,7 @@ public sealed class LimitTests(PostgresFixture pg, EmbeddedEnvironment env) : IC
         var hubId = $"hub-{Guid.NewGuid():N}"[..20];
         var serial = $"P-{Guid.NewGuid():N}"[..20];
         var secret = await gw.ProvisionAsync(hubId);
-        await gw.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         await using var hub = TestHub.Create(hubId);
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gw.Port, secret)).ResultCode);
 

@@ -1,3 +1,4 @@
+using PumpFleet.EventStore.Audit;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -39,7 +40,7 @@ public sealed class TlsAndOptionsTests(PostgresFixture pg)
                 ["Gateway:Mqtt:TlsCertificatePassword"] = "pfx-password",
             });
             var secret = await gw.ProvisionAsync("tls-hub-1");
-            await gw.Admin.PairAsync("tls-hub-1", "TLS-P-1", "test", TestContext.Current.CancellationToken);
+            await gw.Admin.PairAsync("tls-hub-1", "TLS-P-1", AuditActor.System("test"), null, TestContext.Current.CancellationToken);
             await using var hub = TestHub.Create("tls-hub-1");
 
             var connect = await hub.ConnectAsync(tlsPort, secret, tlsThumbprint: cert.GetCertHashString());
@@ -65,7 +66,7 @@ public sealed class TlsAndOptionsTests(PostgresFixture pg)
     [Fact]
     public void Validation_ExternalWithoutHost_AndTlsOnlyWithoutCertificate_FailWithClearMessages()
     {
-        var v = new MqttGatewayOptionsValidator();
+        var v = new MqttGatewayOptionsValidator(new Env(Environments.Production));
 
         var external = v.Validate(null, new MqttGatewayOptions { Mode = GatewayMode.External });
         var tlsOnly = v.Validate(null, new MqttGatewayOptions { PlainEnabled = false });
@@ -76,18 +77,29 @@ public sealed class TlsAndOptionsTests(PostgresFixture pg)
     }
 
     [Fact]
-    public void Validation_DevFleetShortcutsOutsideDevelopment_AreRefusedUnlessOptedIn()
+    public void Validation_DevelopmentShortcutsOutsideDevelopment_AreRefused()
     {
-        var production = new HubAuthOptionsValidator(new Env(Environments.Production));
         var options = new HubAuthOptions { DevFleetSecret = "0123456789abcdef-fleet", AutoPairOnFirstBatch = true };
+        foreach (var environment in new[] { Environments.Production, Environments.Staging, "Demo" })
+        {
+            var refused = new HubAuthOptionsValidator(new Env(environment)).Validate(null, options);
+            Assert.Contains("DevFleetSecret lets any hub derive its own password", refused.FailureMessage, StringComparison.Ordinal);
+            Assert.Contains("AutoPairOnFirstBatch lets the first hub claim any pump", refused.FailureMessage, StringComparison.Ordinal);
+            var untrusted = new MqttGatewayOptionsValidator(new Env(environment)).Validate(null, new MqttGatewayOptions
+            {
+                Mode = GatewayMode.External,
+                External = { Host = "127.0.0.1", UseTls = true, AllowUntrustedCertificates = true },
+            });
+            Assert.Contains("AllowUntrustedCertificates accepts any broker certificate", untrusted.FailureMessage, StringComparison.Ordinal);
+        }
 
-        var refused = production.Validate(null, options);
-        options.AllowDevFleetOutsideDevelopment = true;
-
-        Assert.Contains("DevFleetSecret lets any hub derive its own password", refused.FailureMessage, StringComparison.Ordinal);
-        Assert.Contains("AutoPairOnFirstBatch lets the first hub claim any pump", refused.FailureMessage, StringComparison.Ordinal);
-        Assert.True(production.Validate(null, options).Succeeded);
-        Assert.True(new HubAuthOptionsValidator(new Env(Environments.Development)).Validate(null, new HubAuthOptions { DevFleetSecret = "0123456789abcdef-fleet" }).Succeeded);
+        var development = new Env(Environments.Development);
+        Assert.True(new HubAuthOptionsValidator(development).Validate(null, options).Succeeded);
+        Assert.True(new MqttGatewayOptionsValidator(development).Validate(null, new MqttGatewayOptions
+        {
+            Mode = GatewayMode.External,
+            External = { Host = "127.0.0.1", UseTls = true, AllowUntrustedCertificates = true },
+        }).Succeeded);
     }
 
     [Fact]

@@ -24,6 +24,7 @@ internal static class AdminEndpoints
                 await rebuilder.RebuildAsync(name, ct);
                 return TypedResults.Accepted($"/api/admin/projections", new { name, status = "rebuilding" });
             })
+            .Audited("projection.rebuild")
             .WithName("RebuildProjection").WithSummary("Empty a projection's read model and replay the log from the start, while the platform runs")
             .ProducesProblem(StatusCodes.Status404NotFound);
         return api;

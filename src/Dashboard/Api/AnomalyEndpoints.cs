@@ -20,12 +20,12 @@ internal static class AnomalyEndpoints
         api.MapPost("/anomalies/{id}/acknowledge", (string id, AnomalyActionRequest? body, IReadModelQueries q, IGrainFactory g, ClaimsPrincipal user, CancellationToken ct)
                 => ActAsync(id, body, q, g, user, acknowledge: true, ct))
             .WithName("AcknowledgeAnomaly").WithSummary("Acknowledge an open anomaly (recorded as an event with who and when)")
-            .RequireAuthorization(Roles.CanTriage)
+            .RequireAuthorization(Roles.CanTriage).Audited("anomaly.acknowledge")
             .Produces<AnomalyActionResult>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         api.MapPost("/anomalies/{id}/resolve", (string id, AnomalyActionRequest? body, IReadModelQueries q, IGrainFactory g, ClaimsPrincipal user, CancellationToken ct)
                 => ActAsync(id, body, q, g, user, acknowledge: false, ct))
             .WithName("ResolveAnomaly").WithSummary("Resolve an open or acknowledged anomaly (recorded as an event with who and when)")
-            .RequireAuthorization(Roles.CanTriage)
+            .RequireAuthorization(Roles.CanTriage).Audited("anomaly.resolve")
             .Produces<AnomalyActionResult>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         api.MapGet("/alarms", AlarmsAsync).WithName("ListAlarms").WithSummary("Alarm log across the fleet; active=true (default) for alarms not cleared")
             .Produces<IReadOnlyList<AlarmItem>>().ProducesValidationProblem();

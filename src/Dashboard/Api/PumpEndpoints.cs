@@ -24,13 +24,14 @@ internal static class PumpEndpoints
         api.MapGet("/pumps/facets", (IReadModelQueries q, CancellationToken ct) => q.FacetsAsync(ct)).WithName("PumpFacets")
             .WithSummary("Known models, firmware versions and lots");
         api.MapGet("/pumps/{serial}", GetAsync).WithName("GetPump").WithSummary("The pump's current state, or its state as of a time")
-            .Produces<PumpView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
+            .Produces<PumpView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound)
+            .Audited("pump.read");
         api.MapGet("/pumps/{serial}/events", EventsAsync).WithName("GetPumpEvents").WithSummary("Stored events in seq order, as received plus receivedAt and clockSuspect")
-            .Produces<JsonArray>().ProducesValidationProblem();
+            .Produces<JsonArray>().ProducesValidationProblem().Audited("pump.events.read");
         api.MapGet("/pumps/{serial}/flow", FlowAsync).WithName("GetPumpFlow").WithSummary("Programmed, delivered and measured flow (mL/day) and reservoir level")
-            .Produces<FlowSeries>().ProducesValidationProblem();
+            .Produces<FlowSeries>().ProducesValidationProblem().Audited("pump.flow.read");
         api.MapGet("/pumps/{serial}/alarms", AlarmsAsync).WithName("GetPumpAlarms").WithSummary("The pump's alarm log, newest first")
-            .Produces<IReadOnlyList<AlarmItem>>().ProducesValidationProblem();
+            .Produces<IReadOnlyList<AlarmItem>>().ProducesValidationProblem().Audited("pump.alarms.read");
         return api;
     }
 

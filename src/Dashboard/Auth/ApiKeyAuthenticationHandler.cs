@@ -9,10 +9,12 @@ namespace PumpFleet.Dashboard.Auth;
 
 /// <summary>
 /// API clients: header <c>X-Api-Key: &lt;key&gt;</c> or <c>Authorization: Bearer &lt;key&gt;</c>. Keys are compared
-/// by their SHA-256 in constant time so neither timing nor the dictionary order gives anything away.
+/// by their SHA-256 in constant time so neither timing nor the dictionary order gives anything away. Each key is a
+/// named machine user (<c>api:&lt;name&gt;</c> in the audit trail) with its role; the current configuration is read on
+/// every request, so a key removed or replaced (revoked) stops working as soon as the configuration reloads.
 /// </summary>
 internal sealed class ApiKeyAuthenticationHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IOptions<DashboardOptions> dashboard)
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IOptionsMonitor<DashboardOptions> dashboard)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -39,7 +41,7 @@ internal sealed class ApiKeyAuthenticationHandler(
 
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(key));
         string? match = null;
-        foreach (var (name, secret) in dashboard.Value.Auth.ApiKeys)
+        foreach (var (name, secret) in dashboard.CurrentValue.Auth.ApiKeys)
         {
             if (CryptographicOperations.FixedTimeEquals(presented, SHA256.HashData(Encoding.UTF8.GetBytes(secret))))
             {
@@ -52,7 +54,7 @@ internal sealed class ApiKeyAuthenticationHandler(
             return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
         }
 
-        var role = dashboard.Value.Auth.ApiKeyRoles.GetValueOrDefault(match, Roles.Viewer);
+        var role = dashboard.CurrentValue.Auth.ApiKeyRoles.GetValueOrDefault(match, Roles.Viewer);
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(Principals.Create("api:" + match, role, SchemeName), SchemeName)));
     }
 }

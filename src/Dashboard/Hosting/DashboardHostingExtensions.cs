@@ -1,12 +1,19 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Dashboard;
 using PumpFleet.Dashboard.Api;
 using PumpFleet.Dashboard.Auth;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Audit;
+using PumpFleet.EventStore.DataProtection;
+using PumpFleet.Gateway.Hosting;
+using PumpFleet.Gateway.Hubs;
+using PumpFleet.Gateway.Quarantine;
 using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Hosting;
@@ -20,6 +27,7 @@ namespace PumpFleet.Dashboard.Hosting;
 public static class DashboardHostingExtensions
 {
     private const string PolicyScheme = "PumpFleet";
+    private const string SignInRateLimit = "sign-in";
 
     /// <summary>Registers the API, the UI, OpenAPI, problem details and sign-in.</summary>
     public static IHostApplicationBuilder AddPumpFleetDashboard(this IHostApplicationBuilder builder)
@@ -34,6 +42,19 @@ public static class DashboardHostingExtensions
         }
 
         services.AddPumpFleetReadModels();
+        // Hub administration and the quarantine are served here, behind the sign-in (docs/security.md); the all-in-one
+        // host has registered the gateway already, a stand-alone dashboard needs only the stores.
+        services.AddPumpFleetQuarantineApi();
+        services.TryAddSingleton<HubStore>();
+        services.TryAddSingleton<HubAdmin>();
+        if (!services.Any(d => d.ServiceType == typeof(IConfigureOptions<HubAuthOptions>)))
+        {
+            services.AddOptions<HubAuthOptions>().BindConfiguration(HubAuthOptions.SectionName);
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<SignInLockout>();
+        services.AddHostedService<DirectoryAudit>();
         services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<DashboardOptions>, DashboardOptionsValidator>();
         var developmentDefault = builder.Environment.IsDevelopment() ? "Local" : "Cookie";
@@ -44,6 +65,35 @@ public static class DashboardHostingExtensions
 
         var mode = builder.Configuration[$"{DashboardOptions.SectionName}:Auth:Mode"] ?? developmentDefault;
         var local = string.Equals(mode, "Local", StringComparison.OrdinalIgnoreCase);
+        var development = builder.Environment.IsDevelopment();
+        // Secure cookies outside Development; AllowHttpCookies is for a plain-HTTP loopback test host only.
+        var httpCookies = development || builder.Configuration.GetValue($"{DashboardOptions.SectionName}:Auth:AllowHttpCookies", false);
+        var cookiePolicy = httpCookies ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
+
+        // Every replica reads and writes one key ring, so a cookie or antiforgery token issued by one is accepted by all.
+        services.AddDataProtection().SetApplicationName("PumpFleet.Dashboard").PersistKeysToPumpFleetDatabase();
+        services.AddAntiforgery(o =>
+        {
+            o.HeaderName = BrowserSecurity.HeaderName;
+            o.Cookie.Name = "pumpfleet.af";
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = cookiePolicy;
+        });
+        var signInsPerMinute = builder.Configuration.GetValue($"{DashboardOptions.SectionName}:Auth:SignInAttemptsPerMinute", 10);
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            // Per client address (behind a proxy: after the forwarded-headers middleware); SignInLockout also locks the
+            // user name after 5 failures, whatever the address.
+            o.AddPolicy(SignInRateLimit, ctx => RateLimitPartition.GetFixedWindowLimiter(
+                ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = signInsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+        });
+        if (!development)
+        {
+            services.AddHsts(o => o.MaxAge = TimeSpan.FromDays(365));
+        }
+
         var auth = services.AddAuthentication(local ? LocalAuthenticationHandler.SchemeName : PolicyScheme);
         if (local)
         {
@@ -60,8 +110,12 @@ public static class DashboardHostingExtensions
                     o.Cookie.Name = "pumpfleet.auth";
                     o.Cookie.HttpOnly = true;
                     o.Cookie.SameSite = SameSiteMode.Strict;
+                    o.Cookie.SecurePolicy = cookiePolicy;
                     o.SlidingExpiration = true;
                     o.ExpireTimeSpan = TimeSpan.FromHours(8);
+                    // Every request re-checks the user against the current user list: removed or downgraded users
+                    // lose access as soon as the configuration reloads.
+                    o.Events.OnValidatePrincipal = SessionRevalidation.ValidateAsync;
                     // The API answers 401/403 problem details; only pages redirect to the sign-in form.
                     o.Events.OnRedirectToLogin = ctx => ApiOr(ctx, StatusCodes.Status401Unauthorized);
                     o.Events.OnRedirectToAccessDenied = ctx => ApiOr(ctx, StatusCodes.Status403Forbidden);
@@ -85,20 +139,29 @@ public static class DashboardHostingExtensions
         if (!app.Environment.IsDevelopment())
         {
             app.UseExceptionHandler();
+            app.UseHsts();
         }
 
+        app.UseBrowserSecurity(options.OrleansDashboardPath);
+        app.UseRateLimiter();
         app.UseStatusCodePages();
         app.UseStaticFiles(new StaticFileOptions { FileProvider = new EmbeddedAssets(assembly, "wwwroot") });
         app.MapOpenApi().AllowAnonymous();
 
         var pages = new EmbeddedAssets(assembly, "pages");
-        IResult Page(string name) => Results.Stream(pages.GetFileInfo(name + ".html").CreateReadStream(), "text/html; charset=utf-8");
-        app.MapGet("/", () => Page("fleet")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
-        app.MapGet("/pump", () => Page("pump")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
-        app.MapGet("/alerts", () => Page("alerts")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
-        app.MapGet("/surveillance", () => Page("surveillance")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
-        app.MapGet("/login", () => Page("login")).AllowAnonymous().ExcludeFromDescription();
-        app.MapPost("/auth/login", SignInAsync).AllowAnonymous().ExcludeFromDescription();
+        IResult Page(HttpContext ctx, string name)
+        {
+            BrowserSecurity.IssueToken(ctx);
+            return Results.Stream(pages.GetFileInfo(name + ".html").CreateReadStream(), "text/html; charset=utf-8");
+        }
+
+        app.MapGet("/", (HttpContext ctx) => Page(ctx, "fleet")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
+        app.MapGet("/pump", (HttpContext ctx) => Page(ctx, "pump")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
+        app.MapGet("/alerts", (HttpContext ctx) => Page(ctx, "alerts")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
+        app.MapGet("/surveillance", (HttpContext ctx) => Page(ctx, "surveillance")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
+        app.MapGet("/audit", (HttpContext ctx) => Page(ctx, "audit")).RequireAuthorization(Roles.CanAdminister).ExcludeFromDescription();
+        app.MapGet("/login", (HttpContext ctx) => Page(ctx, "login")).AllowAnonymous().ExcludeFromDescription();
+        app.MapPost("/auth/login", SignInAsync).AllowAnonymous().RequireRateLimiting(SignInRateLimit).ExcludeFromDescription();
         app.MapPost("/auth/logout", async (HttpContext ctx) =>
         {
             if (!string.Equals(options.Auth.Mode, "Local", StringComparison.OrdinalIgnoreCase))
@@ -107,7 +170,7 @@ public static class DashboardHostingExtensions
             }
 
             return Results.Redirect("/login");
-        }).ExcludeFromDescription();
+        }).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
 
         var api = app.MapGroup("/api").RequireAuthorization(Roles.CanView).WithTags("PumpFleet");
         api.MapGet("/me", (ClaimsPrincipal user, IOptions<DashboardOptions> o) => new
@@ -121,6 +184,11 @@ public static class DashboardHostingExtensions
         api.MapCohortEndpoints();
         api.MapLiveEndpoints();
         api.MapAdminEndpoints();
+        api.MapAuditEndpoints();
+        // Raw device payloads: patient-level data, so signed in and audited. Hub administration: admins only (the
+        // hub admin itself writes the audit entries, with the outcome of each command).
+        app.MapQuarantineApi().RequireAuthorization(Roles.CanView).Audited("quarantine.read");
+        app.MapHubAdminApi().RequireAuthorization(Roles.CanAdminister);
 
         if (!string.IsNullOrEmpty(options.OrleansDashboardPath))
         {
@@ -151,31 +219,50 @@ public static class DashboardHostingExtensions
         return app;
     }
 
-    private static async Task<IResult> SignInAsync(HttpContext ctx, IOptions<DashboardOptions> options)
+    private static async Task<IResult> SignInAsync(HttpContext ctx, IOptionsMonitor<DashboardOptions> monitor, SignInLockout lockout, AuditLog audit)
     {
+        var options = monitor.CurrentValue;
         var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
         var user = form["username"].ToString();
         var password = form["password"].ToString();
         var returnUrl = form["returnUrl"].ToString();
-        // Only local paths: an open redirect would turn the sign-in form into a phishing aid.
-        if (string.IsNullOrEmpty(returnUrl) || !returnUrl.StartsWith('/') || returnUrl.StartsWith("//", StringComparison.Ordinal) || returnUrl.StartsWith("/\\", StringComparison.Ordinal))
+        if (!IsLocalPath(returnUrl))
         {
             returnUrl = "/";
         }
 
-        if (string.Equals(options.Value.Auth.Mode, "Local", StringComparison.OrdinalIgnoreCase))
+        if (string.Equals(options.Auth.Mode, "Local", StringComparison.OrdinalIgnoreCase))
         {
             return Results.Redirect(returnUrl);
         }
 
-        if (!options.Value.Auth.Users.TryGetValue(user, out var u) || !PasswordHasher.Verify(password, u.PasswordHash))
+        var remote = HubAdminApi.Remote(ctx);
+        // Bound the name so a flood of huge names cannot grow the lockout map or the audit rows.
+        var name = user.Length > 128 ? user[..128] : user;
+        if (lockout.IsLockedOut(name))
         {
+            await audit.WriteAsync(new AuditEntry(new AuditActor("user", name, null), "auth.sign-in", name, StatusCodes.Status423Locked, remote), ctx.RequestAborted);
             return Results.Redirect("/login?failed=1&ReturnUrl=" + Uri.EscapeDataString(returnUrl));
         }
 
-        await ctx.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, Principals.Create(user, u.Role, CookieAuthenticationDefaults.AuthenticationScheme));
+        if (!options.Auth.Users.TryGetValue(user, out var u) || !PasswordHasher.Verify(password, u.PasswordHash))
+        {
+            lockout.Failed(name);
+            await audit.WriteAsync(new AuditEntry(new AuditActor("user", name, null), "auth.sign-in", name, StatusCodes.Status401Unauthorized, remote), ctx.RequestAborted);
+            return Results.Redirect("/login?failed=1&ReturnUrl=" + Uri.EscapeDataString(returnUrl));
+        }
+
+        lockout.Succeeded(name);
+        await audit.WriteAsync(new AuditEntry(new AuditActor("user", user, u.Role), "auth.sign-in", user, StatusCodes.Status200OK, remote), ctx.RequestAborted);
+        await ctx.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme,
+            Principals.Create(user, u.Role, CookieAuthenticationDefaults.AuthenticationScheme, SessionRevalidation.Stamp(u.PasswordHash)));
         return Results.Redirect(returnUrl);
     }
+
+    /// <summary>Only paths of this site: an open redirect would turn the sign-in form into a phishing aid.</summary>
+    internal static bool IsLocalPath(string? url) =>
+        !string.IsNullOrEmpty(url) && url[0] == '/' && (url.Length == 1 || (url[1] != '/' && url[1] != '\\'))
+        && !url.Any(c => char.IsControl(c) || c == '\\');
 
     private static Task ApiOr(RedirectContext<CookieAuthenticationOptions> ctx, int status)
     {

@@ -33,10 +33,26 @@ public sealed class AuthOptions
 {
     /// <summary>
     /// <c>Cookie</c>: sign-in required (users for the UI, API keys or bearer tokens for the API). <c>Local</c>:
-    /// everyone is the local admin, for development and the all-in-one mode only. Default: <c>Local</c> in the
-    /// Development environment, <c>Cookie</c> otherwise.
+    /// everyone is the local admin, in the Development environment only (see <see cref="AllowLocalOnLoopback"/>).
+    /// Default: <c>Local</c> in the Development environment, <c>Cookie</c> otherwise.
     /// </summary>
     public string? Mode { get; set; }
+
+    /// <summary>
+    /// Explicit opt-in to <c>Local</c> outside Development, for a one-person all-in-one: then only requests from the
+    /// loopback address are the local admin, any other is anonymous. Default: false (Local refused at start).
+    /// </summary>
+    public bool AllowLocalOnLoopback { get; set; }
+
+    /// <summary>
+    /// Let the cookies travel over plain HTTP outside Development (they are <c>Secure</c> otherwise). Only for a
+    /// test host on loopback without TLS. Default: false.
+    /// </summary>
+    public bool AllowHttpCookies { get; set; }
+
+    /// <summary>Sign-in attempts per client address per minute (then 429). Default: 10.</summary>
+    [Range(1, 1000)]
+    public int SignInAttemptsPerMinute { get; set; } = 10;
 
     /// <summary>UI users by name: password hash (from <c>dotnet run --project src/Dashboard -- hash-password</c>) and role. Default: none.</summary>
     public Dictionary<string, UserOptions> Users { get; set; } = new(StringComparer.Ordinal);

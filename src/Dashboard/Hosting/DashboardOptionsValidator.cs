@@ -4,7 +4,7 @@ using PumpFleet.Dashboard.Auth;
 namespace PumpFleet.Dashboard.Hosting;
 
 /// <summary>Checks sign-in settings at start-up, so a typo in a hash or role fails the deployment, not a sign-in.</summary>
-internal sealed class DashboardOptionsValidator : IValidateOptions<DashboardOptions>
+internal sealed class DashboardOptionsValidator(IHostEnvironment environment) : IValidateOptions<DashboardOptions>
 {
     public ValidateOptionsResult Validate(string? name, DashboardOptions options)
     {
@@ -13,6 +13,13 @@ internal sealed class DashboardOptionsValidator : IValidateOptions<DashboardOpti
         if (mode is not null && !string.Equals(mode, "Local", StringComparison.OrdinalIgnoreCase) && !string.Equals(mode, "Cookie", StringComparison.OrdinalIgnoreCase))
         {
             errors.Add($"Dashboard:Auth:Mode must be Cookie or Local, not '{mode}'.");
+        }
+
+        if (string.Equals(mode, "Local", StringComparison.OrdinalIgnoreCase) && !environment.IsDevelopment() && !options.Auth.AllowLocalOnLoopback)
+        {
+            errors.Add("Dashboard:Auth:Mode=Local makes every request an admin; it is refused outside the Development environment. " +
+                       "Use Cookie with users and API keys, or set Dashboard:Auth:AllowLocalOnLoopback=true for a one-person host " +
+                       "(then only loopback requests are signed in).");
         }
 
         foreach (var (user, u) in options.Auth.Users)

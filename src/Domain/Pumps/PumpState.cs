@@ -237,11 +237,13 @@ public sealed class PumpState
             return;
         }
 
-        if (!Seqs.IsMissing(seq))
+        if (Seqs.IsStored(seq))
         {
             return;   // already stored and folded: a duplicate the planner could not see
         }
 
+        // Below the last folded seq and not yet stored: a gap filled late, or a seq first rejected (or declared lost)
+        // whose valid event came after all. Either way it now counts as stored, and the fold takes it in seq order.
         Seqs.MarkStored(seq);
         var from = Window?.CheckpointBelow(seq) ?? -1;
         if (from < 0)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Audit;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
 using PumpFleet.Clustering;
@@ -68,14 +69,16 @@ public static class HubsCli
         {
             await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
             var admin = host.Services.GetRequiredService<HubAdmin>();
+            // The operator is whoever runs the command on this host; the audit trail keeps the OS user name.
+            var actor = AuditActor.Operator($"cli:{Environment.UserName}@{Environment.MachineName}");
             var hubId = positional[0];
             switch (command)
             {
                 case "provision":
                 case "rotate":
                     var r = command == "provision"
-                        ? await admin.ProvisionAsync(hubId, secret, $"cli:{Environment.UserName}", CancellationToken.None)
-                        : await admin.RotateAsync(hubId, secret, CancellationToken.None);
+                        ? await admin.ProvisionAsync(hubId, secret, actor, null, CancellationToken.None)
+                        : await admin.RotateAsync(hubId, secret, actor, null, CancellationToken.None);
                     if (r.Status != HubAdminStatus.Ok)
                     {
                         await stderr.WriteLineAsync(Explain(r.Status, hubId));
@@ -86,11 +89,11 @@ public static class HubsCli
                     await stdout.WriteLineAsync($"secret {r.Secret}");
                     return 0;
                 case "revoke":
-                    var s = await admin.RevokeAsync(hubId, CancellationToken.None);
+                    var s = await admin.RevokeAsync(hubId, actor, null, CancellationToken.None);
                     await (s == HubAdminStatus.Ok ? stdout.WriteLineAsync($"hub {hubId} revoked") : stderr.WriteLineAsync(Explain(s, hubId)));
                     return s == HubAdminStatus.Ok ? 0 : 1;
                 default:
-                    var p = await admin.PairAsync(hubId, positional[1], $"cli:{Environment.UserName}", CancellationToken.None);
+                    var p = await admin.PairAsync(hubId, positional[1], actor, null, CancellationToken.None);
                     await (p == HubAdminStatus.Ok
                         ? stdout.WriteLineAsync($"pump {positional[1]} paired with hub {hubId}")
                         : stderr.WriteLineAsync(Explain(p, hubId)));
@@ -108,6 +111,7 @@ public static class HubsCli
         HubAdminStatus.InvalidId => "Invalid id: hub ids and serials must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.",
         HubAdminStatus.Exists => $"Hub {hubId} already exists; use 'hubs rotate'.",
         HubAdminStatus.NotFound => $"Hub {hubId} is not provisioned (or is revoked).",
+        HubAdminStatus.Revoked => $"Hub {hubId} is revoked; a revocation is final. Provision the device under a new hub id.",
         HubAdminStatus.WeakSecret => $"The secret must be at least {HubAdmin.MinSecretLength} characters.",
         _ => s.ToString(),
     };

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace PumpFleet.Gateway.Hosting;
 
 /// <summary>Cross-field rules of <see cref="MqttGatewayOptions"/> that data annotations cannot express.</summary>
-public sealed class MqttGatewayOptionsValidator : IValidateOptions<MqttGatewayOptions>
+public sealed class MqttGatewayOptionsValidator(IHostEnvironment environment) : IValidateOptions<MqttGatewayOptions>
 {
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, MqttGatewayOptions o)
@@ -16,6 +16,12 @@ public sealed class MqttGatewayOptionsValidator : IValidateOptions<MqttGatewayOp
             if (string.IsNullOrWhiteSpace(o.External.Host))
             {
                 errors.Add("Gateway:Mqtt:External:Host is required when Gateway:Mqtt:Mode is External.");
+            }
+
+            if (o.External.AllowUntrustedCertificates && !environment.IsDevelopment())
+            {
+                errors.Add("Gateway:Mqtt:External:AllowUntrustedCertificates accepts any broker certificate (a man in the middle reads " +
+                           "every device record); it is refused outside the Development environment.");
             }
 
             if (o.MaxInFlight > ushort.MaxValue)
@@ -50,32 +56,23 @@ public sealed class MqttGatewayOptionsValidator : IValidateOptions<MqttGatewayOp
     }
 }
 
-/// <summary>Keeps the dev fleet shortcuts out of production by default.</summary>
+/// <summary>Keeps the dev fleet shortcuts in development: outside the Development environment they fail the start.</summary>
 public sealed class HubAuthOptionsValidator(IHostEnvironment environment) : IValidateOptions<HubAuthOptions>
 {
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, HubAuthOptions o)
     {
         var errors = new List<string>();
-        if (!string.IsNullOrEmpty(o.DevFleetSecret))
+        if (!string.IsNullOrEmpty(o.DevFleetSecret) && !environment.IsDevelopment())
         {
-            if (!environment.IsDevelopment() && !o.AllowDevFleetOutsideDevelopment)
-            {
-                errors.Add("Gateway:Hubs:DevFleetSecret lets any hub derive its own password; it is refused outside the Development " +
-                           "environment unless Gateway:Hubs:AllowDevFleetOutsideDevelopment is true.");
-            }
-
-            // The simulator's default fleet secret is "dev"; length only matters where the network is not the developer's.
-            if (!environment.IsDevelopment() && o.DevFleetSecret.Length < 16)
-            {
-                errors.Add("Gateway:Hubs:DevFleetSecret must be at least 16 characters outside Development.");
-            }
+            errors.Add("Gateway:Hubs:DevFleetSecret lets any hub derive its own password; it is refused outside the Development " +
+                       "environment. Provision each hub (docs/gateway.md).");
         }
 
-        if (o.AutoPairOnFirstBatch && !environment.IsDevelopment() && !o.AllowDevFleetOutsideDevelopment)
+        if (o.AutoPairOnFirstBatch && !environment.IsDevelopment())
         {
             errors.Add("Gateway:Hubs:AutoPairOnFirstBatch lets the first hub claim any pump; it is refused outside the Development " +
-                       "environment unless Gateway:Hubs:AllowDevFleetOutsideDevelopment is true.");
+                       "environment. Pair pumps explicitly (POST /api/hubs/{hubId}/pumps/{serial}).");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -1,32 +1,30 @@
-using System.Security.Cryptography;
-using System.Text;
+using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
+using PumpFleet.EventStore.Audit;
 using PumpFleet.Gateway.Hubs;
 
 namespace PumpFleet.Gateway.Hosting;
 
-/// <summary>HTTP endpoints for hub provisioning and pump pairing (docs/gateway.md).</summary>
+/// <summary>
+/// HTTP endpoints for hub provisioning and pump pairing (docs/gateway.md). They carry no authentication of their own:
+/// the host that maps them puts them behind its sign-in with the admin role (the Dashboard does, see
+/// <c>MapPumpFleetDashboard</c>), and the signed-in user or named API key is the actor of the audit trail.
+/// </summary>
 public static class HubAdminApi
 {
-    /// <summary>Header carrying <see cref="HubAuthOptions.AdminApiKey"/>.</summary>
-    public const string ApiKeyHeader = "X-Api-Key";
-
     /// <summary>
     /// Maps <c>POST /api/hubs</c>, <c>POST /api/hubs/{hubId}/rotate</c>, <c>DELETE /api/hubs/{hubId}</c> and
-    /// <c>POST /api/hubs/{hubId}/pumps/{serial}</c>. Outside Development every call needs the admin key header.
+    /// <c>POST /api/hubs/{hubId}/pumps/{serial}</c>; returns the group so the host can require its admin policy.
     /// </summary>
     public static RouteGroupBuilder MapHubAdminApi(this IEndpointRouteBuilder endpoints)
     {
-        var group = endpoints.MapGroup("/api/hubs").WithTags("Hubs").AddEndpointFilter(RequireAdminKeyAsync);
+        var group = endpoints.MapGroup("/api/hubs").WithTags("Hubs");
 
-        group.MapPost("", async (HubAdmin admin, ProvisionHubRequest body, CancellationToken ct) =>
+        group.MapPost("", async (HubAdmin admin, ProvisionHubRequest body, HttpContext http, CancellationToken ct) =>
         {
-            var r = await admin.ProvisionAsync(body.HubId ?? "", body.Secret, body.By ?? "http", ct);
+            var r = await admin.ProvisionAsync(body.HubId ?? "", body.Secret, Actor(http.User), Remote(http), ct);
             return r.Status switch
             {
                 HubAdminStatus.Ok => Results.Created($"/api/hubs/{r.HubId}", new HubSecretResponse(r.HubId, r.Secret!)),
@@ -35,26 +33,41 @@ public static class HubAdminApi
             };
         }).WithName("ProvisionHub");
 
-        group.MapPost("{hubId}/rotate", async (HubAdmin admin, string hubId, RotateHubRequest? body, CancellationToken ct) =>
+        group.MapPost("{hubId}/rotate", async (HubAdmin admin, string hubId, RotateHubRequest? body, HttpContext http, CancellationToken ct) =>
         {
-            var r = await admin.RotateAsync(hubId, body?.Secret, ct);
+            var r = await admin.RotateAsync(hubId, body?.Secret, Actor(http.User), Remote(http), ct);
             return r.Status == HubAdminStatus.Ok ? Results.Ok(new HubSecretResponse(r.HubId, r.Secret!)) : Problem(r.Status, hubId);
         }).WithName("RotateHubSecret");
 
-        group.MapDelete("{hubId}", async (HubAdmin admin, string hubId, CancellationToken ct) =>
+        group.MapDelete("{hubId}", async (HubAdmin admin, string hubId, HttpContext http, CancellationToken ct) =>
         {
-            var s = await admin.RevokeAsync(hubId, ct);
+            var s = await admin.RevokeAsync(hubId, Actor(http.User), Remote(http), ct);
             return s == HubAdminStatus.Ok ? Results.NoContent() : Problem(s, hubId);
         }).WithName("RevokeHub");
 
-        group.MapPost("{hubId}/pumps/{serial}", async (HubAdmin admin, string hubId, string serial, CancellationToken ct) =>
+        group.MapPost("{hubId}/pumps/{serial}", async (HubAdmin admin, string hubId, string serial, HttpContext http, CancellationToken ct) =>
         {
-            var s = await admin.PairAsync(hubId, serial, "http", ct);
+            var s = await admin.PairAsync(hubId, serial, Actor(http.User), Remote(http), ct);
             return s == HubAdminStatus.Ok ? Results.NoContent() : Problem(s, hubId);
         }).WithName("PairPump");
 
         return group;
     }
+
+    /// <summary>
+    /// The audit actor of a request: a named API key is a machine (its principal's name starts with <c>api:</c>),
+    /// anyone else signed in is a user. Unauthenticated requests never get here outside Development.
+    /// </summary>
+    public static AuditActor Actor(ClaimsPrincipal user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var name = user.Identity?.IsAuthenticated == true ? user.Identity.Name ?? "unnamed" : "anonymous";
+        var role = user.FindAll(ClaimTypes.Role).Select(c => c.Value).LastOrDefault();
+        return new AuditActor(name.StartsWith("api:", StringComparison.Ordinal) ? "machine" : "user", name, role);
+    }
+
+    /// <summary>Where a request came from, for the audit trail (the forwarded-headers middleware, if any, has run).</summary>
+    public static string? Remote(HttpContext http) => http?.Connection.RemoteIpAddress?.ToString();
 
     private static IResult Problem(HubAdminStatus status, string hubId) => status switch
     {
@@ -63,31 +76,14 @@ public static class HubAdminApi
         HubAdminStatus.WeakSecret => Results.Problem(statusCode: 400, title: "Secret too short",
             detail: $"A supplied secret must be at least {HubAdmin.MinSecretLength} characters; omit it to get a generated one."),
         HubAdminStatus.NotFound => Results.Problem(statusCode: 404, title: "Unknown hub", detail: $"Hub '{hubId}' is not provisioned (or is revoked)."),
+        HubAdminStatus.Revoked => Results.Problem(statusCode: 409, title: "Hub revoked",
+            detail: $"Hub '{hubId}' is revoked; a revocation is final. Provision the device under a new hub id."),
         _ => Results.Problem(statusCode: 500),
     };
-
-    private static async ValueTask<object?> RequireAdminKeyAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        var services = context.HttpContext.RequestServices;
-        var key = services.GetRequiredService<IOptions<HubAuthOptions>>().Value.AdminApiKey;
-        if (string.IsNullOrEmpty(key))
-        {
-            // Without a key only a developer's own machine may provision hubs.
-            return services.GetRequiredService<IHostEnvironment>().IsDevelopment()
-                ? await next(context)
-                : Results.Problem(statusCode: 403, title: "Hub administration disabled",
-                    detail: "Set Gateway:Hubs:AdminApiKey and send it in the X-Api-Key header.");
-        }
-
-        var given = context.HttpContext.Request.Headers[ApiKeyHeader].ToString();
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(key))
-            ? await next(context)
-            : Results.Problem(statusCode: 401, title: "Admin key required", detail: "Send the admin key in the X-Api-Key header.");
-    }
 }
 
 /// <summary>Body of <c>POST /api/hubs</c>; the secret is generated when omitted.</summary>
-public sealed record ProvisionHubRequest(string? HubId, string? Secret, string? By);
+public sealed record ProvisionHubRequest(string? HubId, string? Secret);
 
 /// <summary>Body of <c>POST /api/hubs/{hubId}/rotate</c>.</summary>
 public sealed record RotateHubRequest(string? Secret);

@@ -9,18 +9,14 @@ public sealed class HubAuthOptions
     public const string SectionName = "Gateway:Hubs";
 
     /// <summary>
-    /// Dev/demo fleet only: an unknown hub whose password is lowercase-hex HMAC-SHA256(key = this, message = hubId)
-    /// is accepted and provisioned. Refused outside the Development environment unless
-    /// <see cref="AllowDevFleetOutsideDevelopment"/>. Default: none (off).
+    /// Dev fleet only: an unknown hub whose password is lowercase-hex HMAC-SHA256(key = this, message = hubId)
+    /// is accepted and provisioned. Refused at start outside the Development environment. Default: none (off).
     /// </summary>
     public string? DevFleetSecret { get; set; }
 
-    /// <summary>Explicit opt-in to the dev fleet secret outside Development (demo clusters). Default: false.</summary>
-    public bool AllowDevFleetOutsideDevelopment { get; set; }
-
     /// <summary>
     /// Dev only: pair an unpaired pump with the first hub that sends for it. Anyone with a hub identity can then
-    /// claim any new serial. Default: false.
+    /// claim any new serial. Refused at start outside the Development environment. Default: false.
     /// </summary>
     public bool AutoPairOnFirstBatch { get; set; }
 
@@ -51,7 +47,4 @@ public sealed class HubAuthOptions
     /// <summary>Failed logins in a row from one remote address before it is backed off too (hubs may share a NAT address). Default: 10.</summary>
     [Range(0, 1_000_000)]
     public int AddressFailureAllowance { get; set; } = 10;
-
-    /// <summary>Admin key for the hub HTTP endpoints (header X-Api-Key); required outside Development. Default: none.</summary>
-    public string? AdminApiKey { get; set; }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using PumpFleet.Contracts.Hub;
 using PumpFleet.Contracts.Grains;
+using PumpFleet.EventStore.Audit;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Protocol;
 
@@ -20,37 +21,58 @@ public enum HubAdminStatus
     NotFound,
     /// <summary>The secret is too short.</summary>
     WeakSecret,
+    /// <summary>The hub is revoked: revocation is final (provision a new hub id), so its history is never overwritten.</summary>
+    Revoked,
 }
 
 /// <summary>Result of provisioning or rotating: the secret is returned once and never stored in clear.</summary>
 public sealed record HubSecretResult(HubAdminStatus Status, string HubId, string? Secret);
 
-/// <summary>Hub provisioning, rotation, revocation and pump pairing, shared by the CLI and the HTTP endpoints.</summary>
-public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions<HubAuthOptions> options)
+/// <summary>
+/// Hub provisioning, rotation, revocation and pump pairing, shared by the CLI and the HTTP endpoints. Every command,
+/// done or refused, is written to the audit trail with who asked and from where (docs/security.md).
+/// </summary>
+public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions<HubAuthOptions> options, AuditLog audit)
 {
     /// <summary>Shortest secret accepted when the operator supplies one.</summary>
     public const int MinSecretLength = 16;
 
     /// <summary>Provisions a hub with <paramref name="secret"/> or a generated one.</summary>
-    public async Task<HubSecretResult> ProvisionAsync(string hubId, string? secret, string? by, CancellationToken ct)
+    public async Task<HubSecretResult> ProvisionAsync(string hubId, string? secret, AuditActor actor, string? remote, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(actor);
+        var status = await ProvisionCoreAsync(hubId, secret is null ? null : secret.Length < MinSecretLength ? "" : secret, actor, ct);
+        await AuditAsync(actor, "hub.provision", hubId, status.Status, remote, ct);
+        return status;
+    }
+
+    private async Task<HubSecretResult> ProvisionCoreAsync(string hubId, string? secret, AuditActor actor, CancellationToken ct)
     {
         if (!HubTopics.IsValidId(hubId))
         {
             return new(HubAdminStatus.InvalidId, hubId, null);
         }
 
-        if (secret is not null && secret.Length < MinSecretLength)
+        if (secret is "")
         {
             return new(HubAdminStatus.WeakSecret, hubId, null);
         }
 
         secret ??= SecretHasher.NewSecret();
-        var created = await store.TryCreateAsync(hubId, SecretHasher.Hash(secret, options.Value.Pbkdf2Iterations), by, ct);
+        var created = await store.TryCreateAsync(hubId, SecretHasher.Hash(secret, options.Value.Pbkdf2Iterations), actor.Name, ct);
         return created ? new(HubAdminStatus.Ok, hubId, secret) : new(HubAdminStatus.Exists, hubId, null);
     }
 
-    /// <summary>Gives a hub a new secret (and lifts a revocation).</summary>
-    public async Task<HubSecretResult> RotateAsync(string hubId, string? secret, CancellationToken ct)
+    /// <summary>Gives a hub a new secret. A revoked hub stays revoked (<see cref="HubAdminStatus.Revoked"/>).</summary>
+    public async Task<HubSecretResult> RotateAsync(string hubId, string? secret, AuditActor actor, string? remote, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(actor);
+        var r = await RotateCoreAsync(hubId, secret, ct);
+        await AuditAsync(actor, "hub.rotate", hubId, r.Status, remote, ct);
+        return r;
+    }
+
+    private async Task<HubSecretResult> RotateCoreAsync(string hubId, string? secret, CancellationToken ct)
     {
         if (!HubTopics.IsValidId(hubId))
         {
@@ -63,18 +85,34 @@ public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions
         }
 
         secret ??= SecretHasher.NewSecret();
-        return await store.RotateAsync(hubId, SecretHasher.Hash(secret, options.Value.Pbkdf2Iterations), ct)
-            ? new(HubAdminStatus.Ok, hubId, secret)
-            : new(HubAdminStatus.NotFound, hubId, null);
+        if (await store.RotateAsync(hubId, SecretHasher.Hash(secret, options.Value.Pbkdf2Iterations), ct))
+        {
+            return new(HubAdminStatus.Ok, hubId, secret);
+        }
+
+        return await store.FindAsync(hubId, ct) is { RevokedAt: not null } ? new(HubAdminStatus.Revoked, hubId, null) : new(HubAdminStatus.NotFound, hubId, null);
     }
 
-    /// <summary>Revokes a hub: it can no longer connect.</summary>
-    public async Task<HubAdminStatus> RevokeAsync(string hubId, CancellationToken ct) =>
-        !HubTopics.IsValidId(hubId) ? HubAdminStatus.InvalidId
-        : await store.RevokeAsync(hubId, ct) ? HubAdminStatus.Ok : HubAdminStatus.NotFound;
+    /// <summary>Revokes a hub: it can no longer connect, and the revocation is kept for good.</summary>
+    public async Task<HubAdminStatus> RevokeAsync(string hubId, AuditActor actor, string? remote, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(actor);
+        var s = !HubTopics.IsValidId(hubId) ? HubAdminStatus.InvalidId
+            : await store.RevokeAsync(hubId, actor.Name, ct) ? HubAdminStatus.Ok : HubAdminStatus.NotFound;
+        await AuditAsync(actor, "hub.revoke", hubId, s, remote, ct);
+        return s;
+    }
 
     /// <summary>Pairs a pump with a provisioned hub (a <c>pump.paired</c> event in the pump's stream).</summary>
-    public async Task<HubAdminStatus> PairAsync(string hubId, string serial, string by, CancellationToken ct)
+    public async Task<HubAdminStatus> PairAsync(string hubId, string serial, AuditActor actor, string? remote, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(actor);
+        var s = await PairCoreAsync(hubId, serial, actor.Name, ct);
+        await AuditAsync(actor, "pump.pair", $"{serial}@{hubId}", s, remote, ct);
+        return s;
+    }
+
+    private async Task<HubAdminStatus> PairCoreAsync(string hubId, string serial, string by, CancellationToken ct)
     {
         if (!HubTopics.IsValidId(hubId) || !HubTopics.IsValidId(serial))
         {
@@ -92,4 +130,18 @@ public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions
         await grains.GetGrain<IPumpIngestGrain>(serial).PairAsync(hubId, by).WaitAsync(ct);
         return HubAdminStatus.Ok;
     }
+
+    /// <summary>The HTTP-style outcome recorded in the audit trail.</summary>
+    public static int Outcome(HubAdminStatus status) => status switch
+    {
+        HubAdminStatus.Ok => 200,
+        HubAdminStatus.InvalidId or HubAdminStatus.WeakSecret => 400,
+        HubAdminStatus.NotFound => 404,
+        HubAdminStatus.Exists or HubAdminStatus.Revoked => 409,
+        _ => 500,
+    };
+
+    private Task AuditAsync(AuditActor actor, string action, string target, HubAdminStatus status, string? remote, CancellationToken ct) =>
+        audit.WriteAsync(new AuditEntry(actor, action, target, Outcome(status), remote,
+            new Dictionary<string, string?> { ["status"] = status.ToString() }), ct);
 }

@@ -35,22 +35,24 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
-    /// <summary>Replaces the secret and lifts a revocation. Returns false when the hub does not exist.</summary>
+    /// <summary>Replaces the secret of a hub that is not revoked. Returns false when the hub does not exist or is revoked.</summary>
     public async Task<bool> RotateAsync(string hubId, string secretHash, CancellationToken ct)
     {
+        // A revocation is never lifted or overwritten (015_hub_revocation.sql also refuses it in the database).
         await using var cmd = dataSource.CreateCommand(
-            "UPDATE pf_gateway_hubs SET secret_hash = $2, rotated_at = now(), revoked_at = NULL WHERE hub_id = $1");
+            "UPDATE pf_gateway_hubs SET secret_hash = $2, rotated_at = now() WHERE hub_id = $1 AND revoked_at IS NULL");
         cmd.Parameters.Add(new() { Value = hubId });
         cmd.Parameters.Add(new() { Value = secretHash });
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
     /// <summary>Revokes the hub (kept for the audit trail). Returns false when it does not exist or is already revoked.</summary>
-    public async Task<bool> RevokeAsync(string hubId, CancellationToken ct)
+    public async Task<bool> RevokeAsync(string hubId, string by, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "UPDATE pf_gateway_hubs SET revoked_at = now() WHERE hub_id = $1 AND revoked_at IS NULL");
+            "UPDATE pf_gateway_hubs SET revoked_at = now(), revoked_by = $2 WHERE hub_id = $1 AND revoked_at IS NULL");
         cmd.Parameters.Add(new() { Value = hubId });
+        cmd.Parameters.Add(new() { Value = by });
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 

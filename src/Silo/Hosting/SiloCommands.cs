@@ -2,7 +2,6 @@ using PumpFleet.Clustering;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.EventStore;
 using PumpFleet.Gateway.Hosting;
-using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Projections;
 using PumpFleet.ReadModels;
 using PumpFleet.ServiceDefaults;
@@ -39,6 +38,7 @@ internal static class SiloCommands
         builder.AddServiceDefaults();
         var (connectionString, localServer) = await PumpFleetDatabase.ResolveAsync(builder.Configuration, Console.WriteLine);
         builder.AddPumpFleetSilo(connectionString);
+        builder.Services.AddPumpFleetChainAnchors();
         AddSchemas(builder.Services);
 
         // All-in-one (local use): the gateway with its embedded broker and, optionally, a simulated fleet in this process.
@@ -64,8 +64,7 @@ internal static class SiloCommands
         app.MapDefaultEndpoints();
         if (allInOne)
         {
-            app.MapHubAdminApi();
-            app.MapQuarantineApi();
+            // The dashboard maps the hub administration and quarantine endpoints too, behind its sign-in.
             app.MapPumpFleetDashboard();
         }
         else

@@ -6,6 +6,7 @@ using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Audit;
 using PumpFleet.Gateway.Protocol;
 using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Gateway.Tests.Infrastructure;
@@ -196,7 +197,7 @@ public sealed class MqttFuzzTests(PostgresFixture pg, EmbeddedEnvironment env) :
         var hubId = $"hub-{Guid.NewGuid():N}"[..20];
         var serial = $"FZ-{Guid.NewGuid():N}"[..20];
         var secret = await gateway.ProvisionAsync(hubId);
-        await gateway.Admin.PairAsync(hubId, serial, "test", TestContext.Current.CancellationToken);
+        await gateway.Admin.PairAsync(hubId, serial, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         await using var hub = TestHub.Create(hubId);
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gateway.Port, secret)).ResultCode);
 

@@ -1,3 +1,4 @@
+using PumpFleet.EventStore.Audit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -59,7 +60,7 @@ public sealed class GatewayUnderTest : IAsyncDisposable
     /// <summary>Provisions a hub with a known secret and returns the secret.</summary>
     public async Task<string> ProvisionAsync(string hubId)
     {
-        var r = await Admin.ProvisionAsync(hubId, $"secret-of-{hubId}-0123456789", "test", TestContext.Current.CancellationToken);
+        var r = await Admin.ProvisionAsync(hubId, $"secret-of-{hubId}-0123456789", AuditActor.System("test"), null, TestContext.Current.CancellationToken);
         Assert.Equal(HubAdminStatus.Ok, r.Status);
         return r.Secret!;
     }

@@ -81,12 +81,19 @@ app.kubernetes.io/component: {{ .component }}
 Environment shared by every process: how to reach PostgreSQL and the Orleans cluster.
 Gateway and Dashboard are Orleans clients, so they need the same cluster identity and clustering as the silos.
 */}}
+{{/*
+The connection string of a process; call with (dict "ctx" $ "component" "silo"). With
+postgresql.componentSecretKeys.<component> set, the process connects as its own least-privileged user (a member of
+pumpfleet_<component>, docs/security.md) from that key of the same Secret; the migration Job keeps the owner's.
+*/}}
 {{- define "pumpfleet.commonEnv" -}}
+{{- $ctx := .ctx -}}
+{{- $own := index (default dict $ctx.Values.postgresql.componentSecretKeys) .component -}}
 - name: ConnectionStrings__PumpFleet
   valueFrom:
     secretKeyRef:
-      name: {{ include "pumpfleet.dbSecretName" . }}
-      key: {{ include "pumpfleet.dbSecretKey" . }}
+      name: {{ include "pumpfleet.dbSecretName" $ctx }}
+      key: {{ default (include "pumpfleet.dbSecretKey" $ctx) $own }}
 {{- end -}}
 
 {{/*

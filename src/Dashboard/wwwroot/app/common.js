@@ -8,11 +8,22 @@ export class ApiError extends Error {
   }
 }
 
+// The antiforgery request token, which the server puts in a readable cookie on every page (docs/security.md).
+export function xsrfToken() {
+  const m = document.cookie.match(/(?:^|;\s*)XSRF-TOKEN=([^;]*)/);
+  return m ? decodeURIComponent(m[1]) : '';
+}
+
 export async function api(path, options = {}) {
+  const unsafe = options.method && options.method !== 'GET';
   const res = await fetch(path, {
     credentials: 'same-origin',
-    headers: { 'Accept': 'application/json', ...(options.body ? { 'Content-Type': 'application/json' } : {}) },
     ...options,
+    headers: {
+      'Accept': 'application/json',
+      ...(options.body ? { 'Content-Type': 'application/json' } : {}),
+      ...(unsafe ? { 'X-XSRF-TOKEN': xsrfToken() } : {}),
+    },
   });
   if (res.status === 401) { location.href = '/login?ReturnUrl=' + encodeURIComponent(location.pathname + location.search); throw new ApiError(401); }
   const text = await res.text();
@@ -41,14 +52,14 @@ function relativeSpan(s) {
 
 export async function header(active) {
   const el = document.querySelector('header.top');
-  const links = [['/', 'Fleet'], ['/alerts', 'Alerts'], ['/surveillance', 'Surveillance'], ['/orleans/', 'Orleans']];
+  const links = [['/', 'Fleet'], ['/alerts', 'Alerts'], ['/surveillance', 'Surveillance'], ['/audit', 'Audit'], ['/orleans/', 'Orleans']];
   el.innerHTML = `<span class="brand">PumpFleet</span>` +
     links.map(([href, label]) => `<a href="${href}" class="${label === active ? 'active' : ''}">${label}</a>`).join('') +
     `<span class="who" id="who"></span>`;
   try {
     const me = await api('/api/me');
     document.getElementById('who').innerHTML = `${esc(me.name)} (${esc(me.roles.at(-1) ?? 'none')})` +
-      (me.mode === 'Local' ? '' : ` · <form method="post" action="/auth/logout" style="display:inline"><button class="secondary">Sign out</button></form>`);
+      (me.mode === 'Local' ? '' : ` · <form method="post" action="/auth/logout" class="inline"><input type="hidden" name="__RequestVerificationToken" value="${esc(xsrfToken())}"><button class="secondary">Sign out</button></form>`);
     return me;
   } catch { return null; }
 }
