@@ -74,7 +74,7 @@ public sealed class RefillSafetyGrainTests(PostgresFixture pg) : IAsyncLifetime
         Assert.Equal("critical", view.Status);
 
         // Snapshot + tail after reactivation: the next batch adds no duplicate.
-        await _cluster.Client.GetGrain<IPumpQueryGrain>(serial).Cast<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
+        await DeactivateAsync(serial);
         await Send(Dose(T0.AddDays(30), T0.AddDays(30).AddHours(1), 0.03));
         Assert.Single((await ReadAsync(serial)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.RefillMismatch);
 
@@ -83,6 +83,12 @@ public sealed class RefillSafetyGrainTests(PostgresFixture pg) : IAsyncLifetime
         var resolved = (await ReadAsync(serial)).OfType<AnomalyResolved>().Select(r => r.AnomalyId).ToHashSet();
         Assert.Contains(mismatch.AnomalyId, resolved);
         Assert.Contains(limit.AnomalyId, resolved);
+    }
+
+    private async Task DeactivateAsync(string serial)
+    {
+        var grain = _cluster.Client.GetGrain<IPumpQueryGrain>(serial);
+        await grain.Cast<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
     }
 
     private async Task<List<PumpEvent>> ReadAsync(string serial)
