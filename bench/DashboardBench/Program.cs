@@ -13,6 +13,7 @@ using PumpFleet.EventStore;
 using PumpFleet.EventStore.Local;
 using PumpFleet.Grains;
 using PumpFleet.Projections;
+using PumpFleet.ReadModels;
 
 // Usage: dotnet run -c Release --project bench/DashboardBench [-- --pumps 100000 --requests 400 --event-pumps 2000 --events-per-pump 100]
 var pumps = Arg("--pumps", 100_000);

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Runtime;
-using PumpFleet.Hosting;
+using PumpFleet.Clustering;
 
 namespace PumpFleet.Failover;
 

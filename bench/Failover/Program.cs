@@ -4,7 +4,7 @@ using Npgsql;
 using PumpFleet.EventStore;
 using PumpFleet.EventStore.Local;
 using PumpFleet.Failover;
-using PumpFleet.Hosting;
+using PumpFleet.Clustering;
 
 // Usage: dotnet run -c Release --project bench/Failover [-- --mode kill|terminate --pumps 30 --batch-size 5 --runs 1 --silo-dll path]
 // Starts a private PostgreSQL, three real silo processes (AdoNet clustering), drives load from an Orleans client,

@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 
 namespace PumpFleet.Contracts;
 
-/// <summary>The closed vocabularies of hub protocol v1 (../shared/protocol.md) and the platform's own kinds.</summary>
+/// <summary>The closed vocabularies of hub protocol v1 (docs/protocol.md) and the platform's own kinds.</summary>
 public static class Vocabulary
 {
     /// <summary>Therapy phases.</summary>

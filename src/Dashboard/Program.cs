@@ -1,3 +1,5 @@
+using Orleans.Dashboard;
+using PumpFleet.Clustering;
 using PumpFleet.Dashboard.Auth;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Projections;
@@ -12,7 +14,7 @@ if (args is ["hash-password", var password])
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.UsePumpFleetOrleansClient();
+builder.AddPumpFleetOrleansClient(client => client.AddDashboard());
 builder.AddPumpFleetDashboard();
 var app = builder.Build();
 if (ProjectionsCommandLine.Matches(args))

@@ -8,7 +8,10 @@ namespace PumpFleet.EventStore;
 /// <summary>Registration of the event store.</summary>
 public static class EventStoreServiceCollectionExtensions
 {
-    /// <summary>Registers the Npgsql data source, the event store, its metrics and the schema migrator.</summary>
+    /// <summary>The one name of the PumpFleet database's connection string in every process: <c>ConnectionStrings:PumpFleet</c> (env <c>ConnectionStrings__PumpFleet</c>).</summary>
+    public const string ConnectionStringName = "PumpFleet";
+
+    /// <summary>Registers the Npgsql data source, the event store (as <see cref="IEventStore"/> and by role: reader, writer, snapshots, checkpoints), its metrics and the schema migrator.</summary>
     public static IServiceCollection AddPumpFleetEventStore(this IServiceCollection services, string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
@@ -16,6 +19,11 @@ public static class EventStoreServiceCollectionExtensions
         services.TryAddSingleton<EventStoreInstruments>();
         services.TryAddSingleton<IEventStore>(sp => new NpgsqlEventStore(
             sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<EventStoreInstruments>()));
+        // One instance, reachable by the role each caller needs.
+        services.TryAddSingleton<IEventReader>(sp => sp.GetRequiredService<IEventStore>());
+        services.TryAddSingleton<IEventWriter>(sp => sp.GetRequiredService<IEventStore>());
+        services.TryAddSingleton<ISnapshotStore>(sp => sp.GetRequiredService<IEventStore>());
+        services.TryAddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<IEventStore>());
         services.TryAddSingleton<SchemaMigrator>();
         return services;
     }

@@ -1,16 +1,8 @@
 namespace PumpFleet.EventStore;
 
-/// <summary>Append-only event store with per-stream optimistic concurrency and a gap-safe global log.</summary>
-public interface IEventStore
+/// <summary>Reads the event log: one stream (grains, the API's event list) or the global log (projections).</summary>
+public interface IEventReader
 {
-    /// <summary>
-    /// Appends <paramref name="events"/> at versions <paramref name="expectedVersion"/>+1.. in one round trip and one
-    /// transaction. Throws <see cref="WrongExpectedVersionException"/> when the stream is not at
-    /// <paramref name="expectedVersion"/>; succeeds without storing anything when every event id is already stored
-    /// (an ambiguous earlier commit).
-    /// </summary>
-    Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<EventToAppend> events, CancellationToken ct = default);
-
     /// <summary>Reads a stream's events with version greater than <paramref name="afterVersion"/>, in version order.</summary>
     IAsyncEnumerable<StoredEvent> ReadStreamAsync(string streamId, long afterVersion = 0, CancellationToken ct = default);
 
@@ -23,15 +15,57 @@ public interface IEventStore
     /// </summary>
     Task<GlobalPage> ReadAllAsync(GlobalCheckpoint after, int maxCount, CancellationToken ct = default);
 
+    /// <summary>The newest committed event's position and receive time in the global order, or null when the log is empty.</summary>
+    Task<LogHead?> ReadHeadAsync(CancellationToken ct = default);
+
+    /// <summary>Events committed after <paramref name="after"/>, counted up to <paramref name="cap"/> (a lag figure, not an exact total).</summary>
+    Task<long> CountAfterAsync(GlobalCheckpoint after, long cap, CancellationToken ct = default);
+}
+
+/// <summary>Appends to streams with per-stream optimistic concurrency (grains, fleet jobs).</summary>
+public interface IEventWriter
+{
+    /// <summary>
+    /// Appends <paramref name="events"/> at versions <paramref name="expectedVersion"/>+1.. in one round trip and one
+    /// transaction. Throws <see cref="WrongExpectedVersionException"/> when the stream is not at
+    /// <paramref name="expectedVersion"/>; succeeds without storing anything when every event id is already stored
+    /// (an ambiguous earlier commit).
+    /// </summary>
+    Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<EventToAppend> events, CancellationToken ct = default);
+}
+
+/// <summary>Snapshots of a stream's folded state (grains).</summary>
+public interface ISnapshotStore
+{
     /// <summary>Stores a snapshot unless a newer one exists.</summary>
     Task SaveSnapshotAsync(Snapshot snapshot, CancellationToken ct = default);
 
     /// <summary>Loads the latest snapshot, or null.</summary>
     Task<Snapshot?> LoadSnapshotAsync(string streamId, CancellationToken ct = default);
+}
 
+/// <summary>
+/// Named consumer checkpoints in the global log (projections). <see cref="LockAsync"/> and
+/// <see cref="LockPrefixAsync"/> open a transaction holding the checkpoint rows, so a consumer's own writes commit
+/// together with the checkpoint or not at all.
+/// </summary>
+public interface ICheckpointStore
+{
     /// <summary>Loads a named consumer checkpoint (<see cref="GlobalCheckpoint.Start"/> when none).</summary>
     Task<GlobalCheckpoint> LoadCheckpointAsync(string name, CancellationToken ct = default);
 
     /// <summary>Saves a named consumer checkpoint.</summary>
     Task SaveCheckpointAsync(string name, GlobalCheckpoint checkpoint, CancellationToken ct = default);
+
+    /// <summary>
+    /// Opens a transaction that holds checkpoint <paramref name="name"/> (created at the start when missing) and reads
+    /// its newest committed position: two workers can never both apply the same page.
+    /// </summary>
+    Task<CheckpointTransaction> LockAsync(string name, CancellationToken ct = default);
+
+    /// <summary>Opens a transaction that holds every checkpoint whose name starts with <paramref name="prefix"/> (waiting for pages in flight).</summary>
+    Task<CheckpointTransaction> LockPrefixAsync(string prefix, CancellationToken ct = default);
 }
+
+/// <summary>The event store as a whole, for callers (and tests) that need every role; prefer the narrow interfaces.</summary>
+public interface IEventStore : IEventReader, IEventWriter, ISnapshotStore, ICheckpointStore;

@@ -78,3 +78,6 @@ public sealed class WrongExpectedVersionException : Exception
     /// <summary>The version the writer expected.</summary>
     public long ExpectedVersion { get; }
 }
+
+/// <summary>The newest committed event of the global log.</summary>
+public sealed record LogHead(GlobalCheckpoint Checkpoint, DateTimeOffset ReceivedAt);

@@ -19,6 +19,9 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         WHERE $2 = 0 OR EXISTS (SELECT 1 FROM pf_events WHERE stream_id = $1 AND version = $2)
         """;
 
+    // A consumer transaction idle for longer than this is ended by PostgreSQL (see LockAsync).
+    private const int IdleInTransactionTimeoutMs = 30_000;
+
     private const string Columns =
         "global_position, transaction_id::text AS transaction_id_text, stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data::text, metadata::text";
 
@@ -216,6 +219,112 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         cmd.Parameters.Add(new() { Value = checkpoint.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new() { Value = checkpoint.Position });
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <inheritdoc />
+    public async Task<LogHead?> ReadHeadAsync(CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT transaction_id::text AS tx, global_position, received_at FROM pf_events ORDER BY transaction_id DESC, global_position DESC LIMIT 1");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct)
+            ? new LogHead(new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1)), await r.GetFieldValueAsync<DateTimeOffset>(2, ct))
+            : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<long> CountAfterAsync(GlobalCheckpoint after, long cap, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT count(*) FROM (SELECT 1 FROM pf_events WHERE (transaction_id, global_position) > ($1::text::xid8, $2) LIMIT $3) x
+            """);
+        cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = after.Position });
+        cmd.Parameters.Add(new() { Value = cap });
+        return (long)(await cmd.ExecuteScalarAsync(ct) ?? 0L);
+    }
+
+    /// <inheritdoc />
+    public async Task<CheckpointTransaction> LockAsync(string name, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var conn = await dataSource.OpenConnectionAsync(ct);
+        NpgsqlTransaction? tx = null;
+        try
+        {
+            tx = await conn.BeginTransactionAsync(ct);
+
+            // The global reader stops below the oldest open transaction on the whole server, so a worker that hangs inside
+            // a page (a frozen process whose socket stays open) would stall every consumer: PostgreSQL ends such a
+            // session after the timeout and the page is retried by the next activation. INSERT .. ON CONFLICT DO NOTHING
+            // makes the row exist (a concurrent inserter waits on the unique index), and FOR UPDATE then reads the newest
+            // committed position.
+            await using (var insert = new NpgsqlCommand($"""
+                SET LOCAL idle_in_transaction_session_timeout = '{IdleInTransactionTimeoutMs}ms';
+                INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES (@name, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING;
+                """, conn, tx))
+            {
+                insert.Parameters.AddWithValue("name", name);
+                await insert.ExecuteNonQueryAsync(ct);
+            }
+
+            GlobalCheckpoint position;
+            await using (var cmd = new NpgsqlCommand("SELECT transaction_id::text, global_position FROM pf_checkpoints WHERE name = $1 FOR UPDATE", conn, tx))
+            {
+                cmd.Parameters.Add(new() { Value = name });
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                if (!await r.ReadAsync(ct))
+                {
+                    throw new InvalidOperationException($"Checkpoint row '{name}' vanished inside its own transaction.");
+                }
+
+                position = new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1));
+            }
+
+            return new CheckpointTransaction(conn, tx, name, null, position);
+        }
+        catch
+        {
+            if (tx is not null)
+            {
+                await tx.DisposeAsync();
+            }
+
+            await conn.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<CheckpointTransaction> LockPrefixAsync(string prefix, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(prefix);
+        var conn = await dataSource.OpenConnectionAsync(ct);
+        NpgsqlTransaction? tx = null;
+        try
+        {
+            tx = await conn.BeginTransactionAsync(ct);
+            await using (var cmd = new NpgsqlCommand("SELECT name FROM pf_checkpoints WHERE starts_with(name, $1) FOR UPDATE", conn, tx))
+            {
+                cmd.Parameters.Add(new() { Value = prefix });
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct))
+                {
+                }
+            }
+
+            return new CheckpointTransaction(conn, tx, null, prefix, GlobalCheckpoint.Start);
+        }
+        catch
+        {
+            if (tx is not null)
+            {
+                await tx.DisposeAsync();
+            }
+
+            await conn.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task<IReadOnlyList<StoredEvent>> ReadAllRowsAsync(NpgsqlCommand cmd, CancellationToken ct)

@@ -18,6 +18,13 @@ public sealed record MigrationAssembly(Assembly Assembly);
 /// </summary>
 public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, IEnumerable<MigrationAssembly> assemblies, ILogger<SchemaMigrator> logger)
 {
+    /// <summary>
+    /// The one switch of every host for migrating at start (<c>PumpFleet:MigrateOnStart</c>). The owner of the schema is
+    /// the silo's <c>migrate</c> command (the Helm hook); the silo also migrates at start unless this is false, the
+    /// gateway only when it is true (default: in Development), the dashboard never.
+    /// </summary>
+    public const string MigrateOnStartKey = "PumpFleet:MigrateOnStart";
+
     // Arbitrary constant shared by every PumpFleet process: "PFMIGRAT" as a 64-bit key.
     private const long LockKey = 0x5046_4D49_4752_4154;
 

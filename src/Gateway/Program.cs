@@ -1,3 +1,4 @@
+using PumpFleet.Clustering;
 using PumpFleet.Gateway.Cli;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Quarantine;

@@ -37,8 +37,4 @@ public sealed class ProjectionOptions
     /// <summary>Fleet and lag gauges are refreshed from the database at most this often. Default: 15 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan MetricsRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);
-
-    /// <summary>A pump with no message for longer than this counts as silent. Default: 26 h.</summary>
-    [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
-    public TimeSpan SilentAfter { get; set; } = TimeSpan.FromHours(26);
 }

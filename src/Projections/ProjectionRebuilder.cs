@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using PumpFleet.EventStore;
 
 namespace PumpFleet.Projections;
 
@@ -9,7 +10,7 @@ namespace PumpFleet.Projections;
 /// back to the start. A worker whose page read the old position then finds its checkpoint moved and starts over, so
 /// nothing from before the rebuild leaks into the new read model. Works from any process that can reach the database.
 /// </summary>
-public sealed partial class ProjectionRebuilder(NpgsqlDataSource dataSource, IEnumerable<IProjection> projections, ILogger<ProjectionRebuilder> logger)
+public sealed partial class ProjectionRebuilder(ICheckpointStore checkpoints, IEnumerable<IProjection> projections, ILogger<ProjectionRebuilder> logger)
 {
     private readonly Dictionary<string, IProjection> _projections = projections.ToDictionary(p => p.Name, StringComparer.Ordinal);
 
@@ -27,36 +28,18 @@ public sealed partial class ProjectionRebuilder(NpgsqlDataSource dataSource, IEn
             throw new KeyNotFoundException($"No projection '{name}'. Known: {string.Join(", ", _projections.Keys)}.");
         }
 
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        var prefix = $"projection:{name}:";
-        await using (var lockCmd = new NpgsqlCommand("SELECT name FROM pf_checkpoints WHERE starts_with(name, $1) FOR UPDATE", conn, tx))
-        {
-            lockCmd.Parameters.Add(new() { Value = prefix });
-            await using var r = await lockCmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-            }
-        }
-
+        // The event store holds every partition's checkpoint (waiting for a page in flight to commit) until the commit.
+        await using var held = await checkpoints.LockPrefixAsync($"projection:{name}:", ct);
         foreach (var table in projection.Tables)
         {
             // Table names come from code, never from the request.
-            await using var del = new NpgsqlCommand($"DELETE FROM {table}", conn, tx);
+            await using var del = new NpgsqlCommand($"DELETE FROM {table}", held.Connection, held.Transaction);
             await del.ExecuteNonQueryAsync(ct);
         }
 
-        await using (var reset = new NpgsqlCommand("""
-            UPDATE pf_checkpoints SET transaction_id = '0'::xid8, global_position = 0, updated_at = now() WHERE starts_with(name, @prefix);
-            DELETE FROM pf_projection_progress WHERE projection = @name;
-            """, conn, tx))
-        {
-            reset.Parameters.AddWithValue("prefix", prefix);
-            reset.Parameters.AddWithValue("name", name);
-            await reset.ExecuteNonQueryAsync(ct);
-        }
-
-        await tx.CommitAsync(ct);
+        await held.ResetAsync(ct);
+        await ProjectionProgressStore.ForgetAsync(held.Connection, held.Transaction, name, ct);
+        await held.CommitAsync(ct);
         LogRebuilt(name);
     }
 

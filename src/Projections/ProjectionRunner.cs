@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
 using PumpFleet.EventStore;
 
 namespace PumpFleet.Projections;
@@ -20,12 +18,10 @@ public readonly record struct PageResult(int Read, int Applied, bool Moved);
 /// partition, a crash between write and commit, or a rebuild racing a page.
 /// </summary>
 public sealed partial class ProjectionRunner(
-    NpgsqlDataSource dataSource, IEventStore store, IEnumerable<IProjection> projections, IOptions<ProjectionOptions> options,
+    IEventReader reader, ICheckpointStore checkpoints, IEnumerable<IProjection> projections, IOptions<ProjectionOptions> options,
     ILogger<ProjectionRunner> logger)
 {
     private readonly Dictionary<string, IProjection> _projections = projections.ToDictionary(p => p.Name, StringComparer.Ordinal);
-
-    private const int IdleInTransactionTimeoutMs = 30_000;
 
     /// <summary>Runs between the read-model writes and the commit; tests use it to crash a page at the worst moment.</summary>
     public Func<string, CancellationToken, Task>? BeforeCommit { get; set; }
@@ -68,17 +64,8 @@ public sealed partial class ProjectionRunner(
     /// </summary>
     public async Task<bool> IsCaughtUpAsync(string name, int partition, int count, CancellationToken ct)
     {
-        var checkpoint = await store.LoadCheckpointAsync(Partitioning.CheckpointName(name, partition, count), ct);
-        await using var cmd = dataSource.CreateCommand(
-            "SELECT transaction_id::text AS tx, global_position FROM pf_events ORDER BY transaction_id DESC, global_position DESC LIMIT 1");
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct))
-        {
-            return true;
-        }
-
-        var last = new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1));
-        return checkpoint.CompareTo(last) >= 0;
+        var checkpoint = await checkpoints.LoadCheckpointAsync(Partitioning.CheckpointName(name, partition, count), ct);
+        return await reader.ReadHeadAsync(ct) is not { } head || checkpoint.CompareTo(head.Checkpoint) >= 0;
     }
 
     /// <summary>Reads one page after the stored checkpoint and applies it in one transaction.</summary>
@@ -86,8 +73,8 @@ public sealed partial class ProjectionRunner(
     {
         var projection = Get(name);
         var checkpointName = Partitioning.CheckpointName(name, partition, count);
-        var from = await store.LoadCheckpointAsync(checkpointName, ct);
-        var page = await store.ReadAllAsync(from, options.Value.PageSize, ct);
+        var from = await checkpoints.LoadCheckpointAsync(checkpointName, ct);
+        var page = await reader.ReadAllAsync(from, options.Value.PageSize, ct);
         if (page.Events.Count == 0)
         {
             return new PageResult(0, 0, false);
@@ -97,71 +84,28 @@ public sealed partial class ProjectionRunner(
             ? page.Events
             : page.Events.Where(e => Partitioning.PartitionOf(e.StreamId, count) == partition).ToList();
 
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        var stored = await LockCheckpointAsync(conn, tx, checkpointName, ct);
-        if (stored != from)
+        // The event store holds the checkpoint row for this transaction; it must still be where the page was read from.
+        await using var held = await checkpoints.LockAsync(checkpointName, ct);
+        if (held.Position != from)
         {
-            await tx.RollbackAsync(ct);
+            await held.RollbackAsync(ct);
             return new PageResult(page.Events.Count, 0, true);
         }
 
         if (mine.Count > 0)
         {
-            await projection.ApplyAsync(conn, tx, mine, ct);
+            await projection.ApplyAsync(held.Connection, held.Transaction, mine, ct);
         }
 
-        await using (var cmd = new NpgsqlCommand("""
-            UPDATE pf_checkpoints SET transaction_id = @tx::text::xid8, global_position = @pos, updated_at = now() WHERE name = @name;
-            INSERT INTO pf_projection_progress (name, projection, last_received_at, events_processed, updated_at)
-            VALUES (@name, @projection, @received, @count, now())
-            ON CONFLICT (name) DO UPDATE SET last_received_at = excluded.last_received_at,
-                events_processed = pf_projection_progress.events_processed + excluded.events_processed, updated_at = now();
-            """, conn, tx))
-        {
-            cmd.Parameters.AddWithValue("name", checkpointName);
-            cmd.Parameters.AddWithValue("tx", page.Next.TransactionId.ToString(CultureInfo.InvariantCulture));
-            cmd.Parameters.AddWithValue("pos", page.Next.Position);
-            cmd.Parameters.AddWithValue("projection", name);
-            cmd.Parameters.AddWithValue("received", page.Events[^1].ReceivedAt);
-            cmd.Parameters.AddWithValue("count", (long)mine.Count);
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-
+        await held.AdvanceAsync(page.Next, ct);
+        await ProjectionProgressStore.RecordPageAsync(held.Connection, held.Transaction, checkpointName, name, page.Events[^1].ReceivedAt, mine.Count, ct);
         if (BeforeCommit is { } hook)
         {
             await hook(checkpointName, ct);
         }
 
-        await tx.CommitAsync(ct);
+        await held.CommitAsync(ct);
         return new PageResult(page.Events.Count, mine.Count, false);
-    }
-
-    // INSERT .. ON CONFLICT DO NOTHING makes the row exist (a concurrent inserter waits on the unique index), and
-    // FOR UPDATE then reads the newest committed position, so two workers can never both apply the same page.
-    private static async Task<GlobalCheckpoint> LockCheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, CancellationToken ct)
-    {
-        // The global reader stops below the oldest open transaction on the whole server, so a worker that hangs inside
-        // a page (a frozen process whose socket stays open) would stall every projection: PostgreSQL ends such a
-        // session after the timeout and the page is retried by the next activation.
-        await using (var insert = new NpgsqlCommand($"""
-            SET LOCAL idle_in_transaction_session_timeout = '{IdleInTransactionTimeoutMs}ms';
-            INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES (@name, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING;
-            """, conn, tx))
-        {
-            insert.Parameters.AddWithValue("name", name);
-            await insert.ExecuteNonQueryAsync(ct);
-        }
-
-        await using var cmd = new NpgsqlCommand("SELECT transaction_id::text, global_position FROM pf_checkpoints WHERE name = $1 FOR UPDATE", conn, tx);
-        cmd.Parameters.Add(new() { Value = name });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct))
-        {
-            throw new InvalidOperationException($"Checkpoint row '{name}' vanished inside its own transaction.");
-        }
-
-        return new GlobalCheckpoint(ulong.Parse(r.GetString(0), CultureInfo.InvariantCulture), r.GetInt64(1));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name} partition {Partition}/{Count}: checkpoint moved under the page (rebuild or a second worker); re-reading")]

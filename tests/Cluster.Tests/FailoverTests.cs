@@ -1,5 +1,5 @@
 using PumpFleet.Failover;
-using PumpFleet.Hosting;
+using PumpFleet.Clustering;
 using PumpFleet.TestSupport;
 
 namespace PumpFleet.Cluster.Tests;

@@ -3,7 +3,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using PumpFleet.EventStore;
 using PumpFleet.Grains;
-using PumpFleet.Hosting;
+using PumpFleet.Clustering;
+using PumpFleet.TestSupport;
 
 namespace PumpFleet.Cluster.Tests;
 
@@ -29,7 +30,6 @@ internal static class InProcessSilo
         builder.UseOrleans(silo =>
         {
             silo.UsePumpFleetClustering(builder.Configuration, connectionString);
-            silo.AddMemoryGrainStorage("PubSubStore");
         });
         var host = builder.Build();
         await host.StartAsync(TestContext.Current.CancellationToken);
@@ -44,12 +44,5 @@ internal static class InProcessSilo
         var host = builder.Build();
         await host.StartAsync(TestContext.Current.CancellationToken);
         return host;
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

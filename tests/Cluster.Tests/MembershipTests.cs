@@ -4,7 +4,7 @@ using Npgsql;
 using Orleans.Runtime;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
-using PumpFleet.Hosting;
+using PumpFleet.Clustering;
 using PumpFleet.TestSupport;
 
 namespace PumpFleet.Cluster.Tests;
@@ -23,8 +23,8 @@ public sealed class MembershipTests(PostgresFixture pg)
         var ct = TestContext.Current.CancellationToken;
         var cs = await pg.CreateDatabaseAsync("members", typeof(ClusterHostingExtensions).Assembly);
         var clusterId = "members-" + Guid.NewGuid().ToString("N")[..8];
-        var a = await InProcessSilo.StartSiloAsync(cs, clusterId, InProcessSilo.FreePort(), InProcessSilo.FreePort());
-        var b = await InProcessSilo.StartSiloAsync(cs, clusterId, InProcessSilo.FreePort(), InProcessSilo.FreePort());
+        var a = await InProcessSilo.StartSiloAsync(cs, clusterId, Ports.Free(), Ports.Free());
+        var b = await InProcessSilo.StartSiloAsync(cs, clusterId, Ports.Free(), Ports.Free());
         try
         {
             await Eventually.TrueAsync(async () => await CountAsync(cs, clusterId, "status = 3") == 2, Deadline, "two Active rows");
@@ -83,7 +83,7 @@ public sealed class MembershipTests(PostgresFixture pg)
         var ct = TestContext.Current.CancellationToken;
         var cs = await pg.CreateDatabaseAsync("reminders", typeof(ClusterHostingExtensions).Assembly);
         var clusterId = "rem-" + Guid.NewGuid().ToString("N")[..8];
-        using var silo = await InProcessSilo.StartSiloAsync(cs, clusterId, InProcessSilo.FreePort(), InProcessSilo.FreePort());
+        using var silo = await InProcessSilo.StartSiloAsync(cs, clusterId, Ports.Free(), Ports.Free());
         try
         {
             var table = silo.Services.GetRequiredService<IReminderTable>();

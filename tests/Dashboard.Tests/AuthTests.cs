@@ -2,12 +2,14 @@ using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using PumpFleet.Dashboard.Auth;
+using Orleans.Dashboard;
+using PumpFleet.Clustering;
 using PumpFleet.Dashboard.Hosting;
 
 namespace PumpFleet.Dashboard.Tests;
 
 /// <summary>
-/// The stand-alone Dashboard composition (an Orleans client of the test cluster, UsePumpFleetOrleansClient) in
+/// The stand-alone Dashboard composition (an Orleans client of the test cluster, AddPumpFleetOrleansClient) in
 /// Cookie mode: users with hashed passwords, API keys with roles.
 /// </summary>
 public sealed class AuthTests(DashboardApp app) : IAsyncLifetime
@@ -36,7 +38,7 @@ public sealed class AuthTests(DashboardApp app) : IAsyncLifetime
             ["Dashboard:Auth:ApiKeyRoles:triage-bot"] = "analyst",
             ["Logging:LogLevel:Default"] = "Warning",
         });
-        builder.UsePumpFleetOrleansClient();
+        builder.AddPumpFleetOrleansClient(client => client.AddDashboard());
         builder.AddPumpFleetDashboard();
         _host = builder.Build();
         _host.MapPumpFleetDashboard();

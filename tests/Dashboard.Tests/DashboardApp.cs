@@ -8,10 +8,12 @@ using PumpFleet.Contracts.Grains;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.EventStore;
 using PumpFleet.Grains;
+using PumpFleet.Gateway.Hosting;
 using PumpFleet.Projections;
 using PumpFleet.Projections.Tests.Seed;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.TestSupport;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Tests;
 
@@ -40,9 +42,9 @@ public sealed class DashboardApp : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await _pg.InitializeAsync();
-        ConnectionString = await _pg.CreateDatabaseAsync("dash", typeof(ProjectionRunner).Assembly);
-        var siloPort = FreePort();
-        GatewayPort = FreePort();
+        ConnectionString = await _pg.CreateDatabaseAsync("dash", typeof(PumpProjection).Assembly);
+        var siloPort = Ports.Free();
+        GatewayPort = Ports.Free();
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", ApplicationName = typeof(DashboardApp).Assembly.GetName().Name });
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -62,6 +64,8 @@ public sealed class DashboardApp : IAsyncLifetime
         builder.AddServiceDefaults();
         builder.Services.AddPumpFleetEventStore(ConnectionString);
         builder.Services.AddPumpFleetGrains();
+        // As in the silo: the quarantine gauge is the gateway's, asked of its store.
+        builder.Services.AddPumpFleetQuarantineGauge();
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(siloPort, GatewayPort, serviceId: "pumpfleet", clusterId: "pumpfleet-test");
@@ -118,12 +122,6 @@ public sealed class DashboardApp : IAsyncLifetime
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -13,6 +13,7 @@ using PumpFleet.Grains;
 using PumpFleet.Projections;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.TestSupport;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Tests;
 
@@ -31,7 +32,7 @@ public sealed class StallEndToEndTests(DashboardApp app) : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var cs = await app.Postgres.CreateDatabaseAsync("e2e", typeof(ProjectionRunner).Assembly);
+        var cs = await app.Postgres.CreateDatabaseAsync("e2e", typeof(PumpProjection).Assembly);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", ApplicationName = typeof(StallEndToEndTests).Assembly.GetName().Name });
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -42,7 +43,7 @@ public sealed class StallEndToEndTests(DashboardApp app) : IAsyncLifetime
             ["Projections:KeepAliveInterval"] = "00:00:01",
             ["Projections:MetricsRefreshInterval"] = "00:00:00.500",
             ["Logging:LogLevel:Default"] = "Warning",
-            ["Gateway:Mqtt:Port"] = FreePort().ToString(CultureInfo.InvariantCulture),
+            ["Gateway:Mqtt:Port"] = Ports.Free().ToString(CultureInfo.InvariantCulture),
         });
         builder.AddServiceDefaults();
         builder.Services.AddPumpFleetEventStore(cs);
@@ -51,7 +52,7 @@ public sealed class StallEndToEndTests(DashboardApp app) : IAsyncLifetime
         builder.Services.AddPumpFleetGrains();
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(FreePort(), FreePort(), serviceId: "pumpfleet", clusterId: "pumpfleet-e2e");
+            silo.UseLocalhostClustering(Ports.Free(), Ports.Free(), serviceId: "pumpfleet", clusterId: "pumpfleet-e2e");
             silo.AddPumpFleetProjections();
         });
         builder.AddPumpFleetDashboard();
@@ -165,12 +166,5 @@ public sealed class StallEndToEndTests(DashboardApp app) : IAsyncLifetime
             await proc.WaitForExitAsync(Ct);
             return (proc.ExitCode, await stdout + await stderr);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 }

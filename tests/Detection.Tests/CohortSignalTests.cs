@@ -8,6 +8,7 @@ using PumpFleet.Domain.Detection;
 using PumpFleet.Domain.Statistics;
 using PumpFleet.EventStore;
 using PumpFleet.Grains.Detection.Fleet;
+using PumpFleet.ReadModels;
 using PumpFleet.TestSupport;
 
 namespace PumpFleet.Detection.Tests;

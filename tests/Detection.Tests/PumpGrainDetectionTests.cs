@@ -8,6 +8,7 @@ using PumpFleet.Domain.Detection;
 using PumpFleet.EventStore;
 using PumpFleet.Grains;
 using PumpFleet.Grains.Detection.Fleet;
+using PumpFleet.ReadModels;
 using PumpFleet.TestSupport;
 using static PumpFleet.Detection.Tests.PumpScript;
 

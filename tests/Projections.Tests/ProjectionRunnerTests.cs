@@ -1,6 +1,7 @@
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Projections.Tests.Seed;
 using PumpFleet.TestSupport;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Projections.Tests;
 

@@ -5,6 +5,7 @@ using Npgsql;
 using PumpFleet.EventStore;
 using PumpFleet.Projections.Tests.Seed;
 using PumpFleet.TestSupport;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Projections.Tests;
 

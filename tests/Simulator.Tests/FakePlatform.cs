@@ -8,6 +8,7 @@ using MQTTnet.Protocol;
 using MQTTnet.Server;
 using PumpFleet.Simulator.Transport;
 using PumpFleet.Simulator.Wire;
+using PumpFleet.TestSupport;
 
 namespace PumpFleet.Simulator.Tests;
 
@@ -99,7 +100,7 @@ internal sealed class FakePlatform : IAsyncDisposable
 
     public static async Task<FakePlatform> StartAsync(string? targetHub, CancellationToken cancellationToken)
     {
-        var p = new FakePlatform(FreePort()) { TargetHub = targetHub };
+        var p = new FakePlatform(Ports.Free()) { TargetHub = targetHub };
         await p._server.StartAsync();
         var connect = await p._client.ConnectAsync(new MqttClientOptionsBuilder()
             .WithTcpServer("127.0.0.1", p.Port)
@@ -115,12 +116,6 @@ internal sealed class FakePlatform : IAsyncDisposable
         return p;
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     private async Task OnEventsAsync(MqttApplicationMessageReceivedEventArgs e)
     {

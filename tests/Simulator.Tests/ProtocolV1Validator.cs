@@ -6,7 +6,7 @@ using System.Text.RegularExpressions;
 namespace PumpFleet.Simulator.Tests;
 
 /// <summary>
-/// An independent reading of shared/protocol.md §1 (event batch and event types), written from the document,
+/// An independent reading of docs/protocol.md (hub protocol v1) (event batch and event types), written from the document,
 /// not from the simulator's code, so that the two check each other.
 /// </summary>
 internal static partial class ProtocolV1Validator

@@ -31,7 +31,6 @@ public sealed class PumpCluster : IAsyncDisposable
         {
             silo.Services.AddPumpFleetEventStore(connectionString);
             silo.Services.AddPumpFleetGrains();
-            silo.AddMemoryGrainStorage("PubSubStore");
             configure?.Invoke(silo.Services);
         });
         var cluster = builder.Build();

@@ -83,7 +83,7 @@ public sealed record AnomalyView
     [Id(9)] public DateTimeOffset? AcknowledgedAt { get; init; }
 }
 
-/// <summary>The platform's own reservoir ledger (notes/domain.md §0 item 1).</summary>
+/// <summary>The platform's own reservoir ledger (docs/detection.md, introduction).</summary>
 [GenerateSerializer, Immutable, Alias("pumpfleet.LedgerView.v1")]
 public sealed record LedgerView
 {

@@ -1,5 +1,6 @@
 using PumpFleet.Dashboard.Auth;
 using PumpFleet.Projections;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
 
@@ -9,7 +10,7 @@ internal static class AdminEndpoints
     public static RouteGroupBuilder MapAdminEndpoints(this RouteGroupBuilder api)
     {
         var admin = api.MapGroup("/admin").RequireAuthorization(Roles.CanAdminister);
-        admin.MapGet("/projections", async (ReadModelQueries q, ProjectionRebuilder rebuilder, CancellationToken ct) =>
+        admin.MapGet("/projections", async (IReadModelQueries q, ProjectionRebuilder rebuilder, CancellationToken ct) =>
                 TypedResults.Ok(new { names = rebuilder.Names.Order(StringComparer.Ordinal), partitions = await q.ProjectionProgressAsync(ct) }))
             .WithName("ListProjections").WithSummary("Projections and the progress of each partition");
         admin.MapPost("/projections/{name}/rebuild", async (string name, ProjectionRebuilder rebuilder, CancellationToken ct) =>

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Dashboard.Auth;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
 
@@ -16,12 +17,12 @@ internal static class AnomalyEndpoints
         api.MapGet("/anomalies", ListAsync).WithName("ListAnomalies")
             .WithSummary("Platform-detected anomalies; status open (default), acknowledged, resolved, active (open or acknowledged) or all")
             .Produces<IReadOnlyList<AnomalyItem>>().ProducesValidationProblem();
-        api.MapPost("/anomalies/{id}/acknowledge", (string id, AnomalyActionRequest? body, ReadModelQueries q, IGrainFactory g, ClaimsPrincipal user, CancellationToken ct)
+        api.MapPost("/anomalies/{id}/acknowledge", (string id, AnomalyActionRequest? body, IReadModelQueries q, IGrainFactory g, ClaimsPrincipal user, CancellationToken ct)
                 => ActAsync(id, body, q, g, user, acknowledge: true, ct))
             .WithName("AcknowledgeAnomaly").WithSummary("Acknowledge an open anomaly (recorded as an event with who and when)")
             .RequireAuthorization(Roles.CanTriage)
             .Produces<AnomalyActionResult>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
-        api.MapPost("/anomalies/{id}/resolve", (string id, AnomalyActionRequest? body, ReadModelQueries q, IGrainFactory g, ClaimsPrincipal user, CancellationToken ct)
+        api.MapPost("/anomalies/{id}/resolve", (string id, AnomalyActionRequest? body, IReadModelQueries q, IGrainFactory g, ClaimsPrincipal user, CancellationToken ct)
                 => ActAsync(id, body, q, g, user, acknowledge: false, ct))
             .WithName("ResolveAnomaly").WithSummary("Resolve an open or acknowledged anomaly (recorded as an event with who and when)")
             .RequireAuthorization(Roles.CanTriage)
@@ -32,7 +33,7 @@ internal static class AnomalyEndpoints
     }
 
     private static async Task<IResult> ListAsync(
-        ReadModelQueries queries, CancellationToken ct, string? status = null, string? kind = null, string? severity = null, string? serial = null, string? limit = null)
+        IReadModelQueries queries, CancellationToken ct, string? status = null, string? kind = null, string? severity = null, string? serial = null, string? limit = null)
     {
         var p = new QueryParameters();
         var s = p.OneOf("status", status, AnomalyStatuses) ?? "open";
@@ -56,7 +57,7 @@ internal static class AnomalyEndpoints
     }
 
     private static async Task<IResult> ActAsync(
-        string id, AnomalyActionRequest? body, ReadModelQueries queries, IGrainFactory grains, ClaimsPrincipal user, bool acknowledge, CancellationToken ct)
+        string id, AnomalyActionRequest? body, IReadModelQueries queries, IGrainFactory grains, ClaimsPrincipal user, bool acknowledge, CancellationToken ct)
     {
         if (id.Length is 0 or > 200)
         {
@@ -89,7 +90,7 @@ internal static class AnomalyEndpoints
         return TypedResults.Ok(new AnomalyActionResult(id, anomaly.Serial, acknowledge ? "acknowledged" : "resolved", by, body?.Note));
     }
 
-    private static async Task<IResult> AlarmsAsync(ReadModelQueries queries, CancellationToken ct, string? active = null, string? severity = null, string? limit = null)
+    private static async Task<IResult> AlarmsAsync(IReadModelQueries queries, CancellationToken ct, string? active = null, string? severity = null, string? limit = null)
     {
         var p = new QueryParameters();
         var act = p.OneOf("active", active, ["true", "false"]) ?? "true";

@@ -2,10 +2,11 @@ using PumpFleet.Domain.Statistics;
 using Microsoft.Extensions.Options;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Dashboard.Stats;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
 
-/// <summary><c>GET /api/cohorts</c>: post-market surveillance rates (notes/domain.md §7).</summary>
+/// <summary><c>GET /api/cohorts</c>: post-market surveillance rates (docs/api.md, cohorts).</summary>
 internal static class CohortEndpoints
 {
     private static readonly string[] Dimensions = ["model", "firmware", "lot"];
@@ -19,7 +20,7 @@ internal static class CohortEndpoints
         return api;
     }
 
-    private static async Task<IResult> GetAsync(ReadModelQueries queries, IOptions<DashboardOptions> options, CancellationToken ct,
+    private static async Task<IResult> GetAsync(IReadModelQueries queries, IOptions<DashboardOptions> options, CancellationToken ct,
         string? by = null, string? metric = null, string? minCount = null)
     {
         var p = new QueryParameters();

@@ -2,6 +2,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using PumpFleet.Dashboard.Hosting;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
 
@@ -14,15 +15,15 @@ internal static class LiveEndpoints
 {
     public static RouteGroupBuilder MapLiveEndpoints(this RouteGroupBuilder api)
     {
-        api.MapGet("/fleet/summary", (ReadModelQueries q, CancellationToken ct) => q.FleetSummaryAsync(ct)).WithName("FleetSummary")
+        api.MapGet("/fleet/summary", (IReadModelQueries q, CancellationToken ct) => q.FleetSummaryAsync(ct)).WithName("FleetSummary")
             .WithSummary("Counts by status, open anomalies, active critical alarms");
-        api.MapGet("/live", (ReadModelQueries q, IOptions<DashboardOptions> o, CancellationToken ct) => TypedResults.ServerSentEvents(StreamAsync(q, o.Value.LiveInterval, ct)))
+        api.MapGet("/live", (IReadModelQueries q, IOptions<DashboardOptions> o, CancellationToken ct) => TypedResults.ServerSentEvents(StreamAsync(q, o.Value.LiveInterval, ct)))
             .WithName("Live").WithSummary("Server-Sent Events: 'fleet' with the fleet summary whenever the read models change")
             .ExcludeFromDescription();
         return api;
     }
 
-    private static async IAsyncEnumerable<SseItem<FleetSummary>> StreamAsync(ReadModelQueries queries, TimeSpan interval, [EnumeratorCancellation] CancellationToken ct)
+    private static async IAsyncEnumerable<SseItem<FleetSummary>> StreamAsync(IReadModelQueries queries, TimeSpan interval, [EnumeratorCancellation] CancellationToken ct)
     {
         string? last = null;
         using var timer = new PeriodicTimer(interval);

@@ -4,6 +4,7 @@ using PumpFleet.Contracts.Views;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.EventStore;
 using Microsoft.Extensions.Options;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
 
@@ -20,7 +21,7 @@ internal static class PumpEndpoints
     {
         api.MapGet("/pumps", ListAsync).WithName("ListPumps").WithSummary("Page of pump summaries (read model), filtered and sorted")
             .Produces<PagedResult<PumpSummary>>().ProducesValidationProblem();
-        api.MapGet("/pumps/facets", (ReadModelQueries q, CancellationToken ct) => q.FacetsAsync(ct)).WithName("PumpFacets")
+        api.MapGet("/pumps/facets", (IReadModelQueries q, CancellationToken ct) => q.FacetsAsync(ct)).WithName("PumpFacets")
             .WithSummary("Known models, firmware versions and lots");
         api.MapGet("/pumps/{serial}", GetAsync).WithName("GetPump").WithSummary("The pump's current state, or its state as of a time")
             .Produces<PumpView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
@@ -34,7 +35,7 @@ internal static class PumpEndpoints
     }
 
     private static async Task<IResult> ListAsync(
-        ReadModelQueries queries, IOptions<DashboardOptions> options, CancellationToken ct,
+        IReadModelQueries queries, IOptions<DashboardOptions> options, CancellationToken ct,
         string? status = null, string? model = null, string? firmware = null, string? lot = null, string? q = null,
         string? page = null, string? pageSize = null, string? sort = null, string? dir = null)
     {
@@ -42,7 +43,7 @@ internal static class PumpEndpoints
         var filter = new PumpFilter(p.OneOf("status", status, Statuses), p.Text("model", model), p.Text("firmware", firmware), p.Text("lot", lot), p.Text("q", q));
         var pageNo = p.Int("page", page, 1, 1, 1_000_000);
         var size = p.Int("pageSize", pageSize, 50, 1, options.Value.MaxPageSize);
-        var sortKey = p.OneOf("sort", sort, [.. ReadModelQueries.PumpSorts.Keys]) ?? "attention";
+        var sortKey = p.OneOf("sort", sort, [.. queries.PumpSortKeys]) ?? "attention";
         var direction = p.OneOf("dir", dir, Directions) ?? "asc";
         if (p.HasErrors)
         {
@@ -72,7 +73,7 @@ internal static class PumpEndpoints
         return TypedResults.Ok(view);
     }
 
-    private static async Task<IResult> EventsAsync(string serial, IEventStore store, CancellationToken ct, string? afterSeq = null, string? limit = null)
+    private static async Task<IResult> EventsAsync(string serial, IEventReader store, CancellationToken ct, string? afterSeq = null, string? limit = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);
@@ -109,7 +110,7 @@ internal static class PumpEndpoints
         return TypedResults.Ok(array);
     }
 
-    private static async Task<IResult> FlowAsync(string serial, ReadModelQueries queries, CancellationToken ct, string? from = null, string? to = null, string? bucket = null)
+    private static async Task<IResult> FlowAsync(string serial, IReadModelQueries queries, CancellationToken ct, string? from = null, string? to = null, string? bucket = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);
@@ -152,7 +153,7 @@ internal static class PumpEndpoints
         return TypedResults.Ok(new FlowSeries(serial, b, start, end, points));
     }
 
-    private static async Task<IResult> AlarmsAsync(string serial, ReadModelQueries queries, CancellationToken ct, string? limit = null)
+    private static async Task<IResult> AlarmsAsync(string serial, IReadModelQueries queries, CancellationToken ct, string? limit = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);

@@ -7,7 +7,7 @@ using Orleans.Dashboard;
 using PumpFleet.Dashboard.Api;
 using PumpFleet.Dashboard.Auth;
 using PumpFleet.EventStore;
-using PumpFleet.Projections;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Hosting;
 
@@ -15,7 +15,7 @@ namespace PumpFleet.Dashboard.Hosting;
 /// Composition of the dashboard: <see cref="AddPumpFleetDashboard"/> on the builder and
 /// <see cref="MapPumpFleetDashboard"/> on the app, so the stand-alone Dashboard process and the all-in-one silo host
 /// mount exactly the same thing. Orleans is the host's business: a co-hosted silo (<c>UseOrleans</c>) or a client
-/// (<see cref="OrleansClientHostingExtensions.UsePumpFleetOrleansClient"/>).
+/// (<c>AddPumpFleetOrleansClient</c> of src/Clustering).
 /// </summary>
 public static class DashboardHostingExtensions
 {
@@ -28,13 +28,12 @@ public static class DashboardHostingExtensions
         var services = builder.Services;
         if (!services.Any(d => d.ServiceType == typeof(IEventStore)))
         {
-            var cs = builder.Configuration.GetConnectionString("PumpFleet")
-                ?? throw new InvalidOperationException("ConnectionStrings:PumpFleet is not set (Npgsql connection string of the PumpFleet database).");
+            var cs = builder.Configuration.GetConnectionString(EventStoreServiceCollectionExtensions.ConnectionStringName)
+                ?? throw new InvalidOperationException($"ConnectionStrings:{EventStoreServiceCollectionExtensions.ConnectionStringName} is not set (Npgsql connection string of the PumpFleet database).");
             services.AddPumpFleetEventStore(cs);
         }
 
         services.AddPumpFleetReadModels();
-        services.TryAddSingleton<ReadModelQueries>();
         services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<DashboardOptions>, DashboardOptionsValidator>();
         var developmentDefault = builder.Environment.IsDevelopment() ? "Local" : "Cookie";

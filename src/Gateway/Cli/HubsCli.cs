@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 using PumpFleet.EventStore;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
-using PumpFleet.Hosting;
+using PumpFleet.Clustering;
 
 namespace PumpFleet.Gateway.Cli;
 

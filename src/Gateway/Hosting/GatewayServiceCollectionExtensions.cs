@@ -8,7 +8,7 @@ using PumpFleet.Gateway.Hubs;
 using PumpFleet.Gateway.Ingest;
 using PumpFleet.Gateway.Mqtt;
 using PumpFleet.Gateway.Quarantine;
-using PumpFleet.Hosting;
+using PumpFleet.Clustering;
 
 namespace PumpFleet.Gateway.Hosting;
 
@@ -16,12 +16,30 @@ namespace PumpFleet.Gateway.Hosting;
 public static class GatewayServiceCollectionExtensions
 {
     /// <summary>Name of the connection string (<c>ConnectionStrings:PumpFleet</c>).</summary>
-    public const string ConnectionStringName = "PumpFleet";
+    public const string ConnectionStringName = EventStoreServiceCollectionExtensions.ConnectionStringName;
+
+    /// <summary>
+    /// The quarantine store and the <c>pumpfleet.quarantine.size</c> gauge that asks it (needs the event store's data
+    /// source). Gateways register it themselves; silos add it so the fleet's gauges come from one place as before.
+    /// </summary>
+    public static IServiceCollection AddPumpFleetQuarantineGauge(this IServiceCollection services)
+    {
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<QuarantineStore>();
+        if (!services.Any(d => d.ServiceType == typeof(QuarantineGauge)))
+        {
+            services.AddSingleton<QuarantineGauge>();
+            services.AddHostedService(sp => sp.GetRequiredService<QuarantineGauge>());
+        }
+
+        return services;
+    }
 
     /// <summary>
     /// Registers the gateway: options (validated on start), stores, pipeline, metrics, the broker of the configured
-    /// mode as a hosted service, and the 010 migration (applied on start unless <c>Gateway:MigrateOnStart</c> is false).
-    /// Needs an <see cref="IGrainFactory"/>: a co-hosted silo or <see cref="OrleansClientHostingExtensions.AddPumpFleetOrleansClient"/>.
+    /// mode as a hosted service, and the 010 migration (applied on start when <c>PumpFleet:MigrateOnStart</c> is true; default: in Development only, production runs the silo's <c>migrate</c>).
+    /// Needs an <see cref="IGrainFactory"/>: a co-hosted silo or <c>AddPumpFleetOrleansClient</c> of src/Clustering.
     /// </summary>
     public static IServiceCollection AddPumpFleetGateway(this IServiceCollection services, IConfiguration configuration)
     {
@@ -43,17 +61,15 @@ public static class GatewayServiceCollectionExtensions
         services.AddPumpFleetMigrations(typeof(GatewayServiceCollectionExtensions).Assembly);
         // Every process that migrates also brings the cluster schema, so switching to AdoNet clustering needs no extra step.
         services.AddPumpFleetClusterSchema();
-        if (configuration.GetValue("Gateway:MigrateOnStart", true))
-        {
-            // Registered before the broker so the tables exist when the first hub connects.
-            services.AddHostedService<MigrateOnStart>();
-        }
+        // Registered before the broker so the tables exist when the first hub connects; whether it migrates is decided
+        // at start (PumpFleet:MigrateOnStart, default: only in Development).
+        services.AddHostedService<MigrateOnStart>();
 
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<GatewayInstruments>();
         services.TryAddSingleton<HubStore>();
-        services.TryAddSingleton<QuarantineStore>();
+        services.AddPumpFleetQuarantineGauge();
         services.TryAddSingleton<HubAuthenticator>();
         services.TryAddSingleton<HubAdmin>();
         services.TryAddSingleton<IngestPipeline>();
@@ -77,9 +93,12 @@ public static class GatewayServiceCollectionExtensions
         return services;
     }
 
-    private sealed class MigrateOnStart(SchemaMigrator migrator) : IHostedService
+    private sealed class MigrateOnStart(SchemaMigrator migrator, IConfiguration configuration, IHostEnvironment environment) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => migrator.MigrateAsync(cancellationToken);
+        public Task StartAsync(CancellationToken cancellationToken) =>
+            configuration.GetValue<bool?>(SchemaMigrator.MigrateOnStartKey) ?? environment.IsDevelopment()
+                ? migrator.MigrateAsync(cancellationToken)
+                : Task.CompletedTask;
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using PumpFleet.Contracts.Hub;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Protocol;

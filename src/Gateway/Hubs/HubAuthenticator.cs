@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using PumpFleet.Contracts.Hub;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Protocol;
 

@@ -12,7 +12,7 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
     public async Task<HubRecord?> FindAsync(string hubId, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "SELECT hub_id, secret_hash, created_at, rotated_at, revoked_at FROM gateway_hubs WHERE hub_id = $1");
+            "SELECT hub_id, secret_hash, created_at, rotated_at, revoked_at FROM pf_gateway_hubs WHERE hub_id = $1");
         cmd.Parameters.Add(new() { Value = hubId });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct))
@@ -28,7 +28,7 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
     public async Task<bool> TryCreateAsync(string hubId, string secretHash, string? by, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "INSERT INTO gateway_hubs (hub_id, secret_hash, created_by) VALUES ($1, $2, $3) ON CONFLICT (hub_id) DO NOTHING");
+            "INSERT INTO pf_gateway_hubs (hub_id, secret_hash, created_by) VALUES ($1, $2, $3) ON CONFLICT (hub_id) DO NOTHING");
         cmd.Parameters.Add(new() { Value = hubId });
         cmd.Parameters.Add(new() { Value = secretHash });
         cmd.Parameters.Add(new() { Value = (object?)by ?? DBNull.Value });
@@ -39,7 +39,7 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
     public async Task<bool> RotateAsync(string hubId, string secretHash, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "UPDATE gateway_hubs SET secret_hash = $2, rotated_at = now(), revoked_at = NULL WHERE hub_id = $1");
+            "UPDATE pf_gateway_hubs SET secret_hash = $2, rotated_at = now(), revoked_at = NULL WHERE hub_id = $1");
         cmd.Parameters.Add(new() { Value = hubId });
         cmd.Parameters.Add(new() { Value = secretHash });
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
@@ -49,7 +49,7 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
     public async Task<bool> RevokeAsync(string hubId, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "UPDATE gateway_hubs SET revoked_at = now() WHERE hub_id = $1 AND revoked_at IS NULL");
+            "UPDATE pf_gateway_hubs SET revoked_at = now() WHERE hub_id = $1 AND revoked_at IS NULL");
         cmd.Parameters.Add(new() { Value = hubId });
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
@@ -58,7 +58,7 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
     public async Task SetStatusAsync(string hubId, bool online, string? firmware, DateTimeOffset? statusAt, DateTimeOffset now, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
-            INSERT INTO gateway_hub_status AS s (hub_id, online, firmware, status_at, last_seen_at, connected_at, disconnected_at)
+            INSERT INTO pf_gateway_hub_status AS s (hub_id, online, firmware, status_at, last_seen_at, connected_at, disconnected_at)
             VALUES ($1, $2, $3, $4, $5, CASE WHEN $2 THEN $5 END, CASE WHEN $2 THEN NULL ELSE $5 END)
             ON CONFLICT (hub_id) DO UPDATE SET
                 online = $2,
@@ -85,7 +85,7 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
         }
 
         await using var cmd = dataSource.CreateCommand("""
-            INSERT INTO gateway_hub_status AS s (hub_id, online, last_seen_at)
+            INSERT INTO pf_gateway_hub_status AS s (hub_id, online, last_seen_at)
             SELECT h, true, t FROM unnest($1::text[], $2::timestamptz[]) AS x(h, t)
             ON CONFLICT (hub_id) DO UPDATE SET last_seen_at = GREATEST(s.last_seen_at, EXCLUDED.last_seen_at)
             """);
@@ -98,7 +98,7 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
     public async Task<HubStatus?> GetStatusAsync(string hubId, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "SELECT hub_id, online, firmware, status_at, last_seen_at FROM gateway_hub_status WHERE hub_id = $1");
+            "SELECT hub_id, online, firmware, status_at, last_seen_at FROM pf_gateway_hub_status WHERE hub_id = $1");
         cmd.Parameters.Add(new() { Value = hubId });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct)

@@ -6,7 +6,7 @@ using PumpFleet.Gateway.Hubs;
 namespace PumpFleet.Gateway.Ingest;
 
 /// <summary>
-/// Remembers when each hub last sent something and writes it to <c>gateway_hub_status</c> every few seconds, so
+/// Remembers when each hub last sent something and writes it to <c>pf_gateway_hub_status</c> every few seconds, so
 /// silent-hub detection has a last-seen time without one database write per message.
 /// </summary>
 public sealed partial class HubActivityTracker(HubStore store, GatewayInstruments instruments, ILogger<HubActivityTracker> logger) : BackgroundService

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using PumpFleet.Contracts.Hub;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
+using PumpFleet.Contracts.Hub;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
 using PumpFleet.Gateway.Ingest;

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MQTTnet;
 using MQTTnet.Protocol;
+using PumpFleet.Contracts.Hub;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Ingest;
 using PumpFleet.Gateway.Protocol;

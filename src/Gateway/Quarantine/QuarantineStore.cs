@@ -28,7 +28,7 @@ public sealed class QuarantineStore(NpgsqlDataSource dataSource)
         foreach (var i in items)
         {
             var cmd = new NpgsqlBatchCommand("""
-                INSERT INTO gateway_quarantine (hub_id, serial, topic, scope, refused, seq, code, reason, received_at, payload)
+                INSERT INTO pf_gateway_quarantine (hub_id, serial, topic, scope, refused, seq, code, reason, received_at, payload)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                 """);
             cmd.Parameters.Add(new() { Value = i.HubId });
@@ -52,7 +52,7 @@ public sealed class QuarantineStore(NpgsqlDataSource dataSource)
     {
         await using var cmd = dataSource.CreateCommand("""
             SELECT id, hub_id, serial, topic, scope, refused, seq, code, reason, received_at, payload
-            FROM gateway_quarantine
+            FROM pf_gateway_quarantine
             WHERE ($1::text IS NULL OR hub_id = $1) AND ($2::text IS NULL OR serial = $2) AND ($3::bigint IS NULL OR id < $3)
             ORDER BY id DESC
             LIMIT $4
@@ -71,5 +71,19 @@ public sealed class QuarantineStore(NpgsqlDataSource dataSource)
         }
 
         return list;
+    }
+
+    /// <summary>Items currently in the quarantine; 0 while the table does not exist yet (before the gateway's migration).</summary>
+    public async Task<long> CountAsync(CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT count(*) FROM pf_gateway_quarantine");
+        try
+        {
+            return (long)(await cmd.ExecuteScalarAsync(ct) ?? 0L);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return 0;
+        }
     }
 }

@@ -1,3 +1,4 @@
+using PumpFleet.EventStore;
 using PumpFleet.EventStore.Local;
 
 namespace PumpFleet.Silo.Hosting;
@@ -11,7 +12,7 @@ public static class PumpFleetDatabase
     /// <summary>Returns the connection string and, when one was started, the private server (to stop at exit).</summary>
     public static async Task<(string ConnectionString, PrivatePostgres? Server)> ResolveAsync(IConfiguration config, Action<string> progress, CancellationToken ct = default)
     {
-        var cs = config.GetConnectionString("PumpFleet");
+        var cs = config.GetConnectionString(EventStoreServiceCollectionExtensions.ConnectionStringName);
         if (!string.IsNullOrWhiteSpace(cs))
         {
             return (cs, null);

@@ -1,8 +1,9 @@
 using PumpFleet.EventStore;
+using PumpFleet.Gateway.Hosting;
 using PumpFleet.Grains;
 using Orleans.Dashboard;
-using PumpFleet.Hosting;
-using PumpFleet.Projections;
+using PumpFleet.Clustering;
+using PumpFleet.ReadModels;
 
 namespace PumpFleet.Silo.Hosting;
 
@@ -14,8 +15,9 @@ public static class SiloHostingExtensions
     {
         builder.Services.AddPumpFleetEventStore(connectionString);
         // Grains, their options, and the fleet-level detection jobs (silent pumps, cohort signals).
-        builder.Services.AddPumpFleetFleetDetection();
+        builder.Services.AddPumpFleetFleetJobs();
         builder.Services.AddPumpFleetClusterSchema();
+        builder.Services.AddPumpFleetQuarantineGauge();
 
         // A silo that stops deactivates its grains and leaves the membership table before the host gives up; PumpGrain
         // state is durable per call, so this is about not cutting in-flight calls. DOTNET_SHUTDOWNTIMEOUTSECONDS
@@ -29,11 +31,10 @@ public static class SiloHostingExtensions
         });
         builder.UseOrleans(silo =>
         {
-            // Mode, ports, advertised address, membership and reminder providers, timings: see PumpFleet.Hosting and
+            // Mode, ports, advertised address, membership and reminder providers, timings: see PumpFleet.Clustering and
             // docs/cluster.md. Orleans binds its own "Orleans" section, so PumpFleet's switches live under "PumpFleet".
             silo.UsePumpFleetClustering(builder.Configuration, connectionString);
-            silo.AddMemoryGrainStorage("PubSubStore");
-            // Projections run as grains spread over the silos (src/Projections); the Orleans dashboard's grains too.
+            // Projections run as grains spread over the silos (src/Projections engine, src/ReadModels); the Orleans dashboard's grains too.
             silo.AddPumpFleetProjections();
             silo.AddDashboard();
         });

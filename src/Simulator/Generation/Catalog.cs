@@ -4,7 +4,7 @@ namespace PumpFleet.Simulator.Generation;
 
 /// <summary>
 /// The fleet's models and drugs. Reservoirs, concentrations and dose ranges follow docs/simulator.md, which cites
-/// shared/notes/domain.md §1.1, §1.2 and §1.5.
+/// docs/simulator.md (sources of the figures).
 /// </summary>
 public static class Catalog
 {

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
 using PumpFleet.Gateway.Quarantine;
+using PumpFleet.TestSupport;
 
 namespace PumpFleet.Gateway.Tests.Infrastructure;
 

@@ -4,7 +4,7 @@ using PumpFleet.Domain.Statistics;
 
 namespace PumpFleet.Grains.Detection.Fleet;
 
-/// <summary>One cohort's exposure and counts, as in the <c>pf_cohort_stats</c> read model.</summary>
+/// <summary>One cohort's exposure and counts, as the cohort read model (src/ReadModels) keeps them.</summary>
 public sealed record CohortStats(string Model, string Firmware, string Lot, long Pumps, double PumpDays, long Alarms, long CriticalAlarms, long Anomalies)
 {
     /// <summary>Stream of the cohort's own anomalies.</summary>

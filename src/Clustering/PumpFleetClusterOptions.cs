@@ -2,7 +2,7 @@ using Microsoft.Extensions.Configuration;
 using System.ComponentModel.DataAnnotations;
 using System.Net;
 
-namespace PumpFleet.Hosting;
+namespace PumpFleet.Clustering;
 
 /// <summary>
 /// PumpFleet's cluster switches, under the <c>PumpFleet</c> section. They are not under <c>Orleans</c> because Orleans

@@ -5,8 +5,9 @@ using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.Domain.Pumps;
 using PumpFleet.EventStore;
+using PumpFleet.Projections;
 
-namespace PumpFleet.Projections;
+namespace PumpFleet.ReadModels;
 
 /// <summary>
 /// The per-pump read models: <c>pf_pump_status</c>, <c>pf_daily_flow</c> and <c>pf_alarm_log</c>. They share one

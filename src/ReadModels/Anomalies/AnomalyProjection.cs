@@ -4,8 +4,9 @@ using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
+using PumpFleet.Projections;
 
-namespace PumpFleet.Projections;
+namespace PumpFleet.ReadModels;
 
 /// <summary><c>pf_anomalies</c>: every platform-detected anomaly with its acknowledgement and resolution.</summary>
 public sealed class AnomalyProjection : IProjection

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace PumpFleet.Gateway.Protocol;
+namespace PumpFleet.Contracts.Hub;
 
 /// <summary>What a topic of hub protocol v1 addresses.</summary>
 public enum HubTopicKind
@@ -20,7 +20,7 @@ public enum HubTopicKind
 /// <summary>A parsed topic. <see cref="IdsValid"/> is false when the shape matches but an id breaks the pattern.</summary>
 public readonly record struct HubTopic(HubTopicKind Kind, string HubId, string? Serial, bool IdsValid);
 
-/// <summary>Topic names of hub protocol v1.</summary>
+/// <summary>Topic names of hub protocol v1 (docs/protocol.md), shared by the gateway and the simulator's hubs.</summary>
 public static partial class HubTopics
 {
     /// <summary>Prefix of every v1 topic.</summary>

@@ -1,9 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace PumpFleet.Gateway.Tests.Infrastructure;
+namespace PumpFleet.TestSupport;
 
-internal static class Ports
+/// <summary>The one free-port helper of the tests (every server a test starts listens on loopback only).</summary>
+public static class Ports
 {
     /// <summary>A loopback port that was free a moment ago (the OS picks it).</summary>
     public static int Free()

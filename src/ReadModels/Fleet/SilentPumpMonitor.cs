@@ -6,20 +6,20 @@ using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Views;
 using PumpFleet.Domain.Detection;
 
-namespace PumpFleet.Grains.Detection.Fleet;
+namespace PumpFleet.ReadModels;
 
 /// <summary>
 /// The fleet-level <c>silent</c> check: one periodic query of the pump-status read model for pumps unheard for
 /// longer than the window, instead of a timer per pump (a million idle timers would keep a million activations
 /// alive). Each hit is handed to its grain, which opens the anomaly once and resolves it on the next batch.
-/// The only detector on the wall clock (ARCHITECTURE.md, "Event time, not wall time"), through <see cref="TimeProvider"/>.
+/// The only detector on the wall clock (docs/detection.md, "silent"), through <see cref="TimeProvider"/>.
 /// Every silo may run it: the grain keeps one open anomaly per kind, so a second caller changes nothing.
 /// </summary>
 public sealed partial class SilentPumpMonitor(
     NpgsqlDataSource dataSource, IGrainFactory grains, IOptions<AnomalyDetectionOptions> options, TimeProvider time,
     ILogger<SilentPumpMonitor> logger) : BackgroundService
 {
-    // pf_pump_status is the dashboard's read model (serial, hub_id, last_seen_at, status, ...).
+    // pf_pump_status: this project's pump read model (serial, hub_id, last_seen_at, status, ...).
     private const string Query = """
         SELECT serial, last_seen_at FROM pf_pump_status
         WHERE last_seen_at < @cutoff AND status <> @inactive
@@ -31,28 +31,11 @@ public sealed partial class SilentPumpMonitor(
     public const int BatchLimit = 10_000;
 
     /// <inheritdoc />
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (!options.Value.RunFleetJobs)
-        {
-            return;
-        }
-
-        using var timer = new PeriodicTimer(options.Value.SilentCheckInterval, time);
-        do
-        {
-            try
-            {
-                await CheckOnceAsync(stoppingToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // The next tick tries again; silence is re-derived from the read model every time.
-                LogCheckFailed(e);
-            }
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        // The next tick tries again after a failure; silence is re-derived from the read model every time.
+        options.Value.RunFleetJobs
+            ? FleetJobLoop.RunAsync(options.Value.SilentCheckInterval, time, CheckOnceAsync, LogCheckFailed, stoppingToken)
+            : Task.CompletedTask;
 
     /// <summary>One check: returns how many silent anomalies were opened.</summary>
     public async Task<int> CheckOnceAsync(CancellationToken ct)

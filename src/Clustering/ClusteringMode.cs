@@ -1,4 +1,4 @@
-namespace PumpFleet.Hosting;
+namespace PumpFleet.Clustering;
 
 /// <summary>How the processes of one PumpFleet cluster find each other (<c>PumpFleet:Clustering</c>).</summary>
 public enum ClusteringMode

@@ -3,8 +3,10 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using PumpFleet.Domain.Detection;
+using PumpFleet.Projections;
 
-namespace PumpFleet.Projections;
+namespace PumpFleet.ReadModels;
 
 /// <summary>
 /// Meter <c>PumpFleet.Projections</c>: projection lag and the fleet gauges read from the read models. Gauge callbacks
@@ -17,17 +19,23 @@ public sealed partial class ProjectionMetrics : BackgroundService
     public const string MeterName = "PumpFleet.Projections";
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly ProjectionProgressStore _progress;
     private readonly IOptions<ProjectionOptions> _options;
+    private readonly IOptions<AnomalyDetectionOptions> _detection;
     private readonly TimeProvider _time;
     private readonly ILogger<ProjectionMetrics> _logger;
     private volatile FleetSnapshot _snapshot = FleetSnapshot.Empty;
 
     /// <summary>Creates the instruments.</summary>
-    public ProjectionMetrics(IMeterFactory meterFactory, NpgsqlDataSource dataSource, IOptions<ProjectionOptions> options, TimeProvider time, ILogger<ProjectionMetrics> logger)
+    public ProjectionMetrics(
+        IMeterFactory meterFactory, NpgsqlDataSource dataSource, ProjectionProgressStore progress, IOptions<ProjectionOptions> options,
+        IOptions<AnomalyDetectionOptions> detection, TimeProvider time, ILogger<ProjectionMetrics> logger)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         _dataSource = dataSource;
+        _progress = progress;
         _options = options;
+        _detection = detection;
         _time = time;
         _logger = logger;
         var meter = meterFactory.Create(MeterName);
@@ -44,15 +52,13 @@ public sealed partial class ProjectionMetrics : BackgroundService
                 new KeyValuePair<string, object?>("code", a.Kind), new KeyValuePair<string, object?>("severity", a.Severity))),
             unit: "{alarm}", description: "Pump alarms raised and not cleared, by code and severity.");
         meter.CreateObservableGauge("pumpfleet.pumps.silent", () => _snapshot.Silent,
-            unit: "{pump}", description: "Active pumps with no message for longer than the silent window.");
+            unit: "{pump}", description: "Active pumps with no message for longer than the silent window (PumpFleet:Detection:SilentWindow, the window of the silent anomaly).");
         meter.CreateObservableGauge("pumpfleet.depletion_risk.pumps", () => new[]
             {
                 new Measurement<long>(_snapshot.Risk24h, new KeyValuePair<string, object?>("within", "24h")),
                 new Measurement<long>(_snapshot.Risk72h, new KeyValuePair<string, object?>("within", "72h")),
             },
             unit: "{pump}", description: "Pumps whose ledger forecast reaches empty or the low-reservoir level within the window.");
-        meter.CreateObservableGauge("pumpfleet.quarantine.size", () => _snapshot.Quarantine,
-            unit: "{message}", description: "Rows in the gateway's quarantine table (pf_quarantine or gateway_quarantine; 0 when neither exists).");
     }
 
     /// <summary>The latest snapshot (for tests and the admin API).</summary>
@@ -64,27 +70,7 @@ public sealed partial class ProjectionMetrics : BackgroundService
         var n = _options.Value.Partitions;
         var now = _time.GetUtcNow();
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
-        var lag = new List<LagFigure>();
-        await using (var cmd = new NpgsqlCommand("""
-            WITH newest AS (SELECT received_at FROM pf_events ORDER BY global_position DESC LIMIT 1)
-            SELECT p.projection,
-                   max((SELECT count(*) FROM (SELECT 1 FROM pf_events e
-                         WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position) LIMIT 10000000) x)),
-                   max(extract(epoch FROM ((SELECT received_at FROM newest) - coalesce(p.last_received_at, '-infinity'::timestamptz))))
-              FROM pf_checkpoints c JOIN pf_projection_progress p ON p.name = c.name
-             WHERE c.name LIKE 'projection:%' AND c.name LIKE $1
-             GROUP BY p.projection
-            """, conn))
-        {
-            cmd.Parameters.Add(new() { Value = $"%of{n}" });
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                var seconds = r.IsDBNull(2) ? 0 : r.GetDouble(2);
-                lag.Add(new LagFigure(r.GetString(0), r.GetInt64(1), double.IsFinite(seconds) ? Math.Max(0, seconds) : 0));
-            }
-        }
-
+        var lag = await _progress.LagAsync(n, ct);
         var byStatus = new Dictionary<string, long>(StringComparer.Ordinal);
         await using (var cmd = new NpgsqlCommand("SELECT status, count(*) FROM pf_pump_status GROUP BY status", conn))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
@@ -97,17 +83,16 @@ public sealed partial class ProjectionMetrics : BackgroundService
 
         var anomalies = await CountsAsync(conn, "SELECT kind, severity, count(*) FROM pf_anomalies WHERE status <> 'resolved' GROUP BY kind, severity", ct);
         var alarms = await CountsAsync(conn, "SELECT code, severity, count(*) FROM pf_alarm_log WHERE cleared_at IS NULL GROUP BY code, severity", ct);
-        long silent, risk24, risk72, quarantine = 0;
-        string? quarantineTable;
+        long silent, risk24, risk72;
         await using (var cmd = new NpgsqlCommand("""
             SELECT count(*) FILTER (WHERE last_seen_at < $1 AND status <> 'inactive'),
                    count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $2 AND status <> 'inactive'),
-                   count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $3 AND status <> 'inactive'),
-                   (SELECT coalesce(to_regclass('pf_quarantine'), to_regclass('gateway_quarantine'))::text)
+                   count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $3 AND status <> 'inactive')
               FROM pf_pump_status
             """, conn))
         {
-            cmd.Parameters.Add(new() { Value = now - _options.Value.SilentAfter });
+            // The one definition of silent: the window that also opens the silent anomaly (PumpFleet:Detection:SilentWindow).
+            cmd.Parameters.Add(new() { Value = now - _detection.Value.SilentWindow });
             cmd.Parameters.Add(new() { Value = now.AddHours(24) });
             cmd.Parameters.Add(new() { Value = now.AddHours(72) });
             await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -115,18 +100,9 @@ public sealed partial class ProjectionMetrics : BackgroundService
             silent = r.GetInt64(0);
             risk24 = r.GetInt64(1);
             risk72 = r.GetInt64(2);
-            quarantineTable = r.IsDBNull(3) ? null : r.GetString(3);
         }
 
-        // The gateway's table (gateway_quarantine in its 010 migration; pf_quarantine as first planned), whichever exists.
-        // The name comes from to_regclass, never from input.
-        if (quarantineTable is not null)
-        {
-            await using var cmd = new NpgsqlCommand($"SELECT count(*) FROM {quarantineTable}", conn);
-            quarantine = (long)(await cmd.ExecuteScalarAsync(ct) ?? 0L);
-        }
-
-        var snapshot = new FleetSnapshot(lag, byStatus, anomalies, alarms, silent, risk24, risk72, quarantine, now);
+        var snapshot = new FleetSnapshot(lag, byStatus, anomalies, alarms, silent, risk24, risk72, now);
         _snapshot = snapshot;
         return snapshot;
     }
@@ -178,17 +154,14 @@ public sealed partial class ProjectionMetrics : BackgroundService
     private partial void LogRefreshFailed(Exception e);
 }
 
-/// <summary>Lag of one projection (slowest partition).</summary>
-public sealed record LagFigure(string Projection, long Events, double Seconds);
-
 /// <summary>A count by (kind or code, severity).</summary>
 public sealed record KindCount(string Kind, string Severity, long Count);
 
 /// <summary>All gauge values at one time.</summary>
 public sealed record FleetSnapshot(
     IReadOnlyList<LagFigure> Lag, IReadOnlyDictionary<string, long> PumpsByStatus, IReadOnlyList<KindCount> OpenAnomalies,
-    IReadOnlyList<KindCount> ActiveAlarms, long Silent, long Risk24h, long Risk72h, long Quarantine, DateTimeOffset At)
+    IReadOnlyList<KindCount> ActiveAlarms, long Silent, long Risk24h, long Risk72h, DateTimeOffset At)
 {
     /// <summary>Before the first refresh.</summary>
-    public static FleetSnapshot Empty { get; } = new([], new Dictionary<string, long>(), [], [], 0, 0, 0, 0, DateTimeOffset.MinValue);
+    public static FleetSnapshot Empty { get; } = new([], new Dictionary<string, long>(), [], [], 0, 0, 0, DateTimeOffset.MinValue);
 }

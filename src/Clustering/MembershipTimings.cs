@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace PumpFleet.Hosting;
+namespace PumpFleet.Clustering;
 
 /// <summary>
 /// Membership timings (<c>PumpFleet:Membership</c>). The defaults trade a few probes per second for fast failover:

@@ -6,8 +6,9 @@ using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.Domain.Detection;
 using PumpFleet.EventStore;
+using PumpFleet.Grains.Detection.Fleet;
 
-namespace PumpFleet.Grains.Detection.Fleet;
+namespace PumpFleet.ReadModels;
 
 /// <summary>
 /// The periodic fleet job behind <c>cohort-signal</c>: reads <c>pf_cohort_stats</c>, runs
@@ -23,27 +24,10 @@ public sealed partial class CohortSignalJob(
     private const string Query = "SELECT model, firmware, lot, pumps, pump_days, alarms, critical_alarms, anomalies FROM pf_cohort_stats";
 
     /// <inheritdoc />
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (!options.Value.RunFleetJobs)
-        {
-            return;
-        }
-
-        using var timer = new PeriodicTimer(options.Value.CohortCheckInterval, time);
-        do
-        {
-            try
-            {
-                await RunOnceAsync(stoppingToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogRunFailed(e);
-            }
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        options.Value.RunFleetJobs
+            ? FleetJobLoop.RunAsync(options.Value.CohortCheckInterval, time, RunOnceAsync, LogRunFailed, stoppingToken)
+            : Task.CompletedTask;
 
     /// <summary>One run: returns the events appended (opened and resolved signals).</summary>
     public async Task<IReadOnlyList<PumpEvent>> RunOnceAsync(CancellationToken ct)

@@ -3,19 +3,20 @@ using System.Text;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
+using PumpFleet.Projections;
 
-namespace PumpFleet.Dashboard.Api;
+namespace PumpFleet.ReadModels;
 
-/// <summary>Filters of the fleet list.</summary>
-public sealed record PumpFilter(string? Status, string? Model, string? Firmware, string? Lot, string? Search);
-
-/// <summary>The SQL behind the API's read-model endpoints (pf_* tables kept by src/Projections).</summary>
-public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
+/// <summary>
+/// The SQL behind the API's read-model endpoints: the read models' owner answers questions about its tables
+/// (<see cref="IReadModelQueries"/>); the Dashboard writes no SQL of its own.
+/// </summary>
+public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProgressStore progress) : IReadModelQueries
 {
     /// <summary>Sort keys of the fleet list and their SQL; every order ends with serial so pages are stable.</summary>
     public static readonly IReadOnlyDictionary<string, string> PumpSorts = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        ["attention"] = "(CASE status WHEN 'critical' THEN 0 WHEN 'attention' THEN 1 WHEN 'stopped' THEN 2 WHEN 'unknown' THEN 3 WHEN 'ok' THEN 4 ELSE 5 END)",
+        ["attention"] = PumpStatusRank.Sql,
         ["serial"] = "serial",
         ["status"] = "status",
         ["lastSeenAt"] = "last_seen_at",
@@ -25,12 +26,15 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         ["model"] = "model",
     };
 
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> PumpSortKeys { get; } = [.. PumpSorts.Keys];
+
     private const string SummaryColumns = """
         serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at, active_alarms, open_anomalies,
         last_seen_at, next_refill_due_at, active_alarm_codes, last_event_at, last_seq, battery_pct
         """;
 
-    /// <summary>A page of pump summaries and the total count of matches.</summary>
+    /// <inheritdoc />
     public async Task<PagedResult<PumpSummary>> ListPumpsAsync(PumpFilter filter, string sort, bool descending, int page, int pageSize, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(filter);
@@ -78,7 +82,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return new PagedResult<PumpSummary>(items, page, pageSize, total);
     }
 
-    /// <summary>One pump's summary row, or null.</summary>
+    /// <inheritdoc />
     public async Task<PumpSummary?> GetPumpAsync(string serial, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand($"SELECT {SummaryColumns} FROM pf_pump_status WHERE serial = $1");
@@ -87,7 +91,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return await r.ReadAsync(ct) ? ReadSummary(r) : null;
     }
 
-    /// <summary>Distinct values of model, firmware and lot (for filter drop-downs).</summary>
+    /// <inheritdoc />
     public async Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> FacetsAsync(CancellationToken ct)
     {
         var result = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
@@ -109,7 +113,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return result;
     }
 
-    /// <summary>Daily flow rows of one pump in [from, to].</summary>
+    /// <inheritdoc />
     public async Task<IReadOnlyList<(DateOnly Day, double Delivered, double Programmed, double Measured, int Samples, double? ReservoirEnd, int Refills)>> DailyFlowAsync(
         string serial, DateOnly from, DateOnly to, CancellationToken ct)
     {
@@ -131,7 +135,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return rows;
     }
 
-    /// <summary>The last day with flow data for a pump, or null.</summary>
+    /// <inheritdoc />
     public async Task<DateOnly?> LastFlowDayAsync(string serial, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("SELECT max(day) FROM pf_daily_flow WHERE serial = $1");
@@ -140,7 +144,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return v is DateOnly d ? d : null;
     }
 
-    /// <summary>Anomalies by status (null: any), kind, severity and serial, newest first.</summary>
+    /// <inheritdoc />
     public async Task<IReadOnlyList<AnomalyItem>> ListAnomaliesAsync(string? status, string? kind, string? severity, string? serial, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
@@ -167,7 +171,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return list;
     }
 
-    /// <summary>One anomaly, or null.</summary>
+    /// <inheritdoc />
     public async Task<AnomalyItem?> GetAnomalyAsync(string id, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
@@ -180,7 +184,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return await r.ReadAsync(ct) ? ReadAnomaly(r) : null;
     }
 
-    /// <summary>Alarms from the log: one pump's (newest first) or the fleet's active ones.</summary>
+    /// <inheritdoc />
     public async Task<IReadOnlyList<AlarmItem>> ListAlarmsAsync(string? serial, bool activeOnly, string? severity, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
@@ -203,7 +207,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return list;
     }
 
-    /// <summary>Cohort sums grouped by the chosen dimensions (a subset of model, firmware, lot).</summary>
+    /// <inheritdoc />
     public async Task<IReadOnlyList<(string?[] Key, long Pumps, double PumpDays, long Alarms, long CriticalAlarms, long Anomalies)>> CohortsAsync(
         IReadOnlyList<string> by, CancellationToken ct)
     {
@@ -231,7 +235,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
         return list;
     }
 
-    /// <summary>Counts for the fleet header and a version string that changes whenever a projection applied a page.</summary>
+    /// <inheritdoc />
     public async Task<FleetSummary> FleetSummaryAsync(CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
@@ -247,37 +251,26 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource)
 
         await using (var cmd = new NpgsqlCommand("""
             SELECT (SELECT count(*) FROM pf_anomalies WHERE status = 'open'),
-                   (SELECT count(*) FROM pf_alarm_log WHERE cleared_at IS NULL AND severity = 'critical'),
-                   (SELECT coalesce(sum(events_processed), 0)::text || '@' || coalesce(max(updated_at)::text, '') FROM pf_projection_progress)
+                   (SELECT count(*) FROM pf_alarm_log WHERE cleared_at IS NULL AND severity = 'critical')
             """, conn))
         {
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            await r.ReadAsync(ct);
-            return new FleetSummary(byStatus, byStatus.Values.Sum(), r.GetInt64(0), r.GetInt64(1), r.GetString(2));
+            long open, critical;
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+            {
+                await r.ReadAsync(ct);
+                open = r.GetInt64(0);
+                critical = r.GetInt64(1);
+            }
+
+            return new FleetSummary(byStatus, byStatus.Values.Sum(), open, critical, await progress.VersionAsync(ct));
         }
     }
 
-    /// <summary>The version string alone (cheap: one small table).</summary>
-    public async Task<string> VersionAsync(CancellationToken ct)
-    {
-        await using var cmd = dataSource.CreateCommand(
-            "SELECT coalesce(sum(events_processed), 0)::text || '@' || coalesce(max(updated_at)::text, '') FROM pf_projection_progress");
-        return (string)(await cmd.ExecuteScalarAsync(ct) ?? "");
-    }
+    /// <inheritdoc />
+    public Task<string> VersionAsync(CancellationToken ct) => progress.VersionAsync(ct);
 
-    /// <summary>Progress rows of every projection partition.</summary>
-    public async Task<IReadOnlyList<ProjectionProgress>> ProjectionProgressAsync(CancellationToken ct)
-    {
-        await using var cmd = dataSource.CreateCommand("SELECT name, projection, last_received_at, events_processed, updated_at FROM pf_projection_progress ORDER BY name");
-        var list = new List<ProjectionProgress>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            list.Add(new ProjectionProgress(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetFieldValue<DateTimeOffset>(2), r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4)));
-        }
-
-        return list;
-    }
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ProjectionProgress>> ProjectionProgressAsync(CancellationToken ct) => progress.ListAsync(ct);
 
     private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
 

@@ -3,8 +3,9 @@ using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
+using PumpFleet.Projections;
 
-namespace PumpFleet.Projections;
+namespace PumpFleet.ReadModels;
 
 /// <summary>
 /// <c>pf_cohort_stats</c> (model × firmware × lot): pumps, pump-days, alarms and anomalies. Per-pump contributions

@@ -5,7 +5,7 @@ using Orleans.Configuration;
 using Orleans.Hosting;
 using PumpFleet.EventStore;
 
-namespace PumpFleet.Hosting;
+namespace PumpFleet.Clustering;
 
 /// <summary>
 /// One place that decides how a PumpFleet process joins its cluster. The silo calls

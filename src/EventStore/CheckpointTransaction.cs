@@ -1,0 +1,73 @@
+using System.Globalization;
+using Npgsql;
+
+namespace PumpFleet.EventStore;
+
+/// <summary>
+/// A transaction holding one checkpoint (<see cref="ICheckpointStore.LockAsync"/>) or every checkpoint under a prefix
+/// (<see cref="ICheckpointStore.LockPrefixAsync"/>). The consumer writes its own tables on <see cref="Connection"/>
+/// within <see cref="Transaction"/>, moves the checkpoint, and commits; disposing without a commit rolls back.
+/// </summary>
+public sealed class CheckpointTransaction : IAsyncDisposable
+{
+    private readonly string? _name;
+    private readonly string? _prefix;
+
+    internal CheckpointTransaction(NpgsqlConnection connection, NpgsqlTransaction transaction, string? name, string? prefix, GlobalCheckpoint position)
+    {
+        Connection = connection;
+        Transaction = transaction;
+        _name = name;
+        _prefix = prefix;
+        Position = position;
+    }
+
+    /// <summary>The connection the transaction runs on.</summary>
+    public NpgsqlConnection Connection { get; }
+
+    /// <summary>The transaction that holds the checkpoint rows.</summary>
+    public NpgsqlTransaction Transaction { get; }
+
+    /// <summary>The held checkpoint's newest committed position (<see cref="GlobalCheckpoint.Start"/> for a prefix lock).</summary>
+    public GlobalCheckpoint Position { get; }
+
+    /// <summary>Moves the held checkpoint to <paramref name="next"/> (single-checkpoint locks only).</summary>
+    public async Task AdvanceAsync(GlobalCheckpoint next, CancellationToken ct = default)
+    {
+        if (_name is null)
+        {
+            throw new InvalidOperationException("A prefix lock has no single checkpoint to advance; use ResetAsync.");
+        }
+
+        await using var cmd = new NpgsqlCommand(
+            "UPDATE pf_checkpoints SET transaction_id = @tx::text::xid8, global_position = @pos, updated_at = now() WHERE name = @name",
+            Connection, Transaction);
+        cmd.Parameters.AddWithValue("name", _name);
+        cmd.Parameters.AddWithValue("tx", next.TransactionId.ToString(CultureInfo.InvariantCulture));
+        cmd.Parameters.AddWithValue("pos", next.Position);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Puts every held checkpoint back to the start of the log.</summary>
+    public async Task ResetAsync(CancellationToken ct = default)
+    {
+        await using var cmd = _name is not null
+            ? new NpgsqlCommand("UPDATE pf_checkpoints SET transaction_id = '0'::xid8, global_position = 0, updated_at = now() WHERE name = $1", Connection, Transaction)
+            : new NpgsqlCommand("UPDATE pf_checkpoints SET transaction_id = '0'::xid8, global_position = 0, updated_at = now() WHERE starts_with(name, $1)", Connection, Transaction);
+        cmd.Parameters.Add(new() { Value = _name ?? _prefix! });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Commits the consumer's writes and the checkpoint together.</summary>
+    public Task CommitAsync(CancellationToken ct = default) => Transaction.CommitAsync(ct);
+
+    /// <summary>Abandons everything written in the transaction.</summary>
+    public Task RollbackAsync(CancellationToken ct = default) => Transaction.RollbackAsync(ct);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await Transaction.DisposeAsync();
+        await Connection.DisposeAsync();
+    }
+}

@@ -1,0 +1,94 @@
+using Npgsql;
+using PumpFleet.EventStore;
+
+namespace PumpFleet.Projections;
+
+/// <summary>Lag of one projection (slowest partition).</summary>
+public sealed record LagFigure(string Projection, long Events, double Seconds);
+
+/// <summary>Progress of one projection partition (<c>GET /api/admin/projections</c>).</summary>
+public sealed record ProjectionProgress(string Name, string Projection, DateTimeOffset? LastReceivedAt, long EventsProcessed, DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// <c>pf_projection_progress</c>, the engine's own table: what each partition has processed. The runner writes a row
+/// in every page's transaction, the rebuilder deletes a projection's rows; readers (the API, the lag gauge) ask here.
+/// </summary>
+public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventReader reader, ICheckpointStore checkpoints)
+{
+    /// <summary>A string that changes whenever any projection applied a page (cheap: one small table).</summary>
+    public async Task<string> VersionAsync(CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT coalesce(sum(events_processed), 0)::text || '@' || coalesce(max(updated_at)::text, '') FROM pf_projection_progress");
+        return (string)(await cmd.ExecuteScalarAsync(ct) ?? "");
+    }
+
+    /// <summary>Progress rows of every projection partition.</summary>
+    public async Task<IReadOnlyList<ProjectionProgress>> ListAsync(CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT name, projection, last_received_at, events_processed, updated_at FROM pf_projection_progress ORDER BY name");
+        var list = new List<ProjectionProgress>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new ProjectionProgress(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetFieldValue<DateTimeOffset>(2), r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Records a page inside its transaction (the checkpoint advances in the same one).</summary>
+    internal static async Task RecordPageAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, string checkpointName, string projection, DateTimeOffset lastReceivedAt, long events, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            INSERT INTO pf_projection_progress (name, projection, last_received_at, events_processed, updated_at)
+            VALUES (@name, @projection, @received, @count, now())
+            ON CONFLICT (name) DO UPDATE SET last_received_at = excluded.last_received_at,
+                events_processed = pf_projection_progress.events_processed + excluded.events_processed, updated_at = now();
+            """, conn, tx);
+        cmd.Parameters.AddWithValue("name", checkpointName);
+        cmd.Parameters.AddWithValue("projection", projection);
+        cmd.Parameters.AddWithValue("received", lastReceivedAt);
+        cmd.Parameters.AddWithValue("count", events);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Forgets a projection's progress inside the rebuild's transaction.</summary>
+    internal static async Task ForgetAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string projection, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("DELETE FROM pf_projection_progress WHERE projection = $1", conn, tx);
+        cmd.Parameters.Add(new() { Value = projection });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Lag of every projection at <paramref name="partitions"/> partitions, slowest partition each: events stored after
+    /// its checkpoint (counted up to ten million) and the newest receive time minus the last one it processed.
+    /// </summary>
+    public async Task<IReadOnlyList<LagFigure>> LagAsync(int partitions, CancellationToken ct)
+    {
+        var rows = new List<(string Name, string Projection, DateTimeOffset? LastReceivedAt)>();
+        await using (var cmd = dataSource.CreateCommand("SELECT name, projection, last_received_at FROM pf_projection_progress WHERE name LIKE $1"))
+        {
+            cmd.Parameters.Add(new() { Value = $"projection:%of{partitions}" });
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                rows.Add((r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetFieldValue<DateTimeOffset>(2)));
+            }
+        }
+
+        var head = await reader.ReadHeadAsync(ct);
+        var lag = new Dictionary<string, (long Events, double Seconds)>(StringComparer.Ordinal);
+        foreach (var (name, projection, lastReceivedAt) in rows)
+        {
+            var events = await reader.CountAfterAsync(await checkpoints.LoadCheckpointAsync(name, ct), 10_000_000, ct);
+            // Nothing received yet, or nothing stored: no age to report.
+            var seconds = head is null || lastReceivedAt is null ? 0 : Math.Max(0, (head.ReceivedAt - lastReceivedAt.Value).TotalSeconds);
+            lag[projection] = lag.TryGetValue(projection, out var l) ? (Math.Max(l.Events, events), Math.Max(l.Seconds, seconds)) : (events, seconds);
+        }
+
+        return [.. lag.Select(l => new LagFigure(l.Key, l.Value.Events, l.Value.Seconds))];
+    }
+}

@@ -1,0 +1,53 @@
+using PumpFleet.Projections;
+
+namespace PumpFleet.ReadModels;
+
+/// <summary>Filters of the fleet list.</summary>
+public sealed record PumpFilter(string? Status, string? Model, string? Firmware, string? Lot, string? Search);
+
+/// <summary>
+/// What the API may ask of the read models. The read models' owner (this project) answers; callers name no table.
+/// </summary>
+public interface IReadModelQueries
+{
+    /// <summary>Sort keys accepted by <see cref="ListPumpsAsync"/>.</summary>
+    IReadOnlyCollection<string> PumpSortKeys { get; }
+
+    /// <summary>A page of pump summaries and the total count of matches.</summary>
+    Task<PagedResult<PumpSummary>> ListPumpsAsync(PumpFilter filter, string sort, bool descending, int page, int pageSize, CancellationToken ct);
+
+    /// <summary>One pump's summary row, or null.</summary>
+    Task<PumpSummary?> GetPumpAsync(string serial, CancellationToken ct);
+
+    /// <summary>Distinct values of model, firmware and lot (for filter drop-downs).</summary>
+    Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> FacetsAsync(CancellationToken ct);
+
+    /// <summary>Daily flow rows of one pump in [from, to].</summary>
+    Task<IReadOnlyList<(DateOnly Day, double Delivered, double Programmed, double Measured, int Samples, double? ReservoirEnd, int Refills)>> DailyFlowAsync(
+        string serial, DateOnly from, DateOnly to, CancellationToken ct);
+
+    /// <summary>The last day with flow data for a pump, or null.</summary>
+    Task<DateOnly?> LastFlowDayAsync(string serial, CancellationToken ct);
+
+    /// <summary>Anomalies by status (null: any), kind, severity and serial, newest first.</summary>
+    Task<IReadOnlyList<AnomalyItem>> ListAnomaliesAsync(string? status, string? kind, string? severity, string? serial, int limit, CancellationToken ct);
+
+    /// <summary>One anomaly, or null.</summary>
+    Task<AnomalyItem?> GetAnomalyAsync(string id, CancellationToken ct);
+
+    /// <summary>Alarms from the log: one pump's (newest first) or the fleet's active ones.</summary>
+    Task<IReadOnlyList<AlarmItem>> ListAlarmsAsync(string? serial, bool activeOnly, string? severity, int limit, CancellationToken ct);
+
+    /// <summary>Cohort sums grouped by the chosen dimensions (a subset of model, firmware, lot).</summary>
+    Task<IReadOnlyList<(string?[] Key, long Pumps, double PumpDays, long Alarms, long CriticalAlarms, long Anomalies)>> CohortsAsync(
+        IReadOnlyList<string> by, CancellationToken ct);
+
+    /// <summary>Counts for the fleet header and a version string that changes whenever a projection applied a page.</summary>
+    Task<FleetSummary> FleetSummaryAsync(CancellationToken ct);
+
+    /// <summary>The version string alone (cheap: one small table).</summary>
+    Task<string> VersionAsync(CancellationToken ct);
+
+    /// <summary>Progress rows of every projection partition.</summary>
+    Task<IReadOnlyList<ProjectionProgress>> ProjectionProgressAsync(CancellationToken ct);
+}

@@ -1,0 +1,23 @@
+using System.Text.Json;
+
+namespace PumpFleet.ReadModels;
+
+/// <summary>One pump in <c>GET /api/pumps</c> (protocol.md §2 fields first; the rest are compatible additions).</summary>
+public sealed record PumpSummary(
+    string Serial, string? HubId, string? Model, string? Firmware, string? Lot, string? Phase, string? Drug, string Status,
+    double? ReservoirMl, DateTimeOffset? ForecastEmptyAt, int ActiveAlarms, int OpenAnomalies, DateTimeOffset? LastSeenAt,
+    DateTimeOffset? NextRefillDueAt, IReadOnlyList<string> ActiveAlarmCodes, DateTimeOffset? LastEventAt, long LastSeq, double? BatteryPct);
+
+/// <summary>A page of results with the total count of matches.</summary>
+public sealed record PagedResult<T>(IReadOnlyList<T> Items, int Page, int PageSize, long Total);
+
+/// <summary>An anomaly (<c>GET /api/anomalies</c>).</summary>
+public sealed record AnomalyItem(
+    string Id, string Serial, string Kind, string Severity, string Status, DateTimeOffset DetectedAt, JsonElement Evidence,
+    string Summary, string? AcknowledgedBy, DateTimeOffset? AcknowledgedAt, string? ResolvedBy, DateTimeOffset? ResolvedAt, string? Note);
+
+/// <summary>An alarm from the alarm log (<c>GET /api/alarms</c>, <c>GET /api/pumps/{serial}/alarms</c>).</summary>
+public sealed record AlarmItem(string Serial, long Seq, string Code, string Severity, DateTimeOffset RaisedAt, DateTimeOffset? ClearedAt);
+
+/// <summary>Fleet counts for the live channel and the fleet page header.</summary>
+public sealed record FleetSummary(IReadOnlyDictionary<string, long> ByStatus, long Total, long OpenAnomalies, long CriticalAlarms, string Version);

@@ -1,0 +1,109 @@
+using PumpFleet.Clustering;
+using PumpFleet.Dashboard.Hosting;
+using PumpFleet.EventStore;
+using PumpFleet.Gateway.Hosting;
+using PumpFleet.Gateway.Quarantine;
+using PumpFleet.Projections;
+using PumpFleet.ReadModels;
+using PumpFleet.ServiceDefaults;
+
+namespace PumpFleet.Silo.Hosting;
+
+/// <summary>The silo process's three commands; Program.cs only picks one.</summary>
+internal static class SiloCommands
+{
+    /// <summary><c>migrate</c>: applies every schema of the platform and exits (the Helm pre-install/upgrade Job runs this).</summary>
+    public static async Task<int> MigrateAsync(string[] args)
+    {
+        var (builder, _) = await CreateBuilderAsync(args);
+        await using var host = builder.Build();
+        var applied = await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+        Console.WriteLine(applied.Count == 0 ? "Schema is current." : $"Applied: {string.Join(", ", applied)}");
+        return 0;
+    }
+
+    /// <summary><c>projections rebuild [name]</c> and <c>projections list</c>: reset read models for the running cluster to rebuild from zero.</summary>
+    public static async Task<int> ProjectionsAsync(string[] args)
+    {
+        var (builder, _) = await CreateBuilderAsync([.. args.Where(a => a.StartsWith("--", StringComparison.Ordinal))]);
+        builder.Services.AddPumpFleetReadModels();
+        await using var host = builder.Build();
+        await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+        return await ProjectionsCommandLine.RunAsync([.. args.Where(a => !a.StartsWith("--", StringComparison.Ordinal))], host.Services, Console.Out);
+    }
+
+    /// <summary>Runs the silo; with <c>PumpFleet:AllInOne</c> (Development) also the gateway, the dashboard and optionally a simulated fleet.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults();
+        var (connectionString, localServer) = await PumpFleetDatabase.ResolveAsync(builder.Configuration, Console.WriteLine);
+        builder.AddPumpFleetSilo(connectionString);
+        AddSchemas(builder.Services);
+
+        // All-in-one (local use): the gateway with its embedded broker and, optionally, a simulated fleet in this process.
+        var allInOne = builder.Configuration.GetValue("PumpFleet:AllInOne", false);
+        if (allInOne)
+        {
+            builder.Configuration[$"ConnectionStrings:{EventStoreServiceCollectionExtensions.ConnectionStringName}"] = connectionString;
+            builder.Services.AddPumpFleetGateway(builder.Configuration);
+            builder.AddPumpFleetDashboard();
+            if (builder.Configuration.GetValue($"{SimulatedFleetService.SectionName}:Enabled", false))
+            {
+                builder.Services.AddHostedService<SimulatedFleetService>();
+            }
+        }
+
+        var app = builder.Build();
+        // The silo owns the schema: `migrate` (the Helm hook) and, unless PumpFleet:MigrateOnStart is false, its own start.
+        if (builder.Configuration.GetValue(SchemaMigrator.MigrateOnStartKey, true))
+        {
+            await app.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+        }
+
+        app.MapDefaultEndpoints();
+        if (allInOne)
+        {
+            app.MapHubAdminApi();
+            app.MapQuarantineApi();
+            app.MapPumpFleetDashboard();
+        }
+        else
+        {
+            app.MapGet("/", () => Results.Text("PumpFleet silo. See /metrics and /health/ready."));
+        }
+
+        app.Lifetime.ApplicationStarted.Register(() =>
+            Console.WriteLine($"PumpFleet is running: {string.Join(", ", app.Urls)} (Ctrl+C to stop)"));
+        await app.RunAsync();
+        await StopAsync(localServer);
+        return 0;
+    }
+
+    // A private local server started here keeps running until the process exits, as before.
+    private static async Task<(WebApplicationBuilder Builder, string ConnectionString)> CreateBuilderAsync(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults();
+        var (connectionString, _) = await PumpFleetDatabase.ResolveAsync(builder.Configuration, Console.WriteLine);
+        builder.Services.AddPumpFleetEventStore(connectionString);
+        AddSchemas(builder.Services);
+        return (builder, connectionString);
+    }
+
+    private static async Task StopAsync(EventStore.Local.PrivatePostgres? localServer)
+    {
+        if (localServer is not null)
+        {
+            await localServer.StopAsync();
+        }
+    }
+
+    // Every schema of the platform, so that `migrate` (and the silo's start) prepares the database for every process.
+    private static void AddSchemas(IServiceCollection services)
+    {
+        services.AddPumpFleetClusterSchema();
+        services.AddPumpFleetMigrations(typeof(GatewayServiceCollectionExtensions).Assembly);
+        services.AddPumpFleetMigrations(typeof(PumpProjection).Assembly);
+    }
+}
