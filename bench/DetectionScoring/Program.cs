@@ -44,7 +44,7 @@ sb.AppendLine();
 
 // Fault fleet: random faults off; eight of every ten pumps get one injected fault, starting on days 5–25.
 string[] kinds = [FaultKind.FullStall, FaultKind.IntermittentStall, FaultKind.UnderInfusion, FaultKind.OverInfusion,
-    FaultKind.PocketFill, FaultKind.CatheterOcclusion, FaultKind.BatteryFailure, FaultKind.SilentHub];
+    FaultKind.PocketFill, FaultKind.CatheterOcclusion, FaultKind.BatteryFailure, FaultKind.SilentHub, FaultKind.WrongConcentration];
 var faults = new List<ScenarioFault>();
 for (var i = 0; i < pumps; i++)
 {
