@@ -137,6 +137,21 @@ foreach (var kind in kinds)
 }
 
 sb.AppendLine();
+sb.AppendLine("**Wrong-concentration refills by detector** (the strength filled is 4× the prescribed; `dose-above-limit` can only find those whose multiplied dose exceeds a labelled limit, domain.md §1.5):");
+sb.AppendLine();
+Scoring.Line(sb, "detector", "faults it could find", "recall", "median delay");
+Scoring.Line(sb, "---", "---:", "---:", "---:");
+var wrongFills = truth.Where(t => t.Kind == FaultKind.WrongConcentration).ToList();
+foreach (var detector in new[] { AnomalyKinds.RefillMismatch, AnomalyKinds.DoseAboveLimit })
+{
+    var eligible = detector == AnomalyKinds.DoseAboveLimit ? wrongFills.Where(t => AboveLimit(replay, t)).ToList() : wrongFills;
+    var delays = eligible.Select(t => replay.Detections.Where(d => d.Kind == detector && Scoring.Matches(d, t, runEnd)).OrderBy(d => d.At).FirstOrDefault() is { } f ? f.At - t.Start : (TimeSpan?)null)
+        .Where(x => x is not null).Select(x => x!.Value < TimeSpan.Zero ? TimeSpan.Zero : x.Value).ToList();
+    Scoring.Line(sb, detector, detector == AnomalyKinds.DoseAboveLimit ? $"{eligible.Count} of {wrongFills.Count} (4× dose above the label)" : $"{eligible.Count}",
+        Scoring.Ratio(delays.Count, eligible.Count), Scoring.Median(delays));
+}
+
+sb.AppendLine();
 sb.AppendLine("**±20 % flow deviation by pump type** (a fill-level sensor gives measured levels every 6 h; without one, the aspirated residual at the next refill is the only observation of flow):");
 sb.AppendLine();
 Scoring.Line(sb, "fault", "pumps", "programmed rate", "recall within 7 d", "recall by run end", "median delay");
@@ -220,6 +235,21 @@ static SimulatorOptions Options(int seed, int pumps, int days) => new()
     Speed = 0,
     FaultRateMultiplier = 0,
 };
+
+// Whether the filled strength times the programmed volume (prescription at run end; boluses included) exceeds the drug's labelled limit.
+static bool AboveLimit(FleetReplay r, GroundTruthRecord t)
+{
+    if (!r.Pumps.TryGetValue(t.Serial, out var s) || s.Prescription is not { } rx)
+    {
+        return false;
+    }
+
+    var dose = PumpFleet.Domain.Drugs.DailyDose.Of(rx);
+    var filled = t.Parameters["filledValue"]?.GetValue<double>() ?? 0;
+    var factor = rx.Concentration.Value > 0 ? filled / rx.Concentration.Value : 0;
+    return dose.Drug.Primary is { } d && PumpFleet.Domain.Drugs.DoseLimits.ByDrug.TryGetValue(d, out var limit)
+        && dose.MaxMcgPerDay * factor > limit.MaxMcgPerDay * (1 + PumpFleet.Domain.Drugs.ConcentrationUnits.RelativeTolerance);
+}
 
 static double Rate(FleetReplay r, string serial) => r.Pumps.TryGetValue(serial, out var s) ? ProgrammedRate.DailyRate(s.Prescription) : 0;
 

@@ -190,7 +190,7 @@ public sealed class RefillSafetyTests
         Assert.Equal(json, JsonSerializer.Serialize(restored, SnapshotJson.Options));
         Assert.Equal(p.State.Detectors.Safety.ZiconotideRefillDueBy, restored.Detectors.Safety.ZiconotideRefillDueBy);
         Assert.Equal(p.State.Detectors.Safety.TitrationViolationAt, restored.Detectors.Safety.TitrationViolationAt);
-        Assert.Single(restored.Detectors.Safety.ZiconotideIncreases);
+        Assert.Single(restored.Detectors.Safety.ZiconotideIncreases!);
 
         // Restored and live state decide the same: nothing new after the round trip.
         Assert.Empty(AnomalyEngine.Evaluate(restored, p.Options));

@@ -28,7 +28,8 @@ public sealed class RefillSafety
     public double? ZiconotideDoseMcgPerDay { get; set; }
 
     /// <summary>Ziconotide dose increases within the last 7 days of prescriptions: (event time, step mcg/day).</summary>
-    public List<DoseStep> ZiconotideIncreases { get; set; } = [];
+    /// <remarks>Null until the first increase: most pumps are not on ziconotide, and every active pump carries this state.</remarks>
+    public List<DoseStep>? ZiconotideIncreases { get; set; }
 
     /// <summary>Set when the prescription in force broke the titration rule: when, and why (the numbers).</summary>
     public DateTimeOffset? TitrationViolationAt { get; set; }
@@ -74,7 +75,7 @@ public sealed class RefillSafety
         var seenBefore = PrescriptionsSeen++ > 0;
         var onZiconotide = dose.Drug.Primary == DrugVocabulary.Ziconotide && dose.BasalMcgPerDay is not null;
         ZiconotideDoseMcgPerDay = onZiconotide ? dose.BasalMcgPerDay : null;
-        ZiconotideIncreases.RemoveAll(s => rx.At - s.At >= TimeSpan.FromDays(7));
+        ZiconotideIncreases?.RemoveAll(s => rx.At - s.At >= TimeSpan.FromDays(7));
         TitrationViolationAt = null;
         if (!onZiconotide || !seenBefore)
         {
@@ -99,7 +100,7 @@ public sealed class RefillSafety
             return;
         }
 
-        ZiconotideIncreases.Add(new DoseStep(rx.At, step));
+        (ZiconotideIncreases ??= []).Add(new DoseStep(rx.At, step));
         var tooBig = step > DoseLimits.ZiconotideMaxStepMcgPerDay * (1 + ConcentrationUnits.RelativeTolerance);
         var tooOften = ZiconotideIncreases.Count > DoseLimits.ZiconotideMaxIncreasesPerWeek;
         if (tooBig || tooOften)
