@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs promtool (Debian package prometheus) and amtool (prometheus-alertmanager), the only registry route
 # to them here. amtool validates deploy/alertmanager/alertmanager.yml in scripts/check-deploy.sh.
+# The same packages' servers (/usr/bin/prometheus, /usr/bin/prometheus-alertmanager) are started privately on
+# loopback by tests/Monitoring.Tests (the alerting chain).
 #
 # The package would normally start a Prometheus server through its maintainer scripts. A CI box
 # must not be left with a daemon listening on :9090, so a policy-rc.d forbids service starts
 # during the install, and anything that started anyway (systemd hosts) is stopped and disabled.
-# Idempotent: does nothing when promtool and amtool are already on PATH.
+# Idempotent: does nothing when the four binaries are already on PATH.
 set -euo pipefail
 
-if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then
+if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 \
+   && command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1; then
   echo "promtool already installed: $(command -v promtool) ($(promtool --version 2>&1 | head -n1))"
   echo "amtool already installed: $(command -v amtool)"
   exit 0

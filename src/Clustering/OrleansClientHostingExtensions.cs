@@ -21,7 +21,7 @@ public static class OrleansClientHostingExtensions
         var connectionString = config.GetConnectionString(EventStoreServiceCollectionExtensions.ConnectionStringName);
         builder.UseOrleansClient(client =>
         {
-            client.UsePumpFleetClustering(config, connectionString);
+            client.UsePumpFleetClustering(config, connectionString).AddActivityPropagation();
             configure?.Invoke(client);
         });
         return builder;

@@ -28,6 +28,7 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     /// <inheritdoc />
     public async Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<EventToAppend> events, CancellationToken ct = default)
     {
+        using var activity = EventStoreTracing.Source.StartActivity("append")?.SetTag("pumpfleet.stream_id", streamId).SetTag("pumpfleet.events", events.Count);
         ArgumentException.ThrowIfNullOrEmpty(streamId);
         ArgumentOutOfRangeException.ThrowIfNegative(expectedVersion);
         if (events.Count == 0)

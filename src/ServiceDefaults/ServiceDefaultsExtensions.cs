@@ -4,7 +4,11 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace PumpFleet.ServiceDefaults;
 
@@ -20,17 +24,58 @@ public static class ServiceDefaultsExtensions
     /// </summary>
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<OrleansUnitBridge>();
         builder.Services.AddOpenTelemetry().WithMetrics(m => m
             .AddMeter("PumpFleet.*")
+            // Lint-clean for promtool: help text, base units, no _count on gauges (see MetricViews).
+            .AddView(MetricViews.Configure)
+            .AddInstrumentation(sp => sp.GetRequiredService<OrleansUnitBridge>())
             .AddMeter("Microsoft.Orleans")
             .AddMeter("Npgsql")
             .AddAspNetCoreInstrumentation()
             .AddRuntimeInstrumentation()
             .AddPrometheusExporter());
+        AddTracing(builder);
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy())
             .AddCheck<PostgresHealthCheck>("postgresql", tags: [ReadyTag]);
         return builder;
+    }
+
+    /// <summary>
+    /// Tracing when <see cref="TracingOptions"/> turns it on: the platform's sources (one per component), Orleans' grain
+    /// calls, Npgsql's commands and ASP.NET Core's requests; OTLP export when an endpoint is configured.
+    /// </summary>
+    private static void AddTracing(IHostApplicationBuilder builder)
+    {
+        var options = builder.Configuration.GetSection(TracingOptions.SectionName).Get<TracingOptions>() ?? new TracingOptions();
+        if (!options.IsOn)
+        {
+            return;
+        }
+
+        if (options.SampleRatio is < 0 or > 1 || options.OtlpProtocol is not ("grpc" or "http/protobuf"))
+        {
+            throw new InvalidOperationException(
+                $"{TracingOptions.SectionName}: SampleRatio must be within 0–1 and OtlpProtocol 'grpc' or 'http/protobuf'.");
+        }
+
+        builder.Services.AddOpenTelemetry().WithTracing(t =>
+        {
+            t.SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.SampleRatio)))
+                .AddSource(PumpFleetActivitySources.Wildcard)
+                .AddSource(PumpFleetActivitySources.Orleans)
+                .AddNpgsql()
+                .AddAspNetCoreInstrumentation();
+            if (options.OtlpEndpoint is { } endpoint)
+            {
+                t.AddOtlpExporter(o =>
+                {
+                    o.Endpoint = endpoint;
+                    o.Protocol = options.OtlpProtocol == "grpc" ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
+                });
+            }
+        });
     }
 
     /// <summary>Maps <c>/metrics</c>, <c>/health/live</c> and <c>/health/ready</c>.</summary>

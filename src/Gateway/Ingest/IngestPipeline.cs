@@ -73,6 +73,7 @@ public sealed partial class IngestPipeline(
 
     private async Task<IngestReport> ProcessEventsAsync(InboundMessage m, HubTopic topic, CancellationToken ct)
     {
+        using var authorize = GatewayTracing.Source.StartActivity("authorize");
         if (topic.Kind != HubTopicKind.Events)
         {
             var invalidShape = topic.Kind == HubTopicKind.Unknown || !topic.IdsValid;
@@ -99,6 +100,7 @@ public sealed partial class IngestPipeline(
                 $"Topic '{m.Topic}' has an invalid id: hub ids and serials must match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}$.", refused: false, ct);
         }
 
+        authorize?.Stop();
         var serial = topic.Serial!;
         var parsed = BatchParser.Parse(m.Payload);
         if (parsed.Error is { } error)
@@ -176,6 +178,7 @@ public sealed partial class IngestPipeline(
 
     private async Task<IngestResult> CallGrainAsync(string serial, IngestBatch batch, CancellationToken ct)
     {
+        using var activity = GatewayTracing.Source.StartActivity("grain call");
         try
         {
             return await grains.GetGrain<IPumpIngestGrain>(serial).IngestAsync(batch).WaitAsync(ct);
@@ -304,6 +307,7 @@ public sealed partial class IngestPipeline(
 
     private async Task ReplyAsync(string topic, byte[] payload, bool retain, CancellationToken ct)
     {
+        using var activity = GatewayTracing.Source.StartActivity(topic.EndsWith("/ack", StringComparison.Ordinal) ? "publish ack" : "publish reply");
         try
         {
             await replies.PublishAsync(topic, payload, retain, ct);

@@ -164,6 +164,7 @@ public sealed partial class EmbeddedBroker(
         }
 
         var topic = e.ApplicationMessage.Topic;
+        using var receive = GatewayTracing.StartReceive(e.ClientId, topic, e.ApplicationMessage.UserProperties);
         var parsed = HubTopics.Parse(topic);
         var isStatus = parsed.Kind == HubTopicKind.Status && parsed.HubId == e.ClientId;
         if (_stopping)

@@ -207,6 +207,7 @@ public sealed partial class ExternalBrokerClient(
     {
         var m = e.ApplicationMessage;
         var topic = HubTopics.Parse(m.Topic);
+        using var receive = GatewayTracing.StartReceive(topic.HubId, m.Topic, m.UserProperties);
         // The broker authenticated the publisher and its ACL keeps hubs in their own subtree: the topic's hub id
         // is the publisher. The pipeline still checks pairing.
         var inbound = new InboundMessage(topic.HubId, m.Topic, System.Buffers.BuffersExtensions.ToArray(m.Payload), time.GetUtcNow(), e.PacketIdentifier.ToString(System.Globalization.CultureInfo.InvariantCulture));

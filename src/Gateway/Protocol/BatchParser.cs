@@ -24,6 +24,7 @@ public static partial class BatchParser
     /// <summary>Parses <paramref name="payload"/>; never throws for bad input.</summary>
     public static ParseResult Parse(ReadOnlyMemory<byte> payload)
     {
+        using var activity = Ingest.GatewayTracing.Source.StartActivity("parse");
         if (payload.Length > MaxPayloadBytes)
         {
             return ParseResult.Fail(RejectCodes.PayloadTooLarge,

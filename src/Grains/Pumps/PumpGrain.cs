@@ -54,7 +54,7 @@ public sealed partial class PumpGrain(
     public async Task<IngestResult> IngestAsync(IngestBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid);
+        var plan = Plan(batch);
         if (plan.Events.Count > 0)
         {
             try
@@ -66,7 +66,7 @@ public sealed partial class PumpGrain(
                 // Another activation (a rare duplicate during a membership change) wrote first: re-read and decide again.
                 LogConcurrentWriter(Serial);
                 _state = await LoadAsync(CancellationToken.None);
-                plan = IngestPlanner.Plan(_state, batch, Guid.NewGuid);
+                plan = Plan(batch);
                 if (plan.Events.Count > 0)
                 {
                     await AppendAndApplyAsync(plan.Events, batch.HubId, batch.MessageId);
@@ -166,6 +166,7 @@ public sealed partial class PumpGrain(
     /// </summary>
     private async Task DetectAsync()
     {
+        using var activity = GrainsTracing.Source.StartActivity("detect");
         if (!detection.Value.Enabled)
         {
             return;
@@ -223,11 +224,14 @@ public sealed partial class PumpGrain(
             return;
         }
 
+        using var fold = GrainsTracing.Source.StartActivity("fold");
         var version = _state.Version;
         foreach (var p in events)
         {
             _state.Apply(p.Event, new EventEnvelope(++version, p.Seq, p.ReceivedAt, p.ClockSuspect));
         }
+
+        fold?.Stop();
 
         if (_state.Version - _snapshotVersion >= options.Value.SnapshotEvery)
         {
@@ -288,4 +292,11 @@ public sealed partial class PumpGrain(
     private partial void LogAnomaly(string serial, string kind, string severity, string anomalyId);
 
     private sealed record EventMetadata(string? HubId, string? MessageId);
+
+    // The planner is pure domain code without tracing; its span is opened here, where the grain calls it.
+    private IngestPlan Plan(IngestBatch batch)
+    {
+        using var activity = GrainsTracing.Source.StartActivity("plan");
+        return IngestPlanner.Plan(_state, batch, Guid.NewGuid);
+    }
 }

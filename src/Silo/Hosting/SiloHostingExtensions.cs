@@ -37,6 +37,8 @@ public static class SiloHostingExtensions
             // Projections run as grains spread over the silos (src/Projections engine, src/ReadModels); the Orleans dashboard's grains too.
             silo.AddPumpFleetProjections();
             silo.AddDashboard();
+            // Grain calls carry the caller's trace context (W3C, in the request context); spans only when tracing is on.
+            silo.AddActivityPropagation();
         });
         return builder;
     }
