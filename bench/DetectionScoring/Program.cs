@@ -44,7 +44,7 @@ sb.AppendLine();
 
 // Fault fleet: random faults off; eight of every ten pumps get one injected fault, starting on days 5–25.
 string[] kinds = [FaultKind.FullStall, FaultKind.IntermittentStall, FaultKind.UnderInfusion, FaultKind.OverInfusion,
-    FaultKind.PocketFill, FaultKind.CatheterOcclusion, FaultKind.BatteryFailure, FaultKind.SilentHub];
+    FaultKind.PocketFill, FaultKind.CatheterOcclusion, FaultKind.BatteryFailure, FaultKind.SilentHub, FaultKind.WrongConcentration];
 var faults = new List<ScenarioFault>();
 for (var i = 0; i < pumps; i++)
 {
@@ -140,6 +140,21 @@ foreach (var kind in kinds)
     Scoring.Line(sb, kind, records.Count, Scoring.Ratio(delays.Count, records.Count),
         goal is { } gw ? (gw.TotalHours < 48 ? $"{gw.TotalHours:0} h" : $"{gw.TotalDays:0} d") : "–",
         goal is null ? "–" : Scoring.Ratio(withinGoal, records.Count), goal is null ? "–" : Scoring.Ratio(withinGoalArrival, records.Count), Scoring.Median(delays));
+}
+
+sb.AppendLine();
+sb.AppendLine("**Wrong-concentration refills by detector** (the strength filled is 4× the prescribed; `dose-above-limit` can only find those whose multiplied dose exceeds a labelled limit, domain.md §1.5):");
+sb.AppendLine();
+Scoring.Line(sb, "detector", "faults it could find", "recall", "median delay");
+Scoring.Line(sb, "---", "---:", "---:", "---:");
+var wrongFills = truth.Where(t => t.Kind == FaultKind.WrongConcentration).ToList();
+foreach (var detector in new[] { AnomalyKinds.RefillMismatch, AnomalyKinds.DoseAboveLimit })
+{
+    var eligible = detector == AnomalyKinds.DoseAboveLimit ? wrongFills.Where(t => AboveLimit(replay, t)).ToList() : wrongFills;
+    var delays = eligible.Select(t => replay.Detections.Where(d => d.Kind == detector && Scoring.Matches(d, t, runEnd)).OrderBy(d => d.At).FirstOrDefault() is { } f ? f.At - t.Start : (TimeSpan?)null)
+        .Where(x => x is not null).Select(x => x!.Value < TimeSpan.Zero ? TimeSpan.Zero : x.Value).ToList();
+    Scoring.Line(sb, detector, detector == AnomalyKinds.DoseAboveLimit ? $"{eligible.Count} of {wrongFills.Count} (4× dose above the label)" : $"{eligible.Count}",
+        Scoring.Ratio(delays.Count, eligible.Count), Scoring.Median(delays));
 }
 
 sb.AppendLine();
@@ -294,6 +309,21 @@ static SimulatorOptions Options(int seed, int pumps, int days) => new()
     Speed = 0,
     FaultRateMultiplier = 0,
 };
+
+// Whether the filled strength times the programmed volume (prescription at run end; boluses included) exceeds the drug's labelled limit.
+static bool AboveLimit(FleetReplay r, GroundTruthRecord t)
+{
+    if (!r.Pumps.TryGetValue(t.Serial, out var s) || s.Prescription is not { } rx)
+    {
+        return false;
+    }
+
+    var dose = PumpFleet.Domain.Drugs.DailyDose.Of(rx);
+    var filled = t.Parameters["filledValue"]?.GetValue<double>() ?? 0;
+    var factor = rx.Concentration.Value > 0 ? filled / rx.Concentration.Value : 0;
+    return dose.Drug.Primary is { } d && PumpFleet.Domain.Drugs.DoseLimits.ByDrug.TryGetValue(d, out var limit)
+        && dose.MaxMcgPerDay * factor > limit.MaxMcgPerDay * (1 + PumpFleet.Domain.Drugs.ConcentrationUnits.RelativeTolerance);
+}
 
 static double Rate(FleetReplay r, string serial) => r.Pumps.TryGetValue(serial, out var s) ? ProgrammedRate.DailyRate(s.Prescription) : 0;
 

@@ -19,6 +19,9 @@ public static class Scoring
         [AnomalyKinds.RefillDiscrepancy] = [FaultKind.PocketFill, FaultKind.OverInfusion, FaultKind.UnderInfusion, FaultKind.CatheterOcclusion],
         [AnomalyKinds.BatteryEndOfLife] = [FaultKind.BatteryFailure],
         [AnomalyKinds.Silent] = [FaultKind.SilentHub],
+        [AnomalyKinds.RefillMismatch] = [FaultKind.WrongConcentration],
+        // A wrong strength multiplies the dose the pump delivers; above the label's maximum it is also dose-above-limit.
+        [AnomalyKinds.DoseAboveLimit] = [FaultKind.WrongConcentration],
     };
 
     /// <summary>Goal window per fault kind (null: report recall by the end of the run only).</summary>

@@ -53,7 +53,7 @@ public sealed class PrometheusRulesTests
         var severities = Alerts().GroupBy(a => a.Str("alert")!).ToDictionary(g => g.Key, g => g.Select(a => a.Str("labels", "severity")).ToHashSet());
         foreach (var name in new[]
                  {
-                     "PumpFleetCriticalPumpAlarmActive", "PumpFleetFlowStallOpen", "PumpFleetOverInfusionOpen",
+                     "PumpFleetCriticalPumpAlarmActive", "PumpFleetFlowStallOpen", "PumpFleetOverInfusionOpen", "PumpFleetRefillMismatchOpen",
                      "PumpFleetDepletionRiskWithin72h", "PumpFleetIngestStopped",
                  })
         {

@@ -53,6 +53,29 @@ public sealed class CohortSignalTests(PostgresFixture pg)
     }
 
     [Fact]
+    public void Evaluate_ControlsTheFalseDiscoveryRate_AcrossCohorts()
+    {
+        // 30 ordinary cohorts at 5 alarms per 1000 pump-days and one with 10: alone, p = P(X ≥ 10 | ≈5) ≈ 0.03 < 0.05
+        // would signal; among 31 tests its Benjamini–Hochberg q is ≈ 0.98, so it does not.
+        var o = new AnomalyDetectionOptions();
+        var cohorts = Enumerable.Range(0, 30).Select(i => new CohortStats("SM2-20", "4.2.1", $"L{i}", 10, 1000, 5, 0, 0)).ToList();
+        cohorts.Add(new CohortStats("SM2-20", "4.3.0", "LX", 10, 1000, 10, 0, 0));
+        var expected = 150.0 / 30_000 * 1000;
+        Assert.InRange(PoissonTest.UpperTail(10, expected), 0.01, 0.05);
+
+        var result = CohortSignals.Evaluate(cohorts, o);
+        Assert.All(result.Values, v => Assert.Null(v));
+
+        // A strong cohort still signals, and says how it was corrected.
+        cohorts[^1] = cohorts[^1] with { Alarms = 25 };
+        var hit = Assert.Single(CohortSignals.Evaluate(cohorts, o), r => r.Value is not null).Value!;
+        Assert.Equal(31, hit.Tests);
+        Assert.True(hit.QValue < o.CohortAlpha && hit.QValue >= hit.PValue);
+        Assert.Contains("Benjamini–Hochberg", hit.Summary, StringComparison.Ordinal);
+        Assert.Equal(1, hit.Evidence["falseDiscoveryControl"]);
+    }
+
+    [Fact]
     public async Task Job_OpensOneSignalPerCohortStream_AndResolvesItWhenTheCohortNormalises()
     {
         var cs = await pg.CreateDatabaseAsync("coh");

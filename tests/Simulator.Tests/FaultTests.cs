@@ -26,6 +26,7 @@ public sealed class FaultTests
             { "kind": "under-infusion", "pumpIndex": 2, "startAfterDays": 1, "parameters": { "percent": 30 } },
             { "kind": "over-infusion", "pumpIndex": 3, "startAfterDays": 1, "parameters": { "percent": 20 } },
             { "kind": "pocket-fill", "pumpIndex": 4, "startAfterDays": 0 },
+            { "kind": "wrong-concentration", "pumpIndex": 4, "startAfterDays": 0 },
             { "kind": "catheter-occlusion", "pumpIndex": 5, "startAfterDays": 1 },
             { "kind": "battery-failure", "pumpIndex": 6, "startAfterDays": 1 },
             { "kind": "silent-hub", "serial": "SIM-P000007", "startAfterDays": 2, "durationDays": 2 }

@@ -168,8 +168,10 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     public int CohortMinCount { get; set; } = 3;
 
     /// <summary>
-    /// Cohort signal: one-sided significance of the exact Poisson test of the cohort's rate against the rest of the
-    /// fleet; 0.05 matches the lower 95 % bound used by DELTA-style surveillance ([S1], §7.4). Default: 0.05.
+    /// Cohort signal: false-discovery rate for the exact Poisson tests of cohorts' rates against the rest of the fleet,
+    /// controlled by Benjamini–Hochberg across every cohort × measure tested (a test signals when its adjusted q is
+    /// below it); also the level of the lower bound in the evidence, 0.05 as in DELTA-style surveillance ([S1], §7.4).
+    /// Default: 0.05.
     /// </summary>
     [Range(1e-9, 0.5)]
     public double CohortAlpha { get; set; } = 0.05;

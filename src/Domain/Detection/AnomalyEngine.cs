@@ -42,6 +42,8 @@ public static class AnomalyEngine
             Detectors.DepletionRisk(state, options, at),
             Detectors.BatteryEndOfLife(state, options),
             Detectors.SilentCleared(state),
+            RefillSafetyDetectors.RefillMismatch(state),
+            RefillSafetyDetectors.DoseAboveLimit(state),
         ];
         var events = new List<PumpEvent>();
         foreach (var v in verdicts)

@@ -11,4 +11,6 @@ public static class AnomalyKinds
     public const string Silent = "silent";
     public const string BatteryEndOfLife = "battery-end-of-life";
     public const string CohortSignal = "cohort-signal";
+    public const string RefillMismatch = "refill-mismatch";
+    public const string DoseAboveLimit = "dose-above-limit";
 }

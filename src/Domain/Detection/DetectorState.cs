@@ -15,6 +15,9 @@ public sealed class DetectorState
     public RefillCheck Refill { get; set; } = new();
     public BatteryTrend Battery { get; set; } = new();
 
+    /// <summary>Refill safety: what is in the reservoir, ziconotide fills and titration (see <see cref="RefillSafety"/>).</summary>
+    public RefillSafety Safety { get; set; } = new();
+
     /// <summary>Event time at which an anomaly of each kind last opened, so a one-shot finding (a refill) opens once.</summary>
     /// <remarks>Null until the first anomaly: most pumps never have one, and an empty dictionary costs ~100 bytes per active pump.</remarks>
     public Dictionary<string, DateTimeOffset>? LastOpenedAt { get; set; }
@@ -26,6 +29,7 @@ public sealed class DetectorState
     /// <summary>Folds a device event; called by <see cref="PumpState.Apply"/> after the state itself was updated.</summary>
     public void Observe(PumpState state, DeviceEvent e, EventEnvelope env)
     {
+        ObserveSafety(state, e);
         if (env.ClockSuspect)
         {
             // A refill still happened whatever the clock said; its residuals are not time-based.
@@ -51,6 +55,20 @@ public sealed class DetectorState
                 break;
             case StatusReported { BatteryPct: { } pct } x:
                 Battery.OnReport(x.At, pct);
+                break;
+        }
+    }
+
+    // What went into the reservoir and what was prescribed do not depend on the clock: folded for every event.
+    private void ObserveSafety(PumpState state, DeviceEvent e)
+    {
+        switch (e)
+        {
+            case RefillPerformed x:
+                Safety.OnRefill(x, firstRefillOfPump: Refill.Refills == 0);
+                break;
+            case PrescriptionSet x when ReferenceEquals(state.Prescription, x):
+                Safety.OnPrescription(x);
                 break;
         }
     }

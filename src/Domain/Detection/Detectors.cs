@@ -1,4 +1,5 @@
 using System.Globalization;
+using PumpFleet.Domain.Drugs;
 using PumpFleet.Domain.Pumps;
 using PumpFleet.Domain.States;
 
@@ -105,7 +106,7 @@ public static class Detectors
         var run = over ? flow.OverRun : flow.UnderRun;
         var sigmas = s / cusumSd;
         var deviation = run.RelativeDeviation ?? 0;
-        var critical = over || state.Prescription?.Drug == "baclofen";
+        var critical = over || DrugName.IsWithdrawalCritical(state.Prescription?.Drug);
         var severity = critical ? "critical" : "warning";
         if (flow.TotalReadings >= o.FlowMinReadings && sigmas > o.FlowCusumThresholdSigmas && deviation > o.AccuracyBandFraction)
         {
@@ -296,7 +297,7 @@ public static class Detectors
             return open is not null && days > 1.5 * horizon ? Verdict.Clear(kind) : Verdict.None(kind);
         }
 
-        var baclofen = state.Prescription?.Drug == "baclofen";
+        var baclofen = DrugName.IsWithdrawalCritical(state.Prescription?.Drug);
         var critical = baclofen || days <= o.DepletionCriticalHorizon.TotalDays || level <= threshold;
         var summary = level <= threshold
             ? string.Create(Inv, $"The platform's ledger puts the reservoir at {level:0.##} mL, at or below the {threshold:0.#} mL low-reservoir level")

@@ -1,5 +1,6 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Drugs;
 using PumpFleet.Domain.States;
 
 namespace PumpFleet.Domain.Pumps;
@@ -77,5 +78,5 @@ public static class PumpDecisions
 
     // Baclofen withdrawal progresses within 24–72 h (docs/detection.md), so silence on baclofen is critical.
     private static AnomalySeverity SilentSeverity(PumpState state) =>
-        state.Prescription?.Drug == "baclofen" ? AnomalySeverity.Critical : AnomalySeverity.Warning;
+        DrugName.IsWithdrawalCritical(state.Prescription?.Drug) ? AnomalySeverity.Critical : AnomalySeverity.Warning;
 }

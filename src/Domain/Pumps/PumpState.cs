@@ -468,6 +468,19 @@ public sealed class PumpState
         return days > 3650 ? null : from.Value.AddDays(days);
     }
 
+    /// <summary>
+    /// When the next refill is due: the ledger's forecast of the low-reservoir level, or earlier when the drug's own
+    /// rules say so (ziconotide: first refill within 14 days, then every 40/84 days; see <see cref="Drugs.ZiconotideRefillRules"/>).
+    /// </summary>
+    public DateTimeOffset? NextRefillDue
+    {
+        get
+        {
+            var forecast = ForecastReaching(LowReservoirThresholdMl);
+            return Detectors.Safety.ZiconotideRefillDueBy is { } rule && (forecast is null || rule < forecast) ? rule : forecast;
+        }
+    }
+
     /// <summary>The API view of this state.</summary>
     public PumpView ToView() => new()
     {
@@ -483,7 +496,7 @@ public sealed class PumpState
         Status = Status,
         ReservoirMl = Ledger.EstimatedMl is { } v ? Math.Round(v, 3) : null,
         ForecastEmptyAt = ForecastReaching(0),
-        NextRefillDueAt = ForecastReaching(LowReservoirThresholdMl),
+        NextRefillDueAt = NextRefillDue,
         ActiveAlarms = [.. ActiveAlarms.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => new ActiveAlarmView(a.Key, a.Value.Severity, a.Value.RaisedAt))],
         OpenAnomalies = [.. Anomalies.Values.OrderBy(a => a.DetectedAt).Select(a => a.ToView(Serial))],
         LastSeenAt = LastSeenAt,

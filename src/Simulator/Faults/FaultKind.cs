@@ -19,6 +19,12 @@ public static class FaultKind
     public const string BatteryFailure = "battery-failure";
     /// <summary>The hub publishes nothing for a period.</summary>
     public const string SilentHub = "silent-hub";
+    /// <summary>
+    /// The next refill is filled at <c>factor</c> × the prescribed concentration (a wrong vial, e.g. 2000 instead of
+    /// 500 mcg/mL; a known cause of fatal overdose, domain.md §3.5). Injected by scenario only: no default rate, so
+    /// random fleets are unchanged.
+    /// </summary>
+    public const string WrongConcentration = "wrong-concentration";
     /// <summary>A firmware or lot cohort with raised fault rates.</summary>
     public const string CohortDrift = "cohort-drift";
 
@@ -27,7 +33,7 @@ public static class FaultKind
         [FullStall, IntermittentStall, UnderInfusion, OverInfusion, PocketFill, CatheterOcclusion, BatteryFailure];
 
     /// <summary>Every kind.</summary>
-    public static readonly IReadOnlyList<string> All = [.. PumpKinds, SilentHub, CohortDrift];
+    public static readonly IReadOnlyList<string> All = [.. PumpKinds, WrongConcentration, SilentHub, CohortDrift];
 
     /// <summary>
     /// Default rates per pump-year (silent-hub: per hub-year). Derived from domain.md §0 and §3: about 0.04 device

@@ -206,6 +206,10 @@ public sealed class FleetPlan
             case FaultKind.PocketFill:
                 Default("fractionInPocket", 1);
                 break;
+            case FaultKind.WrongConcentration:
+                // A four-fold strength error, as 500 → 2000 mcg/mL baclofen (both supplied strengths, domain.md §1.5).
+                Default("factor", 4);
+                break;
             case FaultKind.CatheterOcclusion:
                 if (!p.ContainsKey("alarm"))
                 {

@@ -54,6 +54,11 @@ internal sealed partial class PumpSimulator
                 _pocketFillFraction = Math.Clamp(Number(f, "fractionInPocket"), 0, 1);
                 _pocketFillFault = f;
                 return;
+            case FaultKind.WrongConcentration:
+                // Takes effect, and is recorded, at the next refill.
+                _wrongConcentrationFactor = Number(f, "factor");
+                _wrongConcentrationFault = f;
+                return;
             case FaultKind.CatheterOcclusion:
                 _occluded = true;
                 if (f.Parameters["alarm"]?.GetValue<bool>() == true)

@@ -62,6 +62,8 @@ internal sealed partial class PumpSimulator
     private DateTimeOffset? _episodeEnd;
     private double? _pocketFillFraction;
     private PlannedFault? _pocketFillFault;
+    private double? _wrongConcentrationFactor;
+    private PlannedFault? _wrongConcentrationFault;
 
     public PumpProfile Profile { get; }
 
@@ -336,10 +338,26 @@ internal sealed partial class PumpSimulator
         // Syringe read-out of the true residual, ±0.1 mL.
         var aspirated = Math.Round(Math.Max(0, _trueMl + _rng.Gaussian(0, 0.1)), 2);
         var added = _rng.Chance(0.8) ? _capacity : Math.Round(_capacity - _rng.Uniform(0.5, 2), 1);
+        var filled = _rx.Concentration;
+        if (_wrongConcentrationFactor is { } factor && _wrongConcentrationFault is { } wrong)
+        {
+            // The prescription (and so the programmed rate) stays; only what is in the reservoir changes.
+            filled = filled with { Value = Math.Round(filled.Value * factor, 4) };
+            var parameters = (JsonObject)wrong.Parameters.DeepClone();
+            parameters["prescribedValue"] = _rx.Concentration.Value;
+            parameters["filledValue"] = filled.Value;
+            parameters["unit"] = filled.Unit;
+            parameters["drug"] = _rx.Drug.Name;
+            parameters["plannedAfter"] = WireJson.FormatTime(wrong.Start);
+            truth.Add(new GroundTruthRecord(Profile.Serial, Profile.HubId, FaultKind.WrongConcentration, t + TimeSpan.FromMinutes(10), null, parameters));
+            _wrongConcentrationFactor = null;
+            _wrongConcentrationFault = null;
+        }
+
         Add(t + TimeSpan.FromMinutes(10), new RefillPerformed
         {
             Seq = 0, At = default, ExpectedResidualMl = expected, AspiratedResidualMl = aspirated, AddedMl = added,
-            Drug = _rx.Drug.Name, Concentration = _rx.Concentration,
+            Drug = _rx.Drug.Name, Concentration = filled,
         });
         _believedMl = added;
         _trueMl = added;

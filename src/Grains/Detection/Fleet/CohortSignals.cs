@@ -16,7 +16,13 @@ public sealed record CohortFinding(CohortStats Cohort, string Measure, long Coun
 {
     /// <summary>One sentence for a human.</summary>
     public string Summary => string.Create(CultureInfo.InvariantCulture,
-        $"Cohort {Cohort.Model} / firmware {Cohort.Firmware} / lot {Cohort.Lot}: {Count} {Measure} in {Cohort.PumpDays:0} pump-days = {RatePer1000:0.##} per 1000 pump-days (lower 95 % bound {LowerBoundPer1000:0.##}) against {RestRatePer1000:0.##} in the rest of the fleet; exact Poisson p = {PValue:0.####}.");
+        $"Cohort {Cohort.Model} / firmware {Cohort.Firmware} / lot {Cohort.Lot}: {Count} {Measure} in {Cohort.PumpDays:0} pump-days = {RatePer1000:0.##} per 1000 pump-days (lower 95 % bound {LowerBoundPer1000:0.##}) against {RestRatePer1000:0.##} in the rest of the fleet; exact Poisson p = {PValue:0.####}, {BenjaminiHochberg.MethodName} q = {QValue:0.####} across {Tests} cohort × measure tests.");
+
+    /// <summary>Benjamini–Hochberg adjusted p-value across every cohort × measure tested in the run.</summary>
+    public double QValue { get; init; } = double.NaN;
+
+    /// <summary>How many cohort × measure tests the run adjusted over.</summary>
+    public int Tests { get; init; }
 
     /// <summary>The numbers used.</summary>
     public Dictionary<string, double> Evidence => new(StringComparer.Ordinal)
@@ -29,6 +35,9 @@ public sealed record CohortFinding(CohortStats Cohort, string Measure, long Coun
         ["lowerBoundPer1000PumpDays"] = Math.Round(LowerBoundPer1000, 4),
         ["rateRatio"] = RestRatePer1000 > 0 ? Math.Round(RatePer1000 / RestRatePer1000, 3) : -1,   // -1: none in the rest of the fleet
         ["pValue"] = PValue,
+        ["qValue"] = QValue,
+        ["tests"] = Tests,
+        ["falseDiscoveryControl"] = 1,   // 1 = Benjamini–Hochberg across cohorts and measures (see docs/detection.md)
     };
 }
 
@@ -44,16 +53,22 @@ public static class CohortSignals
     /// <summary>The measures tested, worst first (a cohort keeps one open signal, carrying its strongest measure).</summary>
     public static readonly IReadOnlyList<string> Measures = ["critical alarms", "anomalies", "alarms"];
 
-    /// <summary>The strongest finding per cohort, or none.</summary>
+    /// <summary>
+    /// The strongest finding per cohort, or none. Every cohort × measure with at least the minimum count is a test;
+    /// the tests' p-values are adjusted together by Benjamini–Hochberg, and a test signals when its adjusted value
+    /// (q) is below alpha, so alpha bounds the expected share of false signals among those raised rather than the
+    /// chance of each test.
+    /// </summary>
     public static IReadOnlyDictionary<CohortStats, CohortFinding?> Evaluate(IReadOnlyList<CohortStats> cohorts, AnomalyDetectionOptions o)
     {
         ArgumentNullException.ThrowIfNull(cohorts);
         ArgumentNullException.ThrowIfNull(o);
         var result = new Dictionary<CohortStats, CohortFinding?>();
         var totalDays = cohorts.Sum(c => c.PumpDays);
+        var tests = new List<(CohortStats Cohort, string Measure, long Count, double RestRate, double P)>();
         foreach (var c in cohorts)
         {
-            CohortFinding? best = null;
+            result[c] = null;
             var restDays = totalDays - c.PumpDays;
             foreach (var measure in Measures)
             {
@@ -65,22 +80,28 @@ public static class CohortSignals
                 }
 
                 var restRate = restCount / restDays;
-                var expected = restRate * c.PumpDays;
-                var p = PoissonTest.UpperTail(count, expected);
-                if (p >= o.CohortAlpha)
-                {
-                    continue;
-                }
+                tests.Add((c, measure, count, restRate, PoissonTest.UpperTail(count, restRate * c.PumpDays)));
+            }
+        }
 
-                var finding = new CohortFinding(c, measure, count, 1000 * count / c.PumpDays, 1000 * restRate,
-                    1000 * PoissonTest.LowerBound(count, o.CohortAlpha) / c.PumpDays, p);
-                if (best is null || finding.PValue < best.PValue)
-                {
-                    best = finding;
-                }
+        var q = BenjaminiHochberg.Adjust([.. tests.Select(t => t.P)]);
+        for (var i = 0; i < tests.Count; i++)
+        {
+            var (c, measure, count, restRate, p) = tests[i];
+            if (q[i] >= o.CohortAlpha)
+            {
+                continue;
             }
 
-            result[c] = best;
+            var finding = new CohortFinding(c, measure, count, 1000 * count / c.PumpDays, 1000 * restRate,
+                1000 * PoissonTest.LowerBound(count, o.CohortAlpha) / c.PumpDays, p)
+            {
+                QValue = q[i], Tests = tests.Count,
+            };
+            if (result[c] is not { } best || finding.PValue < best.PValue)
+            {
+                result[c] = finding;
+            }
         }
 
         return result;
