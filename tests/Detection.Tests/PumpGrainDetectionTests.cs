@@ -196,7 +196,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
         await grain.IngestAsync(new IngestBatch
         {
             HubId = "H-1", ReceivedAt = t, Device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 },
-            Events = [Rx(t.AddHours(-1), 2, drug: "baclofen", lowAlarm: 2) with { Seq = 1 }, Refill(t.AddHours(-1), 0, 0, 10) with { Seq = 2 }, Running(t.AddHours(-1)) with { Seq = 3 }],
+            Events = [Rx(t.AddHours(-1), 2, drug: "baclofen", lowAlarm: 2) with { Seq = 1 }, Refill(t.AddHours(-1), 0, 0, 10, drug: "baclofen") with { Seq = 2 }, Running(t.AddHours(-1)) with { Seq = 3 }],
         });
         var view = await _cluster.Client.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         Assert.Empty(view.OpenAnomalies);

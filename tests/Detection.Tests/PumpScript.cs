@@ -99,9 +99,16 @@ internal sealed class PumpScript
     // Builders with placeholder seq (replaced on apply).
     public static PrescriptionSet Rx(DateTimeOffset at, double rate, string drug = "morphine", double? lowAlarm = null) => new()
     {
-        Seq = 0, At = at, Drug = drug, Concentration = new Concentration { Value = 10, Unit = "mg/mL" }, Mode = "continuous",
+        Seq = 0, At = at, Drug = drug, Concentration = Strength(drug), Mode = "continuous",
         RateMlPerDay = rate, LowReservoirAlarmMl = lowAlarm,
     };
+
+    // A strength that keeps the scripts' rates (up to 2 mL/day) within the drug's labelled daily maximum, so the
+    // refill-safety checks stay quiet unless a test means them: baclofen 0.4 mg/mL (≤ 800 mcg/day), else 10 mg/mL.
+    public static Concentration Strength(string drug) =>
+        drug.Contains("baclofen", StringComparison.OrdinalIgnoreCase)
+            ? new Concentration { Value = 0.4, Unit = "mg/mL" }
+            : new Concentration { Value = 10, Unit = "mg/mL" };
 
     public static DeliveryStateChanged Running(DateTimeOffset at) => new() { Seq = 0, At = at, State = "running" };
 
@@ -112,10 +119,10 @@ internal sealed class PumpScript
 
     public static ReservoirLevelReported Measured(DateTimeOffset at, double ml) => new() { Seq = 0, At = at, VolumeMl = ml, Source = "measured" };
 
-    public static RefillPerformed Refill(DateTimeOffset at, double expected, double aspirated, double added) => new()
+    public static RefillPerformed Refill(DateTimeOffset at, double expected, double aspirated, double added, string drug = "morphine") => new()
     {
-        Seq = 0, At = at, ExpectedResidualMl = expected, AspiratedResidualMl = aspirated, AddedMl = added, Drug = "morphine",
-        Concentration = new Concentration { Value = 10, Unit = "mg/mL" },
+        Seq = 0, At = at, ExpectedResidualMl = expected, AspiratedResidualMl = aspirated, AddedMl = added, Drug = drug,
+        Concentration = Strength(drug),
     };
 
     public static AlarmRaised Alarm(DateTimeOffset at, string code, string severity = "critical") => new() { Seq = 0, At = at, Code = code, Severity = severity };
@@ -156,7 +163,7 @@ internal sealed class PumpScript
         Batch(
             new TherapyPhaseChanged { Seq = 0, At = Now, Phase = "implanted" },
             Rx(Now, rate, drug, lowAlarm),
-            Refill(Now, 0, 0, level),
+            Refill(Now, 0, 0, level, drug),
             Running(Now));
     }
 

@@ -39,6 +39,31 @@ public sealed class FoldOrderPropertyTests
     public void NamedCases(int seed) => Assert.True(CheckSeed(seed) >= 0);
 
     [Fact]
+    public void LateEvent_RefoldsTheRefillSafetyState_WithoutCountingATitrationStepTwice()
+    {
+        // Found when the refill-safety state (issue 16) met the fold window (issue 13): the window's checkpoints did
+        // not copy it, so a re-fold observed every ziconotide step after the late event a second time.
+        var t = T0;
+        var zic = new Concentration { Value = 25, Unit = "mcg/mL" };
+        PrescriptionSet Zic(long seq, DateTimeOffset at, double rate) =>
+            new() { Seq = seq, At = at, Drug = "ziconotide", Concentration = zic, Mode = "continuous", RateMlPerDay = rate, LowReservoirAlarmMl = 2 };
+        var events = new List<DeviceEvent>
+        {
+            Zic(1, t, 0.09),
+            new RefillPerformed { Seq = 2, At = t.AddHours(1), ExpectedResidualMl = 0, AspiratedResidualMl = 0, AddedMl = 20, Drug = "ziconotide", Concentration = zic },
+            Dose(3, t.AddHours(1), t.AddDays(1), 0.09),
+            Zic(4, t.AddDays(1), 0.1),
+            Dose(5, t.AddDays(1), t.AddDays(2), 0.1),
+            Zic(6, t.AddDays(2), 0.11),
+            Dose(7, t.AddDays(2), t.AddDays(3), 0.11),
+        };
+        var inOrder = Deliver([[.. events]]);
+        var doseLate = Deliver([[events[0], events[1]], [events[3], events[4], events[5], events[6]], [events[2]]]);
+
+        Assert.Equal(Canonical(inOrder.State), Canonical(doseLate.State));
+    }
+
+    [Fact]
     public void LateRefill_KeepsTheDosesThatFollowedIt()
     {
         var t = T0;

@@ -38,6 +38,14 @@ public sealed class RefillSafety
     public double TitrationFromMcgPerDay { get; set; }
     public double TitrationToMcgPerDay { get; set; }
 
+    /// <summary>A deep copy, for the fold window's checkpoints (a re-fold must start from this state, not share it).</summary>
+    public RefillSafety Clone()
+    {
+        var copy = (RefillSafety)MemberwiseClone();
+        copy.ZiconotideIncreases = ZiconotideIncreases is null ? null : [.. ZiconotideIncreases];
+        return copy;
+    }
+
     /// <summary>Folds a refill (trusted or not: what went into the reservoir does not depend on the clock).</summary>
     public void OnRefill(RefillPerformed x, bool firstRefillOfPump)
     {

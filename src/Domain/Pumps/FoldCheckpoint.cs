@@ -37,6 +37,9 @@ public sealed class FoldCheckpoint
     public RefillCheck Refill { get; set; } = new();
     public BatteryTrend Battery { get; set; } = new();
 
+    /// <summary>Refill-safety state (drug in the reservoir, ziconotide fills and titration steps).</summary>
+    public RefillSafety Safety { get; set; } = new();
+
     /// <summary>Copies the device fold of <paramref name="s"/>.</summary>
     public static FoldCheckpoint Capture(PumpState s, long seq) => new()
     {
@@ -65,6 +68,7 @@ public sealed class FoldCheckpoint
         Flow = s.Detectors.Flow.Clone(),
         Refill = s.Detectors.Refill.Clone(),
         Battery = s.Detectors.Battery.Clone(),
+        Safety = s.Detectors.Safety.Clone(),
     };
 
     /// <summary>Puts the copied device fold back into <paramref name="s"/> (copies again: the checkpoint stays reusable).</summary>
@@ -94,5 +98,6 @@ public sealed class FoldCheckpoint
         s.Detectors.Flow = Flow.Clone();
         s.Detectors.Refill = Refill.Clone();
         s.Detectors.Battery = Battery.Clone();
+        s.Detectors.Safety = Safety.Clone();
     }
 }
