@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
@@ -13,6 +12,7 @@ using PumpFleet.Grains;
 using PumpFleet.Projections;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.TestSupport;
+using PumpFleet.TestSupport.Monitoring;
 using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Tests;
@@ -134,35 +134,7 @@ public sealed class StallEndToEndTests(DashboardApp app) : IAsyncLifetime
         Assert.Contains("\norleans_", scrape, StringComparison.Ordinal);
         Assert.Contains("\ndb_client_", scrape, StringComparison.Ordinal);
         Assert.Contains("\ndotnet_", scrape, StringComparison.Ordinal);
-        var (code, output) = await PromtoolCheckMetricsAsync(scrape);
+        var (code, output) = await Promtool.CheckMetricsAsync(scrape, Ct);
         Assert.True(code == 0, $"promtool check metrics exited {code} on the whole scrape:\n{output}");
-    }
-
-    private static async Task<(int Code, string Output)> PromtoolCheckMetricsAsync(string scrape)
-    {
-        var promtool = Environment.GetEnvironmentVariable("PROMTOOL") is { Length: > 0 } p ? p : "promtool";
-        var psi = new ProcessStartInfo(promtool, ["check", "metrics"])
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        Process proc;
-        try
-        {
-            proc = Process.Start(psi)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new InvalidOperationException("promtool was not found: run scripts/install-promtool.sh (scripts/test.sh does) or set PROMTOOL.", e);
-        }
-
-        using (proc)
-        {
-            await proc.StandardInput.WriteAsync(scrape);
-            proc.StandardInput.Close();
-            var stdout = proc.StandardOutput.ReadToEndAsync(Ct);
-            var stderr = proc.StandardError.ReadToEndAsync(Ct);
-            await proc.WaitForExitAsync(Ct);
-            return (proc.ExitCode, await stdout + await stderr);
-        }
     }
 }
