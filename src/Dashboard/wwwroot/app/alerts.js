@@ -13,6 +13,12 @@ async function load() {
   if (filters.kind) q.set('kind', filters.kind);
   const [open, acknowledged, alarms] = await Promise.all([
     api('/api/anomalies?status=open&' + q), api('/api/anomalies?status=acknowledged&' + q), api('/api/alarms?active=true&severity=critical')]);
+  // A live refresh rebuilds the tables: keep what the user is typing in a note (and where), or the acknowledgement
+  // would go out without it.
+  const typed = new Map([...document.querySelectorAll('tbody tr[data-id] input.note')]
+    .filter(i => i.value).map(i => [i.closest('table').id + '/' + i.closest('tr').dataset.id, i.value]));
+  const focused = document.activeElement?.classList.contains('note')
+    ? document.activeElement.closest('table').id + '/' + document.activeElement.closest('tr').dataset.id : null;
   const visible = open.filter(a => !handled.has(a.id));
   document.getElementById('open-count').textContent = `(${visible.length})`;
   document.querySelector('#anomalies tbody').innerHTML = visible.map(a => `<tr data-id="${esc(a.id)}">
@@ -28,6 +34,11 @@ async function load() {
   document.querySelector('#critical-alarms tbody').innerHTML = alarms.map(a =>
       `<tr><td>${fmtTime(a.raisedAt)}</td><td>${pumpLink(a.serial)}</td><td>${badge('critical')} ${esc(a.code)}</td></tr>`).join('')
     || '<tr><td colspan="3" class="muted">None.</td></tr>';
+  for (const input of document.querySelectorAll('tbody tr[data-id] input.note')) {
+    const key = input.closest('table').id + '/' + input.closest('tr').dataset.id;
+    if (typed.has(key)) input.value = typed.get(key);
+    if (key === focused) input.focus();
+  }
   // Forget handled ids once the read model agrees.
   for (const id of [...handled]) if (!open.some(a => a.id === id) && !acknowledged.some(a => a.id + ':resolved' === id)) handled.delete(id);
   document.body.dataset.loaded = 'true';
