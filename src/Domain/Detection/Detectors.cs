@@ -72,7 +72,7 @@ public static class Detectors
             summary += "; a stall over 48 h is a risk factor for later over-infusion";
         }
 
-        // A stall is the pump's own critical alarm (domain.md §2.1) and stops the drug: withdrawal risk.
+        // A stall is the pump's own critical alarm (§2.1) and stops the drug: withdrawal risk.
         return Verdict.Found(kind, "critical", summary + ".", new Dictionary<string, double>(StringComparer.Ordinal)
         {
             ["stallHours"] = Math.Round(hours, 2),
@@ -136,7 +136,7 @@ public static class Detectors
             });
         }
 
-        // The refill residual is the observed flow of a whole cycle (domain.md §3.3): a one-shot finding per refill.
+        // The refill residual is the observed flow of a whole cycle (§3.3): a one-shot finding per refill.
         if (refill.CycleDeliveredMl is { } cycle && cycle > 0 && refill.LastRefillAt is { } refillAt
             && (state.Detectors.LastOpened(kind) is not { } lastOpened || refillAt > lastOpened))
         {
@@ -246,7 +246,7 @@ public static class Detectors
     }
 
     /// <summary>
-    /// <c>depletion-risk</c>: the platform's ledger (not the pump's computed alarm, domain.md §0 item 1) projects the
+    /// <c>depletion-risk</c>: the platform's ledger (not the pump's computed alarm, §0 item 1) projects the
     /// level below the low-reservoir threshold within the horizon, at the fastest of the programmed, motor and
     /// measured consumption. Critical for baclofen (withdrawal in 24–72 h, §3.7), within the critical horizon, or
     /// already below. Resolved when the projection is beyond 1.5 × the horizon (hysteresis against noise).

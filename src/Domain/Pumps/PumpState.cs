@@ -24,7 +24,7 @@ public sealed class PumpState
     /// <summary>Bumped whenever the fold changes so that old snapshots are ignored and the stream is replayed.</summary>
     public const int SchemaVersion = 4;
 
-    /// <summary>Default low-reservoir threshold when the prescription sets none (older SynchroMed labelling: 2 mL; notes/domain.md §0 item 4).</summary>
+    /// <summary>Default low-reservoir threshold when the prescription sets none (older SynchroMed labelling: 2 mL; §0 item 4).</summary>
     public const double DefaultLowReservoirMl = 2.0;
 
     public string Serial { get; set; } = "";

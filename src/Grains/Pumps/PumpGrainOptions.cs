@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using PumpFleet.Domain.Pumps;
 
 namespace PumpFleet.Grains.Pumps;
@@ -13,13 +12,11 @@ public sealed class PumpGrainOptions
     /// Store a snapshot after this many new events. An hourly-reporting pump writes ~50 events a day, so 200 keeps
     /// an activation's replay to a few days of events. Default: 200.
     /// </summary>
-    [Range(10, 100_000)]
     public int SnapshotEvery { get; set; } = 200;
 
     /// <summary>
     /// Sequence sanity (protocol.md §1): an event more than this far above the pump's highest stored seq is refused
     /// with <c>seq-out-of-range</c>. Default: 1,000,000.
     /// </summary>
-    [Range(1, 1L << 52)]
     public long SeqWindow { get; set; } = IngestPlanner.DefaultSeqWindow;
 }
