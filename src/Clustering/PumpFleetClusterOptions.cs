@@ -37,6 +37,9 @@ public sealed class PumpFleetClusterOptions : IValidatableObject
     /// <summary>Failure detection and membership table housekeeping.</summary>
     public MembershipTimings Membership { get; set; } = new();
 
+    /// <summary>Mutual TLS on every Orleans connection (off by default; docs/security.md).</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -50,7 +53,7 @@ public sealed class PumpFleetClusterOptions : IValidatableObject
             yield return new ValidationResult("PumpFleet:SiloPort and PumpFleet:GatewayPort must differ.", [nameof(SiloPort), nameof(GatewayPort)]);
         }
 
-        foreach (var result in Membership.Validate())
+        foreach (var result in Membership.Validate().Concat(Tls.Validate()))
         {
             yield return result;
         }
