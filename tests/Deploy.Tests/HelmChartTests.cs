@@ -217,6 +217,9 @@ public sealed class HelmChartTests
 
         var job = chart.OfKind("Job").Single().Seq("spec", "template", "spec", "containers").Cast<Dictionary<object, object>>().Single();
         Assert.Equal("connectionString", Env(job)["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+        // Those users cannot migrate: only the Job does, so no process (nor its command lines) migrates at start.
+        Assert.Equal("false", chart.ConfigMapData().Str("PumpFleet__MigrateOnStart"));
+        Assert.DoesNotContain(Env(job).Keys, k => k == "PumpFleet__MigrateOnStart");
     }
 
     [Fact]

@@ -27,7 +27,13 @@ internal static class SiloCommands
         var (builder, _) = await CreateBuilderAsync([.. args.Where(a => a.StartsWith("--", StringComparison.Ordinal))]);
         builder.Services.AddPumpFleetReadModels();
         await using var host = builder.Build();
-        await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+        // In the cluster the command runs with the silo's least-privileged user, which cannot migrate; the chart sets
+        // PumpFleet:MigrateOnStart=false there (the migrate Job owns the schema).
+        if (builder.Configuration.GetValue(SchemaMigrator.MigrateOnStartKey, true))
+        {
+            await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+        }
+
         // The whole line: the command reads its words and --actor=<name> (the audit trail's operator) itself.
         return await ProjectionsCommandLine.RunAsync(args, host.Services, Console.Out);
     }
