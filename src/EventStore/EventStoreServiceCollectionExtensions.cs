@@ -29,6 +29,7 @@ public static class EventStoreServiceCollectionExtensions
         services.TryAddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<IEventStore>());
         services.TryAddSingleton<SchemaMigrator>();
         services.TryAddSingleton<AuditLog>();
+        services.TryAddSingleton<SignInFailureStore>();
         services.TryAddSingleton<ChainVerifier>();
         services.AddMetrics();
         services.TryAddSingleton<ChainAnchorWriter>();

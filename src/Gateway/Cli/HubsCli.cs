@@ -67,7 +67,12 @@ public static class HubsCli
         await host.StartAsync();
         try
         {
-            await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+            // Not with the gateway's least-privileged user in the cluster (the chart sets PumpFleet:MigrateOnStart=false;
+            // the migrate Job owns the schema); locally the command prepares its own database.
+            if (builder.Configuration.GetValue(SchemaMigrator.MigrateOnStartKey, true))
+            {
+                await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+            }
             var admin = host.Services.GetRequiredService<HubAdmin>();
             // The operator is whoever runs the command on this host; the audit trail keeps the OS user name.
             var actor = AuditActor.Operator($"cli:{Environment.UserName}@{Environment.MachineName}");
