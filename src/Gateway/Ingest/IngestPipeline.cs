@@ -64,8 +64,12 @@ public sealed partial class IngestPipeline(
             poison.Clear(m.HubId, m.Topic);
             return report;
         }
-        catch (Exception e) when (e is not (DependencyUnavailableException or RetryLaterException or OperationCanceledException or OutOfMemoryException))
+        catch (Exception e) when (e is not (DependencyUnavailableException or RetryLaterException or OutOfMemoryException) &&
+                                  !(e is OperationCanceledException && ct.IsCancellationRequested))
         {
+            // An OperationCanceledException that our token did not cause (a grain or a library cancelling on its own,
+            // the same way each time) is an unexpected failure like any other: counted towards poison, never retried
+            // forever.
             // Neither an input error the parser knows (those are answered above) nor a known dependency failure.
             var attempt = poison.RecordFailure(m.HubId, m.Topic, e);
             var threshold = mqttOptions.Value.PoisonThreshold;
@@ -85,6 +89,19 @@ public sealed partial class IngestPipeline(
             instruments.OnMessage(MessageResults.Rejected, 0, TimeSpan.Zero);
             return report;
         }
+    }
+
+    /// <summary>
+    /// External mode: the message of a hub the registry says is revoked (the broker may not have reloaded its
+    /// files yet) is refused without being looked at: quarantined as <c>hub-revoked</c>, and may be acknowledged.
+    /// </summary>
+    public async Task<IngestReport> RefuseRevokedAsync(InboundMessage m, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var report = await RejectMessageAsync(m, HubTopics.Parse(m.Topic), RejectCodes.HubRevoked,
+            $"Hub '{m.HubId}' is revoked; its messages are not accepted.", refused: true, ct);
+        instruments.OnMessage(MessageResults.Refused, 0, TimeSpan.Zero);
+        return report;
     }
 
     private async Task<IngestReport> ProcessCoreAsync(InboundMessage m, CancellationToken ct)
