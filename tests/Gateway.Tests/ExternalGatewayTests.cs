@@ -127,6 +127,25 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UnexpectedCancellation_IsNotMistakenForShutdown_ItBecomesPoisonAndIsAcknowledged()
+    {
+        var gw = await StartGatewayAsync("a", PoisonGrainFactory.Wrap(_cluster.Grains));
+        var hubId = NewId("hub");
+        var cancelling = PoisonGrainFactory.CancelPrefix + NewId("-");
+        await gw.Admin.ProvisionAsync(hubId, null, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await gw.Admin.PairAsync(hubId, cancelling, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await using var hub = TestHub.Create(hubId);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(_broker.Port, "unused")).ResultCode);
+
+        await hub.PublishAsync(cancelling, Doses(1, 2));
+
+        // Answered (and so acknowledged to the broker) on the same connection, not retried until a reconnect.
+        await hub.WaitForRejectAsync(cancelling, RejectCodes.PoisonMessage);
+        var rows = await gw.Quarantine.QueryAsync(hubId, cancelling, 10, null, TestContext.Current.CancellationToken);
+        Assert.Contains(rows, r => r.Code == RejectCodes.PoisonMessage);
+    }
+
+    [Fact]
     public async Task TwoGateways_ShareTheSubscription_EveryEventStoredExactlyOnce()
     {
         var a = await StartGatewayAsync("a");
