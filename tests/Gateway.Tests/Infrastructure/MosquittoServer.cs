@@ -53,11 +53,14 @@ public sealed class MosquittoServer : IAsyncDisposable
         var dir = Directory.CreateTempSubdirectory("pumpfleet-mosquitto-").FullName;
         var port = Ports.Free();
         var config = Path.Combine(dir, "mosquitto.conf");
+        // `user`: started as root (CI containers), mosquitto would switch to the user "mosquitto", which cannot read
+        // the password file in this private temporary folder; as anyone else the option is ignored.
         await File.WriteAllTextAsync(config, $"""
             listener {port} 127.0.0.1
             {(passwordFile is null ? "allow_anonymous true" : $"allow_anonymous false\npassword_file {passwordFile}")}
             {(aclFile is null ? "" : $"acl_file {aclFile}")}
             persistence false
+            user {Environment.UserName}
             log_dest stderr
             log_type error
             log_type warning
@@ -87,7 +90,7 @@ public sealed class MosquittoServer : IAsyncDisposable
         {
             if (process.HasExited)
             {
-                throw new InvalidOperationException($"mosquitto exited with code {process.ExitCode}.");
+                throw new InvalidOperationException($"mosquitto exited with code {process.ExitCode}: {string.Join(" | ", server.Log)}");
             }
 
             using var tcp = new TcpClient();
