@@ -64,12 +64,8 @@ public sealed partial class IngestPipeline(
             poison.Clear(m.HubId, m.Topic);
             return report;
         }
-        catch (Exception e) when (e is not (DependencyUnavailableException or RetryLaterException or OutOfMemoryException) &&
-                                  !(e is OperationCanceledException && ct.IsCancellationRequested))
+        catch (Exception e) when (e is not (DependencyUnavailableException or RetryLaterException or OperationCanceledException or OutOfMemoryException))
         {
-            // An OperationCanceledException that our token did not cause (a grain or a library cancelling on its own,
-            // the same way each time) is an unexpected failure like any other: counted towards poison, never retried
-            // forever.
             // Neither an input error the parser knows (those are answered above) nor a known dependency failure.
             var attempt = poison.RecordFailure(m.HubId, m.Topic, e);
             var threshold = mqttOptions.Value.PoisonThreshold;

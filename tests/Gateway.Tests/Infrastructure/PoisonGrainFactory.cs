@@ -12,12 +12,6 @@ public class PoisonGrainFactory : DispatchProxy
 {
     public const string Prefix = "POISON";
 
-    /// <summary>
-    /// Serials starting with this get a grain that throws <see cref="OperationCanceledException"/> the gateway did not
-    /// cause (no token of its was cancelled): once mistaken for "we are shutting down" and retried forever.
-    /// </summary>
-    public const string CancelPrefix = "CANCEL";
-
     private IGrainFactory _inner = null!;
 
     public static IGrainFactory Wrap(IGrainFactory inner)
@@ -32,20 +26,15 @@ public class PoisonGrainFactory : DispatchProxy
         var result = targetMethod!.Invoke(_inner, args);
         if (result is IPumpIngestGrain real && args is [string key, ..] && key.StartsWith(Prefix, StringComparison.Ordinal))
         {
-            return new ThrowingIngestGrain(real, () => new InvalidOperationException("A deterministic bug behind the gateway."));
-        }
-
-        if (result is IPumpIngestGrain cancelling && args is [string k, ..] && k.StartsWith(CancelPrefix, StringComparison.Ordinal))
-        {
-            return new ThrowingIngestGrain(cancelling, () => new OperationCanceledException("A grain cancelled on its own."));
+            return new ThrowingIngestGrain(real);
         }
 
         return result;
     }
 
-    private sealed class ThrowingIngestGrain(IPumpIngestGrain real, Func<Exception> fault) : IPumpIngestGrain
+    private sealed class ThrowingIngestGrain(IPumpIngestGrain real) : IPumpIngestGrain
     {
-        public Task<IngestResult> IngestAsync(IngestBatch batch) => Task.FromException<IngestResult>(fault());
+        public Task<IngestResult> IngestAsync(IngestBatch batch) => throw new InvalidOperationException("A deterministic bug behind the gateway.");
 
         public Task PairAsync(string hubId, string by) => real.PairAsync(hubId, by);
     }
