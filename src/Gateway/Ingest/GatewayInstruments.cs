@@ -130,4 +130,8 @@ public static class DisconnectReasons
     public const string UnexpectedFailure = "unexpected-failure";
     /// <summary>The hub exceeded its message rate.</summary>
     public const string RateLimited = "rate-limited";
+    /// <summary>The hub was revoked while connected.</summary>
+    public const string Revoked = "revoked";
+    /// <summary>The hub's secret was rotated after its session authenticated with the old one.</summary>
+    public const string Rotated = "rotated";
 }

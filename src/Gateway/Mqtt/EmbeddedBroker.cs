@@ -29,7 +29,7 @@ public sealed partial class EmbeddedBroker(
     IServiceProvider services,
     GatewayInstruments instruments,
     TimeProvider time,
-    ILogger<EmbeddedBroker> logger) : IHostedService, IHubReplyPublisher, IAsyncDisposable
+    ILogger<EmbeddedBroker> logger) : IHostedService, IHubReplyPublisher, IHubRegistryListener, IAsyncDisposable
 {
     /// <summary>Sender id of the platform's own publishes; not a valid hub id, so no hub can pose as it.</summary>
     public const string ServerClientId = "$pumpfleet-gateway";
@@ -43,6 +43,10 @@ public sealed partial class EmbeddedBroker(
     private FailedLoginLimiter? _failedLogins;
     private Hubs.LoginBackoff? _backoff;
     private HubRateLimiter? _rates;
+    // The stored hash each hub's current session authenticated against. Entries are replaced on every accepted
+    // connect and never removed on disconnect (a late disconnect event of a replaced connection would otherwise
+    // drop the new one's entry); they are bounded by the number of provisioned hubs.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _sessionHashes = new(StringComparer.Ordinal);
 
     /// <summary>The running server (null before start).</summary>
     public MqttServer? Server => _server;
@@ -155,7 +159,8 @@ public sealed partial class EmbeddedBroker(
 
         try
         {
-            var result = await authenticator.AuthenticateAsync(e.ClientId, e.Password, _shutdown.Token);
+            var outcome = await authenticator.VerifyAsync(e.ClientId, e.Password, _shutdown.Token);
+            var result = outcome.Result;
             if (result == HubAuthResult.Busy)
             {
                 e.ReasonCode = MqttConnectReasonCode.ServerBusy;
@@ -165,6 +170,10 @@ public sealed partial class EmbeddedBroker(
             if (result == HubAuthResult.Accepted)
             {
                 _backoff.Succeeded(e.ClientId, address);
+                if (outcome.SecretHash is not null)
+                {
+                    _sessionHashes[e.ClientId] = outcome.SecretHash;
+                }
             }
             else
             {
@@ -281,6 +290,62 @@ public sealed partial class EmbeddedBroker(
         LogNotAcknowledged(e.ClientId, e.ApplicationMessage.Topic, reason, detail);
     }
 
+    /// <summary>
+    /// Ends the sessions of hubs that were revoked, and of hubs whose secret was rotated since their session
+    /// authenticated (a hub that already reconnected with the new secret keeps its session). The hub cannot
+    /// reconnect with what it had: every connect reads the registry.
+    /// </summary>
+    public async Task OnHubsChangedAsync(IReadOnlyCollection<string>? hubIds, CancellationToken ct)
+    {
+        var server = _server;
+        if (server is null)
+        {
+            return;
+        }
+
+        var connected = (await server.GetClientsAsync())
+            .Where(c => c.Id != ServerClientId && (hubIds is null || hubIds.Contains(c.Id)))
+            .ToList();
+        if (connected.Count == 0)
+        {
+            return;
+        }
+
+        var current = await services.GetRequiredService<HubStore>().ActiveSecretHashesAsync([.. connected.Select(c => c.Id).Distinct()], ct);
+        foreach (var client in connected)
+        {
+            string reason;
+            if (!current.TryGetValue(client.Id, out var hash))
+            {
+                reason = DisconnectReasons.Revoked; // revoked (or its row is gone): the credential is no longer valid
+            }
+            else if (_sessionHashes.TryGetValue(client.Id, out var used) && used != hash)
+            {
+                reason = DisconnectReasons.Rotated;
+            }
+            else
+            {
+                continue;
+            }
+
+            instruments.OnDisconnect(reason);
+            LogCredentialDisconnect(client.Id, reason);
+            try
+            {
+                await client.DisconnectAsync(new MqttServerClientDisconnectOptions
+                {
+                    ReasonCode = MqttDisconnectReasonCode.NotAuthorized,
+                    ReasonString = reason == DisconnectReasons.Revoked ? "The hub was revoked." : "The hub's secret was rotated; connect with the new one.",
+                });
+            }
+            catch (Exception x) when (x is not OutOfMemoryException)
+            {
+                // The connection went away by itself meanwhile: nothing left to end.
+                LogDisconnectFailed(client.Id, x);
+            }
+        }
+    }
+
     private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
     {
         // A hub may read only its own subtree (ack, rejects, status); never another hub's, never $share or '#'.
@@ -321,6 +386,12 @@ public sealed partial class EmbeddedBroker(
         _shutdown.Dispose();
         await ValueTask.CompletedTask;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId} disconnected: its credential is no longer valid ({Reason})")]
+    private partial void LogCredentialDisconnect(string hubId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Disconnecting hub {HubId} failed (already gone)")]
+    private partial void LogDisconnectFailed(string hubId, Exception e);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening (plain port {Port}, TLS port {TlsPort})")]
     private partial void LogStarted(int? port, int? tlsPort);
