@@ -77,6 +77,31 @@ public sealed class MqttGatewayOptions
     [Range(1, 1_000_000)]
     public double HubMessageBurst { get; set; } = 1000;
 
+    /// <summary>
+    /// Embedded: largest MQTT packet (fixed header included) a client may send. The length in the packet's fixed
+    /// header is checked before the body is read, so a bigger packet is never buffered: the connection is closed
+    /// (reason <c>packet-too-large</c>). Default: 270,336 bytes, the parser's 256 KiB payload plus 8 KiB for the
+    /// topic and properties.
+    /// </summary>
+    [Range(1024, 268_435_460)]
+    public int MaxPacketSize { get; set; } = (256 + 8) * 1024;
+
+    /// <summary>
+    /// Embedded: connections accepted but not yet authenticated, at most. Over the cap a connection is answered
+    /// CONNACK <c>ServerBusy</c> without any credential check (and closed at once beyond twice the cap); counted as
+    /// <c>too-many-pending</c>. Default: 500.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxUnauthenticatedConnections { get; set; } = 500;
+
+    /// <summary>
+    /// Embedded: from accepting the TCP connection to a successful authentication (TLS handshake, CONNECT, password
+    /// check), at most; then the connection is closed (<c>connect-timeout</c>). Keep it above <c>Gateway:Hubs:HashWait</c>.
+    /// Default: 10 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>External broker client settings (Mode External).</summary>
     [ValidateObjectMembers]
     public ExternalBrokerOptions External { get; set; } = new();
