@@ -27,22 +27,31 @@ public sealed class ConnectionLimitTests(PostgresFixture pg, EmbeddedEnvironment
     [Fact]
     public async Task PacketAnnouncingMoreThanTheLimit_IsRefusedFromItsHeader_BeforeAnyBodyByteArrives()
     {
-        await using var gw = await StartAsync(new() { ["Gateway:Mqtt:MaxPacketSize"] = "4096" });
+        await using var gw = await StartAsync(new());
         using var disconnects = new DisconnectCounter(gw);
-        using var socket = await RawConnectAsync(gw.Port);
 
         // A PUBLISH fixed header announcing 268,435,455 bytes (the MQTT maximum) and no body at all: MQTTnet would
         // allocate the whole body and wait for it; the guard closes the connection on the last length byte.
-        await socket.SendAsync(new byte[] { 0x30, 0xFF, 0xFF, 0xFF, 0x7F }, TestContext.Current.CancellationToken);
+        using (var huge = await RawConnectAsync(gw.Port))
+        {
+            await huge.SendAsync(new byte[] { 0x30, 0xFF, 0xFF, 0xFF, 0x7F }, TestContext.Current.CancellationToken);
+            Assert.True(await ClosedByServerAsync(huge), "the server closes the connection");
+        }
 
-        Assert.True(await ClosedByServerAsync(socket), "the server closes the connection");
-        await Eventually.TrueAsync(() => Task.FromResult(disconnects.Of(DisconnectReasons.PacketTooLarge) == 1), Patience, "the disconnect to be counted");
+        // Before authentication the limit is 64 KiB: a CONNECT announcing 70,000 bytes is refused the same way.
+        using (var bigConnect = await RawConnectAsync(gw.Port))
+        {
+            await bigConnect.SendAsync(new byte[] { 0x10, 0xF0, 0xA2, 0x04 }, TestContext.Current.CancellationToken);
+            Assert.True(await ClosedByServerAsync(bigConnect), "the server closes the connection");
+        }
+
+        await Eventually.TrueAsync(() => Task.FromResult(disconnects.Of(DisconnectReasons.PacketTooLarge) == 2), Patience, "both disconnects to be counted");
     }
 
     [Fact]
     public async Task AuthenticatedHub_PublishingOverTheLimit_IsDisconnectedUnacknowledged_AndSmallerPacketsPass()
     {
-        await using var gw = await StartAsync(new() { ["Gateway:Mqtt:MaxPacketSize"] = "4096" });
+        await using var gw = await StartAsync(new());
         using var disconnects = new DisconnectCounter(gw);
         var hubId = $"hub-{Guid.NewGuid():N}"[..20];
         var serial = $"P-{Guid.NewGuid():N}"[..20];
@@ -52,13 +61,24 @@ public sealed class ConnectionLimitTests(PostgresFixture pg, EmbeddedEnvironment
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gw.Port, secret)).ResultCode);
 
         Assert.True((await hub.PublishAsync(serial, Batches.Doses(1, 2))).IsSuccess);
-        // 58 events are about 8 KiB: over the 4 KiB limit, so no PUBACK; the connection is closed.
-        await Assert.ThrowsAnyAsync<Exception>(() => hub.PublishAsync(serial, Batches.Doses(3, 60)));
+        // Over the parser's 256 KiB but under MaxPacketSize (1 MiB): read and answered, so the hub drops it.
+        var big = Batches.Batch(true, Batches.Dose(3)).Replace("\"basal\"", $"\"{new string('x', 300_000)}\"", StringComparison.Ordinal);
+        Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, (await hub.PublishAsync(serial, big)).ReasonCode);
+        // Over MaxPacketSize: not read, no PUBACK, the connection is closed.
+        var huge = Batches.Batch(true, Batches.Dose(3)).Replace("\"basal\"", $"\"{new string('x', 1_100_000)}\"", StringComparison.Ordinal);
+        await Assert.ThrowsAnyAsync<Exception>(() => hub.PublishAsync(serial, huge));
         await Eventually.TrueAsync(() => Task.FromResult(disconnects.Of(DisconnectReasons.PacketTooLarge) == 1), Patience, "the disconnect to be counted");
 
-        // The hub is not wedged: once it splits its backlog into smaller batches, they are stored.
-        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gw.Port, secret)).ResultCode);
-        Assert.True((await hub.PublishAsync(serial, Batches.Doses(3, 12))).IsSuccess);
+        // The hub is not wedged once it sends what the protocol allows.
+        await Eventually.TrueAsync(async () =>
+        {
+            if (!hub.Client.IsConnected)
+            {
+                await hub.ConnectAsync(gw.Port, secret);
+            }
+
+            return (await hub.PublishAsync(serial, Batches.Doses(3, 12))).IsSuccess;
+        }, Patience, "the hub to reconnect and be served", TimeSpan.FromMilliseconds(200));
         await hub.WaitForAckAsync(serial, 12);
     }
 
@@ -134,7 +154,7 @@ public sealed class ConnectionLimitTests(PostgresFixture pg, EmbeddedEnvironment
     public void FrameGuard_FollowsPacketsSplitAnywhere_AndStopsOnTheLengthByteThatExceedsTheLimit()
     {
         var violations = new List<(FrameViolation, long)>();
-        var guard = new MqttFrameGuardStream(Stream.Null, 200, (v, n) => violations.Add((v, n)));
+        var guard = new MqttFrameGuardStream(Stream.Null, () => 200, (v, n) => violations.Add((v, n)));
         // PINGREQ (no body), a 130-byte PUBLISH (two length bytes) split mid-length and mid-body, then a PUBLISH of 300.
         byte[] stream = [0xC0, 0x00, 0x30, 0x82, 0x01, .. new byte[130], 0x30, 0xAC, 0x02];
         Assert.True(guard.Inspect(stream.AsSpan(0, 4)));

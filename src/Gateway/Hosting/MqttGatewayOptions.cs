@@ -78,13 +78,14 @@ public sealed class MqttGatewayOptions
     public double HubMessageBurst { get; set; } = 1000;
 
     /// <summary>
-    /// Embedded: largest MQTT packet (fixed header included) a client may send. The length in the packet's fixed
-    /// header is checked before the body is read, so a bigger packet is never buffered: the connection is closed
-    /// (reason <c>packet-too-large</c>). Default: 270,336 bytes, the parser's 256 KiB payload plus 8 KiB for the
-    /// topic and properties.
+    /// Embedded: largest MQTT packet (fixed header included) an authenticated hub may send (64 KiB before it has
+    /// authenticated). The length in the packet's fixed header is checked before the body is read, so a bigger packet
+    /// is never buffered: the connection is closed (reason <c>packet-too-large</c>). Keep it well above the parser's
+    /// 256 KiB payload limit: a message between the two is read and answered <c>payload-too-large</c> (a PUBACK, so
+    /// the hub drops it), one above this is not answered at all. Default: 1 MiB.
     /// </summary>
-    [Range(1024, 268_435_460)]
-    public int MaxPacketSize { get; set; } = (256 + 8) * 1024;
+    [Range((256 + 8) * 1024, 268_435_460)]
+    public int MaxPacketSize { get; set; } = 1024 * 1024;
 
     /// <summary>
     /// Embedded: connections accepted but not yet authenticated, at most. Over the cap a connection is answered

@@ -30,6 +30,9 @@ internal sealed class GatedConnection(Admission admission, string remote)
     /// <summary>Whether the hub authenticated (it no longer counts against the cap).</summary>
     public bool Authenticated => Volatile.Read(ref _authenticated) == 1;
 
+    /// <summary>The hub id, once it authenticated (for log lines).</summary>
+    public string? HubId { get; set; }
+
     /// <summary>Marks the connection authenticated, once; true the first time.</summary>
     public bool MarkAuthenticated() => Interlocked.Exchange(ref _authenticated, 1) == 0;
 }

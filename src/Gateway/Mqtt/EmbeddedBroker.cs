@@ -155,6 +155,7 @@ public sealed partial class EmbeddedBroker(
         await ValidateCredentialsAsync(e);
         if (e.ReasonCode == MqttConnectReasonCode.Success && connection is not null)
         {
+            connection.HubId = e.ClientId;
             _gate.Authenticated(connection);
         }
     }

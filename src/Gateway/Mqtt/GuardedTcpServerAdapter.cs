@@ -17,7 +17,8 @@ namespace PumpFleet.Gateway.Mqtt;
 /// before anything is trusted or buffered: every accepted connection passes the <see cref="ConnectionGate"/> (a cap
 /// on unauthenticated connections), must authenticate within <c>ConnectTimeout</c>, and reads through a
 /// <see cref="MqttFrameGuardStream"/> that refuses a packet whose fixed header announces more than
-/// <c>MaxPacketSize</c> before MQTTnet allocates its body. Endpoints, TLS settings and socket options are taken from
+/// <c>MaxPacketSize</c> (<see cref="UnauthenticatedMaxPacketSize"/> until the client authenticated) before MQTTnet
+/// allocates its body. Endpoints, TLS settings and socket options are taken from
 /// the <see cref="MqttServerOptions"/> MQTTnet passes in, as its own adapter does.
 /// </summary>
 internal sealed partial class GuardedTcpServerAdapter(
@@ -28,6 +29,12 @@ internal sealed partial class GuardedTcpServerAdapter(
     TimeProvider time,
     ILogger logger) : IMqttServerAdapter
 {
+    /// <summary>
+    /// Largest packet before authentication: a CONNECT carries a client id, a user name, a secret and a small last
+    /// will, nowhere near this; nobody unauthenticated gets to make the broker buffer more.
+    /// </summary>
+    public const int UnauthenticatedMaxPacketSize = 64 * 1024;
+
     private readonly List<Socket> _listeners = [];
     private CancellationTokenSource? _stop;
     private MqttServerOptions? _options;
@@ -108,10 +115,10 @@ internal sealed partial class GuardedTcpServerAdapter(
                 }
 
                 socket.NoDelay = endpoint.NoDelay;
-                if (endpoint.ReuseAddress)
-                {
-                    socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                }
+                // Always: a gateway restarted after a crash must listen on its port again at once, while the dead
+                // process's connections still sit in TIME_WAIT (Linux refuses the bind without SO_REUSEADDR; two
+                // live listeners on one port are still refused).
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
 
                 socket.Bind(new IPEndPoint(address, endpoint.Port));
                 socket.Listen(endpoint.ConnectionBacklog);
@@ -214,7 +221,9 @@ internal sealed partial class GuardedTcpServerAdapter(
             }
 
             // The guard reads the plaintext (inside TLS), where the MQTT framing is.
-            stream = new MqttFrameGuardStream(stream, maxPacketSize, (violation, announced) => OnViolation(connection, violation, announced));
+            var preAuthLimit = Math.Min(maxPacketSize, UnauthenticatedMaxPacketSize);
+            stream = new MqttFrameGuardStream(stream, () => connection.Authenticated ? maxPacketSize : preAuthLimit,
+                (violation, announced) => OnViolation(connection, violation, announced));
             var channel = new MqttTcpChannel(stream, listenerEndPoint(socket), remote, clientCertificate);
             var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(_options!.WriterBufferSize, _options.WriterBufferSizeMax));
             var channelAdapter = new MqttChannelAdapter(channel, formatter, _mqttLogger!) { AllowPacketFragmentation = endpoint.AllowPacketFragmentation };
@@ -279,7 +288,8 @@ internal sealed partial class GuardedTcpServerAdapter(
         if (violation == FrameViolation.TooLarge)
         {
             instruments.OnDisconnect(DisconnectReasons.PacketTooLarge);
-            LogPacketTooLarge(connection.Remote, announced, maxPacketSize);
+            LogPacketTooLarge(connection.HubId ?? "(not authenticated)", connection.Remote, announced,
+                connection.Authenticated ? maxPacketSize : Math.Min(maxPacketSize, UnauthenticatedMaxPacketSize));
         }
         else
         {
@@ -288,8 +298,8 @@ internal sealed partial class GuardedTcpServerAdapter(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Connection from {Remote} closed: its packet announces {Announced} bytes, more than MaxPacketSize {Max}; the body was not read")]
-    private partial void LogPacketTooLarge(string remote, long announced, int max);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Connection of hub {HubId} from {Remote} closed: its packet announces {Announced} bytes, more than the limit of {Max}; the body was not read")]
+    private partial void LogPacketTooLarge(string hubId, string remote, long announced, int max);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connection from {Remote} closed: malformed packet (remaining length over four bytes)")]
     private partial void LogMalformedLength(string remote);

@@ -15,9 +15,10 @@ internal enum FrameViolation
 /// the client sends: the type byte, the variable-length "remaining length", then that many body bytes. MQTTnet
 /// allocates the whole body as soon as it has decoded the length, and its server has no packet-size option, so the
 /// limit is enforced here: when a length byte completes a length over the limit, that read reports end of stream
-/// instead of handing the byte on, MQTTnet sees a closed connection and never allocates the body.
+/// instead of handing the byte on, MQTTnet sees a closed connection and never allocates the body. The limit is asked
+/// for each packet, so it can be tighter before the client has authenticated.
 /// </summary>
-internal sealed class MqttFrameGuardStream(Stream inner, int maxPacketSize, Action<FrameViolation, long> onViolation) : Stream
+internal sealed class MqttFrameGuardStream(Stream inner, Func<int> maxPacketSize, Action<FrameViolation, long> onViolation) : Stream
 {
     private enum Part
     {
@@ -112,7 +113,7 @@ internal sealed class MqttFrameGuardStream(Stream inner, int maxPacketSize, Acti
 
                     // MQTT 5's Maximum Packet Size counts the whole packet: type byte, length field and body.
                     var total = 1 + _lengthBytes + _length;
-                    if (total > maxPacketSize)
+                    if (total > maxPacketSize())
                     {
                         return Stop(FrameViolation.TooLarge, total);
                     }
