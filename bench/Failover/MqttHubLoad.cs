@@ -87,7 +87,9 @@ public sealed class MqttHubLoad(int hubs, int pumpsPerHub, int batchSize, int po
             await _stop.CancelAsync();
             if (_running is not null)
             {
+#pragma warning disable VSTHRD003 // the hub loops run on the thread pool (Task.Run in Start): no context to deadlock on
                 await _running.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+#pragma warning restore VSTHRD003
             }
 
             _stop.Dispose();
