@@ -5,7 +5,7 @@ using System.Text;
 namespace PumpFleet.Failover;
 
 /// <summary>
-/// The gateway as a real child process (<c>dotnet PumpFleet.Gateway.dll</c>): an Orleans client of the AdoNet cluster
+/// The gateway as a real child process (<c>dotnet PumpFleet.Gateway.Host.dll</c>): an Orleans client of the AdoNet cluster
 /// with its embedded MQTT broker on a loopback port. It runs in the Development environment for the dev fleet secret
 /// and auto-pairing, so the simulated hubs need no provisioning step: the scenario is about faults, not enrolment.
 /// </summary>

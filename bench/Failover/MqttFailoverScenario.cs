@@ -27,7 +27,7 @@ public sealed record MqttFailoverSettings
 {
     /// <summary>Path of <c>PumpFleet.Silo.dll</c>.</summary>
     public required string SiloDll { get; init; }
-    /// <summary>Path of <c>PumpFleet.Gateway.dll</c>.</summary>
+    /// <summary>Path of <c>PumpFleet.Gateway.Host.dll</c> (the gateway process).</summary>
     public required string GatewayDll { get; init; }
     /// <summary>The private PostgreSQL (it is restarted by the scenario).</summary>
     public required PrivatePostgres Postgres { get; init; }
@@ -243,13 +243,13 @@ public static class MqttFailoverScenario
         return cs;
     }
 
-    /// <summary><c>src/Gateway/bin/&lt;configuration&gt;/net10.0/PumpFleet.Gateway.dll</c> of this repository.</summary>
+    /// <summary><c>src/Gateway.Host/bin/&lt;configuration&gt;/net10.0/PumpFleet.Gateway.Host.dll</c> of this repository (the gateway process).</summary>
     public static string LocateGatewayDll()
     {
         var silo = FailoverScenario.LocateSiloDll();
-        var dll = silo.Replace(Path.Combine("src", "Silo"), Path.Combine("src", "Gateway"), StringComparison.Ordinal)
-                      .Replace("PumpFleet.Silo.dll", "PumpFleet.Gateway.dll", StringComparison.Ordinal);
-        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build src/Gateway first.", dll);
+        var dll = silo.Replace(Path.Combine("src", "Silo"), Path.Combine("src", "Gateway.Host"), StringComparison.Ordinal)
+                      .Replace("PumpFleet.Silo.dll", "PumpFleet.Gateway.Host.dll", StringComparison.Ordinal);
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build src/Gateway.Host first.", dll);
     }
 
     private static async Task<GatewayProcess> StartGatewayAsync(MqttFailoverSettings s, string clusterId, int mqttPort, int httpPort, HttpClient http, CancellationToken ct)
