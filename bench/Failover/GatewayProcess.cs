@@ -49,7 +49,8 @@ public sealed class GatewayProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a gateway for the cluster <paramref name="clusterId"/> on the given ports.</summary>
-    public static GatewayProcess Start(string gatewayDll, string connectionString, string clusterId, int mqttPort, int httpPort)
+    public static GatewayProcess Start(string gatewayDll, string connectionString, string clusterId, int mqttPort, int httpPort,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -74,6 +75,11 @@ public sealed class GatewayProcess : IAsyncDisposable
         env["DOTNET_gcServer"] = "0";
         env["Logging__LogLevel__Default"] = "Warning";
         env["Logging__LogLevel__PumpFleet"] = "Warning";
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            env[key] = value;
+        }
+
         var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
         var gateway = new GatewayProcess(process, mqttPort, httpPort);
         process.OutputDataReceived += (_, e) => gateway.Append(e.Data);

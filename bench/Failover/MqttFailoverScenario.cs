@@ -33,6 +33,8 @@ public sealed record MqttFailoverSettings
     public required PrivatePostgres Postgres { get; init; }
     /// <summary>A migrated database on it (<see cref="MqttFailoverScenario.CreateDatabaseAsync"/>).</summary>
     public required string ConnectionString { get; init; }
+    /// <summary>Extra settings of the gateway process, as environment variables (e.g. <c>Gateway__Mqtt__IngestTimeout</c>).</summary>
+    public IReadOnlyDictionary<string, string> GatewaySettings { get; init; } = new Dictionary<string, string>();
     /// <summary>The faults, in order, in one run.</summary>
     public IReadOnlyList<MqttFault> Faults { get; init; } = [MqttFault.SiloKill, MqttFault.PostgresRestart, MqttFault.GatewayKill];
     /// <summary>Simulated hubs (MQTT clients).</summary>
@@ -254,7 +256,7 @@ public static class MqttFailoverScenario
 
     private static async Task<GatewayProcess> StartGatewayAsync(MqttFailoverSettings s, string clusterId, int mqttPort, int httpPort, HttpClient http, CancellationToken ct)
     {
-        var gateway = GatewayProcess.Start(s.GatewayDll, s.ConnectionString, clusterId, mqttPort, httpPort);
+        var gateway = GatewayProcess.Start(s.GatewayDll, s.ConnectionString, clusterId, mqttPort, httpPort, s.GatewaySettings);
         await WaitAsync(async () =>
         {
             if (gateway.HasExited)

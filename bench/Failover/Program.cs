@@ -9,7 +9,7 @@ using PumpFleet.Clustering;
 // Usage: dotnet run -c Release --project bench/Failover [-- --mode kill|terminate --pumps 30 --batch-size 5 --runs 1 --silo-dll path]
 // Starts a private PostgreSQL, three real silo processes (AdoNet clustering), drives load from an Orleans client,
 // stops one silo, and prints the accounting and recovery figures. scripts/failover-demo.sh wraps this.
-// --scenario mqtt [--form short|long] [--runs 1]: the same cluster plus a gateway process and hubs over MQTT; a silo
+// --scenario mqtt [--form short|long] [--runs 1] [--ingest-timeout 00:00:30]: the same cluster plus a gateway process and hubs over MQTT; a silo
 // SIGKILL, a PostgreSQL restart and a gateway SIGKILL in one run (scripts/failover-mqtt.sh wraps this).
 if (Arg("--scenario", "grains") == "mqtt")
 {
@@ -66,6 +66,8 @@ async Task<int> RunMqttAsync()
     var gatewayDll = Arg("--gateway-dll", "");
     gatewayDll = gatewayDll.Length > 0 ? gatewayDll : MqttFailoverScenario.LocateGatewayDll();
     var (hubs, acks) = form == "long" ? (30, 20) : (6, 3);
+    var ingestTimeout = Arg("--ingest-timeout", "");
+    var gatewaySettings = ingestTimeout.Length > 0 ? new Dictionary<string, string> { ["Gateway__Mqtt__IngestTimeout"] = ingestTimeout } : [];
     Console.WriteLine($"MQTT failover ({form}): 3 silos, a gateway process, {hubs} hubs x 2 pumps over MQTT; silo SIGKILL, PostgreSQL restart, gateway SIGKILL; {runCount} run(s)");
     await using var server = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
     var all = new List<MqttFaultReport>();
@@ -75,6 +77,7 @@ async Task<int> RunMqttAsync()
         var reports = await MqttFailoverScenario.RunAsync(new MqttFailoverSettings
         {
             SiloDll = silo, GatewayDll = gatewayDll, Postgres = server, ConnectionString = cs, Hubs = hubs, AcksBetweenFaults = acks,
+            GatewaySettings = gatewaySettings,
             Progress = Console.WriteLine,
         });
         all.AddRange(reports);
