@@ -71,7 +71,7 @@ public sealed class PumpState
 
     /// <summary>
     /// A snapshot of this state is exactly what the as-of fold reaches at this version for any time at or after this
-    /// one (pf_snapshot_history). Identity events count only when nothing followed them: the as-of fold applies an
+    /// one (the kept snapshots of ISnapshotStore). Identity events count only when nothing followed them: the as-of fold applies an
     /// identity event from after the time just before the next event it includes (pairing happens on the wall clock,
     /// a backlog is older), so only a trailing one can make the two differ.
     /// </summary>

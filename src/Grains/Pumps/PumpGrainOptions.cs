@@ -17,7 +17,7 @@ public sealed class PumpGrainOptions
     public int SnapshotEvery { get; set; } = 200;
 
     /// <summary>
-    /// Keep a snapshot in the stream's history (pf_snapshot_history) whenever the version crosses a multiple of this
+    /// Keep a snapshot in the stream's history (ISnapshotStore.SaveHistoricalSnapshotAsync) whenever the version crosses a multiple of this
     /// many events, besides the latest one: an as-of view then folds one kept snapshot plus at most about this many
     /// events (and any that arrived late), whatever the stream's length. About 20 days of an hourly pump's events,
     /// ~10 KB each. Default: 1000; a multiple of <see cref="SnapshotEvery"/> keeps one per interval exactly.
