@@ -1,0 +1,45 @@
+using Orleans.Runtime;
+using Orleans.Streams;
+using PumpFleet.EventStore.Log;
+
+namespace PumpFleet.Streaming;
+
+/// <summary>
+/// Queue i is partition i of the log (<see cref="LogPartitioning"/>): a stream's queue is its partition, the same one
+/// migration 007 stores with its events, so the receiver of that queue is the one that reads them.
+/// </summary>
+public sealed class LogQueueMapper : IStreamQueueMapper
+{
+    private readonly QueueId[] _queues;
+
+    /// <summary>Creates the mapper of provider <paramref name="providerName"/>.</summary>
+    public LogQueueMapper(string providerName)
+    {
+        _queues = new QueueId[LogPartitioning.Count];
+        for (var p = 0; p < _queues.Length; p++)
+        {
+            // The uniform hash only orders queues on Orleans' consistent ring; spread them evenly over it.
+            _queues[p] = QueueId.GetQueueId(providerName, (uint)p, (uint)((ulong)p * uint.MaxValue / (ulong)_queues.Length));
+        }
+    }
+
+    /// <summary>The partition a queue reads.</summary>
+    public static int PartitionOf(QueueId queue) => (int)queue.GetNumericId();
+
+    /// <inheritdoc />
+    public IEnumerable<QueueId> GetAllQueues() => _queues;
+
+    /// <inheritdoc />
+    public QueueId GetQueueForStream(StreamId streamId)
+    {
+        var ns = streamId.GetNamespace();
+        var key = streamId.GetKeyAsString();
+        return ns switch
+        {
+            LogStreams.Namespace => _queues[LogPartitioning.PartitionOf(key)],
+            LogStreams.PartitionNamespace when int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p)
+                && p is >= 0 and < LogPartitioning.Count => _queues[p],
+            _ => throw new ArgumentException($"Stream '{streamId}' is not a stream of the event log (namespace '{LogStreams.Namespace}' or '{LogStreams.PartitionNamespace}').", nameof(streamId)),
+        };
+    }
+}
