@@ -8,18 +8,22 @@ namespace PumpFleet.Streaming;
 /// Queue i is partition i of the log (<see cref="LogPartitioning"/>): a stream's queue is its partition, the same one
 /// migration 007 stores with its events, so the receiver of that queue is the one that reads them.
 /// </summary>
-public sealed class LogQueueMapper : IStreamQueueMapper
+public sealed class LogQueueMapper : IConsistentRingStreamQueueMapper
 {
     private readonly QueueId[] _queues;
+    private readonly uint[] _ringPositions;
 
     /// <summary>Creates the mapper of provider <paramref name="providerName"/>.</summary>
     public LogQueueMapper(string providerName)
     {
         _queues = new QueueId[LogPartitioning.Count];
+        _ringPositions = new uint[LogPartitioning.Count];
         for (var p = 0; p < _queues.Length; p++)
         {
-            // The uniform hash only orders queues on Orleans' consistent ring; spread them evenly over it.
-            _queues[p] = QueueId.GetQueueId(providerName, (uint)p, (uint)((ulong)p * uint.MaxValue / (ulong)_queues.Length));
+            // Queues sit evenly on Orleans' consistent ring; each silo reads the queues in its range of the ring, so
+            // when a silo leaves or dies its range, and its queues, go to its neighbours.
+            _ringPositions[p] = (uint)((ulong)p * uint.MaxValue / (ulong)_queues.Length);
+            _queues[p] = QueueId.GetQueueId(providerName, (uint)p, _ringPositions[p]);
         }
     }
 
@@ -28,6 +32,19 @@ public sealed class LogQueueMapper : IStreamQueueMapper
 
     /// <inheritdoc />
     public IEnumerable<QueueId> GetAllQueues() => _queues;
+
+    /// <inheritdoc />
+    public IEnumerable<QueueId> GetQueuesForRange(IRingRange range)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        for (var p = 0; p < _queues.Length; p++)
+        {
+            if (range.InRange(_ringPositions[p]))
+            {
+                yield return _queues[p];
+            }
+        }
+    }
 
     /// <inheritdoc />
     public QueueId GetQueueForStream(StreamId streamId)

@@ -13,8 +13,8 @@ namespace PumpFleet.Streaming;
 public static class LogStreamHostingExtensions
 {
     /// <summary>
-    /// Silo side: the provider (receivers, balanced over the silos by Orleans' deployment-based balancer and moved
-    /// when a silo leaves or dies), its options (section <c>Streaming</c>, validated on start), instruments, and
+    /// Silo side: the provider (receivers, balanced over the silos by Orleans' consistent-ring queue balancer and
+    /// moved when a silo leaves or dies), its options (section <c>Streaming</c>, validated on start), instruments, and
     /// the <c>PubSubStore</c> grain storage that explicit subscriptions need, unless the host registered one. The event
     /// store must be registered. Does nothing when <c>Streaming:Enabled</c> is false.
     /// </summary>
@@ -31,7 +31,7 @@ public static class LogStreamHostingExtensions
         silo.AddPersistentStreams(LogStreams.ProviderName, LogQueueAdapterFactory.Create, s =>
         {
             s.ConfigurePullingAgent(ob => ob.Configure<IOptions<LogStreamOptions>>((o, log) => o.GetQueueMsgsTimerPeriod = log.Value.AgentPeriod));
-            s.UseDynamicClusterConfigDeploymentBalancer();
+            s.UseConsistentRingQueueBalancer();
             s.ConfigureStreamPubSub(StreamPubSubType.ExplicitGrainBasedAndImplicit);
         });
 
