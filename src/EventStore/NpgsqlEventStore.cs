@@ -6,7 +6,7 @@ using NpgsqlTypes;
 namespace PumpFleet.EventStore;
 
 /// <summary>The event store on PostgreSQL (schema in Sql/*.sql, applied by <see cref="SchemaMigrator"/>).</summary>
-public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null) : IEventStore
+public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null) : IEventStore, Log.ILogPartitionReader
 {
     // One statement for the whole batch: arrays indexed server-side, so a batch of N events costs one round trip and
     // one parse, not N. The guard (stream at exactly the expected version, i.e. the previous event's row exists)
@@ -207,6 +207,47 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         cmd.Parameters.Add(new() { Value = maxCount });
         var events = await ReadAllRowsAsync(cmd, ct);
         return new GlobalPage(events, events.Count == 0 ? after : events[^1].Checkpoint);
+    }
+
+    /// <inheritdoc />
+    public async Task<GlobalPage> ReadPartitionAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, Log.LogPartitioning.Count);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        // The same horizon as ReadAllAsync, on the partition's own index range (migration 007).
+        await using var cmd = dataSource.CreateCommand($"""
+            SELECT {Columns} FROM pf_events
+            WHERE log_partition = $4
+              AND (transaction_id, global_position) > ($1::text::xid8, $2)
+              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY transaction_id, global_position
+            LIMIT $3
+            """);
+        cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = after.Position });
+        cmd.Parameters.Add(new() { Value = limit });
+        cmd.Parameters.Add(new() { Value = (short)partition });
+        var events = await ReadAllRowsAsync(cmd, ct);
+        return new GlobalPage(events, events.Count == 0 ? after : events[^1].Checkpoint);
+    }
+
+    /// <inheritdoc />
+    public async Task<GlobalCheckpoint> AdvanceCheckpointAsync(string name, GlobalCheckpoint checkpoint, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        // Only forward: a receiver that lost its queue to another silo must not move the new owner's position back.
+        await using var cmd = dataSource.CreateCommand("""
+            INSERT INTO pf_checkpoints AS c (name, transaction_id, global_position, updated_at) VALUES ($1, $2::text::xid8, $3, now())
+            ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id,
+                global_position = excluded.global_position, updated_at = excluded.updated_at
+            WHERE (c.transaction_id, c.global_position) < (excluded.transaction_id, excluded.global_position)
+            """);
+        cmd.Parameters.Add(new() { Value = name });
+        cmd.Parameters.Add(new() { Value = checkpoint.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = checkpoint.Position });
+        await cmd.ExecuteNonQueryAsync(ct);
+        return await LoadCheckpointAsync(name, ct);
     }
 
     /// <inheritdoc />
