@@ -21,7 +21,7 @@ public sealed class RevocationTests(PostgresFixture pg) : IAsyncLifetime
     private readonly List<TestHub> _hubs = [];
     private readonly List<(string Reason, long Count)> _disconnects = [];
     private readonly MeterListener _meters = new();
-    private Cluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private GatewayUnderTest _a = null!;
     private GatewayUnderTest _b = null!;
 
@@ -30,7 +30,7 @@ public sealed class RevocationTests(PostgresFixture pg) : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var cs = await pg.CreateDatabaseAsync("gwrevoke", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
-        _cluster = await Cluster.StartAsync(cs);
+        _cluster = await PumpCluster.StartAsync(cs);
         _a = await GatewayUnderTest.StartAsync(cs, _cluster.Grains);
         _b = await GatewayUnderTest.StartAsync(cs, _cluster.Grains);
         _meters.InstrumentPublished = (instrument, listener) =>

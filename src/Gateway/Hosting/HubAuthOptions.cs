@@ -28,14 +28,12 @@ public sealed class HubAuthOptions
     /// carry 256 random bits, which no iteration count is needed to protect. 0: store none (embedded-only fleets).
     /// Default: 1000.
     /// </summary>
-    [Range(0, 1_000_000)]
     public int BrokerHashIterations { get; set; } = 1000;
 
     /// <summary>
     /// How often each gateway re-reads the registry for the hubs connected to it, in case a change notification
     /// (PostgreSQL LISTEN/NOTIFY) was missed. Default: 30 s.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan RegistryRecheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a verified password is remembered in memory, to spare PBKDF2 on reconnect storms. Default: 5 min.</summary>

@@ -71,7 +71,6 @@ public sealed class MqttGatewayOptions
     /// 256 KiB payload limit: a message between the two is read and answered <c>payload-too-large</c> (a PUBACK, so
     /// the hub drops it), one above this is not answered at all. Default: 1 MiB.
     /// </summary>
-    [Range((256 + 8) * 1024, 268_435_460)]
     public int MaxPacketSize { get; set; } = 1024 * 1024;
 
     /// <summary>
@@ -79,7 +78,6 @@ public sealed class MqttGatewayOptions
     /// CONNACK <c>ServerBusy</c> without any credential check (and closed at once beyond twice the cap); counted as
     /// <c>too-many-pending</c>. Default: 500.
     /// </summary>
-    [Range(1, 1_000_000)]
     public int MaxUnauthenticatedConnections { get; set; } = 500;
 
     /// <summary>
@@ -87,7 +85,6 @@ public sealed class MqttGatewayOptions
     /// check), at most; then the connection is closed (<c>connect-timeout</c>). Keep it above <c>Gateway:Hubs:HashWait</c>.
     /// Default: 10 s.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>External broker client settings (Mode External).</summary>

@@ -20,7 +20,6 @@ public sealed class PumpGrainOptions
     /// events (and any that arrived late), whatever the stream's length. About 20 days of an hourly pump's events,
     /// ~10 KB each. Default: 1000; a multiple of <see cref="SnapshotEvery"/> keeps one per interval exactly.
     /// </summary>
-    [Range(10, 1_000_000)]
     public int SnapshotHistoryEvery { get; set; } = 1000;
 
     /// <summary>
