@@ -1,8 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
-using Orleans.Hosting;
 using Orleans.Reminders;
-using Orleans.TestingHost;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Json;
@@ -23,27 +21,21 @@ namespace PumpFleet.Detection.Tests;
 public sealed class SilentReminderTests(PostgresFixture pg) : IAsyncLifetime
 {
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow.AddMinutes(1));
-    private InProcessTestCluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private IEventStore _store = null!;
 
     public async ValueTask InitializeAsync()
     {
         var cs = await pg.CreateDatabaseAsync("rem");
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) =>
+        _cluster = await PumpCluster.StartAsync(cs, configure: services =>
         {
-            silo.Services.AddPumpFleetEventStore(cs);
-            silo.Services.AddPumpFleetGrains();
-            silo.Services.AddSingleton<TimeProvider>(_time);
-            silo.Services.AddKeyedSingleton<TimeProvider>(ReminderTimeProviderNames.Reminders, _time);
+            services.AddSingleton<TimeProvider>(_time);
+            services.AddKeyedSingleton<TimeProvider>(ReminderTimeProviderNames.Reminders, _time);
 
             // The shortest period the options allow (1 min); on the fake clock it costs no real time.
-            silo.Services.Configure<AnomalyDetectionOptions>(o => o.ReevaluateAfter = TimeSpan.FromMinutes(1));
-            silo.UseInMemoryReminderService();
+            services.Configure<AnomalyDetectionOptions>(o => o.ReevaluateAfter = TimeSpan.FromMinutes(1));
         });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-        _store = _cluster.Silos[0].ServiceProvider.GetRequiredService<IEventStore>();
+        _store = _cluster.SiloServices.GetRequiredService<IEventStore>();
     }
 
     public async ValueTask DisposeAsync() => await _cluster.DisposeAsync();
@@ -52,7 +44,7 @@ public sealed class SilentReminderTests(PostgresFixture pg) : IAsyncLifetime
     public async Task SilentBaclofenPump_TheReminderRaisesDepletionRisk_AtLeast24hBeforeTheLedgerEmpties()
     {
         var serial = "RM-" + Guid.NewGuid().ToString("N")[..8];
-        var grain = _cluster.Client.GetGrain<IPumpIngestGrain>(serial);
+        var grain = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
         await grain.PairAsync("H-1", "test");
         var t = _time.GetUtcNow();
 
@@ -63,14 +55,14 @@ public sealed class SilentReminderTests(PostgresFixture pg) : IAsyncLifetime
             HubId = "H-1", ReceivedAt = t, Device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 },
             Events = [Rx(t, 2, drug: "baclofen", lowAlarm: 2) with { Seq = 1 }, Refill(t, 0, 0, 12, drug: "baclofen") with { Seq = 2 }, Running(t) with { Seq = 3 }],
         });
-        var view = await _cluster.Client.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
+        var view = await _cluster.Grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         Assert.Empty(view.OpenAnomalies);
         var emptyAt = view.ForecastEmptyAt!.Value;
 
         // Silent for 25 h: the monitor flags it, which registers the reminder. Its own re-evaluation finds nothing
         // yet: run down for 25 h, the ledger is still 3.96 days from the threshold.
         _time.Advance(TimeSpan.FromHours(25));
-        Assert.True(await _cluster.Client.GetGrain<IPumpMonitorGrain>(serial).MarkSilentAsync(view.LastSeenAt!.Value, TimeSpan.FromHours(24)));
+        Assert.True(await _cluster.Grains.GetGrain<IPumpMonitorGrain>(serial).MarkSilentAsync(view.LastSeenAt!.Value, TimeSpan.FromHours(24)));
         Assert.DoesNotContain(await ReadAsync(serial), e => e is AnomalyDetected { Kind: AnomalyKinds.DepletionRisk });
 
         // From here only the reminder calls the grain. A day later, still no data: run down for 49 h, the ledger is
