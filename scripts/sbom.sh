@@ -13,7 +13,7 @@ dotnet tool restore >/dev/null
 
 passed=0
 failed=0
-for project in Silo Gateway Dashboard Simulator; do
+for project in Silo Gateway.Host Dashboard.Host Simulator; do
   file="${out}/${project}.cdx.json"
   if ! dotnet dotnet-CycloneDX "src/${project}/${project}.csproj" --exclude-dev --disable-package-restore \
        --output "${out}" --filename "${project}.cdx.json" --output-format Json --spec-version 1.6 --set-name "PumpFleet.${project}" >/dev/null; then

@@ -164,7 +164,7 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
     [Fact]
     public async Task GatewayHost_MapsNothingButHealthAndMetrics()
     {
-        // What src/Gateway/Program.cs maps over its services (the MQTT side needs no HTTP).
+        // What src/Gateway.Host/Program.cs maps over its services (the MQTT side needs no HTTP).
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.AddServiceDefaults();

@@ -47,6 +47,29 @@ public sealed class HelmChartTests
         }
     }
 
+    // The host project whose assembly each workload starts (src/<folder>/Program.cs builds PumpFleet.<folder>.dll).
+    private static readonly Dictionary<string, string> s_hostProjects = new()
+    {
+        ["silo"] = "Silo",
+        ["gateway"] = "Gateway.Host",
+        ["dashboard"] = "Dashboard.Host",
+    };
+
+    [Theory]
+    [MemberData(nameof(ValuesFiles))]
+    public void Workloads_WithValuesFile_StartTheirHostProjectsAssembly(string valuesFile)
+    {
+        // A renamed or moved host would otherwise leave the chart starting a dll that no longer exists in the image.
+        var chart = RenderedChart.For(valuesFile);
+        foreach (var component in s_components)
+        {
+            var host = s_hostProjects[component];
+            Assert.Equal(["dotnet", $"/app/PumpFleet.{host}.dll"], chart.Container(component).Seq("command").Cast<string>().ToArray());
+            Assert.True(File.Exists(Path.Combine(Repo.Root, "src", host, "Program.cs")), $"src/{host} is not a host project (no Program.cs)");
+            Assert.True(File.Exists(Path.Combine(Repo.Root, "src", host, $"{host}.csproj")), $"src/{host}/{host}.csproj is missing");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(ValuesFiles))]
     public void Workloads_WithValuesFile_GetConnectionStringFromSecretAndClusterIdentity(string valuesFile)

@@ -54,7 +54,7 @@ public sealed class AuthOptions
     [Range(1, 1000)]
     public int SignInAttemptsPerMinute { get; set; } = 10;
 
-    /// <summary>UI users by name: password hash (from <c>dotnet run --project src/Dashboard -- hash-password</c>) and role. Default: none.</summary>
+    /// <summary>UI users by name: password hash (from <c>dotnet run --project src/Dashboard.Host -- hash-password</c>) and role. Default: none.</summary>
     public Dictionary<string, UserOptions> Users { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>API keys by client name (the secret key itself, as the Helm chart passes it). Default: none.</summary>

@@ -26,7 +26,7 @@ internal sealed class DashboardOptionsValidator(IHostEnvironment environment) : 
         {
             if (!PasswordHasher.IsWellFormed(u.PasswordHash))
             {
-                errors.Add($"Dashboard:Auth:Users:{user}:PasswordHash is not a pbkdf2-sha256 hash (make one with 'dotnet run --project src/Dashboard -- hash-password').");
+                errors.Add($"Dashboard:Auth:Users:{user}:PasswordHash is not a pbkdf2-sha256 hash (make one with 'dotnet run --project src/Dashboard.Host -- hash-password').");
             }
 
             if (!Roles.All.Contains(u.Role))
