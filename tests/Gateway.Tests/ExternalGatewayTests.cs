@@ -13,7 +13,7 @@ namespace PumpFleet.Gateway.Tests;
 public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
 {
     private MosquittoServer _broker = null!;
-    private Cluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private string _cs = "";
     private readonly List<GatewayUnderTest> _gateways = [];
     private readonly string _group = $"g{Guid.NewGuid():N}"[..12];
@@ -22,7 +22,7 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
     {
         _broker = await MosquittoServer.StartAsync();
         _cs = await pg.CreateDatabaseAsync("gwext", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
-        _cluster = await Cluster.StartAsync(_cs);
+        _cluster = await PumpCluster.StartAsync(_cs);
     }
 
     public async ValueTask DisposeAsync()

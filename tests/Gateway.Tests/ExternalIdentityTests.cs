@@ -25,7 +25,7 @@ public sealed class ExternalIdentityTests(PostgresFixture pg) : IAsyncLifetime
     private readonly string _dir = Directory.CreateTempSubdirectory("pumpfleet-mosquitto-files-").FullName;
     private readonly List<TestHub> _hubs = [];
     private MosquittoServer _broker = null!;
-    private Cluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private NpgsqlDataSource _dataSource = null!;
     private GatewayUnderTest _gateway = null!;
     private string _gatewayHash = "";
@@ -37,7 +37,7 @@ public sealed class ExternalIdentityTests(PostgresFixture pg) : IAsyncLifetime
     {
         var cs = _cs = await pg.CreateDatabaseAsync("gwid", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
         _dataSource = NpgsqlDataSource.Create(cs);
-        _cluster = await Cluster.StartAsync(cs);
+        _cluster = await PumpCluster.StartAsync(cs);
         _gatewayHash = BrokerSecretHasher.Hash(_gatewayPassword, 1000);
         await WriteFilesAsync(); // the gateway's user only: no hub is provisioned yet
         _broker = await MosquittoServer.StartAsync(Path.Combine(_dir, "passwd"), Path.Combine(_dir, "acl"));

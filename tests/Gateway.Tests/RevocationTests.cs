@@ -21,7 +21,7 @@ public sealed class RevocationTests(PostgresFixture pg) : IAsyncLifetime
     private readonly List<TestHub> _hubs = [];
     private readonly List<(string Reason, long Count)> _disconnects = [];
     private readonly MeterListener _meters = new();
-    private Cluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private GatewayUnderTest _a = null!;
     private GatewayUnderTest _b = null!;
     private string _cs = "";
@@ -31,7 +31,7 @@ public sealed class RevocationTests(PostgresFixture pg) : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var cs = _cs = await pg.CreateDatabaseAsync("gwrevoke", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
-        _cluster = await Cluster.StartAsync(cs);
+        _cluster = await PumpCluster.StartAsync(cs);
         // A short fallback re-check, so the test of the fallback is quick; the notification path is unaffected.
         var settings = new Dictionary<string, string?> { ["Gateway:Hubs:RegistryRecheckInterval"] = "00:00:02" };
         _a = await GatewayUnderTest.StartAsync(cs, _cluster.Grains, settings: settings);

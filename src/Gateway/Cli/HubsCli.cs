@@ -84,7 +84,12 @@ public static class HubsCli
         await host.StartAsync();
         try
         {
-            await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+            // Not with the gateway's least-privileged user in the cluster (the chart sets PumpFleet:MigrateOnStart=false;
+            // the migrate Job owns the schema); locally the command prepares its own database.
+            if (builder.Configuration.GetValue(SchemaMigrator.MigrateOnStartKey, true))
+            {
+                await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+            }
             if (command == "mosquitto-files")
             {
                 return await MosquittoFilesCli.RunAsync(host.Services, builder.Configuration, switches, stdout, stderr, stop);

@@ -47,6 +47,10 @@ public sealed partial class EmbeddedBroker(
     // connect and never removed on disconnect (a late disconnect event of a replaced connection would otherwise
     // drop the new one's entry); they are bounded by the number of provisioned hubs.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _sessionHashes = new(StringComparer.Ordinal);
+    private ConnectionGate? _gate;
+
+    /// <summary>Connections accepted and not yet authenticated (MaxUnauthenticatedConnections caps them).</summary>
+    public int PendingConnections() => _gate?.Pending ?? 0;
 
     /// <summary>The running server (null before start).</summary>
     public MqttServer? Server => _server;
@@ -87,7 +91,13 @@ public sealed partial class EmbeddedBroker(
             }
         }
 
-        _server = new MqttServerFactory().CreateMqttServer(builder.Build());
+        // MQTTnet's own TCP adapter is replaced by one that applies the packet-size and pre-authentication limits
+        // before MQTTnet reads anything (GuardedTcpServerAdapter); the log bridge counts MQTTnet's protocol-violation
+        // disconnects, which it exposes nowhere else.
+        _gate = new ConnectionGate(o.MaxUnauthenticatedConnections);
+        var adapter = new GuardedTcpServerAdapter(_gate, o.MaxPacketSize, o.ConnectTimeout, instruments, time, logger);
+        var mqttLog = new MqttNetLogBridge(instruments, logger);
+        _server = new MqttServerFactory(mqttLog).CreateMqttServer(builder.Build(), [adapter], mqttLog);
         _server.ValidatingConnectionAsync += ValidateConnectionAsync;
         _server.InterceptingPublishAsync += InterceptPublishAsync;
         _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
@@ -136,6 +146,25 @@ public sealed partial class EmbeddedBroker(
     }
 
     private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
+    {
+        var connection = _gate!.Find(e.ChannelAdapter);
+        if (connection?.Admission == Admission.Refused)
+        {
+            // Over MaxUnauthenticatedConnections when it was accepted (already counted and logged): no database read, no PBKDF2.
+            e.ReasonCode = MqttConnectReasonCode.ServerBusy;
+            e.ReasonString = "Too many connections are waiting for authentication; retry later.";
+            return;
+        }
+
+        await ValidateCredentialsAsync(e);
+        if (e.ReasonCode == MqttConnectReasonCode.Success && connection is not null)
+        {
+            connection.HubId = e.ClientId;
+            _gate.Authenticated(connection);
+        }
+    }
+
+    private async Task ValidateCredentialsAsync(ValidatingConnectionEventArgs e)
     {
         var address = (e.RemoteEndPoint as IPEndPoint)?.Address.ToString();
         if (_backoff!.BlockedUntil(e.ClientId ?? "", address) is { } until)
