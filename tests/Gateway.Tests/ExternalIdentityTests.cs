@@ -29,12 +29,13 @@ public sealed class ExternalIdentityTests(PostgresFixture pg) : IAsyncLifetime
     private NpgsqlDataSource _dataSource = null!;
     private GatewayUnderTest _gateway = null!;
     private string _gatewayHash = "";
+    private string _cs = "";
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
     {
-        var cs = await pg.CreateDatabaseAsync("gwid", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
+        var cs = _cs = await pg.CreateDatabaseAsync("gwid", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
         _dataSource = NpgsqlDataSource.Create(cs);
         _cluster = await PumpCluster.StartAsync(cs);
         _gatewayHash = BrokerSecretHasher.Hash(_gatewayPassword, 1000);
@@ -222,5 +223,96 @@ public sealed class ExternalIdentityTests(PostgresFixture pg) : IAsyncLifetime
         var fresh = await ConnectAsync(hubId, rotated.Secret!);
         Assert.True((await fresh.PublishAsync(serial, Doses(1, 1))).IsSuccess);
         await fresh.WaitForAckAsync(serial, 1);
+    }
+
+    private string[] CliSettings(bool withPassword = true) =>
+        withPassword
+            ? [$"--ConnectionStrings:PumpFleet={_cs}", $"--Gateway:Mqtt:External:Password={_gatewayPassword}"]
+            : [$"--ConnectionStrings:PumpFleet={_cs}"];
+
+    private int Reloads => _broker.Log.Count(l => l.Contains("Reloading config", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task MosquittoFilesCommand_WritesTheFiles_AndAnswersWithExitCodes()
+    {
+        var (hubId, _, _) = await ProvisionAsync();
+        var outDir = Path.Combine(_dir, "cli");
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        Assert.Equal(2, await Cli.HubsCli.RunAsync(["mosquitto-files"], CliSettings(), stdout, stderr, Ct));
+        Assert.Equal(2, await Cli.HubsCli.RunAsync(["mosquitto-files", "--out", outDir], CliSettings(withPassword: false), stdout, stderr, Ct));
+        Assert.Equal(1, await Cli.HubsCli.RunAsync(["mosquitto-files", "--out", outDir, "--gateway-user", hubId], CliSettings(), stdout, stderr, Ct));
+        Assert.Equal(0, await Cli.HubsCli.RunAsync(["mosquitto-files", "--out", outDir], CliSettings(), stdout, stderr, Ct));
+
+        var passwd = await File.ReadAllLinesAsync(Path.Combine(outDir, "passwd"), Ct);
+        Assert.StartsWith($"{GatewayUser}:$7$", passwd[0], StringComparison.Ordinal);
+        var hubLine = Assert.Single(passwd, l => l.StartsWith(hubId + ":", StringComparison.Ordinal));
+        Assert.StartsWith("$7$1000$", hubLine[(hubId.Length + 1)..], StringComparison.Ordinal);
+        Assert.Contains("pattern write pumpfleet/v1/hubs/%u/pumps/+/events", await File.ReadAllTextAsync(Path.Combine(outDir, "acl"), Ct), StringComparison.Ordinal);
+        Assert.Contains($"passwd {Path.Combine(outDir, "passwd")}", stdout.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// End to end as operated: <c>hubs mosquitto-files --watch --reload-pid</c> next to mosquitto; a revocation in the
+    /// registry rewrites the files, SIGHUPs the broker, and the broker drops the hub. The time from the revoke call
+    /// to the hub seeing its connection closed is reported (docs/benchmarks.md).
+    /// </summary>
+    [Fact]
+    public async Task MosquittoFilesWatch_RevokeAndRotate_TheBrokerDropsTheSession()
+    {
+        var hubs = new List<(string HubId, string Secret, string Serial)>();
+        for (var i = 0; i < 6; i++)
+        {
+            hubs.Add(await ProvisionAsync());
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var reloads = Reloads;
+        var watch = Task.Run(() => Cli.HubsCli.RunAsync(
+            ["mosquitto-files", "--out", _dir, "--watch", "--reload-pid", _broker.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            CliSettings(), TextWriter.Synchronized(stdout), TextWriter.Synchronized(stderr), stop.Token), Ct);
+        // Its first write (new hubs, its own hash of the gateway's password) makes it reload the broker.
+        await Eventually.TrueAsync(() => Task.FromResult(Reloads > reloads || watch.IsCompleted), TimeSpan.FromSeconds(60), "the watcher's first reload");
+        Assert.False(watch.IsCompleted, $"the watcher stopped: {stderr}");
+
+        var times = new List<double>();
+        foreach (var (hubId, secret, _) in hubs.Take(5))
+        {
+            var hub = await ConnectAsync(hubId, secret);
+            var disconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            hub.Client.DisconnectedAsync += _ =>
+            {
+                disconnected.TrySetResult();
+                return Task.CompletedTask;
+            };
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            Assert.Equal(HubAdminStatus.Ok, await _gateway.Admin.RevokeAsync(hubId, AuditActor.System("test"), null, Ct));
+            await disconnected.Task.WaitAsync(TimeSpan.FromSeconds(20), Ct);
+            times.Add(sw.Elapsed.TotalMilliseconds);
+            await ConnectAsync(hubId, secret, MqttClientConnectResultCode.NotAuthorized);
+        }
+
+        var rotating = hubs[5];
+        var old = await ConnectAsync(rotating.HubId, rotating.Secret);
+        var oldClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        old.Client.DisconnectedAsync += _ =>
+        {
+            oldClosed.TrySetResult();
+            return Task.CompletedTask;
+        };
+        var rotated = await _gateway.Admin.RotateAsync(rotating.HubId, null, AuditActor.System("test"), null, Ct);
+        await oldClosed.Task.WaitAsync(TimeSpan.FromSeconds(20), Ct);
+        var fresh = await ConnectAsync(rotating.HubId, rotated.Secret!);
+        Assert.True((await fresh.PublishAsync(rotating.Serial, Doses(1, 1))).IsSuccess);
+        await fresh.WaitForAckAsync(rotating.Serial, 1);
+
+        await stop.CancelAsync();
+        Assert.Equal(0, await watch.WaitAsync(TimeSpan.FromSeconds(30), Ct));
+        times.Sort();
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"external (mosquitto-files --watch + SIGHUP) revoke -> broker disconnect: median {times[times.Count / 2]:F1} ms, min {times[0]:F1} ms, max {times[^1]:F1} ms, n={times.Count}");
     }
 }

@@ -30,8 +30,11 @@ public static class HubsCli
                                                        mosquitto with SIGHUP when --reload-pid is given)
         """;
 
-    /// <summary>Runs the command in <paramref name="args"/> (after "hubs"); returns the exit code.</summary>
-    public static async Task<int> RunAsync(string[] args, string[] hostArgs, TextWriter stdout, TextWriter stderr)
+    /// <summary>
+    /// Runs the command in <paramref name="args"/> (after "hubs"); returns the exit code. <paramref name="stop"/> ends a
+    /// long-running command (<c>mosquitto-files --watch</c>) besides Ctrl+C and SIGTERM.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, string[] hostArgs, TextWriter stdout, TextWriter stderr, CancellationToken stop = default)
     {
         var (command, positional, switches) = Parse(args);
         var secret = switches.GetValueOrDefault("secret");
@@ -89,7 +92,7 @@ public static class HubsCli
             }
             if (command == "mosquitto-files")
             {
-                return await MosquittoFilesCli.RunAsync(host.Services, builder.Configuration, switches, stdout, stderr);
+                return await MosquittoFilesCli.RunAsync(host.Services, builder.Configuration, switches, stdout, stderr, stop);
             }
 
             var admin = host.Services.GetRequiredService<HubAdmin>();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.Gateway.Hosting;
@@ -19,7 +20,7 @@ internal static class MosquittoFilesCli
     private static readonly TimeSpan Recheck = TimeSpan.FromSeconds(30);
 
     public static async Task<int> RunAsync(IServiceProvider services, IConfiguration configuration, Dictionary<string, string?> switches,
-        TextWriter stdout, TextWriter stderr)
+        TextWriter stdout, TextWriter stderr, CancellationToken stopToken)
     {
         var directory = switches["out"]!;
         var user = switches.GetValueOrDefault("gateway-user") ?? configuration["Gateway:Mqtt:External:Username"] ?? MosquittoFiles.DefaultGatewayUser;
@@ -66,17 +67,9 @@ internal static class MosquittoFilesCli
             return 0;
         }
 
-        using var stop = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            stop.Cancel();
-        };
-        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
+        // Ctrl+C and SIGTERM reach the host's console lifetime, which signals ApplicationStopping.
+        var lifetime = services.GetRequiredService<IHostApplicationLifetime>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stopToken, lifetime.ApplicationStopping);
         await WatchAsync(services.GetRequiredService<NpgsqlDataSource>(), store, directory, user, gatewayHash, pid, stdout, stderr, stop.Token);
         return 0;
     }

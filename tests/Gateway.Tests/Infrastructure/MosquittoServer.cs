@@ -24,6 +24,9 @@ public sealed class MosquittoServer : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The broker's process id (for <c>hubs mosquitto-files --reload-pid</c>).</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>The broker's log lines so far (errors, warnings, notices), for assertion messages.</summary>
     public IReadOnlyList<string> Log
     {
