@@ -23,3 +23,4 @@ form.addEventListener('submit', e => { e.preventDefault(); oldest = null; load(f
 more.addEventListener('click', () => load(true));
 await header('Audit');
 await load(false);
+document.body.dataset.loaded = 'true';
