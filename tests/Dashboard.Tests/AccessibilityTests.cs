@@ -1,6 +1,7 @@
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
+using PumpFleet.EventStore.Audit;
 using static Microsoft.Playwright.Assertions;
 
 namespace PumpFleet.Dashboard.Tests;
@@ -31,6 +32,17 @@ public sealed class AccessibilityTests(DashboardApp app, BrowserFixture browser)
             ViewportSize = new() { Width = LaptopWidth, Height = 768 },
         });
         await using var _ = context;
+        if (path == "/audit")
+        {
+            // Audit entries as wide as real ones (a directory snapshot's detail, an operator on a long host name), so
+            // the layout is checked against them whatever the other tests wrote before.
+            var detail = Enumerable.Range(0, 40).ToDictionary(i => $"user-{i:D2}", i => (string?)$"viewer:{new string((char)('a' + (i % 26)), 16)}");
+            await app.App.Services.GetRequiredService<AuditLog>().WriteAsync(new AuditEntry(
+                AuditActor.Operator("cli:a.very.long.operator.name@pumpfleet-silo-7f9c6d5b8-xk2pq"), "directory.snapshot",
+                "a-target-name-that-goes-on-and-on-without-any-space-to-break-at-0123456789", 0, "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe", detail),
+                TestContext.Current.CancellationToken);
+        }
+
         var page = await context.NewPageAsync();
         await page.GotoAsync(path);
         await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
