@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using PumpFleet.EventStore;
@@ -41,8 +43,8 @@ public static class ClusterHostingExtensions
         ArgumentNullException.ThrowIfNull(silo);
         var options = PumpFleetClusterOptions.Read(configuration);
         var (clusterId, serviceId) = Ids(configuration);
-        silo.Services.AddOptions<PumpFleetClusterOptions>().BindConfiguration(PumpFleetClusterOptions.SectionName)
-            .ValidateDataAnnotations().ValidateOnStart();
+        silo.Services.AddOptions<PumpFleetClusterOptions>().BindConfiguration(PumpFleetClusterOptions.SectionName).ValidateOnStart();
+        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PumpFleetClusterOptions>, PumpFleetClusterOptionsValidator>());
 
         switch (options.Clustering)
         {

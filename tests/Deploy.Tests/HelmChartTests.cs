@@ -145,7 +145,7 @@ public sealed class HelmChartTests
         {
             var pdb = chart.Get("PodDisruptionBudget", component);
             Assert.NotNull(pdb.At("spec", "maxUnavailable"));
-            var podLabels = chart.Get("Deployment", component).Map("spec", "template", "metadata", "labels");
+            var podLabels = chart.Workload(component).Map("spec", "template", "metadata", "labels");
             foreach (var (key, value) in pdb.Map("spec", "selector", "matchLabels"))
             {
                 Assert.Equal(value, podLabels.At((string)key));
@@ -336,6 +336,35 @@ public sealed class HelmChartTests
 
         var hpa = chart.Get("HorizontalPodAutoscaler", "gateway");
         Assert.True(int.Parse(hpa.At("spec", "minReplicas")!.ToString()!, System.Globalization.CultureInfo.InvariantCulture) >= 2);
+        Assert.Equal("StatefulSet", hpa.Str("spec", "scaleTargetRef", "kind"));
+    }
+
+    [Fact]
+    public void Mqtt_ExternalBrokerValues_EachGatewayHasAStableUniqueClientIdFromItsStatefulSetPodName()
+    {
+        var chart = RenderedChart.For("ci/external-broker-values.yaml");
+        Assert.Null(chart.Find("Deployment", "gateway"));
+        var set = chart.Get("StatefulSet", "gateway");
+        Assert.Equal($"{RenderedChart.Release}-pumpfleet-gateway", set.Str("spec", "serviceName"));
+        Assert.Equal("Parallel", set.Str("spec", "podManagementPolicy"));
+
+        // The client id is the pod name (…-gateway-0, -1, …): the same after a restart or a replacement, never shared.
+        var env = chart.Container("gateway").Seq("env").ToList();
+        var clientId = env.FindIndex(e => e.Str("name") == "Gateway__Mqtt__External__ClientId");
+        var podName = env.FindIndex(e => e.Str("name") == "POD_NAME");
+        Assert.True(clientId >= 0, "Gateway__Mqtt__External__ClientId is set");
+        Assert.Equal("$(POD_NAME)", env[clientId].Str("value"));
+        Assert.Equal("metadata.name", env[podName].Str("valueFrom", "fieldRef", "fieldPath"));
+        Assert.True(podName < clientId, "POD_NAME is defined before the variable that refers to it (Kubernetes expands only earlier ones)");
+        Assert.Null(chart.ConfigMapData().At("Gateway__Mqtt__External__ClientId"));
+    }
+
+    [Fact]
+    public void Mqtt_DefaultValues_EmbeddedGatewayStaysADeploymentWithoutClientId()
+    {
+        var chart = RenderedChart.For("");
+        Assert.Null(chart.Find("StatefulSet", "gateway"));
+        Assert.DoesNotContain(chart.Container("gateway").Seq("env"), e => e.Str("name") == "Gateway__Mqtt__External__ClientId");
     }
 
     [Fact]
@@ -347,7 +376,7 @@ public sealed class HelmChartTests
             var hpa = chart.Get("HorizontalPodAutoscaler", component);
             Assert.Equal($"{RenderedChart.Release}-pumpfleet-{component}", hpa.Str("spec", "scaleTargetRef", "name"));
             // With an HPA the Deployment must not pin replicas, or every upgrade resets the autoscaler's choice.
-            Assert.Null(chart.Get("Deployment", component).At("spec", "replicas"));
+            Assert.Null(chart.Workload(component).At("spec", "replicas"));
         }
 
         Assert.Null(chart.Find("HorizontalPodAutoscaler", "silo"));

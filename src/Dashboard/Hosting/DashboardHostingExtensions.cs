@@ -55,8 +55,11 @@ public static class DashboardHostingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SignInLockout>();
         services.AddHostedService<DirectoryAudit>();
-        services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<IValidateOptions<DashboardOptions>, DashboardOptionsValidator>();
+        // The live channel: one stream subscription and one summary poll per process, shared by every browser.
+        services.TryAddSingleton<Live.LiveFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<Live.LiveFeed>());
+        services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DashboardOptions>, DashboardOptionsValidator>());
         var developmentDefault = builder.Environment.IsDevelopment() ? "Local" : "Cookie";
         services.PostConfigure<DashboardOptions>(o => o.Auth.Mode ??= developmentDefault);
         services.AddProblemDetails();
