@@ -104,7 +104,10 @@ public sealed class FleetSeed(int pumps, int hours = 72, DateTimeOffset? start =
         : [new AnomalyDetected
         {
             At = Start.AddHours(20), AnomalyId = $"A-{Serials[i]}-flow", Kind = i % 2 == 0 ? "under-infusion" : "flow-stall",
-            Severity = i % 10 == 2 ? "critical" : "warning", Summary = $"Test anomaly on {Serials[i]}",
+            Severity = i % 10 == 2 ? "critical" : "warning",
+            // As long as a detector's summary: the pages must lay it out without widening the screen.
+            Summary = $"Test anomaly on {Serials[i]}: delivered volume 40 % below the prescription over the last 12 h "
+                + "(expected 0.62 mL, ledger 0.37 mL); check the catheter for occlusion or a kink and compare the reservoir at the next refill",
             Evidence = new Dictionary<string, double> { ["ratio"] = 0.6, ["hours"] = 12 },
         }];
 

@@ -64,7 +64,7 @@ function render() {
   const visible = open.filter(a => !handled.has(a.id));
   document.getElementById('open-count').textContent = `(${visible.length})`;
   document.querySelector('#anomalies tbody').innerHTML = visible.map(a => `<tr data-id="${esc(a.id)}"${liveClass(a.id)}>
-      <td>${fmtTime(a.detectedAt)}</td><td>${pumpLink(a.serial)}</td><td>${esc(a.kind)}</td><td>${badge(a.severity)}</td><td>${esc(a.summary)}</td>
+      <td>${fmtTime(a.detectedAt)}</td><td>${pumpLink(a.serial)}</td><td>${esc(a.kind)}</td><td>${badge(a.severity)}</td><td class="wrap">${esc(a.summary)}</td>
       <td><input class="note" placeholder="note" size="18" ${canTriage ? '' : 'disabled'}></td>
       <td><button class="ack" ${canTriage ? '' : 'disabled'}>Acknowledge</button> <button class="resolve secondary" ${canTriage ? '' : 'disabled'}>Resolve</button></td></tr>`).join('')
     || '<tr><td colspan="7" class="muted">Nothing open.</td></tr>';

@@ -12,8 +12,8 @@ async function load(append) {
   q.set('limit', '200');
   if (append && oldest !== null) q.set('beforeId', oldest);
   const rows = await api('/api/audit?' + q);
-  const html = rows.map(r => `<tr><td>${r.id}</td><td>${fmtTime(r.at)}</td><td>${esc(r.actorKind)}: ${esc(r.actor)}</td><td>${esc(r.role)}</td>` +
-    `<td>${esc(r.action)}</td><td>${esc(r.target)}</td><td>${r.outcome}</td><td>${esc(r.remote)}</td><td><code>${esc(r.detail)}</code></td></tr>`).join('');
+  const html = rows.map(r => `<tr><td>${r.id}</td><td>${fmtTime(r.at)}</td><td class="break">${esc(r.actorKind)}: ${esc(r.actor)}</td><td>${esc(r.role)}</td>` +
+    `<td>${esc(r.action)}</td><td class="break">${esc(r.target)}</td><td>${r.outcome}</td><td class="break">${esc(r.remote)}</td><td class="break"><code>${esc(r.detail)}</code></td></tr>`).join('');
   body.innerHTML = append ? body.innerHTML + html : html;
   if (rows.length) oldest = rows[rows.length - 1].id;
   more.hidden = rows.length < 200;
@@ -23,3 +23,4 @@ form.addEventListener('submit', e => { e.preventDefault(); oldest = null; load(f
 more.addEventListener('click', () => load(true));
 await header('Audit');
 await load(false);
+document.body.dataset.loaded = 'true';
