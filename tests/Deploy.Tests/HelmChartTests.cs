@@ -206,13 +206,12 @@ public sealed class HelmChartTests
     }
 
     [Fact]
-    public void Processes_CanConnectAsTheirOwnLeastPrivilegedUsers_TheMigrationKeepsTheOwner()
+    public void Processes_ConnectAsTheirOwnLeastPrivilegedUsers_ByDefault_TheMigrationKeepsTheOwner()
     {
-        var chart = RenderedChart.Render("", "--set", "postgresql.componentSecretKeys.silo=silo-cs", "--set", "postgresql.componentSecretKeys.gateway=gateway-cs",
-            "--set", "postgresql.componentSecretKeys.dashboard=dashboard-cs");
+        var chart = RenderedChart.For("");
         foreach (var component in s_components)
         {
-            Assert.Equal($"{component}-cs", Env(chart.Container(component))["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+            Assert.Equal($"{component}ConnectionString", Env(chart.Container(component))["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
         }
 
         var job = chart.OfKind("Job").Single().Seq("spec", "template", "spec", "containers").Cast<Dictionary<object, object>>().Single();
@@ -220,6 +219,22 @@ public sealed class HelmChartTests
         // Those users cannot migrate: only the Job does, so no process (nor its command lines) migrates at start.
         Assert.Equal("false", chart.ConfigMapData().Str("PumpFleet__MigrateOnStart"));
         Assert.DoesNotContain(Env(job).Keys, k => k == "PumpFleet__MigrateOnStart");
+
+        // The keys are values; "" opts one process out (it then uses the owner's string).
+        var custom = RenderedChart.Render("", "--set", "postgresql.componentSecretKeys.silo=silo-cs", "--set", "postgresql.componentSecretKeys.gateway=");
+        Assert.Equal("silo-cs", Env(custom.Container("silo"))["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+        Assert.Equal("connectionString", Env(custom.Container("gateway"))["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+    }
+
+    [Fact]
+    public void TheChartsOwnSecret_HoldsOneConnectionStringForEveryProcess()
+    {
+        // Test clusters: postgresql.connectionString in the chart's own Secret, which has no per-process keys.
+        var chart = RenderedChart.Render("", "--set", "postgresql.existingSecret=", "--set", "postgresql.connectionString=Host=db;Database=pf");
+        foreach (var component in s_components)
+        {
+            Assert.Equal("connectionString", Env(chart.Container(component))["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+        }
     }
 
     [Fact]

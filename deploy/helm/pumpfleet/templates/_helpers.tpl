@@ -86,12 +86,16 @@ Gateway and Dashboard are Orleans clients, so they need the same cluster identit
 */}}
 {{/*
 The connection string of a process; call with (dict "ctx" $ "component" "silo"). With
-postgresql.componentSecretKeys.<component> set, the process connects as its own least-privileged user (a member of
-pumpfleet_<component>, docs/security.md) from that key of the same Secret; the migration Job keeps the owner's.
+postgresql.componentSecretKeys.<component> set (the default) and an existing Secret, the process connects as its own
+least-privileged user (a member of pumpfleet_<component>, docs/security.md) from that key of the Secret; the migration
+Job keeps the owner's. The chart's own Secret (postgresql.connectionString, test clusters) holds one string for all.
 */}}
 {{- define "pumpfleet.commonEnv" -}}
 {{- $ctx := .ctx -}}
-{{- $own := index (default dict $ctx.Values.postgresql.componentSecretKeys) .component -}}
+{{- $own := "" -}}
+{{- if $ctx.Values.postgresql.existingSecret -}}
+{{- $own = index (default dict $ctx.Values.postgresql.componentSecretKeys) .component | default "" -}}
+{{- end -}}
 - name: ConnectionStrings__PumpFleet
   valueFrom:
     secretKeyRef:
