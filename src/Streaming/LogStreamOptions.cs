@@ -14,6 +14,12 @@ public sealed class LogStreamOptions : IValidatableObject
     /// <summary>How often each queue's pulling agent asks its receiver; the receiver only queries when woken or due (default 50 ms).</summary>
     public TimeSpan AgentPeriod { get; set; } = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// Wake receivers by <c>LISTEN pf_log</c> (default true). False: poll every <see cref="PollInterval"/> only, for a
+    /// connection path without session state (PgBouncer in transaction mode cannot LISTEN); also the benchmark's baseline.
+    /// </summary>
+    public bool Notifications { get; set; } = true;
+
     /// <summary>Fallback: a receiver reads its partition at least this often without a notification (default 1 s).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
