@@ -1,12 +1,10 @@
-using System.ComponentModel.DataAnnotations;
-
 namespace PumpFleet.Clustering;
 
 /// <summary>
 /// Membership timings (<c>PumpFleet:Membership</c>). The defaults trade a few probes per second for fast failover:
 /// a hard-killed silo is declared dead after about <see cref="ProbeTimeout"/> × <see cref="NumMissedProbesLimit"/>
 /// (6 s), instead of Orleans' default of several tens of seconds, because pumps on a dead silo cannot be acknowledged
-/// until then. docs/cluster.md explains each value.
+/// until then. docs/cluster.md explains each value; PumpFleetClusterOptionsValidator checks them.
 /// </summary>
 public sealed class MembershipTimings
 {
@@ -30,30 +28,4 @@ public sealed class MembershipTimings
 
     /// <summary>How often clients re-read the gateway list (silos that joined or left).</summary>
     public TimeSpan GatewayListRefreshPeriod { get; set; } = TimeSpan.FromSeconds(10);
-
-    internal IEnumerable<ValidationResult> Validate()
-    {
-        if (ProbeTimeout < TimeSpan.FromMilliseconds(200) || ProbeTimeout > TimeSpan.FromMinutes(1))
-        {
-            yield return new ValidationResult("PumpFleet:Membership:ProbeTimeout must be between 200 ms and 1 min.");
-        }
-
-        if (NumMissedProbesLimit is < 1 or > 10)
-        {
-            yield return new ValidationResult("PumpFleet:Membership:NumMissedProbesLimit must be between 1 and 10.");
-        }
-
-        foreach (var (name, value) in new[]
-                 {
-                     (nameof(IAmAliveTablePublishTimeout), IAmAliveTablePublishTimeout), (nameof(TableRefreshTimeout), TableRefreshTimeout),
-                     (nameof(DefunctSiloCleanupPeriod), DefunctSiloCleanupPeriod), (nameof(DefunctSiloExpiration), DefunctSiloExpiration),
-                     (nameof(GatewayListRefreshPeriod), GatewayListRefreshPeriod),
-                 })
-        {
-            if (value < TimeSpan.FromSeconds(1))
-            {
-                yield return new ValidationResult($"PumpFleet:Membership:{name} must be at least 1 s.");
-            }
-        }
-    }
 }

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Configuration;
-using System.ComponentModel.DataAnnotations;
-using System.Net;
+using Microsoft.Extensions.Options;
 
 namespace PumpFleet.Clustering;
 
@@ -8,7 +7,7 @@ namespace PumpFleet.Clustering;
 /// PumpFleet's cluster switches, under the <c>PumpFleet</c> section. They are not under <c>Orleans</c> because Orleans
 /// binds that section itself (ClusterId, ServiceId, provider blocks) and would trip over unknown keys.
 /// </summary>
-public sealed class PumpFleetClusterOptions : IValidatableObject
+public sealed class PumpFleetClusterOptions
 {
     /// <summary>The configuration section.</summary>
     public const string SectionName = "PumpFleet";
@@ -17,11 +16,9 @@ public sealed class PumpFleetClusterOptions : IValidatableObject
     public ClusteringMode Clustering { get; set; } = ClusteringMode.Localhost;
 
     /// <summary>Silo-to-silo port. Each silo on one machine needs its own.</summary>
-    [Range(1, 65535)]
     public int SiloPort { get; set; } = 11111;
 
     /// <summary>Client gateway port of a silo; on a client with localhost clustering, the silo gateway to use.</summary>
-    [Range(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
 
     /// <summary>
@@ -37,35 +34,18 @@ public sealed class PumpFleetClusterOptions : IValidatableObject
     /// <summary>Failure detection and membership table housekeeping.</summary>
     public MembershipTimings Membership { get; set; } = new();
 
-    /// <inheritdoc />
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        if (AdvertisedIP is { Length: > 0 } ip && !IPAddress.TryParse(ip, out _))
-        {
-            yield return new ValidationResult($"PumpFleet:AdvertisedIP '{ip}' is not an IP address.", [nameof(AdvertisedIP)]);
-        }
-
-        if (SiloPort == GatewayPort)
-        {
-            yield return new ValidationResult("PumpFleet:SiloPort and PumpFleet:GatewayPort must differ.", [nameof(SiloPort), nameof(GatewayPort)]);
-        }
-
-        foreach (var result in Membership.Validate())
-        {
-            yield return result;
-        }
-    }
+    /// <summary>Mutual TLS on every Orleans connection (off by default; docs/security.md).</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
 
     /// <summary>Reads and validates the section now: ports and modes are needed while the host is being composed.</summary>
     public static PumpFleetClusterOptions Read(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         var options = configuration.GetSection(SectionName).Get<PumpFleetClusterOptions>() ?? new PumpFleetClusterOptions();
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
+        var result = new PumpFleetClusterOptionsValidator().Validate(null, options);
+        if (result.Failed)
         {
-            throw new Microsoft.Extensions.Options.OptionsValidationException(
-                SectionName, typeof(PumpFleetClusterOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
+            throw new OptionsValidationException(SectionName, typeof(PumpFleetClusterOptions), result.Failures);
         }
 
         return options;

@@ -1,6 +1,7 @@
 using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.EventStore.Audit;
 using PumpFleet.EventStore.Integrity;
@@ -31,6 +32,7 @@ public static class EventStoreServiceCollectionExtensions
         services.TryAddSingleton<Log.LogNotificationListener>();
         services.TryAddSingleton<SchemaMigrator>();
         services.TryAddSingleton<AuditLog>();
+        services.TryAddSingleton<SignInFailureStore>();
         services.TryAddSingleton<ChainVerifier>();
         services.AddMetrics();
         services.TryAddSingleton<ChainAnchorWriter>();
@@ -40,7 +42,8 @@ public static class EventStoreServiceCollectionExtensions
     /// <summary>Adds the periodic chain anchor job (options <see cref="ChainAnchorOptions"/>); the silo runs it.</summary>
     public static IServiceCollection AddPumpFleetChainAnchors(this IServiceCollection services)
     {
-        services.AddOptions<ChainAnchorOptions>().BindConfiguration(ChainAnchorOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ChainAnchorOptions>().BindConfiguration(ChainAnchorOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChainAnchorOptions>, ChainAnchorOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.AddHostedService<ChainAnchorService>();
         return services;

@@ -155,6 +155,31 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     }
 
     /// <inheritdoc />
+    public async IAsyncEnumerable<StoredEvent> ReadStreamAsOfAsync(
+        string streamId, long afterVersion, DateTimeOffset asOf, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        // The same event time as the as-of fold (PumpAsOf): device time unless the clock was suspect, then the
+        // receive time; a platform event's own "at". Filtering here keeps the rows after the time off the wire.
+        await using var cmd = dataSource.CreateCommand($"""
+            SELECT {Columns} FROM pf_events
+            WHERE stream_id = $1 AND version > $2
+              AND (event_type IN ('device.identified', 'pump.paired')
+                   OR CASE WHEN seq IS NULL THEN (data->>'at')::timestamptz
+                           WHEN clock_suspect THEN received_at
+                           ELSE device_time END <= $3)
+            ORDER BY version
+            """);
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = afterVersion });
+        cmd.Parameters.Add(new() { Value = asOf.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            yield return ReadEvent(r);
+        }
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<StoredEvent>> ReadStreamBySeqAsync(string streamId, long afterSeq, int maxCount, CancellationToken ct = default)
     {
         await using var cmd = dataSource.CreateCommand(
@@ -247,6 +272,38 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         await using var cmd = dataSource.CreateCommand(
             "SELECT version, schema_version, state::text FROM pf_snapshots WHERE stream_id = $1");
         cmd.Parameters.Add(new() { Value = streamId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? new Snapshot(streamId, r.GetInt64(0), r.GetInt32(1), r.GetString(2)) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task SaveHistoricalSnapshotAsync(Snapshot snapshot, DateTimeOffset coversUntil, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        await using var cmd = dataSource.CreateCommand("""
+            INSERT INTO pf_snapshot_history (stream_id, version, schema_version, covers_until, state, taken_at)
+            VALUES ($1, $2, $3, $4, $5::jsonb, now())
+            ON CONFLICT (stream_id, version) DO NOTHING
+            """);
+        cmd.Parameters.Add(new() { Value = snapshot.StreamId });
+        cmd.Parameters.Add(new() { Value = snapshot.Version });
+        cmd.Parameters.Add(new() { Value = snapshot.SchemaVersion });
+        cmd.Parameters.Add(new() { Value = coversUntil.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = snapshot.State });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <inheritdoc />
+    public async Task<Snapshot?> LoadSnapshotAsOfAsync(string streamId, DateTimeOffset asOf, int schemaVersion, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT version, schema_version, state::text FROM pf_snapshot_history
+            WHERE stream_id = $1 AND schema_version = $2 AND covers_until <= $3
+            ORDER BY version DESC LIMIT 1
+            """);
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = schemaVersion });
+        cmd.Parameters.Add(new() { Value = asOf.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct) ? new Snapshot(streamId, r.GetInt64(0), r.GetInt32(1), r.GetString(2)) : null;
     }

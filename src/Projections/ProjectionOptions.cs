@@ -1,5 +1,3 @@
-using System.ComponentModel.DataAnnotations;
-
 namespace PumpFleet.Projections;
 
 /// <summary>Options of the projections (section <c>Projections</c>).</summary>
@@ -15,26 +13,20 @@ public sealed class ProjectionOptions
     /// Partitions per projection: each partition is one grain that reads the log and handles the pumps whose serial
     /// hashes to it. Changing it needs a rebuild (the checkpoints are per partition count). Default: 1.
     /// </summary>
-    [Range(1, 64)]
     public int Partitions { get; set; } = 1;
 
     /// <summary>Events read from the log per page (one transaction per page). Default: 500.</summary>
-    [Range(1, 10_000)]
     public int PageSize { get; set; } = 500;
 
     /// <summary>How often an idle projection looks for new events. Default: 1 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Longest a grain turn keeps catching up before yielding to other calls. Default: 2 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan CatchUpBudget { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>How often every silo makes sure all projection grains are active (they survive silo loss this way). Default: 30 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Fleet and lag gauges are refreshed from the database at most this often. Default: 15 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan MetricsRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace PumpFleet.Projections;
 
@@ -9,7 +10,8 @@ public static class ProjectionsServiceCollectionExtensions
     /// <summary>Options, the runner, the rebuilder and the progress store (the event store must be registered too). No background work.</summary>
     public static IServiceCollection AddPumpFleetProjectionEngine(this IServiceCollection services)
     {
-        services.AddOptions<ProjectionOptions>().BindConfiguration(ProjectionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ProjectionOptions>().BindConfiguration(ProjectionOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ProjectionOptions>, ProjectionOptionsValidator>());
         services.TryAddSingleton<ProjectionRunner>();
         services.TryAddSingleton<ProjectionRebuilder>();
         services.TryAddSingleton<ProjectionProgressStore>();

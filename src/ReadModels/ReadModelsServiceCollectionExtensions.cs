@@ -37,7 +37,7 @@ public static class ReadModelsServiceCollectionExtensions
     {
         services.AddPumpFleetReadModels();
         // The silent gauge counts with the same window as the silent anomaly (one definition of silent).
-        services.AddOptions<AnomalyDetectionOptions>().BindConfiguration(AnomalyDetectionOptions.SectionName);
+        services.AddPumpFleetDetectionOptions();
         services.TryAddSingleton<ProjectionMetrics>();
         services.AddHostedService(sp => sp.GetRequiredService<ProjectionMetrics>());
         services.AddPumpFleetProjectionKeeper();

@@ -28,7 +28,7 @@ public sealed class FlowDeviationTests
         var p = new PumpScript(capacityMl: 40);
         p.Start(rate: 0.5, level: 39);
 
-        // +3 %: the worst healthy bias (domain.md §1.1 reports about +1 % to +2.5 %).
+        // +3 %: the worst healthy bias (§1.1 reports about +1 % to +2.5 %).
         p.RunSensorPump(days: 60, rate: 0.5, deviation: _ => 0.03, noiseSd: 0.1, rng: new Random(seed), startLevel: 39);
 
         Assert.DoesNotContain(p.Decisions.OfType<AnomalyDetected>(), d => d.Kind is AnomalyKinds.OverInfusion or AnomalyKinds.UnderInfusion);

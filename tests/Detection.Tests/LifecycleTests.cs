@@ -128,12 +128,12 @@ public sealed class LifecycleTests
     [Fact]
     public void Options_DefaultsAreValid_AndInconsistentHorizonsAreRejected()
     {
-        var ok = new AnomalyDetectionOptions();
-        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
-        Assert.True(System.ComponentModel.DataAnnotations.Validator.TryValidateObject(ok, new(ok), results, validateAllProperties: true));
+        var validator = new PumpFleet.Grains.Detection.AnomalyDetectionOptionsValidator();
+        Assert.True(validator.Validate(null, new AnomalyDetectionOptions()).Succeeded);
 
         var bad = new AnomalyDetectionOptions { DepletionCriticalHorizon = TimeSpan.FromDays(5), DepletionHorizon = TimeSpan.FromDays(3) };
-        Assert.False(System.ComponentModel.DataAnnotations.Validator.TryValidateObject(bad, new(bad), results, validateAllProperties: true));
-        Assert.Contains(results, r => r.MemberNames.Contains(nameof(AnomalyDetectionOptions.DepletionHorizon)));
+        var result = validator.Validate(null, bad);
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures, f => f.Contains(nameof(AnomalyDetectionOptions.DepletionHorizon), StringComparison.Ordinal));
     }
 }

@@ -20,23 +20,13 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
 {
     // PairAsync stamps its event with the wall clock, so the fake clock starts just after it.
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow.AddMinutes(1));
-    private InProcessTestCluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private IEventStore _store = null!;
 
     public async ValueTask InitializeAsync()
     {
-        var cs = await pg.CreateDatabaseAsync("det");
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddPumpFleetEventStore(cs);
-            silo.Services.AddPumpFleetGrains();
-            silo.Services.AddSingleton<TimeProvider>(_time);
-            silo.UseInMemoryReminderService();
-        });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-        _store = _cluster.Silos[0].ServiceProvider.GetRequiredService<IEventStore>();
+        _cluster = await PumpCluster.StartAsync(await pg.CreateDatabaseAsync("det"), configure: s => s.AddSingleton<TimeProvider>(_time));
+        _store = _cluster.SiloServices.GetRequiredService<IEventStore>();
     }
 
     public async ValueTask DisposeAsync() => await _cluster.DisposeAsync();
@@ -45,7 +35,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
     public async Task Stall_OpensExactlyOneFlowStallAnomalyInTheStore_AndDeliveryResolvesIt()
     {
         var serial = "PG-" + Guid.NewGuid().ToString("N")[..8];
-        var grain = _cluster.Client.GetGrain<IPumpIngestGrain>(serial);
+        var grain = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
         await grain.PairAsync("H-1", "test");
         var device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 };
         long seq = 0;
@@ -63,7 +53,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
         var opened = Assert.Single(events.OfType<AnomalyDetected>());
         Assert.Equal(AnomalyKinds.FlowStall, opened.Kind);
         Assert.Equal(T0.AddHours(2), opened.At);
-        var view = await _cluster.Client.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
+        var view = await _cluster.Grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         Assert.Single(view.OpenAnomalies);
 
         // Reactivation from the store (snapshot + tail) keeps the decision: no duplicate on the next batch.
@@ -82,15 +72,16 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
     public async Task MarkSilent_OpensOnce_AndTheNextBatchResolvesIt()
     {
         var serial = "PG-" + Guid.NewGuid().ToString("N")[..8];
-        var grain = _cluster.Client.GetGrain<IPumpIngestGrain>(serial);
+        var grain = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
         await grain.PairAsync("H-1", "test");
         var device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 };
         await grain.IngestAsync(new IngestBatch { HubId = "H-1", ReceivedAt = _time.GetUtcNow(), Device = device, Events = [Rx(T0, 0.48) with { Seq = 1 }] });
-        var lastSeen = (await _cluster.Client.GetGrain<IPumpQueryGrain>(serial).GetStateAsync()).LastSeenAt!.Value;
-        Assert.Equal(_time.GetUtcNow(), lastSeen);
+        var lastSeen = (await _cluster.Grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync()).LastSeenAt!.Value;
+        var received = _time.GetUtcNow();
+        Assert.Equal(received.AddTicks(-(received.UtcTicks % 10)), lastSeen);   // to the microsecond, as the store keeps it
 
         _time.Advance(TimeSpan.FromHours(30));
-        var monitor = _cluster.Client.GetGrain<IPumpMonitorGrain>(serial);
+        var monitor = _cluster.Grains.GetGrain<IPumpMonitorGrain>(serial);
         Assert.True(await monitor.MarkSilentAsync(lastSeen, TimeSpan.FromHours(24)));
         Assert.False(await monitor.MarkSilentAsync(lastSeen, TimeSpan.FromHours(24)));
         var opened = Assert.Single((await ReadAsync(serial)).OfType<AnomalyDetected>());
@@ -110,14 +101,14 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
         var device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 };
         foreach (var serial in new[] { quiet, chatty })
         {
-            var g = _cluster.Client.GetGrain<IPumpIngestGrain>(serial);
+            var g = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
             await g.PairAsync("H-1", "test");
             await g.IngestAsync(new IngestBatch { HubId = "H-1", ReceivedAt = _time.GetUtcNow(), Device = device, Events = [Rx(T0, 0.48) with { Seq = 1 }] });
         }
 
         var quietSeen = _time.GetUtcNow();
         _time.Advance(TimeSpan.FromHours(25));
-        var ds = _cluster.Silos[0].ServiceProvider.GetRequiredService<Npgsql.NpgsqlDataSource>();
+        var ds = _cluster.SiloServices.GetRequiredService<Npgsql.NpgsqlDataSource>();
         await using (var cmd = ds.CreateCommand(ReadModelDdl + """
             INSERT INTO pf_pump_status VALUES (@q, 'H-1', @qs, 'ok'), (@c, 'H-1', @cs, 'ok'), ('GONE', 'H-1', @qs, 'inactive');
             """))
@@ -129,7 +120,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
             await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
         }
 
-        var monitor = new SilentPumpMonitor(ds, _cluster.Client, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions()), _time,
+        var monitor = new SilentPumpMonitor(ds, _cluster.Grains, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions()), _time,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<SilentPumpMonitor>.Instance);
         Assert.Equal(1, await monitor.CheckOnceAsync(TestContext.Current.CancellationToken));
         Assert.Equal(0, await monitor.CheckOnceAsync(TestContext.Current.CancellationToken));
@@ -149,7 +140,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
     {
         // Many silent pumps ahead of the real one (oldest first), pages of 10: the real one is only found by paging.
         var quiet = "PG-" + Guid.NewGuid().ToString("N")[..8];
-        var g = _cluster.Client.GetGrain<IPumpIngestGrain>(quiet);
+        var g = _cluster.Grains.GetGrain<IPumpIngestGrain>(quiet);
         await g.PairAsync("H-1", "test");
         await g.IngestAsync(new IngestBatch
         {
@@ -159,7 +150,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
         var seen = _time.GetUtcNow();
         _time.Advance(TimeSpan.FromHours(25));
         var prefix = "FLAG-" + Guid.NewGuid().ToString("N")[..6];
-        var ds = _cluster.Silos[0].ServiceProvider.GetRequiredService<Npgsql.NpgsqlDataSource>();
+        var ds = _cluster.SiloServices.GetRequiredService<Npgsql.NpgsqlDataSource>();
         await using (var cmd = ds.CreateCommand(ReadModelDdl + """
             INSERT INTO pf_pump_status (serial, hub_id, last_seen_at, status)
                 SELECT @p || '-' || i, 'H-1', @old + i * interval '1 second', 'ok' FROM generate_series(1, 35) i;
@@ -174,7 +165,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
             await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
         }
 
-        var monitor = new SilentPumpMonitor(ds, _cluster.Client, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions { MonitorPageSize = 10 }), _time,
+        var monitor = new SilentPumpMonitor(ds, _cluster.Grains, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions { MonitorPageSize = 10 }), _time,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<SilentPumpMonitor>.Instance);
         Assert.Equal(1, await monitor.CheckOnceAsync(TestContext.Current.CancellationToken));
         Assert.Single((await ReadAsync(quiet)).OfType<AnomalyDetected>(), a => a.Kind == AnomalyKinds.Silent);
@@ -187,7 +178,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
     public async Task SilentBaclofenPump_RaisesDepletionRiskOnTime_BeforeItEmpties_WithNoData()
     {
         var serial = "PG-" + Guid.NewGuid().ToString("N")[..8];
-        var grain = _cluster.Client.GetGrain<IPumpIngestGrain>(serial);
+        var grain = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
         await grain.PairAsync("H-1", "test");
         var t = _time.GetUtcNow();
 
@@ -198,11 +189,11 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
             HubId = "H-1", ReceivedAt = t, Device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 },
             Events = [Rx(t.AddHours(-1), 2, drug: "baclofen", lowAlarm: 2) with { Seq = 1 }, Refill(t.AddHours(-1), 0, 0, 10, drug: "baclofen") with { Seq = 2 }, Running(t.AddHours(-1)) with { Seq = 3 }],
         });
-        var view = await _cluster.Client.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
+        var view = await _cluster.Grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         Assert.Empty(view.OpenAnomalies);
         var emptyAt = view.ForecastEmptyAt!.Value;
 
-        var ds = _cluster.Silos[0].ServiceProvider.GetRequiredService<Npgsql.NpgsqlDataSource>();
+        var ds = _cluster.SiloServices.GetRequiredService<Npgsql.NpgsqlDataSource>();
         await using (var cmd = ds.CreateCommand(ReadModelDdl + "INSERT INTO pf_pump_status (serial, hub_id, last_seen_at, status, next_refill_due_at) VALUES (@s, 'H-1', @seen, 'ok', @due);"))
         {
             cmd.Parameters.AddWithValue("s", serial);
@@ -211,7 +202,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
             await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
         }
 
-        var monitor = new SilentPumpMonitor(ds, _cluster.Client, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions()), _time,
+        var monitor = new SilentPumpMonitor(ds, _cluster.Grains, Microsoft.Extensions.Options.Options.Create(new AnomalyDetectionOptions()), _time,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<SilentPumpMonitor>.Instance);
 
         // Silent for 12 h: still more than the horizon away (3.5 days to the threshold).
@@ -232,7 +223,7 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
     private async Task DeactivateAsync(string serial)
     {
         // Deactivation is awaited through the management extension, so the next call re-reads the stream.
-        var grain = _cluster.Client.GetGrain<IPumpQueryGrain>(serial);
+        var grain = _cluster.Grains.GetGrain<IPumpQueryGrain>(serial);
         await grain.Cast<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
     }
 

@@ -16,22 +16,13 @@ namespace PumpFleet.Detection.Tests;
 public sealed class RefillSafetyGrainTests(PostgresFixture pg) : IAsyncLifetime
 {
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow.AddMinutes(1));
-    private InProcessTestCluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private IEventStore _store = null!;
 
     public async ValueTask InitializeAsync()
     {
-        var cs = await pg.CreateDatabaseAsync("rsafe");
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddPumpFleetEventStore(cs);
-            silo.Services.AddPumpFleetGrains();
-            silo.Services.AddSingleton<TimeProvider>(_time);
-        });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-        _store = _cluster.Silos[0].ServiceProvider.GetRequiredService<IEventStore>();
+        _cluster = await PumpCluster.StartAsync(await pg.CreateDatabaseAsync("rsafe"), configure: s => s.AddSingleton<TimeProvider>(_time));
+        _store = _cluster.SiloServices.GetRequiredService<IEventStore>();
     }
 
     public async ValueTask DisposeAsync() => await _cluster.DisposeAsync();
@@ -40,7 +31,7 @@ public sealed class RefillSafetyGrainTests(PostgresFixture pg) : IAsyncLifetime
     public async Task WrongConcentrationRefill_IsStoredAsOneCriticalMismatch_SurvivesReactivation_AndReprogrammingResolvesIt()
     {
         var serial = "RS-" + Guid.NewGuid().ToString("N")[..8];
-        var grain = _cluster.Client.GetGrain<IPumpIngestGrain>(serial);
+        var grain = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
         await grain.PairAsync("H-1", "test");
         var device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 };
         long seq = 0;
@@ -70,7 +61,7 @@ public sealed class RefillSafetyGrainTests(PostgresFixture pg) : IAsyncLifetime
         Assert.Equal(2000, mismatch.Evidence["refilledConcentrationMcgPerMl"]);
         var limit = Assert.Single(opened, a => a.Kind == AnomalyKinds.DoseAboveLimit);
         Assert.Equal(1600, limit.Evidence["dailyDoseMcg"], 6);
-        var view = await _cluster.Client.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
+        var view = await _cluster.Grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         Assert.Equal("critical", view.Status);
 
         // Snapshot + tail after reactivation: the next batch adds no duplicate.
@@ -87,7 +78,7 @@ public sealed class RefillSafetyGrainTests(PostgresFixture pg) : IAsyncLifetime
 
     private async Task DeactivateAsync(string serial)
     {
-        var grain = _cluster.Client.GetGrain<IPumpQueryGrain>(serial);
+        var grain = _cluster.Grains.GetGrain<IPumpQueryGrain>(serial);
         await grain.Cast<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
     }
 

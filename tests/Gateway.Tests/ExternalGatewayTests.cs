@@ -13,7 +13,7 @@ namespace PumpFleet.Gateway.Tests;
 public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
 {
     private MosquittoServer _broker = null!;
-    private Cluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private string _cs = "";
     private readonly List<GatewayUnderTest> _gateways = [];
     private readonly string _group = $"g{Guid.NewGuid():N}"[..12];
@@ -22,7 +22,7 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
     {
         _broker = await MosquittoServer.StartAsync();
         _cs = await pg.CreateDatabaseAsync("gwext", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
-        _cluster = await Cluster.StartAsync(_cs);
+        _cluster = await PumpCluster.StartAsync(_cs);
     }
 
     public async ValueTask DisposeAsync()
@@ -124,6 +124,36 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
         Assert.Contains(rows, r => r.Code == RejectCodes.PoisonMessage);
         await hub.PublishAsync(healthy, Doses(1, 2));
         await hub.WaitForAckAsync(healthy, 2);
+    }
+
+    [Fact]
+    public async Task PoisonMessage_IsAcknowledgedToTheBroker_NotRedeliveredWhenTheGatewayComesBack()
+    {
+        var first = await StartGatewayAsync("p", PoisonGrainFactory.Wrap(_cluster.Grains));
+        var hubId = NewId("hub");
+        var poisoned = PoisonGrainFactory.Prefix + NewId("-");
+        await first.Admin.ProvisionAsync(hubId, null, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await first.Admin.PairAsync(hubId, poisoned, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await using var hub = TestHub.Create(hubId);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(_broker.Port, "unused")).ResultCode);
+        await hub.PublishAsync(poisoned, Doses(1, 2));
+        await hub.WaitForRejectAsync(poisoned, RejectCodes.PoisonMessage);
+
+        // Same client id, persistent session: whatever the first instance left unacknowledged, the broker delivers
+        // again, ahead of the next message of the same pump (same worker, in order).
+        await first.StopAsync();
+        var second = await StartGatewayAsync("p", PoisonGrainFactory.Wrap(_cluster.Grains));
+        var next = Batch(false, Dose(3));
+        await hub.PublishAsync(poisoned, next);
+        IReadOnlyList<Quarantine.QuarantineEntry> rows = [];
+        await Eventually.TrueAsync(async () =>
+        {
+            rows = await second.Quarantine.QueryAsync(hubId, poisoned, 10, null, TestContext.Current.CancellationToken);
+            return rows.Any(r => r.Code == RejectCodes.PoisonMessage && System.Text.Encoding.UTF8.GetString(r.Payload) == next);
+        }, TimeSpan.FromSeconds(30), "the new message quarantined as poison");
+
+        // The first message once, the new one once: a redelivered first message would have been handled before the new one.
+        Assert.Equal(2, rows.Count(r => r.Code == RejectCodes.PoisonMessage));
     }
 
     [Fact]

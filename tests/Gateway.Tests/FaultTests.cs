@@ -42,7 +42,7 @@ public sealed class FaultTests(PostgresFixture pg)
     public async Task GatewayKilledMidBatch_HubResendsAboveCommittedSeq_EveryEventStoredExactlyOnce()
     {
         var cs = await pg.CreateDatabaseAsync("gwkill", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
-        await using var cluster = await Cluster.StartAsync(cs);
+        await using var cluster = await PumpCluster.StartAsync(cs);
         var port = Ports.Free();
         // No drain: whatever is in flight at shutdown is abandoned unacknowledged, as when the process is killed.
         var settings = new Dictionary<string, string?> { ["Gateway:Mqtt:ShutdownDrain"] = "00:00:00" };
@@ -83,7 +83,7 @@ public sealed class FaultTests(PostgresFixture pg)
         // A private server: stopping the shared one would break tests running in parallel.
         await using var server = await PrivatePostgres.StartAsync(durable: false, ct: TestContext.Current.CancellationToken);
         var cs = await CreateDatabaseAsync(server);
-        await using var cluster = await Cluster.StartAsync(cs);
+        await using var cluster = await PumpCluster.StartAsync(cs);
         await using var gateway = await GatewayUnderTest.StartAsync(cs, cluster.Grains,
             settings: new Dictionary<string, string?> { ["Gateway:Mqtt:IngestTimeout"] = "00:00:05" });
         var hubId = NewId("hub");
@@ -122,7 +122,7 @@ public sealed class FaultTests(PostgresFixture pg)
         await using var server = await PrivatePostgres.StartAsync(durable: false, ct: TestContext.Current.CancellationToken);
         await using var broker = await MosquittoServer.StartAsync();
         var cs = await CreateDatabaseAsync(server);
-        await using var cluster = await Cluster.StartAsync(cs);
+        await using var cluster = await PumpCluster.StartAsync(cs);
         await using var gateway = await GatewayUnderTest.StartAsync(cs, cluster.Grains, settings: new Dictionary<string, string?>
         {
             ["Gateway:Mqtt:Mode"] = "External",
@@ -160,7 +160,7 @@ public sealed class FaultTests(PostgresFixture pg)
     public async Task SiloDown_NothingAcked_AfterItReturnsEverythingStored()
     {
         var cs = await pg.CreateDatabaseAsync("gwsilo", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
-        await using var cluster = await Cluster.StartAsync(cs);
+        await using var cluster = await PumpCluster.StartAsync(cs);
         await using var gateway = await GatewayUnderTest.StartAsync(cs, cluster.Grains,
             settings: new Dictionary<string, string?> { ["Gateway:Mqtt:IngestTimeout"] = "00:00:05" });
         var hubId = NewId("hub");

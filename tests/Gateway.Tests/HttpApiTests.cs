@@ -25,7 +25,7 @@ namespace PumpFleet.Gateway.Tests;
 /// </summary>
 public sealed class HttpApiTests(PostgresFixture pg) : IAsyncLifetime
 {
-    private Cluster _cluster = null!;
+    private PumpCluster _cluster = null!;
     private WebApplication _app = null!;
     private HttpClient _http = null!;
     private int _mqttPort;
@@ -34,7 +34,7 @@ public sealed class HttpApiTests(PostgresFixture pg) : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var cs = await pg.CreateDatabaseAsync("gwhttp", typeof(GatewayServiceCollectionExtensions).Assembly);
-        _cluster = await Cluster.StartAsync(cs);
+        _cluster = await PumpCluster.StartAsync(cs);
         _mqttPort = Ports.Free();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         builder.WebHost.UseUrls("http://127.0.0.1:0");

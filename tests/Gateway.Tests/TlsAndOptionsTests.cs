@@ -30,7 +30,7 @@ public sealed class TlsAndOptionsTests(PostgresFixture pg)
             await File.WriteAllBytesAsync(pfx, cert.Export(X509ContentType.Pfx, "pfx-password"), TestContext.Current.CancellationToken);
 
             var cs = await pg.CreateDatabaseAsync("gwtls", typeof(GatewayServiceCollectionExtensions).Assembly);
-            await using var cluster = await Cluster.StartAsync(cs);
+            await using var cluster = await PumpCluster.StartAsync(cs);
             var tlsPort = Ports.Free();
             await using var gw = await GatewayUnderTest.StartAsync(cs, cluster.Grains, settings: new Dictionary<string, string?>
             {

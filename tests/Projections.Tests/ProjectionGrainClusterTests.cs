@@ -25,22 +25,15 @@ public sealed class ProjectionGrainClusterTests(PostgresFixture pg) : Projection
         var expected = await DumpAsync(reference);
 
         var cs = ConnectionString;
-        var builder = new InProcessTestClusterBuilder(initialSilosCount: 2);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddPumpFleetEventStore(cs);
-            silo.Services.AddPumpFleetGrains();
-            silo.Services.Configure<ProjectionOptions>(o =>
+        await using var cluster = await PumpCluster.StartAsync(cs, silos: 2,
+            configure: s => s.Configure<ProjectionOptions>(o =>
             {
                 o.PollInterval = TimeSpan.FromMilliseconds(100);
                 o.KeepAliveInterval = TimeSpan.FromSeconds(1);
                 o.Partitions = 2;
                 o.PageSize = 50;
-            });
-            silo.AddPumpFleetProjections();
-        });
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync(Ct);
+            }),
+            configureSilo: silo => silo.AddPumpFleetProjections());
 
         for (var i = 0; i < seed.Serials.Count; i++)
         {
@@ -52,7 +45,7 @@ public sealed class ProjectionGrainClusterTests(PostgresFixture pg) : Projection
             TimeSpan.FromSeconds(60), "the grains projected the first half");
 
         // An abrupt silo loss: whatever projection grains it hosted come back on the survivor via the keeper.
-        await cluster.KillSiloAsync(cluster.Silos[1], Ct);
+        await cluster.KillSiloAsync(1);
         // In-process, the dead silo's sockets stay open; a real crash closes them and PostgreSQL aborts the
         // transaction of a page in flight. Do what the server would do.
         await ExecAsync(cs, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()");

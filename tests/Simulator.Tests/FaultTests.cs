@@ -163,7 +163,7 @@ public sealed class FaultTests
         var pocket = Assert.Single(refills, r => r.At == gt.Start);
         var next = refills.First(r => r.At > pocket.At);
 
-        // More than 2 mL (40 mL pump) / 1 mL (20 mL pump) between expected and measured is consequential (domain.md §0.3).
+        // More than 2 mL (40 mL pump) / 1 mL (20 mL pump) between expected and measured is consequential (§0.3).
         Assert.True(next.ExpectedResidualMl - next.AspiratedResidualMl > 2, $"expected {next.ExpectedResidualMl}, aspirated {next.AspiratedResidualMl}");
         Assert.True(next.AspiratedResidualMl < 0.5);
         var levels = events.OfType<ReservoirLevelReported>().Where(l => l.At > pocket.At && l.At < next.At).ToList();

@@ -1,5 +1,3 @@
-using System.ComponentModel.DataAnnotations;
-
 namespace PumpFleet.Dashboard.Hosting;
 
 /// <summary>Options of the dashboard and API (section <c>Dashboard</c>).</summary>
@@ -9,19 +7,15 @@ public sealed class DashboardOptions
     public const string SectionName = "Dashboard";
 
     /// <summary>Sign-in settings.</summary>
-    [Required]
     public AuthOptions Auth { get; set; } = new();
 
     /// <summary>Largest page of <c>GET /api/pumps</c>. Default: 500.</summary>
-    [Range(10, 10_000)]
     public int MaxPageSize { get; set; } = 500;
 
     /// <summary>How often the live channel (<c>/api/live</c>) looks for read-model changes. Default: 2 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
     public TimeSpan LiveInterval { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Cohort signals need at least this many events in the cohort. Default: 3 (the N ≥ 3 of disproportionality rules).</summary>
-    [Range(1, 1000)]
     public int SignalMinimumCount { get; set; } = 3;
 
     /// <summary>Route of the Orleans dashboard (trailing slash added). Empty: not mapped. Default: <c>/orleans</c>.</summary>
@@ -51,7 +45,6 @@ public sealed class AuthOptions
     public bool AllowHttpCookies { get; set; }
 
     /// <summary>Sign-in attempts per client address per minute (then 429). Default: 10.</summary>
-    [Range(1, 1000)]
     public int SignInAttemptsPerMinute { get; set; } = 10;
 
     /// <summary>UI users by name: password hash (from <c>dotnet run --project src/Dashboard.Host -- hash-password</c>) and role. Default: none.</summary>

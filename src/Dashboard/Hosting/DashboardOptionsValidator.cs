@@ -3,12 +3,33 @@ using PumpFleet.Dashboard.Auth;
 
 namespace PumpFleet.Dashboard.Hosting;
 
-/// <summary>Checks sign-in settings at start-up, so a typo in a hash or role fails the deployment, not a sign-in.</summary>
+/// <summary>Checks <see cref="DashboardOptions"/> at start-up: ranges, and sign-in settings, so a typo in a hash or role fails the deployment, not a sign-in.</summary>
 internal sealed class DashboardOptionsValidator(IHostEnvironment environment) : IValidateOptions<DashboardOptions>
 {
     public ValidateOptionsResult Validate(string? name, DashboardOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
+        if (options.MaxPageSize is < 10 or > 10_000)
+        {
+            errors.Add($"Dashboard:MaxPageSize must be between 10 and 10,000, not {options.MaxPageSize}.");
+        }
+
+        if (options.LiveInterval < TimeSpan.FromMilliseconds(100) || options.LiveInterval > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"Dashboard:LiveInterval must be between 100 ms and 1 min, not {options.LiveInterval}.");
+        }
+
+        if (options.SignalMinimumCount is < 1 or > 1000)
+        {
+            errors.Add($"Dashboard:SignalMinimumCount must be between 1 and 1000, not {options.SignalMinimumCount}.");
+        }
+
+        if (options.Auth.SignInAttemptsPerMinute is < 1 or > 1000)
+        {
+            errors.Add($"Dashboard:Auth:SignInAttemptsPerMinute must be between 1 and 1000, not {options.Auth.SignInAttemptsPerMinute}.");
+        }
+
         var mode = options.Auth.Mode;
         if (mode is not null && !string.Equals(mode, "Local", StringComparison.OrdinalIgnoreCase) && !string.Equals(mode, "Cookie", StringComparison.OrdinalIgnoreCase))
         {

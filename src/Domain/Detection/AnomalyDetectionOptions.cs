@@ -1,13 +1,11 @@
-using System.ComponentModel.DataAnnotations;
-
 namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// Decision thresholds of the per-pump anomaly detectors and the fleet checks. The fold keeps only sufficient
 /// statistics (sums, CUSUM values, last readings), so these thresholds can change without replaying any stream.
-/// Every default names its reason; the facts come from shared/notes/domain.md (cited as §n and [source]).
+/// Every default names its reason and source; the ranges are checked on start by AnomalyDetectionOptionsValidator (src/Grains) ([n]: the numbered sources in docs/detection.md, "Sources").
 /// </summary>
-public sealed class AnomalyDetectionOptions : IValidatableObject
+public sealed class AnomalyDetectionOptions
 {
     /// <summary>Configuration section.</summary>
     public const string SectionName = "PumpFleet:Detection";
@@ -17,7 +15,6 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// delivery more than 14.5 % above the programmed rate (§0 item 2 [16][17][18]). A flow deviation inside the
     /// band is never reported. Default: 0.145.
     /// </summary>
-    [Range(0.01, 0.5)]
     public double AccuracyBandFraction { get; set; } = 0.145;
 
     /// <summary>
@@ -26,7 +23,6 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// ±20 % deviation within 7 days on 93–95 % of sensor pumps at ≥ 0.2 mL/day with 0.03 false alerts per 1000
     /// pump-days; 5 gives no false alert but only 85 % within 7 days. Default: 4.
     /// </summary>
-    [Range(1, 50)]
     public double FlowCusumThresholdSigmas { get; set; } = 4;
 
     /// <summary>
@@ -35,7 +31,6 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// alarm. The fact sheet gives no sensor resolution (§8 not found); 0.05 mL is half a 0.1 mL syringe graduation.
     /// Default: 0.05.
     /// </summary>
-    [Range(0.001, 5)]
     public double LevelNoiseFloorMl { get; set; } = 0.05;
 
     /// <summary>
@@ -44,50 +39,42 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// shrink the estimate and with it the CUSUM threshold. The fact sheet has no sensor precision (§8); 0.1 mL is a
     /// syringe graduation and the simulator's sensor noise. Default: 0.1.
     /// </summary>
-    [Range(0.001, 5)]
     public double LevelNoisePriorMl { get; set; } = 0.1;
 
     /// <summary>Weight of <see cref="LevelNoisePriorMl"/> in readings: ten days of 6-hourly readings. Default: 40.</summary>
-    [Range(0, 100_000)]
     public int LevelNoisePriorReadings { get; set; } = 40;
 
     /// <summary>
     /// Measured readings needed before the flow detector decides anything (noise estimate warm-up): one day of
     /// 6-hourly readings and a little more. Default: 6.
     /// </summary>
-    [Range(3, 1000)]
     public int FlowMinReadings { get; set; } = 6;
 
     /// <summary>
     /// An open under- or over-infusion anomaly is resolved automatically when the detector has seen this long of
     /// readings since opening without its CUSUM rising again. A week matches the detection goal horizon. Default: 7 days.
     /// </summary>
-    [Range(typeof(TimeSpan), "01:00:00", "365.00:00:00")]
     public TimeSpan FlowResolveAfter { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>
     /// Refill discrepancy (expected minus aspirated, or injected minus first measured) above which a 20 mL pump is a
     /// possible pocket fill: over 1 mL is potentially consequential (§0 item 3 [69]). Default: 1.
     /// </summary>
-    [Range(0.1, 20)]
     public double PocketFillThresholdSmallMl { get; set; } = 1.0;
 
     /// <summary>The same for a 40 mL pump: over 2 mL (§0 item 3 [69]). Default: 2.</summary>
-    [Range(0.1, 40)]
     public double PocketFillThresholdLargeMl { get; set; } = 2.0;
 
     /// <summary>
     /// Smallest absolute refill discrepancy reported as outside the accuracy band, in mL. Below it the syringe
     /// read-out dominates; the fact sheet gives no syringe precision, so this is a design choice. Default: 0.5.
     /// </summary>
-    [Range(0, 10)]
     public double RefillMinDiscrepancyMl { get; set; } = 0.5;
 
     /// <summary>
     /// Window after a refill in which the first measured level is compared with the injected volume (a pocket fill
     /// shows at once on a fill-level sensor [69]). Default: 24 hours.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:10:00", "7.00:00:00")]
     public TimeSpan PostRefillCheckWindow { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
@@ -95,21 +82,18 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// low-reservoir threshold within this time. 72 h is the upper end of the 24–72 h in which baclofen withdrawal
     /// progresses (§0 item 8 [50]): a refill must be arranged within it. Default: 72 hours.
     /// </summary>
-    [Range(typeof(TimeSpan), "01:00:00", "60.00:00:00")]
     public TimeSpan DepletionHorizon { get; set; } = TimeSpan.FromHours(72);
 
     /// <summary>
     /// Below this projected time the depletion risk is critical for every drug (for baclofen it always is, §3.7).
     /// 24 h is the lower end of the baclofen withdrawal window [50]. Default: 24 hours.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "60.00:00:00")]
     public TimeSpan DepletionCriticalHorizon { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
     /// A flow stall lasting longer than this is a risk factor for later over-infusion (§0 item 6 [20][21]); the
     /// evidence and summary say so. Default: 48 hours.
     /// </summary>
-    [Range(typeof(TimeSpan), "01:00:00", "30.00:00:00")]
     public TimeSpan StallRiskDuration { get; set; } = TimeSpan.FromHours(48);
 
     /// <summary>
@@ -117,11 +101,9 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// info anomaly. ERI comes at least 90 days before EOS (§0 item 5 [3][6]); twice that leaves time to plan the
     /// replacement surgery before ERI. Default: 180 days.
     /// </summary>
-    [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00")]
     public TimeSpan BatteryForecastHorizon { get; set; } = TimeSpan.FromDays(180);
 
     /// <summary>Status reports (and days of trend) needed before the battery forecast is trusted. Default: 14.</summary>
-    [Range(3, 10_000)]
     public int BatteryMinReports { get; set; } = 14;
 
     /// <summary>
@@ -129,11 +111,9 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// for ordinary outages (mean 6 h in the simulator) while staying well inside the 24–72 h baclofen withdrawal
     /// window [50]. Default: 24 hours.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:05:00", "30.00:00:00")]
     public TimeSpan SilentWindow { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>How often the silent-pump monitor queries the fleet. Default: 5 minutes.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan SilentCheckInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
@@ -141,7 +121,6 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// battery forecast) by the fleet monitor when its ledger forecast nears the depletion horizon, and by a
     /// durable reminder every interval once it is flagged silent. Hubs send hourly. Default: 1 hour.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
     public TimeSpan ReevaluateAfter { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
@@ -149,22 +128,18 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// cycles) wait for the gap to fill, at most this long in event time: a refill or a reading still in transit would
     /// otherwise show as a deviation (a level jump without its refill). Stall and depletion never wait. Default: 48 hours.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
     public TimeSpan IncompleteDataWait { get; set; } = TimeSpan.FromHours(48);
 
     /// <summary>Pumps the fleet monitor reads per page (it pages through all of them, oldest first).</summary>
-    [Range(10, 100_000)]
     public int MonitorPageSize { get; set; } = 1000;
 
     /// <summary>Grain calls the fleet monitor makes at once (instead of one at a time).</summary>
-    [Range(1, 256)]
     public int MonitorParallelism { get; set; } = 16;
 
     /// <summary>
     /// Cohort signal: smallest event count a cohort needs before it can signal; disproportionality practice uses
     /// N ≥ 3 ([S4][S5], §7.4). Default: 3.
     /// </summary>
-    [Range(1, 1000)]
     public int CohortMinCount { get; set; } = 3;
 
     /// <summary>
@@ -173,11 +148,9 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// below it); also the level of the lower bound in the evidence, 0.05 as in DELTA-style surveillance ([S1], §7.4).
     /// Default: 0.05.
     /// </summary>
-    [Range(1e-9, 0.5)]
     public double CohortAlpha { get; set; } = 0.05;
 
     /// <summary>How often the cohort job runs. Default: 1 hour.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan CohortCheckInterval { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
@@ -200,20 +173,4 @@ public sealed class AnomalyDetectionOptions : IValidatableObject
     /// <summary>The pocket-fill threshold for a reservoir capacity: 20 mL and smaller use the small one.</summary>
     public double PocketFillThresholdMl(double capacityMl) =>
         capacityMl <= 20 ? PocketFillThresholdSmallMl : PocketFillThresholdLargeMl;
-
-    /// <inheritdoc />
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        if (DepletionCriticalHorizon > DepletionHorizon)
-        {
-            yield return new ValidationResult("DepletionCriticalHorizon must not exceed DepletionHorizon.",
-                [nameof(DepletionCriticalHorizon), nameof(DepletionHorizon)]);
-        }
-
-        if (PocketFillThresholdSmallMl > PocketFillThresholdLargeMl)
-        {
-            yield return new ValidationResult("PocketFillThresholdSmallMl must not exceed PocketFillThresholdLargeMl.",
-                [nameof(PocketFillThresholdSmallMl), nameof(PocketFillThresholdLargeMl)]);
-        }
-    }
 }

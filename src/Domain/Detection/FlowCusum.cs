@@ -17,7 +17,7 @@ public sealed class FlowCusum
     /// <summary>EWMA weight of a new reading.</summary>
     public const double Lambda = 0.2;
 
-    /// <summary>CUSUM allowance as a fraction of the delivered volume of a step: half the 14.5 % accuracy band (domain.md §0 item 2).</summary>
+    /// <summary>CUSUM allowance as a fraction of the delivered volume of a step: half the 14.5 % accuracy band (§0 item 2).</summary>
     public const double ReferenceFraction = 0.0725;
 
     /// <summary>

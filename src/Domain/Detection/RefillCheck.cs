@@ -4,7 +4,7 @@ namespace PumpFleet.Domain.Detection;
 
 /// <summary>
 /// What the refill-discrepancy detector needs: the last refill's residuals and the motor volume of the cycle it
-/// closed (the aspirated residual is the observed flow of a whole cycle, domain.md §3.3), and the first measured
+/// closed (the aspirated residual is the observed flow of a whole cycle, §3.3), and the first measured
 /// level after it (a pocket fill shows on a fill-level sensor at once [69]).
 /// </summary>
 public sealed class RefillCheck

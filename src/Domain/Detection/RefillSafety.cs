@@ -6,7 +6,7 @@ namespace PumpFleet.Domain.Detection;
 /// <summary>
 /// What the refill-safety detectors need, folded from events (part of <see cref="DetectorState"/>, so a snapshot
 /// plus tail rebuilds it): the drug and concentration last filled into the reservoir, the ziconotide fill history
-/// that sets the refill-due date (domain.md §1.5 [44]), and the ziconotide titration steps of the last week [43].
+/// that sets the refill-due date (§1.5 [44]), and the ziconotide titration steps of the last week [43].
 /// </summary>
 public sealed class RefillSafety
 {

@@ -17,7 +17,7 @@ public static class RefillSafetyDetectors
     /// <summary>
     /// <c>refill-mismatch</c> (critical): the drug or concentration last filled differs from the prescription in
     /// force, compared by normalised drug (brand, case, admixture order) and by concentration in mcg/mL. A wrong
-    /// concentration is a known cause of fatal overdose (domain.md §3.5, medication administration errors [73]).
+    /// concentration is a known cause of fatal overdose (§3.5, medication administration errors [73]).
     /// Judged after the batch, so a refill and its reprogramming sent together are compared with each other. Opens
     /// once per refill or prescription change; resolved when a later refill or prescription makes them agree.
     /// </summary>
@@ -77,7 +77,7 @@ public static class RefillSafetyDetectors
             ["actualMcgPerDay"] = filledMcg is { } a2 ? Math.Round(a2 * volume, 4) : -1,
             ["prescribedMcgPerDay"] = prescribedMcg is { } b2 ? Math.Round(b2 * volume, 4) : -1,
             ["refillAtUnixSeconds"] = refillAt.ToUnixTimeSeconds(),
-        });
+        }, changedAt);
     }
 
     /// <summary>
@@ -132,7 +132,7 @@ public static class RefillSafetyDetectors
                     ["bolusMlPerDay"] = Math.Round(dose.BolusMlPerDay, 4),
                     ["concentrationMcgPerMl"] = effective,
                     ["titration"] = 0,
-                });
+                }, changedAt);
             }
         }
 
@@ -150,7 +150,7 @@ public static class RefillSafetyDetectors
                 ["maxStepMcgPerDay"] = DoseLimits.ZiconotideMaxStepMcgPerDay,
                 ["maxIncreasesPerWeek"] = DoseLimits.ZiconotideMaxIncreasesPerWeek,
                 ["titration"] = 1,
-            });
+            }, violationAt);
         }
 
         return open is not null && changedAt > open.DetectedAt ? Verdict.Clear(kind) : Verdict.None(kind);

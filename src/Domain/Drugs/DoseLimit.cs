@@ -2,11 +2,11 @@ namespace PumpFleet.Domain.Drugs;
 
 /// <summary>
 /// A labelled daily-dose limit for one drug, in mcg/day, with the severity a prescription above it gets and the
-/// source it comes from (shared/notes/domain.md §1.5).
+/// source it comes from (docs/detection.md, "dose-above-limit"; sources by number in its "Sources").
 /// </summary>
 public sealed record DoseLimit(string Drug, double MaxMcgPerDay, string Severity, string Basis);
 
-/// <summary>The labelled limits the platform checks. Only figures domain.md §1.5 gives, each with its source.</summary>
+/// <summary>The labelled limits the platform checks. Only figures §1.5 gives, each with its source.</summary>
 public static class DoseLimits
 {
     /// <summary>Ziconotide: maximum 19.2 mcg/day (0.8 mcg/h) [43] (Prialt label).</summary>
@@ -24,7 +24,7 @@ public static class DoseLimits
     public static readonly DoseLimit Morphine = new(DrugVocabulary.Morphine, 20_000, "warning",
         "Infumorph label: caution above 20 mg/day intrathecal");
 
-    /// <summary>Every limit, by generic name. Hydromorphone, bupivacaine, clonidine, fentanyl: no labelled intrathecal limit in domain.md (off-label, [68]).</summary>
+    /// <summary>Every limit, by generic name. Hydromorphone, bupivacaine, clonidine, fentanyl: no labelled intrathecal limit in the sources (off-label, [68]).</summary>
     public static IReadOnlyDictionary<string, DoseLimit> ByDrug { get; } = new Dictionary<string, DoseLimit>(StringComparer.Ordinal)
     {
         [Ziconotide.Drug] = Ziconotide,

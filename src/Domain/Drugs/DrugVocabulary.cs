@@ -4,7 +4,7 @@ namespace PumpFleet.Domain.Drugs;
 
 /// <summary>
 /// The drug vocabulary: maps the free-text drug name a pump or programmer sends (any case, brand or generic, single
-/// drug or admixture) to canonical generic names. Brand names after domain.md §1.5 (Infumorph, Prialt, Lioresal,
+/// drug or admixture) to canonical generic names. Brand names after §1.5 (Infumorph, Prialt, Lioresal,
 /// Gablofen) and the common US brands of the off-label drugs named in [68]. A name not in the vocabulary is kept,
 /// lower-cased, as an unknown component: an unknown drug is an explicit outcome, never silently a known one.
 /// </summary>
@@ -123,7 +123,7 @@ public sealed record DrugName(IReadOnlyList<string> Components, bool Unknown, st
 
     /// <summary>
     /// Baclofen alone or in an admixture: its withdrawal can progress over 24–72 h to rhabdomyolysis, organ failure and
-    /// death (domain.md §0 item 8, §3.7), so anomalies that stop or starve delivery are critical.
+    /// death (§0 item 8, §3.7), so anomalies that stop or starve delivery are critical.
     /// </summary>
     public bool WithdrawalCritical => Contains(DrugVocabulary.Baclofen);
 

@@ -1,7 +1,7 @@
 namespace PumpFleet.Domain.Drugs;
 
 /// <summary>
-/// Ziconotide stability rules for SynchroMed II (domain.md §1.5 [44]): the drug is lost to adsorption and dilution
+/// Ziconotide stability rules for SynchroMed II (§1.5 [44]): the drug is lost to adsorption and dilution
 /// in a naive pump, so the <b>first refill is due within 14 days</b>; after that at least every <b>40 days</b> when
 /// diluted or <b>84 days</b> undiluted. Undiluted means a supplied strength (25 or 100 mcg/mL [43]).
 /// </summary>

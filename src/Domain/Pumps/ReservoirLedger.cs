@@ -6,7 +6,7 @@ namespace PumpFleet.Domain.Pumps;
 
 /// <summary>
 /// The platform's own reservoir ledger. A SynchroMed-style low-reservoir alarm is computed by the pump from the
-/// programmed rate, not measured, so an over-infusing pump can run dry without alarming (notes/domain.md §0 item 1).
+/// programmed rate, not measured, so an over-infusing pump can run dry without alarming (§0 item 1).
 /// The ledger keeps programmed (prescription integrated over event time), delivered (motor reports) and measured
 /// (sensor) volumes side by side from a baseline: the last refill, or the first reading when no refill is known yet.
 /// </summary>

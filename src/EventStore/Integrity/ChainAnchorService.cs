@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,7 +15,6 @@ public sealed class ChainAnchorOptions
     public bool Enabled { get; set; } = true;
 
     /// <summary>How often an anchor is written (when events arrived since the last one). Default: 15 min.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(15);
 }
 

@@ -43,12 +43,10 @@ public static class GatewayServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddPumpFleetGateway(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<MqttGatewayOptions>().Bind(configuration.GetSection(MqttGatewayOptions.SectionName))
-            .ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<IValidateOptions<MqttGatewayOptions>, MqttGatewayOptionsValidator>();
-        services.AddOptions<HubAuthOptions>().Bind(configuration.GetSection(HubAuthOptions.SectionName))
-            .ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<IValidateOptions<HubAuthOptions>, HubAuthOptionsValidator>();
+        services.AddOptions<MqttGatewayOptions>().Bind(configuration.GetSection(MqttGatewayOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MqttGatewayOptions>, MqttGatewayOptionsValidator>());
+        services.AddOptions<HubAuthOptions>().Bind(configuration.GetSection(HubAuthOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HubAuthOptions>, HubAuthOptionsValidator>());
 
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrWhiteSpace(connectionString))
@@ -72,8 +70,10 @@ public static class GatewayServiceCollectionExtensions
         services.AddPumpFleetQuarantineGauge();
         services.TryAddSingleton<HubAuthenticator>();
         services.TryAddSingleton<HubAdmin>();
-        services.AddOptions<QuarantineOptions>().Bind(configuration.GetSection(QuarantineOptions.SectionName))
-            .ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<HubRegistryWatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<HubRegistryWatcher>());
+        services.AddOptions<QuarantineOptions>().Bind(configuration.GetSection(QuarantineOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuarantineOptions>, QuarantineOptionsValidator>());
         services.TryAddSingleton<QuarantinePurger>();
         services.AddHostedService(sp => sp.GetRequiredService<QuarantinePurger>());
         services.TryAddSingleton<PoisonTracker>();
@@ -93,6 +93,7 @@ public static class GatewayServiceCollectionExtensions
             services.TryAddSingleton<EmbeddedBroker>();
             services.TryAddSingleton<IHubReplyPublisher>(sp => sp.GetRequiredService<EmbeddedBroker>());
             services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
+            services.AddSingleton<IHubRegistryListener>(sp => sp.GetRequiredService<EmbeddedBroker>());
         }
 
         return services;

@@ -1,6 +1,3 @@
-using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
-
 namespace PumpFleet.Gateway.Hosting;
 
 /// <summary>How the gateway meets the hubs.</summary>
@@ -22,15 +19,12 @@ public sealed class MqttGatewayOptions
     public GatewayMode Mode { get; set; } = GatewayMode.Embedded;
 
     /// <summary>Plain-TCP port of the embedded broker. Default: 1883.</summary>
-    [Range(1, 65535)]
     public int Port { get; set; } = 1883;
 
     /// <summary>Address the embedded broker binds to (IPv4 or IPv6 literal, or <c>Any</c>). Default: Any.</summary>
-    [Required]
     public string BindAddress { get; set; } = "Any";
 
     /// <summary>TLS port of the embedded broker, used when <see cref="TlsCertificatePath"/> is set. Default: 8883.</summary>
-    [Range(1, 65535)]
     public int TlsPort { get; set; } = 8883;
 
     /// <summary>PKCS#12 file with the embedded broker's certificate and private key; set it to enable TLS. Default: none.</summary>
@@ -43,19 +37,15 @@ public sealed class MqttGatewayOptions
     public bool PlainEnabled { get; set; } = true;
 
     /// <summary>Messages being ingested at once across all hubs (embedded) or unacked from the broker (external: ReceiveMaximum). Default: 64.</summary>
-    [Range(1, 65535)]
     public int MaxInFlight { get; set; } = 64;
 
     /// <summary>How long a message may wait for a free in-flight slot before its hub is disconnected unacknowledged. Default: 10 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan InFlightWait { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Longest wait for the grain to store a batch before it is abandoned unacknowledged. Default: 30 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan IngestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>On shutdown, how long in-flight messages may finish before they are abandoned (unacked). Default: 15 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ShutdownDrain { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
@@ -63,22 +53,41 @@ public sealed class MqttGatewayOptions
     /// parser knows nor a dependency failure) is quarantined as <c>poison-message</c> and answered instead of being
     /// retried forever. Default: 3.
     /// </summary>
-    [Range(1, 1000)]
     public int PoisonThreshold { get; set; } = 3;
 
     /// <summary>
     /// Embedded: a hub's average message rate (token bucket). Above it the hub is disconnected without a PUBACK
     /// (reason <c>rate-limited</c>) and resends after reconnecting. Default: 200 a second.
     /// </summary>
-    [Range(0.1, 100_000)]
     public double HubMessagesPerSecond { get; set; } = 200;
 
     /// <summary>Embedded: burst of the per-hub token bucket (a hub's backlog after an outage arrives at once). Default: 1000.</summary>
-    [Range(1, 1_000_000)]
     public double HubMessageBurst { get; set; } = 1000;
 
+    /// <summary>
+    /// Embedded: largest MQTT packet (fixed header included) an authenticated hub may send (64 KiB before it has
+    /// authenticated). The length in the packet's fixed header is checked before the body is read, so a bigger packet
+    /// is never buffered: the connection is closed (reason <c>packet-too-large</c>). Keep it well above the parser's
+    /// 256 KiB payload limit: a message between the two is read and answered <c>payload-too-large</c> (a PUBACK, so
+    /// the hub drops it), one above this is not answered at all. Default: 1 MiB.
+    /// </summary>
+    public int MaxPacketSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Embedded: connections accepted but not yet authenticated, at most. Over the cap a connection is answered
+    /// CONNACK <c>ServerBusy</c> without any credential check (and closed at once beyond twice the cap); counted as
+    /// <c>too-many-pending</c>. Default: 500.
+    /// </summary>
+    public int MaxUnauthenticatedConnections { get; set; } = 500;
+
+    /// <summary>
+    /// Embedded: from accepting the TCP connection to a successful authentication (TLS handshake, CONNECT, password
+    /// check), at most; then the connection is closed (<c>connect-timeout</c>). Keep it above <c>Gateway:Hubs:HashWait</c>.
+    /// Default: 10 s.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>External broker client settings (Mode External).</summary>
-    [ValidateObjectMembers]
     public ExternalBrokerOptions External { get; set; } = new();
 }
 
@@ -89,7 +98,6 @@ public sealed class ExternalBrokerOptions
     public string? Host { get; set; }
 
     /// <summary>Broker port. Default: 1883.</summary>
-    [Range(1, 65535)]
     public int Port { get; set; } = 1883;
 
     /// <summary>Connect with TLS. Default: false.</summary>
@@ -105,14 +113,12 @@ public sealed class ExternalBrokerOptions
     public string? Password { get; set; }
 
     /// <summary>Shared-subscription group of all gateway instances. Default: pumpfleet.</summary>
-    [Required, RegularExpression("^[A-Za-z0-9._-]{1,64}$", ErrorMessage = "SharedGroup must be 1-64 letters, digits, '.', '_' or '-'.")]
     public string SharedGroup { get; set; } = "pumpfleet";
 
     /// <summary>Client id; must be stable per instance for its persistent session. Default: pumpfleet-gateway-{machine name}.</summary>
     public string? ClientId { get; set; }
 
     /// <summary>Broker-side session lifetime after a disconnect, seconds (&gt; 0 keeps unacked messages). Default: 3600.</summary>
-    [Range(1, uint.MaxValue)]
     public uint SessionExpirySeconds { get; set; } = 3600;
 
     /// <summary>
@@ -121,10 +127,8 @@ public sealed class ExternalBrokerOptions
     /// <c>device-required</c> refusal is treated as "not yet": the message stays unacknowledged and is retried.
     /// Default: 30 s.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ReorderWindow { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Workers in this instance; one pump's messages always go to the same worker, in order. Default: 16.</summary>
-    [Range(1, 1024)]
     public int Partitions { get; set; } = 16;
 }

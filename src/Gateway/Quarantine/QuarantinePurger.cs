@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -13,15 +12,12 @@ public sealed class QuarantineOptions
     public const string SectionName = "Gateway:Quarantine";
 
     /// <summary>Rows older than this are deleted. Default: 30 days.</summary>
-    [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>At most this many rows are kept (the oldest beyond go first). Default: 1,000,000.</summary>
-    [Range(1000, long.MaxValue)]
     public long MaxRows { get; set; } = 1_000_000;
 
     /// <summary>How often the purge runs. Default: 1 h.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromHours(1);
 }
 

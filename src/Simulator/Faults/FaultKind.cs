@@ -21,7 +21,7 @@ public static class FaultKind
     public const string SilentHub = "silent-hub";
     /// <summary>
     /// The next refill is filled at <c>factor</c> × the prescribed concentration (a wrong vial, e.g. 2000 instead of
-    /// 500 mcg/mL; a known cause of fatal overdose, domain.md §3.5). Injected by scenario only: no default rate, so
+    /// 500 mcg/mL; a known cause of fatal overdose, §3.5). Injected by scenario only: no default rate, so
     /// random fleets are unchanged.
     /// </summary>
     public const string WrongConcentration = "wrong-concentration";
@@ -36,7 +36,7 @@ public static class FaultKind
     public static readonly IReadOnlyList<string> All = [.. PumpKinds, WrongConcentration, SilentHub, CohortDrift];
 
     /// <summary>
-    /// Default rates per pump-year (silent-hub: per hub-year). Derived from domain.md §0 and §3: about 0.04 device
+    /// Default rates per pump-year (silent-hub: per hub-year). Derived from §0 and §3: about 0.04 device
     /// failures per patient-year [62], over-infusion under 0.14 % [20], catheter occlusions 5 in 126 patients over
     /// ~43 months [77], battery resets 55 in ~140k implants [8]. Split between kinds is a modelling choice.
     /// </summary>

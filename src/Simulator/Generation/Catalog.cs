@@ -8,7 +8,7 @@ namespace PumpFleet.Simulator.Generation;
 /// </summary>
 public static class Catalog
 {
-    /// <summary>SynchroMed-like (SM2) and Prometra-like (PM2) pumps in 20 and 40 mL sizes (domain.md §1.1, §1.2).</summary>
+    /// <summary>SynchroMed-like (SM2) and Prometra-like (PM2) pumps in 20 and 40 mL sizes (§1.1, §1.2).</summary>
     public static readonly IReadOnlyList<PumpModel> Models =
     [
         new("SM2-20", 20, ["4.1.0", "4.2.1", "4.3.0"], ["L2201", "L2291", "L2310"]),
@@ -19,7 +19,7 @@ public static class Catalog
 
     /// <summary>
     /// Morphine 10/25 mg/mL, 1–10 mg/day; ziconotide 25/100 mcg/mL up to 19.2 mcg/day; baclofen 500/1000/2000 mcg/mL,
-    /// 300–800 mcg/day (domain.md §1.5). Hydromorphone is used off-label; its figures are illustrative, not sourced.
+    /// 300–800 mcg/day (§1.5). Hydromorphone is used off-label; its figures are illustrative, not sourced.
     /// </summary>
     public static readonly DrugSpec Morphine = new("morphine", "mg/mL", [10, 25], 1, 10, true);
 
@@ -29,10 +29,10 @@ public static class Catalog
     /// <summary>Ziconotide (no patient bolus; slow titration).</summary>
     public static readonly DrugSpec Ziconotide = new("ziconotide", "mcg/mL", [25, 100], 2.4, 19.2, false);
 
-    /// <summary>Baclofen for spasticity (no patient bolus, domain.md §1.2 PTC restriction).</summary>
+    /// <summary>Baclofen for spasticity (no patient bolus, §1.2 PTC restriction).</summary>
     public static readonly DrugSpec Baclofen = new("baclofen", "mcg/mL", [500, 1000, 2000], 300, 800, false);
 
-    /// <summary>Indications weighted after the registry mix: non-malignant pain 58.1 %, spasticity 21.6 %, malignant pain 18.5 % (domain.md §1.5).</summary>
+    /// <summary>Indications weighted after the registry mix: non-malignant pain 58.1 %, spasticity 21.6 %, malignant pain 18.5 % (§1.5).</summary>
     public static readonly IReadOnlyList<(string Item, double Weight)> Indications =
     [
         ("chronic-back-pain", 20), ("failed-back-surgery", 18), ("neuropathy", 8), ("crps", 5), ("neck-pain", 3),

@@ -200,20 +200,20 @@ public sealed class FleetPlan
                 Default("percent", r.Uniform(20, 50));
                 break;
             case FaultKind.OverInfusion:
-                // Beyond the ±14.5 % accuracy band, which is what defines over-infusion (domain.md §0.2).
+                // Beyond the ±14.5 % accuracy band, which is what defines over-infusion (§0.2).
                 Default("percent", r.Uniform(20, 50));
                 break;
             case FaultKind.PocketFill:
                 Default("fractionInPocket", 1);
                 break;
             case FaultKind.WrongConcentration:
-                // A four-fold strength error, as 500 → 2000 mcg/mL baclofen (both supplied strengths, domain.md §1.5).
+                // A four-fold strength error, as 500 → 2000 mcg/mL baclofen (both supplied strengths, §1.5).
                 Default("factor", 4);
                 break;
             case FaultKind.CatheterOcclusion:
                 if (!p.ContainsKey("alarm"))
                 {
-                    // Occlusion is not a labelled pump alarm (domain.md §2.1), so most occlusions stay silent.
+                    // Occlusion is not a labelled pump alarm (§2.1), so most occlusions stay silent.
                     p["alarm"] = r.Chance(0.3);
                 }
 
@@ -221,7 +221,7 @@ public sealed class FleetPlan
                 break;
             case FaultKind.BatteryFailure:
                 Default("eriAfterDays", r.Uniform(0, 7));
-                // ERI→EOS can be shorter than 90 days in pumps with the battery issue (domain.md §1.1).
+                // ERI→EOS can be shorter than 90 days in pumps with the battery issue (§1.1).
                 Default("eosAfterEriDays", r.Uniform(14, 60));
                 break;
         }

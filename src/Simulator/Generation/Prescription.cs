@@ -116,7 +116,7 @@ internal sealed class Prescription
             }
             : null;
 
-        // 2 mL was the labelled recommendation; 4 mL prevented early withdrawal in one series (domain.md §0.4).
+        // 2 mL was the labelled recommendation; 4 mL prevented early withdrawal in one series (§0.4).
         var alarm = r.PickWeighted<double>([(2, 60), (3, 10), (4, 30)]);
         return new Prescription { Drug = drug, ConcentrationValue = conc, Flex = flex, Steps = steps, Bolus = bolus, LowReservoirAlarmMl = alarm };
     }

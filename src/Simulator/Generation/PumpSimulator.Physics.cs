@@ -7,7 +7,7 @@ namespace PumpFleet.Simulator.Generation;
 
 internal sealed partial class PumpSimulator
 {
-    /// <summary>No SynchroMed critical-low threshold is documented; 1 mL follows the MiniMed empty-reservoir message (domain.md §1.4).</summary>
+    /// <summary>No SynchroMed critical-low threshold is documented; 1 mL follows the MiniMed empty-reservoir message (§1.4).</summary>
     private const double CriticalLowMl = 1.0;
 
     private void UpdateFaults(DateTimeOffset t0, List<GroundTruthRecord> truth)
@@ -269,7 +269,7 @@ internal sealed partial class PumpSimulator
 
     private void ReservoirAlarms(DateTimeOffset t)
     {
-        // Computed from the programmed arithmetic, never from the true volume (domain.md §0.1).
+        // Computed from the programmed arithmetic, never from the true volume (§0.1).
         if (!_lowAlarm && _believedMl <= _rx.LowReservoirAlarmMl)
         {
             _lowAlarm = true;

@@ -91,13 +91,13 @@ internal sealed partial class PumpSimulator
         _indication = _rng.PickWeighted(Catalog.Indications);
         _rx = Prescription.Create(Catalog.DrugFor(_indication, _rng), _rng);
 
-        // Healthy SynchroMed II pumps run about +1 % over programmed (domain.md §1.1); keep within ±3 %.
+        // Healthy SynchroMed II pumps run about +1 % over programmed (§1.1); keep within ±3 %.
         _bias = Math.Clamp(_rng.Gaussian(0.01, 0.01), -0.03, 0.03);
         _bolusRequestsPerDay = _rx.Bolus is null ? 0 : _rng.Uniform(0.5, 8);
         _painReportsPerDay = _rng.Uniform(0.3, 2);
         _painBaseline = _rng.Uniform(2, 5);
 
-        // Product life 5–7 years, design life 84 months, mean battery replacement at 55 months; ERI→EOS ≥ 90 days (domain.md §0.5, §1.4).
+        // Product life 5–7 years, design life 84 months, mean battery replacement at 55 months; ERI→EOS ≥ 90 days (§0.5, §1.4).
         var lifeMonths = _rng.Uniform(55, 84);
         var eosGap = TimeSpan.FromDays(_rng.Uniform(90, 120));
         var ageDays = _rng.Uniform(0, (lifeMonths * 30.44) + eosGap.TotalDays - 2);
@@ -258,7 +258,7 @@ internal sealed partial class PumpSimulator
             Drug = _rx.Drug.Name, Concentration = _rx.Concentration,
         });
 
-        // Catheter volume = length × 0.0026 mL/cm (domain.md §1.2), catheters of roughly 40–110 cm implanted.
+        // Catheter volume = length × 0.0026 mL/cm (§1.2), catheters of roughly 40–110 cm implanted.
         var priming = Math.Round(_rng.Uniform(40, 110) * 0.0026, 4);
         Add(t + TimeSpan.FromMinutes(15), new DoseDelivered { Seq = 0, At = default, From = default, VolumeMl = priming, Kind = "priming" },
             t + TimeSpan.FromMinutes(6));
@@ -266,7 +266,7 @@ internal sealed partial class PumpSimulator
         _trueMl = _capacity - priming;
         _believedMl = _capacity - priming;
 
-        // Ziconotide: first refill within 14 days (domain.md §1.5).
+        // Ziconotide: first refill within 14 days (§1.5).
         _nextRefill = _rx.Drug == Catalog.Ziconotide ? ClinicTime(t + TimeSpan.FromDays(13)) : ScheduleNextRefill(t);
         _nextLevel = t + _o.ReportingInterval;
         _nextStatus = t + _o.ReportingInterval;
@@ -298,7 +298,7 @@ internal sealed partial class PumpSimulator
         return _rx.AverageRateMlPerDay + bolus;
     }
 
-    /// <summary>4–12 weeks, but early enough that the reservoir never reaches the alarm; ziconotide at least every 40 days (domain.md §1.5).</summary>
+    /// <summary>4–12 weeks, but early enough that the reservoir never reaches the alarm; ziconotide at least every 40 days (§1.5).</summary>
     private double RefillIntervalDays()
     {
         var usable = _capacity - _rx.LowReservoirAlarmMl - 1;
@@ -372,7 +372,7 @@ internal sealed partial class PumpSimulator
             _pocketFillFault = null;
         }
 
-        // Titration at refill, e.g. baclofen +10–40 % / −10–20 % (domain.md §1.5).
+        // Titration at refill, e.g. baclofen +10–40 % / −10–20 % (§1.5).
         if (_rng.Chance(0.25))
         {
             _rx = _rx.Titrate(_rng.Chance(0.7) ? _rng.Uniform(1.05, 1.3) : _rng.Uniform(0.8, 0.95));

@@ -8,11 +8,11 @@ namespace PumpFleet.Gateway.Tests.Infrastructure;
 public sealed class EmbeddedEnvironment : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private Cluster? _cluster;
+    private PumpCluster? _cluster;
 
     public GatewayUnderTest Gateway { get; private set; } = null!;
 
-    public Cluster Cluster => _cluster!;
+    public PumpCluster Cluster => _cluster!;
 
     public string ConnectionString { get; private set; } = "";
 
@@ -24,7 +24,7 @@ public sealed class EmbeddedEnvironment : IAsyncDisposable
             if (_cluster is null)
             {
                 ConnectionString = await pg.CreateDatabaseAsync("gw", typeof(Hosting.GatewayServiceCollectionExtensions).Assembly);
-                _cluster = await Cluster.StartAsync(ConnectionString);
+                _cluster = await PumpCluster.StartAsync(ConnectionString);
                 Gateway = await GatewayUnderTest.StartAsync(ConnectionString, _cluster.Grains, settings: settings);
             }
 

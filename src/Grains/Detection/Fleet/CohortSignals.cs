@@ -42,7 +42,7 @@ public sealed record CohortFinding(CohortStats Cohort, string Measure, long Coun
 }
 
 /// <summary>
-/// Fleet cohort signals (domain.md §7.4): for each model × firmware × lot and each measure (critical alarms,
+/// Fleet cohort signals (§7.4): for each model × firmware × lot and each measure (critical alarms,
 /// alarms, anomalies), the cohort's count is tested against the rate of the rest of the fleet with the exact
 /// one-sided Poisson test (expected = rest-of-fleet rate × the cohort's pump-days). A signal needs at least the
 /// minimum count (N ≥ 3 [S4]) and p below alpha, which is the same as the exact lower (1 − alpha) bound of the
