@@ -40,6 +40,6 @@ internal sealed class LogQueueAdapter(string name, IServiceProvider services) : 
             services.GetRequiredService<ILoggerFactory>().CreateLogger("PumpFleet.Streaming.LogQueueReceiver"));
     }
 
-    /// <summary>The checkpoint row of one queue in <c>pf_checkpoints</c>.</summary>
+    /// <summary>The name of one queue's checkpoint in the event store's checkpoint store.</summary>
     public static string CheckpointName(string provider, int partition) => $"stream:{provider}:{partition}of{LogPartitioning.Count}";
 }

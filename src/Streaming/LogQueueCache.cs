@@ -37,9 +37,13 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
 
     public bool TryPurgeFromCache(out IList<IBatchContainer> purgedItems)
     {
+        // A cursor only holds back items of its own stream: the agent moves a cursor only when its stream has new
+        // items, so an idle stream's cursor would otherwise pin every later item of the queue (and, at
+        // MaxUndelivered, stop the queue). Skipping other streams' items delivers nothing to it.
         var low = End;
         foreach (var c in _cursors)
         {
+            c.SkipOtherStreams();
             low = Math.Min(low, c.Next);
         }
 
@@ -120,7 +124,7 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
                 var item = cache._items[(int)(Next - cache._base)];
                 Next++;
                 // A token from the future (a consumer resuming past what this cache has read) skips what it has seen.
-                if (item.StreamId.Equals(streamId) && (from is null || item.SequenceToken.CompareTo(from) >= 0))
+                if (Wanted(item))
                 {
                     _current = item;
                     return true;
@@ -130,6 +134,17 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
             _current = null;
             return false;
         }
+
+        public void SkipOtherStreams()
+        {
+            while (Next < cache.End && !Wanted(cache._items[(int)(Next - cache._base)]))
+            {
+                Next++;
+            }
+        }
+
+        private bool Wanted(IBatchContainer item) =>
+            item.StreamId.Equals(streamId) && (from is null || item.SequenceToken.CompareTo(from) >= 0);
 
         public void Refresh(StreamSequenceToken token)
         {

@@ -40,7 +40,10 @@ internal sealed partial class LogQueueReceiver(
 
     public async Task Initialize(TimeSpan timeout)
     {
-        notifications.EnsureStarted();
+        if (options.Notifications)
+        {
+            notifications.EnsureStarted();
+        }
         using var cts = new CancellationTokenSource(timeout);
         _saved = await checkpoints.LoadCheckpointAsync(checkpointName, cts.Token);
         _readPosition = _saved;
@@ -60,7 +63,7 @@ internal sealed partial class LogQueueReceiver(
         var now = time.GetUtcNow();
         await SaveCheckpointIfDueAsync(now, force: false, cancellationToken);
 
-        var heard = notifications.CountOf(partition);
+        var heard = options.Notifications ? notifications.CountOf(partition) : _seenNotifications;
         var notified = heard != _seenNotifications;
         if (!notified && !_moreWaiting && now >= _retryUntil && now - _lastRead < options.PollInterval)
         {

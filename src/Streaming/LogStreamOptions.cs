@@ -1,9 +1,9 @@
-using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PumpFleet.Streaming;
 
 /// <summary>Options of the log stream provider (section <c>Streaming</c>), validated on start.</summary>
-public sealed class LogStreamOptions : IValidatableObject
+public sealed class LogStreamOptions
 {
     /// <summary>Configuration section.</summary>
     public const string SectionName = "Streaming";
@@ -14,40 +14,66 @@ public sealed class LogStreamOptions : IValidatableObject
     /// <summary>How often each queue's pulling agent asks its receiver; the receiver only queries when woken or due (default 50 ms).</summary>
     public TimeSpan AgentPeriod { get; set; } = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// Wake receivers by <c>LISTEN pf_log</c> (default true). False: poll every <see cref="PollInterval"/> only, for a
+    /// connection path without session state (PgBouncer in transaction mode cannot LISTEN); also the benchmark's baseline.
+    /// </summary>
+    public bool Notifications { get; set; } = true;
+
     /// <summary>Fallback: a receiver reads its partition at least this often without a notification (default 1 s).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Events per partition read (default 500).</summary>
-    [Range(1, 10_000)]
     public int PageSize { get; set; } = 500;
 
     /// <summary>A receiver saves its checkpoint at most this often, and on shutdown (default 1 s).</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Deliveries a queue holds that are not yet delivered to every consumer before it stops reading (back-pressure; default 8192).</summary>
-    [Range(16, 1_000_000)]
     public int MaxUndelivered { get; set; } = 8192;
 
     /// <summary>Delivered items each queue keeps so that a consumer can subscribe from an older token (the rewind window; default 16384).</summary>
-    [Range(0, 10_000_000)]
     public int RewindWindow { get; set; } = 16384;
+}
 
+/// <summary>Checks <see cref="LogStreamOptions"/> at start-up (registered with <c>ValidateOnStart</c>).</summary>
+public sealed class LogStreamOptionsValidator : IValidateOptions<LogStreamOptions>
+{
     /// <inheritdoc />
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    public ValidateOptionsResult Validate(string? name, LogStreamOptions options)
     {
-        if (AgentPeriod <= TimeSpan.Zero || AgentPeriod > TimeSpan.FromSeconds(10))
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (options.AgentPeriod <= TimeSpan.Zero || options.AgentPeriod > TimeSpan.FromSeconds(10))
         {
-            yield return new ValidationResult("Streaming:AgentPeriod must be between 0 and 10 s.", [nameof(AgentPeriod)]);
+            errors.Add($"Streaming:AgentPeriod must be above 0 and at most 10 s, not {options.AgentPeriod}.");
         }
 
-        if (PollInterval < AgentPeriod || PollInterval > TimeSpan.FromMinutes(5))
+        if (options.PollInterval < options.AgentPeriod || options.PollInterval > TimeSpan.FromMinutes(5))
         {
-            yield return new ValidationResult("Streaming:PollInterval must be at least AgentPeriod and at most 5 min.", [nameof(PollInterval)]);
+            errors.Add($"Streaming:PollInterval must be at least AgentPeriod and at most 5 min, not {options.PollInterval}.");
         }
 
-        if (CheckpointInterval < TimeSpan.Zero || CheckpointInterval > TimeSpan.FromMinutes(5))
+        if (options.CheckpointInterval < TimeSpan.Zero || options.CheckpointInterval > TimeSpan.FromMinutes(5))
         {
-            yield return new ValidationResult("Streaming:CheckpointInterval must be between 0 and 5 min.", [nameof(CheckpointInterval)]);
+            errors.Add($"Streaming:CheckpointInterval must be between 0 and 5 min, not {options.CheckpointInterval}.");
         }
+
+        if (options.PageSize is < 1 or > 10_000)
+        {
+            errors.Add($"Streaming:PageSize must be between 1 and 10,000, not {options.PageSize}.");
+        }
+
+        if (options.MaxUndelivered is < 16 or > 1_000_000)
+        {
+            errors.Add($"Streaming:MaxUndelivered must be between 16 and 1,000,000, not {options.MaxUndelivered}.");
+        }
+
+        if (options.RewindWindow is < 0 or > 10_000_000)
+        {
+            errors.Add($"Streaming:RewindWindow must be between 0 and 10,000,000, not {options.RewindWindow}.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

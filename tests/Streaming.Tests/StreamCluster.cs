@@ -3,31 +3,26 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using PumpFleet.EventStore;
 using PumpFleet.EventStore.Log;
+using PumpFleet.TestSupport;
 
 namespace PumpFleet.Streaming.Tests;
 
 /// <summary>An in-process cluster with the log stream provider on a real database, and helpers to append.</summary>
 public static class StreamCluster
 {
-    /// <summary>Starts <paramref name="silos"/> silos with the provider (fast agent and poll settings for tests).</summary>
+    /// <summary>Starts <paramref name="silos"/> silos with the provider (fast poll and checkpoint settings for tests), through TestSupport's cluster.</summary>
     public static async Task<InProcessTestCluster> StartAsync(string connectionString, int silos)
     {
-        var builder = new InProcessTestClusterBuilder((short)silos);
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Streaming:SiloMaturityPeriod"] = "00:00:01" }).Build();
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddPumpFleetEventStore(connectionString);
-            silo.Services.Configure<LogStreamOptions>(o =>
+        var configuration = new ConfigurationBuilder().Build();
+        var cluster = await PumpCluster.StartAsync(connectionString, silos,
+            configure: services => services.Configure<LogStreamOptions>(o =>
             {
                 o.PollInterval = TimeSpan.FromMilliseconds(500);
                 o.CheckpointInterval = TimeSpan.FromMilliseconds(200);
-            });
-            silo.AddPumpFleetLogStreams(configuration);
-        });
-        builder.ConfigureClient(client => client.AddPumpFleetLogStreams());
-        var cluster = builder.Build();
-        await cluster.DeployAsync(TestContext.Current.CancellationToken);
-        return cluster;
+            }),
+            configureSilo: silo => silo.AddPumpFleetLogStreams(configuration),
+            configureClient: client => client.AddPumpFleetLogStreams());
+        return cluster.Cluster;
     }
 
     /// <summary>A unique stream id (a serial-like name) per test.</summary>

@@ -40,9 +40,15 @@ public sealed class PumpCluster : IAsyncDisposable
         string connectionString,
         int silos = 1,
         Action<IServiceCollection>? configure = null,
-        Action<ISiloBuilder>? configureSilo = null)
+        Action<ISiloBuilder>? configureSilo = null,
+        Action<IClientBuilder>? configureClient = null)
     {
         var builder = new InProcessTestClusterBuilder((short)silos);
+        if (configureClient is not null)
+        {
+            builder.ConfigureClient(configureClient);
+        }
+
         builder.ConfigureSilo((_, silo) =>
         {
             silo.Services.AddPumpFleetEventStore(connectionString);
