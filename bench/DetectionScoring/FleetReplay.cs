@@ -179,7 +179,7 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         // An escalation (a more severe finding superseding an open one) counts too: it is a new finding.
         foreach (var e in decided.OfType<AnomalyDetected>())
         {
-            _detections.Add(new Detection(state.Serial, e.Kind, e.Severity, e.At, e.Summary, _now));
+            _detections.Add(new Detection(state.Serial, e.Kind, e.Severity, e.At, e.Summary, e.RaisedAt ?? _now));
         }
     }
 

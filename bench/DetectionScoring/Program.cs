@@ -220,7 +220,7 @@ foreach (var g in healthy.Detections.GroupBy(d => (d.Kind, Condition: Scoring.Is
 Scoring.Line(sb, "**false alerts (fault detectors)**", falseAlerts.Count, (falseAlerts.Count * 1000 / pumpDays).ToString("0.00", inv), "goal < 1");
 
 sb.AppendLine();
-sb.AppendLine(inv, $"**Out of order** (same fault fleet, same seed): in order; batches out of order (per pump one batch in three held back and delivered after the next, {swapped.Rebuilds} full replays); every refill delivered alone a day late ({lateRefill.Rebuilds} full replays). Recall by run end and median delay from the fault's start:");
+sb.AppendLine(inv, $"**Out of order** (same fault fleet, same seed): in order; batches out of order (per pump one batch in three held back and delivered after the next, {swapped.Rebuilds} full replays); every refill delivered alone a day late ({lateRefill.Rebuilds} full replays). Recall by run end; median detection delay in event time (from the fault's start to the event time at which the data showed it, the anomaly's `at`); median arrival lag (from that event time to the receive time of the batch after which the platform decided, `raisedAt`: how late the evidence reached the platform, plus any wait for missing data):");
 sb.AppendLine();
 Scoring.Line(sb, "fault kind", "in order", "batches out of order", "refills a day late");
 Scoring.Line(sb, "---", "---:", "---:", "---:");
@@ -284,15 +284,17 @@ return 0;
 static string Cell(FleetReplay r, List<GroundTruthRecord> records, DateTimeOffset runEnd)
 {
     var delays = new List<TimeSpan>();
+    var lags = new List<TimeSpan>();
     foreach (var t in records)
     {
         if (r.Detections.Where(d => Scoring.Matches(d, t, runEnd)).OrderBy(d => d.At).FirstOrDefault() is { } first)
         {
             delays.Add(first.At - t.Start < TimeSpan.Zero ? TimeSpan.Zero : first.At - t.Start);
+            lags.Add(first.ReceivedAt - first.At < TimeSpan.Zero ? TimeSpan.Zero : first.ReceivedAt - first.At);
         }
     }
 
-    return $"{Scoring.Ratio(delays.Count, records.Count)}, {Scoring.Median(delays)}";
+    return $"{Scoring.Ratio(delays.Count, records.Count)}, {Scoring.Median(delays)} (lag {Scoring.Median(lags)})";
 }
 
 static string Precision(FleetReplay r, List<GroundTruthRecord> truth, DateTimeOffset runEnd)

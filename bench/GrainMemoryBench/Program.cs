@@ -11,10 +11,14 @@ using PumpFleet.EventStore;
 using PumpFleet.EventStore.Local;
 using PumpFleet.Grains;
 
-// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64]
+// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1]
+// --day 1: a second batch with a day of hourly dose reports; --gap 1: that batch leaves one seq out, so every pump
+// keeps its fold window open (issue 13: the events since the gap and a checkpoint, until the seq arrives).
 var pumps = Arg("--pumps", 100_000);
 var concurrency = Arg("--concurrency", 64);
-Console.WriteLine($"Activating {pumps:N0} pump grains in one silo (each paired and fed a realistic first batch)...");
+var day = Arg("--day", 0) != 0;
+var gap = Arg("--gap", 0) != 0;
+Console.WriteLine($"Activating {pumps:N0} pump grains in one silo (each paired and fed a realistic first batch{(day ? ", then a day of reports" + (gap ? " with one seq missing (fold window open)" : " (no gap)") : "")})...");
 
 await using var pg = await PrivatePostgres.StartAsync(durable: false, progress: Console.WriteLine);
 var cs = pg.ConnectionString();
@@ -46,7 +50,7 @@ var feedTime = sw.Elapsed;
 var (heap1, ws1) = Measure();
 
 Console.WriteLine();
-Console.WriteLine($"| measure | {pumps:N0} active pumps |");
+Console.WriteLine($"| measure | {pumps:N0} active pumps{(day ? (gap ? ", fold window open" : ", no gap") : "")} |");
 Console.WriteLine("|---|---|");
 Console.WriteLine($"| managed heap growth per pump | {(heap1 - heap0) / (double)pumps:N0} bytes |");
 Console.WriteLine($"| working set growth per pump | {(ws1 - ws0) / (double)pumps:N0} bytes |");
@@ -83,6 +87,20 @@ async Task FeedAsync(int offset, int count)
                     new ReservoirLevelReported { Seq = 6, At = t0.AddHours(1), VolumeMl = 37.98, Source = "estimated" },
                 ],
             });
+            if (day)
+            {
+                // A day of hourly basal reports; with --gap the first seq of the day is missing (still in transit).
+                var from = gap ? 8 : 7;
+                await g.IngestAsync(new IngestBatch
+                {
+                    HubId = "hub-" + ((offset + i) / 2), ReceivedAt = t0.AddHours(26), Device = device,
+                    Events = [.. Enumerable.Range(0, 24).Select(h => new DoseDelivered
+                    {
+                        Seq = from + h, At = t0.AddHours(2 + h), From = t0.AddHours(1 + h), VolumeMl = 0.0208, Kind = "basal",
+                    })],
+                });
+            }
+
             var d = Interlocked.Increment(ref done);
             if (d % 10_000 == 0)
             {

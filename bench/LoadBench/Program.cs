@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -14,6 +15,7 @@ using PumpFleet.Simulator.Transport;
 
 // End-to-end load benchmark. Usage (after `dotnet build -c Release src/Silo`):
 //   dotnet run -c Release --project bench/LoadBench [-- --mode short|long --hubs 64 --pumps-per-hub 4 --events-per-message 50]
+//   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
 // The platform runs as its own process (the all-in-one silo with the embedded broker, simulator off) so its CPU and
 // memory are measured apart from the load generator and PostgreSQL.
 var mode = Arg("--mode", "short");
@@ -42,6 +44,47 @@ var results = new List<(string Name, double EventsPerSecond, double[] LatenciesM
 var load = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttPort, "dev");
 await load.ConnectAsync();
 await load.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);   // warm-up: activations, pairing, JIT
+
+if (args.Contains("--flood"))
+{
+    // Wrong-password flood of --flood-rate connects/s against the same platform, hubs and offered load, alternated
+    // with phases without it; the figure is the honest hubs' publish→ack p99 with the flood against without it.
+    var floodRate = int.Parse(Arg("--flood-rate", "200"), CultureInfo.InvariantCulture);
+    var floodLoad = int.Parse(Arg("--flood-load", "2000"), CultureInfo.InvariantCulture);
+    var victims = await PasswordFlood.ProvisionVictimsAsync(pg.ConnectionString(), 4000);
+    var phases = new List<(string Name, double EventsPerSecond, double[] LatenciesMs, PasswordFlood? Flood)>();
+    for (var round = 1; round <= 2; round++)
+    {
+        var quiet = await load.RunAsync(phase, floodLoad);
+        phases.Add(($"no flood ({round})", quiet.EventsPerSecond, quiet.LatenciesMs, null));
+        // Round 1: wrong passwords for the connected hubs' own ids from one address (the per-id and per-address
+        // backoffs answer). Round 2: wrong passwords for 4000 provisioned, idle hub ids from 256 addresses, so
+        // nearly every attempt reaches the database read and PBKDF2 (the worst case for the hashing pool).
+        var flood = round == 1 ? new PasswordFlood(mqttPort, floodRate, load.HubIds, addresses: 1)
+                               : new PasswordFlood(mqttPort, floodRate, victims, addresses: 256);
+        using var stopFlood = new CancellationTokenSource();
+        var flooding = flood.RunAsync(stopFlood.Token);
+        var noisy = await load.RunAsync(phase, floodLoad);
+        await stopFlood.CancelAsync();
+        await flooding;
+        phases.Add((round == 1 ? "flood: connected hubs' ids, 1 address" : "flood: 4000 idle hub ids, 256 addresses", noisy.EventsPerSecond, noisy.LatenciesMs, flood));
+    }
+
+    platform.Kill(entireProcessTree: true);
+    var quietP99 = phases.Where(x => x.Flood is null).Select(x => P(x.LatenciesMs, 0.99)).Average();
+    Console.WriteLine();
+    Console.WriteLine($"Wrong-password flood at {floodRate} connects/s, honest load {floodLoad:N0} events/s offered ({hubs} hubs), phases of {phase.TotalSeconds:N0} s:");
+    Console.WriteLine("| phase | events/s | publish→ack p50 / p99 (ms) | p99 / no-flood p99 | flood connects/s made | CONNACK codes of the flood |");
+    Console.WriteLine("|---|---:|---|---:|---:|---|");
+    foreach (var (name, rate, lat, flood) in phases)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {name} | {rate:N0} | {P(lat, 0.50):F1} / {P(lat, 0.99):F1} | {P(lat, 0.99) / quietP99:F2} | {(flood is null ? "–" : (flood.Attempts / phase.TotalSeconds).ToString("N0", CultureInfo.InvariantCulture))} | {flood?.Summary ?? "–"} |"));
+    }
+
+    await load.DisposeAsync();
+    return 0;
+}
 
 var cpu0 = CpuSeconds(platform.Id);
 var pgCpu0 = PostgresCpuSeconds(pg.DataDirectory);
@@ -242,6 +285,8 @@ internal sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string 
 
     public long Acked { get; private set; }
 
+    public string[] HubIds => [.. _clients.Select(c => c.HubId)];
+
     public async Task ConnectAsync()
     {
         var run = Guid.NewGuid().ToString("N")[..6];
@@ -342,5 +387,136 @@ internal sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string 
             await client.DisconnectAsync();
             client.Dispose();
         }
+    }
+}
+
+/// <summary>
+/// Wrong-password connects at a fixed rate, open loop, over raw sockets (an MQTT 3.1.1 CONNECT, then the CONNACK's
+/// return code), from one or several loopback source addresses (127.0.1.x), so the gateway's per-address backoff sees
+/// one attacker or many.
+/// </summary>
+internal sealed class PasswordFlood(int port, int rate, string[] hubIds, int addresses)
+{
+    private readonly ConcurrentDictionary<string, int> _codes = new(StringComparer.Ordinal);
+    private long _attempts;
+
+    public long Attempts => Interlocked.Read(ref _attempts);
+
+    public string Summary => string.Join(", ", _codes.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}"));
+
+    /// <summary>Inserts <paramref name="count"/> idle hubs sharing one PBKDF2 hash (100,000 iterations) of a secret nobody sends.</summary>
+    public static async Task<string[]> ProvisionVictimsAsync(string cs, int count)
+    {
+        var salt = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
+        var hash = System.Security.Cryptography.Rfc2898DeriveBytes.Pbkdf2(Guid.NewGuid().ToByteArray(), salt, 100_000,
+            System.Security.Cryptography.HashAlgorithmName.SHA256, 32);
+        var stored = $"pbkdf2-sha256$100000${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}";
+        var ids = Enumerable.Range(0, count).Select(i => $"VICTIM-{i:D5}").ToArray();
+        await using var ds = NpgsqlDataSource.Create(cs);
+        await using var cmd = ds.CreateCommand("INSERT INTO pf_gateway_hubs (hub_id, secret_hash, created_by) SELECT unnest($1::text[]), $2, 'loadbench' ON CONFLICT DO NOTHING");
+        cmd.Parameters.Add(new() { Value = ids });
+        cmd.Parameters.Add(new() { Value = stored });
+        await cmd.ExecuteNonQueryAsync();
+        return ids;
+    }
+
+    public async Task RunAsync(CancellationToken stop)
+    {
+        var outstanding = new List<Task>();
+        var sw = Stopwatch.StartNew();
+        for (long n = 0; !stop.IsCancellationRequested; n++)
+        {
+            var due = TimeSpan.FromSeconds(n / (double)rate);
+            if (due > sw.Elapsed)
+            {
+                await Task.Delay(due - sw.Elapsed, CancellationToken.None);
+            }
+
+            Interlocked.Increment(ref _attempts);
+            outstanding.Add(AttemptAsync(hubIds[n % hubIds.Length], (int)(n % addresses)));
+            if (outstanding.Count > 4000)
+            {
+                outstanding.RemoveAll(t => t.IsCompleted);
+            }
+        }
+
+        await Task.WhenAll(outstanding);
+    }
+
+    private async Task AttemptAsync(string hubId, int address)
+    {
+        string code;
+        try
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(new IPAddress([127, 0, 1, (byte)(1 + address)]), 0));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), timeout.Token);
+            await socket.SendAsync(Connect(hubId, "wrong-password-" + Guid.NewGuid().ToString("N")), timeout.Token);
+            var connack = new byte[4];
+            var read = 0;
+            while (read < 4)
+            {
+                var n = await socket.ReceiveAsync(connack.AsMemory(read), timeout.Token);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                read += n;
+            }
+
+            code = read == 4 ? connack[3] switch
+            {
+                1 => "1 (rate exceeded, as v3)",
+                3 => "3 server unavailable/busy",
+                4 => "4 bad user name or password",
+                5 => "5 not authorized",
+                var c => c.ToString(CultureInfo.InvariantCulture),
+            } : "closed without CONNACK";
+        }
+        catch (OperationCanceledException)
+        {
+            code = "no answer in 15 s";
+        }
+        catch (SocketException e)
+        {
+            code = "socket " + e.SocketErrorCode;
+        }
+
+        _codes.AddOrUpdate(code, 1, (_, v) => v + 1);
+    }
+
+    private static byte[] Connect(string clientId, string password)
+    {
+        static void Str(List<byte> b, string s)
+        {
+            var bytes = Encoding.UTF8.GetBytes(s);
+            b.Add((byte)(bytes.Length >> 8));
+            b.Add((byte)bytes.Length);
+            b.AddRange(bytes);
+        }
+
+        var body = new List<byte>();
+        Str(body, "MQTT");
+        body.Add(4);    // MQTT 3.1.1
+        body.Add(0xC2); // user name, password, clean session
+        body.Add(0);
+        body.Add(60);   // keep-alive
+        Str(body, clientId);
+        Str(body, clientId);
+        Str(body, password);
+        var packet = new List<byte> { 0x10 };
+        var len = body.Count;
+        do
+        {
+            var digit = (byte)(len % 128);
+            len /= 128;
+            packet.Add(len > 0 ? (byte)(digit | 0x80) : digit);
+        }
+        while (len > 0);
+
+        packet.AddRange(body);
+        return [.. packet];
     }
 }

@@ -36,7 +36,7 @@ public static class ClusterHostingExtensions
 
     /// <summary>
     /// Silo side: ClusterOptions, endpoints, membership (localhost or PostgreSQL), reminders (in memory with
-    /// localhost clustering, PostgreSQL with AdoNet), membership timings and, when asked, Kubernetes hosting.
+    /// localhost clustering, PostgreSQL with AdoNet), membership timings and, when asked, mutual TLS and Kubernetes hosting.
     /// </summary>
     public static ISiloBuilder UsePumpFleetClustering(this ISiloBuilder silo, IConfiguration configuration, string connectionString)
     {
@@ -106,6 +106,11 @@ public static class ClusterHostingExtensions
             o.DefunctSiloExpiration = timings.DefunctSiloExpiration;
         });
 
+        if (options.Tls.Enabled)
+        {
+            ClusterTls.Apply(silo, options.Tls);
+        }
+
         if (options.KubernetesHosting)
         {
             // Sets ClusterId/ServiceId and endpoints from the pod (ORLEANS_* and POD_* variables) and deletes the pods
@@ -118,7 +123,8 @@ public static class ClusterHostingExtensions
 
     /// <summary>
     /// Client side (gateway, dashboard, tools): finds the silos' gateways on loopback (<c>Localhost</c>, port
-    /// <c>PumpFleet:GatewayPort</c>) or in the PostgreSQL membership table (<c>AdoNet</c>).
+    /// <c>PumpFleet:GatewayPort</c>) or in the PostgreSQL membership table (<c>AdoNet</c>); with <c>PumpFleet:Tls</c>,
+    /// presents its certificate and checks the silos' (<see cref="ClusterTlsOptions"/>).
     /// </summary>
     public static IClientBuilder UsePumpFleetClustering(this IClientBuilder client, IConfiguration configuration, string? connectionString)
     {
@@ -150,6 +156,11 @@ public static class ClusterHostingExtensions
         }
 
         client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = options.Membership.GatewayListRefreshPeriod);
+        if (options.Tls.Enabled)
+        {
+            ClusterTls.Apply(client, options.Tls);
+        }
+
         return client;
     }
 

@@ -34,6 +34,9 @@ public sealed class PumpFleetClusterOptions
     /// <summary>Failure detection and membership table housekeeping.</summary>
     public MembershipTimings Membership { get; set; } = new();
 
+    /// <summary>Mutual TLS on every Orleans connection (off by default; docs/security.md).</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+
     /// <summary>Reads and validates the section now: ports and modes are needed while the host is being composed.</summary>
     public static PumpFleetClusterOptions Read(IConfiguration configuration)
     {

@@ -58,6 +58,8 @@ public sealed class PumpFleetClusterOptionsValidator : IValidateOptions<PumpFlee
             }
         }
 
+        errors.AddRange(o.Tls.Validate().Select(r => r.ErrorMessage ?? "PumpFleet:Tls is invalid."));
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

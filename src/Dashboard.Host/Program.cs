@@ -4,6 +4,7 @@ using PumpFleet.Dashboard.Auth;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Projections;
 using PumpFleet.ServiceDefaults;
+using PumpFleet.Streaming;
 
 // `hash-password <password>` prints a hash for Dashboard:Auth:Users:<name>:PasswordHash.
 if (args is ["hash-password", var password])
@@ -14,7 +15,7 @@ if (args is ["hash-password", var password])
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPumpFleetOrleansClient(client => client.AddDashboard());
+builder.AddPumpFleetOrleansClient(client => client.AddDashboard().AddPumpFleetLogStreams());
 builder.AddPumpFleetDashboard();
 var app = builder.Build();
 if (ProjectionsCommandLine.Matches(args))

@@ -27,8 +27,12 @@ public static class EventStoreServiceCollectionExtensions
         services.TryAddSingleton<IEventWriter>(sp => sp.GetRequiredService<IEventStore>());
         services.TryAddSingleton<ISnapshotStore>(sp => sp.GetRequiredService<IEventStore>());
         services.TryAddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<IEventStore>());
+        // The partitioned reader and the append notifications of migration 007 (the log stream provider, src/Streaming).
+        services.TryAddSingleton<Log.ILogPartitionReader>(sp => (Log.ILogPartitionReader)sp.GetRequiredService<IEventStore>());
+        services.TryAddSingleton<Log.LogNotificationListener>();
         services.TryAddSingleton<SchemaMigrator>();
         services.TryAddSingleton<AuditLog>();
+        services.TryAddSingleton<SignInFailureStore>();
         services.TryAddSingleton<ChainVerifier>();
         services.AddMetrics();
         services.TryAddSingleton<ChainAnchorWriter>();

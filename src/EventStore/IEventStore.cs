@@ -6,6 +6,14 @@ public interface IEventReader
     /// <summary>Reads a stream's events with version greater than <paramref name="afterVersion"/>, in version order.</summary>
     IAsyncEnumerable<StoredEvent> ReadStreamAsync(string streamId, long afterVersion = 0, CancellationToken ct = default);
 
+    /// <summary>
+    /// Reads a stream's events with version greater than <paramref name="afterVersion"/> whose event time is at or
+    /// before <paramref name="asOf"/> (a clock-suspect device event's receive time; a platform event's <c>at</c>), plus
+    /// every <c>device.identified</c> and <c>pump.paired</c> (an as-of view shows the identity of the data it
+    /// contains), in version order: the tail of an as-of fold, without the events after the time.
+    /// </summary>
+    IAsyncEnumerable<StoredEvent> ReadStreamAsOfAsync(string streamId, long afterVersion, DateTimeOffset asOf, CancellationToken ct = default);
+
     /// <summary>Reads up to <paramref name="maxCount"/> events of a stream with seq above <paramref name="afterSeq"/>, in seq order.</summary>
     Task<IReadOnlyList<StoredEvent>> ReadStreamBySeqAsync(string streamId, long afterSeq, int maxCount, CancellationToken ct = default);
 
@@ -42,6 +50,18 @@ public interface ISnapshotStore
 
     /// <summary>Loads the latest snapshot, or null.</summary>
     Task<Snapshot?> LoadSnapshotAsync(string streamId, CancellationToken ct = default);
+
+    /// <summary>
+    /// Keeps <paramref name="snapshot"/> in the stream's history (beside the latest one): <paramref name="coversUntil"/>
+    /// is the latest event time of any event at or below its version. Storing the same version twice keeps the first.
+    /// </summary>
+    Task SaveHistoricalSnapshotAsync(Snapshot snapshot, DateTimeOffset coversUntil, CancellationToken ct = default);
+
+    /// <summary>
+    /// The newest kept snapshot of <paramref name="schemaVersion"/> whose events all lie at or before
+    /// <paramref name="asOf"/>, or null: the start of an as-of fold.
+    /// </summary>
+    Task<Snapshot?> LoadSnapshotAsOfAsync(string streamId, DateTimeOffset asOf, int schemaVersion, CancellationToken ct = default);
 }
 
 /// <summary>

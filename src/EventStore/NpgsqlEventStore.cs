@@ -6,7 +6,7 @@ using NpgsqlTypes;
 namespace PumpFleet.EventStore;
 
 /// <summary>The event store on PostgreSQL (schema in Sql/*.sql, applied by <see cref="SchemaMigrator"/>).</summary>
-public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null) : IEventStore
+public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null) : IEventStore, Log.ILogPartitionReader
 {
     // One statement for the whole batch: arrays indexed server-side, so a batch of N events costs one round trip and
     // one parse, not N. The guard (stream at exactly the expected version, i.e. the previous event's row exists)
@@ -155,6 +155,31 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     }
 
     /// <inheritdoc />
+    public async IAsyncEnumerable<StoredEvent> ReadStreamAsOfAsync(
+        string streamId, long afterVersion, DateTimeOffset asOf, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        // The same event time as the as-of fold (PumpAsOf): device time unless the clock was suspect, then the
+        // receive time; a platform event's own "at". Filtering here keeps the rows after the time off the wire.
+        await using var cmd = dataSource.CreateCommand($"""
+            SELECT {Columns} FROM pf_events
+            WHERE stream_id = $1 AND version > $2
+              AND (event_type IN ('device.identified', 'pump.paired')
+                   OR CASE WHEN seq IS NULL THEN (data->>'at')::timestamptz
+                           WHEN clock_suspect THEN received_at
+                           ELSE device_time END <= $3)
+            ORDER BY version
+            """);
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = afterVersion });
+        cmd.Parameters.Add(new() { Value = asOf.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            yield return ReadEvent(r);
+        }
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<StoredEvent>> ReadStreamBySeqAsync(string streamId, long afterSeq, int maxCount, CancellationToken ct = default)
     {
         await using var cmd = dataSource.CreateCommand(
@@ -185,6 +210,47 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     }
 
     /// <inheritdoc />
+    public async Task<GlobalPage> ReadPartitionAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, Log.LogPartitioning.Count);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        // The same horizon as ReadAllAsync, on the partition's own index range (migration 007).
+        await using var cmd = dataSource.CreateCommand($"""
+            SELECT {Columns} FROM pf_events
+            WHERE log_partition = $4
+              AND (transaction_id, global_position) > ($1::text::xid8, $2)
+              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY transaction_id, global_position
+            LIMIT $3
+            """);
+        cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = after.Position });
+        cmd.Parameters.Add(new() { Value = limit });
+        cmd.Parameters.Add(new() { Value = (short)partition });
+        var events = await ReadAllRowsAsync(cmd, ct);
+        return new GlobalPage(events, events.Count == 0 ? after : events[^1].Checkpoint);
+    }
+
+    /// <inheritdoc />
+    public async Task<GlobalCheckpoint> AdvanceCheckpointAsync(string name, GlobalCheckpoint checkpoint, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        // Only forward: a receiver that lost its queue to another silo must not move the new owner's position back.
+        await using var cmd = dataSource.CreateCommand("""
+            INSERT INTO pf_checkpoints AS c (name, transaction_id, global_position, updated_at) VALUES ($1, $2::text::xid8, $3, now())
+            ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id,
+                global_position = excluded.global_position, updated_at = excluded.updated_at
+            WHERE (c.transaction_id, c.global_position) < (excluded.transaction_id, excluded.global_position)
+            """);
+        cmd.Parameters.Add(new() { Value = name });
+        cmd.Parameters.Add(new() { Value = checkpoint.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = checkpoint.Position });
+        await cmd.ExecuteNonQueryAsync(ct);
+        return await LoadCheckpointAsync(name, ct);
+    }
+
+    /// <inheritdoc />
     public async Task SaveSnapshotAsync(Snapshot snapshot, CancellationToken ct = default)
     {
         await using var cmd = dataSource.CreateCommand("""
@@ -206,6 +272,38 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         await using var cmd = dataSource.CreateCommand(
             "SELECT version, schema_version, state::text FROM pf_snapshots WHERE stream_id = $1");
         cmd.Parameters.Add(new() { Value = streamId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? new Snapshot(streamId, r.GetInt64(0), r.GetInt32(1), r.GetString(2)) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task SaveHistoricalSnapshotAsync(Snapshot snapshot, DateTimeOffset coversUntil, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        await using var cmd = dataSource.CreateCommand("""
+            INSERT INTO pf_snapshot_history (stream_id, version, schema_version, covers_until, state, taken_at)
+            VALUES ($1, $2, $3, $4, $5::jsonb, now())
+            ON CONFLICT (stream_id, version) DO NOTHING
+            """);
+        cmd.Parameters.Add(new() { Value = snapshot.StreamId });
+        cmd.Parameters.Add(new() { Value = snapshot.Version });
+        cmd.Parameters.Add(new() { Value = snapshot.SchemaVersion });
+        cmd.Parameters.Add(new() { Value = coversUntil.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = snapshot.State });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <inheritdoc />
+    public async Task<Snapshot?> LoadSnapshotAsOfAsync(string streamId, DateTimeOffset asOf, int schemaVersion, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT version, schema_version, state::text FROM pf_snapshot_history
+            WHERE stream_id = $1 AND schema_version = $2 AND covers_until <= $3
+            ORDER BY version DESC LIMIT 1
+            """);
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = schemaVersion });
+        cmd.Parameters.Add(new() { Value = asOf.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct) ? new Snapshot(streamId, r.GetInt64(0), r.GetInt32(1), r.GetString(2)) : null;
     }

@@ -12,6 +12,7 @@ public sealed class DependencyTests
     private static readonly Assembly ReadModels = typeof(ReadModels.PumpProjection).Assembly;
     private static readonly Assembly Dashboard = typeof(Dashboard.Hosting.DashboardHostingExtensions).Assembly;
     private static readonly Assembly Gateway = typeof(Gateway.Hosting.GatewayServiceCollectionExtensions).Assembly;
+    private static readonly Assembly Streaming = typeof(Streaming.LogStreams).Assembly;
 
     private static void AssertKept(ConditionList rule, string because)
     {
@@ -68,5 +69,12 @@ public sealed class DependencyTests
     {
         AssertKept(Types.InAssembly(ReadModels).ShouldNot().HaveDependencyOnAny("PumpFleet.Dashboard", "PumpFleet.Gateway", "PumpFleet.Silo"),
             "Read models are asked by hosts, never the other way round.");
+    }
+
+    [Fact]
+    public void StreamProvider_KnowsOnlyTheLog()
+    {
+        AssertKept(Types.InAssembly(Streaming).ShouldNot().HaveDependencyOnAny("Npgsql", "PumpFleet.ReadModels", "PumpFleet.Projections", "PumpFleet.Grains", "PumpFleet.Dashboard", "PumpFleet.Gateway"),
+            "The stream provider reads the log through the event store's partition reader (the store owns the SQL) and knows none of its consumers.");
     }
 }

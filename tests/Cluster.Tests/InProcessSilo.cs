@@ -21,10 +21,12 @@ internal static class InProcessSilo
         ["Orleans:ServiceId"] = "cluster-tests",
     };
 
-    public static async Task<IHost> StartSiloAsync(string connectionString, string clusterId, int siloPort, int gatewayPort)
+    public static async Task<IHost> StartSiloAsync(string connectionString, string clusterId, int siloPort, int gatewayPort,
+        IEnumerable<KeyValuePair<string, string?>>? extra = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(Config(clusterId, siloPort, gatewayPort));
+        builder.Configuration.AddInMemoryCollection(extra ?? []);
         builder.Services.AddPumpFleetEventStore(connectionString);
         builder.Services.AddPumpFleetGrains();
         builder.UseOrleans(silo =>
@@ -36,11 +38,17 @@ internal static class InProcessSilo
         return host;
     }
 
-    public static async Task<IHost> StartClientAsync(string connectionString, string clusterId)
+    public static async Task<IHost> StartClientAsync(string connectionString, string clusterId,
+        IEnumerable<KeyValuePair<string, string?>>? extra = null, Action<IClientBuilder>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(Config(clusterId, 1, 2));
-        builder.UseOrleansClient(client => client.UsePumpFleetClustering(builder.Configuration, connectionString));
+        builder.Configuration.AddInMemoryCollection(extra ?? []);
+        builder.UseOrleansClient(client =>
+        {
+            client.UsePumpFleetClustering(builder.Configuration, connectionString);
+            configure?.Invoke(client);
+        });
         var host = builder.Build();
         await host.StartAsync(TestContext.Current.CancellationToken);
         return host;

@@ -14,6 +14,7 @@ using PumpFleet.Projections.Tests.Seed;
 using PumpFleet.ServiceDefaults;
 using PumpFleet.TestSupport;
 using PumpFleet.ReadModels;
+using PumpFleet.Streaming;
 
 namespace PumpFleet.Dashboard.Tests;
 
@@ -70,6 +71,7 @@ public sealed class DashboardApp : IAsyncLifetime
         {
             silo.UseLocalhostClustering(siloPort, GatewayPort, serviceId: "pumpfleet", clusterId: "pumpfleet-test");
             silo.AddPumpFleetProjections();
+            silo.AddPumpFleetLogStreams(builder.Configuration);
             silo.AddDashboard();
         });
         builder.AddPumpFleetDashboard();

@@ -39,7 +39,10 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask InitializeAsync()
+    public async ValueTask InitializeAsync() => (_host, _base) = await StartDashboardAsync();
+
+    // One dashboard replica on the shared database (a test may start a second one).
+    private async Task<(WebApplication Host, Uri Base)> StartDashboardAsync()
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ApplicationName = typeof(HostileHttpTests).Assembly.GetName().Name });
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -58,6 +61,8 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
             ["Dashboard:Auth:Users:dora:Role"] = "admin",
             ["Dashboard:Auth:Users:lola:PasswordHash"] = hash,
             ["Dashboard:Auth:Users:lola:Role"] = "viewer",
+            ["Dashboard:Auth:Users:rhea:PasswordHash"] = hash,
+            ["Dashboard:Auth:Users:rhea:Role"] = "viewer",
             ["Dashboard:Auth:ApiKeys:reporting"] = ViewerKey,
             ["Dashboard:Auth:ApiKeys:triage-bot"] = AnalystKey,
             ["Dashboard:Auth:ApiKeyRoles:triage-bot"] = "analyst",
@@ -70,11 +75,11 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
         builder.AddServiceDefaults();
         builder.AddPumpFleetOrleansClient(client => client.AddDashboard());
         builder.AddPumpFleetDashboard();
-        _host = builder.Build();
-        _host.MapDefaultEndpoints();
-        _host.MapPumpFleetDashboard();
-        await _host.StartAsync(Ct);
-        _base = new Uri(_host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var host = builder.Build();
+        host.MapDefaultEndpoints();
+        host.MapPumpFleetDashboard();
+        await host.StartAsync(Ct);
+        return (host, new Uri(host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()));
     }
 
     public async ValueTask DisposeAsync()
@@ -83,9 +88,9 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
         await _host.DisposeAsync();
     }
 
-    private HttpClient Client(string? apiKey = null, CookieContainer? cookies = null)
+    private HttpClient Client(string? apiKey = null, CookieContainer? cookies = null, Uri? baseAddress = null)
     {
-        var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = cookies ?? new CookieContainer() }) { BaseAddress = _base };
+        var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = cookies ?? new CookieContainer() }) { BaseAddress = baseAddress ?? _base };
         if (apiKey is not null)
         {
             client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
@@ -259,6 +264,47 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
         }
 
         Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
+    }
+
+    [Fact]
+    public async Task SignInLockout_IsSharedByDashboardReplicas()
+    {
+        // Two replicas on one database: the guesses are spread over both (as a load balancer would), and the lockout
+        // holds on both, so guessing through several replicas gains nothing.
+        var (second, secondBase) = await StartDashboardAsync();
+        try
+        {
+            using var one = Client();
+            using var two = Client(baseAddress: secondBase);
+            var tokenOne = DashboardApp.TokenFrom(await one.GetAsync("/login", Ct));
+            var tokenTwo = DashboardApp.TokenFrom(await two.GetAsync("/login", Ct));
+            for (var i = 0; i < SignInLockout.MaxFailures; i++)
+            {
+                var (client, token) = i % 2 == 0 ? (one, tokenOne) : (two, tokenTwo);
+                var wrong = await client.PostAsync("/auth/login", Form("rhea", "guess-" + i, token), Ct);
+                Assert.Contains("failed=1", wrong.Headers.Location!.ToString(), StringComparison.Ordinal);
+            }
+
+            // Neither replica alone saw five failures (3 and 2), yet both refuse the right password now.
+            foreach (var (client, token) in new[] { (one, tokenOne), (two, tokenTwo) })
+            {
+                var right = await client.PostAsync("/auth/login", Form("rhea", Password, token), Ct);
+                Assert.Contains("failed=1", right.Headers.Location!.ToString(), StringComparison.Ordinal);
+            }
+
+            var attempts = await _host.Services.GetRequiredService<AuditLog>().QueryAsync(new(Actor: "rhea", Action: "auth.sign-in"), Ct);
+            Assert.Equal([423, 423, 401, 401, 401, 401, 401], attempts.Select(a => a.Outcome));
+
+            // Another user is not affected, on either replica.
+            using var vera = Client(baseAddress: secondBase);
+            var veraToken = DashboardApp.TokenFrom(await vera.GetAsync("/login", Ct));
+            Assert.Equal("/", (await vera.PostAsync("/auth/login", Form("vera", Password, veraToken), Ct)).Headers.Location!.ToString());
+        }
+        finally
+        {
+            await second.StopAsync(CancellationToken.None);
+            await second.DisposeAsync();
+        }
     }
 
     [Fact]

@@ -145,7 +145,7 @@ public sealed class HelmChartTests
         {
             var pdb = chart.Get("PodDisruptionBudget", component);
             Assert.NotNull(pdb.At("spec", "maxUnavailable"));
-            var podLabels = chart.Get("Deployment", component).Map("spec", "template", "metadata", "labels");
+            var podLabels = chart.Workload(component).Map("spec", "template", "metadata", "labels");
             foreach (var (key, value) in pdb.Map("spec", "selector", "matchLabels"))
             {
                 Assert.Equal(value, podLabels.At((string)key));
@@ -217,6 +217,9 @@ public sealed class HelmChartTests
 
         var job = chart.OfKind("Job").Single().Seq("spec", "template", "spec", "containers").Cast<Dictionary<object, object>>().Single();
         Assert.Equal("connectionString", Env(job)["ConnectionStrings__PumpFleet"].Str("valueFrom", "secretKeyRef", "key"));
+        // Those users cannot migrate: only the Job does, so no process (nor its command lines) migrates at start.
+        Assert.Equal("false", chart.ConfigMapData().Str("PumpFleet__MigrateOnStart"));
+        Assert.DoesNotContain(Env(job).Keys, k => k == "PumpFleet__MigrateOnStart");
     }
 
     [Fact]
@@ -243,6 +246,58 @@ public sealed class HelmChartTests
         Assert.Equal("5432", db.Seq("spec", "ingress").Single().Seq("ports").Single().At("port")!.ToString());
         Assert.Equal("pf", db.Seq("spec", "ingress").Single().Seq("from").Single().Str("podSelector", "matchLabels", "app.kubernetes.io/instance"));
         Assert.Empty(RenderedChart.Render("", "--set", "networkPolicy.enabled=false").OfKind("NetworkPolicy"));
+    }
+
+    [Fact]
+    public void OrleansTls_DefaultValues_IsOnForEveryClusterProcess_WithCertificatesFromTheSecret()
+    {
+        var chart = RenderedChart.For("");
+        var config = chart.ConfigMapData();
+        Assert.Equal("true", config.Str("PumpFleet__Tls__Enabled"));
+        string[] paths = [config.Str("PumpFleet__Tls__CertificatePath")!, config.Str("PumpFleet__Tls__KeyPath")!, config.Str("PumpFleet__Tls__CaPath")!];
+        Assert.Equal(["tls.crt", "tls.key", "ca.crt"], paths.Select(Path.GetFileName));
+        Assert.Null(config.At("PumpFleet__Tls__AllowedThumbprints__0"));
+
+        // Silo, gateway and dashboard all join the cluster, so each mounts the Secret where the paths point.
+        foreach (var component in s_components)
+        {
+            var container = chart.Container(component);
+            var volumes = chart.Get("Deployment", component).Seq("spec", "template", "spec", "volumes");
+            foreach (var path in paths)
+            {
+                var mount = container.Seq("volumeMounts").Single(m => path.StartsWith(m.Str("mountPath") + "/", StringComparison.Ordinal));
+                Assert.Equal("True", mount.At("readOnly")?.ToString(), ignoreCase: true);
+                var volume = volumes.Single(v => v.Str("name") == mount.Str("name"));
+                Assert.Equal("pumpfleet-orleans-tls", volume.Str("secret", "secretName"));
+            }
+        }
+
+        // The migration Job does not join the cluster and gets no certificate.
+        var job = chart.OfKind("Job").Single();
+        Assert.DoesNotContain(job.Seq("spec", "template", "spec", "volumes"), v => v.Str("secret", "secretName") == "pumpfleet-orleans-tls");
+    }
+
+    [Fact]
+    public void OrleansTls_Values_PinsThumbprints_CanBeTurnedOff_AndNeedsASecret()
+    {
+        var pin = new string('a', 64);
+        var pinned = RenderedChart.Render("", "--set", $"orleans.tls.allowedThumbprints[0]={pin}", "--set", "orleans.tls.existingSecret=my-orleans-tls");
+        Assert.Equal(pin, pinned.ConfigMapData().Str("PumpFleet__Tls__AllowedThumbprints__0"));
+        Assert.Contains(pinned.Get("Deployment", "silo").Seq("spec", "template", "spec", "volumes"), v => v.Str("secret", "secretName") == "my-orleans-tls");
+
+        var off = RenderedChart.Render("", "--set", "orleans.tls.enabled=false");
+        Assert.DoesNotContain(off.ConfigMapData().Keys, k => k.ToString()!.StartsWith("PumpFleet__Tls__", StringComparison.Ordinal));
+        foreach (var component in s_components)
+        {
+            Assert.DoesNotContain(off.Container(component).Seq("volumeMounts"), m => m.Str("name") == "orleans-tls");
+        }
+
+        var noSecret = RenderedChart.Helm("template", RenderedChart.Release, Repo.ChartDir, "--set", "orleans.tls.existingSecret=");
+        Assert.NotEqual(0, noSecret.ExitCode);
+        Assert.Contains("orleans.tls.existingSecret", noSecret.StdErr, StringComparison.Ordinal);
+        var badPin = RenderedChart.Helm("template", RenderedChart.Release, Repo.ChartDir, "--set", "orleans.tls.allowedThumbprints[0]=abc");
+        Assert.NotEqual(0, badPin.ExitCode);
+        Assert.Contains("orleans.tls.allowedThumbprints", badPin.StdErr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -281,6 +336,35 @@ public sealed class HelmChartTests
 
         var hpa = chart.Get("HorizontalPodAutoscaler", "gateway");
         Assert.True(int.Parse(hpa.At("spec", "minReplicas")!.ToString()!, System.Globalization.CultureInfo.InvariantCulture) >= 2);
+        Assert.Equal("StatefulSet", hpa.Str("spec", "scaleTargetRef", "kind"));
+    }
+
+    [Fact]
+    public void Mqtt_ExternalBrokerValues_EachGatewayHasAStableUniqueClientIdFromItsStatefulSetPodName()
+    {
+        var chart = RenderedChart.For("ci/external-broker-values.yaml");
+        Assert.Null(chart.Find("Deployment", "gateway"));
+        var set = chart.Get("StatefulSet", "gateway");
+        Assert.Equal($"{RenderedChart.Release}-pumpfleet-gateway", set.Str("spec", "serviceName"));
+        Assert.Equal("Parallel", set.Str("spec", "podManagementPolicy"));
+
+        // The client id is the pod name (…-gateway-0, -1, …): the same after a restart or a replacement, never shared.
+        var env = chart.Container("gateway").Seq("env").ToList();
+        var clientId = env.FindIndex(e => e.Str("name") == "Gateway__Mqtt__External__ClientId");
+        var podName = env.FindIndex(e => e.Str("name") == "POD_NAME");
+        Assert.True(clientId >= 0, "Gateway__Mqtt__External__ClientId is set");
+        Assert.Equal("$(POD_NAME)", env[clientId].Str("value"));
+        Assert.Equal("metadata.name", env[podName].Str("valueFrom", "fieldRef", "fieldPath"));
+        Assert.True(podName < clientId, "POD_NAME is defined before the variable that refers to it (Kubernetes expands only earlier ones)");
+        Assert.Null(chart.ConfigMapData().At("Gateway__Mqtt__External__ClientId"));
+    }
+
+    [Fact]
+    public void Mqtt_DefaultValues_EmbeddedGatewayStaysADeploymentWithoutClientId()
+    {
+        var chart = RenderedChart.For("");
+        Assert.Null(chart.Find("StatefulSet", "gateway"));
+        Assert.DoesNotContain(chart.Container("gateway").Seq("env"), e => e.Str("name") == "Gateway__Mqtt__External__ClientId");
     }
 
     [Fact]
@@ -292,7 +376,7 @@ public sealed class HelmChartTests
             var hpa = chart.Get("HorizontalPodAutoscaler", component);
             Assert.Equal($"{RenderedChart.Release}-pumpfleet-{component}", hpa.Str("spec", "scaleTargetRef", "name"));
             // With an HPA the Deployment must not pin replicas, or every upgrade resets the autoscaler's choice.
-            Assert.Null(chart.Get("Deployment", component).At("spec", "replicas"));
+            Assert.Null(chart.Workload(component).At("spec", "replicas"));
         }
 
         Assert.Null(chart.Find("HorizontalPodAutoscaler", "silo"));

@@ -48,8 +48,12 @@ internal sealed class RenderedChart
             $"No {kind} {Release}-pumpfleet-{component} rendered for '{Describe(ValuesFile)}'. Rendered: "
             + string.Join(", ", Manifests.Select(m => $"{m.Str("kind")}/{m.Str("metadata", "name")}")));
 
+    /// <summary>The component's Deployment, or its StatefulSet (the gateway in External mode).</summary>
+    public Dictionary<object, object> Workload(string component) =>
+        Find("Deployment", component) ?? Get("StatefulSet", component);
+
     public Dictionary<object, object> Container(string component) =>
-        Get("Deployment", component).Seq("spec", "template", "spec", "containers").Cast<Dictionary<object, object>>().Single();
+        Workload(component).Seq("spec", "template", "spec", "containers").Cast<Dictionary<object, object>>().Single();
 
     public Dictionary<object, object> ConfigMapData() =>
         OfKind("ConfigMap").Single().Map("data");

@@ -30,6 +30,9 @@ internal sealed class PumpScript
 
     public DateTimeOffset Now { get; set; }
 
+    /// <summary>When set, the receive time of everything applied (a backlog arriving at once); else <see cref="Now"/>.</summary>
+    public DateTimeOffset? ReceiveAt { get; set; }
+
     /// <summary>Every event applied, with its envelope, in order.</summary>
     public List<(PumpEvent Event, EventEnvelope Envelope)> Log { get; } = [];
 
@@ -91,7 +94,7 @@ internal sealed class PumpScript
 
     private void Apply(PumpEvent e, long? seq, bool suspect)
     {
-        var env = new EventEnvelope(State.Version + 1, seq, Now, suspect);
+        var env = new EventEnvelope(State.Version + 1, seq, ReceiveAt ?? Now, suspect);
         State.Apply(e, env);
         Log.Add((e, env));
     }

@@ -127,6 +127,36 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PoisonMessage_IsAcknowledgedToTheBroker_NotRedeliveredWhenTheGatewayComesBack()
+    {
+        var first = await StartGatewayAsync("p", PoisonGrainFactory.Wrap(_cluster.Grains));
+        var hubId = NewId("hub");
+        var poisoned = PoisonGrainFactory.Prefix + NewId("-");
+        await first.Admin.ProvisionAsync(hubId, null, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await first.Admin.PairAsync(hubId, poisoned, AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await using var hub = TestHub.Create(hubId);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(_broker.Port, "unused")).ResultCode);
+        await hub.PublishAsync(poisoned, Doses(1, 2));
+        await hub.WaitForRejectAsync(poisoned, RejectCodes.PoisonMessage);
+
+        // Same client id, persistent session: whatever the first instance left unacknowledged, the broker delivers
+        // again, ahead of the next message of the same pump (same worker, in order).
+        await first.StopAsync();
+        var second = await StartGatewayAsync("p", PoisonGrainFactory.Wrap(_cluster.Grains));
+        var next = Batch(false, Dose(3));
+        await hub.PublishAsync(poisoned, next);
+        IReadOnlyList<Quarantine.QuarantineEntry> rows = [];
+        await Eventually.TrueAsync(async () =>
+        {
+            rows = await second.Quarantine.QueryAsync(hubId, poisoned, 10, null, TestContext.Current.CancellationToken);
+            return rows.Any(r => r.Code == RejectCodes.PoisonMessage && System.Text.Encoding.UTF8.GetString(r.Payload) == next);
+        }, TimeSpan.FromSeconds(30), "the new message quarantined as poison");
+
+        // The first message once, the new one once: a redelivered first message would have been handled before the new one.
+        Assert.Equal(2, rows.Count(r => r.Code == RejectCodes.PoisonMessage));
+    }
+
+    [Fact]
     public async Task TwoGateways_ShareTheSubscription_EveryEventStoredExactlyOnce()
     {
         var a = await StartGatewayAsync("a");

@@ -58,6 +58,13 @@ public sealed record AnomalyDetected : PumpEvent
     [Id(3)] public required string Summary { get; init; }
     /// <summary>The numbers the detector used.</summary>
     [Id(4)] public required IReadOnlyDictionary<string, double> Evidence { get; init; }
+    /// <summary>
+    /// Platform receive time of the data after which the anomaly was decided (the wall clock for decisions on time).
+    /// <c>at</c> is the event time at which the data showed the condition; <c>raisedAt</c> − <c>at</c> is how late
+    /// that data reached the platform (a refill uploaded a day late is found at its own event time, raised a day
+    /// later). Absent on anomalies stored before it existed.
+    /// </summary>
+    [Id(5)] public DateTimeOffset? RaisedAt { get; init; }
 }
 
 /// <summary><c>anomaly.acknowledged</c>: a person took ownership of an anomaly.</summary>

@@ -84,6 +84,11 @@ public sealed record AnomalyView
     [Id(7)] public required IReadOnlyDictionary<string, double> Evidence { get; init; }
     [Id(8)] public string? AcknowledgedBy { get; init; }
     [Id(9)] public DateTimeOffset? AcknowledgedAt { get; init; }
+    /// <summary>
+    /// Receive time of the data after which the platform decided (<see cref="DetectedAt"/> is the event time at which
+    /// the data showed the condition); null for anomalies stored before it was recorded.
+    /// </summary>
+    [Id(10)] public DateTimeOffset? RaisedAt { get; init; }
 }
 
 /// <summary>The platform's own reservoir ledger (docs/detection.md, introduction).</summary>

@@ -54,7 +54,7 @@ internal static class PumpEndpoints
         return TypedResults.Ok(await queries.ListPumpsAsync(filter, sortKey, direction == "desc", pageNo, size, ct));
     }
 
-    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventReader store, CancellationToken ct, string? asOf = null)
+    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventReader store, ISnapshotStore snapshots, CancellationToken ct, string? asOf = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);
@@ -64,9 +64,10 @@ internal static class PumpEndpoints
             return p.Problem();
         }
 
-        // Time travel is a stateless read of the store, never a replay inside the pump's grain (which would stall its ingest).
+        // Time travel is a stateless read of the store, never a replay inside the pump's grain (which would stall its
+        // ingest): the newest kept snapshot at or before the time, then only the events after it that count.
         var view = at is { } t
-            ? await Domain.Pumps.PumpAsOf.FoldAsync(serial, t, StoredStream(store, serial, ct), ct)
+            ? await AsOfAsync(serial, t, store, snapshots, ct)
             : await grains.GetGrain<IPumpQueryGrain>(serial).GetStateAsync();
         if (view.Version == 0 && at is null)
         {
@@ -76,10 +77,19 @@ internal static class PumpEndpoints
         return TypedResults.Ok(view);
     }
 
-    private static async IAsyncEnumerable<(Contracts.Events.PumpEvent Event, Domain.Pumps.EventEnvelope Envelope)> StoredStream(
-        IEventReader store, string serial, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    private static async Task<Contracts.Views.PumpView> AsOfAsync(string serial, DateTimeOffset t, IEventReader store, ISnapshotStore snapshots, CancellationToken ct)
     {
-        await foreach (var s in store.ReadStreamAsync(serial, 0, ct))
+        var snapshot = await snapshots.LoadSnapshotAsOfAsync(serial, t, Domain.Pumps.PumpState.SchemaVersion, ct);
+        var from = snapshot?.Version ?? 0;
+        var result = await Domain.Pumps.PumpAsOf.FoldFromSnapshotAsync(serial, t, snapshot?.State, from,
+            StoredStream(store.ReadStreamAsOfAsync(serial, from, t, ct), ct), () => StoredStream(store.ReadStreamAsOfAsync(serial, 0, t, ct), ct), ct);
+        return result.View;
+    }
+
+    private static async IAsyncEnumerable<(Contracts.Events.PumpEvent Event, Domain.Pumps.EventEnvelope Envelope)> StoredStream(
+        IAsyncEnumerable<StoredEvent> stored, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var s in stored.WithCancellation(ct))
         {
             yield return (Contracts.Json.EventJson.Deserialize(s.Type, s.Data), new Domain.Pumps.EventEnvelope(s.Version, s.Seq, s.ReceivedAt, s.ClockSuspect));
         }

@@ -1,40 +1,24 @@
-using System.Collections.Concurrent;
+using PumpFleet.EventStore.Audit;
 
 namespace PumpFleet.Dashboard.Auth;
 
 /// <summary>
 /// Locks a user name out after <see cref="MaxFailures"/> failed sign-ins within <see cref="Window"/>, for
 /// <see cref="Window"/>, even with the right password afterwards: guessing a password then costs hours, not
-/// seconds. Per dashboard replica (the per-address rate limiter in front of it bounds the total).
+/// seconds. The failures are kept in PostgreSQL (<see cref="SignInFailureStore"/>), so the lockout holds on every
+/// dashboard replica: spreading guesses over replicas (a load balancer does that by itself) gains nothing. When the
+/// database cannot answer, the sign-in fails (500): no sign-in without the lockout check.
 /// </summary>
-internal sealed class SignInLockout(TimeProvider time)
+internal sealed class SignInLockout(SignInFailureStore store, TimeProvider time)
 {
     public const int MaxFailures = 5;
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(15);
 
-    private readonly ConcurrentDictionary<string, Failures> _failures = new(StringComparer.Ordinal);
+    public Task<bool> IsLockedOutAsync(string user, CancellationToken ct) =>
+        store.IsLockedOutAsync(user, MaxFailures, Window, time.GetUtcNow(), ct);
 
-    public bool IsLockedOut(string user) =>
-        _failures.TryGetValue(user, out var f) && f.Count >= MaxFailures && time.GetUtcNow() - f.Last < Window;
+    // Unknown names also count, so probing names is throttled too; the store prunes rows past the window.
+    public Task FailedAsync(string user, CancellationToken ct) => store.FailedAsync(user, Window, time.GetUtcNow(), ct);
 
-    public void Failed(string user)
-    {
-        var now = time.GetUtcNow();
-        _failures.AddOrUpdate(user, _ => new Failures(1, now), (_, f) => now - f.Last >= Window ? new Failures(1, now) : new Failures(f.Count + 1, now));
-        // Unknown names also count (so probing names is throttled too); old entries are dropped so the map stays small.
-        if (_failures.Count > 10_000)
-        {
-            foreach (var (k, v) in _failures)
-            {
-                if (now - v.Last >= Window)
-                {
-                    _failures.TryRemove(k, out _);
-                }
-            }
-        }
-    }
-
-    public void Succeeded(string user) => _failures.TryRemove(user, out _);
-
-    private sealed record Failures(int Count, DateTimeOffset Last);
+    public Task SucceededAsync(string user, CancellationToken ct) => store.SucceededAsync(user, ct);
 }

@@ -55,6 +55,9 @@ public static class DashboardHostingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SignInLockout>();
         services.AddHostedService<DirectoryAudit>();
+        // The live channel: one stream subscription and one summary poll per process, shared by every browser.
+        services.TryAddSingleton<Live.LiveFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<Live.LiveFeed>());
         services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DashboardOptions>, DashboardOptionsValidator>());
         var developmentDefault = builder.Environment.IsDevelopment() ? "Local" : "Cookie";
@@ -237,9 +240,9 @@ public static class DashboardHostingExtensions
         }
 
         var remote = HubAdminApi.Remote(ctx);
-        // Bound the name so a flood of huge names cannot grow the lockout map or the audit rows.
+        // Bound the name so a flood of huge names cannot grow the lockout table or the audit rows.
         var name = user.Length > 128 ? user[..128] : user;
-        if (lockout.IsLockedOut(name))
+        if (await lockout.IsLockedOutAsync(name, ctx.RequestAborted))
         {
             await audit.WriteAsync(new AuditEntry(new AuditActor("user", name, null), "auth.sign-in", name, StatusCodes.Status423Locked, remote), ctx.RequestAborted);
             return Results.Redirect("/login?failed=1&ReturnUrl=" + Uri.EscapeDataString(returnUrl));
@@ -247,12 +250,12 @@ public static class DashboardHostingExtensions
 
         if (!options.Auth.Users.TryGetValue(user, out var u) || !PasswordHasher.Verify(password, u.PasswordHash))
         {
-            lockout.Failed(name);
+            await lockout.FailedAsync(name, ctx.RequestAborted);
             await audit.WriteAsync(new AuditEntry(new AuditActor("user", name, null), "auth.sign-in", name, StatusCodes.Status401Unauthorized, remote), ctx.RequestAborted);
             return Results.Redirect("/login?failed=1&ReturnUrl=" + Uri.EscapeDataString(returnUrl));
         }
 
-        lockout.Succeeded(name);
+        await lockout.SucceededAsync(name, ctx.RequestAborted);
         await audit.WriteAsync(new AuditEntry(new AuditActor("user", user, u.Role), "auth.sign-in", user, StatusCodes.Status200OK, remote), ctx.RequestAborted);
         await ctx.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme,
             Principals.Create(user, u.Role, CookieAuthenticationDefaults.AuthenticationScheme, SessionRevalidation.Stamp(u.PasswordHash)));

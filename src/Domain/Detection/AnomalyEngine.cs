@@ -30,8 +30,9 @@ public static class AnomalyEngine
 
         var at = state.LastEventAt ?? state.LastSeenAt ?? DateTimeOffset.UnixEpoch;
 
-        // Seqs missing (a batch or a refill still in transit): the detectors that compare consecutive readings and
-        // whole refill cycles wait for the fold to be complete, for a while; the re-fold then decides on all the data.
+        // Seqs missing (a batch or a refill still in transit): the detectors that compare consecutive readings, whole
+        // refill cycles, or a refill with its prescription wait for the fold to be complete, for a while; the re-fold
+        // then decides on all the data, and the finding is dated at the event time of its evidence, as in order.
         var incomplete = state.AwaitsRecentData(at, options.IncompleteDataWait);
         Verdict[] verdicts =
         [
@@ -42,13 +43,14 @@ public static class AnomalyEngine
             Detectors.DepletionRisk(state, options, at),
             Detectors.BatteryEndOfLife(state, options),
             Detectors.SilentCleared(state),
-            RefillSafetyDetectors.RefillMismatch(state),
-            RefillSafetyDetectors.DoseAboveLimit(state),
+            incomplete ? Verdict.None(AnomalyKinds.RefillMismatch) : RefillSafetyDetectors.RefillMismatch(state),
+            incomplete ? Verdict.None(AnomalyKinds.DoseAboveLimit) : RefillSafetyDetectors.DoseAboveLimit(state),
         ];
         var events = new List<PumpEvent>();
+        var raisedAt = state.LastSeenAt ?? at;
         foreach (var v in verdicts)
         {
-            Decide(state, v, at, events);
+            Decide(state, v, at, raisedAt, events);
         }
 
         return events;
@@ -70,14 +72,22 @@ public static class AnomalyEngine
 
         var at = state.LastEventAt is { } last && last > now ? last : now;
         var events = new List<PumpEvent>();
-        Decide(state, Detectors.DepletionRisk(state, options, at), at, events);
-        Decide(state, Detectors.BatteryEndOfLife(state, options, at), at, events);
+        Decide(state, Detectors.DepletionRisk(state, options, at), at, now, events);
+        Decide(state, Detectors.BatteryEndOfLife(state, options, at), at, now, events);
         return events;
     }
 
-    /// <summary>Appends the open/resolve events one verdict calls for.</summary>
-    public static void Decide(PumpState state, Verdict verdict, DateTimeOffset at, List<PumpEvent> events)
+    /// <summary>
+    /// Appends the open/resolve events one verdict calls for. An opened anomaly is stamped with the event time at which
+    /// the data showed the condition (the finding's evidence time, never later than <paramref name="at"/>), so a
+    /// refill that arrives a day late is dated at the refill, as in order; <paramref name="raisedAt"/> (the receive
+    /// time of the data decided on) says when the platform could know. Resolutions are stamped <paramref name="at"/>.
+    /// </summary>
+    public static void Decide(PumpState state, Verdict verdict, DateTimeOffset at, DateTimeOffset raisedAt, List<PumpEvent> events)
     {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(verdict);
+        ArgumentNullException.ThrowIfNull(events);
         var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == verdict.Kind);
         if (verdict.Finding is { } f)
         {
@@ -93,12 +103,13 @@ public static class AnomalyEngine
 
             events.Add(new AnomalyDetected
             {
-                At = at,
+                At = f.EvidenceAt is { } e && e < at ? e : at,
                 AnomalyId = AnomalyId(state.Serial, verdict.Kind, state.Version),
                 Kind = verdict.Kind,
                 Severity = f.Severity,
                 Summary = f.Summary,
                 Evidence = f.Evidence,
+                RaisedAt = raisedAt,
             });
         }
         else if (verdict.Cleared && open is not null)

@@ -133,7 +133,7 @@ public static class Detectors
                 ["source"] = 0,   // 0 = measured levels, 1 = refill residual
                 ["lastMeasuredMl"] = state.Ledger.MeasuredMl ?? -1,
                 ["reservoirEmpty"] = empty ? 1 : 0,
-            });
+            }, flow.LastAt);
         }
 
         // The refill residual is the observed flow of a whole cycle (§3.3): a one-shot finding per refill.
@@ -155,7 +155,7 @@ public static class Detectors
                     ["cycleDays"] = Math.Round(refill.CycleDays ?? 0, 2),
                     ["accuracyBand"] = o.AccuracyBandFraction,
                     ["source"] = 1,
-                });
+                }, refillAt);
             }
         }
 
@@ -205,7 +205,7 @@ public static class Detectors
                 ["thresholdMl"] = pocket,
                 ["capacityMl"] = capacity,
                 ["hoursAfterRefill"] = Math.Round((firstAt - refillAt).TotalHours, 2),
-            });
+            }, firstAt);
         }
 
         var disc = r.ResidualDiscrepancyMl;
@@ -235,7 +235,7 @@ public static class Detectors
                 ["thresholdMl"] = pocket,
                 ["capacityMl"] = capacity,
                 ["accuracyBand"] = o.AccuracyBandFraction,
-            });
+            }, refillAt);
         }
 
         var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
@@ -347,7 +347,7 @@ public static class Detectors
             {
                 evidence["alarmRaisedAtUnixSeconds"] = alarm.RaisedAt.ToUnixTimeSeconds();
                 var what = code == "END_OF_SERVICE" ? "End of Service: the pump has stopped delivering" : "Low Battery Reset: the flow rate may have been reset to a very low level";
-                return Verdict.Found(kind, "critical", $"{what} (battery {state.BatteryPct?.ToString("0.#", Inv) ?? "unknown"} %).", evidence);
+                return Verdict.Found(kind, "critical", $"{what} (battery {state.BatteryPct?.ToString("0.#", Inv) ?? "unknown"} %).", evidence, alarm.RaisedAt);
             }
         }
 
@@ -357,7 +357,7 @@ public static class Detectors
             var daysSinceEri = trend.LastAt is { } lt ? Math.Max(0, (lt - eri.RaisedAt).TotalDays) : 0;
             evidence["daysSinceEri"] = Math.Round(daysSinceEri, 1);
             return Verdict.Found(kind, "warning", string.Create(Inv,
-                $"Elective Replacement Indicator since {eri.RaisedAt:yyyy-MM-dd}: End of Service follows in at least 90 days (by {eri.RaisedAt.AddDays(90):yyyy-MM-dd} at the earliest); plan the replacement."), evidence);
+                $"Elective Replacement Indicator since {eri.RaisedAt:yyyy-MM-dd}: End of Service follows in at least 90 days (by {eri.RaisedAt.AddDays(90):yyyy-MM-dd} at the earliest); plan the replacement."), evidence, eri.RaisedAt);
         }
 
         if (daysToEmpty is { } d && d <= o.BatteryForecastHorizon.TotalDays)

@@ -10,9 +10,17 @@ public sealed record Verdict(string Kind, Finding? Finding, bool Cleared)
     public static Verdict Clear(string kind) => new(kind, null, true);
 
     /// <summary>The condition holds.</summary>
-    public static Verdict Found(string kind, string severity, string summary, Dictionary<string, double> evidence) =>
-        new(kind, new Finding(severity, summary, evidence), false);
+    /// <param name="kind">Anomaly kind.</param>
+    /// <param name="severity">Severity.</param>
+    /// <param name="summary">One sentence.</param>
+    /// <param name="evidence">The numbers used.</param>
+    /// <param name="evidenceAt">
+    /// Event time of the data that showed the condition (the refill, the reading, the alarm), when the detector knows
+    /// it; null means "the newest data" (the decision's own event time).
+    /// </param>
+    public static Verdict Found(string kind, string severity, string summary, Dictionary<string, double> evidence, DateTimeOffset? evidenceAt = null) =>
+        new(kind, new Finding(severity, summary, evidence, evidenceAt), false);
 }
 
-/// <summary>What an anomaly says: severity, one sentence, and the numbers used.</summary>
-public sealed record Finding(string Severity, string Summary, Dictionary<string, double> Evidence);
+/// <summary>What an anomaly says: severity, one sentence, the numbers used, and when (event time) the data showed it.</summary>
+public sealed record Finding(string Severity, string Summary, Dictionary<string, double> Evidence, DateTimeOffset? EvidenceAt = null);

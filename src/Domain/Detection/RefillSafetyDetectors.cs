@@ -77,7 +77,7 @@ public static class RefillSafetyDetectors
             ["actualMcgPerDay"] = filledMcg is { } a2 ? Math.Round(a2 * volume, 4) : -1,
             ["prescribedMcgPerDay"] = prescribedMcg is { } b2 ? Math.Round(b2 * volume, 4) : -1,
             ["refillAtUnixSeconds"] = refillAt.ToUnixTimeSeconds(),
-        });
+        }, changedAt);
     }
 
     /// <summary>
@@ -132,7 +132,7 @@ public static class RefillSafetyDetectors
                     ["bolusMlPerDay"] = Math.Round(dose.BolusMlPerDay, 4),
                     ["concentrationMcgPerMl"] = effective,
                     ["titration"] = 0,
-                });
+                }, changedAt);
             }
         }
 
@@ -150,7 +150,7 @@ public static class RefillSafetyDetectors
                 ["maxStepMcgPerDay"] = DoseLimits.ZiconotideMaxStepMcgPerDay,
                 ["maxIncreasesPerWeek"] = DoseLimits.ZiconotideMaxIncreasesPerWeek,
                 ["titration"] = 1,
-            });
+            }, violationAt);
         }
 
         return open is not null && changedAt > open.DetectedAt ? Verdict.Clear(kind) : Verdict.None(kind);

@@ -101,8 +101,15 @@ public sealed class FoldWindow
     }
 }
 
-/// <summary>A gap as recorded: the missing seqs and the event time of the event that revealed it.</summary>
-public sealed record RecentGap(long From, long To, DateTimeOffset At);
+/// <summary>A gap as recorded: the missing seqs, the event time of the event that revealed it, and when that arrived.</summary>
+/// <param name="From">First missing seq.</param>
+/// <param name="To">Last missing seq.</param>
+/// <param name="At">Event time of the event that revealed the gap.</param>
+/// <param name="ReceivedAt">
+/// Receive time of the batch that revealed it. A backlog uploaded after an outage reveals a gap whose event time is
+/// days old although the platform learnt of it just now; the wait for missing data counts from here too.
+/// </param>
+public sealed record RecentGap(long From, long To, DateTimeOffset At, DateTimeOffset? ReceivedAt = null);
 
 /// <summary>A device event kept for re-folding, with the one envelope field the fold reads.</summary>
 /// <param name="Event">The event.</param>

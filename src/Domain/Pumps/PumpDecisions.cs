@@ -63,6 +63,7 @@ public static class PumpDecisions
         return new AnomalyDetected
         {
             At = now,
+            RaisedAt = now,
             AnomalyId = AnomalyEngine.AnomalyId(state.Serial, AnomalyKinds.Silent, state.Version),
             Kind = AnomalyKinds.Silent,
             Severity = SilentSeverity(state).ToWire(),

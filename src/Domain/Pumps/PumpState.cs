@@ -22,7 +22,7 @@ public readonly record struct EventEnvelope(long Version, long? Seq, DateTimeOff
 public sealed class PumpState
 {
     /// <summary>Bumped whenever the fold changes so that old snapshots are ignored and the stream is replayed.</summary>
-    public const int SchemaVersion = 4;
+    public const int SchemaVersion = 5;
 
     /// <summary>Default low-reservoir threshold when the prescription sets none (older SynchroMed labelling: 2 mL; §0 item 4).</summary>
     public const double DefaultLowReservoirMl = 2.0;
@@ -59,6 +59,25 @@ public sealed class PumpState
 
     /// <summary>Stream version (number of events applied).</summary>
     public long Version { get; set; }
+
+    /// <summary>
+    /// The latest event time of any event applied other than identity (a clock-suspect device event at its receive
+    /// time, as the as-of fold counts it). See <see cref="SnapshotCoversUntil"/>.
+    /// </summary>
+    public DateTimeOffset? CoversUntil { get; set; }
+
+    /// <summary>Latest time of the identity events (<c>device.identified</c>, <c>pump.paired</c>) applied since the last other event.</summary>
+    public DateTimeOffset? TrailingIdentityAt { get; set; }
+
+    /// <summary>
+    /// A snapshot of this state is exactly what the as-of fold reaches at this version for any time at or after this
+    /// one (the kept snapshots of ISnapshotStore). Identity events count only when nothing followed them: the as-of fold applies an
+    /// identity event from after the time just before the next event it includes (pairing happens on the wall clock,
+    /// a backlog is older), so only a trailing one can make the two differ.
+    /// </summary>
+    [JsonIgnore]
+    public DateTimeOffset? SnapshotCoversUntil =>
+        TrailingIdentityAt is { } t && (CoversUntil is null || t > CoversUntil) ? t : CoversUntil;
 
     /// <summary>Which seqs are stored, missing, rejected or lost: the gaps and the acknowledged watermark.</summary>
     public SeqLedger Seqs { get; set; } = new();
@@ -119,6 +138,20 @@ public sealed class PumpState
         return new PumpState { Serial = serial, _windowLimit = int.MaxValue };
     }
 
+    /// <summary>
+    /// Lets a state loaded from a snapshot fold a tail like a full replay (the window keeps every event; end with
+    /// <see cref="FinishReplay"/>). Events it already dropped from its window cannot come back: a late event from
+    /// before the window still sets <see cref="NeedsRebuild"/>.
+    /// </summary>
+    public void ContinueAsReplay()
+    {
+        _windowLimit = int.MaxValue;
+        if (Window is { } w)
+        {
+            w.MaxEvents = _windowLimit;
+        }
+    }
+
     /// <summary>Ends a full replay: the window goes back to its bounded size.</summary>
     public void FinishReplay()
     {
@@ -139,6 +172,23 @@ public sealed class PumpState
         if (LastSeenAt is null || env.ReceivedAt > LastSeenAt)
         {
             LastSeenAt = env.ReceivedAt;
+        }
+
+        var effectiveAt = PumpAsOf.EffectiveAt(e, env);
+        if (e is DeviceIdentified or PumpPaired)
+        {
+            if (TrailingIdentityAt is null || effectiveAt > TrailingIdentityAt)
+            {
+                TrailingIdentityAt = effectiveAt;
+            }
+        }
+        else
+        {
+            TrailingIdentityAt = null;
+            if (CoversUntil is null || effectiveAt > CoversUntil)
+            {
+                CoversUntil = effectiveAt;
+            }
         }
 
         if (e is DeviceEvent d)
@@ -164,7 +214,7 @@ public sealed class PumpState
                     Window.Checkpoints.Add(FoldCheckpoint.Capture(this, LastSeq));
                 }
 
-                Window?.RecentGaps.Add(new RecentGap(x.FromSeq, x.ToSeq, x.At));
+                Window?.RecentGaps.Add(new RecentGap(x.FromSeq, x.ToSeq, x.At, env.ReceivedAt));
                 Seqs.MarkMissing(x.ToSeq);
                 break;
             case SeqsRejected x:
@@ -180,6 +230,7 @@ public sealed class PumpState
                 {
                     Id = x.AnomalyId, Kind = x.Kind, Severity = x.Severity, Status = AnomalyStatus.Open, DetectedAt = x.At,
                     Summary = x.Summary, Evidence = new Dictionary<string, double>(x.Evidence, StringComparer.Ordinal),
+                    RaisedAt = x.RaisedAt,
                 };
                 Detectors.Observe(x);
                 if (x.Kind is AnomalyKinds.OverInfusion or AnomalyKinds.UnderInfusion && Window is not null)
@@ -283,11 +334,16 @@ public sealed class PumpState
     }
 
     /// <summary>
-    /// True while a gap revealed less than <paramref name="wait"/> before <paramref name="at"/> (event time) is still
-    /// open: data from just before now may still be in transit.
+    /// True while a gap revealed less than <paramref name="wait"/> ago is still open: data from just before now may
+    /// still be in transit. "Ago" in event time (<paramref name="at"/> against the revealing event's time) or in
+    /// receive time (the last receive time against the revealing batch's), until both have passed: a backlog uploaded
+    /// after a three-day outage reveals a gap that is three days old in event time, and the refill missing from it
+    /// may still be on its way (the scoring's ten extra false flow alerts with late refills were exactly that).
     /// </summary>
     public bool AwaitsRecentData(DateTimeOffset at, TimeSpan wait) =>
-        Window is { } w && w.RecentGaps.Exists(g => at - g.At < wait && IsMissingAny(g.From, g.To));
+        Window is { } w && w.RecentGaps.Exists(g =>
+            (at - g.At < wait || (g.ReceivedAt is { } revealed && LastSeenAt is { } seen && seen - revealed < wait))
+            && IsMissingAny(g.From, g.To));
 
     /// <summary>Restores checkpoint <paramref name="index"/> and folds the window's later events and restarts in seq order.</summary>
     private void Refold(FoldWindow w, int index)
@@ -541,10 +597,13 @@ public sealed class AnomalyRecord
     public string? AcknowledgedBy { get; set; }
     public DateTimeOffset? AcknowledgedAt { get; set; }
 
+    /// <summary>Receive time of the data after which it was decided (<see cref="DetectedAt"/> is the evidence's event time).</summary>
+    public DateTimeOffset? RaisedAt { get; set; }
+
     /// <summary>The API view.</summary>
     public AnomalyView ToView(string serial) => new()
     {
         Id = Id, Serial = serial, Kind = Kind, Severity = Severity, Status = Status.ToWire(), DetectedAt = DetectedAt,
-        Summary = Summary, Evidence = Evidence, AcknowledgedBy = AcknowledgedBy, AcknowledgedAt = AcknowledgedAt,
+        Summary = Summary, Evidence = Evidence, AcknowledgedBy = AcknowledgedBy, AcknowledgedAt = AcknowledgedAt, RaisedAt = RaisedAt,
     };
 }

@@ -23,13 +23,27 @@ public static class HubsCli
           hubs rotate <hubId> [--secret <secret>]      give a hub a new secret; prints it
           hubs revoke <hubId>                          the hub can no longer connect
           hubs pair <hubId> <serial>                   pair a pump with a hub (needs the Orleans cluster)
+          hubs mosquitto-files --out <dir> [--gateway-user <name>] [--watch] [--reload-pid <pid>]
+                                                       write an external mosquitto's passwd and acl from the registry;
+                                                       the gateway's password comes from Gateway:Mqtt:External:Password.
+                                                       --watch: rewrite them on every registry change (and signal
+                                                       mosquitto with SIGHUP when --reload-pid is given)
         """;
 
     /// <summary>Runs the command in <paramref name="args"/> (after "hubs"); returns the exit code.</summary>
     public static async Task<int> RunAsync(string[] args, string[] hostArgs, TextWriter stdout, TextWriter stderr)
     {
-        var (command, positional, secret) = Parse(args);
-        if (command is null || positional.Count != (command == "pair" ? 2 : 1) || (secret is not null && command is "revoke" or "pair"))
+        var (command, positional, switches) = Parse(args);
+        var secret = switches.GetValueOrDefault("secret");
+        var allowed = command switch
+        {
+            "provision" or "rotate" => ["secret"],
+            "mosquitto-files" => ["out", "gateway-user", "watch", "reload-pid"],
+            _ => Array.Empty<string>(),
+        };
+        var arity = command switch { "pair" => 2, "mosquitto-files" => 0, _ => 1 };
+        if (command is null || positional.Count != arity || switches.Keys.Any(k => !allowed.Contains(k)) ||
+            (command == "mosquitto-files" && !switches.ContainsKey("out")))
         {
             await stderr.WriteLineAsync(Usage);
             return 2;
@@ -67,7 +81,17 @@ public static class HubsCli
         await host.StartAsync();
         try
         {
-            await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+            // Not with the gateway's least-privileged user in the cluster (the chart sets PumpFleet:MigrateOnStart=false;
+            // the migrate Job owns the schema); locally the command prepares its own database.
+            if (builder.Configuration.GetValue(SchemaMigrator.MigrateOnStartKey, true))
+            {
+                await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+            }
+            if (command == "mosquitto-files")
+            {
+                return await MosquittoFilesCli.RunAsync(host.Services, builder.Configuration, switches, stdout, stderr);
+            }
+
             var admin = host.Services.GetRequiredService<HubAdmin>();
             // The operator is whoever runs the command on this host; the audit trail keeps the OS user name.
             var actor = AuditActor.Operator($"cli:{Environment.UserName}@{Environment.MachineName}");
@@ -116,24 +140,29 @@ public static class HubsCli
         _ => s.ToString(),
     };
 
-    private static (string? Command, List<string> Positional, string? Secret) Parse(string[] args)
+    private static (string? Command, List<string> Positional, Dictionary<string, string?> Switches) Parse(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("provision" or "rotate" or "revoke" or "pair"))
+        if (args.Length == 0 || args[0] is not ("provision" or "rotate" or "revoke" or "pair" or "mosquitto-files"))
         {
-            return (null, [], null);
+            return (null, [], []);
         }
 
         var positional = new List<string>();
-        string? secret = null;
+        var switches = new Dictionary<string, string?>(StringComparer.Ordinal);
         for (var i = 1; i < args.Length; i++)
         {
-            if (args[i] == "--secret" && i + 1 < args.Length)
+            if (args[i] == "--watch")
             {
-                secret = args[++i];
+                switches["watch"] = null;
             }
             else if (args[i].StartsWith("--", StringComparison.Ordinal))
             {
-                return (null, [], null);
+                if (i + 1 >= args.Length)
+                {
+                    return (null, [], []);
+                }
+
+                switches[args[i][2..]] = args[++i];
             }
             else
             {
@@ -141,6 +170,6 @@ public static class HubsCli
             }
         }
 
-        return (args[0], positional, secret);
+        return (args[0], positional, switches);
     }
 }

@@ -66,6 +66,21 @@ public sealed partial class MqttGatewayOptionsValidator(IHostEnvironment environ
             errors.Add($"Gateway:Mqtt:HubMessageBurst must be between 1 and 1,000,000, not {o.HubMessageBurst}.");
         }
 
+        if (o.MaxPacketSize is < (256 + 8) * 1024 or > 268_435_460)
+        {
+            errors.Add($"Gateway:Mqtt:MaxPacketSize must be between 270,336 (a 256 KiB batch plus headers) and 268,435,460 (MQTT's limit), not {o.MaxPacketSize}.");
+        }
+
+        if (o.MaxUnauthenticatedConnections is < 1 or > 1_000_000)
+        {
+            errors.Add($"Gateway:Mqtt:MaxUnauthenticatedConnections must be between 1 and 1,000,000, not {o.MaxUnauthenticatedConnections}.");
+        }
+
+        if (o.ConnectTimeout < TimeSpan.FromSeconds(1) || o.ConnectTimeout > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"Gateway:Mqtt:ConnectTimeout must be between 1 s and 5 min, not {o.ConnectTimeout}.");
+        }
+
         if (string.IsNullOrWhiteSpace(o.External.SharedGroup) || !SharedGroupPattern().IsMatch(o.External.SharedGroup))
         {
             errors.Add($"Gateway:Mqtt:External:SharedGroup must be 1-64 letters, digits, '.', '_' or '-', not '{o.External.SharedGroup}'.");
@@ -180,6 +195,16 @@ public sealed class HubAuthOptionsValidator(IHostEnvironment environment) : IVal
         if (o.AddressFailureAllowance is < 0 or > 1_000_000)
         {
             errors.Add($"Gateway:Hubs:AddressFailureAllowance must be between 0 and 1,000,000, not {o.AddressFailureAllowance}.");
+        }
+
+        if (o.BrokerHashIterations is < 0 or > 1_000_000)
+        {
+            errors.Add($"Gateway:Hubs:BrokerHashIterations must be between 0 (none stored) and 1,000,000, not {o.BrokerHashIterations}.");
+        }
+
+        if (o.RegistryRecheckInterval < TimeSpan.FromSeconds(1) || o.RegistryRecheckInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"Gateway:Hubs:RegistryRecheckInterval must be between 1 s and 1 h, not {o.RegistryRecheckInterval}.");
         }
 
         if (!string.IsNullOrEmpty(o.DevFleetSecret) && !environment.IsDevelopment())

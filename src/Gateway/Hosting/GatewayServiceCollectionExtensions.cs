@@ -70,6 +70,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddPumpFleetQuarantineGauge();
         services.TryAddSingleton<HubAuthenticator>();
         services.TryAddSingleton<HubAdmin>();
+        services.TryAddSingleton<HubRegistryWatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<HubRegistryWatcher>());
         services.AddOptions<QuarantineOptions>().Bind(configuration.GetSection(QuarantineOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuarantineOptions>, QuarantineOptionsValidator>());
         services.TryAddSingleton<QuarantinePurger>();
@@ -91,6 +93,7 @@ public static class GatewayServiceCollectionExtensions
             services.TryAddSingleton<EmbeddedBroker>();
             services.TryAddSingleton<IHubReplyPublisher>(sp => sp.GetRequiredService<EmbeddedBroker>());
             services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
+            services.AddSingleton<IHubRegistryListener>(sp => sp.GetRequiredService<EmbeddedBroker>());
         }
 
         return services;

@@ -21,6 +21,21 @@ public sealed class HubAuthOptions
     /// <summary>PBKDF2-SHA256 iterations for new secret hashes (old hashes keep theirs). Default: 100000.</summary>
     public int Pbkdf2Iterations { get; set; } = 100_000;
 
+    /// <summary>
+    /// PBKDF2-SHA512 iterations of the hub's credential in mosquitto's <c>$7$</c> form, stored next to ours so
+    /// <c>hubs mosquitto-files</c> can write an external mosquitto's password file (docs/security.md). mosquitto checks
+    /// every CONNECT on its single thread, so this is lower than <see cref="Pbkdf2Iterations"/>; generated secrets
+    /// carry 256 random bits, which no iteration count is needed to protect. 0: store none (embedded-only fleets).
+    /// Default: 1000.
+    /// </summary>
+    public int BrokerHashIterations { get; set; } = 1000;
+
+    /// <summary>
+    /// How often each gateway re-reads the registry for the hubs connected to it, in case a change notification
+    /// (PostgreSQL LISTEN/NOTIFY) was missed. Default: 30 s.
+    /// </summary>
+    public TimeSpan RegistryRecheckInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a verified password is remembered in memory, to spare PBKDF2 on reconnect storms. Default: 5 min.</summary>
     public TimeSpan VerifiedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
 

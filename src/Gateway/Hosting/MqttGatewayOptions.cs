@@ -64,6 +64,29 @@ public sealed class MqttGatewayOptions
     /// <summary>Embedded: burst of the per-hub token bucket (a hub's backlog after an outage arrives at once). Default: 1000.</summary>
     public double HubMessageBurst { get; set; } = 1000;
 
+    /// <summary>
+    /// Embedded: largest MQTT packet (fixed header included) an authenticated hub may send (64 KiB before it has
+    /// authenticated). The length in the packet's fixed header is checked before the body is read, so a bigger packet
+    /// is never buffered: the connection is closed (reason <c>packet-too-large</c>). Keep it well above the parser's
+    /// 256 KiB payload limit: a message between the two is read and answered <c>payload-too-large</c> (a PUBACK, so
+    /// the hub drops it), one above this is not answered at all. Default: 1 MiB.
+    /// </summary>
+    public int MaxPacketSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Embedded: connections accepted but not yet authenticated, at most. Over the cap a connection is answered
+    /// CONNACK <c>ServerBusy</c> without any credential check (and closed at once beyond twice the cap); counted as
+    /// <c>too-many-pending</c>. Default: 500.
+    /// </summary>
+    public int MaxUnauthenticatedConnections { get; set; } = 500;
+
+    /// <summary>
+    /// Embedded: from accepting the TCP connection to a successful authentication (TLS handshake, CONNECT, password
+    /// check), at most; then the connection is closed (<c>connect-timeout</c>). Keep it above <c>Gateway:Hubs:HashWait</c>.
+    /// Default: 10 s.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>External broker client settings (Mode External).</summary>
     public ExternalBrokerOptions External { get; set; } = new();
 }

@@ -59,7 +59,7 @@ public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions
         }
 
         secret ??= SecretHasher.NewSecret();
-        var created = await store.TryCreateAsync(hubId, SecretHasher.Hash(secret, options.Value.Pbkdf2Iterations), actor.Name, ct);
+        var created = await store.TryCreateAsync(hubId, HubCredential.From(secret, options.Value), actor.Name, ct);
         return created ? new(HubAdminStatus.Ok, hubId, secret) : new(HubAdminStatus.Exists, hubId, null);
     }
 
@@ -85,7 +85,7 @@ public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions
         }
 
         secret ??= SecretHasher.NewSecret();
-        if (await store.RotateAsync(hubId, SecretHasher.Hash(secret, options.Value.Pbkdf2Iterations), ct))
+        if (await store.RotateAsync(hubId, HubCredential.From(secret, options.Value), ct))
         {
             return new(HubAdminStatus.Ok, hubId, secret);
         }

@@ -20,6 +20,9 @@ public enum HubAuthResult
     Busy,
 }
 
+/// <summary>A check's result and, when accepted, the stored secret hash the password matched.</summary>
+public sealed record HubAuthOutcome(HubAuthResult Result, string? SecretHash);
+
 /// <summary>Checks hub credentials against the hashed secrets in PostgreSQL (and the dev fleet secret when enabled).</summary>
 public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOptions> options, TimeProvider time, ILogger<HubAuthenticator> logger)
 {
@@ -29,11 +32,18 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
     private readonly SemaphoreSlim _hashing = new(options.Value.HashConcurrency, options.Value.HashConcurrency);
 
     /// <summary>Checks <paramref name="password"/> for <paramref name="hubId"/>. Throws when PostgreSQL is unreachable.</summary>
-    public async Task<HubAuthResult> AuthenticateAsync(string hubId, string? password, CancellationToken ct)
+    public async Task<HubAuthResult> AuthenticateAsync(string hubId, string? password, CancellationToken ct) =>
+        (await VerifyAsync(hubId, password, ct)).Result;
+
+    /// <summary>
+    /// As <see cref="AuthenticateAsync"/>, with the stored hash the password was verified against: the embedded
+    /// broker keeps it with the session, so a rotation ends exactly the sessions that used the old secret.
+    /// </summary>
+    public async Task<HubAuthOutcome> VerifyAsync(string hubId, string? password, CancellationToken ct)
     {
         if (!HubTopics.IsValidId(hubId) || string.IsNullOrEmpty(password))
         {
-            return HubAuthResult.Denied;
+            return new(HubAuthResult.Denied, null);
         }
 
         var o = options.Value;
@@ -42,17 +52,22 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
         {
             if (!string.IsNullOrEmpty(o.DevFleetSecret) && FixedTimeEquals(password, SecretHasher.DevFleetPassword(o.DevFleetSecret, hubId)))
             {
-                await store.TryCreateAsync(hubId, SecretHasher.Hash(password, o.Pbkdf2Iterations), "dev-fleet", ct);
+                var credential = HubCredential.From(password, o);
+                // A concurrent first connect of the same hub may have created the row: the session keeps whichever
+                // hash is stored (both were made from this same password).
+                var stored = await store.TryCreateAsync(hubId, credential, "dev-fleet", ct)
+                    ? credential.SecretHash
+                    : (await store.FindAsync(hubId, ct))?.SecretHash;
                 LogDevFleetProvisioned(hubId);
-                return HubAuthResult.Accepted;
+                return new(HubAuthResult.Accepted, stored);
             }
 
-            return HubAuthResult.Denied;
+            return new(HubAuthResult.Denied, null);
         }
 
         if (hub.RevokedAt is not null)
         {
-            return HubAuthResult.Denied;
+            return new(HubAuthResult.Denied, null);
         }
 
         var digest = SHA256.HashData(Encoding.UTF8.GetBytes(password));
@@ -60,13 +75,13 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
         if (_verified.TryGetValue(hubId, out var cached) && cached.StoredHash == hub.SecretHash && cached.Until > now &&
             CryptographicOperations.FixedTimeEquals(cached.PasswordDigest, digest))
         {
-            return HubAuthResult.Accepted;
+            return new(HubAuthResult.Accepted, hub.SecretHash);
         }
 
         // PBKDF2 runs in a bounded pool: a flood of wrong passwords queues here instead of taking every core.
         if (!await _hashing.WaitAsync(o.HashWait, ct))
         {
-            return HubAuthResult.Busy;
+            return new(HubAuthResult.Busy, null);
         }
 
         bool ok;
@@ -81,7 +96,7 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
 
         if (!ok)
         {
-            return HubAuthResult.Denied;
+            return new(HubAuthResult.Denied, null);
         }
 
         if (o.VerifiedCacheTtl > TimeSpan.Zero)
@@ -89,7 +104,7 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
             _verified[hubId] = (hub.SecretHash, digest, now + o.VerifiedCacheTtl);
         }
 
-        return HubAuthResult.Accepted;
+        return new(HubAuthResult.Accepted, hub.SecretHash);
     }
 
     private static bool FixedTimeEquals(string a, string b) =>

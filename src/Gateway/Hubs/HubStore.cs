@@ -5,6 +5,24 @@ namespace PumpFleet.Gateway.Hubs;
 /// <summary>A hub's credential row.</summary>
 public sealed record HubRecord(string HubId, string SecretHash, DateTimeOffset CreatedAt, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt);
 
+/// <summary>
+/// A secret as stored: our PBKDF2-SHA256 hash and, for an external mosquitto, its <c>$7$</c> form (null when
+/// <c>Gateway:Hubs:BrokerHashIterations</c> is 0).
+/// </summary>
+public sealed record HubCredential(string SecretHash, string? BrokerHash)
+{
+    /// <summary>Hashes a plaintext secret both ways, with the configured iterations.</summary>
+    public static HubCredential From(string secret, Hosting.HubAuthOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new(SecretHasher.Hash(secret, options.Pbkdf2Iterations),
+            options.BrokerHashIterations > 0 ? BrokerSecretHasher.Hash(secret, options.BrokerHashIterations) : null);
+    }
+}
+
+/// <summary>A hub that is not revoked, with its credential for the broker's password file (null: none stored).</summary>
+public sealed record BrokerCredential(string HubId, string? BrokerHash);
+
 /// <summary>Hub credentials and online status in PostgreSQL (tables of Sql/010_gateway.sql).</summary>
 public sealed class HubStore(NpgsqlDataSource dataSource)
 {
@@ -25,24 +43,28 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Creates the hub. Returns false when it already exists (revoked or not).</summary>
-    public async Task<bool> TryCreateAsync(string hubId, string secretHash, string? by, CancellationToken ct)
+    public async Task<bool> TryCreateAsync(string hubId, HubCredential credential, string? by, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(credential);
         await using var cmd = dataSource.CreateCommand(
-            "INSERT INTO pf_gateway_hubs (hub_id, secret_hash, created_by) VALUES ($1, $2, $3) ON CONFLICT (hub_id) DO NOTHING");
+            "INSERT INTO pf_gateway_hubs (hub_id, secret_hash, created_by, broker_hash) VALUES ($1, $2, $3, $4) ON CONFLICT (hub_id) DO NOTHING");
         cmd.Parameters.Add(new() { Value = hubId });
-        cmd.Parameters.Add(new() { Value = secretHash });
-        cmd.Parameters.Add(new() { Value = (object?)by ?? DBNull.Value });
+        cmd.Parameters.Add(new() { Value = credential.SecretHash });
+        cmd.Parameters.Add(new() { Value = (object?)by ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = (object?)credential.BrokerHash ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
     /// <summary>Replaces the secret of a hub that is not revoked. Returns false when the hub does not exist or is revoked.</summary>
-    public async Task<bool> RotateAsync(string hubId, string secretHash, CancellationToken ct)
+    public async Task<bool> RotateAsync(string hubId, HubCredential credential, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(credential);
         // A revocation is never lifted or overwritten (015_hub_revocation.sql also refuses it in the database).
         await using var cmd = dataSource.CreateCommand(
-            "UPDATE pf_gateway_hubs SET secret_hash = $2, rotated_at = now() WHERE hub_id = $1 AND revoked_at IS NULL");
+            "UPDATE pf_gateway_hubs SET secret_hash = $2, broker_hash = $3, rotated_at = now() WHERE hub_id = $1 AND revoked_at IS NULL");
         cmd.Parameters.Add(new() { Value = hubId });
-        cmd.Parameters.Add(new() { Value = secretHash });
+        cmd.Parameters.Add(new() { Value = credential.SecretHash });
+        cmd.Parameters.Add(new() { Value = (object?)credential.BrokerHash ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
@@ -54,6 +76,56 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new() { Value = hubId });
         cmd.Parameters.Add(new() { Value = by });
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>The current credential of each of <paramref name="hubIds"/>: revoked and unknown hubs are absent.</summary>
+    public async Task<Dictionary<string, string>> ActiveSecretHashesAsync(IReadOnlyCollection<string> hubIds, CancellationToken ct)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (hubIds.Count == 0)
+        {
+            return result;
+        }
+
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT hub_id, secret_hash FROM pf_gateway_hubs WHERE hub_id = ANY($1) AND revoked_at IS NULL");
+        cmd.Parameters.Add(new() { Value = hubIds.ToArray() });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            result[r.GetString(0)] = r.GetString(1);
+        }
+
+        return result;
+    }
+
+    /// <summary>Every revoked hub id.</summary>
+    public async Task<HashSet<string>> RevokedAsync(CancellationToken ct)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        await using var cmd = dataSource.CreateCommand("SELECT hub_id FROM pf_gateway_hubs WHERE revoked_at IS NOT NULL");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            result.Add(r.GetString(0));
+        }
+
+        return result;
+    }
+
+    /// <summary>Every hub that is not revoked, in hub id order, with its broker credential (for mosquitto's files).</summary>
+    public async Task<List<BrokerCredential>> BrokerCredentialsAsync(CancellationToken ct)
+    {
+        var result = new List<BrokerCredential>();
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT hub_id, broker_hash FROM pf_gateway_hubs WHERE revoked_at IS NULL ORDER BY hub_id COLLATE \"C\"");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            result.Add(new BrokerCredential(r.GetString(0), await r.IsDBNullAsync(1, ct) ? null : r.GetString(1)));
+        }
+
+        return result;
     }
 
     /// <summary>Records a hub as online or offline (connection events, status topic, last will).</summary>

@@ -40,7 +40,7 @@ public sealed class GatewayInstruments
         _quarantine = meter.CreateCounter<long>("pumpfleet.quarantine.messages", "{item}",
             "Messages and events written to the quarantine, by code.");
         _disconnects = meter.CreateCounter<long>("pumpfleet.gateway.disconnects", "{connection}",
-            "Hub connections the gateway closed, by reason (dependency-unavailable, ingest-timeout, backpressure, shutdown, unexpected-failure, rate-limited, too-many-pending).");
+            "Hub connections the gateway closed, by reason (dependency-unavailable, ingest-timeout, backpressure, shutdown, unexpected-failure, rate-limited, packet-too-large, too-many-pending, connect-timeout, protocol-violation).");
         _unexpected = meter.CreateCounter<long>("pumpfleet.gateway.unexpected.failures", "{failure}",
             "Messages whose processing failed with an unexpected exception, by outcome: retried or poisoned (quarantined).");
         _loginsThrottled = meter.CreateCounter<long>("pumpfleet.gateway.logins.throttled", "{connection}",
@@ -130,4 +130,16 @@ public static class DisconnectReasons
     public const string UnexpectedFailure = "unexpected-failure";
     /// <summary>The hub exceeded its message rate.</summary>
     public const string RateLimited = "rate-limited";
+    /// <summary>The hub was revoked while connected.</summary>
+    public const string Revoked = "revoked";
+    /// <summary>The hub's secret was rotated after its session authenticated with the old one.</summary>
+    public const string Rotated = "rotated";
+    /// <summary>A packet's fixed header announced more than MaxPacketSize bytes; closed before its body was read.</summary>
+    public const string PacketTooLarge = "packet-too-large";
+    /// <summary>More connections than MaxUnauthenticatedConnections were waiting for authentication.</summary>
+    public const string TooManyPending = "too-many-pending";
+    /// <summary>The connection did not authenticate within ConnectTimeout.</summary>
+    public const string ConnectTimeout = "connect-timeout";
+    /// <summary>MQTTnet closed the connection because of a malformed packet or a protocol violation.</summary>
+    public const string ProtocolViolation = "protocol-violation";
 }

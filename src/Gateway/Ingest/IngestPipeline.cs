@@ -87,6 +87,19 @@ public sealed partial class IngestPipeline(
         }
     }
 
+    /// <summary>
+    /// External mode: the message of a hub the registry says is revoked (the broker may not have reloaded its
+    /// files yet) is refused without being looked at: quarantined as <c>hub-revoked</c>, and may be acknowledged.
+    /// </summary>
+    public async Task<IngestReport> RefuseRevokedAsync(InboundMessage m, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var report = await RejectMessageAsync(m, HubTopics.Parse(m.Topic), RejectCodes.HubRevoked,
+            $"Hub '{m.HubId}' is revoked; its messages are not accepted.", refused: true, ct);
+        instruments.OnMessage(MessageResults.Refused, 0, TimeSpan.Zero);
+        return report;
+    }
+
     private async Task<IngestReport> ProcessCoreAsync(InboundMessage m, CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();

@@ -29,7 +29,7 @@ public sealed partial class EmbeddedBroker(
     IServiceProvider services,
     GatewayInstruments instruments,
     TimeProvider time,
-    ILogger<EmbeddedBroker> logger) : IHostedService, IHubReplyPublisher, IAsyncDisposable
+    ILogger<EmbeddedBroker> logger) : IHostedService, IHubReplyPublisher, IHubRegistryListener, IAsyncDisposable
 {
     /// <summary>Sender id of the platform's own publishes; not a valid hub id, so no hub can pose as it.</summary>
     public const string ServerClientId = "$pumpfleet-gateway";
@@ -43,6 +43,14 @@ public sealed partial class EmbeddedBroker(
     private FailedLoginLimiter? _failedLogins;
     private Hubs.LoginBackoff? _backoff;
     private HubRateLimiter? _rates;
+    // The stored hash each hub's current session authenticated against. Entries are replaced on every accepted
+    // connect and never removed on disconnect (a late disconnect event of a replaced connection would otherwise
+    // drop the new one's entry); they are bounded by the number of provisioned hubs.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _sessionHashes = new(StringComparer.Ordinal);
+    private ConnectionGate? _gate;
+
+    /// <summary>Connections accepted and not yet authenticated (MaxUnauthenticatedConnections caps them).</summary>
+    public int PendingConnections() => _gate?.Pending ?? 0;
 
     /// <summary>The running server (null before start).</summary>
     public MqttServer? Server => _server;
@@ -83,7 +91,13 @@ public sealed partial class EmbeddedBroker(
             }
         }
 
-        _server = new MqttServerFactory().CreateMqttServer(builder.Build());
+        // MQTTnet's own TCP adapter is replaced by one that applies the packet-size and pre-authentication limits
+        // before MQTTnet reads anything (GuardedTcpServerAdapter); the log bridge counts MQTTnet's protocol-violation
+        // disconnects, which it exposes nowhere else.
+        _gate = new ConnectionGate(o.MaxUnauthenticatedConnections);
+        var adapter = new GuardedTcpServerAdapter(_gate, o.MaxPacketSize, o.ConnectTimeout, instruments, time, logger);
+        var mqttLog = new MqttNetLogBridge(instruments, logger);
+        _server = new MqttServerFactory(mqttLog).CreateMqttServer(builder.Build(), [adapter], mqttLog);
         _server.ValidatingConnectionAsync += ValidateConnectionAsync;
         _server.InterceptingPublishAsync += InterceptPublishAsync;
         _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
@@ -133,6 +147,25 @@ public sealed partial class EmbeddedBroker(
 
     private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
+        var connection = _gate!.Find(e.ChannelAdapter);
+        if (connection?.Admission == Admission.Refused)
+        {
+            // Over MaxUnauthenticatedConnections when it was accepted (already counted and logged): no database read, no PBKDF2.
+            e.ReasonCode = MqttConnectReasonCode.ServerBusy;
+            e.ReasonString = "Too many connections are waiting for authentication; retry later.";
+            return;
+        }
+
+        await ValidateCredentialsAsync(e);
+        if (e.ReasonCode == MqttConnectReasonCode.Success && connection is not null)
+        {
+            connection.HubId = e.ClientId;
+            _gate.Authenticated(connection);
+        }
+    }
+
+    private async Task ValidateCredentialsAsync(ValidatingConnectionEventArgs e)
+    {
         var address = (e.RemoteEndPoint as IPEndPoint)?.Address.ToString();
         if (_backoff!.BlockedUntil(e.ClientId ?? "", address) is { } until)
         {
@@ -155,7 +188,8 @@ public sealed partial class EmbeddedBroker(
 
         try
         {
-            var result = await authenticator.AuthenticateAsync(e.ClientId, e.Password, _shutdown.Token);
+            var outcome = await authenticator.VerifyAsync(e.ClientId, e.Password, _shutdown.Token);
+            var result = outcome.Result;
             if (result == HubAuthResult.Busy)
             {
                 e.ReasonCode = MqttConnectReasonCode.ServerBusy;
@@ -165,6 +199,10 @@ public sealed partial class EmbeddedBroker(
             if (result == HubAuthResult.Accepted)
             {
                 _backoff.Succeeded(e.ClientId, address);
+                if (outcome.SecretHash is not null)
+                {
+                    _sessionHashes[e.ClientId] = outcome.SecretHash;
+                }
             }
             else
             {
@@ -281,6 +319,62 @@ public sealed partial class EmbeddedBroker(
         LogNotAcknowledged(e.ClientId, e.ApplicationMessage.Topic, reason, detail);
     }
 
+    /// <summary>
+    /// Ends the sessions of hubs that were revoked, and of hubs whose secret was rotated since their session
+    /// authenticated (a hub that already reconnected with the new secret keeps its session). The hub cannot
+    /// reconnect with what it had: every connect reads the registry.
+    /// </summary>
+    public async Task OnHubsChangedAsync(IReadOnlyCollection<string>? hubIds, CancellationToken ct)
+    {
+        var server = _server;
+        if (server is null)
+        {
+            return;
+        }
+
+        var connected = (await server.GetClientsAsync())
+            .Where(c => c.Id != ServerClientId && (hubIds is null || hubIds.Contains(c.Id)))
+            .ToList();
+        if (connected.Count == 0)
+        {
+            return;
+        }
+
+        var current = await services.GetRequiredService<HubStore>().ActiveSecretHashesAsync([.. connected.Select(c => c.Id).Distinct()], ct);
+        foreach (var client in connected)
+        {
+            string reason;
+            if (!current.TryGetValue(client.Id, out var hash))
+            {
+                reason = DisconnectReasons.Revoked; // revoked (or its row is gone): the credential is no longer valid
+            }
+            else if (_sessionHashes.TryGetValue(client.Id, out var used) && used != hash)
+            {
+                reason = DisconnectReasons.Rotated;
+            }
+            else
+            {
+                continue;
+            }
+
+            instruments.OnDisconnect(reason);
+            LogCredentialDisconnect(client.Id, reason);
+            try
+            {
+                await client.DisconnectAsync(new MqttServerClientDisconnectOptions
+                {
+                    ReasonCode = MqttDisconnectReasonCode.NotAuthorized,
+                    ReasonString = reason == DisconnectReasons.Revoked ? "The hub was revoked." : "The hub's secret was rotated; connect with the new one.",
+                });
+            }
+            catch (Exception x) when (x is not OutOfMemoryException)
+            {
+                // The connection went away by itself meanwhile: nothing left to end.
+                LogDisconnectFailed(client.Id, x);
+            }
+        }
+    }
+
     private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
     {
         // A hub may read only its own subtree (ack, rejects, status); never another hub's, never $share or '#'.
@@ -321,6 +415,12 @@ public sealed partial class EmbeddedBroker(
         _shutdown.Dispose();
         await ValueTask.CompletedTask;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId} disconnected: its credential is no longer valid ({Reason})")]
+    private partial void LogCredentialDisconnect(string hubId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Disconnecting hub {HubId} failed (already gone)")]
+    private partial void LogDisconnectFailed(string hubId, Exception e);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening (plain port {Port}, TLS port {TlsPort})")]
     private partial void LogStarted(int? port, int? tlsPort);

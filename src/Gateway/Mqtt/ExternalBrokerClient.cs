@@ -7,6 +7,7 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using PumpFleet.Contracts.Hub;
 using PumpFleet.Gateway.Hosting;
+using PumpFleet.Gateway.Hubs;
 using PumpFleet.Gateway.Ingest;
 using PumpFleet.Gateway.Protocol;
 
@@ -60,18 +61,33 @@ public sealed partial class ExternalBrokerClient(
     {
         var o = options.Value;
         var pipeline = services.GetRequiredService<IngestPipeline>();
+        var registry = services.GetRequiredService<HubRegistryWatcher>();
+        // The revoked set must be loaded before the first message is judged (it is refused even when the broker's
+        // files still let the hub in).
+        await registry.WaitReadyAsync(stoppingToken);
         _partitions = [.. Enumerable.Range(0, o.External.Partitions).Select(_ =>
             Channel.CreateUnbounded<MqttApplicationMessageReceivedEventArgs>(new UnboundedChannelOptions { SingleReader = true }))];
-        var workers = _partitions.Select(p => Task.Run(() => WorkAsync(p.Reader, pipeline, stoppingToken), CancellationToken.None)).ToArray();
+        var workers = _partitions.Select(p => Task.Run(() => WorkAsync(p.Reader, pipeline, registry, stoppingToken), CancellationToken.None)).ToArray();
 
         _client.ApplicationMessageReceivedAsync += e =>
         {
             // Return at once: acknowledging is the worker's job, after durable storage. The channel cannot fill
             // beyond ReceiveMaximum because the broker sends no more unacked messages than that.
             e.AutoAcknowledge = false;
-            var topic = HubTopics.Parse(e.ApplicationMessage.Topic);
-            var key = topic.Serial ?? topic.HubId;
-            var index = (int)((uint)StringComparer.Ordinal.GetHashCode(key) % (uint)_partitions.Length);
+            int index;
+            try
+            {
+                var topic = HubTopics.Parse(e.ApplicationMessage.Topic);
+                var key = topic.Serial ?? topic.HubId;
+                index = (int)((uint)StringComparer.Ordinal.GetHashCode(key) % (uint)_partitions.Length);
+            }
+            catch (Exception x) when (x is not OutOfMemoryException)
+            {
+                // Whatever it is, the message must reach a worker, which answers or retries it; never left unacked here.
+                LogUnexpected(e.ApplicationMessage.Topic, "partitioning", x);
+                index = 0;
+            }
+
             _inFlight.Enter();
             if (!_partitions[index].Writer.TryWrite(e))
             {
@@ -185,7 +201,8 @@ public sealed partial class ExternalBrokerClient(
         LogConnected(x.Host!, x.Port, result.IsSessionPresent);
     }
 
-    private async Task WorkAsync(ChannelReader<MqttApplicationMessageReceivedEventArgs> reader, IngestPipeline pipeline, CancellationToken ct)
+    private async Task WorkAsync(ChannelReader<MqttApplicationMessageReceivedEventArgs> reader, IngestPipeline pipeline, HubRegistryWatcher registry,
+        CancellationToken ct)
     {
         await foreach (var e in reader.ReadAllAsync(CancellationToken.None))
         {
@@ -193,7 +210,7 @@ public sealed partial class ExternalBrokerClient(
             {
                 if (!ct.IsCancellationRequested)
                 {
-                    await ProcessWithRetryAsync(e, pipeline, ct);
+                    await HandleAsync(e, pipeline, registry, ct);
                 }
             }
             finally
@@ -203,20 +220,67 @@ public sealed partial class ExternalBrokerClient(
         }
     }
 
-    private async Task ProcessWithRetryAsync(MqttApplicationMessageReceivedEventArgs e, IngestPipeline pipeline, CancellationToken ct)
+    /// <summary>
+    /// One message, whatever happens: an exception outside the pipeline's own handling (a bug in this client) is
+    /// retried in place like an unexpected failure and, at <c>PoisonThreshold</c>, the message is acknowledged and
+    /// logged as poison. It is never left unacknowledged until a reconnect, and it never ends the worker (which would
+    /// strand every later message of its partition).
+    /// </summary>
+    private async Task HandleAsync(MqttApplicationMessageReceivedEventArgs e, IngestPipeline pipeline, HubRegistryWatcher registry, CancellationToken ct)
+    {
+        var threshold = options.Value.PoisonThreshold;
+        var backoff = TimeSpan.FromMilliseconds(200);
+        for (var attempt = 1; !ct.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                await ProcessWithRetryAsync(e, pipeline, registry, ct);
+                return;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception x) when (x is not OutOfMemoryException)
+            {
+                instruments.OnUnexpectedFailure(poisoned: attempt >= threshold);
+                LogUnexpected(e.ApplicationMessage.Topic, $"attempt {attempt} of {threshold}", x);
+                if (attempt >= threshold)
+                {
+                    await AcknowledgeAsync(e, ct);
+                    return;
+                }
+
+                await Task.Delay(backoff, time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+        }
+    }
+
+    private async Task ProcessWithRetryAsync(MqttApplicationMessageReceivedEventArgs e, IngestPipeline pipeline, HubRegistryWatcher registry, CancellationToken ct)
     {
         var m = e.ApplicationMessage;
         var topic = HubTopics.Parse(m.Topic);
         using var receive = GatewayTracing.StartReceive(topic.HubId, m.Topic, m.UserProperties);
-        // The broker authenticated the publisher and its ACL keeps hubs in their own subtree: the topic's hub id
-        // is the publisher. The pipeline still checks pairing.
+        // The hub id is the user the broker authenticated: MQTT 5 does not tell a subscriber who published, but the
+        // ACL that `hubs mosquitto-files` generates (%u patterns) lets a user publish only under its own hub id, so
+        // the topic's hub id is the publisher's identity. The pipeline still checks pairing.
         var inbound = new InboundMessage(topic.HubId, m.Topic, System.Buffers.BuffersExtensions.ToArray(m.Payload), time.GetUtcNow(), e.PacketIdentifier.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var backoff = TimeSpan.FromMilliseconds(200);
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                await pipeline.ProcessAsync(inbound, ct);
+                if (registry.IsRevoked(topic.HubId))
+                {
+                    // Revoked in the registry: refused at once, even if the broker has not reloaded its files yet.
+                    await pipeline.RefuseRevokedAsync(inbound, ct);
+                }
+                else
+                {
+                    await pipeline.ProcessAsync(inbound, ct);
+                }
+
                 break;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -247,6 +311,11 @@ public sealed partial class ExternalBrokerClient(
             return;
         }
 
+        await AcknowledgeAsync(e, ct);
+    }
+
+    private async Task AcknowledgeAsync(MqttApplicationMessageReceivedEventArgs e, CancellationToken ct)
+    {
         try
         {
             await e.AcknowledgeAsync(ct);
@@ -255,7 +324,7 @@ public sealed partial class ExternalBrokerClient(
         {
             // Acknowledge failed (connection lost): the broker redelivers after the reconnect; the grain deduplicates.
             instruments.OnDependencyFailure(Dependencies.Broker);
-            LogAckFailed(m.Topic, x);
+            LogAckFailed(e.ApplicationMessage.Topic, x);
         }
     }
 
@@ -280,6 +349,9 @@ public sealed partial class ExternalBrokerClient(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Message on {Topic} held unacknowledged ({Dependency}); retrying in {Backoff}")]
     private partial void LogRetrying(string topic, TimeSpan backoff, string dependency);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unexpected failure handling the message on {Topic} ({Stage}); it is retried, and acknowledged as poison at the threshold")]
+    private partial void LogUnexpected(string topic, string stage, Exception e);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not acknowledge the message on {Topic}; the broker will redeliver it")]
     private partial void LogAckFailed(string topic, Exception e);

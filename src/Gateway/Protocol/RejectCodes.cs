@@ -45,6 +45,11 @@ public static class RejectCodes
     public const string HubMismatch = "hub-mismatch";
     /// <summary>The pump is not paired with the publishing hub.</summary>
     public const string PumpNotPaired = RejectionCodes.NotPaired;
+    /// <summary>
+    /// External mode: the publishing hub is revoked in the registry (the broker had not reloaded its files yet). The
+    /// message is quarantined and acknowledged to the broker; a revoked hub cannot read the answer.
+    /// </summary>
+    public const string HubRevoked = "hub-revoked";
     /// <summary>A hub published on a topic hubs may not publish to (<c>ack</c>, <c>rejects</c>, anything else).</summary>
     public const string TopicNotAllowed = "topic-not-allowed";
 

@@ -349,7 +349,10 @@ public sealed partial class PumpGrain(
         var version = _state.Version;
         foreach (var p in events)
         {
-            _state.Apply(p.Event, new EventEnvelope(++version, p.Seq, p.ReceivedAt, p.ClockSuspect));
+            // The store keeps receive times to the microsecond: fold what a replay will read, so that a snapshot of
+            // this state and a fold of the stored stream agree exactly (as-of views start from kept snapshots).
+            var receivedAt = p.ReceivedAt.AddTicks(-(p.ReceivedAt.UtcTicks % 10));
+            _state.Apply(p.Event, new EventEnvelope(++version, p.Seq, receivedAt, p.ClockSuspect));
         }
 
         fold?.Stop();
@@ -371,7 +374,15 @@ public sealed partial class PumpGrain(
         try
         {
             var json = JsonSerializer.Serialize(_state, SnapshotJson.Options);
-            await store.SaveSnapshotAsync(new Snapshot(Serial, _state.Version, PumpState.SchemaVersion, json));
+            var snapshot = new Snapshot(Serial, _state.Version, PumpState.SchemaVersion, json);
+            await store.SaveSnapshotAsync(snapshot);
+            var every = options.Value.SnapshotHistoryEvery;
+            if (_state.Version / every > _snapshotVersion / every && _state.SnapshotCoversUntil is { } coversUntil)
+            {
+                // Crossed a multiple since the last snapshot: keep this one for as-of views (the latest is overwritten).
+                await store.SaveHistoricalSnapshotAsync(snapshot, coversUntil);
+            }
+
             _snapshotVersion = _state.Version;
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -15,6 +15,14 @@ public sealed class PumpGrainOptions
     public int SnapshotEvery { get; set; } = 200;
 
     /// <summary>
+    /// Keep a snapshot in the stream's history (ISnapshotStore.SaveHistoricalSnapshotAsync) whenever the version crosses a multiple of this
+    /// many events, besides the latest one: an as-of view then folds one kept snapshot plus at most about this many
+    /// events (and any that arrived late), whatever the stream's length. About 20 days of an hourly pump's events,
+    /// ~10 KB each. Default: 1000; a multiple of <see cref="SnapshotEvery"/> keeps one per interval exactly.
+    /// </summary>
+    public int SnapshotHistoryEvery { get; set; } = 1000;
+
+    /// <summary>
     /// Sequence sanity (protocol.md §1): an event more than this far above the pump's highest stored seq is refused
     /// with <c>seq-out-of-range</c>. Default: 1,000,000.
     /// </summary>

@@ -20,6 +20,11 @@ public sealed class PumpGrainOptionsValidator : IValidateOptions<PumpGrainOption
             errors.Add($"PumpFleet:Pumps:SeqWindow must be between 1 and 2^52, not {o.SeqWindow}.");
         }
 
+        if (o.SnapshotHistoryEvery is < 10 or > 1_000_000)
+        {
+            errors.Add($"PumpFleet:Pumps:SnapshotHistoryEvery must be between 10 and 1,000,000, not {o.SnapshotHistoryEvery}.");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -21,14 +21,21 @@ internal static class SiloCommands
         return 0;
     }
 
-    /// <summary><c>projections rebuild [name]</c> and <c>projections list</c>: reset read models for the running cluster to rebuild from zero.</summary>
+    /// <summary><c>projections rebuild [name] [--actor=&lt;name&gt;]</c> and <c>projections list</c>: reset read models for the running cluster to rebuild from zero (audited).</summary>
     public static async Task<int> ProjectionsAsync(string[] args)
     {
         var (builder, _) = await CreateBuilderAsync([.. args.Where(a => a.StartsWith("--", StringComparison.Ordinal))]);
         builder.Services.AddPumpFleetReadModels();
         await using var host = builder.Build();
-        await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
-        return await ProjectionsCommandLine.RunAsync([.. args.Where(a => !a.StartsWith("--", StringComparison.Ordinal))], host.Services, Console.Out);
+        // In the cluster the command runs with the silo's least-privileged user, which cannot migrate; the chart sets
+        // PumpFleet:MigrateOnStart=false there (the migrate Job owns the schema).
+        if (builder.Configuration.GetValue(SchemaMigrator.MigrateOnStartKey, true))
+        {
+            await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+        }
+
+        // The whole line: the command reads its words and --actor=<name> (the audit trail's operator) itself.
+        return await ProjectionsCommandLine.RunAsync(args, host.Services, Console.Out);
     }
 
     /// <summary>Runs the silo; with <c>PumpFleet:AllInOne</c> (Development) also the gateway, the dashboard and optionally a simulated fleet.</summary>

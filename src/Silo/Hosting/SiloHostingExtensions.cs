@@ -4,6 +4,7 @@ using PumpFleet.Grains;
 using Orleans.Dashboard;
 using PumpFleet.Clustering;
 using PumpFleet.ReadModels;
+using PumpFleet.Streaming;
 
 namespace PumpFleet.Silo.Hosting;
 
@@ -36,6 +37,9 @@ public static class SiloHostingExtensions
             silo.UsePumpFleetClustering(builder.Configuration, connectionString);
             // Projections run as grains spread over the silos (src/Projections engine, src/ReadModels); the Orleans dashboard's grains too.
             silo.AddPumpFleetProjections();
+            // The event log as Orleans streams ("pumpfleet-log", src/Streaming): the live dashboard's push, and any
+            // grain that reacts to committed events. Streaming:Enabled=false leaves it out.
+            silo.AddPumpFleetLogStreams(builder.Configuration);
             silo.AddDashboard();
             // Grain calls carry the caller's trace context (W3C, in the request context); spans only when tracing is on.
             silo.AddActivityPropagation();

@@ -1,11 +1,13 @@
 using Npgsql;
+using PumpFleet.EventStore.Audit;
 using PumpFleet.EventStore.Integrity;
 
 namespace PumpFleet.Silo.Hosting;
 
 /// <summary>
-/// <c>verify [streamId] [--Key=Value ...]</c>: walks the event hash chains (every stream, or one) and the chain anchors,
-/// prints the first broken link of each broken stream, and exits 0 when everything holds, 1 otherwise (docs/security.md).
+/// <c>verify [streamId] [--actor=&lt;name&gt;] [--Key=Value ...]</c>: walks the event hash chains (every stream, or one) and
+/// the chain anchors, records the check in the audit trail, prints the first broken link of each broken stream, and
+/// exits 0 when everything holds, 1 otherwise (docs/security.md).
 /// </summary>
 public static class VerifyCommand
 {
@@ -16,9 +18,20 @@ public static class VerifyCommand
         ArgumentNullException.ThrowIfNull(output);
         static bool IsSetting(string a) => a.StartsWith("--", StringComparison.Ordinal);
         var positional = args.Where(a => !IsSetting(a)).ToList();
+        OperatorIdentity who;
+        try
+        {
+            who = OperatorIdentity.FromArguments(args);
+        }
+        catch (ArgumentException e)
+        {
+            await output.WriteLineAsync(e.Message);
+            return 2;
+        }
+
         if (positional.Count > 1)
         {
-            await output.WriteLineAsync("usage: verify [streamId] [--ConnectionStrings:PumpFleet=...]");
+            await output.WriteLineAsync("usage: verify [streamId] [--actor=<name>] [--ConnectionStrings:PumpFleet=...]");
             return 2;
         }
 
@@ -27,9 +40,7 @@ public static class VerifyCommand
         try
         {
             await using var dataSource = NpgsqlDataSource.Create(connectionString);
-            var report = await new ChainVerifier(dataSource).VerifyAsync(positional.Count == 1 ? positional[0] : null);
-            ChainVerifier.Write(report, output);
-            return report.Intact ? 0 : 1;
+            return await VerifyCommandLine.RunAsync(dataSource, positional.Count == 1 ? positional[0] : null, who, output);
         }
         finally
         {

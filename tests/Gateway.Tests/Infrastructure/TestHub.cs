@@ -114,6 +114,17 @@ public sealed class TestHub : IAsyncDisposable
         }
     }
 
+    /// <summary>Everything received so far and not yet consumed by a wait.</summary>
+    public IReadOnlyList<Received> ReceivedSoFar()
+    {
+        while (_inbox.Reader.TryRead(out var m))
+        {
+            _backlog.Add(m);
+        }
+
+        return [.. _backlog];
+    }
+
     /// <summary>Waits for an ack of <paramref name="serial"/> with committedSeq ≥ <paramref name="seq"/>.</summary>
     public Task<Received> WaitForAckAsync(string serial, long seq) =>
         WaitForAsync(m => m.Topic.EndsWith($"/pumps/{serial}/ack", StringComparison.Ordinal) && m.Json.GetProperty("committedSeq").GetInt64() >= seq,

@@ -69,6 +69,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.gateway.mqtt.tls.enabled (not .Values.gateway.mqtt.tls.existingSecret) -}}
 {{- fail "gateway.mqtt.tls.enabled needs gateway.mqtt.tls.existingSecret (a Secret with a PKCS#12 certificate)" -}}
 {{- end -}}
+{{- if and .Values.orleans.tls.enabled (not .Values.orleans.tls.existingSecret) -}}
+{{- fail "orleans.tls.enabled needs orleans.tls.existingSecret (a Secret with the cluster certificate, its key and the CA)" -}}
+{{- end -}}
 {{- if and (eq .Values.gateway.mqtt.mode "External") (not .Values.gateway.mqtt.external.host) -}}
 {{- fail "gateway.mqtt.mode External needs gateway.mqtt.external.host" -}}
 {{- end -}}
@@ -152,4 +155,21 @@ readinessProbe:
 {{- define "pumpfleet.tmpVolume" -}}
 - name: tmp
   emptyDir: {}
+{{- end -}}
+
+{{/* The Orleans mTLS Secret (orleans.tls), mounted read-only in every process that joins the cluster. */}}
+{{- define "pumpfleet.orleansTlsVolumeMount" -}}
+{{- if .Values.orleans.tls.enabled }}
+- name: orleans-tls
+  mountPath: /etc/pumpfleet/orleans-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "pumpfleet.orleansTlsVolume" -}}
+{{- if .Values.orleans.tls.enabled }}
+- name: orleans-tls
+  secret:
+    secretName: {{ .Values.orleans.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
 {{- end -}}

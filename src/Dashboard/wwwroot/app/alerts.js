@@ -4,6 +4,12 @@ let canTriage = false;
 const filters = { severity: '', kind: '' };
 // Acted-on ids stay hidden until the read model has caught up, so a row does not flicker back in between.
 const handled = new Set();
+// Anomaly changes pushed by the server as they commit (id -> what the events said), shown at once until the read
+// model agrees; the ids that arrived that way while the page was open stay marked 'live' (new since you looked);
+// the last lists read from the API.
+const pushed = new Map();
+const arrivedLive = new Set();
+let lists = { open: [], acknowledged: [], alarms: [] };
 
 function pumpLink(serial) { return `<a href="/pump?serial=${encodeURIComponent(serial)}">${esc(serial)}</a>`; }
 
@@ -13,6 +19,42 @@ async function load() {
   if (filters.kind) q.set('kind', filters.kind);
   const [open, acknowledged, alarms] = await Promise.all([
     api('/api/anomalies?status=open&' + q), api('/api/anomalies?status=acknowledged&' + q), api('/api/alarms?active=true&severity=critical')]);
+  lists = { open, acknowledged, alarms };
+  // Forget pushed changes the read model now shows.
+  for (const [id, a] of [...pushed]) {
+    const inOpen = open.some(x => x.id === id), inAck = acknowledged.some(x => x.id === id);
+    if ((a.status === 'open' && inOpen) || (a.status === 'acknowledged' && inAck) || (a.status === 'resolved' && !inOpen && !inAck)) pushed.delete(id);
+  }
+  render();
+}
+
+// An anomaly change pushed by the server: merged into what the page shows until the read model has it.
+function onAnomaly(a) {
+  const known = pushed.get(a.id) ?? lists.open.find(x => x.id === a.id) ?? lists.acknowledged.find(x => x.id === a.id) ?? {};
+  const merged = { ...known };
+  for (const [k, v] of Object.entries(a)) if (v !== null && v !== undefined) merged[k] = v;
+  pushed.set(a.id, merged);
+  arrivedLive.add(a.id);
+  render();
+}
+
+// The API's lists (their order: critical first, newest first) with the pushed changes applied: a pushed new anomaly
+// goes on top of its table, a pushed acknowledgement moves a row to the acknowledged table, a resolution removes it.
+function merge() {
+  const matches = a => (!filters.severity || a.severity === filters.severity) && (!filters.kind || a.kind === filters.kind);
+  const withPush = a => pushed.has(a.id) ? { ...a, ...pushed.get(a.id) } : a;
+  const fromApi = [...lists.open, ...lists.acknowledged].map(withPush);
+  const known = new Set(fromApi.map(a => a.id));
+  const fresh = [...pushed.values()].filter(a => !known.has(a.id) && a.kind).reverse();
+  const rows = status => [...fresh.filter(a => a.status === status), ...fromApi.filter(a => a.status === status && pushed.has(a.id) && !lists[status].some(x => x.id === a.id)),
+    ...fromApi.filter(a => a.status === status && lists[status].some(x => x.id === a.id))].filter(matches);
+  return { open: rows('open'), acknowledged: rows('acknowledged') };
+}
+
+function render() {
+  const { open, acknowledged } = merge();
+  const alarms = lists.alarms;
+  const liveClass = id => arrivedLive.has(id) ? ' class="live"' : '';
   // A live refresh rebuilds the tables: keep what the user is typing in a note (and where), or the acknowledgement
   // would go out without it.
   const typed = new Map([...document.querySelectorAll('tbody tr[data-id] input.note')]
@@ -21,12 +63,12 @@ async function load() {
     ? document.activeElement.closest('table').id + '/' + document.activeElement.closest('tr').dataset.id : null;
   const visible = open.filter(a => !handled.has(a.id));
   document.getElementById('open-count').textContent = `(${visible.length})`;
-  document.querySelector('#anomalies tbody').innerHTML = visible.map(a => `<tr data-id="${esc(a.id)}">
+  document.querySelector('#anomalies tbody').innerHTML = visible.map(a => `<tr data-id="${esc(a.id)}"${liveClass(a.id)}>
       <td>${fmtTime(a.detectedAt)}</td><td>${pumpLink(a.serial)}</td><td>${esc(a.kind)}</td><td>${badge(a.severity)}</td><td>${esc(a.summary)}</td>
       <td><input class="note" placeholder="note" size="18" ${canTriage ? '' : 'disabled'}></td>
       <td><button class="ack" ${canTriage ? '' : 'disabled'}>Acknowledge</button> <button class="resolve secondary" ${canTriage ? '' : 'disabled'}>Resolve</button></td></tr>`).join('')
     || '<tr><td colspan="7" class="muted">Nothing open.</td></tr>';
-  document.querySelector('#acknowledged tbody').innerHTML = acknowledged.filter(a => !handled.has(a.id + ':resolved')).map(a => `<tr data-id="${esc(a.id)}">
+  document.querySelector('#acknowledged tbody').innerHTML = acknowledged.filter(a => !handled.has(a.id + ':resolved')).map(a => `<tr data-id="${esc(a.id)}"${liveClass(a.id)}>
       <td>${fmtTime(a.detectedAt)}</td><td>${pumpLink(a.serial)}</td><td>${esc(a.kind)}</td><td>${badge(a.severity)}</td><td>${esc(a.acknowledgedBy)}</td>
       <td><input class="note" placeholder="note" size="18" ${canTriage ? '' : 'disabled'}></td>
       <td><button class="resolve secondary" ${canTriage ? '' : 'disabled'}>Resolve</button></td></tr>`).join('')
@@ -40,7 +82,7 @@ async function load() {
     if (key === focused) input.focus();
   }
   // Forget handled ids once the read model agrees.
-  for (const id of [...handled]) if (!open.some(a => a.id === id) && !acknowledged.some(a => a.id + ':resolved' === id)) handled.delete(id);
+  for (const id of [...handled]) if (!lists.open.some(a => a.id === id) && !lists.acknowledged.some(a => a.id + ':resolved' === id)) handled.delete(id);
   document.body.dataset.loaded = 'true';
 }
 
@@ -70,4 +112,4 @@ document.getElementById('filter-kind').addEventListener('change', e => { filters
 const me = await header('Alerts');
 canTriage = !!me?.roles.includes('analyst');
 await load();
-live(load);
+live(load, { anomaly: onAnomaly });

@@ -64,9 +64,12 @@ export async function header(active) {
   } catch { return null; }
 }
 
-// Live updates: the server sends 'fleet' whenever a projection applied new events; pages re-read what they show.
-// EventSource reconnects by itself after a network error.
-export function live(onChange) {
+// Live updates (/api/live, one feed per server process): 'fleet' whenever a projection applied new events (pages
+// re-read what they show), and, pushed from the event log as events commit, 'anomaly' (an anomaly opened,
+// acknowledged or resolved: id, serial, status and what the event carries) and 'pump' (an event that can change a
+// pump's status: serial, type). `on` maps those names to handlers. EventSource reconnects by itself after a network
+// error, and the server then sends the current summary, so the page re-reads its state.
+export function live(onChange, on = {}) {
   const source = new EventSource('/api/live');
   let timer = null;
   source.addEventListener('fleet', e => {
@@ -74,6 +77,9 @@ export function live(onChange) {
     clearTimeout(timer);
     timer = setTimeout(() => onChange(summary), 100);
   });
+  for (const [name, handler] of Object.entries(on)) {
+    source.addEventListener(name, e => handler(JSON.parse(e.data)));
+  }
   return source;
 }
 

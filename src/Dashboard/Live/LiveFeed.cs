@@ -1,0 +1,237 @@
+using System.Net.ServerSentEvents;
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Orleans.Streams;
+using PumpFleet.Contracts;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Json;
+using PumpFleet.Dashboard.Hosting;
+using PumpFleet.ReadModels;
+using PumpFleet.Streaming;
+
+namespace PumpFleet.Dashboard.Live;
+
+/// <summary>
+/// The live channel of one dashboard process, shared by every open browser. It holds <b>one</b> subscription per
+/// partition stream of the log provider (<see cref="LogStreams"/>), so anomaly opened / acknowledged / resolved events and
+/// events that can change a pump's status are pushed to every browser as they are committed, with no database query
+/// at all; and it asks the read models for the fleet summary once per <see cref="DashboardOptions.LiveInterval"/> for
+/// the whole process (not per browser), pushing it when it changed. A browser that connects gets the latest summary
+/// at once and re-reads what it shows from the API; a browser too slow to keep up loses intermediate messages (its
+/// queue keeps the newest), never the current state. Without the stream provider (streaming disabled) the summary
+/// still flows.
+/// </summary>
+public sealed partial class LiveFeed(
+    IServiceProvider services, IReadModelQueries queries, IOptions<DashboardOptions> options, TimeProvider time, ILogger<LiveFeed> logger)
+    : BackgroundService, IAsyncObserver<CommittedEvent>
+{
+    /// <summary>Messages a browser may fall behind before the oldest are dropped.</summary>
+    public const int BrowserQueue = 256;
+
+    private static readonly TimeSpan SubscriptionCheck = TimeSpan.FromSeconds(30);
+    private readonly Lock _gate = new();
+    private readonly HashSet<Channel<SseItem<object>>> _browsers = [];
+    private readonly TaskCompletionSource<FleetSummary> _firstSummary = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private FleetSummary? _summary;
+    private long _summaryQueries;
+
+    /// <summary>Browsers connected now.</summary>
+    public int Browsers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _browsers.Count;
+            }
+        }
+    }
+
+    /// <summary>Read-model queries this process made for the live channel so far (a figure for tests and the benchmark).</summary>
+    public long SummaryQueries => Interlocked.Read(ref _summaryQueries);
+
+    /// <summary>True once the partition streams are subscribed.</summary>
+    public bool Subscribed { get; private set; }
+
+    /// <summary>
+    /// One browser's messages: the current fleet summary first, then whatever is pushed, until
+    /// <paramref name="ct"/> (the request) ends.
+    /// </summary>
+    public async IAsyncEnumerable<SseItem<object>> ConnectAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var channel = Channel.CreateBounded<SseItem<object>>(new BoundedChannelOptions(BrowserQueue)
+        {
+            FullMode = BoundedChannelFullMode.DropOldest,
+            SingleReader = true,
+        });
+        lock (_gate)
+        {
+            _browsers.Add(channel);
+        }
+
+        try
+        {
+            yield return new SseItem<object>(await _firstSummary.Task.WaitAsync(ct), "fleet");
+            await foreach (var item in channel.Reader.ReadAllAsync(ct))
+            {
+                yield return item;
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _browsers.Remove(channel);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var subscribedAt = DateTimeOffset.MinValue;
+        string? version = null;
+        using var timer = new PeriodicTimer(options.Value.LiveInterval, time);
+        do
+        {
+            try
+            {
+                if (time.GetUtcNow() - subscribedAt >= SubscriptionCheck)
+                {
+                    // Until it succeeds (the cluster may not be up yet) this is tried at every tick.
+                    await EnsureSubscribedAsync();
+                    subscribedAt = time.GetUtcNow();
+                }
+
+                Interlocked.Increment(ref _summaryQueries);
+                var current = await queries.VersionAsync(stoppingToken);
+                if (current != version || _summary is null)
+                {
+                    Interlocked.Increment(ref _summaryQueries);
+                    var summary = await queries.FleetSummaryAsync(stoppingToken);
+                    version = current;
+                    _summary = summary;
+                    _firstSummary.TrySetResult(summary);
+                    Broadcast(new SseItem<object>(summary, "fleet"));
+                }
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                // The database or the cluster is away: browsers keep what they show, the next tick tries again.
+                LogRefreshFailed(logger, e);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    // One subscription per partition stream for this process. A subscription can be lost with the silo that held its
+    // pub-sub state (kept in memory), so it is checked now and then and made again when missing.
+    private async Task EnsureSubscribedAsync()
+    {
+        IStreamProvider provider;
+        try
+        {
+            provider = services.GetRequiredService<IClusterClient>().GetStreamProvider(LogStreams.ProviderName);
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException)
+        {
+            LogNoStreams(logger);
+            return;
+        }
+
+        foreach (var id in LogStreams.AllPartitions())
+        {
+            var stream = provider.GetStream<CommittedEvent>(id);
+            var handles = await stream.GetAllSubscriptionHandles();
+            if (handles.Count == 0)
+            {
+                await stream.SubscribeAsync(this);
+                continue;
+            }
+
+            await handles[0].ResumeAsync(this);
+            foreach (var extra in handles.Skip(1))
+            {
+                await extra.UnsubscribeAsync();
+            }
+        }
+
+        Subscribed = true;
+    }
+
+    /// <inheritdoc />
+    public Task OnNextAsync(CommittedEvent item, StreamSequenceToken? token = null)
+    {
+        var message = ToMessage(item);
+        if (message is not null)
+        {
+            Broadcast(message.Value);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task OnCompletedAsync() => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task OnErrorAsync(Exception ex)
+    {
+        LogStreamError(logger, ex);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The browser message for a committed event, or null when browsers do not care about it.</summary>
+    internal static SseItem<object>? ToMessage(CommittedEvent e)
+    {
+        var serial = StreamIds.IsPump(e.StreamId) ? e.StreamId : null;
+        switch (e.Type)
+        {
+            case "anomaly.detected" or "anomaly.acknowledged" or "anomaly.resolved":
+                var payload = EventJson.Deserialize(e.Type, e.Data);
+                return new SseItem<object>(payload switch
+                {
+                    AnomalyDetected d => new LiveAnomaly(d.AnomalyId, serial, "open", d.Kind, d.Severity, d.Summary, d.At, null, null, null, null, null),
+                    AnomalyAcknowledged a => new LiveAnomaly(a.AnomalyId, serial, "acknowledged", null, null, null, null, a.By, a.At, null, null, a.Note),
+                    AnomalyResolved r => new LiveAnomaly(r.AnomalyId, serial, "resolved", null, null, null, null, null, null, r.By, r.At, r.Note),
+                    _ => throw new InvalidOperationException($"Unexpected payload for {e.Type}."),
+                }, "anomaly");
+
+            // What moves a pump's status (alarms, delivery, therapy phase, refills, reservoir, battery): the page
+            // re-reads that pump.
+            case "alarm.raised" or "alarm.cleared" or "delivery.state" or "therapy.phase" or "refill" or "reservoir.level" or "status" when serial is not null:
+                return new SseItem<object>(new LivePump(serial, e.Type, e.ReceivedAt), "pump");
+
+            default:
+                return null;
+        }
+    }
+
+    private void Broadcast(SseItem<object> item)
+    {
+        lock (_gate)
+        {
+            foreach (var browser in _browsers)
+            {
+                browser.Writer.TryWrite(item);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: refreshing the fleet summary or the stream subscriptions failed")]
+    private static partial void LogRefreshFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Live channel: no 'pumpfleet-log' stream provider in this process; pushing the fleet summary only")]
+    private static partial void LogNoStreams(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: the log stream reported an error")]
+    private static partial void LogStreamError(ILogger logger, Exception exception);
+}
+
+/// <summary>An anomaly change pushed to browsers (<c>event: anomaly</c>); fields of <c>GET /api/anomalies</c> items that the event carries.</summary>
+public sealed record LiveAnomaly(
+    string Id, string? Serial, string Status, string? Kind, string? Severity, string? Summary, DateTimeOffset? DetectedAt,
+    string? AcknowledgedBy, DateTimeOffset? AcknowledgedAt, string? ResolvedBy, DateTimeOffset? ResolvedAt, string? Note);
+
+/// <summary>A committed event that can change a pump's status (<c>event: pump</c>): pages re-read that pump.</summary>
+public sealed record LivePump(string Serial, string Type, DateTimeOffset ReceivedAt);

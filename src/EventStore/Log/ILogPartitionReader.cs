@@ -1,0 +1,18 @@
+namespace PumpFleet.EventStore.Log;
+
+/// <summary>Reads one partition of the event log in the gap-safe order (the stream provider's receivers).</summary>
+public interface ILogPartitionReader
+{
+    /// <summary>
+    /// Reads up to <paramref name="limit"/> events of partition <paramref name="partition"/> after
+    /// <paramref name="after"/>, in <c>(transaction_id, global_position)</c> order and only below the oldest
+    /// transaction still in flight, so an event whose transaction commits late is returned later, never skipped.
+    /// </summary>
+    Task<GlobalPage> ReadPartitionAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default);
+
+    /// <summary>
+    /// Moves checkpoint <paramref name="name"/> forward to <paramref name="checkpoint"/>, never backward (two
+    /// receivers may briefly own one queue while it moves between silos). Returns the stored position.
+    /// </summary>
+    Task<GlobalCheckpoint> AdvanceCheckpointAsync(string name, GlobalCheckpoint checkpoint, CancellationToken ct = default);
+}

@@ -1,0 +1,145 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Streams;
+using PumpFleet.EventStore;
+using PumpFleet.EventStore.Log;
+
+namespace PumpFleet.Streaming;
+
+/// <summary>
+/// Reads one partition of the log for its queue. It never writes events: it reads what the append path committed,
+/// from its checkpoint on, below the xmin horizon (so a late commit is read later, never skipped). It queries only
+/// when the partition was notified since its last read, when its last page was full, or when
+/// <see cref="LogStreamOptions.PollInterval"/> has passed (a missed notification costs at most that). Delivered items
+/// (handed back by the cache once every consumer cursor passed them) move the checkpoint forward, saved at most every
+/// <see cref="LogStreamOptions.CheckpointInterval"/> and on shutdown; a receiver that starts (on this silo or,
+/// after a rebalance, on another) resumes from the saved checkpoint, so delivery is at least once.
+/// </summary>
+internal sealed partial class LogQueueReceiver(
+    int partition,
+    string checkpointName,
+    ILogPartitionReader reader,
+    ICheckpointStore checkpoints,
+    LogNotificationListener notifications,
+    LogStreamOptions options,
+    TimeProvider time,
+    LogStreamInstruments instruments,
+    ILogger logger) : IQueueAdapterReceiver
+{
+    private GlobalCheckpoint _readPosition;
+    private GlobalCheckpoint _delivered;
+    private GlobalCheckpoint _saved;
+    private DateTimeOffset _savedAt;
+    private long _seenNotifications = -1;
+    private DateTimeOffset _lastRead = DateTimeOffset.MinValue;
+    private bool _moreWaiting = true;
+    private DateTimeOffset _retryUntil = DateTimeOffset.MinValue;
+
+    // How long a notified partition that shows nothing yet (an older transaction still open holds the horizon) is
+    // re-read at every agent turn before falling back to the poll interval.
+    private static readonly TimeSpan HorizonRetry = TimeSpan.FromMilliseconds(250);
+
+    public async Task Initialize(TimeSpan timeout)
+    {
+        notifications.EnsureStarted();
+        using var cts = new CancellationTokenSource(timeout);
+        _saved = await checkpoints.LoadCheckpointAsync(checkpointName, cts.Token);
+        _readPosition = _saved;
+        _delivered = _saved;
+        _savedAt = time.GetUtcNow();
+        LogStarted(logger, partition, _saved.ToString());
+    }
+
+#pragma warning disable CS0672, CS0618 // the legacy members are still abstract in 10.4.2; the token forms forward to them
+    public Task<IList<IBatchContainer>> GetQueueMessagesAsync(int maxCount) => GetQueueMessagesAsync(maxCount, CancellationToken.None);
+
+    public Task MessagesDeliveredAsync(IList<IBatchContainer> messages) => MessagesDeliveredAsync(messages, CancellationToken.None);
+#pragma warning restore CS0672, CS0618
+
+    public async Task<IList<IBatchContainer>> GetQueueMessagesAsync(int maxCount, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await SaveCheckpointIfDueAsync(now, force: false, cancellationToken);
+
+        var heard = notifications.CountOf(partition);
+        var notified = heard != _seenNotifications;
+        if (!notified && !_moreWaiting && now >= _retryUntil && now - _lastRead < options.PollInterval)
+        {
+            return [];
+        }
+
+        _seenNotifications = heard;
+        // Each event is delivered twice (its stream, its partition's stream), and maxCount counts deliveries.
+        var limit = maxCount < 0 ? options.PageSize : Math.Clamp(maxCount / 2, 1, options.PageSize);
+        var page = await reader.ReadPartitionAsync(partition, _readPosition, limit, cancellationToken);
+        _lastRead = now;
+        // A notified partition that shows nothing new is held back by an older open transaction (the horizon):
+        // look again at the next turn rather than waiting for the poll interval.
+        _moreWaiting = page.Events.Count == limit;
+        if (notified && page.Events.Count == 0)
+        {
+            _retryUntil = now + HorizonRetry;
+        }
+        if (page.Events.Count == 0)
+        {
+            return [];
+        }
+
+        _readPosition = page.Next;
+        instruments.OnRead(partition, page.Events.Count);
+        var batches = new List<IBatchContainer>(page.Events.Count * 2);
+        var partitionStream = LogStreams.ForPartition(partition);
+        foreach (var stored in page.Events)
+        {
+            var e = CommittedEvent.From(stored);
+            batches.Add(new LogBatchContainer(LogStreams.ForStream(e.StreamId), e, new LogSequenceToken(e.TransactionId, e.GlobalPosition, 0)));
+            batches.Add(new LogBatchContainer(partitionStream, e, new LogSequenceToken(e.TransactionId, e.GlobalPosition, 1)));
+        }
+
+        return batches;
+    }
+
+    public async Task MessagesDeliveredAsync(IList<IBatchContainer> messages, CancellationToken cancellationToken)
+    {
+        foreach (var m in messages)
+        {
+            if (m.SequenceToken is LogSequenceToken t && t.Checkpoint.CompareTo(_delivered) > 0)
+            {
+                _delivered = t.Checkpoint;
+            }
+        }
+
+        await SaveCheckpointIfDueAsync(time.GetUtcNow(), force: false, cancellationToken);
+    }
+
+    public async Task Shutdown(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await SaveCheckpointIfDueAsync(time.GetUtcNow(), force: true, cts.Token);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The next owner resumes from the older saved checkpoint: consumers see some events again, none lost.
+            LogCheckpointFailed(logger, e, partition);
+        }
+    }
+
+    private async Task SaveCheckpointIfDueAsync(DateTimeOffset now, bool force, CancellationToken ct)
+    {
+        if (_delivered.CompareTo(_saved) <= 0 || (!force && now - _savedAt < options.CheckpointInterval))
+        {
+            return;
+        }
+
+        // Forward only: if another silo already owns this queue and went further, its position stays.
+        _saved = await reader.AdvanceCheckpointAsync(checkpointName, _delivered, ct);
+        _savedAt = now;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Log partition {Partition}: receiver started at checkpoint {Checkpoint}")]
+    private static partial void LogStarted(ILogger logger, int partition, string checkpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Log partition {Partition}: saving the checkpoint at shutdown failed")]
+    private static partial void LogCheckpointFailed(ILogger logger, Exception exception, int partition);
+}

@@ -1,0 +1,113 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using PumpFleet.Dashboard.Hosting;
+using PumpFleet.Dashboard.Live;
+using PumpFleet.ReadModels;
+using PumpFleet.Streaming;
+using PumpFleet.TestSupport;
+
+namespace PumpFleet.Dashboard.Tests;
+
+/// <summary>The live channel's cost is per process, not per browser; and which committed events it pushes.</summary>
+public sealed class LiveFeedTests
+{
+    [Fact]
+    public async Task ReadModelQueries_DoNotGrowWithTheNumberOfOpenBrowsers()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var queries = CountingQueries.Create();
+        var counter = (CountingQueries)(object)queries;
+        var feed = new LiveFeed(new ServiceCollection().BuildServiceProvider(), queries,
+            Options.Create(new DashboardOptions { LiveInterval = TimeSpan.FromSeconds(1) }), time, NullLogger<LiveFeed>.Instance);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await feed.StartAsync(ct);
+        try
+        {
+            var browsers = Enumerable.Range(0, 50).Select(_ => feed.ConnectAsync(stop.Token).GetAsyncEnumerator(stop.Token)).ToList();
+            foreach (var b in browsers)
+            {
+                Assert.True(await b.MoveNextAsync());
+                Assert.Equal("fleet", b.Current.EventType);
+            }
+
+            Assert.Equal(50, feed.Browsers);
+            var afterConnect = counter.Calls;
+            // Ten ticks, the read models change at each: every browser gets ten summaries, the database ten rounds.
+            for (var tick = 1; tick <= 10; tick++)
+            {
+                counter.Change();
+                var expected = afterConnect + 2 * tick;
+                time.Advance(TimeSpan.FromSeconds(1));
+                await Eventually.TrueAsync(() => Task.FromResult(counter.Calls >= expected), TimeSpan.FromSeconds(10), $"tick {tick} polled");
+            }
+
+            foreach (var b in browsers)
+            {
+                for (var i = 0; i < 10; i++)
+                {
+                    Assert.True(await b.MoveNextAsync());
+                    Assert.Equal("fleet", b.Current.EventType);
+                }
+            }
+
+            // Two queries per change (version, summary) for the whole process: 50 browsers cost what one does.
+            Assert.Equal(afterConnect + 20, counter.Calls);
+            Assert.Equal(counter.Calls, feed.SummaryQueries);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await feed.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Theory]
+    [InlineData("anomaly.detected", """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","kind":"silent","severity":"warning","summary":"quiet","evidence":{}}""", "anomaly")]
+    [InlineData("anomaly.acknowledged", """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","by":"ana","note":"called"}""", "anomaly")]
+    [InlineData("anomaly.resolved", """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","by":"system","automatic":true}""", "anomaly")]
+    [InlineData("alarm.raised", """{"seq":3,"at":"2026-11-30T00:00:00Z","code":"X","severity":"critical"}""", "pump")]
+    [InlineData("dose.delivered", """{"seq":3,"at":"2026-11-30T00:00:00Z","volumeMl":0.1}""", null)]
+    public void CommittedEvents_BecomeTheRightBrowserMessage(string type, string data, string? expected)
+    {
+        var e = new CommittedEvent("SN1", 5, Guid.NewGuid(), type, null, null, DateTimeOffset.UtcNow, false, data, null, 1, 1);
+        var message = LiveFeed.ToMessage(e);
+        Assert.Equal(expected, message?.EventType);
+        if (message?.Data is LiveAnomaly a)
+        {
+            Assert.Equal("SN1:silent:5", a.Id);
+            Assert.Equal("SN1", a.Serial);
+            Assert.Equal(type.Split('.')[1] switch { "detected" => "open", var s => s }, a.Status);
+        }
+    }
+}
+
+/// <summary>A read-model query fake that counts the live channel's two queries and refuses every other.</summary>
+public class CountingQueries : DispatchProxy
+{
+    private int _version;
+    private long _calls;
+
+    public long Calls => Interlocked.Read(ref _calls);
+
+    public void Change() => Interlocked.Increment(ref _version);
+
+    public static IReadModelQueries Create() => Create<IReadModelQueries, CountingQueries>();
+
+    protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+    {
+        switch (targetMethod?.Name)
+        {
+            case nameof(IReadModelQueries.VersionAsync):
+                Interlocked.Increment(ref _calls);
+                return Task.FromResult(Volatile.Read(ref _version).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            case nameof(IReadModelQueries.FleetSummaryAsync):
+                Interlocked.Increment(ref _calls);
+                return Task.FromResult(new FleetSummary(new Dictionary<string, long>(), 0, 0, 0, ""));
+            default:
+                throw new NotSupportedException(targetMethod?.Name);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using PumpFleet.TestSupport;
+
+[assembly: AssemblyFixture(typeof(PostgresFixture))]
