@@ -59,7 +59,8 @@ public static class LogStreamHostingExtensions
 
     private static void AddServices(IServiceCollection services)
     {
-        services.AddOptions<LogStreamOptions>().BindConfiguration(LogStreamOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LogStreamOptions>().BindConfiguration(LogStreamOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LogStreamOptions>, LogStreamOptionsValidator>());
         services.AddMetrics();
         services.TryAddSingleton<LogStreamInstruments>();
     }
