@@ -40,6 +40,6 @@ internal sealed class LogQueueAdapter(string name, IServiceProvider services) : 
             services.GetRequiredService<ILoggerFactory>().CreateLogger("PumpFleet.Streaming.LogQueueReceiver"));
     }
 
-    /// <summary>The checkpoint row of one queue in <c>pf_checkpoints</c>.</summary>
+    /// <summary>The checkpoint name of one queue (kept by the event store's <see cref="ICheckpointStore"/>).</summary>
     public static string CheckpointName(string provider, int partition) => $"stream:{provider}:{partition}of{LogPartitioning.Count}";
 }
