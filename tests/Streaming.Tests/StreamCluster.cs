@@ -3,7 +3,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using PumpFleet.EventStore;
 using PumpFleet.EventStore.Log;
-using PumpFleet.TestSupport;
 
 namespace PumpFleet.Streaming.Tests;
 
@@ -13,17 +12,22 @@ public static class StreamCluster
     /// <summary>Starts <paramref name="silos"/> silos with the provider (fast agent and poll settings for tests).</summary>
     public static async Task<InProcessTestCluster> StartAsync(string connectionString, int silos)
     {
+        var builder = new InProcessTestClusterBuilder((short)silos);
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Streaming:SiloMaturityPeriod"] = "00:00:01" }).Build();
-        var cluster = await PumpCluster.StartAsync(connectionString, silos,
-            configure: s => s.Configure<LogStreamOptions>(o =>
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.Services.AddPumpFleetEventStore(connectionString);
+            silo.Services.Configure<LogStreamOptions>(o =>
             {
                 o.PollInterval = TimeSpan.FromMilliseconds(500);
                 o.CheckpointInterval = TimeSpan.FromMilliseconds(200);
-            }),
-            configureSilo: silo => silo.AddPumpFleetLogStreams(configuration),
-            configureClient: client => client.AddPumpFleetLogStreams());
-        // The callers own the cluster itself (disposing it is all PumpCluster's disposal does).
-        return cluster.Cluster;
+            });
+            silo.AddPumpFleetLogStreams(configuration);
+        });
+        builder.ConfigureClient(client => client.AddPumpFleetLogStreams());
+        var cluster = builder.Build();
+        await cluster.DeployAsync(TestContext.Current.CancellationToken);
+        return cluster;
     }
 
     /// <summary>A unique stream id (a serial-like name) per test.</summary>

@@ -33,16 +33,14 @@ public sealed class PumpCluster : IAsyncDisposable
     /// <summary>
     /// Starts a cluster of <paramref name="silos"/> silos over <paramref name="connectionString"/>.
     /// <paramref name="configure"/> adds or replaces silo services (e.g. a <see cref="TimeProvider"/> or options);
-    /// <paramref name="configureSilo"/> adds silo features (e.g. the projection grains, a stream provider);
-    /// <paramref name="configureClient"/> the client's side of them. No cancellation token: a test
+    /// <paramref name="configureSilo"/> adds silo features (e.g. the projection grains). No cancellation token: a test
     /// that stops half-way disposes the cluster, and an optional token would oblige every caller to pass one.
     /// </summary>
     public static async Task<PumpCluster> StartAsync(
         string connectionString,
         int silos = 1,
         Action<IServiceCollection>? configure = null,
-        Action<ISiloBuilder>? configureSilo = null,
-        Action<IClientBuilder>? configureClient = null)
+        Action<ISiloBuilder>? configureSilo = null)
     {
         var builder = new InProcessTestClusterBuilder((short)silos);
         builder.ConfigureSilo((_, silo) =>
@@ -53,11 +51,6 @@ public sealed class PumpCluster : IAsyncDisposable
             configure?.Invoke(silo.Services);
             configureSilo?.Invoke(silo);
         });
-        if (configureClient is not null)
-        {
-            builder.ConfigureClient(configureClient);
-        }
-
         var cluster = builder.Build();
         try
         {
