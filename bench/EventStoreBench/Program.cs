@@ -5,6 +5,7 @@ using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 
 // Usage: dotnet run -c Release --project bench/EventStoreBench [-- --streams 16 --batches 60 --batch-size 100 --rounds 3]
@@ -18,9 +19,8 @@ Console.WriteLine($"Event store benchmark: {streams} streams x {batches} batches
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
 await using var ds = NpgsqlDataSource.Create(pg.ConnectionString());
 await new SchemaMigrator(ds, [], NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-await Exec("CREATE TABLE pf_events_copy (LIKE pf_events INCLUDING ALL)");
-// COPY and the unchained baseline write no hash; the trigger (which would fill it in) is switched off for the run.
-await Exec("ALTER TABLE pf_events_copy ALTER COLUMN hash DROP NOT NULL");
+await RawCopyBaseline.CreateTableAsync(ds);
+// The unchained baseline writes no hash; the trigger (which would fill it in) is switched off for the run.
 await Exec("ALTER TABLE pf_events ALTER COLUMN hash DROP NOT NULL");
 await Exec("ALTER TABLE pf_events DISABLE TRIGGER pf_events_chain");
 
@@ -166,26 +166,4 @@ static List<EventToAppend> MakeRows(string stream, int n)
     return list;
 }
 
-async Task CopyAsync(string stream, List<EventToAppend> rows)
-{
-    await using var conn = await ds.OpenConnectionAsync();
-    await using var w = await conn.BeginBinaryImportAsync(
-        "COPY pf_events_copy (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata) FROM STDIN (FORMAT BINARY)");
-    var version = 0L;
-    foreach (var r in rows)
-    {
-        await w.StartRowAsync();
-        await w.WriteAsync(stream, NpgsqlDbType.Text);
-        await w.WriteAsync(++version, NpgsqlDbType.Bigint);
-        await w.WriteAsync(r.EventId, NpgsqlDbType.Uuid);
-        await w.WriteAsync(r.Type, NpgsqlDbType.Text);
-        await w.WriteAsync(r.Seq!.Value, NpgsqlDbType.Bigint);
-        await w.WriteAsync(r.DeviceTime!.Value.UtcDateTime, NpgsqlDbType.TimestampTz);
-        await w.WriteAsync(r.ReceivedAt.UtcDateTime, NpgsqlDbType.TimestampTz);
-        await w.WriteAsync(r.ClockSuspect, NpgsqlDbType.Boolean);
-        await w.WriteAsync(r.Data, NpgsqlDbType.Jsonb);
-        await w.WriteAsync(r.Metadata!, NpgsqlDbType.Jsonb);
-    }
-
-    await w.CompleteAsync();
-}
+Task CopyAsync(string stream, List<EventToAppend> rows) => RawCopyBaseline.CopyAsync(ds, stream, 0, rows);

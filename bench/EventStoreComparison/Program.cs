@@ -5,6 +5,7 @@ using JasperFx.Events;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 using PumpFleet.EventStoreComparison;
 
@@ -33,7 +34,7 @@ await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: L
 var cs = pg.ConnectionString() + ";Maximum Pool Size=100";
 await using var ds = NpgsqlDataSource.Create(cs);
 await new SchemaMigrator(ds, [], NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-await ExecAsync(ds, "CREATE TABLE pf_events_copy (LIKE pf_events INCLUDING ALL)");
+await RawCopyBaseline.CreateTableAsync(ds);
 Log($"PostgreSQL {await ScalarAsync(ds, "SHOW server_version")}");
 
 var ours = new NpgsqlEventStore(ds);
@@ -44,7 +45,7 @@ await martenRich.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
 
 var appenders = new Appender[]
 {
-    new("raw COPY (baseline)", null, (s, v, b) => Copy.AppendAsync(ds, s, v, b)),
+    new("raw COPY (baseline)", null, (s, v, b) => RawCopyBaseline.CopyAsync(ds, s, v, b.Select(e => e.Ours))),
     new("our store (NpgsqlEventStore)", "ours", async (s, v, b) => await ours.AppendAsync(s, v, b.Select(e => e.Ours).ToList())),
     new("Marten 9.58 Quick + expected version", "marten", (s, v, b) => MartenStores.AppendAsync(martenQuick, s, v, b)),
     new("Marten 9.58 Rich + expected version", "marten-rich", (s, v, b) => MartenStores.AppendAsync(martenRich, s, v, b)),
@@ -229,12 +230,6 @@ static double PerRound(List<double> xs, List<double> baseline) => Stats.Median(x
 static void Log(string message) => Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
-
-static async Task ExecAsync(NpgsqlDataSource ds, string sql)
-{
-    await using var cmd = ds.CreateCommand(sql);
-    await cmd.ExecuteNonQueryAsync();
-}
 
 static async Task<string> ScalarAsync(NpgsqlDataSource ds, string sql)
 {

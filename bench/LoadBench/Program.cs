@@ -8,7 +8,8 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 using Npgsql;
-using NpgsqlTypes;
+using PumpFleet.EventStore;
+using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 using PumpFleet.Simulator.Transport;
 
@@ -256,32 +257,22 @@ static async Task<long> CountAsync(string cs, string sql)
 static async Task<double> CopyBaselineAsync(string cs, int rows)
 {
     await using var ds = NpgsqlDataSource.Create(cs);
-    await using (var c = ds.CreateCommand("CREATE TABLE IF NOT EXISTS pf_events_copy (LIKE pf_events INCLUDING ALL)"))
-    {
-        await c.ExecuteNonQueryAsync();
-    }
-
+    await RawCopyBaseline.CreateTableAsync(ds);
     var t0 = new DateTime(2026, 11, 1, 0, 0, 0, DateTimeKind.Utc);
-    var sw = Stopwatch.StartNew();
-    await using var conn = await ds.OpenConnectionAsync();
-    await using var w = await conn.BeginBinaryImportAsync(
-        "COPY pf_events_copy (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata) FROM STDIN (FORMAT BINARY)");
-    for (var i = 0; i < rows; i++)
+    const string data = """{"seq":1,"at":"2026-11-01T01:00:00Z","from":"2026-11-01T00:00:00Z","volumeMl":0.0208,"kind":"basal"}""";
+    // Rows are made while they are copied, as the platform's are while they arrive: 256 streams, one COPY.
+    IEnumerable<RawCopyRow> Rows()
     {
-        await w.StartRowAsync();
-        await w.WriteAsync($"COPY-{i % 256:D4}", NpgsqlDbType.Text);
-        await w.WriteAsync((long)(i / 256) + 1, NpgsqlDbType.Bigint);
-        await w.WriteAsync(Guid.NewGuid(), NpgsqlDbType.Uuid);
-        await w.WriteAsync("dose.delivered", NpgsqlDbType.Text);
-        await w.WriteAsync((long)(i / 256) + 1, NpgsqlDbType.Bigint);
-        await w.WriteAsync(t0.AddHours(i), NpgsqlDbType.TimestampTz);
-        await w.WriteAsync(t0.AddHours(i), NpgsqlDbType.TimestampTz);
-        await w.WriteAsync(false, NpgsqlDbType.Boolean);
-        await w.WriteAsync("""{"seq":1,"at":"2026-11-01T01:00:00Z","from":"2026-11-01T00:00:00Z","volumeMl":0.0208,"kind":"basal"}""", NpgsqlDbType.Jsonb);
-        await w.WriteAsync("""{"hubId":"hub-0001"}""", NpgsqlDbType.Jsonb);
+        for (var i = 0; i < rows; i++)
+        {
+            var at = new DateTimeOffset(t0.AddHours(i));
+            yield return new RawCopyRow($"COPY-{i % 256:D4}", (i / 256) + 1,
+                new EventToAppend(Guid.NewGuid(), "dose.delivered", data, (i / 256) + 1, at, at, false, """{"hubId":"hub-0001"}"""));
+        }
     }
 
-    await w.CompleteAsync();
+    var sw = Stopwatch.StartNew();
+    await RawCopyBaseline.CopyAsync(ds, Rows());
     return rows / sw.Elapsed.TotalSeconds;
 }
 

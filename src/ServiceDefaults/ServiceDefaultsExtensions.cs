@@ -9,6 +9,7 @@ using Npgsql;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
+using Microsoft.Extensions.Options;
 
 namespace PumpFleet.ServiceDefaults;
 
@@ -54,10 +55,10 @@ public static class ServiceDefaultsExtensions
             return;
         }
 
-        if (options.SampleRatio is < 0 or > 1 || options.OtlpProtocol is not ("grpc" or "http/protobuf"))
+        var result = new TracingOptionsValidator().Validate(null, options);
+        if (result.Failed)
         {
-            throw new InvalidOperationException(
-                $"{TracingOptions.SectionName}: SampleRatio must be within 0–1 and OtlpProtocol 'grpc' or 'http/protobuf'.");
+            throw new OptionsValidationException(TracingOptions.SectionName, typeof(TracingOptions), result.Failures);
         }
 
         builder.Services.AddOpenTelemetry().WithTracing(t =>
