@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
@@ -21,8 +20,7 @@ await using var ds = NpgsqlDataSource.Create(pg.ConnectionString());
 await new SchemaMigrator(ds, [], NullLogger<SchemaMigrator>.Instance).MigrateAsync();
 await RawCopyBaseline.CreateTableAsync(ds);
 // The unchained baseline writes no hash; the trigger (which would fill it in) is switched off for the run.
-await Exec("ALTER TABLE pf_events ALTER COLUMN hash DROP NOT NULL");
-await Exec("ALTER TABLE pf_events DISABLE TRIGGER pf_events_chain");
+await UnchainedAppendBaseline.SwitchOffHashChainAsync(ds);
 
 var store = new NpgsqlEventStore(ds);
 var appendRates = new List<double>();
@@ -82,7 +80,7 @@ v = 0;
 for (var i = 0; i < latencySamples; i++)
 {
     var sw = Stopwatch.StartNew();
-    v = await UnchainedAppendAsync("latency-unchained", v, one.Skip(i * batchSize).Take(batchSize).Select(e => e with { EventId = Guid.NewGuid() }).ToList());
+    v = await UnchainedAppendBaseline.AppendAsync(ds, "latency-unchained", v, one.Skip(i * batchSize).Take(batchSize).Select(e => e with { EventId = Guid.NewGuid() }).ToList());
     unchainedLatencies.Add(sw.Elapsed.TotalMilliseconds);
 }
 
@@ -111,45 +109,14 @@ async Task AppendAllAsync(string prefix, List<EventToAppend>[] rows) =>
             var batch = r.Skip(b * batchSize).Take(batchSize).Select(e => chained ? e : e with { EventId = Guid.NewGuid() }).ToList();
             version = chained
                 ? (await store.AppendAsync($"{prefix}-s{s}", version, batch)).NextExpectedVersion
-                : await UnchainedAppendAsync($"{prefix}-s{s}", version, batch);
+                : await UnchainedAppendBaseline.AppendAsync(ds, $"{prefix}-s{s}", version, batch);
         }
     })));
-
-// The store's append as it was before the hash chain (one INSERT … SELECT FROM unnest, same parameters, same guard),
-// into the same table; the hash column is made nullable for it at start. Only the baseline of the chain's cost.
-async Task<long> UnchainedAppendAsync(string streamId, long expected, List<EventToAppend> events)
-{
-    await using var cmd = ds.CreateCommand("""
-        INSERT INTO pf_events (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata)
-        SELECT $1, $2 + t.ord, t.id, t.type, t.seq, t.at, t.recv, t.cs, t.data::jsonb, t.meta::jsonb
-        FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::boolean[], $9::text[], $10::text[])
-             WITH ORDINALITY AS t(id, type, seq, at, recv, cs, data, meta, ord)
-        WHERE $2 = 0 OR EXISTS (SELECT 1 FROM pf_events WHERE stream_id = $1 AND version = $2)
-        """);
-    cmd.Parameters.Add(new() { Value = streamId });
-    cmd.Parameters.Add(new() { Value = expected });
-    cmd.Parameters.Add(new() { Value = events.Select(e => e.EventId).ToArray() });
-    cmd.Parameters.Add(new() { Value = events.Select(e => e.Type).ToArray() });
-    cmd.Parameters.Add(new() { Value = events.Select(e => e.Seq).ToArray() });
-    cmd.Parameters.Add(new() { Value = events.Select(e => e.DeviceTime?.UtcDateTime).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-    cmd.Parameters.Add(new() { Value = events.Select(e => e.ReceivedAt.UtcDateTime).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-    cmd.Parameters.Add(new() { Value = events.Select(e => e.ClockSuspect).ToArray() });
-    cmd.Parameters.Add(new() { Value = events.Select(e => e.Data).ToArray() });
-    cmd.Parameters.Add(new() { Value = events.Select(e => e.Metadata).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-    var inserted = await cmd.ExecuteNonQueryAsync();
-    return inserted == events.Count ? expected + inserted : throw new InvalidOperationException($"{streamId}: inserted {inserted} of {events.Count}");
-}
 
 int Arg(string name, int fallback)
 {
     var i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var x) ? x : fallback;
-}
-
-async Task Exec(string sql)
-{
-    await using var cmd = ds.CreateCommand(sql);
-    await cmd.ExecuteNonQueryAsync();
 }
 
 static List<EventToAppend> MakeRows(string stream, int n)

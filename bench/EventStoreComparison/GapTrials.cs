@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Benchmarks;
 
 namespace PumpFleet.EventStoreComparison;
 
@@ -95,7 +96,7 @@ public static class GapTrials
                 rollback: t % 2 == 0,
                 (stream, version, batch) => store.AppendAsync(stream, version, batch.Select(e => e.Ours).ToList()),
                 HeldInsertOursAsync(ds),
-                ids => CountCommittedAsync(ds, "pf_events", "event_id", ids),
+                ids => EventTableProbes.CommittedEventIdsAsync(ds, ids),
                 seen));
             log($"gap trial {t + 1}/{trials}, our reader: {outcomes[^1]}");
         }
@@ -230,28 +231,12 @@ public static class GapTrials
     }
 
     // A transaction that stays open after its INSERT: the store's own append commits at once, so the benchmark writes
-    // the same row shape into the same table inside an explicit transaction instead.
+    // the same row shape into the same table inside an explicit transaction instead (the event store's helper).
     private static HeldAppend HeldInsertOursAsync(NpgsqlDataSource ds) => async (stream, batch, hold) =>
     {
         await using var conn = await ds.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await using (var cmd = new NpgsqlCommand("""
-            INSERT INTO pf_events (stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata)
-            SELECT $1, t.ord, t.id, 'dose.delivered', t.seq, t.at, t.recv, false, t.data::jsonb, t.meta::jsonb
-            FROM unnest($2::uuid[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[])
-                 WITH ORDINALITY AS t(id, seq, at, recv, data, meta, ord)
-            """, conn, tx))
-        {
-            cmd.Parameters.Add(new() { Value = stream });
-            cmd.Parameters.Add(new() { Value = batch.Select(e => e.Id).ToArray() });
-            cmd.Parameters.Add(new() { Value = batch.Select(e => e.Ours.Seq!.Value).ToArray() });
-            cmd.Parameters.Add(new() { Value = batch.Select(e => e.Ours.DeviceTime!.Value.UtcDateTime).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-            cmd.Parameters.Add(new() { Value = batch.Select(e => e.Ours.ReceivedAt.UtcDateTime).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-            cmd.Parameters.Add(new() { Value = batch.Select(e => e.Ours.Data).ToArray() });
-            cmd.Parameters.Add(new() { Value = batch.Select(e => e.Ours.Metadata!).ToArray() });
-            await cmd.ExecuteNonQueryAsync();
-        }
-
+        await InTransactionInsert.InsertDosesAsync(conn, tx, stream, [.. batch.Select(e => e.Ours)]);
         await FinishAsync(tx, hold);
     };
 

@@ -9,6 +9,7 @@ using Npgsql;
 using Orleans.Configuration;
 using Orleans.Runtime;
 using PumpFleet.Clustering;
+using PumpFleet.EventStore.Benchmarks;
 
 namespace PumpFleet.Failover;
 
@@ -68,11 +69,11 @@ public sealed record FailoverReport
     public required long EventsSent { get; init; }
     /// <summary>Events acknowledged (sum of committedSeq).</summary>
     public required long EventsAcked { get; init; }
-    /// <summary>Rows in pf_events with a seq for these pumps.</summary>
+    /// <summary>Rows in the event table with a seq for these pumps.</summary>
     public required long RowsStored { get; init; }
     /// <summary>Distinct (serial, seq) stored.</summary>
     public required long DistinctStored { get; init; }
-    /// <summary>Acknowledged events not found in pf_events.</summary>
+    /// <summary>Acknowledged events not found in the event table.</summary>
     public required long AckedButMissing { get; init; }
     /// <summary>Calls made including resends.</summary>
     public required long Attempts { get; init; }
@@ -209,7 +210,7 @@ public static class FailoverScenario
             await WaitAsync(async () => (status = await StatusOfAsync(ds, clusterId, victim.SiloPort)) == 6, s.StepTimeout, "stopped silo marked Dead", ct);
 
             var progress = load.Progress;
-            var stored = await StoredAsync(ds, serials, [.. serials.Select(x => progress[x].CommittedSeq)]);
+            var stored = await EventTableProbes.StoredSeqsAsync(ds, serials, [.. serials.Select(x => progress[x].CommittedSeq)]);
             var ackedMissing = serials.Sum(serial => progress[serial].CommittedSeq - stored[serial].AckedStored);
             await client.StopAsync(ct);
             return new FailoverReport
@@ -224,7 +225,7 @@ public static class FailoverScenario
                 EventsSent = progress.Values.Sum(p => p.HighestSent),
                 EventsAcked = progress.Values.Sum(p => p.CommittedSeq),
                 RowsStored = stored.Values.Sum(x => x.Rows),
-                DistinctStored = stored.Values.Sum(x => x.Distinct),
+                DistinctStored = stored.Values.Sum(x => x.DistinctSeqs),
                 AckedButMissing = ackedMissing,
                 Attempts = progress.Values.Sum(p => p.Attempts),
                 Failures = progress.Values.Sum(p => p.Failures),
@@ -327,28 +328,6 @@ public static class FailoverScenario
         return (int)(await cmd.ExecuteScalarAsync() ?? 0);
     }
 
-    private static async Task<Dictionary<string, StoredCount>> StoredAsync(NpgsqlDataSource ds, string[] serials, long[] committed)
-    {
-        // Rows and distinct (serial, seq) per pump, and how many of the acknowledged seqs 1..committedSeq are stored.
-        await using var cmd = ds.CreateCommand("""
-            SELECT a.serial,
-                   (SELECT count(*) FROM pf_events e WHERE e.stream_id = a.serial AND e.seq IS NOT NULL),
-                   (SELECT count(DISTINCT e.seq) FROM pf_events e WHERE e.stream_id = a.serial AND e.seq IS NOT NULL),
-                   (SELECT count(DISTINCT e.seq) FROM pf_events e WHERE e.stream_id = a.serial AND e.seq BETWEEN 1 AND a.committed)
-            FROM unnest($1::text[], $2::bigint[]) AS a(serial, committed)
-            """);
-        cmd.Parameters.Add(new() { Value = serials });
-        cmd.Parameters.Add(new() { Value = committed });
-        var result = new Dictionary<string, StoredCount>(StringComparer.Ordinal);
-        await using var r = await cmd.ExecuteReaderAsync();
-        while (await r.ReadAsync())
-        {
-            result[r.GetString(0)] = new StoredCount(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3));
-        }
-
-        return result;
-    }
-
     private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, CancellationToken ct)
     {
         var sw = Stopwatch.StartNew();
@@ -379,8 +358,6 @@ public static class FailoverScenario
     }
 
     private static string Tail(string text, int chars) => text.Length <= chars ? text : text[^chars..];
-
-    private readonly record struct StoredCount(long Rows, long Distinct, long AckedStored);
 
     /// <summary>
     /// <c>src/Silo/bin/&lt;configuration&gt;/net10.0/PumpFleet.Silo.dll</c> of the repository this assembly was built in

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using PumpFleet.Clustering;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 
 namespace PumpFleet.Failover;
@@ -66,11 +67,11 @@ public sealed record MqttFaultReport
     public required long EventsSent { get; init; }
     /// <summary>Events acknowledged so far (sum of committedSeq).</summary>
     public required long EventsAcked { get; init; }
-    /// <summary>Rows with a seq for these pumps in pf_events.</summary>
+    /// <summary>Rows with a seq for these pumps in the event table.</summary>
     public required long RowsStored { get; init; }
     /// <summary>Distinct (serial, seq) stored.</summary>
     public required long DistinctStored { get; init; }
-    /// <summary>Acknowledged seqs (1..committedSeq) not in pf_events.</summary>
+    /// <summary>Acknowledged seqs (1..committedSeq) not in the event table.</summary>
     public required long AckedButMissing { get; init; }
 
     /// <summary>Sent but not stored.</summary>
@@ -280,17 +281,11 @@ public static class MqttFailoverScenario
     {
         var pumps = load.Pumps.ToArray();
         await using var ds = NpgsqlDataSource.Create(cs);
-        await using var cmd = ds.CreateCommand("""
-            SELECT coalesce(sum(rows), 0)::bigint, coalesce(sum(distinct_seqs), 0)::bigint, coalesce(sum(acked_stored), 0)::bigint FROM (
-              SELECT (SELECT count(*) FROM pf_events e WHERE e.stream_id = a.serial AND e.seq IS NOT NULL) AS rows,
-                     (SELECT count(DISTINCT e.seq) FROM pf_events e WHERE e.stream_id = a.serial AND e.seq IS NOT NULL) AS distinct_seqs,
-                     (SELECT count(DISTINCT e.seq) FROM pf_events e WHERE e.stream_id = a.serial AND e.seq BETWEEN 1 AND a.committed) AS acked_stored
-              FROM unnest($1::text[], $2::bigint[]) AS a(serial, committed)) t
-            """);
-        cmd.Parameters.Add(new() { Value = pumps.Select(p => p.Serial).ToArray() });
-        cmd.Parameters.Add(new() { Value = pumps.Select(p => p.Committed).ToArray() });
-        await using var r = await cmd.ExecuteReaderAsync();
-        await r.ReadAsync();
+        // Summed over the pumps: rows, distinct (serial, seq), and acknowledged seqs 1..committedSeq stored.
+        var stored = (await EventTableProbes.StoredSeqsAsync(ds, [.. pumps.Select(p => p.Serial)], [.. pumps.Select(p => p.Committed)])).Values;
+        var rowsStored = stored.Sum(x => x.Rows);
+        var distinctStored = stored.Sum(x => x.DistinctSeqs);
+        var ackedStored = stored.Sum(x => x.AckedStored);
         var acked = pumps.Sum(p => p.Committed);
         return new MqttFaultReport
         {
@@ -300,9 +295,9 @@ public static class MqttFailoverScenario
             FailedPublishes = failed,
             EventsSent = pumps.Sum(p => p.HighestSent),
             EventsAcked = acked,
-            RowsStored = r.GetInt64(0),
-            DistinctStored = r.GetInt64(1),
-            AckedButMissing = acked - r.GetInt64(2),
+            RowsStored = rowsStored,
+            DistinctStored = distinctStored,
+            AckedButMissing = acked - ackedStored,
         };
     }
 

@@ -96,7 +96,11 @@ var cpu1 = CpuSeconds(platform.Id);
 var pgCpu1 = PostgresCpuSeconds(pg.DataDirectory);
 var rssMb = RssMb(platform.Id);
 await load.DisposeAsync();
-var stored = await CountAsync(pg.ConnectionString(), "SELECT count(*) FROM pf_events WHERE seq IS NOT NULL");
+long stored;
+await using (var countDs = NpgsqlDataSource.Create(pg.ConnectionString()))
+{
+    stored = await EventTableProbes.CountDeviceEventsAsync(countDs);
+}
 
 // Baseline 1: a bare MQTTnet broker (no interceptor), same clients, payloads and pacing.
 var barePort = FreePort();
@@ -120,7 +124,7 @@ var copyRate = await CopyBaselineAsync(pg.ConnectionString(), copyRows);
 platform.Kill(entireProcessTree: true);
 var sat = results[1];
 Console.WriteLine();
-Console.WriteLine($"Stored device events: {stored:N0} (every acknowledged event is in pf_events: checked = {stored >= load.Acked})");
+Console.WriteLine($"Stored device events: {stored:N0} (every acknowledged event is in the event table: checked = {stored >= load.Acked})");
 Console.WriteLine();
 Console.WriteLine("| run | events/s | publish→ack p50 / p95 / p99 (ms) |");
 Console.WriteLine("|---|---:|---|");
@@ -246,13 +250,6 @@ static double PostgresCpuSeconds(string dataDir)
 static double RssMb(int pid) =>
     File.ReadAllLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
         .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0).First();
-
-static async Task<long> CountAsync(string cs, string sql)
-{
-    await using var ds = NpgsqlDataSource.Create(cs);
-    await using var cmd = ds.CreateCommand(sql);
-    return (long)(await cmd.ExecuteScalarAsync())!;
-}
 
 static async Task<double> CopyBaselineAsync(string cs, int rows)
 {
