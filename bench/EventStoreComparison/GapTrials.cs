@@ -4,7 +4,6 @@ using JasperFx.Events;
 using Marten;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using NpgsqlTypes;
 using PumpFleet.EventStore;
 using PumpFleet.EventStore.Benchmarks;
 
