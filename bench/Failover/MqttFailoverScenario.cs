@@ -63,6 +63,8 @@ public sealed record MqttFaultReport
     public required IReadOnlyList<TimeSpan> Recovery { get; init; }
     /// <summary>Publishes that failed during this fault (each was resent).</summary>
     public required long FailedPublishes { get; init; }
+    /// <summary>Hub connections re-established during this fault (a hub idle at the fault reconnects without a failed publish).</summary>
+    public required long Reconnects { get; init; }
     /// <summary>Distinct events the hubs sent so far (sum of the highest seq per pump).</summary>
     public required long EventsSent { get; init; }
     /// <summary>Events acknowledged so far (sum of committedSeq).</summary>
@@ -89,7 +91,7 @@ public sealed record MqttFaultReport
     /// <inheritdoc />
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Fault}: outage {Outage.TotalSeconds:F2} s, first ack after it: median {RecoveryMedian.TotalSeconds:F2} s, max {RecoveryMax.TotalSeconds:F2} s " +
-        $"({Recovery.Count} hubs); {FailedPublishes} publishes failed and resent; sent {EventsSent}, acked {EventsAcked}, rows {RowsStored}, " +
+        $"({Recovery.Count} hubs); {FailedPublishes} publishes failed and resent, {Reconnects} reconnects; sent {EventsSent}, acked {EventsAcked}, rows {RowsStored}, " +
         $"distinct {DistinctStored}: lost {Lost}, duplicated {Duplicated}, acked-but-missing {AckedButMissing}");
 
     internal static TimeSpan Median(IReadOnlyList<TimeSpan> xs)
@@ -150,6 +152,7 @@ public static class MqttFailoverScenario
             foreach (var fault in s.Faults)
             {
                 var failuresBefore = load.Failures;
+                var reconnectsBefore = load.Reconnects;
                 var faultAt = Stopwatch.GetTimestamp();
                 long backAt;
                 switch (fault)
@@ -189,7 +192,7 @@ public static class MqttFailoverScenario
                 load.Generating = false;
                 await WaitAsync(() => Task.FromResult(load.Drained), s.StepTimeout, $"every sent event acknowledged after {fault}", ct);
                 var report = await AccountAsync(s.ConnectionString, load, fault, Stopwatch.GetElapsedTime(faultAt, backAt), recovery,
-                    load.Failures - failuresBefore);
+                    load.Failures - failuresBefore, load.Reconnects - reconnectsBefore);
                 s.Progress(report.ToString());
                 reports.Add(report);
                 load.Generating = true;
@@ -277,7 +280,7 @@ public static class MqttFailoverScenario
             $"{s.AcksBetweenFaults} acks per hub ({what})", ct);
     }
 
-    private static async Task<MqttFaultReport> AccountAsync(string cs, MqttHubLoad load, MqttFault fault, TimeSpan outage, TimeSpan[] recovery, long failed)
+    private static async Task<MqttFaultReport> AccountAsync(string cs, MqttHubLoad load, MqttFault fault, TimeSpan outage, TimeSpan[] recovery, long failed, long reconnects)
     {
         var pumps = load.Pumps.ToArray();
         await using var ds = NpgsqlDataSource.Create(cs);
@@ -293,6 +296,7 @@ public static class MqttFailoverScenario
             Outage = outage,
             Recovery = recovery,
             FailedPublishes = failed,
+            Reconnects = reconnects,
             EventsSent = pumps.Sum(p => p.HighestSent),
             EventsAcked = acked,
             RowsStored = rowsStored,

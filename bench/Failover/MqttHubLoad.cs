@@ -36,6 +36,9 @@ public sealed class MqttHubLoad(int hubs, int pumpsPerHub, int batchSize, int po
     /// <summary>Publishes that failed (no PUBACK, an error code, no ack in time, or the connection was lost), over all hubs.</summary>
     public long Failures => _hubs.Sum(h => Interlocked.Read(ref h.Failures));
 
+    /// <summary>Successful connects after a hub's first one (each follows a lost connection), over all hubs.</summary>
+    public long Reconnects => _hubs.Sum(h => Interlocked.Read(ref h.Reconnects));
+
     /// <summary>Whether new events are made; when false the hubs only deliver what they already sent (drain).</summary>
     public bool Generating
     {
@@ -193,6 +196,11 @@ public sealed class MqttHubLoad(int hubs, int pumpsPerHub, int batchSize, int po
 
             await hub.Client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
                 .WithTopicFilter($"pumpfleet/v1/hubs/{hub.Id}/pumps/+/ack", MqttQualityOfServiceLevel.AtLeastOnce).Build(), timeout.Token);
+            if (Interlocked.Exchange(ref hub.Connected, 1) == 1)
+            {
+                Interlocked.Increment(ref hub.Reconnects);
+            }
+
             return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException && !ct.IsCancellationRequested)
@@ -271,6 +279,10 @@ public sealed class MqttHubLoad(int hubs, int pumpsPerHub, int batchSize, int po
         public List<(long Started, long Acked)> Acks { get; } = [];
 
         public long Failures;
+
+        public long Reconnects;
+
+        public int Connected;
 
         public string? LastError { get; set; }
     }

@@ -40,8 +40,10 @@ public sealed class MqttFailoverTests
             Assert.Equal(4, r.Recovery.Count);
         }
 
-        // The PostgreSQL outage and the gateway kill were felt by the hubs (publishes failed and were resent).
+        // The faults were felt by the hubs: publishes failed during the PostgreSQL outage (the scenario waits for one),
+        // and every hub lost its connection to the killed gateway and made a new one (a hub idle at the kill reconnects
+        // without a failed publish, so failed publishes alone are not a sign of it).
         Assert.True(reports[1].FailedPublishes > 0, reports[1].ToString());
-        Assert.True(reports[2].FailedPublishes > 0, reports[2].ToString());
+        Assert.True(reports[2].Reconnects >= 4, reports[2].ToString());
     }
 }

@@ -270,16 +270,28 @@ public sealed class ApiTests(DashboardApp app)
     [Fact]
     public async Task Metrics_ExportProjectionLagAndFleetGauges()
     {
-        await Eventually.TrueAsync(async () =>
+        string[] series =
+        [
+            "pumpfleet_projection_lag_seconds{", "pumpfleet_projection_lag_events{", "pumpfleet_pumps{",
+            "pumpfleet_depletion_risk_pumps{", "pumpfleet_quarantine_size", "pumpfleet_alarms_active{",
+        ];
+        var missing = series;
+        try
         {
-            var text = await Http.GetStringAsync("/metrics", Ct);
-            return text.Contains("pumpfleet_projection_lag_seconds{", StringComparison.Ordinal)
-                && text.Contains("pumpfleet_projection_lag_events{", StringComparison.Ordinal)
-                && text.Contains("pumpfleet_pumps{", StringComparison.Ordinal)
-                && text.Contains("pumpfleet_depletion_risk_pumps{", StringComparison.Ordinal)
-                && text.Contains("pumpfleet_quarantine_size", StringComparison.Ordinal)
-                && text.Contains("pumpfleet_alarms_active{", StringComparison.Ordinal);
-        }, TimeSpan.FromSeconds(20), "the gauges are exported");
+            // The gauges read a snapshot refreshed every 0.5 s here; a refresh can wait behind another test's rebuild
+            // of the read models, so the wait is generous (it ends as soon as every series is there).
+            await Eventually.TrueAsync(async () =>
+            {
+                var text = await Http.GetStringAsync("/metrics", Ct);
+                missing = [.. series.Where(s => !text.Contains(s, StringComparison.Ordinal))];
+                return missing.Length == 0;
+            }, TimeSpan.FromSeconds(60), "the gauges are exported");
+        }
+        catch (TimeoutException e)
+        {
+            // Say which series never appeared: a bare timeout hid it when this failed once on a clean clone.
+            throw new TimeoutException($"{e.Message}; missing: {string.Join(", ", missing)}", e);
+        }
     }
 
     [Fact]
