@@ -9,13 +9,15 @@ namespace PumpFleet.Architecture.Tests;
 /// <summary>Migration numbers: one range per owning project, no number twice across the platform.</summary>
 public sealed partial class MigrationNumberingTests
 {
-    // Each project that owns tables owns a block of ten numbers (docs/architecture.md, "Migrations").
-    private static readonly Dictionary<string, (int From, int To)> Ranges = new(StringComparer.Ordinal)
+    // Each project that owns tables owns blocks of ten numbers (docs/architecture.md, "Migrations"). A project whose
+    // block is full is given the next free block, so blocks never interleave between owners. EventStore's first block
+    // filled up with 009; 040–049 is its second.
+    private static readonly Dictionary<string, (int From, int To)[]> Ranges = new(StringComparer.Ordinal)
     {
-        ["PumpFleet.EventStore"] = (1, 9),
-        ["PumpFleet.Gateway"] = (10, 19),
-        ["PumpFleet.ReadModels"] = (20, 29),
-        ["PumpFleet.Clustering"] = (30, 39),
+        ["PumpFleet.EventStore"] = [(1, 9), (40, 49)],
+        ["PumpFleet.Gateway"] = [(10, 19)],
+        ["PumpFleet.ReadModels"] = [(20, 29)],
+        ["PumpFleet.Clustering"] = [(30, 39)],
     };
 
     // Every PumpFleet assembly next to the tests (this project references every library and host but the Silo).
@@ -41,10 +43,19 @@ public sealed partial class MigrationNumberingTests
     public void EveryMigration_IsInItsOwnersRange()
     {
         var outOfRange = Migrations()
-            .Where(m => !Ranges.TryGetValue(m.Assembly, out var r) || m.Number < r.From || m.Number > r.To)
+            .Where(m => !Ranges.TryGetValue(m.Assembly, out var blocks) || !blocks.Any(r => m.Number >= r.From && m.Number <= r.To))
             .Select(m => $"{m.Assembly}: {m.Resource}")
             .ToList();
-        Assert.True(outOfRange.Count == 0, $"Migrations outside their project's range (or in a project with no range): {string.Join(", ", outOfRange)}");
+        Assert.True(outOfRange.Count == 0, $"Migrations outside their project's blocks (or in a project with no range): {string.Join(", ", outOfRange)}");
+    }
+
+    [Fact]
+    public void NoTwoOwners_ShareABlock()
+    {
+        var blocks = Ranges.SelectMany(kv => kv.Value.Select(r => (Owner: kv.Key, r.From, r.To))).OrderBy(b => b.From).ToList();
+        var overlaps = blocks.Zip(blocks.Skip(1)).Where(p => p.Second.From <= p.First.To)
+            .Select(p => $"{p.First.Owner} {p.First.From:000}-{p.First.To:000} / {p.Second.Owner} {p.Second.From:000}-{p.Second.To:000}").ToList();
+        Assert.True(overlaps.Count == 0, $"Overlapping migration blocks: {string.Join("; ", overlaps)}");
     }
 
     [Fact]
