@@ -167,9 +167,19 @@ public sealed class HubAuthOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"Gateway:Hubs:Pbkdf2Iterations must be between 10,000 and 10,000,000, not {o.Pbkdf2Iterations}.");
         }
 
-        if (o.VerifiedCacheTtl < TimeSpan.Zero || o.VerifiedCacheTtl > TimeSpan.FromHours(1))
+        if (o.VerifiedCacheTtl < TimeSpan.Zero || o.VerifiedCacheTtl > TimeSpan.FromDays(30))
         {
-            errors.Add($"Gateway:Hubs:VerifiedCacheTtl must be between 0 and 1 h, not {o.VerifiedCacheTtl}.");
+            errors.Add($"Gateway:Hubs:VerifiedCacheTtl must be between 0 and 30 days, not {o.VerifiedCacheTtl}.");
+        }
+
+        if (!(o.VerificationBudgetPerSecond >= 0.01 && o.VerificationBudgetPerSecond <= 100_000))
+        {
+            errors.Add($"Gateway:Hubs:VerificationBudgetPerSecond must be between 0.01 and 100,000, not {o.VerificationBudgetPerSecond}.");
+        }
+
+        if (!(o.VerificationBudgetBurst >= 1 && o.VerificationBudgetBurst <= 1_000_000))
+        {
+            errors.Add($"Gateway:Hubs:VerificationBudgetBurst must be between 1 and 1,000,000, not {o.VerificationBudgetBurst}.");
         }
 
         if (o.HashConcurrency is < 1 or > 256)

@@ -69,6 +69,9 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<HubStore>();
         services.AddPumpFleetQuarantineGauge();
         services.TryAddSingleton<HubAuthenticator>();
+        // Forgets what it verified for a hub as soon as the hub's credential changes (any mode: the CLI and the
+        // external mode resolve it too).
+        services.AddSingleton<IHubRegistryListener>(sp => sp.GetRequiredService<HubAuthenticator>());
         services.TryAddSingleton<HubAdmin>();
         services.TryAddSingleton<HubRegistryWatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<HubRegistryWatcher>());

@@ -36,8 +36,23 @@ public sealed class HubAuthOptions
     /// </summary>
     public TimeSpan RegistryRecheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long a verified password is remembered in memory, to spare PBKDF2 on reconnect storms. Default: 5 min.</summary>
-    public TimeSpan VerifiedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// How long a password this instance verified is remembered (as a keyed fast hash, sliding on every use): such
+    /// a hub reconnects without PBKDF2 and without waiting for the verification budget, so a wrong-password flood
+    /// does not keep it out. The registry row is still read on every connect, so revocation and rotation apply at
+    /// once. 0 turns the fast path off. Default: 24 h.
+    /// </summary>
+    public TimeSpan VerifiedCacheTtl { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Unproven credential checks (a password this instance has not verified before) that may fail per second,
+    /// across all hub ids and addresses: each takes a token before the registry read and PBKDF2, a success gives it
+    /// back. Over the budget an attempt is answered <c>ServerBusy</c> at once. Default: 5 a second.
+    /// </summary>
+    public double VerificationBudgetPerSecond { get; set; } = 5;
+
+    /// <summary>Burst of the verification budget (also the most unproven checks in flight at once). Default: 20.</summary>
+    public double VerificationBudgetBurst { get; set; } = 20;
 
     /// <summary>PBKDF2 verifications running at once (a bounded pool: a password flood cannot take every core). Default: half the processors, at least 1.</summary>
     public int HashConcurrency { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);

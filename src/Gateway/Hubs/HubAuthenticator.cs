@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -18,18 +17,52 @@ public enum HubAuthResult
     Denied,
     /// <summary>Every hashing slot stayed busy for <c>HashWait</c>: try again later.</summary>
     Busy,
+    /// <summary>
+    /// The password is not one this instance verified before and the verification budget is exhausted (a flood of
+    /// failed logins): refused before any database read or PBKDF2; try again later.
+    /// </summary>
+    OverBudget,
 }
 
 /// <summary>A check's result and, when accepted, the stored secret hash the password matched.</summary>
 public sealed record HubAuthOutcome(HubAuthResult Result, string? SecretHash);
 
-/// <summary>Checks hub credentials against the hashed secrets in PostgreSQL (and the dev fleet secret when enabled).</summary>
-public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOptions> options, TimeProvider time, ILogger<HubAuthenticator> logger)
+/// <summary>
+/// Checks hub credentials against the hashed secrets in PostgreSQL (and the dev fleet secret when enabled).
+/// A password this instance verified before (<see cref="VerifiedCredentials"/>) is proven with one HMAC and the
+/// registry read; any other attempt must first get a token of the <see cref="VerificationBudget"/>, so a flood of
+/// wrong passwords is refused before it costs a database read or PBKDF2, while hubs that proved themselves get in.
+/// </summary>
+public sealed partial class HubAuthenticator : IHubRegistryListener
 {
-    // A verified (hub, stored hash, password digest) is remembered briefly: PBKDF2 is deliberately slow and a gateway
-    // restart makes every hub reconnect at once. The row is still read each time, so a revocation or rotation applies at once.
-    private readonly ConcurrentDictionary<string, (string StoredHash, byte[] PasswordDigest, DateTimeOffset Until)> _verified = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _hashing = new(options.Value.HashConcurrency, options.Value.HashConcurrency);
+    private readonly HubStore _store;
+    private readonly IOptions<HubAuthOptions> _options;
+    private readonly ILogger<HubAuthenticator> _logger;
+    private readonly VerifiedCredentials _verified;
+    private readonly VerificationBudget _budget;
+    private readonly SemaphoreSlim _hashing;
+
+    /// <summary>Creates the authenticator with the configured cache, budget and hashing pool.</summary>
+    public HubAuthenticator(HubStore store, IOptions<HubAuthOptions> options, TimeProvider time, ILogger<HubAuthenticator> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _store = store;
+        _options = options;
+        _logger = logger;
+        var o = options.Value;
+        _verified = new VerifiedCredentials(time, o.VerifiedCacheTtl);
+        _budget = new VerificationBudget(time, o.VerificationBudgetPerSecond, o.VerificationBudgetBurst);
+        _hashing = new SemaphoreSlim(o.HashConcurrency, o.HashConcurrency);
+    }
+
+    /// <summary>The budget of unproven checks (exposed for metrics and tests).</summary>
+    public VerificationBudget Budget => _budget;
+
+    /// <summary>
+    /// True when this instance verified <paramref name="password"/> for <paramref name="hubId"/> before: the attempt
+    /// is proven and skips the failed-login backoffs (the registry row is still checked by <see cref="VerifyAsync"/>).
+    /// </summary>
+    public bool IsProven(string hubId, string? password) => _verified.Recall(hubId, password) is not null;
 
     /// <summary>Checks <paramref name="password"/> for <paramref name="hubId"/>. Throws when PostgreSQL is unreachable.</summary>
     public async Task<HubAuthResult> AuthenticateAsync(string hubId, string? password, CancellationToken ct) =>
@@ -46,8 +79,45 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
             return new(HubAuthResult.Denied, null);
         }
 
-        var o = options.Value;
-        var hub = await store.FindAsync(hubId, ct);
+        var remembered = _verified.Recall(hubId, password);
+        if (remembered is not null)
+        {
+            // Proven before: only the registry row decides (revoked or rotated since means it is no longer valid).
+            var row = await _store.FindAsync(hubId, ct);
+            if (row is { RevokedAt: null } && row.SecretHash == remembered)
+            {
+                return new(HubAuthResult.Accepted, remembered);
+            }
+
+            _verified.Forget(hubId);
+        }
+
+        if (!_budget.TryTake())
+        {
+            return new(HubAuthResult.OverBudget, null);
+        }
+
+        var failed = false;
+        try
+        {
+            var outcome = await VerifyUnprovenAsync(hubId, password, ct);
+            failed = outcome.Result == HubAuthResult.Denied;
+            return outcome;
+        }
+        finally
+        {
+            // Only a failed check spends the budget; a success, a busy pool or a database error gives the token back.
+            if (!failed)
+            {
+                _budget.Return();
+            }
+        }
+    }
+
+    private async Task<HubAuthOutcome> VerifyUnprovenAsync(string hubId, string password, CancellationToken ct)
+    {
+        var o = _options.Value;
+        var hub = await _store.FindAsync(hubId, ct);
         if (hub is null)
         {
             if (!string.IsNullOrEmpty(o.DevFleetSecret) && FixedTimeEquals(password, SecretHasher.DevFleetPassword(o.DevFleetSecret, hubId)))
@@ -55,10 +125,15 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
                 var credential = HubCredential.From(password, o);
                 // A concurrent first connect of the same hub may have created the row: the session keeps whichever
                 // hash is stored (both were made from this same password).
-                var stored = await store.TryCreateAsync(hubId, credential, "dev-fleet", ct)
+                var stored = await _store.TryCreateAsync(hubId, credential, "dev-fleet", ct)
                     ? credential.SecretHash
-                    : (await store.FindAsync(hubId, ct))?.SecretHash;
+                    : (await _store.FindAsync(hubId, ct))?.SecretHash;
                 LogDevFleetProvisioned(hubId);
+                if (stored is not null)
+                {
+                    _verified.Remember(hubId, password, stored);
+                }
+
                 return new(HubAuthResult.Accepted, stored);
             }
 
@@ -70,15 +145,7 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
             return new(HubAuthResult.Denied, null);
         }
 
-        var digest = SHA256.HashData(Encoding.UTF8.GetBytes(password));
-        var now = time.GetUtcNow();
-        if (_verified.TryGetValue(hubId, out var cached) && cached.StoredHash == hub.SecretHash && cached.Until > now &&
-            CryptographicOperations.FixedTimeEquals(cached.PasswordDigest, digest))
-        {
-            return new(HubAuthResult.Accepted, hub.SecretHash);
-        }
-
-        // PBKDF2 runs in a bounded pool: a flood of wrong passwords queues here instead of taking every core.
+        // PBKDF2 runs in a bounded pool: the checks the budget lets through queue here instead of taking every core.
         if (!await _hashing.WaitAsync(o.HashWait, ct))
         {
             return new(HubAuthResult.Busy, null);
@@ -99,12 +166,22 @@ public sealed partial class HubAuthenticator(HubStore store, IOptions<HubAuthOpt
             return new(HubAuthResult.Denied, null);
         }
 
-        if (o.VerifiedCacheTtl > TimeSpan.Zero)
+        _verified.Remember(hubId, password, hub.SecretHash);
+        return new(HubAuthResult.Accepted, hub.SecretHash);
+    }
+
+    /// <summary>
+    /// A hub's credential changed (rotated, revoked): forget what was verified for it. The registry read on every
+    /// connect already refuses a stale credential; this also drops the fast path at once.
+    /// </summary>
+    public Task OnHubsChangedAsync(IReadOnlyCollection<string>? hubIds, CancellationToken ct)
+    {
+        foreach (var id in hubIds ?? [])
         {
-            _verified[hubId] = (hub.SecretHash, digest, now + o.VerifiedCacheTtl);
+            _verified.Forget(id);
         }
 
-        return new(HubAuthResult.Accepted, hub.SecretHash);
+        return Task.CompletedTask;
     }
 
     private static bool FixedTimeEquals(string a, string b) =>

@@ -44,7 +44,7 @@ public sealed class GatewayInstruments
         _unexpected = meter.CreateCounter<long>("pumpfleet.gateway.unexpected.failures", "{failure}",
             "Messages whose processing failed with an unexpected exception, by outcome: retried or poisoned (quarantined).");
         _loginsThrottled = meter.CreateCounter<long>("pumpfleet.gateway.logins.throttled", "{connection}",
-            "Connection attempts refused without checking the password because the hub id or address is backing off after failed logins.");
+            "Connection attempts refused without reading the registry or checking the password, by reason: backoff (the hub id or address is backing off after failed logins) or verification-budget (the gateway's budget of unproven checks is exhausted).");
         _quarantinePurged = meter.CreateCounter<long>("pumpfleet.quarantine.purged", "{item}",
             "Quarantine rows deleted by retention (age or row cap).");
     }
@@ -86,8 +86,8 @@ public sealed class GatewayInstruments
     /// <summary>Quarantine rows were deleted by retention.</summary>
     public void OnQuarantinePurged(long rows) => _quarantinePurged.Add(rows);
 
-    /// <summary>A login was refused by the failed-login backoff.</summary>
-    public void OnLoginThrottled() => _loginsThrottled.Add(1);
+    /// <summary>A login was refused before any registry read or PBKDF2 (<see cref="LoginThrottleReasons"/>).</summary>
+    public void OnLoginThrottled(string reason) => _loginsThrottled.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     /// <summary>A dependency failed.</summary>
     public void OnDependencyFailure(string dependency) => _dependencyFailures.Add(1, new KeyValuePair<string, object?>("dependency", dependency));
@@ -113,6 +113,15 @@ public static class MessageResults
     public const string Rejected = "rejected";
     /// <summary>Not authorised: quarantined.</summary>
     public const string Refused = "refused";
+}
+
+/// <summary>Values of the <c>reason</c> tag of <c>pumpfleet.gateway.logins.throttled</c>.</summary>
+public static class LoginThrottleReasons
+{
+    /// <summary>The hub id or the remote address is backing off after failed logins.</summary>
+    public const string Backoff = "backoff";
+    /// <summary>The gateway's budget of unproven credential checks is exhausted (a flood of failed logins).</summary>
+    public const string VerificationBudget = "verification-budget";
 }
 
 /// <summary>Values of the <c>reason</c> tag of <c>pumpfleet.gateway.disconnects</c>.</summary>

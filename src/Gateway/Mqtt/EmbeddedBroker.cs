@@ -48,6 +48,10 @@ public sealed partial class EmbeddedBroker(
     // drop the new one's entry); they are bounded by the number of provisioned hubs.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _sessionHashes = new(StringComparer.Ordinal);
     private ConnectionGate? _gate;
+    // Refusals over the verification budget since the last log line, and when that line was written (timestamp).
+    private static readonly TimeSpan OverBudgetLogInterval = TimeSpan.FromSeconds(10);
+    private long _overBudget;
+    private long _overBudgetLoggedAt;
 
     /// <summary>Connections accepted and not yet authenticated (MaxUnauthenticatedConnections caps them).</summary>
     public int PendingConnections() => _gate?.Pending ?? 0;
@@ -167,13 +171,17 @@ public sealed partial class EmbeddedBroker(
     private async Task ValidateCredentialsAsync(ValidatingConnectionEventArgs e)
     {
         var address = (e.RemoteEndPoint as IPEndPoint)?.Address.ToString();
-        if (_backoff!.BlockedUntil(e.ClientId ?? "", address) is { } until)
+        var backoff = _backoff!;
+        // A hub presenting a password this instance verified before is proven: a flood of failures against its own
+        // hub id or from its NAT address must not lock it out (the registry row is still read below).
+        var proven = e.ClientId is not null && authenticator.IsProven(e.ClientId, e.Password);
+        if (!proven && backoff.BlockedUntil(e.ClientId ?? "", address) is { } until)
         {
             // Refused before any database read or PBKDF2: a password flood costs next to nothing.
             e.ReasonCode = MqttConnectReasonCode.ConnectionRateExceeded;
             e.ReasonString = $"Too many failed logins; retry after {until:O}.";
             instruments.OnMessage(MessageResults.Refused, 0, TimeSpan.Zero);
-            instruments.OnLoginThrottled();
+            instruments.OnLoginThrottled(LoginThrottleReasons.Backoff);
             return;
         }
 
@@ -181,7 +189,7 @@ public sealed partial class EmbeddedBroker(
         {
             e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
             e.ReasonString = "The client id must equal the user name, a hub id matching ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.";
-            _backoff.Failed(e.ClientId ?? "", address);
+            backoff.Failed(e.ClientId ?? "", address);
             await _failedLogins!.RecordAsync(e.ClientId ?? "", RejectCodes.InvalidClientId, e.ReasonString, _shutdown.Token);
             return;
         }
@@ -196,9 +204,21 @@ public sealed partial class EmbeddedBroker(
                 return;
             }
 
+            if (result == HubAuthResult.OverBudget)
+            {
+                // Not a failure of this hub (it may be honest and cold): no backoff, no quarantine row; counted, and
+                // logged at most once per interval with the number refused since.
+                e.ReasonCode = MqttConnectReasonCode.ServerBusy;
+                e.ReasonString = "Too many failed logins at this gateway; retry later.";
+                instruments.OnMessage(MessageResults.Refused, 0, TimeSpan.Zero);
+                instruments.OnLoginThrottled(LoginThrottleReasons.VerificationBudget);
+                NoteOverBudget();
+                return;
+            }
+
             if (result == HubAuthResult.Accepted)
             {
-                _backoff.Succeeded(e.ClientId, address);
+                backoff.Succeeded(e.ClientId, address);
                 if (outcome.SecretHash is not null)
                 {
                     _sessionHashes[e.ClientId] = outcome.SecretHash;
@@ -206,7 +226,7 @@ public sealed partial class EmbeddedBroker(
             }
             else
             {
-                _backoff.Failed(e.ClientId, address);
+                backoff.Failed(e.ClientId, address);
                 e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
                 LogBadCredentials(e.ClientId);
                 await _failedLogins!.RecordAsync(e.ClientId, RejectCodes.BadCredentials,
@@ -220,6 +240,20 @@ public sealed partial class EmbeddedBroker(
             instruments.OnDependencyFailure(Dependencies.PostgreSql);
             LogAuthUnavailable(e.ClientId, x);
         }
+    }
+
+    private void NoteOverBudget()
+    {
+        Interlocked.Increment(ref _overBudget);
+        var now = time.GetTimestamp();
+        var last = Interlocked.Read(ref _overBudgetLoggedAt);
+        if ((last != 0 && time.GetElapsedTime(last, now) < OverBudgetLogInterval) || Interlocked.CompareExchange(ref _overBudgetLoggedAt, now, last) != last)
+        {
+            return;
+        }
+
+        var auth = services.GetRequiredService<IOptions<HubAuthOptions>>().Value;
+        LogOverBudget(Interlocked.Exchange(ref _overBudget, 0), auth.VerificationBudgetPerSecond, OverBudgetLogInterval);
     }
 
     private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
@@ -424,6 +458,9 @@ public sealed partial class EmbeddedBroker(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening (plain port {Port}, TLS port {TlsPort})")]
     private partial void LogStarted(int? port, int? tlsPort);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} connection attempt(s) refused ServerBusy without a credential check: the budget of failed checks ({PerSecond}/s) is exhausted, a wrong-password flood is likely (at most one such line per {Interval})")]
+    private partial void LogOverBudget(long count, double perSecond, TimeSpan interval);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId} failed to authenticate")]
     private partial void LogBadCredentials(string hubId);
