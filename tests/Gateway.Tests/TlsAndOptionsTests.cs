@@ -55,6 +55,27 @@ public sealed class TlsAndOptionsTests(PostgresFixture pg)
         }
     }
 
+    [Fact]
+    public void GrainCallAttemptTimeout_AboveIngestTimeout_IsRefusedAtStart()
+    {
+        var validator = new MqttGatewayOptionsValidator(new Env(Environments.Production));
+        var result = validator.Validate(null, new MqttGatewayOptions { IngestTimeout = TimeSpan.FromSeconds(5), GrainCallAttemptTimeout = TimeSpan.FromSeconds(6) });
+        Assert.True(result.Failed);
+        Assert.Contains("GrainCallAttemptTimeout", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(validator.Validate(null, new MqttGatewayOptions()).Succeeded, "the defaults are valid");
+    }
+
+    [Fact]
+    public void VerificationBudget_OutOfRange_IsRefusedAtStart()
+    {
+        var validator = new HubAuthOptionsValidator(new Env(Environments.Production));
+        var result = validator.Validate(null, new HubAuthOptions { VerificationBudgetPerSecond = 0, VerificationBudgetBurst = 0.5 });
+        Assert.True(result.Failed);
+        Assert.Contains("VerificationBudgetPerSecond", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("VerificationBudgetBurst", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(validator.Validate(null, new HubAuthOptions()).Succeeded, "the defaults are valid");
+    }
+
     private sealed class Env(string name) : IHostEnvironment
     {
         public string EnvironmentName { get; set; } = name;

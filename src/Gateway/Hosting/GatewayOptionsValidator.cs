@@ -46,6 +46,11 @@ public sealed partial class MqttGatewayOptionsValidator(IHostEnvironment environ
             errors.Add($"Gateway:Mqtt:IngestTimeout must be between 1 s and 10 min, not {o.IngestTimeout}.");
         }
 
+        if (o.GrainCallAttemptTimeout < TimeSpan.FromMilliseconds(500) || o.GrainCallAttemptTimeout > o.IngestTimeout)
+        {
+            errors.Add($"Gateway:Mqtt:GrainCallAttemptTimeout must be between 500 ms and IngestTimeout ({o.IngestTimeout}), not {o.GrainCallAttemptTimeout}.");
+        }
+
         if (o.ShutdownDrain < TimeSpan.Zero || o.ShutdownDrain > TimeSpan.FromMinutes(10))
         {
             errors.Add($"Gateway:Mqtt:ShutdownDrain must be between 0 and 10 min, not {o.ShutdownDrain}.");

@@ -42,8 +42,19 @@ public sealed class MqttGatewayOptions
     /// <summary>How long a message may wait for a free in-flight slot before its hub is disconnected unacknowledged. Default: 10 s.</summary>
     public TimeSpan InFlightWait { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Longest wait for the grain to store a batch before it is abandoned unacknowledged. Default: 30 s.</summary>
-    public TimeSpan IngestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Longest wait for the grain to store a batch (all attempts) before it is abandoned unacknowledged and the hub
+    /// resends. Below the Orleans client's 30 s response timeout, so a call lost with a killed silo cannot hold a hub
+    /// for longer. Default: 20 s.
+    /// </summary>
+    public TimeSpan IngestTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// One attempt of the ingest grain call: without an answer by then the call is made again (idempotent by seq),
+    /// which reaches a new activation once a killed silo is declared dead. Keep it above the slowest healthy batch
+    /// (every attempt adds load to a slow grain). At most <see cref="IngestTimeout"/>. Default: 5 s.
+    /// </summary>
+    public TimeSpan GrainCallAttemptTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>On shutdown, how long in-flight messages may finish before they are abandoned (unacked). Default: 15 s.</summary>
     public TimeSpan ShutdownDrain { get; set; } = TimeSpan.FromSeconds(15);

@@ -20,6 +20,7 @@ public sealed class GatewayInstruments
     private readonly Counter<long> _unexpected;
     private readonly Counter<long> _loginsThrottled;
     private readonly Counter<long> _quarantinePurged;
+    private readonly Counter<long> _grainRetries;
     private int _inFlight;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
@@ -47,6 +48,8 @@ public sealed class GatewayInstruments
             "Connection attempts refused without reading the registry or checking the password, by reason: backoff (the hub id or address is backing off after failed logins) or verification-budget (the gateway's budget of unproven checks is exhausted).");
         _quarantinePurged = meter.CreateCounter<long>("pumpfleet.quarantine.purged", "{item}",
             "Quarantine rows deleted by retention (age or row cap).");
+        _grainRetries = meter.CreateCounter<long>("pumpfleet.gateway.grain.retries", "{call}",
+            "Ingest grain calls made again because the previous attempt got no answer within GrainCallAttemptTimeout (typically: its silo died).");
     }
 
     /// <summary>Current in-flight count (for tests and shutdown).</summary>
@@ -88,6 +91,9 @@ public sealed class GatewayInstruments
 
     /// <summary>A login was refused before any registry read or PBKDF2 (<see cref="LoginThrottleReasons"/>).</summary>
     public void OnLoginThrottled(string reason) => _loginsThrottled.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>An ingest grain call got no answer within its attempt timeout and is made again.</summary>
+    public void OnGrainCallRetried() => _grainRetries.Add(1);
 
     /// <summary>A dependency failed.</summary>
     public void OnDependencyFailure(string dependency) => _dependencyFailures.Add(1, new KeyValuePair<string, object?>("dependency", dependency));

@@ -243,13 +243,28 @@ public sealed partial class IngestPipeline(
     private async Task<IngestResult> CallGrainAsync(string serial, IngestBatch batch, CancellationToken ct)
     {
         using var activity = GatewayTracing.Source.StartActivity("grain call");
-        try
+        var attemptTimeout = mqttOptions.Value.GrainCallAttemptTimeout;
+        for (var attempt = 1; ; attempt++)
         {
-            return await grains.GetGrain<IPumpIngestGrain>(serial).IngestAsync(batch).WaitAsync(ct);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            throw Classify(e);
+            var call = grains.GetGrain<IPumpIngestGrain>(serial).IngestAsync(batch);
+            try
+            {
+                return await call.WaitAsync(attemptTimeout, time, ct);
+            }
+            catch (TimeoutException) when (!call.IsCompleted && !ct.IsCancellationRequested)
+            {
+                // No answer within the attempt: when the silo that hosted the pump was killed, a call already sent
+                // to it is neither answered nor failed until the Orleans client's response timeout (30 s). Calling
+                // again reaches a new activation once the cluster has declared the silo dead (seconds). Safe because
+                // ingest is idempotent by seq (a batch stored by the first call is answered as duplicates); the ack
+                // still waits for an answer, and IngestTimeout still bounds the whole message.
+                instruments.OnGrainCallRetried();
+                LogGrainCallRetry(serial, attempt, attemptTimeout);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                throw Classify(e);
+            }
         }
     }
 
@@ -457,6 +472,9 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Message of hub {HubId} on {Topic} failed the same unexpected way {Attempt} times in a row: quarantined as poison-message and answered")]
     private partial void LogPoison(string hubId, string topic, int attempt, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial}: ingest call attempt {Attempt} got no answer within {AttemptTimeout}; calling again (its silo may have died)")]
+    private partial void LogGrainCallRetry(string serial, int attempt, TimeSpan attemptTimeout);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Dependency {Dependency} failed; the message is not acknowledged and will be delivered again")]
     private partial void LogDependencyFailed(string dependency, Exception e);
