@@ -83,6 +83,33 @@ public sealed class ConnectionLimitTests(PostgresFixture pg, EmbeddedEnvironment
     }
 
     [Fact]
+    public async Task Mqtt5Hub_PublishingOverTheLimit_IsToldPacketTooLarge_BeforeTheConnectionCloses()
+    {
+        await using var gw = await StartAsync(new());
+        using var disconnects = new DisconnectCounter(gw);
+        var hubId = $"hub-{Guid.NewGuid():N}"[..20];
+        var serial = $"P-{Guid.NewGuid():N}"[..20];
+        var secret = await gw.ProvisionAsync(hubId);
+        await gw.Admin.PairAsync(hubId, serial, EventStore.Audit.AuditActor.System("test"), null, TestContext.Current.CancellationToken);
+        await using var hub = TestHub.Create(hubId);
+        var told = new TaskCompletionSource<MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        hub.Client.DisconnectedAsync += e =>
+        {
+            told.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gw.Port, secret)).ResultCode);
+        Assert.Equal(MQTTnet.Formatter.MqttProtocolVersion.V500, hub.Client.Options.ProtocolVersion);
+
+        var huge = Batches.Batch(true, Batches.Dose(1)).Replace("\"basal\"", $"\"{new string('x', 1_100_000)}\"", StringComparison.Ordinal);
+        await Assert.ThrowsAnyAsync<Exception>(() => hub.PublishAsync(serial, huge));
+        var e = await told.Task.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.Equal(MqttClientDisconnectReason.PacketTooLarge, e.Reason);
+        Assert.Equal(1, disconnects.Of(DisconnectReasons.PacketTooLarge));
+        Assert.Empty(await EmbeddedEnvironment.DeviceEventsAsync(gw.Services, serial));
+    }
+
+    [Fact]
     public async Task OverTheCapOfUnauthenticatedConnections_AHubGetsServerBusy_AndIsServedOnceTheyAreGone()
     {
         await using var gw = await StartAsync(new() { ["Gateway:Mqtt:MaxUnauthenticatedConnections"] = "2", ["Gateway:Mqtt:ConnectTimeout"] = "00:01:00" });

@@ -6,7 +6,10 @@ using Microsoft.Extensions.Logging;
 using MQTTnet.Adapter;
 using MQTTnet.Diagnostics.Logger;
 using MQTTnet.Formatter;
+using MQTTnet.Exceptions;
 using MQTTnet.Implementations;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
 using MQTTnet.Server;
 using PumpFleet.Gateway.Ingest;
 
@@ -34,6 +37,9 @@ internal sealed partial class GuardedTcpServerAdapter(
     /// will, nowhere near this; nobody unauthenticated gets to make the broker buffer more.
     /// </summary>
     public const int UnauthenticatedMaxPacketSize = 64 * 1024;
+
+    /// <summary>Longest wait for the DISCONNECT of an over-size packet to be written (the client may not be reading).</summary>
+    private static readonly TimeSpan FarewellTimeout = TimeSpan.FromSeconds(2);
 
     private readonly List<Socket> _listeners = [];
     private CancellationTokenSource? _stop;
@@ -222,11 +228,16 @@ internal sealed partial class GuardedTcpServerAdapter(
 
             // The guard reads the plaintext (inside TLS), where the MQTT framing is.
             var preAuthLimit = Math.Min(maxPacketSize, UnauthenticatedMaxPacketSize);
-            stream = new MqttFrameGuardStream(stream, () => connection.Authenticated ? maxPacketSize : preAuthLimit,
-                (violation, announced) => OnViolation(connection, violation, announced));
+            MqttChannelAdapter? sender = null;
+            MqttFrameGuardStream? guard = null;
+            guard = new MqttFrameGuardStream(stream, () => connection.Authenticated ? maxPacketSize : preAuthLimit,
+                (violation, announced) => OnViolation(connection, violation, announced),
+                (violation, token) => SayPacketTooLargeAsync(connection, violation, sender, guard!, token));
+            stream = guard;
             var channel = new MqttTcpChannel(stream, listenerEndPoint(socket), remote, clientCertificate);
             var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(_options!.WriterBufferSize, _options.WriterBufferSizeMax));
             var channelAdapter = new MqttChannelAdapter(channel, formatter, _mqttLogger!) { AllowPacketFragmentation = endpoint.AllowPacketFragmentation };
+            sender = channelAdapter;
             adapter = channelAdapter;
             gate.Attach(channelAdapter, connection);
             using (channelAdapter)
@@ -274,6 +285,41 @@ internal sealed partial class GuardedTcpServerAdapter(
             {
                 return null;
             }
+        }
+    }
+
+    /// <summary>
+    /// MQTT 5 after the CONNACK: tells the client why before the connection closes (DISCONNECT 0x95, Packet too
+    /// large). Sent through MQTTnet's own <c>SendPacketAsync</c>, which serialises it with every other packet of the
+    /// connection (its send lock), so it can never land inside another packet; afterwards the guard refuses further
+    /// writes. MQTT 3.1.1 has no server DISCONNECT, and before authentication nothing is owed: both are just closed.
+    /// </summary>
+    private async Task SayPacketTooLargeAsync(GatedConnection connection, FrameViolation violation, MqttChannelAdapter? sender,
+        MqttFrameGuardStream guard, CancellationToken ct)
+    {
+        if (violation != FrameViolation.TooLarge || !connection.Authenticated || sender is null ||
+            sender.PacketFormatterAdapter.ProtocolVersion != MqttProtocolVersion.V500)
+        {
+            return;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(FarewellTimeout);
+        try
+        {
+            await sender.SendPacketAsync(new MqttDisconnectPacket
+            {
+                ReasonCode = MqttDisconnectReasonCode.PacketTooLarge,
+                ReasonString = $"Packets are limited to {maxPacketSize} bytes.",
+            }, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is MqttCommunicationException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client is gone or not reading: it is closed without the farewell.
+        }
+        finally
+        {
+            guard.CloseWrites();
         }
     }
 

@@ -18,8 +18,15 @@ internal enum FrameViolation
 /// instead of handing the byte on, MQTTnet sees a closed connection and never allocates the body. The limit is asked
 /// for each packet, so it can be tighter before the client has authenticated.
 /// </summary>
-internal sealed class MqttFrameGuardStream(Stream inner, Func<int> maxPacketSize, Action<FrameViolation, long> onViolation) : Stream
+internal sealed class MqttFrameGuardStream(
+    Stream inner,
+    Func<int> maxPacketSize,
+    Action<FrameViolation, long> onViolation,
+    Func<FrameViolation, CancellationToken, Task>? farewell = null) : Stream
 {
+    /// <summary>After the farewell, how long the rest of the refused packet is read and discarded before the close.</summary>
+    internal static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(2);
+
     private enum Part
     {
         TypeByte,
@@ -32,6 +39,8 @@ internal sealed class MqttFrameGuardStream(Stream inner, Func<int> maxPacketSize
     private long _length;
     private long _bodyLeft;
     private bool _stopped;
+    private FrameViolation _violation;
+    private volatile bool _writesClosed;
 
     /// <inheritdoc />
     public override bool CanRead => inner.CanRead;
@@ -61,7 +70,41 @@ internal sealed class MqttFrameGuardStream(Stream inner, Func<int> maxPacketSize
         }
 
         var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        return Inspect(buffer.Span[..n]) ? n : 0;
+        if (Inspect(buffer.Span[..n]))
+        {
+            return n;
+        }
+
+        if (farewell is not null)
+        {
+            // The offending bytes are never handed on; the farewell (an MQTT 5 DISCONNECT) is written through
+            // MQTTnet's own send path, then the rest of the packet is read into a small scratch buffer and dropped
+            // for a moment, so that closing with unread data (a TCP reset) does not destroy the DISCONNECT in flight.
+            await farewell(_violation, cancellationToken).ConfigureAwait(false);
+            await DrainAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return 0;
+    }
+
+    /// <summary>No more writes reach the socket (after a DISCONNECT nothing else may be sent); they fail instead.</summary>
+    internal void CloseWrites() => _writesClosed = true;
+
+    private async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(DrainTime);
+        var scratch = new byte[4096];
+        try
+        {
+            while (await inner.ReadAsync(scratch, deadline.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // Time is up or the peer is gone: close now.
+        }
     }
 
     /// <inheritdoc />
@@ -140,20 +183,31 @@ internal sealed class MqttFrameGuardStream(Stream inner, Func<int> maxPacketSize
     private bool Stop(FrameViolation violation, long announced)
     {
         _stopped = true;
+        _violation = violation;
         onViolation(violation, announced);
         return false;
     }
 
     /// <inheritdoc />
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        inner.WriteAsync(buffer, cancellationToken);
+        _writesClosed ? ValueTask.FromException(WritesClosed()) : inner.WriteAsync(buffer, cancellationToken);
 
     /// <inheritdoc />
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        inner.WriteAsync(buffer, offset, count, cancellationToken);
+        _writesClosed ? Task.FromException(WritesClosed()) : inner.WriteAsync(buffer, offset, count, cancellationToken);
 
     /// <inheritdoc />
-    public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        if (_writesClosed)
+        {
+            throw WritesClosed();
+        }
+
+        inner.Write(buffer, offset, count);
+    }
+
+    private static IOException WritesClosed() => new("The connection was closed with a DISCONNECT; nothing more is sent.");
 
     /// <inheritdoc />
     public override void Flush() => inner.Flush();
