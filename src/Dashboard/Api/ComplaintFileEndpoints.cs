@@ -161,7 +161,8 @@ internal static class ComplaintFileEndpoints
             w.WriteStartArray("anomalies");
             foreach (var a in anomalies)
             {
-                JsonSerializer.Serialize(w, a, EventJson.Options);
+                // Through an element: serialising into the writer would flush it synchronously, which Kestrel refuses.
+                JsonSerializer.SerializeToElement(a, EventJson.Options).WriteTo(w);
             }
 
             w.WriteEndArray();
@@ -188,7 +189,7 @@ internal static class ComplaintFileEndpoints
             w.WriteStartArray("audit");
             await foreach (var r in AuditAsync(audit, targets, ct))
             {
-                JsonSerializer.Serialize(w, r, EventJson.Options);
+                JsonSerializer.SerializeToElement(r, EventJson.Options).WriteTo(w);
                 if (++n % FlushEvery == 0)
                 {
                     await w.FlushAsync(ct);
