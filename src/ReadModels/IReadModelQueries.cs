@@ -38,9 +38,18 @@ public interface IReadModelQueries
     /// <summary>Alarms from the log: one pump's (newest first) or the fleet's active ones.</summary>
     Task<IReadOnlyList<AlarmItem>> ListAlarmsAsync(string? serial, bool activeOnly, string? severity, int limit, CancellationToken ct);
 
-    /// <summary>Cohort sums grouped by the chosen dimensions (a subset of model, firmware, lot).</summary>
-    Task<IReadOnlyList<(string?[] Key, long Pumps, double PumpDays, long Alarms, long CriticalAlarms, long Anomalies)>> CohortsAsync(
-        IReadOnlyList<string> by, CancellationToken ct);
+    /// <summary>
+    /// Cohorts grouped by the chosen dimensions (a non-empty subset of <see cref="CohortDimensions.All"/>, canonical
+    /// order): pumps, pump-days, events and pumps affected per measure.
+    /// </summary>
+    Task<IReadOnlyList<CohortRow>> CohortsAsync(IReadOnlyList<string> by, CancellationToken ct);
+
+    /// <summary>
+    /// Follow-up from implant per cohort (dimensions from <see cref="CohortDimensions.Survival"/>) and whole day:
+    /// how many reached the end point (<c>explant</c>, or a first failure <c>anomaly:{kind}</c> / <c>alarm:{code}</c>)
+    /// and how many were censored (at the last report, or at explant for a failure end point).
+    /// </summary>
+    Task<SurvivalData> SurvivalAsync(IReadOnlyList<string> by, string endpoint, CancellationToken ct);
 
     /// <summary>Counts for the fleet header and a version string that changes whenever a projection applied a page.</summary>
     Task<FleetSummary> FleetSummaryAsync(CancellationToken ct);

@@ -21,3 +21,17 @@ public sealed record AlarmItem(string Serial, long Seq, string Code, string Seve
 
 /// <summary>Fleet counts for the live channel and the fleet page header.</summary>
 public sealed record FleetSummary(IReadOnlyDictionary<string, long> ByStatus, long Total, long OpenAnomalies, long CriticalAlarms, string Version);
+
+/// <summary>
+/// One cohort of <c>GET /api/cohorts</c>: its key (one value per dimension asked for, in that order), exposure, and
+/// per measure the events and the pumps with at least one.
+/// </summary>
+public sealed record CohortRow(
+    IReadOnlyList<string> Key, long Pumps, double PumpDays, long Alarms, long AlarmPumps, long CriticalAlarms, long CriticalAlarmPumps,
+    long Anomalies, long AnomalyPumps);
+
+/// <summary>Follow-up that ended on one day after implant in one cohort: end points and censorings.</summary>
+public sealed record SurvivalRow(IReadOnlyList<string> Key, int Day, long Events, long Censored);
+
+/// <summary>Survival rows, and how many identified pumps could not be followed (no implant date, or the end point before it).</summary>
+public sealed record SurvivalData(IReadOnlyList<SurvivalRow> Rows, long WithoutImplantDate, long EndPointBeforeImplant);

@@ -208,31 +208,96 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<(string?[] Key, long Pumps, double PumpDays, long Alarms, long CriticalAlarms, long Anomalies)>> CohortsAsync(
-        IReadOnlyList<string> by, CancellationToken ct)
+    public async Task<IReadOnlyList<CohortRow>> CohortsAsync(IReadOnlyList<string> by, CancellationToken ct)
     {
-        var select = by.Count == 0 ? "" : string.Join(", ", by) + ", ";
-        var group = by.Count == 0 ? "" : "GROUP BY " + string.Join(", ", by) + " ORDER BY " + string.Join(", ", by);
+        ArgumentNullException.ThrowIfNull(by);
+        var dims = by.Select(CohortDimensions.Sql).ToList();
+        var keys = string.Join(", ", dims.Select((d, i) => $"{d.Value} AS k{i}"));
+        var group = string.Join(", ", dims.Select((_, i) => $"k{i}"));
+        var order = string.Join(", ", dims.Select(d => $"min({d.Order})"));
+        // One row per pump: pumps affected are members with at least one event of the measure. Pumps that have not
+        // identified themselves belong to no cohort, as in pf_cohort_stats.
         await using var cmd = dataSource.CreateCommand($"""
-            SELECT {select} coalesce(sum(pumps), 0)::bigint, coalesce(sum(pump_days), 0)::float8, coalesce(sum(alarms), 0)::bigint,
-                   coalesce(sum(critical_alarms), 0)::bigint, coalesce(sum(anomalies), 0)::bigint
-              FROM pf_cohort_stats {group}
+            SELECT {keys}, count(*)::bigint,
+                   coalesce(sum(extract(epoch FROM (last_event_at - first_event_at)) / 86400.0), 0)::float8,
+                   sum(alarms)::bigint, count(*) FILTER (WHERE alarms > 0)::bigint,
+                   sum(critical_alarms)::bigint, count(*) FILTER (WHERE critical_alarms > 0)::bigint,
+                   sum(anomalies)::bigint, count(*) FILTER (WHERE anomalies > 0)::bigint
+              FROM pf_cohort_members
+             WHERE model IS NOT NULL
+             GROUP BY {group} ORDER BY {order}, {group}
             """);
-        var list = new List<(string?[], long, double, long, long, long)>();
+        var list = new List<CohortRow>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            var key = new string?[by.Count];
-            for (var i = 0; i < by.Count; i++)
+            var key = new string[dims.Count];
+            for (var i = 0; i < dims.Count; i++)
             {
                 key[i] = r.GetString(i);
             }
 
-            var o = by.Count;
-            list.Add((key, r.GetInt64(o), r.GetDouble(o + 1), r.GetInt64(o + 2), r.GetInt64(o + 3), r.GetInt64(o + 4)));
+            var o = dims.Count;
+            list.Add(new CohortRow(key, r.GetInt64(o), r.GetDouble(o + 1), r.GetInt64(o + 2), r.GetInt64(o + 3), r.GetInt64(o + 4),
+                r.GetInt64(o + 5), r.GetInt64(o + 6), r.GetInt64(o + 7)));
         }
 
         return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<SurvivalData> SurvivalAsync(IReadOnlyList<string> by, string endpoint, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(by);
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var dims = by.Select(CohortDimensions.Sql).ToList();
+        var keys = dims.Count == 0 ? "" : string.Join(", ", dims.Select((d, i) => $"{d.Value} AS k{i}")) + ",";
+        var carry = dims.Count == 0 ? "" : string.Join(", ", dims.Select((_, i) => $"k{i}")) + ",";
+        // The end point's time: the explant, or the first failure of the kind. A failure end point is censored at
+        // explant (the device left follow-up), any end point at the last report. Only the first occurrence of a
+        // kind is kept per pump, so a pump whose first one came before its implant (a trial) cannot be followed.
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var rows = new List<SurvivalRow>();
+        await using (var cmd = new NpgsqlCommand($"""
+            WITH f AS (
+                SELECT {keys} implanted_at AS t0, last_event_at, explanted_at,
+                       CASE WHEN $1 = 'explant' THEN explanted_at ELSE (first_failures ->> $1)::timestamptz END AS hit
+                  FROM pf_cohort_members
+                 WHERE model IS NOT NULL AND implanted_at IS NOT NULL AND last_event_at IS NOT NULL
+            ), o AS (
+                SELECT {carry} t0, hit IS NOT NULL AND ($1 = 'explant' OR explanted_at IS NULL OR hit <= explanted_at) AS failed,
+                       hit, CASE WHEN $1 = 'explant' THEN last_event_at ELSE least(coalesce(explanted_at, last_event_at), last_event_at) END AS censor_at
+                  FROM f WHERE hit IS NULL OR hit >= t0
+            )
+            SELECT {carry} floor(greatest(0, extract(epoch FROM ((CASE WHEN failed THEN hit ELSE censor_at END) - t0))) / 86400)::int AS day,
+                   count(*) FILTER (WHERE failed)::bigint, count(*) FILTER (WHERE NOT failed)::bigint
+              FROM o GROUP BY {carry} day ORDER BY {carry} day
+            """, conn))
+        {
+            cmd.Parameters.Add(new() { Value = endpoint, NpgsqlDbType = NpgsqlDbType.Text });
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var key = new string[dims.Count];
+                for (var i = 0; i < dims.Count; i++)
+                {
+                    key[i] = r.GetString(i);
+                }
+
+                rows.Add(new SurvivalRow(key, r.GetInt32(dims.Count), r.GetInt64(dims.Count + 1), r.GetInt64(dims.Count + 2)));
+            }
+        }
+
+        await using var excluded = new NpgsqlCommand("""
+            SELECT count(*) FILTER (WHERE implanted_at IS NULL OR last_event_at IS NULL)::bigint,
+                   count(*) FILTER (WHERE implanted_at IS NOT NULL AND last_event_at IS NOT NULL
+                                      AND (CASE WHEN $1 = 'explant' THEN explanted_at ELSE (first_failures ->> $1)::timestamptz END) < implanted_at)::bigint
+              FROM pf_cohort_members WHERE model IS NOT NULL
+            """, conn);
+        excluded.Parameters.Add(new() { Value = endpoint, NpgsqlDbType = NpgsqlDbType.Text });
+        await using var x = await excluded.ExecuteReaderAsync(ct);
+        await x.ReadAsync(ct);
+        return new SurvivalData(rows, x.GetInt64(0), x.GetInt64(1));
     }
 
     /// <inheritdoc />

@@ -100,6 +100,16 @@ public sealed class ApiTests(DashboardApp app)
     [InlineData("/api/cohorts?by=colour", "by")]
     [InlineData("/api/cohorts?by=model,model", "by")]
     [InlineData("/api/cohorts?metric=deaths", "metric")]
+    [InlineData("/api/cohorts?fdr=0", "fdr")]
+    [InlineData("/api/cohorts?fdr=0.5", "fdr")]
+    [InlineData("/api/cohorts?fdr=abc", "fdr")]
+    [InlineData("/api/cohorts?by=drug,colour", "by")]
+    [InlineData("/api/cohorts/survival?by=implantAge", "by")]
+    [InlineData("/api/cohorts/survival?endpoint=death", "endpoint")]
+    [InlineData("/api/cohorts/survival?endpoint=anomaly:gremlins", "endpoint")]
+    [InlineData("/api/pumps/SN0001/complaint-file?format=xml", "format")]
+    [InlineData("/api/pumps/SN0001/complaint-file?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from")]
+    [InlineData("/api/pumps/SN0001/complaint-file?from=yesterday", "from")]
     public async Task BadParameter_IsAProblemNamingTheParameter(string path, string parameter)
     {
         var problem = await ProblemAsync(path, HttpStatusCode.BadRequest);

@@ -100,6 +100,17 @@ public sealed class AuthTests(DashboardApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ComplaintFile_NeedsAnAnalyst()
+    {
+        using var viewer = Client(ViewerKey);
+        Assert.Equal(HttpStatusCode.Forbidden, (await viewer.GetAsync("/api/pumps/SN0001/complaint-file", Ct)).StatusCode);
+        using var analyst = Client(AnalystKey);
+        using var res = await analyst.GetAsync("/api/pumps/SN0001/complaint-file?format=csv", Ct);
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.StartsWith("section,at,", await res.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CookieSignIn_WithTheConfiguredPassword()
     {
         var cookies = new CookieContainer();

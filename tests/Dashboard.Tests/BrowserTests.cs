@@ -111,9 +111,30 @@ public sealed class BrowserTests(DashboardApp app, BrowserFixture browser)
         await using var _ = context;
         await Expect(page.Locator("#cohorts tbody tr")).Not.ToHaveCountAsync(0);
         await Expect(page.Locator("#fleet-rate")).ToContainTextAsync("per 1000 pump-days");
+        // The multiplicity control is named on the page, with its rate.
+        await Expect(page.Locator("#method")).ToContainTextAsync("Benjamini–Hochberg");
+        await Expect(page.Locator("#method")).ToContainTextAsync("q = 0.05");
         Assert.True(await page.EvaluateAsync<bool>("() => Chart.getChart('rates-chart').data.labels.length > 0"));
         await page.SelectOptionAsync("#by", "model");
         await Expect(page.Locator("#cohorts tbody tr")).ToHaveCountAsync(3);
+        // The new dimensions: two drugs, one implant-age band; pumps affected with their interval.
+        // (Other tests of the run may add pumps of their own, so rows are found by their cohort, not counted.)
+        await page.SelectOptionAsync("#by", "drug");
+        await Expect(page.Locator("#cohorts tbody tr", new() { HasText = "baclofen" })).ToHaveCountAsync(1);
+        await page.SelectOptionAsync("#metric", "anomalies");
+        await Expect(page.Locator("#cohorts tbody tr", new() { HasText = "morphine" })).ToContainTextAsync("2 = 20.0 %");
+        await page.SelectOptionAsync("#by", "implantAge");
+        await Expect(page.Locator("#cohorts tbody tr", new() { HasText = "0-6 months" })).ToHaveCountAsync(1);
+
+        // Kaplan–Meier: one curve and band per drug, to the first flow stall; morphine drops to 0.8.
+        await page.SelectOptionAsync("#km-by", "drug");
+        await page.SelectOptionAsync("#km-endpoint", "anomaly:flow-stall");
+        await Expect(page.Locator("#km-chart svg path[data-curve='morphine']")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#km-chart svg path[data-curve='baclofen']")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#km-chart svg polygon[data-band='morphine']")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#km-method")).ToContainTextAsync("Kaplan–Meier");
+        await Expect(page.Locator("#km-method")).ToContainTextAsync("log-log");
+        await Expect(page.Locator("#km-table tbody tr", new() { HasText = "morphine" })).ToContainTextAsync("0.800");
         await ShotAsync(page, "surveillance");
     }
 

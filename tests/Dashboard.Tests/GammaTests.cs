@@ -1,4 +1,3 @@
-using PumpFleet.Dashboard.Stats;
 using PumpFleet.Domain.Statistics;
 
 namespace PumpFleet.Dashboard.Tests;
@@ -30,13 +29,13 @@ public sealed class GammaTests
     [Fact]
     public void PoissonInterval_IsGarwoods()
     {
-        var zero = PoissonInterval.For(0);
+        var zero = ExactIntervals.Poisson(0);
         Assert.Equal(0, zero.Lower);
         Assert.Equal(3.688879, zero.Upper, 4);
-        var five = PoissonInterval.For(5);
+        var five = ExactIntervals.Poisson(5);
         Assert.Equal(1.623486, five.Lower, 4);
         Assert.Equal(11.66833, five.Upper, 4);
-        var ten = PoissonInterval.For(10);
+        var ten = ExactIntervals.Poisson(10);
         Assert.Equal(4.795389, ten.Lower, 4);
         Assert.Equal(18.39036, ten.Upper, 4);
     }

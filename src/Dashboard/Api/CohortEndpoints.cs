@@ -1,78 +1,113 @@
-using PumpFleet.Domain.Statistics;
 using Microsoft.Extensions.Options;
+using PumpFleet.Contracts;
 using PumpFleet.Dashboard.Hosting;
-using PumpFleet.Dashboard.Stats;
+using PumpFleet.Domain.Statistics;
 using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
 
-/// <summary><c>GET /api/cohorts</c>: post-market surveillance rates (docs/api.md, cohorts).</summary>
+/// <summary><c>GET /api/cohorts</c> and <c>GET /api/cohorts/survival</c>: post-market surveillance (docs/api.md, cohorts).</summary>
 internal static class CohortEndpoints
 {
-    private static readonly string[] Dimensions = ["model", "firmware", "lot"];
     private static readonly string[] Metrics = ["alarms", "critical-alarms", "anomalies"];
+    private const double Confidence = 0.95;
 
     public static RouteGroupBuilder MapCohortEndpoints(this RouteGroupBuilder api)
     {
         api.MapGet("/cohorts", GetAsync).WithName("ListCohorts")
-            .WithSummary("Per cohort: pumps, pump-days, alarm and anomaly counts, rate per 1000 pump-days with an exact Poisson 95 % interval, and signal")
+            .WithSummary("Per cohort (model, firmware, lot, indication, drug, phase, implant age): pumps, pump-days, events and pumps affected, " +
+                         "rates per 1000 pump-days (exact Garwood) and proportions affected (exact Clopper–Pearson), and a Benjamini–Hochberg signal")
             .Produces<CohortReport>().ProducesValidationProblem();
+        api.MapGet("/cohorts/survival", SurvivalAsync).WithName("CohortSurvival")
+            .WithSummary("Kaplan–Meier device survival per cohort from implant to explant or a first failure, with Greenwood log-log 95 % bands")
+            .Produces<SurvivalReport>().ProducesValidationProblem();
         return api;
     }
 
     private static async Task<IResult> GetAsync(IReadModelQueries queries, IOptions<DashboardOptions> options, CancellationToken ct,
-        string? by = null, string? metric = null, string? minCount = null)
+        string? by = null, string? metric = null, string? minCount = null, string? fdr = null)
     {
         var p = new QueryParameters();
-        var dims = (by ?? "model,firmware,lot").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var bad = dims.Where(d => !Dimensions.Contains(d, StringComparer.Ordinal)).ToList();
-        if (bad.Count > 0 || dims.Length == 0 || dims.Distinct(StringComparer.Ordinal).Count() != dims.Length)
-        {
-            p.Error("by", $"must be a comma-separated, non-repeating list of: {string.Join(", ", Dimensions)}" + (bad.Count > 0 ? $" (unknown: {string.Join(", ", bad)})." : "."));
-        }
-
+        var ordered = Dimensions(p, by ?? "model,firmware,lot", CohortDimensions.All);
         var m = p.OneOf("metric", metric, Metrics) ?? "alarms";
         var minimum = p.Int("minCount", minCount, options.Value.SignalMinimumCount, 1, 1_000_000);
+        var q = p.Fraction("fdr", fdr, options.Value.SignalFalseDiscoveryRate, DashboardOptionsValidator.MaxFalseDiscoveryRate);
         if (p.HasErrors)
         {
             return p.Problem();
         }
 
-        // Keep the canonical order so the SQL is one of a few fixed shapes.
-        var ordered = Dimensions.Where(d => dims.Contains(d, StringComparer.Ordinal)).ToList();
         var rows = await queries.CohortsAsync(ordered, ct);
-        long CountOf((string?[] Key, long Pumps, double PumpDays, long Alarms, long CriticalAlarms, long Anomalies) r) =>
-            m switch { "critical-alarms" => r.CriticalAlarms, "anomalies" => r.Anomalies, _ => r.Alarms };
-
-        var fleetDays = rows.Sum(r => r.PumpDays);
-        var fleetCount = rows.Sum(CountOf);
-        var items = rows.Select(r =>
+        // Every metric is screened (events and pumps affected), so the adjustment covers all cohorts × measures
+        // the table can show, whichever metric is on screen: switching metric cannot shop for a signal.
+        var screened = CohortSurveillance.Screen(
+            [.. rows.Select(r => new CohortCounts(r.Pumps, r.PumpDays,
+                [new MeasureCount(r.Alarms, r.AlarmPumps), new MeasureCount(r.CriticalAlarms, r.CriticalAlarmPumps), new MeasureCount(r.Anomalies, r.AnomalyPumps)]))],
+            minimum, q, Confidence);
+        var mi = Array.IndexOf(Metrics, m);
+        var tests = screened.Sum(c => c.Count(e => e.RateP is not null) + c.Count(e => e.ProportionP is not null));
+        var items = rows.Select((r, i) =>
         {
-            var count = CountOf(r);
-            double? rate = null, lower = null, upper = null, rest = null;
-            if (r.PumpDays > 0)
-            {
-                var ci = PoissonInterval.For(count);
-                rate = count / r.PumpDays * 1000;
-                lower = ci.Lower / r.PumpDays * 1000;
-                upper = ci.Upper / r.PumpDays * 1000;
-            }
-
-            var restDays = fleetDays - r.PumpDays;
-            if (restDays > 0)
-            {
-                rest = (fleetCount - count) / restDays * 1000;
-            }
-
-            // A signal: the cohort's lower 95 % bound is above the rest of the fleet's rate, with enough events to mean something.
-            var signal = count >= minimum && lower is { } lo && rest is { } rr && lo > rr;
-            string? Part(string dim) => ordered.IndexOf(dim) is var i and >= 0 ? r.Key[i] : null;
-            return new CohortItem(Part("model"), Part("firmware"), Part("lot"), r.Pumps, Math.Round(r.PumpDays, 3), r.Alarms, r.CriticalAlarms, r.Anomalies,
-                m, count, Round(rate), Round(lower), Round(upper), Round(rest), signal);
+            var e = screened[i][mi];
+            var key = ordered.Select((d, j) => (d, r.Key[j])).ToDictionary(x => x.d, x => x.Item2, StringComparer.Ordinal);
+            return new CohortItem(key.GetValueOrDefault("model"), key.GetValueOrDefault("firmware"), key.GetValueOrDefault("lot"), r.Pumps,
+                Math.Round(r.PumpDays, 3), r.Alarms, r.CriticalAlarms, r.Anomalies, m, e.Events, Round(e.Rate), Round(e.RateLower), Round(e.RateUpper),
+                Round(e.RestRate), e.Signal, key, e.PumpsAffected, Round(e.Proportion), Round(e.ProportionLower), Round(e.ProportionUpper),
+                Round(e.RestProportion), e.RateP, e.RateQ, e.ProportionP, e.ProportionQ);
         }).ToList();
+        var fleetDays = rows.Sum(r => r.PumpDays);
+        var fleetCount = items.Sum(c => c.Count);
         return TypedResults.Ok(new CohortReport(ordered, m, minimum, Math.Round(fleetDays, 3), fleetCount,
-            fleetDays > 0 ? Round(fleetCount / fleetDays * 1000) : null, items));
+            fleetDays > 0 ? Round(fleetCount / fleetDays * 1000) : null, items, CohortSurveillance.MethodName, q, tests, Confidence,
+            rows.Sum(r => r.Pumps), items.Sum(c => c.PumpsAffected)));
     }
 
-    private static double? Round(double? v) => v is { } x ? Math.Round(x, 4) : null;
+    private static async Task<IResult> SurvivalAsync(IReadModelQueries queries, CancellationToken ct, string? by = null, string? endpoint = null)
+    {
+        var p = new QueryParameters();
+        var ordered = Dimensions(p, by ?? "model", CohortDimensions.Survival);
+        var end = endpoint ?? "explant";
+        if (!IsEndpoint(end))
+        {
+            p.Error("endpoint", $"'{end}' is not an end point: explant, anomaly:<kind> ({string.Join(", ", Vocabulary.AnomalyKinds.Order(StringComparer.Ordinal))}) " +
+                                $"or alarm:<code> ({string.Join(", ", Vocabulary.AlarmCodes.Order(StringComparer.Ordinal))}).");
+        }
+
+        if (p.HasErrors)
+        {
+            return p.Problem();
+        }
+
+        var data = await queries.SurvivalAsync(ordered, end, ct);
+        var cohorts = data.Rows.GroupBy(r => string.Join("\u001f", r.Key), StringComparer.Ordinal).Select(g =>
+        {
+            var first = g.First();
+            var curve = KaplanMeier.Estimate(g.Select(r => new SurvivalObservation(r.Day, r.Events, r.Censored)), Confidence);
+            var key = ordered.Select((d, j) => (d, first.Key[j])).ToDictionary(x => x.d, x => x.Item2, StringComparer.Ordinal);
+            return new SurvivalCohort(key, string.Join(" · ", first.Key), curve.Subjects, curve.Events, curve.Censored, curve.LastTime,
+                [.. curve.Steps.Select(s => new SurvivalPoint(s.Time, s.AtRisk, s.Events, s.Censored, Math.Round(s.Survival, 6), Math.Round(s.Lower, 6), Math.Round(s.Upper, 6)))]);
+        }).ToList();
+        return TypedResults.Ok(new SurvivalReport(ordered, end, KaplanMeier.MethodName, Confidence, data.WithoutImplantDate, data.EndPointBeforeImplant, cohorts));
+    }
+
+    private static bool IsEndpoint(string s) =>
+        s == "explant"
+        || (s.StartsWith("anomaly:", StringComparison.Ordinal) && Vocabulary.AnomalyKinds.Contains(s["anomaly:".Length..]))
+        || (s.StartsWith("alarm:", StringComparison.Ordinal) && Vocabulary.AlarmCodes.Contains(s["alarm:".Length..]));
+
+    // Canonical order, so the SQL is one of a few fixed shapes whatever order the caller wrote.
+    private static List<string> Dimensions(QueryParameters p, string raw, IReadOnlyList<string> allowed)
+    {
+        var dims = raw.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var bad = dims.Where(d => !allowed.Contains(d, StringComparer.Ordinal)).ToList();
+        if (bad.Count > 0 || dims.Length == 0 || dims.Distinct(StringComparer.Ordinal).Count() != dims.Length)
+        {
+            p.Error("by", $"must be a comma-separated, non-repeating list of: {string.Join(", ", allowed)}" + (bad.Count > 0 ? $" (unknown: {string.Join(", ", bad)})." : "."));
+            return [];
+        }
+
+        return [.. allowed.Where(d => dims.Contains(d, StringComparer.Ordinal))];
+    }
+
+    private static double? Round(double? v) => v is { } x ? Math.Round(x, 6) : null;
 }

@@ -55,6 +55,23 @@ internal sealed partial class QueryParameters
         return v;
     }
 
+    /// <summary>A number in (0, max].</summary>
+    public double Fraction(string name, string? raw, double @default, double max)
+    {
+        if (raw is null)
+        {
+            return @default;
+        }
+
+        if (!double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || double.IsNaN(v) || v <= 0 || v > max)
+        {
+            Error(name, $"must be a number above 0 and at most {max.ToString(CultureInfo.InvariantCulture)} (got '{raw}').");
+            return @default;
+        }
+
+        return v;
+    }
+
     public string? OneOf(string name, string? raw, IReadOnlyCollection<string> allowed)
     {
         if (raw is null)

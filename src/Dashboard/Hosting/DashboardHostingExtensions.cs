@@ -185,6 +185,7 @@ public static class DashboardHostingExtensions
         api.MapPumpEndpoints();
         api.MapAnomalyEndpoints();
         api.MapCohortEndpoints();
+        api.MapComplaintFileEndpoints();
         api.MapLiveEndpoints();
         api.MapAdminEndpoints();
         api.MapAuditEndpoints();

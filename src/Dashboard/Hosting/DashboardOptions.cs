@@ -18,6 +18,13 @@ public sealed class DashboardOptions
     /// <summary>Cohort signals need at least this many events in the cohort. Default: 3 (the N ≥ 3 of disproportionality rules).</summary>
     public int SignalMinimumCount { get; set; } = 3;
 
+    /// <summary>
+    /// False-discovery rate of the cohort screen of <c>GET /api/cohorts</c>: every cohort × measure test is adjusted
+    /// by Benjamini–Hochberg and signals when its adjusted value is below this. Above 0, at most 0.2 (beyond that a
+    /// screen flags more chance than signal). Default: 0.05, as the fleet job's <c>PumpFleet:Detection:CohortAlpha</c>.
+    /// </summary>
+    public double SignalFalseDiscoveryRate { get; set; } = 0.05;
+
     /// <summary>Route of the Orleans dashboard (trailing slash added). Empty: not mapped. Default: <c>/orleans</c>.</summary>
     public string OrleansDashboardPath { get; set; } = "/orleans";
 }

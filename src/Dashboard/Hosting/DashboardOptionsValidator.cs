@@ -6,6 +6,9 @@ namespace PumpFleet.Dashboard.Hosting;
 /// <summary>Checks <see cref="DashboardOptions"/> at start-up: ranges, and sign-in settings, so a typo in a hash or role fails the deployment, not a sign-in.</summary>
 internal sealed class DashboardOptionsValidator(IHostEnvironment environment) : IValidateOptions<DashboardOptions>
 {
+    /// <summary>The largest false-discovery rate the cohort screen accepts (option and query).</summary>
+    public const double MaxFalseDiscoveryRate = 0.2;
+
     public ValidateOptionsResult Validate(string? name, DashboardOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -23,6 +26,11 @@ internal sealed class DashboardOptionsValidator(IHostEnvironment environment) : 
         if (options.SignalMinimumCount is < 1 or > 1000)
         {
             errors.Add($"Dashboard:SignalMinimumCount must be between 1 and 1000, not {options.SignalMinimumCount}.");
+        }
+
+        if (double.IsNaN(options.SignalFalseDiscoveryRate) || options.SignalFalseDiscoveryRate <= 0 || options.SignalFalseDiscoveryRate > MaxFalseDiscoveryRate)
+        {
+            errors.Add($"Dashboard:SignalFalseDiscoveryRate must be above 0 and at most {MaxFalseDiscoveryRate}, not {options.SignalFalseDiscoveryRate}.");
         }
 
         if (options.Auth.SignInAttemptsPerMinute is < 1 or > 1000)

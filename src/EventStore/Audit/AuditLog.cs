@@ -80,6 +80,36 @@ public sealed class AuditLog(NpgsqlDataSource dataSource)
         return list;
     }
 
+    /// <summary>
+    /// A page of the entries about any of <paramref name="targets"/> (e.g. a pump and its anomalies) in [from, to],
+    /// oldest first, after <paramref name="afterId"/>: an export reads the trail page by page rather than all at once.
+    /// </summary>
+    public async Task<IReadOnlyList<AuditRecord>> ReadForTargetsAsync(
+        IReadOnlyList<string> targets, DateTimeOffset? from, DateTimeOffset? to, long afterId, int limit, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT id, at, actor_kind, actor, role, action, target, outcome, remote, detail::text FROM pf_audit
+            WHERE target = ANY($1) AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at <= $3) AND id > $4
+            ORDER BY id LIMIT $5
+            """);
+        cmd.Parameters.Add(new() { Value = targets.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = (object?)from ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = (object?)to ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = afterId });
+        cmd.Parameters.Add(new() { Value = limit });
+        var list = new List<AuditRecord>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new AuditRecord(r.GetInt64(0), r.GetFieldValue<DateTimeOffset>(1), r.GetString(2), r.GetString(3),
+                r.IsDBNull(4) ? null : r.GetString(4), r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetInt32(7),
+                r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9)));
+        }
+
+        return list;
+    }
+
     // "PFDIRAUD" as a 64-bit advisory lock key: one process at a time compares and records the directory.
     private const long DirectoryLockKey = 0x5046_4449_5241_5544;
 

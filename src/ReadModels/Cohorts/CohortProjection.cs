@@ -1,7 +1,9 @@
+using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
+using PumpFleet.Domain.Drugs;
 using PumpFleet.EventStore;
 using PumpFleet.Projections;
 
@@ -10,7 +12,9 @@ namespace PumpFleet.ReadModels;
 /// <summary>
 /// <c>pf_cohort_stats</c> (model × firmware × lot): pumps, pump-days, alarms and anomalies. Per-pump contributions
 /// live in <c>pf_cohort_members</c>, so a pump whose firmware changes moves between cohorts cleanly; the cohorts a
-/// page touched are then recomputed from their members.
+/// page touched are then recomputed from their members. The members also carry the surveillance dimensions
+/// (indication, normalised drug, therapy phase, implant and explant dates) and the first time of each failure kind,
+/// from which the API groups cohorts by any dimension, counts pumps affected and estimates device survival.
 /// </summary>
 public sealed class CohortProjection : IProjection
 {
@@ -63,14 +67,28 @@ public sealed class CohortProjection : IProjection
                 m.Last = m.Last is { } l && l >= d.At ? l : d.At;
             }
 
+            var trusted = e is not DeviceEvent || !stored.ClockSuspect;
             switch (e)
             {
+                case TherapyPhaseChanged x when trusted:
+                    m.ApplyPhase(x);
+                    break;
+                case PrescriptionSet x when trusted && (m.DrugAt is not { } da || x.At >= da):
+                    // Normalised, so "Lioresal", "Baclofen" and "baclofen" are one cohort and an admixture one more.
+                    m.Drug = DrugVocabulary.Normalize(x.Drug).Canonical;
+                    m.DrugAt = x.At;
+                    break;
                 case DeviceIdentified x:
                     m.Model = x.Device.Model;
                     m.Firmware = x.Device.Firmware;
                     m.Lot = x.Device.Lot;
                     break;
                 case AlarmRaised x:
+                    if (trusted)
+                    {
+                        m.FirstFailure("alarm:" + x.Code, x.At);
+                    }
+
                     m.Alarms++;
                     if (x.Severity == "critical")
                     {
@@ -78,7 +96,8 @@ public sealed class CohortProjection : IProjection
                     }
 
                     break;
-                case AnomalyDetected:
+                case AnomalyDetected x:
+                    m.FirstFailure("anomaly:" + x.Kind, x.At);
                     m.Anomalies++;
                     break;
             }
@@ -97,11 +116,14 @@ public sealed class CohortProjection : IProjection
             {
                 var m = members[serial];
                 var cmd = new NpgsqlBatchCommand("""
-                    INSERT INTO pf_cohort_members (serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    INSERT INTO pf_cohort_members (serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version,
+                        indication, drug, phase, implanted_at, explanted_at, first_failures, phase_at, drug_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)
                     ON CONFLICT (serial) DO UPDATE SET model = excluded.model, firmware = excluded.firmware, lot = excluded.lot,
                         first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at, alarms = excluded.alarms,
-                        critical_alarms = excluded.critical_alarms, anomalies = excluded.anomalies, version = excluded.version
+                        critical_alarms = excluded.critical_alarms, anomalies = excluded.anomalies, version = excluded.version,
+                        indication = excluded.indication, drug = excluded.drug, phase = excluded.phase, implanted_at = excluded.implanted_at,
+                        explanted_at = excluded.explanted_at, first_failures = excluded.first_failures, phase_at = excluded.phase_at, drug_at = excluded.drug_at
                     """);
                 cmd.Parameters.Add(new() { Value = m.Serial });
                 cmd.Parameters.Add(new() { Value = (object?)m.Model ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
@@ -113,6 +135,14 @@ public sealed class CohortProjection : IProjection
                 cmd.Parameters.Add(new() { Value = m.CriticalAlarms });
                 cmd.Parameters.Add(new() { Value = m.Anomalies });
                 cmd.Parameters.Add(new() { Value = m.Version });
+                cmd.Parameters.Add(new() { Value = (object?)m.Indication ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+                cmd.Parameters.Add(new() { Value = (object?)m.Drug ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+                cmd.Parameters.Add(new() { Value = (object?)m.Phase ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+                cmd.Parameters.Add(new() { Value = m.ImplantedAt is { } ia ? ia.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+                cmd.Parameters.Add(new() { Value = m.ExplantedAt is { } ea ? ea.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+                cmd.Parameters.Add(new() { Value = JsonSerializer.Serialize(m.FirstFailures), NpgsqlDbType = NpgsqlDbType.Text });
+                cmd.Parameters.Add(new() { Value = m.PhaseAt is { } pa ? pa.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+                cmd.Parameters.Add(new() { Value = m.DrugAt is { } dra ? dra.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
                 batch.BatchCommands.Add(cmd);
             }
 
@@ -148,7 +178,8 @@ public sealed class CohortProjection : IProjection
     {
         var result = new Dictionary<string, Member>(StringComparer.Ordinal);
         await using var cmd = new NpgsqlCommand("""
-            SELECT serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version
+            SELECT serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version,
+                   indication, drug, phase, implanted_at, explanted_at, first_failures::text, phase_at, drug_at
               FROM pf_cohort_members WHERE serial = ANY($1) FOR UPDATE
             """, conn, tx);
         cmd.Parameters.Add(new() { Value = serials });
@@ -167,6 +198,14 @@ public sealed class CohortProjection : IProjection
                 CriticalAlarms = r.GetInt32(7),
                 Anomalies = r.GetInt32(8),
                 Version = r.GetInt64(9),
+                Indication = r.IsDBNull(10) ? null : r.GetString(10),
+                Drug = r.IsDBNull(11) ? null : r.GetString(11),
+                Phase = r.IsDBNull(12) ? null : r.GetString(12),
+                ImplantedAt = r.IsDBNull(13) ? null : r.GetFieldValue<DateTimeOffset>(13),
+                ExplantedAt = r.IsDBNull(14) ? null : r.GetFieldValue<DateTimeOffset>(14),
+                FirstFailures = JsonSerializer.Deserialize<Dictionary<string, DateTimeOffset>>(r.GetString(15)) ?? [],
+                PhaseAt = r.IsDBNull(16) ? null : r.GetFieldValue<DateTimeOffset>(16),
+                DrugAt = r.IsDBNull(17) ? null : r.GetFieldValue<DateTimeOffset>(17),
             };
             result[m.Serial] = m;
         }
@@ -186,6 +225,48 @@ public sealed class CohortProjection : IProjection
         public int CriticalAlarms { get; set; }
         public int Anomalies { get; set; }
         public long Version { get; set; }
+        public string? Indication { get; set; }
+        public string? Drug { get; set; }
+        public DateTimeOffset? DrugAt { get; set; }
+        public string? Phase { get; set; }
+        public DateTimeOffset? PhaseAt { get; set; }
+        public DateTimeOffset? ImplantedAt { get; set; }
+        public DateTimeOffset? ExplantedAt { get; set; }
+        public Dictionary<string, DateTimeOffset> FirstFailures { get; set; } = new(StringComparer.Ordinal);
+
+        // Events are folded in stream order, which is not always event-time order (a gap filled late): the newest
+        // phase by event time wins, the implant is the earliest "implanted" and the explant the latest "explanted".
+        public void ApplyPhase(TherapyPhaseChanged x)
+        {
+            if (PhaseAt is not { } at || x.At >= at)
+            {
+                Phase = x.Phase;
+                PhaseAt = x.At;
+                Indication = x.Indication ?? Indication;
+            }
+            else if (Indication is null && x.Indication is not null)
+            {
+                Indication = x.Indication;
+            }
+
+            if (x.Phase == "implanted" && (ImplantedAt is not { } i || x.At < i))
+            {
+                ImplantedAt = x.At;
+            }
+
+            if (x.Phase == "explanted" && (ExplantedAt is not { } e || x.At > e))
+            {
+                ExplantedAt = x.At;
+            }
+        }
+
+        public void FirstFailure(string key, DateTimeOffset at)
+        {
+            if (!FirstFailures.TryGetValue(key, out var first) || at < first)
+            {
+                FirstFailures[key] = at.ToUniversalTime();
+            }
+        }
 
         // Pumps that have not identified themselves yet belong to no cohort (empty model is skipped).
         public (string, string, string) Cohort => (Model ?? "", Firmware ?? "", Lot ?? "");

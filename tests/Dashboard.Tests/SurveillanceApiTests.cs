@@ -1,0 +1,120 @@
+using System.Text.Json.Nodes;
+using PumpFleet.Domain.Statistics;
+
+namespace PumpFleet.Dashboard.Tests;
+
+/// <summary>
+/// The surveillance API over the seeded fleet (docs/api.md, cohorts): 20 pumps implanted at the seed's start for
+/// spasticity, even ones on baclofen, odd ones on morphine; one anomaly each on SN0002 and SN0012 (under-infusion,
+/// baclofen) and SN0007 and SN0017 (flow stall, morphine) 20 hours after implant; 72 hours of data. Other tests of
+/// the run may add pumps of their own, so the seeded cohorts are found by key and fleet totals are compared as such.
+/// </summary>
+public sealed class SurveillanceApiTests(DashboardApp app)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<JsonNode> GetJsonAsync(string path)
+    {
+        using var res = await app.Http.GetAsync(path, Ct);
+        Assert.True(res.IsSuccessStatusCode, $"{path}: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(Ct)}");
+        return JsonNode.Parse(await res.Content.ReadAsStringAsync(Ct))!;
+    }
+
+    [Fact]
+    public async Task Cohorts_ByDrug_CountPumpsAffected_WithClopperPearson()
+    {
+        var report = await GetJsonAsync("/api/cohorts?by=drug&metric=anomalies");
+        Assert.Equal(["drug"], report["by"]!.AsArray().Select(x => x!.GetValue<string>()));
+        var cohorts = report["cohorts"]!.AsArray().ToDictionary(c => c!["key"]!["drug"]!.GetValue<string>());
+        var fleetPumps = report["fleetPumps"]!.GetValue<long>();
+        var fleetAffected = report["fleetPumpsAffected"]!.GetValue<long>();
+        Assert.True(fleetPumps >= DashboardApp.Pumps);
+        foreach (var c in new[] { cohorts["baclofen"], cohorts["morphine"] })
+        {
+            Assert.Equal(10, c!["pumps"]!.GetValue<long>());
+            Assert.Equal(2, c["count"]!.GetValue<long>());
+            Assert.Equal(2, c["pumpsAffected"]!.GetValue<long>());
+            Assert.Equal(0.2, c["proportionAffected"]!.GetValue<double>(), 9);
+            var ci = ExactIntervals.ClopperPearson(2, 10);
+            Assert.Equal(ci.Lower, c["proportionLower"]!.GetValue<double>(), 5);
+            Assert.Equal(ci.Upper, c["proportionUpper"]!.GetValue<double>(), 5);
+            Assert.Equal((fleetAffected - 2.0) / (fleetPumps - 10), c["restOfFleetProportion"]!.GetValue<double>(), 9);
+            Assert.False(c["signal"]!.GetValue<bool>());
+        }
+
+        Assert.Equal(fleetAffected, report["cohorts"]!.AsArray().Sum(c => c!["pumpsAffected"]!.GetValue<long>()));
+        Assert.Equal(fleetPumps, report["cohorts"]!.AsArray().Sum(c => c!["pumps"]!.GetValue<long>()));
+    }
+
+    [Fact]
+    public async Task Cohorts_ByIndicationPhaseAndImplantAge_CoverTheFleet()
+    {
+        foreach (var (by, expected) in new[] { ("indication", "spasticity"), ("phase", "implanted"), ("implantAge", "0-6 months") })
+        {
+            var cohort = Assert.Single((await GetJsonAsync($"/api/cohorts?by={by}"))["cohorts"]!.AsArray(), c => c!["key"]![by]!.GetValue<string>() == expected);
+            Assert.True(cohort!["pumps"]!.GetValue<long>() >= DashboardApp.Pumps);
+            Assert.Null(cohort["model"]);
+        }
+
+        var two = (await GetJsonAsync("/api/cohorts?by=drug,indication"))["cohorts"]!.AsArray();
+        Assert.Single(two, c => c!["key"]!["drug"]!.GetValue<string>() == "morphine" && c["key"]!["indication"]!.GetValue<string>() == "spasticity");
+        Assert.Equal(["indication", "drug"], (await GetJsonAsync("/api/cohorts?by=drug,indication"))["by"]!.AsArray().Select(x => x!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task Cohorts_NameTheMultiplicityMethod_AndTakeTheRateAsked()
+    {
+        var report = await GetJsonAsync("/api/cohorts?by=model,firmware,lot&fdr=0.1");
+        Assert.Equal("Benjamini–Hochberg", report["method"]!.GetValue<string>());
+        Assert.Equal(0.1, report["falseDiscoveryRate"]!.GetValue<double>());
+        Assert.Equal(0.95, report["confidence"]!.GetValue<double>());
+        var cohorts = report["cohorts"]!.AsArray();
+        // The number of tests is every cohort × measure (3 metrics × events and pumps) with enough counts.
+        Assert.True(report["tests"]!.GetValue<int>() >= cohorts.Count(c => c!["rateQValue"] is not null));
+        foreach (var c in cohorts)
+        {
+            if (c!["rateQValue"] is { } q)
+            {
+                Assert.True(q.GetValue<double>() >= c["ratePValue"]!.GetValue<double>(), "an adjusted value is never below its p-value");
+            }
+
+            var signal = c["signal"]!.GetValue<bool>();
+            var anyBelow = (c["rateQValue"]?.GetValue<double>() ?? 1) < 0.1 || (c["proportionQValue"]?.GetValue<double>() ?? 1) < 0.1;
+            Assert.Equal(anyBelow, signal);
+        }
+
+        Assert.Equal(0.05, (await GetJsonAsync("/api/cohorts"))["falseDiscoveryRate"]!.GetValue<double>());
+    }
+
+    [Fact]
+    public async Task Survival_ByDrug_ToFirstFlowStall_IsKaplanMeier()
+    {
+        var report = await GetJsonAsync("/api/cohorts/survival?by=drug&endpoint=anomaly:flow-stall");
+        Assert.Equal("anomaly:flow-stall", report["endpoint"]!.GetValue<string>());
+        Assert.Contains("Kaplan–Meier", report["method"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("log-log", report["method"]!.GetValue<string>(), StringComparison.Ordinal);
+        var cohorts = report["cohorts"]!.AsArray().ToDictionary(c => c!["label"]!.GetValue<string>());
+        var morphine = cohorts["morphine"]!;
+        Assert.Equal(10, morphine["pumps"]!.GetValue<long>());
+        Assert.Equal(2, morphine["events"]!.GetValue<long>());
+        Assert.Equal(8, morphine["censored"]!.GetValue<long>());
+        var step = Assert.Single(morphine["steps"]!.AsArray())!;
+        Assert.Equal(0, step["day"]!.GetValue<double>());   // 20 h after implant: day 0
+        Assert.Equal(10, step["atRisk"]!.GetValue<long>());
+        Assert.Equal(0.8, step["survival"]!.GetValue<double>(), 9);
+        var expected = KaplanMeier.Estimate([new SurvivalObservation(0, 2, 0), new SurvivalObservation(2, 0, 8)]).Steps[0];
+        Assert.Equal(expected.Lower, step["lower"]!.GetValue<double>(), 5);
+        Assert.Equal(expected.Upper, step["upper"]!.GetValue<double>(), 5);
+        Assert.True(morphine["lastDay"]!.GetValue<double>() >= 2);
+        var baclofen = cohorts["baclofen"]!;
+        Assert.Equal(0, baclofen["events"]!.GetValue<long>());
+        Assert.Empty(baclofen["steps"]!.AsArray());
+
+        // Nobody was explanted: every pump is censored at its last report.
+        var explant = await GetJsonAsync("/api/cohorts/survival");
+        Assert.Equal("explant", explant["endpoint"]!.GetValue<string>());
+        var all = explant["cohorts"]!.AsArray();
+        Assert.True(all.Sum(c => c!["censored"]!.GetValue<long>()) >= DashboardApp.Pumps);
+        Assert.All(all, c => Assert.Empty(c!["steps"]!.AsArray()));
+    }
+}
