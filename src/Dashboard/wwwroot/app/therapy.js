@@ -44,9 +44,11 @@ if (id) {
   document.getElementById('list-section').hidden = true;
   document.getElementById('detail-section').hidden = false;
   await loadDetail();
+  document.body.dataset.loaded = 'true';
   live(loadDetail);
 } else {
   document.getElementById('phase').addEventListener('change', loadList);
   await loadList();
+  document.body.dataset.loaded = 'true';
   live(loadList);
 }
