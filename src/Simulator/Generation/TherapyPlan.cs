@@ -1,6 +1,6 @@
 using System.Globalization;
-using PumpFleet.Contracts;
 using PumpFleet.Contracts.Grains;
+using PumpFleet.Simulator.Faults;
 
 namespace PumpFleet.Simulator.Generation;
 
@@ -9,48 +9,51 @@ public sealed record SimulatedTherapy(string Id, IReadOnlyList<TherapyCommand> C
 
 /// <summary>
 /// The therapies behind a simulated fleet, derived from the options and the seed alone, so the quick start shows
-/// therapies from trial to explant: one per pump (a screening trial of one of the three kinds weeks before the
-/// fleet's start, its response and a decision to proceed, the implant of the pump before its first data); a
-/// replacement for a few (the pump after it in the fleet takes over at the middle of the run, so that pump has no
-/// therapy of its own); an explant for a few near the end; and some therapies that ended after the trial without a
-/// pump. These are clinicians' records: the all-in-one silo sends them to the therapy grains (as the HTTP API
-/// would), not the hubs. The fleet's pumps go on reporting after a replacement or explant; the therapy timeline shows
-/// only each pump's implant window.
+/// therapies from trial to explant. One per pump, following the pump's own story: a pump in trial at the start gets
+/// the trial it reports (single-dose, then multi-dose or continuous) and is implanted when the simulator implants it;
+/// a pump implanted before the start gets a screening trial weeks before its implant date. One pump in twenty is
+/// replaced at mid-run by the next pump of the fleet (which then has no therapy of its own); a few are explanted near
+/// the end; and some patients are screened without proceeding (a therapy with no pump). These are clinicians'
+/// records: the all-in-one silo sends them to the therapy grains (as the HTTP API would), not the hubs. The fleet's
+/// pumps go on reporting after a replacement or an explant (the simulator does not model removal): the therapy
+/// timeline shows each pump's implant window only.
 /// </summary>
 public static class TherapyPlan
 {
     private const string By = "simulator";
 
-    /// <summary>One pump in twenty is replaced by the next one at mid-run.</summary>
+    /// <summary>True when pump <paramref name="index"/> is replaced by the next pump at mid-run.</summary>
     public static bool IsReplaced(int index, int pumps) => index % 20 == 18 && index + 1 < pumps;
 
     /// <summary>The therapies of the fleet <paramref name="o"/> describes.</summary>
     public static IReadOnlyList<SimulatedTherapy> Create(SimulatorOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
+        var plan = new FleetPlan(o, new FaultScenario());
         var therapies = new List<SimulatedTherapy>();
-        var indications = Vocabulary.Indications.Order(StringComparer.Ordinal).ToArray();
-        for (var i = 0; i < o.Pumps; i++)
+        foreach (var pump in plan.Pumps)
         {
+            var i = pump.Index;
             if (i > 0 && IsReplaced(i - 1, o.Pumps))
             {
                 continue;   // the replacement pump of the therapy before
             }
 
+            var sim = new PumpSimulator(o, pump, []);
             var r = SeededRandom.For(o.Seed, "therapy", i);
-            var serial = PumpProfile.SerialOf(o.SerialPrefix, i);
-            var implant = o.Start.AddDays(-r.Next(7, 31));
-            var commands = Trial(r, implant, indications, proceed: true);
-            commands.Add(new TherapyCommand { Action = "implant", By = By, At = implant, Serial = serial });
+            var commands = sim.TrialSteps.Count > 0
+                ? Trial(r, sim.Indication, sim.Prescription.Drug.Name, sim.TrialSteps[0].At, sim.TrialSteps[^1].Phase["trial-".Length..], sim.ImplantAt, pump.Serial, proceed: true)
+                : Trial(r, sim.Indication, sim.Prescription.Drug.Name, sim.ImplantAt.AddDays(-r.Next(20, 40)), PickKind(r), sim.ImplantAt, pump.Serial, proceed: true);
+            commands.Add(new TherapyCommand { Action = "implant", By = By, At = sim.ImplantAt, Serial = pump.Serial });
             if (IsReplaced(i, o.Pumps))
             {
                 commands.Add(new TherapyCommand
                 {
-                    Action = "replace", By = By, At = o.Start + (o.Duration / 2), Serial = PumpProfile.SerialOf(o.SerialPrefix, i + 1),
+                    Action = "replace", By = By, At = Max(o.Start + (o.Duration / 2), sim.ImplantAt.AddDays(1)), Serial = plan.Pumps[i + 1].Serial,
                     Note = "elective replacement (simulated)",
                 });
             }
-            else if (r.Chance(0.04))
+            else if (r.Chance(0.04) && o.End.AddDays(-5) > sim.ImplantAt)
             {
                 commands.Add(new TherapyCommand { Action = "explant", By = By, At = o.End.AddDays(-r.Next(1, 5)), Reason = r.Chance(0.5) ? "therapy-ended" : "infection" });
             }
@@ -61,36 +64,39 @@ public static class TherapyPlan
             {
                 // A patient screened at the same time whose trial did not help enough: no pump.
                 var noPump = SeededRandom.For(o.Seed, "therapy-no-pump", i);
-                therapies.Add(new SimulatedTherapy(IdOf(o, "N", i), Trial(noPump, implant, indications, proceed: false)));
+                var at = o.Start.AddDays(-noPump.Next(10, 60));
+                therapies.Add(new SimulatedTherapy(IdOf(o, "N", i), Trial(noPump, sim.Indication, sim.Prescription.Drug.Name, at, PickKind(noPump), at.AddDays(10), pump.Serial, proceed: false)));
             }
         }
 
         return therapies;
     }
 
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+    private static string PickKind(Random r) => r.NextDouble() switch { < 0.5 => "single-dose", < 0.8 => "multi-dose", _ => "continuous" };
+
     private static string IdOf(SimulatorOptions o, string kind, int i) =>
         string.Create(CultureInfo.InvariantCulture, $"TH-{o.SerialPrefix}-{o.Seed}-{kind}{i:D6}");
 
-    // Registration, trial, response and decision, all before the implant time.
-    private static List<TherapyCommand> Trial(Random r, DateTimeOffset implant, string[] indications, bool proceed)
+    // Registration, trial, response and decision, from the trial's start to before the implant time.
+    private static List<TherapyCommand> Trial(Random r, string indication, string drug, DateTimeOffset trial, string kind, DateTimeOffset implant, string serial, bool proceed)
     {
-        var kind = r.NextDouble() switch { < 0.5 => "single-dose", < 0.8 => "multi-dose", _ => "continuous" };
-        var trialDays = kind switch { "single-dose" => 1, "multi-dose" => 3, _ => 7 };
-        var trial = implant.AddDays(-r.Next(20, 40));
+        var decided = implant - ((implant - trial) / 4);
+        var responded = decided - ((decided - trial) / 3);
         var before = r.Next(6, 10);
         // Proceeding usually follows at least half the pain gone; a patient who does not proceed got little relief.
         var after = proceed ? r.Next(0, (before / 2) + 1) : r.Next((before * 2 / 3) + 1, before + 1);
         return
         [
-            new TherapyCommand { Action = "open", By = By, At = trial.AddDays(-7), Indication = indications[r.Next(indications.Length)] },
+            new TherapyCommand { Action = "open", By = By, At = trial.AddDays(-7), Indication = indication },
             new TherapyCommand
             {
-                Action = "trial", By = By, At = trial, TrialKind = kind, Drug = r.Chance(0.5) ? "morphine" : "baclofen",
-                Doses = kind == "multi-dose" ? 3 : null, ExternalPump = kind == "continuous" ? $"EXT-{r.Next(1, 50):D2}" : null,
-                EndedAt = trial.AddDays(trialDays),
+                Action = "trial", By = By, At = trial, TrialKind = kind, Drug = drug,
+                Doses = kind == "multi-dose" ? 3 : null, ExternalPump = kind == "continuous" ? "EXT-" + serial : null,
             },
-            new TherapyCommand { Action = "response", By = By, At = trial.AddDays(trialDays), PainBefore = before, PainAfter = after },
-            new TherapyCommand { Action = "decision", By = By, At = trial.AddDays(trialDays + 2), Proceed = proceed },
+            new TherapyCommand { Action = "response", By = By, At = responded, PainBefore = before, PainAfter = after },
+            new TherapyCommand { Action = "decision", By = By, At = decided, Proceed = proceed },
         ];
     }
 }
