@@ -8,4 +8,13 @@ public static class StreamIds
 {
     /// <summary>True when <paramref name="streamId"/> is a pump's stream (not a fleet-level stream such as a cohort's).</summary>
     public static bool IsPump(string streamId) => !streamId.Contains(':', StringComparison.Ordinal);
+
+    /// <summary>The prefix of a therapy's stream.</summary>
+    public const string TherapyPrefix = "therapy:";
+
+    /// <summary>The stream of the therapy with the pseudonymous id <paramref name="therapyId"/>.</summary>
+    public static string Therapy(string therapyId) => TherapyPrefix + therapyId;
+
+    /// <summary>True when <paramref name="streamId"/> is a therapy's stream.</summary>
+    public static bool IsTherapy(string streamId) => streamId.StartsWith(TherapyPrefix, StringComparison.Ordinal);
 }

@@ -53,6 +53,17 @@ public static class Vocabulary
         "flow-stall", "under-infusion", "over-infusion", "refill-discrepancy", "depletion-risk", "silent",
         "battery-end-of-life", "cohort-signal", "refill-mismatch", "dose-above-limit");
 
+    /// <summary>Kinds of screening trial of a therapy (platform extension, docs/api.md).</summary>
+    public static readonly FrozenSet<string> TrialKinds = FrozenSet.Create(StringComparer.Ordinal, "single-dose", "multi-dose", "continuous");
+
+    /// <summary>
+    /// Reasons a pump was explanted (platform extension, docs/api.md). <c>replacement</c> is only recorded together
+    /// with the new pump's implant; every other reason ends the therapy.
+    /// </summary>
+    public static readonly FrozenSet<string> ExplantReasons = FrozenSet.Create(StringComparer.Ordinal,
+        "replacement", "end-of-service", "malfunction", "infection", "therapy-ended", "inadequate-response",
+        "patient-request", "death", "other");
+
     /// <summary>Anomaly severities.</summary>
     public static readonly FrozenSet<string> AnomalySeverities = FrozenSet.Create(StringComparer.Ordinal, "critical", "warning", "info");
 }

@@ -57,6 +57,15 @@ public interface IReadModelQueries
     /// <summary>The version string alone (cheap: one small table).</summary>
     Task<string> VersionAsync(CancellationToken ct);
 
+    /// <summary>The therapy a pump was implanted in, or null (also the check that a serial is not another therapy's).</summary>
+    Task<PumpTherapy?> GetPumpTherapyAsync(string serial, CancellationToken ct);
+
+    /// <summary>Therapies, optionally of one phase, newest opened first.</summary>
+    Task<IReadOnlyList<TherapySummary>> ListTherapiesAsync(string? phase, int limit, CancellationToken ct);
+
+    /// <summary>A pump's refills with event time in [from, to], oldest first.</summary>
+    Task<IReadOnlyList<RefillItem>> ListRefillsAsync(string serial, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken ct);
+
     /// <summary>Progress rows of every projection partition.</summary>
     Task<IReadOnlyList<ProjectionProgress>> ProjectionProgressAsync(CancellationToken ct);
 }

@@ -2,11 +2,31 @@ using System.Text.Json;
 
 namespace PumpFleet.ReadModels;
 
-/// <summary>One pump in <c>GET /api/pumps</c> (protocol.md §2 fields first; the rest are compatible additions).</summary>
+/// <summary>
+/// One pump in <c>GET /api/pumps</c> (protocol.md §2 fields first; the rest are compatible additions). The therapy
+/// fields come from <c>pf_therapy_pumps</c>: the therapy the pump was implanted in, that therapy's phase, and this
+/// pump's own implant and explant dates (null when the pump belongs to no therapy).
+/// </summary>
 public sealed record PumpSummary(
     string Serial, string? HubId, string? Model, string? Firmware, string? Lot, string? Phase, string? Drug, string Status,
     double? ReservoirMl, DateTimeOffset? ForecastEmptyAt, int ActiveAlarms, int OpenAnomalies, DateTimeOffset? LastSeenAt,
-    DateTimeOffset? NextRefillDueAt, IReadOnlyList<string> ActiveAlarmCodes, DateTimeOffset? LastEventAt, long LastSeq, double? BatteryPct);
+    DateTimeOffset? NextRefillDueAt, IReadOnlyList<string> ActiveAlarmCodes, DateTimeOffset? LastEventAt, long LastSeq, double? BatteryPct,
+    string? TherapyId = null, string? TherapyPhase = null, DateTimeOffset? ImplantedAt = null, DateTimeOffset? ExplantedAt = null);
+
+/// <summary>The therapy a pump belongs to (<c>pf_therapy_pumps</c> joined with <c>pf_therapies</c>).</summary>
+public sealed record PumpTherapy(
+    string Serial, string TherapyId, string TherapyPhase, DateTimeOffset ImplantedAt, DateTimeOffset? ExplantedAt, string? ExplantReason,
+    DateTimeOffset? TherapyImplantedAt);
+
+/// <summary>One therapy in <c>GET /api/therapies</c> (<c>pf_therapies</c>).</summary>
+public sealed record TherapySummary(
+    string Id, string Phase, string? Indication, DateTimeOffset OpenedAt, string? CurrentSerial, DateTimeOffset? ImplantedAt, DateTimeOffset? EndedAt,
+    IReadOnlyList<string> Serials);
+
+/// <summary>One refill a pump reported (<c>pf_refill_log</c>).</summary>
+public sealed record RefillItem(
+    string Serial, long Seq, DateTimeOffset At, string Drug, double Concentration, string ConcentrationUnit, double AddedMl,
+    double ExpectedResidualMl, double AspiratedResidualMl);
 
 /// <summary>A page of results with the total count of matches.</summary>
 public sealed record PagedResult<T>(IReadOnlyList<T> Items, int Page, int PageSize, long Total);

@@ -31,7 +31,17 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
 
     private const string SummaryColumns = """
         serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at, active_alarms, open_anomalies,
-        last_seen_at, next_refill_due_at, active_alarm_codes, last_event_at, last_seq, battery_pct
+        last_seen_at, next_refill_due_at, active_alarm_codes, last_event_at, last_seq, battery_pct,
+        th.therapy_id, th.therapy_phase, th.pump_implanted_at, th.pump_explanted_at
+        """;
+
+    // The therapy columns of a pump row: the pump's therapy (if any) and that therapy's phase. Named so that nothing
+    // collides with pf_pump_status's own columns, which the filters and orders name unqualified.
+    private const string SummaryFrom = """
+        pf_pump_status LEFT JOIN LATERAL (
+            SELECT tp.therapy_id, t.phase AS therapy_phase, tp.implanted_at AS pump_implanted_at, tp.explanted_at AS pump_explanted_at
+            FROM pf_therapy_pumps tp JOIN pf_therapies t ON t.id = tp.therapy_id
+            WHERE tp.serial = pf_pump_status.serial) th ON true
         """;
 
     /// <inheritdoc />
@@ -70,7 +80,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
             total = (long)(await count.ExecuteScalarAsync(ct) ?? 0L);
         }
 
-        await using var cmd = new NpgsqlCommand($"SELECT {SummaryColumns} FROM pf_pump_status {where} ORDER BY {order} LIMIT {pageSize} OFFSET {(long)(page - 1) * pageSize}", conn);
+        await using var cmd = new NpgsqlCommand($"SELECT {SummaryColumns} FROM {SummaryFrom} {where} ORDER BY {order} LIMIT {pageSize} OFFSET {(long)(page - 1) * pageSize}", conn);
         cmd.Parameters.AddRange(parameters.ToArray());
         var items = new List<PumpSummary>(pageSize);
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -85,7 +95,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
     /// <inheritdoc />
     public async Task<PumpSummary?> GetPumpAsync(string serial, CancellationToken ct)
     {
-        await using var cmd = dataSource.CreateCommand($"SELECT {SummaryColumns} FROM pf_pump_status WHERE serial = $1");
+        await using var cmd = dataSource.CreateCommand($"SELECT {SummaryColumns} FROM {SummaryFrom} WHERE pf_pump_status.serial = $1");
         cmd.Parameters.Add(new() { Value = serial });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct) ? ReadSummary(r) : null;
@@ -346,7 +356,65 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
     private static PumpSummary ReadSummary(NpgsqlDataReader r) => new(
         r.GetString(0), Str(r, 1), Str(r, 2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.GetString(7),
         r.IsDBNull(8) ? null : r.GetDouble(8), Time(r, 9), r.GetInt32(10), r.GetInt32(11), Time(r, 12), Time(r, 13),
-        r.GetFieldValue<string[]>(14), Time(r, 15), r.GetInt64(16), r.IsDBNull(17) ? null : r.GetDouble(17));
+        r.GetFieldValue<string[]>(14), Time(r, 15), r.GetInt64(16), r.IsDBNull(17) ? null : r.GetDouble(17),
+        Str(r, 18), Str(r, 19), Time(r, 20), Time(r, 21));
+
+    /// <inheritdoc />
+    public async Task<PumpTherapy?> GetPumpTherapyAsync(string serial, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT tp.serial, tp.therapy_id, t.phase, tp.implanted_at, tp.explanted_at, tp.explant_reason, t.implanted_at
+            FROM pf_therapy_pumps tp JOIN pf_therapies t ON t.id = tp.therapy_id WHERE tp.serial = $1
+            """);
+        cmd.Parameters.Add(new() { Value = serial });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct)
+            ? new PumpTherapy(r.GetString(0), r.GetString(1), r.GetString(2), r.GetFieldValue<DateTimeOffset>(3), Time(r, 4), Str(r, 5), Time(r, 6))
+            : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<TherapySummary>> ListTherapiesAsync(string? phase, int limit, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT t.id, t.phase, t.indication, t.opened_at, t.current_serial, t.implanted_at, t.ended_at,
+                   coalesce((SELECT array_agg(tp.serial ORDER BY tp.implanted_at, tp.serial) FROM pf_therapy_pumps tp WHERE tp.therapy_id = t.id), '{}')
+            FROM pf_therapies t WHERE ($1::text IS NULL OR t.phase = $1) ORDER BY t.opened_at DESC, t.id LIMIT $2
+            """);
+        cmd.Parameters.Add(new() { Value = (object?)phase ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = limit });
+        var items = new List<TherapySummary>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            items.Add(new TherapySummary(r.GetString(0), r.GetString(1), Str(r, 2), r.GetFieldValue<DateTimeOffset>(3), Str(r, 4), Time(r, 5), Time(r, 6),
+                r.GetFieldValue<string[]>(7)));
+        }
+
+        return items;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<RefillItem>> ListRefillsAsync(string serial, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT serial, seq, at, drug, concentration, concentration_unit, added_ml, expected_residual_ml, aspirated_residual_ml
+            FROM pf_refill_log WHERE serial = $1 AND at >= $2 AND at <= $3 ORDER BY at, seq LIMIT $4
+            """);
+        cmd.Parameters.Add(new() { Value = serial });
+        cmd.Parameters.Add(new() { Value = from.ToUniversalTime() });
+        cmd.Parameters.Add(new() { Value = to.ToUniversalTime() });
+        cmd.Parameters.Add(new() { Value = limit });
+        var items = new List<RefillItem>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            items.Add(new RefillItem(r.GetString(0), r.GetInt64(1), r.GetFieldValue<DateTimeOffset>(2), r.GetString(3), r.GetDouble(4), r.GetString(5),
+                r.GetDouble(6), r.GetDouble(7), r.GetDouble(8)));
+        }
+
+        return items;
+    }
 
     private static AnomalyItem ReadAnomaly(NpgsqlDataReader r)
     {

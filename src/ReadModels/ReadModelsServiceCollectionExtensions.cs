@@ -25,6 +25,7 @@ public static class ReadModelsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, PumpProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, AnomalyProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, CohortProjection>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, TherapyProjection>());
         services.TryAddSingleton<IReadModelQueries, ReadModelQueries>();
         return services;
     }

@@ -259,7 +259,8 @@ public sealed class ApiTests(DashboardApp app)
         var doc = await GetJsonAsync("/openapi/v1.json");
         var paths = doc["paths"]!.AsObject();
         foreach (var p in new[] { "/api/pumps", "/api/pumps/{serial}", "/api/pumps/{serial}/events", "/api/pumps/{serial}/flow", "/api/anomalies",
-                     "/api/anomalies/{id}/acknowledge", "/api/anomalies/{id}/resolve", "/api/cohorts", "/api/admin/projections/{name}/rebuild" })
+                     "/api/anomalies/{id}/acknowledge", "/api/anomalies/{id}/resolve", "/api/cohorts", "/api/admin/projections/{name}/rebuild",
+                     "/api/therapies", "/api/therapies/{id}", "/api/therapies/{id}/open", "/api/therapies/{id}/replace", "/api/therapies/{id}/explant" })
         {
             Assert.True(paths.ContainsKey(p), $"OpenAPI lacks {p}");
         }

@@ -220,7 +220,11 @@ public sealed partial class HostileHttpTests(DashboardApp app) : IAsyncLifetime
             Assert.Equal(HttpStatusCode.Forbidden, (await c.PostAsJsonAsync("/api/anomalies/NO-SUCH/acknowledge", new { note = "x" }, Ct)).StatusCode);
             Assert.Equal(HttpStatusCode.Forbidden, (await c.PostAsJsonAsync("/api/hubs", new { hubId }, Ct)).StatusCode);
             Assert.Equal(HttpStatusCode.Forbidden, (await c.GetAsync("/api/audit", Ct)).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await c.PostAsJsonAsync("/api/therapies/TH-ROLE-1/open", new { }, Ct)).StatusCode);
         }
+
+        // Therapy commands are the analyst's (the clinical role): allowed through to the rules, which find no such therapy.
+        Assert.Equal(HttpStatusCode.NotFound, (await analyst.PostAsJsonAsync("/api/therapies/TH-NO-SUCH-1/trial", new { kind = "single-dose" }, Ct)).StatusCode);
 
         Assert.Equal(HttpStatusCode.NotFound, (await analyst.PostAsJsonAsync("/api/anomalies/NO-SUCH/acknowledge", new { note = "x" }, Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await analyst.PostAsJsonAsync("/api/hubs", new { hubId }, Ct)).StatusCode);

@@ -93,6 +93,9 @@ public abstract class ProjectionTestBase(PostgresFixture pg) : IAsyncLifetime
             "SELECT to_jsonb(t)::text FROM pf_anomalies t ORDER BY id",
             "SELECT to_jsonb(t)::text FROM pf_cohort_members t ORDER BY serial",
             "SELECT jsonb_build_object('m', model, 'f', firmware, 'l', lot, 'pumps', pumps, 'days', round(pump_days::numeric, 9), 'a', alarms, 'c', critical_alarms, 'an', anomalies)::text FROM pf_cohort_stats ORDER BY model, firmware, lot",
+            "SELECT (to_jsonb(t) - 'updated_at')::text FROM pf_therapies t ORDER BY id",
+            "SELECT to_jsonb(t)::text FROM pf_therapy_pumps t ORDER BY serial",
+            "SELECT to_jsonb(t)::text FROM pf_refill_log t ORDER BY serial, seq",
         };
         var sb = new StringBuilder();
         await using var conn = new NpgsqlConnection(connectionString);

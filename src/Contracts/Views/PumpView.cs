@@ -42,6 +42,14 @@ public sealed record PumpView
     [Id(25)] public int? LastPainScore { get; init; }
     /// <summary>The acknowledged watermark: every seq up to it is stored, rejected or declared lost.</summary>
     [Id(26)] public long CommittedSeq { get; init; }
+    /// <summary>The therapy the pump was implanted in (the clinic's pseudonymous id), from the therapies read model; null when none.</summary>
+    [Id(27)] public string? TherapyId { get; init; }
+    /// <summary>That therapy's phase now (<see cref="TherapyPhaseNames"/>).</summary>
+    [Id(28)] public string? TherapyPhase { get; init; }
+    /// <summary>When this pump was implanted in the therapy.</summary>
+    [Id(29)] public DateTimeOffset? ImplantedAt { get; init; }
+    /// <summary>When this pump was explanted from it, if it was.</summary>
+    [Id(30)] public DateTimeOffset? ExplantedAt { get; init; }
 }
 
 /// <summary>Pump status values.</summary>

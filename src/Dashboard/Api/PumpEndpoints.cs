@@ -54,7 +54,8 @@ internal static class PumpEndpoints
         return TypedResults.Ok(await queries.ListPumpsAsync(filter, sortKey, direction == "desc", pageNo, size, ct));
     }
 
-    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventReader store, ISnapshotStore snapshots, CancellationToken ct, string? asOf = null)
+    private static async Task<IResult> GetAsync(
+        string serial, IGrainFactory grains, IEventReader store, ISnapshotStore snapshots, IReadModelQueries queries, CancellationToken ct, string? asOf = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);
@@ -72,6 +73,13 @@ internal static class PumpEndpoints
         if (view.Version == 0 && at is null)
         {
             return TypedResults.Problem(title: "Unknown pump", detail: $"No events are stored for pump '{serial}'.", statusCode: StatusCodes.Status404NotFound);
+        }
+
+        // The therapy is the clinic's record, not the pump's: it comes from the therapies read model (as it is now,
+        // also for an as-of view).
+        if (await queries.GetPumpTherapyAsync(serial, ct) is { } therapy)
+        {
+            view = view with { TherapyId = therapy.TherapyId, TherapyPhase = therapy.TherapyPhase, ImplantedAt = therapy.ImplantedAt, ExplantedAt = therapy.ExplantedAt };
         }
 
         return TypedResults.Ok(view);

@@ -160,6 +160,7 @@ public static class DashboardHostingExtensions
 
         app.MapGet("/", (HttpContext ctx) => Page(ctx, "fleet")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/pump", (HttpContext ctx) => Page(ctx, "pump")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
+        app.MapGet("/therapy", (HttpContext ctx) => Page(ctx, "therapy")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/alerts", (HttpContext ctx) => Page(ctx, "alerts")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/surveillance", (HttpContext ctx) => Page(ctx, "surveillance")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/audit", (HttpContext ctx) => Page(ctx, "audit")).RequireAuthorization(Roles.CanAdminister).ExcludeFromDescription();
@@ -184,6 +185,7 @@ public static class DashboardHostingExtensions
         }).WithName("Me").WithSummary("Who is signed in, with which roles");
         api.MapPumpEndpoints();
         api.MapAnomalyEndpoints();
+        api.MapTherapyEndpoints();
         api.MapCohortEndpoints();
         api.MapComplaintFileEndpoints();
         api.MapLiveEndpoints();

@@ -1,4 +1,6 @@
+using PumpFleet.Contracts.Grains;
 using PumpFleet.Simulator;
+using PumpFleet.Simulator.Generation;
 using PumpFleet.Simulator.Transport;
 
 namespace PumpFleet.Silo.Hosting;
@@ -8,7 +10,8 @@ namespace PumpFleet.Silo.Hosting;
 /// host has started (the broker is listening by then). Options come from <c>PumpFleet:Simulator</c> (same names as
 /// the simulator CLI's options class); by default the fleet starts 90 simulated days ago and runs up to now.
 /// </summary>
-public sealed partial class SimulatedFleetService(IConfiguration configuration, ILoggerFactory loggers, IHostApplicationLifetime lifetime, ILogger<SimulatedFleetService> logger)
+public sealed partial class SimulatedFleetService(
+    IConfiguration configuration, ILoggerFactory loggers, IHostApplicationLifetime lifetime, IGrainFactory grains, ILogger<SimulatedFleetService> logger)
     : BackgroundService
 {
     /// <summary>Configuration section of the in-process simulator.</summary>
@@ -31,6 +34,7 @@ public sealed partial class SimulatedFleetService(IConfiguration configuration, 
         LogStarting(options.Pumps, options.Broker, options.Start, options.Speed);
         try
         {
+            await CreateTherapiesAsync(options, stoppingToken);
             var result = await new FleetSimulator(loggers).RunAsync(options, stoppingToken);
             LogFinished(result.ToString() ?? "");
         }
@@ -39,6 +43,45 @@ public sealed partial class SimulatedFleetService(IConfiguration configuration, 
             // Shutting down.
         }
     }
+
+    /// <summary>
+    /// The simulated patients' therapies (trial to explant, <see cref="TherapyPlan"/>), recorded through the therapy
+    /// grains as the HTTP API records clinicians' commands. A therapy that already exists (the database is kept
+    /// between runs) is left as it is; a refused command is logged and ends that therapy's plan.
+    /// </summary>
+    private async Task CreateTherapiesAsync(SimulatorOptions options, CancellationToken ct)
+    {
+        var created = 0;
+        foreach (var therapy in TherapyPlan.Create(options))
+        {
+            ct.ThrowIfCancellationRequested();
+            var grain = grains.GetGrain<ITherapyGrain>(therapy.Id);
+            if ((await grain.GetAsync()).Version > 0)
+            {
+                continue;
+            }
+
+            foreach (var command in therapy.Commands)
+            {
+                var result = await grain.ExecuteAsync(command);
+                if (result.Error is not null)
+                {
+                    LogTherapyRefused(therapy.Id, command.Action, result.Reason ?? result.Error);
+                    break;
+                }
+            }
+
+            created++;
+        }
+
+        LogTherapies(created);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Simulated therapies: {Count} recorded")]
+    private partial void LogTherapies(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Simulated therapy {Id}: {Action} refused ({Reason})")]
+    private partial void LogTherapyRefused(string id, string action, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Simulated fleet: {Pumps} pumps on {Broker}, from {Start:u} at {Speed}x real time")]
     private partial void LogStarting(int pumps, string broker, DateTimeOffset start, double speed);

@@ -44,7 +44,7 @@ public sealed class FleetPlan
                     Lot = r.Pick(model.Lots),
                     ReservoirCapacityMl = model.CapacityMl,
                 };
-                var p = new PumpProfile(i, string.Create(CultureInfo.InvariantCulture, $"{o.SerialPrefix}-P{i:D6}"), hubId, device, r.Chance(o.SensorFraction));
+                var p = new PumpProfile(i, PumpProfile.SerialOf(o.SerialPrefix, i), hubId, device, r.Chance(o.SensorFraction));
                 members.Add(p);
                 pumps.Add(p);
             }

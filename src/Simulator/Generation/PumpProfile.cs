@@ -1,3 +1,4 @@
+using System.Globalization;
 using PumpFleet.Contracts.Events;
 
 namespace PumpFleet.Simulator.Generation;
@@ -8,4 +9,8 @@ namespace PumpFleet.Simulator.Generation;
 /// <param name="HubId">The bedside hub it is paired with.</param>
 /// <param name="Device">Model, firmware, lot and capacity as sent in <c>device</c>.</param>
 /// <param name="HasSensor">Whether the pump reports <c>measured</c> reservoir levels.</param>
-public sealed record PumpProfile(int Index, string Serial, string HubId, DeviceInfo Device, bool HasSensor);
+public sealed record PumpProfile(int Index, string Serial, string HubId, DeviceInfo Device, bool HasSensor)
+{
+    /// <summary>The serial of the fleet's pump number <paramref name="index"/>.</summary>
+    public static string SerialOf(string prefix, int index) => string.Create(CultureInfo.InvariantCulture, $"{prefix}-P{index:D6}");
+}

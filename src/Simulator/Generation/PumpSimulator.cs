@@ -79,6 +79,15 @@ internal sealed partial class PumpSimulator
 
     internal Prescription Prescription => _rx;
 
+    /// <summary>The pump's indication (protocol vocabulary).</summary>
+    internal string Indication => _indication;
+
+    /// <summary>When the pump was (or, for a pump in trial at the start, will be) implanted.</summary>
+    internal DateTimeOffset ImplantAt => _implantAt;
+
+    /// <summary>The trial phases the pump reports before its implant (empty for a pump implanted before the start).</summary>
+    internal IReadOnlyList<(DateTimeOffset At, string Phase)> TrialSteps => _trialSteps;
+
     public PumpSimulator(SimulatorOptions o, PumpProfile profile, IReadOnlyList<PlannedFault> faults)
     {
         _o = o;

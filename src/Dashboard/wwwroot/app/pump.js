@@ -26,7 +26,10 @@ async function loadState() {
     const rx = s.prescription;
     const rows = [
       ['Status', badge(s.status)], ['Hub', esc(s.hubId ?? '—')], ['Device', s.model ? `${esc(s.model)} · fw ${esc(s.firmware)} · lot ${esc(s.lot)}` : '—'],
-      ['Phase', esc(s.phase)], ['Drug', esc(s.drug)],
+      ['Phase', esc(s.phase)],
+      ['Therapy', s.therapyId ? `<a href="/therapy?id=${encodeURIComponent(s.therapyId)}" id="therapy-link">${esc(s.therapyId)}</a> · ${esc(s.therapyPhase)} · implanted ${fmtTime(s.implantedAt)}` +
+        (s.explantedAt ? ` · explanted ${fmtTime(s.explantedAt)}` : '') : 'none'],
+      ['Drug', esc(s.drug)],
       ['Prescription', rx ? `${esc(rx.mode)} ${rx.rateMlPerDay ?? ''} mL/day · ${rx.concentration?.value ?? ''} ${esc(rx.concentration?.unit)}` : '—'],
       ['Reservoir (ledger)', fmtNum(s.reservoirMl, 2) + ' mL'], ['Forecast empty', fmtTime(s.forecastEmptyAt)], ['Next refill due', fmtTime(s.nextRefillDueAt)],
       ['Battery', s.batteryPct === null || s.batteryPct === undefined ? '—' : s.batteryPct + ' %'],
