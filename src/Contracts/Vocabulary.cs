@@ -51,7 +51,7 @@ public static class Vocabulary
     /// <summary>Platform-detected anomaly kinds (protocol.md §2).</summary>
     public static readonly FrozenSet<string> AnomalyKinds = FrozenSet.Create(StringComparer.Ordinal,
         "flow-stall", "under-infusion", "over-infusion", "refill-discrepancy", "depletion-risk", "silent",
-        "battery-end-of-life", "cohort-signal", "refill-mismatch", "dose-above-limit");
+        "battery-end-of-life", "cohort-signal", "refill-mismatch", "dose-above-limit", "cohort-flow-deviation");
 
     /// <summary>Anomaly severities.</summary>
     public static readonly FrozenSet<string> AnomalySeverities = FrozenSet.Create(StringComparer.Ordinal, "critical", "warning", "info");

@@ -553,6 +553,8 @@ public sealed class PumpState
         ReservoirMl = Ledger.EstimatedMl is { } v ? Math.Round(v, 3) : null,
         ForecastEmptyAt = ForecastReaching(0),
         NextRefillDueAt = NextRefillDue,
+        LowReservoirAt = ForecastReaching(LowReservoirThresholdMl),
+        ForecastFrom = Ledger.ProgrammedIntegratedTo ?? LastEventAt,
         ActiveAlarms = [.. ActiveAlarms.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => new ActiveAlarmView(a.Key, a.Value.Severity, a.Value.RaisedAt))],
         OpenAnomalies = [.. Anomalies.Values.OrderBy(a => a.DetectedAt).Select(a => a.ToView(Serial))],
         LastSeenAt = LastSeenAt,

@@ -1,0 +1,70 @@
+using PumpFleet.Contracts.Views;
+
+namespace PumpFleet.Domain.Detection.CohortFlow;
+
+/// <summary>An open <c>cohort-flow-deviation</c>: the cohort and the flow factor its refills revealed.</summary>
+/// <param name="AnomalyId">The anomaly (the correction's source).</param>
+/// <param name="Cohort">The cohort it covers.</param>
+/// <param name="Factor">Estimated flow factor (real over motor-reported consumption).</param>
+/// <param name="DetectedAt">When it was raised.</param>
+public sealed record CohortFlowCorrection(string AnomalyId, CohortKey Cohort, double Factor, DateTimeOffset DetectedAt)
+{
+    /// <summary>
+    /// Reads an open anomaly of the read model back into a correction: null unless it is a <c>cohort-flow-deviation</c>
+    /// on a cohort-flow stream with a usable <c>factor</c> in its evidence.
+    /// </summary>
+    public static CohortFlowCorrection? FromAnomaly(AnomalyView a)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        return a.Kind == AnomalyKinds.CohortFlowDeviation && a.Status != "resolved" && CohortKey.FromStreamId(a.Serial) is { } key
+               && a.Evidence.TryGetValue("factor", out var f) && double.IsFinite(f) && f is > 0.2 and < 5
+            ? new CohortFlowCorrection(a.Id, key, f, a.DetectedAt)
+            : null;
+    }
+
+    /// <summary>The correction that applies to a pump: of the open ones containing it, the largest deviation (null if none).</summary>
+    public static CohortFlowCorrection? For(string? model, string? firmware, string? lot, IEnumerable<CohortFlowCorrection> open)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        return open.Where(c => c.Cohort.Contains(model, firmware, lot))
+            .OrderByDescending(c => Math.Abs(c.Factor - 1)).ThenBy(c => c.AnomalyId, StringComparer.Ordinal).FirstOrDefault();
+    }
+
+    /// <summary>
+    /// A forecast made at the programmed rate from <paramref name="from"/>, redone at <paramref name="factor"/> × that
+    /// rate: the remaining time shrinks (over-infusion) or grows (under-infusion) by the factor. Times not after
+    /// <paramref name="from"/> (already reached) stay.
+    /// </summary>
+    public static DateTimeOffset? Correct(DateTimeOffset? forecast, DateTimeOffset? from, double factor)
+    {
+        if (forecast is not { } t || from is not { } f || t <= f || !(factor > 0) || !double.IsFinite(factor))
+        {
+            return forecast;
+        }
+
+        return f + TimeSpan.FromTicks((long)((t - f).Ticks / factor));
+    }
+
+    /// <summary>
+    /// The pump view's forecasts corrected by this cohort's factor: low-reservoir and empty dates from the ledger, and
+    /// the refill-due date (the corrected low-reservoir date, or the drug's own rule when that is earlier: a
+    /// ziconotide stability date does not depend on flow).
+    /// </summary>
+    public FlowCorrectionView Apply(PumpView view)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        var from = view.ForecastFrom ?? view.LastEventAt;
+        var low = Correct(view.LowReservoirAt, from, Factor);
+        var rule = view.NextRefillDueAt is { } due && view.LowReservoirAt is { } l && due < l ? due : (DateTimeOffset?)null;
+        return new FlowCorrectionView
+        {
+            Factor = Factor,
+            Cohort = Cohort.ToString(),
+            AnomalyId = AnomalyId,
+            Since = DetectedAt,
+            LowReservoirAt = low,
+            ForecastEmptyAt = Correct(view.ForecastEmptyAt, from, Factor),
+            NextRefillDueAt = rule is { } r && (low is null || r < low) ? r : low,
+        };
+    }
+}
