@@ -16,11 +16,15 @@ public sealed record CohortFlowCorrection(string AnomalyId, CohortKey Cohort, do
     public static CohortFlowCorrection? FromAnomaly(AnomalyView a)
     {
         ArgumentNullException.ThrowIfNull(a);
-        return a.Kind == AnomalyKinds.CohortFlowDeviation && a.Status != "resolved" && CohortKey.FromStreamId(a.Serial) is { } key
-               && a.Evidence.TryGetValue("factor", out var f) && double.IsFinite(f) && f is > 0.2 and < 5
-            ? new CohortFlowCorrection(a.Id, key, f, a.DetectedAt)
-            : null;
+        return From(a.Id, a.Serial, a.Kind, a.Status, a.DetectedAt, a.Evidence.TryGetValue("factor", out var f) ? f : null);
     }
+
+    /// <summary>The same from the read model's columns (stream id, kind, status, detection time, the evidence's factor).</summary>
+    public static CohortFlowCorrection? From(string id, string streamId, string kind, string status, DateTimeOffset detectedAt, double? factor) =>
+        kind == AnomalyKinds.CohortFlowDeviation && status != "resolved" && CohortKey.FromStreamId(streamId) is { } key
+        && factor is { } f && double.IsFinite(f) && f is > 0.2 and < 5
+            ? new CohortFlowCorrection(id, key, f, detectedAt)
+            : null;
 
     /// <summary>The correction that applies to a pump: of the open ones containing it, the largest deviation (null if none).</summary>
     public static CohortFlowCorrection? For(string? model, string? firmware, string? lot, IEnumerable<CohortFlowCorrection> open)
