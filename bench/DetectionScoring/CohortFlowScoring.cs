@@ -54,12 +54,14 @@ public static class CohortFlowScoring
                 var correction = new CohortFlowCorrection("score", s.Cohort, s.MedianFactor, now);
                 foreach (var serial in lotSerials)
                 {
-                    if (replay.Pumps.TryGetValue(serial, out var st) && st.Ledger.BaselineIsRefill)
+                    // Every lot pump with a ledger: since its last refill, or since its first reading when the platform has
+                    // seen no refill yet (the deviation runs from day 0, before either).
+                    if (replay.Pumps.TryGetValue(serial, out var st) && st.Ledger.BaselineMl is not null && st.Ledger.BaselineAt is not null)
                     {
                         var view = st.ToView();
                         atSignal[serial] = new PumpAtSignal(st.Ledger.BaselineMl ?? 0, st.Ledger.DeliveredSinceBaselineMl, st.Ledger.BaselineAt!.Value,
                             view.ForecastFrom ?? now, view.LowReservoirAt, correction.Apply(view).LowReservoirAt, st.ForecastRateMlPerDay,
-                            st.LowReservoirThresholdMl, st.Detectors.Refill.Refills);
+                            st.LowReservoirThresholdMl, st.Ledger.BaselineIsRefill);
                     }
                 }
             }
@@ -94,7 +96,9 @@ public static class CohortFlowScoring
         var errorsAfter = new List<double>();
         foreach (var (serial, p) in atSignal)
         {
-            var realised = nextRefill.TryGetValue(serial, out var nr) && nr.Factor is { } f ? f : nominal;
+            // The next refill's factor is the truth of a cycle the deviation ran through entirely (one that began with a
+            // refill in the run); a cycle that began before day 0 mixes in healthy days, so it takes the nominal factor.
+            var realised = p.FromRefill && nextRefill.TryGetValue(serial, out var nr) && nr.Factor is { } f ? f : nominal;
             var trueMl = p.BaselineMl - (p.DeliveredMl * realised);
             if (p.RatePerDay <= 0)
             {
@@ -141,7 +145,6 @@ public static class CohortFlowScoring
             }
         }
 
-        var lotEvidence = fault.Samples.Count(s => lotSerials.Contains(s.Key) && s.Value.At <= (signalAt ?? DateTimeOffset.MaxValue));
         var healthyPumpDays = healthyOptions.Pumps * healthyOptions.Duration.TotalDays;
         var faultOtherOpenings = fault.Openings.Where(o => o.Cohort != new CohortKey(CohortKey.Lot, Lot)).ToList();
 
@@ -151,12 +154,12 @@ public static class CohortFlowScoring
         Scoring.Line(sb, "---", "---:");
         Scoring.Line(sb, "signal raised", signalAt is { } sa ? $"day {(sa - options.Start).TotalDays:0.0}" : "never");
         Scoring.Line(sb, "estimated factor (95 % CI)", signal is { } sg ? string.Create(inv, $"{sg.MedianFactor:0.000} ({sg.LowerFactor:0.000}–{sg.UpperFactor:0.000})") : "–");
-        Scoring.Line(sb, "lot pumps whose refills were the evidence (a full cycle refilled before the signal)", signal is { } sg2 ? $"{sg2.Pumps} ({lotEvidence} with a sample)" : "–");
-        Scoring.Line(sb, "lot pumps with a cycle open at the signal (their refill comes after it)", atSignal.Count);
+        Scoring.Line(sb, "lot pumps whose refills were the evidence (a complete cycle closed before the signal)", signal is { } sg2 ? $"{sg2.Pumps} ({sg2.Above} beyond +{detection.CohortFlowMargin:0%})" : "–");
+        Scoring.Line(sb, "lot pumps with a ledger at the signal (their next refill comes after it)", atSignal.Count);
         Scoring.Line(sb, "… already below the low-reservoir level at the signal", alreadyBelow);
         Scoring.Line(sb, "… would have run below it before their next refill (at risk)", atRisk);
         Scoring.Line(sb, "**at risk and warned before running low** (goal: all)", $"**{warnedBeforeLow}/{atRisk}**");
-        Scoring.Line(sb, "at risk whose corrected low-reservoir date is before they run low (+1 d)", $"{correctedInTime}/{atRisk}");
+        Scoring.Line(sb, "at risk whose corrected low-reservoir date (level and rate × the cohort's factor) is before they run low (+1 d)", $"{correctedInTime}/{atRisk}");
         Scoring.Line(sb, "… whose uncorrected (programmed-rate) date was", $"{uncorrectedInTime}/{atRisk}");
         Scoring.Line(sb, "median error of the low-reservoir date, uncorrected → corrected (days; + = too late)",
             errorsBefore.Count > 0 ? string.Create(inv, $"{Median(errorsBefore):+0.0;-0.0} → {Median(errorsAfter):+0.0;-0.0}") : "–");
@@ -173,7 +176,7 @@ public static class CohortFlowScoring
     }
 
     private sealed record PumpAtSignal(double BaselineMl, double DeliveredMl, DateTimeOffset BaselineAt, DateTimeOffset From, DateTimeOffset? LowAt,
-        DateTimeOffset? CorrectedLowAt, double RatePerDay, double ThresholdMl, int Refills);
+        DateTimeOffset? CorrectedLowAt, double RatePerDay, double ThresholdMl, bool FromRefill);
 
     /// <summary>A replay with the cohort job on the simulated clock.</summary>
     private sealed class Fleet(AnomalyDetectionOptions detection)

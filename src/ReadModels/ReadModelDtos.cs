@@ -21,3 +21,10 @@ public sealed record AlarmItem(string Serial, long Seq, string Code, string Seve
 
 /// <summary>Fleet counts for the live channel and the fleet page header.</summary>
 public sealed record FleetSummary(IReadOnlyDictionary<string, long> ByStatus, long Total, long OpenAnomalies, long CriticalAlarms, string Version);
+
+/// <summary>A pump's row for the refill worklist (<c>GET /api/worklist</c>): the ledger's dates and what to prepare.</summary>
+public sealed record WorklistRow(
+    string Serial, string? HubId, string? Model, string? Firmware, string? Lot, string? Drug, double? ConcentrationValue,
+    string? ConcentrationUnit, double? ReservoirCapacityMl, double? ReservoirMl, DateTimeOffset NextRefillDueAt,
+    DateTimeOffset? LowReservoirAt, DateTimeOffset? ForecastFrom, string Status, double? DeliveredSinceRefillMl, double? ForecastRateMlPerDay,
+    double? LowReservoirMl);

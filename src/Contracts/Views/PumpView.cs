@@ -51,6 +51,8 @@ public sealed record PumpView
     /// firmware (set by the API from the read model; null when none applies).
     /// </summary>
     [Id(29)] public FlowCorrectionView? FlowCorrection { get; init; }
+    /// <summary>The low-reservoir level the forecasts use: the prescription's alarm volume, or the platform's default.</summary>
+    [Id(30)] public double? LowReservoirMl { get; init; }
 }
 
 /// <summary>

@@ -162,6 +162,7 @@ public static class DashboardHostingExtensions
         app.MapGet("/pump", (HttpContext ctx) => Page(ctx, "pump")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/alerts", (HttpContext ctx) => Page(ctx, "alerts")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/surveillance", (HttpContext ctx) => Page(ctx, "surveillance")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
+        app.MapGet("/worklist", (HttpContext ctx) => Page(ctx, "worklist")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/audit", (HttpContext ctx) => Page(ctx, "audit")).RequireAuthorization(Roles.CanAdminister).ExcludeFromDescription();
         app.MapGet("/login", (HttpContext ctx) => Page(ctx, "login")).AllowAnonymous().ExcludeFromDescription();
         app.MapPost("/auth/login", SignInAsync).AllowAnonymous().RequireRateLimiting(SignInRateLimit).ExcludeFromDescription();
@@ -185,6 +186,7 @@ public static class DashboardHostingExtensions
         api.MapPumpEndpoints();
         api.MapAnomalyEndpoints();
         api.MapCohortEndpoints();
+        api.MapWorklistEndpoints();
         api.MapLiveEndpoints();
         api.MapAdminEndpoints();
         api.MapAuditEndpoints();

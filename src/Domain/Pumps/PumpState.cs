@@ -555,6 +555,7 @@ public sealed class PumpState
         NextRefillDueAt = NextRefillDue,
         LowReservoirAt = ForecastReaching(LowReservoirThresholdMl),
         ForecastFrom = Ledger.ProgrammedIntegratedTo ?? LastEventAt,
+        LowReservoirMl = LowReservoirThresholdMl,
         ActiveAlarms = [.. ActiveAlarms.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => new ActiveAlarmView(a.Key, a.Value.Severity, a.Value.RaisedAt))],
         OpenAnomalies = [.. Anomalies.Values.OrderBy(a => a.DetectedAt).Select(a => a.ToView(Serial))],
         LastSeenAt = LastSeenAt,

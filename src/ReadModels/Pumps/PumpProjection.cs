@@ -174,9 +174,10 @@ public sealed class PumpProjection(IEventReader events) : IProjection
             INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
                 next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
                 battery_pct, critical, version, state, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
-                concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml)
+                concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
+                delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, now(),
-                $22, $23, $24, $25, $26, $27, $28, $29)
+                $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
             ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
                 lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
                 reservoir_ml = excluded.reservoir_ml, forecast_empty_at = excluded.forecast_empty_at,
@@ -188,7 +189,8 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                 forecast_from = excluded.forecast_from, reservoir_capacity_ml = excluded.reservoir_capacity_ml,
                 concentration_value = excluded.concentration_value, concentration_unit = excluded.concentration_unit,
                 refill_flow_factor = excluded.refill_flow_factor, refill_flow_at = excluded.refill_flow_at,
-                refill_flow_cycle_ml = excluded.refill_flow_cycle_ml
+                refill_flow_cycle_ml = excluded.refill_flow_cycle_ml, delivered_since_refill_ml = excluded.delivered_since_refill_ml,
+                forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml
             """);
         cmd.Parameters.Add(new() { Value = view.Serial });
         cmd.Parameters.Add(Text(view.HubId));
@@ -224,6 +226,9 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         cmd.Parameters.Add(Double(factor));
         cmd.Parameters.Add(Time(factor is null ? null : refill.LastRefillAt));
         cmd.Parameters.Add(Double(factor is null ? null : refill.CycleDeliveredMl));
+        cmd.Parameters.Add(Double(view.Ledger.DeliveredSinceRefillMl));
+        cmd.Parameters.Add(Double(view.Ledger.ForecastRateMlPerDay));
+        cmd.Parameters.Add(Double(view.LowReservoirMl));
         batch.BatchCommands.Add(cmd);
     }
 

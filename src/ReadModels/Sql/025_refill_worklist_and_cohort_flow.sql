@@ -6,6 +6,11 @@ ALTER TABLE pf_pump_status
     -- event time the forecast is projected from: a cohort's flow factor rescales the time between the two.
     ADD COLUMN IF NOT EXISTS low_reservoir_at      timestamptz NULL,
     ADD COLUMN IF NOT EXISTS forecast_from         timestamptz NULL,
+    -- With a cohort's factor the level itself is corrected too: motor volume since the refill × (factor − 1) is
+    -- already gone; then it falls at the forecast rate × factor down to the low-reservoir level.
+    ADD COLUMN IF NOT EXISTS delivered_since_refill_ml double precision NULL,
+    ADD COLUMN IF NOT EXISTS forecast_rate_ml_per_day  double precision NULL,
+    ADD COLUMN IF NOT EXISTS low_reservoir_ml          double precision NULL,
     -- What to prepare for a refill: reservoir size and the prescribed concentration.
     ADD COLUMN IF NOT EXISTS reservoir_capacity_ml double precision NULL,
     ADD COLUMN IF NOT EXISTS concentration_value   double precision NULL,

@@ -187,19 +187,31 @@ public sealed class CohortFlowDeviationTests
     }
 
     [Fact]
-    public void Apply_CorrectsTheLedgerDates_ButNotAStabilityRuleThatIsEarlier()
+    public void Apply_CorrectsTheLevelAndTheRate_ButNotAStabilityRuleThatIsEarlier()
     {
+        // Ledger: 12 mL left after 8 mL by the motor since the refill, 0.5 mL/day, low level 2 mL: low in 20 d, empty in 24 d.
+        // At 1.25 the reservoir already holds 8 × 0.25 = 2 mL less (10 mL) and falls at 0.625 mL/day: low in 12.8 d, empty in 16 d.
         var c = new CohortFlowCorrection("cohort-flow:lot:L1:cohort-flow-deviation:3", new CohortKey(CohortKey.Lot, "L1"), 1.25, Now);
-        var view = View(lowAt: Now.AddDays(20), dueAt: Now.AddDays(20), emptyAt: Now.AddDays(30));
-        var corrected = c.Apply(view);
-        Assert.Equal(Now.AddDays(16), corrected.LowReservoirAt);
-        Assert.Equal(Now.AddDays(16), corrected.NextRefillDueAt);
-        Assert.Equal(Now.AddDays(24), corrected.ForecastEmptyAt);
+        var corrected = c.Apply(View(lowAt: Now.AddDays(20), dueAt: Now.AddDays(20), emptyAt: Now.AddDays(24)));
+        Assert.Equal(Now.AddDays(12.8), corrected.LowReservoirAt);
+        Assert.Equal(Now.AddDays(12.8), corrected.NextRefillDueAt);
+        Assert.Equal(Now.AddDays(16), corrected.ForecastEmptyAt);
         Assert.Equal("lot L1", corrected.Cohort);
         Assert.Equal(c.AnomalyId, corrected.AnomalyId);
 
         // A ziconotide stability date 10 days out stays (the pump view's due date was the rule, earlier than the ledger).
-        Assert.Equal(Now.AddDays(10), c.Apply(View(lowAt: Now.AddDays(20), dueAt: Now.AddDays(10), emptyAt: Now.AddDays(30))).NextRefillDueAt);
+        Assert.Equal(Now.AddDays(10), c.Apply(View(lowAt: Now.AddDays(20), dueAt: Now.AddDays(10), emptyAt: Now.AddDays(24))).NextRefillDueAt);
+    }
+
+    [Fact]
+    public void Reaching_IsTheOriginWhenTheCorrectedLevelIsAlreadyBelow_AndNullWithoutARate()
+    {
+        var c = new CohortFlowCorrection("x", new CohortKey(CohortKey.Lot, "L1"), 1.5, Now);
+        Assert.Equal(Now, c.Reaching(3, 10, 0.5, Now, 2));   // 3 − 10 × 0.5 < 2
+        Assert.Null(c.Reaching(3, 10, 0, Now, 2));
+        Assert.Null(c.Reaching(null, 10, 0.5, Now, 2));
+        var under = new CohortFlowCorrection("y", new CohortKey(CohortKey.Lot, "L1"), 0.8, Now);
+        Assert.Equal(Now.AddDays((12 + 1.6 - 2) / 0.4), under.Reaching(12, 8, 0.5, Now, 2));   // under-infusion: more left, later
     }
 
     [Fact]
@@ -219,7 +231,8 @@ public sealed class CohortFlowDeviationTests
 
     private static PumpView View(DateTimeOffset lowAt, DateTimeOffset dueAt, DateTimeOffset emptyAt) => new()
     {
-        Serial = "SN1", Status = "ok", ActiveAlarms = [], OpenAnomalies = [], Gaps = [], Ledger = new LedgerView(),
+        Serial = "SN1", Status = "ok", ActiveAlarms = [], OpenAnomalies = [], Gaps = [],
+        Ledger = new LedgerView { EstimatedMl = 12, DeliveredSinceRefillMl = 8, ForecastRateMlPerDay = 0.5 }, LowReservoirMl = 2,
         LowReservoirAt = lowAt, NextRefillDueAt = dueAt, ForecastEmptyAt = emptyAt, ForecastFrom = Now, LastEventAt = Now,
     };
 }

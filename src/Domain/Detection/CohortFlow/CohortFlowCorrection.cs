@@ -37,7 +37,8 @@ public sealed record CohortFlowCorrection(string AnomalyId, CohortKey Cohort, do
     /// <summary>
     /// A forecast made at the programmed rate from <paramref name="from"/>, redone at <paramref name="factor"/> × that
     /// rate: the remaining time shrinks (over-infusion) or grows (under-infusion) by the factor. Times not after
-    /// <paramref name="from"/> (already reached) stay.
+    /// <paramref name="from"/> (already reached) stay. This rescales the future only; <see cref="Reaching"/> also
+    /// corrects the level the forecast starts from.
     /// </summary>
     public static DateTimeOffset? Correct(DateTimeOffset? forecast, DateTimeOffset? from, double factor)
     {
@@ -50,6 +51,25 @@ public sealed record CohortFlowCorrection(string AnomalyId, CohortKey Cohort, do
     }
 
     /// <summary>
+    /// When the reservoir reaches <paramref name="levelMl"/> if the pump has run at this factor since its baseline
+    /// (the last refill) and keeps doing so: the ledger's estimate is baseline − motor volume, so the real level is
+    /// lower by motor volume × (factor − 1) already, and it falls at rate × factor from <paramref name="from"/>.
+    /// Null without a rate or origin, or beyond ten years (as the ledger's own forecast); <paramref name="from"/> when
+    /// the corrected level is already at or below <paramref name="levelMl"/>.
+    /// </summary>
+    public DateTimeOffset? Reaching(double? estimateMl, double deliveredSinceBaselineMl, double rateMlPerDay, DateTimeOffset? from, double levelMl)
+    {
+        if (estimateMl is not { } estimate || from is not { } origin || !(rateMlPerDay > 0) || !double.IsFinite(rateMlPerDay))
+        {
+            return null;
+        }
+
+        var level = estimate - (Math.Max(0, deliveredSinceBaselineMl) * (Factor - 1));
+        var days = Math.Max(0, (level - levelMl) / (rateMlPerDay * Factor));
+        return days > 3650 ? null : origin.AddDays(days);
+    }
+
+    /// <summary>
     /// The pump view's forecasts corrected by this cohort's factor: low-reservoir and empty dates from the ledger, and
     /// the refill-due date (the corrected low-reservoir date, or the drug's own rule when that is earlier: a
     /// ziconotide stability date does not depend on flow).
@@ -58,8 +78,11 @@ public sealed record CohortFlowCorrection(string AnomalyId, CohortKey Cohort, do
     {
         ArgumentNullException.ThrowIfNull(view);
         var from = view.ForecastFrom ?? view.LastEventAt;
-        var low = Correct(view.LowReservoirAt, from, Factor);
-        var rule = view.NextRefillDueAt is { } due && view.LowReservoirAt is { } l && due < l ? due : (DateTimeOffset?)null;
+        var estimate = view.Ledger.EstimatedMl;
+        var delivered = view.Ledger.DeliveredSinceRefillMl;
+        var rate = view.Ledger.ForecastRateMlPerDay ?? 0;
+        var low = Reaching(estimate, delivered, rate, from, view.LowReservoirMl ?? 0);
+        var rule = view.NextRefillDueAt is { } due && (view.LowReservoirAt is null || due < view.LowReservoirAt) ? due : (DateTimeOffset?)null;
         return new FlowCorrectionView
         {
             Factor = Factor,
@@ -67,7 +90,7 @@ public sealed record CohortFlowCorrection(string AnomalyId, CohortKey Cohort, do
             AnomalyId = AnomalyId,
             Since = DetectedAt,
             LowReservoirAt = low,
-            ForecastEmptyAt = Correct(view.ForecastEmptyAt, from, Factor),
+            ForecastEmptyAt = Reaching(estimate, delivered, rate, from, 0),
             NextRefillDueAt = rule is { } r && (low is null || r < low) ? r : low,
         };
     }
