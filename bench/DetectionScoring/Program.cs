@@ -16,6 +16,8 @@ var seed = 7;
 string? outFile = null;
 string? trace = null;
 double? cusumSigmas = null;
+var cohortFlowOnly = false;
+var cohortFlowDays = 180;
 for (var i = 0; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -26,6 +28,8 @@ for (var i = 0; i + 1 < args.Length; i += 2)
         case "--out": outFile = args[i + 1]; break;
         case "--trace": trace = args[i + 1]; break;
         case "--cusum-sigmas": cusumSigmas = double.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--cohort-flow-only": cohortFlowOnly = bool.Parse(args[i + 1]); break;
+        case "--cohort-flow-days": cohortFlowDays = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
 }
@@ -41,6 +45,18 @@ var inv = CultureInfo.InvariantCulture;
 sb.AppendLine(inv, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd} on {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}.");
 sb.AppendLine(inv, $"Pure in-memory loop (IngestPlanner → PumpState fold → AnomalyEngine, the code PumpGrain runs), simulator seed {seed}, {pumps} pumps × {days} days per fleet, hourly reporting, default detection options{(cusumSigmas is null ? "" : string.Create(CultureInfo.InvariantCulture, $" except FlowCusumThresholdSigmas = {cusumSigmas}"))}.");
 sb.AppendLine();
+
+if (cohortFlowOnly)
+{
+    CohortFlowScoring.Run(sb, detection, seed, pumps, cohortFlowDays);
+    Console.WriteLine(sb.ToString());
+    if (outFile is not null)
+    {
+        File.WriteAllText(outFile, sb.ToString());
+    }
+
+    return 0;
+}
 
 // Fault fleet: random faults off; eight of every ten pumps get one injected fault, starting on days 5–25.
 string[] kinds = [FaultKind.FullStall, FaultKind.IntermittentStall, FaultKind.UnderInfusion, FaultKind.OverInfusion,
@@ -247,6 +263,8 @@ foreach (var (label, r) in new[] { ("on data and on time (now)", withTime), ("on
 }
 
 sb.AppendLine();
+CohortFlowScoring.Run(sb, detection, seed, pumps, cohortFlowDays);
+
 var inOrderLogs = replay.Logs!;
 var swappedLogs = swapped.Logs!;
 var foldEvents = inOrderLogs.Values.Sum(l => l.Count);

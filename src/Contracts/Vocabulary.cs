@@ -51,7 +51,7 @@ public static class Vocabulary
     /// <summary>Platform-detected anomaly kinds (protocol.md §2).</summary>
     public static readonly FrozenSet<string> AnomalyKinds = FrozenSet.Create(StringComparer.Ordinal,
         "flow-stall", "under-infusion", "over-infusion", "refill-discrepancy", "depletion-risk", "silent",
-        "battery-end-of-life", "cohort-signal", "refill-mismatch", "dose-above-limit");
+        "battery-end-of-life", "cohort-signal", "refill-mismatch", "dose-above-limit", "cohort-flow-deviation");
 
     /// <summary>Kinds of screening trial of a therapy (platform extension, docs/api.md).</summary>
     public static readonly FrozenSet<string> TrialKinds = FrozenSet.Create(StringComparer.Ordinal, "single-dose", "multi-dose", "continuous");

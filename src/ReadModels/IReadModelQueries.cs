@@ -10,6 +10,15 @@ public sealed record PumpFilter(string? Status, string? Model, string? Firmware,
 /// </summary>
 public interface IReadModelQueries
 {
+    /// <summary>
+    /// The refill worklist's candidates: pumps not explanted whose ledger refill-due date (<c>next_refill_due_at</c>)
+    /// is at or before <paramref name="until"/> (overdue included), plus every pump with a refill-due date in the
+    /// lots, models or firmware versions of <paramref name="alsoCohorts"/> (whose dates a cohort flow correction may
+    /// bring forward), optionally on one hub, earliest due first, then by serial; at most <paramref name="limit"/>.
+    /// </summary>
+    Task<IReadOnlyList<WorklistRow>> RefillCandidatesAsync(
+        DateTimeOffset until, string? hubId, IReadOnlyList<(string Dimension, string Value)> alsoCohorts, int limit, CancellationToken ct);
+
     /// <summary>Sort keys accepted by <see cref="ListPumpsAsync"/>.</summary>
     IReadOnlyCollection<string> PumpSortKeys { get; }
 

@@ -55,3 +55,10 @@ public sealed record SurvivalRow(IReadOnlyList<string> Key, int Day, long Events
 
 /// <summary>Survival rows, and how many identified pumps could not be followed (no implant date, or the end point before it).</summary>
 public sealed record SurvivalData(IReadOnlyList<SurvivalRow> Rows, long WithoutImplantDate, long EndPointBeforeImplant);
+
+/// <summary>A pump's row for the refill worklist (<c>GET /api/worklist</c>): the ledger's dates and what to prepare.</summary>
+public sealed record WorklistRow(
+    string Serial, string? HubId, string? Model, string? Firmware, string? Lot, string? Drug, double? ConcentrationValue,
+    string? ConcentrationUnit, double? ReservoirCapacityMl, double? ReservoirMl, DateTimeOffset NextRefillDueAt,
+    DateTimeOffset? LowReservoirAt, DateTimeOffset? ForecastFrom, string Status, double? DeliveredSinceRefillMl, double? ForecastRateMlPerDay,
+    double? LowReservoirMl);

@@ -62,6 +62,7 @@ public static class ReadModelsServiceCollectionExtensions
         services.AddPumpFleetGrains();
         services.AddHostedService<SilentPumpMonitor>();
         services.AddHostedService<CohortSignalJob>();
+        services.AddHostedService<CohortFlowJob>();
         return services;
     }
 }

@@ -20,7 +20,7 @@ public sealed class AccessibilityTests(DashboardApp app, BrowserFixture browser)
         RunOnly = new RunOnlyOptions { Type = "tag", Values = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
     };
 
-    public static TheoryData<string> Pages => ["/", "/pump?serial=SN0001", "/alerts", "/therapy", "/surveillance", "/audit", "/login"];
+    public static TheoryData<string> Pages => ["/", "/pump?serial=SN0001", "/alerts", "/therapy", "/surveillance", "/worklist?days=30", "/audit", "/login"];
 
     [Theory]
     [MemberData(nameof(Pages))]

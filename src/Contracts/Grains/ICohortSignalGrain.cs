@@ -16,6 +16,14 @@ public interface ICohortSignalGrain : IGrainWithStringKey
     /// </summary>
     [Alias("SetSignal")]
     Task<PumpEvent?> SetSignalAsync(CohortSignalFinding? finding);
+
+    /// <summary>
+    /// The same for another fleet-level kind on its own stream: <c>cohort-flow-deviation</c> on
+    /// <c>cohort-flow:{dimension}:{value}</c> (the cohort flow early warning). Opens one of <paramref name="kind"/> when
+    /// <paramref name="finding"/> is given and none is open; resolves the open one when it is null.
+    /// </summary>
+    [Alias("SetFinding")]
+    Task<PumpEvent?> SetFindingAsync(string kind, CohortSignalFinding? finding);
 }
 
 /// <summary>What the cohort job found: the summary and numbers of the signal.</summary>

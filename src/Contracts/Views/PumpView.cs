@@ -50,6 +50,37 @@ public sealed record PumpView
     [Id(29)] public DateTimeOffset? ImplantedAt { get; init; }
     /// <summary>When this pump was explanted from it, if it was.</summary>
     [Id(30)] public DateTimeOffset? ExplantedAt { get; init; }
+    /// <summary>When the ledger reaches the low-reservoir threshold at the programmed rate (before any cohort correction).</summary>
+    [Id(31)] public DateTimeOffset? LowReservoirAt { get; init; }
+    /// <summary>Event time the forecasts are projected from (the ledger's last integrated time).</summary>
+    [Id(32)] public DateTimeOffset? ForecastFrom { get; init; }
+    /// <summary>
+    /// The forecasts redone with the flow factor of an open <c>cohort-flow-deviation</c> of the pump's lot, model or
+    /// firmware (set by the API from the read model; null when none applies).
+    /// </summary>
+    [Id(33)] public FlowCorrectionView? FlowCorrection { get; init; }
+    /// <summary>The low-reservoir level the forecasts use: the prescription's alarm volume, or the platform's default.</summary>
+    [Id(34)] public double? LowReservoirMl { get; init; }
+}
+
+/// <summary>
+/// A pump's forecasts corrected by its cohort's flow factor: refills elsewhere in the cohort revealed a systematic
+/// deviation, so this pump's reservoir very likely runs down at that factor too, before its own refill can show it.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.FlowCorrectionView.v1")]
+public sealed record FlowCorrectionView
+{
+    /// <summary>Estimated real over motor-reported consumption, e.g. 1.15.</summary>
+    [Id(0)] public double Factor { get; init; }
+    /// <summary>The cohort, e.g. "lot L2201".</summary>
+    [Id(1)] public required string Cohort { get; init; }
+    /// <summary>The <c>cohort-flow-deviation</c> anomaly that is the correction's source.</summary>
+    [Id(2)] public required string AnomalyId { get; init; }
+    /// <summary>When that anomaly was raised.</summary>
+    [Id(3)] public DateTimeOffset Since { get; init; }
+    [Id(4)] public DateTimeOffset? LowReservoirAt { get; init; }
+    [Id(5)] public DateTimeOffset? ForecastEmptyAt { get; init; }
+    [Id(6)] public DateTimeOffset? NextRefillDueAt { get; init; }
 }
 
 /// <summary>Pump status values.</summary>

@@ -54,8 +54,7 @@ internal static class PumpEndpoints
         return TypedResults.Ok(await queries.ListPumpsAsync(filter, sortKey, direction == "desc", pageNo, size, ct));
     }
 
-    private static async Task<IResult> GetAsync(
-        string serial, IGrainFactory grains, IEventReader store, ISnapshotStore snapshots, IReadModelQueries queries, CancellationToken ct, string? asOf = null)
+    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventReader store, ISnapshotStore snapshots, IReadModelQueries queries, CancellationToken ct, string? asOf = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);
@@ -82,7 +81,8 @@ internal static class PumpEndpoints
             view = view with { TherapyId = therapy.TherapyId, TherapyPhase = therapy.TherapyPhase, ImplantedAt = therapy.ImplantedAt, ExplantedAt = therapy.ExplantedAt };
         }
 
-        return TypedResults.Ok(view);
+        // Now (not as of a past time): the forecasts corrected by an open cohort flow warning of the pump's cohort.
+        return TypedResults.Ok(at is null ? FlowCorrections.Apply(view, await FlowCorrections.OpenAsync(queries, ct)) : view);
     }
 
     private static async Task<Contracts.Views.PumpView> AsOfAsync(string serial, DateTimeOffset t, IEventReader store, ISnapshotStore snapshots, CancellationToken ct)

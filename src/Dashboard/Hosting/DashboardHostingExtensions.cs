@@ -163,6 +163,7 @@ public static class DashboardHostingExtensions
         app.MapGet("/therapy", (HttpContext ctx) => Page(ctx, "therapy")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/alerts", (HttpContext ctx) => Page(ctx, "alerts")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/surveillance", (HttpContext ctx) => Page(ctx, "surveillance")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
+        app.MapGet("/worklist", (HttpContext ctx) => Page(ctx, "worklist")).RequireAuthorization(Roles.CanView).ExcludeFromDescription();
         app.MapGet("/audit", (HttpContext ctx) => Page(ctx, "audit")).RequireAuthorization(Roles.CanAdminister).ExcludeFromDescription();
         app.MapGet("/login", (HttpContext ctx) => Page(ctx, "login")).AllowAnonymous().ExcludeFromDescription();
         app.MapPost("/auth/login", SignInAsync).AllowAnonymous().RequireRateLimiting(SignInRateLimit).ExcludeFromDescription();
@@ -188,6 +189,7 @@ public static class DashboardHostingExtensions
         api.MapTherapyEndpoints();
         api.MapCohortEndpoints();
         api.MapComplaintFileEndpoints();
+        api.MapWorklistEndpoints();
         api.MapLiveEndpoints();
         api.MapAdminEndpoints();
         api.MapAuditEndpoints();

@@ -154,6 +154,36 @@ public sealed class AnomalyDetectionOptions
     public TimeSpan CohortCheckInterval { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
+    /// Cohort flow early warning: fewest pumps (one refill cycle each, the latest) a cohort needs before it is tested.
+    /// A sign test of n pumps cannot reach p below 2⁻ⁿ, so fewer than 8 could never pass the corrected level anyway.
+    /// Default: 8.
+    /// </summary>
+    public int CohortFlowMinPumps { get; set; } = 8;
+
+    /// <summary>
+    /// Cohort flow early warning: the deviation of a cohort's median flow factor that matters. Healthy pumps differ
+    /// by a few percent (the ±14.5 % band is the labelled worst case, §0 item 2), and refills are planned with about
+    /// 10 % of the reservoir to spare, so a systematic 5 % uses half of it. The sign test asks whether the cohort's
+    /// median is beyond 1 ± this margin, not merely off 1. Default: 0.05.
+    /// </summary>
+    public double CohortFlowMargin { get; set; } = 0.05;
+
+    /// <summary>
+    /// Cohort flow early warning: false-discovery rate (Benjamini–Hochberg across every cohort × direction tested in a
+    /// run). Stricter than <see cref="CohortAlpha"/> because a signal changes every forecast of the cohort. Default: 0.01.
+    /// </summary>
+    public double CohortFlowAlpha { get; set; } = 0.01;
+
+    /// <summary>Cohort flow early warning: refill cycles older than this are not used (a fixed lot stays fixed). Default: 180 days.</summary>
+    public TimeSpan CohortFlowWindow { get; set; } = TimeSpan.FromDays(180);
+
+    /// <summary>
+    /// Cohort flow early warning: smallest motor volume of a cycle whose flow factor is used: below 1 mL the ±0.1 mL
+    /// syringe read-out of the residual is over 10 % of the ratio (§4). Default: 1 mL.
+    /// </summary>
+    public double CohortFlowMinCycleMl { get; set; } = 1.0;
+
+    /// <summary>
     /// Whether pump grains run the per-pump detectors after each batch. Turn off only for a bulk backfill whose
     /// anomalies should be decided later (detector accumulators still fold, so turning it back on loses nothing). Default: true.
     /// </summary>

@@ -13,4 +13,5 @@ public static class AnomalyKinds
     public const string CohortSignal = "cohort-signal";
     public const string RefillMismatch = "refill-mismatch";
     public const string DoseAboveLimit = "dose-above-limit";
+    public const string CohortFlowDeviation = "cohort-flow-deviation";
 }

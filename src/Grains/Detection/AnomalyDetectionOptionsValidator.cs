@@ -139,6 +139,31 @@ public sealed class AnomalyDetectionOptionsValidator : IValidateOptions<AnomalyD
             errors.Add($"PumpFleet:Detection:CohortCheckInterval must be between 1 s and 7 d, not {o.CohortCheckInterval}.");
         }
 
+        if (o.CohortFlowMinPumps is < 3 or > 100000)
+        {
+            errors.Add($"PumpFleet:Detection:CohortFlowMinPumps must be between 3 and 100000, not {o.CohortFlowMinPumps}.");
+        }
+
+        if (!(o.CohortFlowMargin >= 0 && o.CohortFlowMargin <= 0.5))
+        {
+            errors.Add($"PumpFleet:Detection:CohortFlowMargin must be between 0 and 0.5, not {o.CohortFlowMargin}.");
+        }
+
+        if (!(o.CohortFlowAlpha >= 1e-9 && o.CohortFlowAlpha <= 0.5))
+        {
+            errors.Add($"PumpFleet:Detection:CohortFlowAlpha must be between 1e-9 and 0.5, not {o.CohortFlowAlpha}.");
+        }
+
+        if (o.CohortFlowWindow < TimeSpan.FromDays(1) || o.CohortFlowWindow > TimeSpan.FromDays(3650))
+        {
+            errors.Add($"PumpFleet:Detection:CohortFlowWindow must be between 1 d and 3650 d, not {o.CohortFlowWindow}.");
+        }
+
+        if (!(o.CohortFlowMinCycleMl >= 0.1 && o.CohortFlowMinCycleMl <= 100))
+        {
+            errors.Add($"PumpFleet:Detection:CohortFlowMinCycleMl must be between 0.1 and 100 mL, not {o.CohortFlowMinCycleMl}.");
+        }
+
         if (o.DepletionCriticalHorizon > o.DepletionHorizon)
         {
             errors.Add("PumpFleet:Detection:DepletionCriticalHorizon must not exceed PumpFleet:Detection:DepletionHorizon (the critical level is the nearer one).");

@@ -186,7 +186,22 @@ public sealed partial class PumpGrain(
     }
 
     /// <inheritdoc />
-    public Task<PumpEvent?> SetSignalAsync(CohortSignalFinding? finding)
+    public Task<PumpEvent?> SetSignalAsync(CohortSignalFinding? finding) =>
+        SetCohortFindingAsync(AnomalyKinds.CohortSignal, finding, "the cohort no longer stands out from the fleet");
+
+    /// <inheritdoc />
+    public Task<PumpEvent?> SetFindingAsync(string kind, CohortSignalFinding? finding)
+    {
+        // Only fleet-level kinds, each on its own kind of stream: a cohort-signal stream never carries a flow finding.
+        if (kind != AnomalyKinds.CohortFlowDeviation || Domain.Detection.CohortFlow.CohortKey.FromStreamId(Serial) is null)
+        {
+            throw new ArgumentException($"'{kind}' cannot be set on the stream '{Serial}'.", nameof(kind));
+        }
+
+        return SetCohortFindingAsync(kind, finding, "refills no longer reveal a flow deviation in the cohort");
+    }
+
+    private Task<PumpEvent?> SetCohortFindingAsync(string kind, CohortSignalFinding? finding, string resolvedNote)
     {
         if (Contracts.StreamIds.IsPump(Serial))
         {
@@ -195,7 +210,7 @@ public sealed partial class PumpGrain(
 
         return DecideOnceMoreOnConflictAsync(async () =>
         {
-            var open = _state.Anomalies.Values.FirstOrDefault(a => a.Kind == AnomalyKinds.CohortSignal);
+            var open = _state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
             var now = time.GetUtcNow();
             PumpEvent? e = null;
             if (finding is not null && open is null)
@@ -203,8 +218,8 @@ public sealed partial class PumpGrain(
                 e = new AnomalyDetected
                 {
                     At = now,
-                    AnomalyId = AnomalyEngine.AnomalyId(Serial, AnomalyKinds.CohortSignal, _state.Version),
-                    Kind = AnomalyKinds.CohortSignal,
+                    AnomalyId = AnomalyEngine.AnomalyId(Serial, kind, _state.Version),
+                    Kind = kind,
                     Severity = "warning",
                     Summary = finding.Summary,
                     Evidence = finding.Evidence,
@@ -212,7 +227,7 @@ public sealed partial class PumpGrain(
             }
             else if (finding is null && open is not null)
             {
-                e = AnomalyEngine.Resolved(open.Id, now, "the cohort no longer stands out from the fleet");
+                e = AnomalyEngine.Resolved(open.Id, now, resolvedNote);
             }
 
             if (e is not null)

@@ -3,6 +3,7 @@ using Npgsql;
 using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
+using PumpFleet.Domain.Detection.CohortFlow;
 using PumpFleet.Domain.Pumps;
 using PumpFleet.EventStore;
 using PumpFleet.Projections;
@@ -172,8 +173,11 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         var cmd = new NpgsqlBatchCommand("""
             INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
                 next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
-                battery_pct, critical, version, state, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, now())
+                battery_pct, critical, version, state, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
+                concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
+                delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, now(),
+                $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
             ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
                 lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
                 reservoir_ml = excluded.reservoir_ml, forecast_empty_at = excluded.forecast_empty_at,
@@ -181,7 +185,12 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                 active_alarm_codes = excluded.active_alarm_codes, open_anomalies = excluded.open_anomalies,
                 last_seen_at = excluded.last_seen_at, last_event_at = excluded.last_event_at, last_seq = excluded.last_seq,
                 battery_pct = excluded.battery_pct, critical = excluded.critical, version = excluded.version,
-                state = excluded.state, updated_at = now()
+                state = excluded.state, updated_at = now(), low_reservoir_at = excluded.low_reservoir_at,
+                forecast_from = excluded.forecast_from, reservoir_capacity_ml = excluded.reservoir_capacity_ml,
+                concentration_value = excluded.concentration_value, concentration_unit = excluded.concentration_unit,
+                refill_flow_factor = excluded.refill_flow_factor, refill_flow_at = excluded.refill_flow_at,
+                refill_flow_cycle_ml = excluded.refill_flow_cycle_ml, delivered_since_refill_ml = excluded.delivered_since_refill_ml,
+                forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml
             """);
         cmd.Parameters.Add(new() { Value = view.Serial });
         cmd.Parameters.Add(Text(view.HubId));
@@ -204,8 +213,26 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         cmd.Parameters.Add(new() { Value = view.Status == Contracts.Views.PumpStatuses.Critical });
         cmd.Parameters.Add(new() { Value = state.Version });
         cmd.Parameters.Add(new() { Value = JsonSerializer.Serialize(state, SnapshotJson.Options) });
+        cmd.Parameters.Add(Time(view.LowReservoirAt));
+        cmd.Parameters.Add(Time(view.ForecastFrom));
+        cmd.Parameters.Add(Double(view.ReservoirCapacityMl));
+        cmd.Parameters.Add(Double(view.Prescription?.Concentration.Value));
+        cmd.Parameters.Add(Text(view.Prescription?.Concentration.Unit));
+
+        // The last complete cycle's flow factor: the cohort-flow job's sample (pure rule in Domain, minimum cycle 0.1 mL
+        // here; the job applies the configured minimum when it reads).
+        var refill = state.Detectors.Refill;
+        var factor = RefillFlow.FactorOf(refill, 0.1);
+        cmd.Parameters.Add(Double(factor));
+        cmd.Parameters.Add(Time(factor is null ? null : refill.LastRefillAt));
+        cmd.Parameters.Add(Double(factor is null ? null : refill.CycleDeliveredMl));
+        cmd.Parameters.Add(Double(view.Ledger.DeliveredSinceRefillMl));
+        cmd.Parameters.Add(Double(view.Ledger.ForecastRateMlPerDay));
+        cmd.Parameters.Add(Double(view.LowReservoirMl));
         batch.BatchCommands.Add(cmd);
     }
+
+    private static NpgsqlParameter Double(double? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double };
 
     private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
 

@@ -52,7 +52,7 @@ function relativeSpan(s) {
 
 export async function header(active) {
   const el = document.querySelector('header.top');
-  const links = [['/', 'Fleet'], ['/alerts', 'Alerts'], ['/therapy', 'Therapies'], ['/surveillance', 'Surveillance'], ['/audit', 'Audit'], ['/orleans/', 'Orleans']];
+  const links = [['/', 'Fleet'], ['/alerts', 'Alerts'], ['/therapy', 'Therapies'], ['/surveillance', 'Surveillance'], ['/worklist', 'Worklist'], ['/audit', 'Audit'], ['/orleans/', 'Orleans']];
   el.innerHTML = `<span class="brand">PumpFleet</span>` +
     links.map(([href, label]) => `<a href="${href}" class="${label === active ? 'active' : ''}">${label}</a>`).join('') +
     `<span class="who" id="who"></span>`;

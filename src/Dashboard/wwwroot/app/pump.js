@@ -32,6 +32,7 @@ async function loadState() {
       ['Drug', esc(s.drug)],
       ['Prescription', rx ? `${esc(rx.mode)} ${rx.rateMlPerDay ?? ''} mL/day · ${rx.concentration?.value ?? ''} ${esc(rx.concentration?.unit)}` : '—'],
       ['Reservoir (ledger)', fmtNum(s.reservoirMl, 2) + ' mL'], ['Forecast empty', fmtTime(s.forecastEmptyAt)], ['Next refill due', fmtTime(s.nextRefillDueAt)],
+      ...flowCorrectionRows(s.flowCorrection),
       ['Battery', s.batteryPct === null || s.batteryPct === undefined ? '—' : s.batteryPct + ' %'],
       ['Active alarms', s.activeAlarms.map(a => `${badge(a.severity === 'critical' ? 'critical' : 'attention')} ${esc(a.code)}`).join(' ') || 'none'],
       ['Open anomalies', s.openAnomalies.map(a => `${badge(a.severity)} ${esc(a.kind)}`).join(' ') || 'none'],
@@ -41,6 +42,20 @@ async function loadState() {
     el.innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('');
     return s;
   } catch (e) { showError(el, e); return null; }
+}
+
+// An open cohort-flow-deviation of the pump's lot, model or firmware: the forecasts redone at the cohort's factor,
+// shown as corrected, with the anomaly that is their source (docs/detection.md).
+function flowCorrectionRows(c) {
+  if (!c) return [];
+  const pct = Math.round((c.factor - 1) * 1000) / 10;
+  const source = `<span class="corrected">corrected</span> by ${esc(c.cohort)}'s flow factor ${fmtNum(c.factor, 3)} (${pct > 0 ? '+' : ''}${pct} %), `
+    + `source <a href="/alerts">${esc(c.anomalyId)}</a> since ${fmtTime(c.since)}`;
+  return [
+    ['Flow correction', source],
+    ['Low reservoir (corrected)', fmtTime(c.lowReservoirAt)], ['Forecast empty (corrected)', fmtTime(c.forecastEmptyAt)],
+    ['Next refill due (corrected)', `<strong>${fmtTime(c.nextRefillDueAt)}</strong>`],
+  ];
 }
 
 async function loadCharts(state) {

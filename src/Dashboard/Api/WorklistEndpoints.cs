@@ -1,0 +1,96 @@
+using PumpFleet.Contracts.Events;
+using PumpFleet.Domain.Detection.CohortFlow;
+using PumpFleet.Domain.Drugs;
+using PumpFleet.ReadModels;
+
+namespace PumpFleet.Dashboard.Api;
+
+/// <summary>
+/// <c>GET /api/worklist</c>: the refill worklist. Pumps due for a refill in the next N days by the platform's ledger
+/// (never the pump's own estimate), each with what to prepare, earliest due first. An open
+/// <c>cohort-flow-deviation</c> of a pump's cohort brings its date forward (docs/detection.md).
+/// </summary>
+internal static class WorklistEndpoints
+{
+    /// <summary>Longest look-ahead: beyond a quarter the forecast is dominated by titrations still to come.</summary>
+    public const int MaxDays = 90;
+
+    /// <summary>Most rows returned.</summary>
+    public const int MaxItems = 1000;
+
+    public static RouteGroupBuilder MapWorklistEndpoints(this RouteGroupBuilder api)
+    {
+        api.MapGet("/worklist", GetAsync).WithName("RefillWorklist")
+            .WithSummary("Pumps due for a refill in the next N days by the platform's ledger, with drug and volume to prepare")
+            .Produces<WorklistResponse>().ProducesValidationProblem();
+        return api;
+    }
+
+    private static async Task<IResult> GetAsync(IReadModelQueries queries, TimeProvider time, CancellationToken ct, string? days = null, string? hubId = null, string? limit = null)
+    {
+        var p = new QueryParameters();
+        var n = p.Int("days", days, 14, 1, MaxDays);
+        var max = p.Int("limit", limit, 200, 1, MaxItems);
+        if (hubId is not null && !QueryParameters.IsIdentifier(hubId))
+        {
+            p.Error("hubId", "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ (protocol.md §1).");
+        }
+
+        if (p.HasErrors)
+        {
+            return p.Problem();
+        }
+
+        var now = time.GetUtcNow();
+        var until = now.AddDays(n);
+        var corrections = await FlowCorrections.OpenAsync(queries, ct);
+
+        // A cohort factor brings dates forward (the level is lower and falls faster) by an amount that depends on each
+        // pump's cycle, so every pump of a corrected cohort is a candidate; the exact cut is made after correcting.
+        var cohorts = corrections.Select(c => (c.Cohort.Dimension, c.Cohort.Value)).Distinct().ToList();
+        var rows = await queries.RefillCandidatesAsync(until, hubId, cohorts, MaxItems, ct);
+        var items = rows.Select(r => Item(r, corrections, now)).Where(i => i.DueAt <= until)
+            .OrderBy(i => i.DueAt).ThenBy(i => i.Serial, StringComparer.Ordinal).Take(max).ToList();
+        return TypedResults.Ok(new WorklistResponse(now, until, n, hubId, items));
+    }
+
+    private static WorklistItem Item(WorklistRow r, IReadOnlyList<CohortFlowCorrection> corrections, DateTimeOffset now)
+    {
+        var concentration = r.ConcentrationValue is { } v && r.ConcentrationUnit is { } u ? new Concentration { Value = v, Unit = u } : null;
+        var prep = RefillPreparation.For(r.ReservoirCapacityMl, concentration);
+        var due = r.NextRefillDueAt;
+        var source = "ledger";
+        var correction = CohortFlowCorrection.For(r.Model, r.Firmware, r.Lot, corrections);
+        if (correction is not null)
+        {
+            // The ledger date is the low-reservoir date unless a drug rule (ziconotide stability) made it earlier.
+            var low = correction.Reaching(r.ReservoirMl, r.DeliveredSinceRefillMl ?? 0, r.ForecastRateMlPerDay ?? 0, r.ForecastFrom, r.LowReservoirMl ?? 0) ?? due;
+            var rule = r.LowReservoirAt is { } l && due < l ? due : (DateTimeOffset?)null;
+            due = rule is { } x && x < low ? x : low;
+            source = due == rule ? "drug rule" : "corrected";
+        }
+        else if (r.LowReservoirAt is { } l && due < l)
+        {
+            source = "drug rule";
+        }
+
+        return new WorklistItem(r.Serial, r.HubId, r.Model, r.Lot, r.Drug, concentration, r.ReservoirCapacityMl, r.ReservoirMl, due,
+            Math.Round((due - now).TotalDays, 1), source, correction is null ? null : r.NextRefillDueAt, correction?.Factor,
+            correction?.Cohort.ToString(), correction?.AnomalyId, prep?.FillVolumeMl, prep?.DrugAmount, prep?.AmountUnit, r.Status);
+    }
+}
+
+/// <summary>The worklist: the window it covers and the pumps in it.</summary>
+public sealed record WorklistResponse(DateTimeOffset Now, DateTimeOffset Until, int Days, string? HubId, IReadOnlyList<WorklistItem> Items);
+
+/// <summary>One pump to refill.</summary>
+/// <param name="DueAt">When the refill is due: the ledger's date, brought forward by a cohort flow correction, or a drug rule's.</param>
+/// <param name="DaysUntilDue">Negative when overdue.</param>
+/// <param name="DueSource"><c>ledger</c>, <c>corrected</c> (a cohort's flow factor) or <c>drug rule</c> (ziconotide stability).</param>
+/// <param name="UncorrectedDueAt">The ledger's own date when a correction applies.</param>
+/// <param name="FillVolumeMl">Volume to draw up: the reservoir's capacity.</param>
+/// <param name="DrugAmount">Amount of drug in it (capacity × concentration), in <paramref name="AmountUnit"/>.</param>
+public sealed record WorklistItem(
+    string Serial, string? HubId, string? Model, string? Lot, string? Drug, Concentration? Concentration, double? ReservoirCapacityMl,
+    double? ReservoirMl, DateTimeOffset DueAt, double DaysUntilDue, string DueSource, DateTimeOffset? UncorrectedDueAt, double? FlowFactor,
+    string? FlowCohort, string? FlowAnomalyId, double? FillVolumeMl, double? DrugAmount, string? AmountUnit, string Status);

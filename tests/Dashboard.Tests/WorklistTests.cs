@@ -1,0 +1,172 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.Playwright;
+using Npgsql;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Grains;
+using PumpFleet.Domain.Detection;
+using PumpFleet.TestSupport;
+using static Microsoft.Playwright.Assertions;
+
+namespace PumpFleet.Dashboard.Tests;
+
+/// <summary>
+/// The refill worklist (<c>GET /api/worklist</c>, <c>/worklist</c>) over the seeded fleet, and the cohort flow
+/// correction end to end: a <c>cohort-flow-deviation</c> opened through the cohort's grain reaches the anomaly read
+/// model, and the worklist and the pump view bring that cohort's dates forward by its factor.
+/// </summary>
+public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<JsonNode> GetJsonAsync(string path)
+    {
+        using var res = await app.Http.GetAsync(path, Ct);
+        Assert.True(res.IsSuccessStatusCode, $"{path}: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(Ct)}");
+        return JsonNode.Parse(await res.Content.ReadAsStringAsync(Ct))!;
+    }
+
+    [Fact]
+    public async Task Worklist_HoldsThePumpsDueByTheLedger_EarliestFirst_WithWhatToPrepare()
+    {
+        foreach (var days in new[] { 14, 30 })
+        {
+            var w = await GetJsonAsync($"/api/worklist?days={days}");
+            var items = w["items"]!.AsArray();
+            var expected = await app.CountAsync(
+                $"SELECT count(*) FROM pf_pump_status WHERE status <> 'inactive' AND next_refill_due_at <= now() + interval '{days} days'");
+            Assert.Equal(expected, items.Count);
+            Assert.InRange(items.Count, 1, DashboardApp.Pumps);
+            var due = items.Select(i => i!["dueAt"]!.GetValue<DateTimeOffset>()).ToList();
+            Assert.Equal(due.Order(), due);
+            foreach (var i in items)
+            {
+                Assert.Equal("ledger", i!["dueSource"]!.GetValue<string>());
+                var capacity = i["reservoirCapacityMl"]!.GetValue<double>();
+                Assert.Equal(capacity, i["fillVolumeMl"]!.GetValue<double>());
+                Assert.Equal(capacity * 2000, i["drugAmount"]!.GetValue<double>(), 6);   // the seed fills 2000 mcg/mL
+                Assert.Equal("mcg", i["amountUnit"]!.GetValue<string>());
+                Assert.NotNull(i["drug"]);
+            }
+        }
+
+        // One hub: only its pumps.
+        var serial = (await GetJsonAsync("/api/worklist?days=30"))["items"]!.AsArray()[0]!["serial"]!.GetValue<string>();
+        var hub = "HUB-" + serial;
+        var mine = (await GetJsonAsync($"/api/worklist?days=30&hubId={hub}"))["items"]!.AsArray();
+        Assert.Equal(serial, Assert.Single(mine)!["serial"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("/api/worklist?days=0", "days")]
+    [InlineData("/api/worklist?days=91", "days")]
+    [InlineData("/api/worklist?days=soon", "days")]
+    [InlineData("/api/worklist?hubId=../etc", "hubId")]
+    [InlineData("/api/worklist?limit=0", "limit")]
+    public async Task BadParameters_AreProblemsNamingTheParameter(string path, string parameter)
+    {
+        using var res = await app.Http.GetAsync(path, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var problem = JsonNode.Parse(await res.Content.ReadAsStringAsync(Ct))!;
+        Assert.NotNull(problem["errors"]![parameter]);
+    }
+
+    [Fact]
+    public async Task CohortFlowWarning_BringsTheCohortsDatesForward_InTheWorklistAndThePumpView_ThenGoesAway()
+    {
+        const string stream = "cohort-flow:lot:L2291";
+        const double factor = 1.5;
+        var grain = app.App.Services.GetRequiredService<IGrainFactory>().GetGrain<ICohortSignalGrain>(stream);
+        var opened = await grain.SetFindingAsync(AnomalyKinds.CohortFlowDeviation, new CohortSignalFinding
+        {
+            Summary = "lot L2291: test warning",
+            Evidence = new Dictionary<string, double> { ["factor"] = factor, ["pumps"] = 12, ["direction"] = 1 },
+        });
+        Assert.NotNull(opened);
+        try
+        {
+            // The lot's pumps: SN0000–SN0005 and SN0012–SN0017 (FleetSeed: lot by i / 6 % 2).
+            var (low, from, ledgerDue) = await DatesAsync("SN0000");
+            var expected = from + ((low - from) / factor);
+            JsonNode? item = null;
+            await Eventually.TrueAsync(async () =>
+            {
+                item = (await GetJsonAsync("/api/worklist?days=60"))["items"]!.AsArray().FirstOrDefault(i => i!["serial"]!.GetValue<string>() == "SN0000");
+                return item?["dueSource"]?.GetValue<string>() == "corrected";
+            }, TimeSpan.FromSeconds(30), "the worklist used the cohort's factor");
+            Assert.Equal(expected, item!["dueAt"]!.GetValue<DateTimeOffset>(), TimeSpan.FromSeconds(1));
+            Assert.Equal(ledgerDue, item["uncorrectedDueAt"]!.GetValue<DateTimeOffset>());
+            Assert.Equal(factor, item["flowFactor"]!.GetValue<double>());
+            Assert.Equal("lot L2291", item["flowCohort"]!.GetValue<string>());
+
+            // A pump of the other lot keeps its ledger date.
+            var other = (await GetJsonAsync("/api/worklist?days=60"))["items"]!.AsArray().First(i => i!["serial"]!.GetValue<string>() == "SN0006")!;
+            Assert.Equal("ledger", other["dueSource"]!.GetValue<string>());
+
+            var view = await GetJsonAsync("/api/pumps/SN0000");
+            var correction = view["flowCorrection"]!;
+            Assert.Equal(factor, correction["factor"]!.GetValue<double>());
+            Assert.Equal(((AnomalyDetected)opened).AnomalyId, correction["anomalyId"]!.GetValue<string>());
+            Assert.Equal(expected, correction["lowReservoirAt"]!.GetValue<DateTimeOffset>(), TimeSpan.FromSeconds(1));
+            Assert.Null((await GetJsonAsync("/api/pumps/SN0006"))["flowCorrection"]);
+
+            // The pages show it as corrected, with its source.
+            var context = await browser.RequireBrowser().NewContextAsync(new BrowserNewContextOptions { BaseURL = app.BaseAddress.ToString(), ViewportSize = new() { Width = 1366, Height = 768 } });
+            await using var _ = context;
+            var page = await context.NewPageAsync();
+            await page.GotoAsync("/worklist?days=60");
+            await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+            await Expect(page.Locator("#worklist tr[data-serial='SN0000'] .corrected")).ToHaveCountAsync(1);
+            await Expect(page.Locator("#worklist tr[data-serial='SN0006'] .corrected")).ToHaveCountAsync(0);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "worklist-corrected.png"), FullPage = true });
+            await page.GotoAsync("/pump?serial=SN0000");
+            await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+            await Expect(page.Locator("#state")).ToContainTextAsync("Next refill due (corrected)");
+            await Expect(page.Locator("#state")).ToContainTextAsync(((AnomalyDetected)opened).AnomalyId);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "pump-flow-corrected.png"), FullPage = true });
+        }
+        finally
+        {
+            await grain.SetFindingAsync(AnomalyKinds.CohortFlowDeviation, null);
+        }
+
+        await Eventually.TrueAsync(async () => (await GetJsonAsync("/api/pumps/SN0000"))["flowCorrection"] is null,
+            TimeSpan.FromSeconds(30), "the correction went away with the warning");
+    }
+
+    [Fact]
+    public async Task WorklistPage_ListsThePumpsDue_SortedByDueDate()
+    {
+        var context = await browser.RequireBrowser().NewContextAsync(new BrowserNewContextOptions { BaseURL = app.BaseAddress.ToString(), ViewportSize = new() { Width = 1366, Height = 768 } });
+        await using var _ = context;
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+        await page.GotoAsync("/worklist?days=30");
+        await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        var api = (await GetJsonAsync("/api/worklist?days=30"))["items"]!.AsArray().Select(i => i!["serial"]!.GetValue<string>()).ToList();
+        var rows = page.Locator("#worklist tbody tr[data-serial]");
+        await Expect(rows).ToHaveCountAsync(api.Count);
+        Assert.Equal(api, await rows.EvaluateAllAsync<List<string>>("rows => rows.map(r => r.dataset.serial)"));
+        await Expect(page.Locator("#summary")).ToContainTextAsync($"{api.Count} pump(s) due");
+
+        // The filter narrows to the look-ahead asked for.
+        await page.FillAsync("#days", "14");
+        await page.ClickAsync("#worklist-filters button[type=submit]");
+        var within14 = (int)await app.CountAsync("SELECT count(*) FROM pf_pump_status WHERE status <> 'inactive' AND next_refill_due_at <= now() + interval '14 days'");
+        await Expect(rows).ToHaveCountAsync(within14);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "worklist.png"), FullPage = true });
+        Assert.Empty(errors);
+    }
+
+    private async Task<(DateTimeOffset Low, DateTimeOffset From, DateTimeOffset Due)> DatesAsync(string serial)
+    {
+        await using var conn = new NpgsqlConnection(app.ConnectionString);
+        await conn.OpenAsync(Ct);
+        await using var cmd = new NpgsqlCommand("SELECT low_reservoir_at, forecast_from, next_refill_due_at FROM pf_pump_status WHERE serial = $1", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = serial });
+        await using var r = await cmd.ExecuteReaderAsync(Ct);
+        Assert.True(await r.ReadAsync(Ct));
+        return (r.GetFieldValue<DateTimeOffset>(0), r.GetFieldValue<DateTimeOffset>(1), r.GetFieldValue<DateTimeOffset>(2));
+    }
+}
