@@ -77,6 +77,48 @@ public sealed class ArchivalTests(PostgresFixture pg) : EventStoreTestBase(pg), 
     }
 
     [Fact]
+    public async Task TheEventsCommand_ArchivesVerifiesAndLists()
+    {
+        var a = NewStream();
+        await Store.AppendAsync(a, 0, [At(LastMonth, 1)], Ct);
+        await SnapshotAsync(a, 1);
+        Task<NpgsqlDataSource> Db() => Task.FromResult(DataSource);
+
+        var usage = new StringWriter();
+        Assert.Equal(2, await EventsCommandLine.RunAsync(["archive", "--out=" + _dir], Db, TimeProvider.System, usage, Ct));
+        Assert.Contains("--before=YYYY-MM-DD", usage.ToString(), StringComparison.Ordinal);
+
+        var output = new StringWriter();
+        Assert.Equal(0, await EventsCommandLine.RunAsync(
+            ["archive", $"--before={ThisMonthStart:yyyy-MM-dd}", "--out=" + _dir, "--actor=tester"], Db, TimeProvider.System, output, Ct));
+        Assert.Contains("Archived pf_events_initial: 1 events, 1 streams", output.ToString(), StringComparison.Ordinal);
+        Assert.Equal(1L, await CountAsync("SELECT count(*) FROM pf_audit WHERE action = 'events.archive' AND actor LIKE 'cli:tester@%'"));
+
+        var verify = new StringWriter();
+        Assert.Equal(0, await EventsCommandLine.RunAsync(["verify-archive", ArchiveFile.ManifestPath(_dir, "pf_events_initial")], Db, TimeProvider.System, verify, Ct));
+        Assert.StartsWith("Intact: pf_events_initial, 1 events", verify.ToString(), StringComparison.Ordinal);
+
+        var list = new StringWriter();
+        Assert.Equal(0, await EventsCommandLine.RunAsync(["partitions"], Db, TimeProvider.System, list, Ct));
+        Assert.Contains("pf_events_initial\t(beginning)", list.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"pf_events_{ThisMonth:yyyy_MM}", list.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(3, null, null, true)]
+    [InlineData(-1, null, null, false)]
+    [InlineData(3, 12, null, false)]
+    [InlineData(3, 12, "relative/dir", false)]
+    [InlineData(3, 12, "/var/lib/pumpfleet/archive", true)]
+    [InlineData(3, 0, "/var/lib/pumpfleet/archive", false)]
+    public void RetentionOptions_AreValidated_AndTheDefaultKeepsEverything(int ahead, int? months, string? dir, bool valid)
+    {
+        Assert.Null(new EventRetentionOptions().ArchiveAfterMonths);
+        var o = new EventRetentionOptions { PartitionsAhead = ahead, ArchiveAfterMonths = months, ArchiveDirectory = dir };
+        Assert.Equal(valid, new EventRetentionOptionsValidator().Validate(null, o).Succeeded);
+    }
+
+    [Fact]
     public async Task AnArchiveFileChangedAfterwards_DoesNotVerify()
     {
         var a = NewStream();
