@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.EventStore.Audit;
 using PumpFleet.EventStore.Integrity;
+using PumpFleet.EventStore.Retention;
 
 namespace PumpFleet.EventStore;
 
@@ -36,6 +37,18 @@ public static class EventStoreServiceCollectionExtensions
         services.TryAddSingleton<ChainVerifier>();
         services.AddMetrics();
         services.TryAddSingleton<ChainAnchorWriter>();
+        services.TryAddSingleton<EventPartitions>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<EventArchiver>();
+        return services;
+    }
+
+    /// <summary>Adds the event table's partition and retention job (options <see cref="EventRetentionOptions"/>); the silo runs it.</summary>
+    public static IServiceCollection AddPumpFleetEventRetention(this IServiceCollection services)
+    {
+        services.AddOptions<EventRetentionOptions>().BindConfiguration(EventRetentionOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventRetentionOptions>, EventRetentionOptionsValidator>());
+        services.AddHostedService<EventRetentionService>();
         return services;
     }
 

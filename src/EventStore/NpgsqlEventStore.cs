@@ -14,8 +14,10 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     // sequence. The recursive part chains each event's hash to the previous one (Sql/003_event_hash_chain.sql):
     // the previous hash of the stream is read in the same statement, so tamper evidence costs no extra round trip,
     // and the hash covers jsonb's canonical text of the payload, which is what any reader (and `verify`) gets back.
+    // A stream whose previous event was archived (Sql/041) chains from the archive's anchor for it.
     private const string AppendSql = """
-        WITH RECURSIVE prev AS (SELECT e.hash FROM pf_events e WHERE e.stream_id = $1 AND e.version = $2),
+        WITH RECURSIVE prev AS (SELECT e.hash FROM pf_events e WHERE e.stream_id = $1 AND e.version = $2
+                                UNION ALL SELECT a.hash FROM pf_event_archive_heads a WHERE a.stream_id = $1 AND a.version = $2),
         chain(ord, data, meta, h) AS (
             SELECT 0::bigint, NULL::jsonb, NULL::jsonb, (SELECT hash FROM prev)
             UNION ALL

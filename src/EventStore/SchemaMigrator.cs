@@ -32,7 +32,13 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, IEnumera
     public IReadOnlyList<Migration> Migrations { get; } = Discover(assemblies.Append(new MigrationAssembly(typeof(SchemaMigrator).Assembly)));
 
     /// <summary>Applies every pending migration. Returns the ids applied by this call.</summary>
-    public async Task<IReadOnlyList<string>> MigrateAsync(CancellationToken ct = default)
+    public Task<IReadOnlyList<string>> MigrateAsync(CancellationToken ct = default) => MigrateAsync(int.MaxValue, ct);
+
+    /// <summary>
+    /// Applies the pending migrations numbered up to <paramref name="throughNumber"/>: a database as an older release
+    /// left it, for tests of a conversion in place and for benchmarks that compare a layout with the one before it.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> MigrateAsync(int throughNumber, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await ExecAsync(conn, $"SELECT pg_advisory_lock({LockKey})", ct);
@@ -53,7 +59,7 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, IEnumera
             }
 
             var done = new List<string>();
-            foreach (var m in Migrations)
+            foreach (var m in Migrations.Where(m => m.Number <= throughNumber))
             {
                 if (applied.TryGetValue(m.Id, out var checksum))
                 {

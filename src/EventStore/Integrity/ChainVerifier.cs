@@ -26,6 +26,26 @@ public sealed class ChainVerifier(NpgsqlDataSource dataSource)
     {
         var breaks = new List<ChainBreak>();
         long streams = 0, events = 0;
+        // A stream whose first months were archived (Sql/041) continues from the anchor recorded for its last archived
+        // event; the archive files are checked on their own (ArchiveFile.VerifyAsync).
+        var archived = new Dictionary<string, (long Version, byte[] Hash)>(StringComparer.Ordinal);
+        await using (var cmd = dataSource.CreateCommand($"""
+            SELECT DISTINCT ON (stream_id) stream_id, version, hash FROM pf_event_archive_heads
+            {(streamId is null ? "" : "WHERE stream_id = $1")} ORDER BY stream_id, version DESC
+            """))
+        {
+            if (streamId is not null)
+            {
+                cmd.Parameters.Add(new() { Value = streamId });
+            }
+
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                archived[r.GetString(0)] = (r.GetInt64(1), (byte[])r.GetValue(2));
+            }
+        }
+
         await using (var cmd = dataSource.CreateCommand($"""
             SELECT stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data::text, metadata::text, hash
             FROM pf_events {(streamId is null ? "" : "WHERE stream_id = $1")}
@@ -47,7 +67,9 @@ public sealed class ChainVerifier(NpgsqlDataSource dataSource)
                 var stream = r.GetString(0);
                 if (!string.Equals(stream, current, StringComparison.Ordinal))
                 {
-                    (current, expected, previous, broken) = (stream, 1L, EventHash.Genesis.ToArray(), false);
+                    (current, expected, previous, broken) = archived.TryGetValue(stream, out var anchor)
+                        ? (stream, anchor.Version + 1, anchor.Hash, false)
+                        : (stream, 1L, EventHash.Genesis.ToArray(), false);
                     streams++;
                 }
 
@@ -118,6 +140,9 @@ public sealed class ChainVerifier(NpgsqlDataSource dataSource)
             FROM pf_chain_anchors a CROSS JOIN LATERAL jsonb_array_elements(a.heads) AS h
             LEFT JOIN pf_events e ON e.stream_id = h->>0 AND e.version = (h->>1)::bigint
             WHERE (e.hash IS NULL OR encode(e.hash, 'hex') <> h->>2) {(streamId is null ? "" : "AND h->>0 = $1")}
+              -- an anchored head archived since is no longer in the table: the stream's chain now starts at the archive's recorded
+              -- anchor, and the archive's own files (ArchiveFile.VerifyAsync) hold and check the events up to it
+              AND NOT EXISTS (SELECT 1 FROM pf_event_archive_heads x WHERE x.stream_id = h->>0 AND x.version >= (h->>1)::bigint)
             ORDER BY h->>0, (h->>1)::bigint
             """))
         {

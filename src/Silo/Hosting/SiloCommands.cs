@@ -46,6 +46,7 @@ internal static class SiloCommands
         var (connectionString, localServer) = await PumpFleetDatabase.ResolveAsync(builder.Configuration, Console.WriteLine);
         builder.AddPumpFleetSilo(connectionString);
         builder.Services.AddPumpFleetChainAnchors();
+        builder.Services.AddPumpFleetEventRetention();
         AddSchemas(builder.Services);
 
         // All-in-one (local use): the gateway with its embedded broker and, optionally, a simulated fleet in this process.
