@@ -91,7 +91,10 @@ public sealed class GroupCommitter : IAsyncDisposable
         // then take their row locks in the same order and cannot deadlock; one stream's appends keep their order.
         var ordered = group.OrderBy(r => r.Append.StreamId, StringComparer.Ordinal).ToArray();
         var links = ordered.Where(r => r.Caller is not null).Select(r => new ActivityLink(r.Caller!.Context)).ToArray();
-        using var activity = EventStoreTracing.Source.StartActivity("group commit", ActivityKind.Internal, default(ActivityContext), links: links);
+        // A lone append's commit is a child of its append span (its trace shows the commit and Npgsql's command); a
+        // group's commit serves many traces, so it starts its own and links each caller's append span.
+        var parent = ordered.Length == 1 && ordered[0].Caller is { } only ? only.Context : default;
+        using var activity = EventStoreTracing.Source.StartActivity("group commit", ActivityKind.Internal, parent, links: links);
         activity?.SetTag("pumpfleet.streams", ordered.Length);
         var started = Stopwatch.GetTimestamp();
         var n = ordered.Sum(r => r.Append.Events.Count);
