@@ -15,6 +15,8 @@ using PumpFleet.Simulator.Transport;
 
 // End-to-end load benchmark. Usage (after `dotnet build -c Release src/Silo`):
 //   dotnet run -c Release --project bench/LoadBench [-- --mode short|long --hubs 64 --pumps-per-hub 4 --events-per-message 50]
+//   ... -- --tracing off|unsampled|file: the platform without tracing (default), with a tracer provider that samples
+//       nothing, or with every span written to a file; `file` prints the latency budget of the fixed-rate phase
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
 // The platform runs as its own process (the all-in-one silo with the embedded broker, simulator off) so its CPU and
 // memory are measured apart from the load generator and PostgreSQL.
@@ -24,6 +26,19 @@ var pumpsPerHub = int.Parse(Arg("--pumps-per-hub", "4"), CultureInfo.InvariantCu
 var perMessage = int.Parse(Arg("--events-per-message", "50"), CultureInfo.InvariantCulture);
 var fixedRate = int.Parse(Arg("--fixed-rate", "5000"), CultureInfo.InvariantCulture);
 var phase = TimeSpan.FromSeconds(mode == "long" ? 120 : 20);
+var tracing = Arg("--tracing", "off");
+var spanFile = tracing == "file" ? Path.Combine(Path.GetTempPath(), $"pumpfleet-spans-{Guid.NewGuid():N}.tsv") : null;
+var platformEnv = tracing switch
+{
+    "off" => new Dictionary<string, string>(),
+    "unsampled" => new Dictionary<string, string> { ["PumpFleet__Tracing__Enabled"] = "true", ["PumpFleet__Tracing__SampleRatio"] = "0" },
+    "file" => new Dictionary<string, string> { ["PumpFleet__Tracing__SpanFile"] = spanFile! },
+    _ => throw new ArgumentException($"--tracing must be off, unsampled or file, not '{tracing}'."),
+};
+foreach (var kv in args.Where(a => a.StartsWith("--env:", StringComparison.Ordinal)).Select(a => a["--env:".Length..].Split('=', 2)))
+{
+    platformEnv[kv[0]] = kv[1]; // e.g. --env:PumpFleet__Grains__GroupCommit=false, to compare settings in one build
+}
 var repoRoot = FindRepoRoot();
 var siloDll = Path.Combine(repoRoot, "src/Silo/bin/Release/net10.0/PumpFleet.Silo.dll");
 if (!File.Exists(siloDll))
@@ -32,11 +47,11 @@ if (!File.Exists(siloDll))
     return 2;
 }
 
-Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s");
+Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s, tracing {tracing}, load average {File.ReadAllText("/proc/loadavg").Trim()}");
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
 var mqttPort = FreePort();
 var httpPort = FreePort();
-using var platform = StartPlatform(siloDll, pg.ConnectionString(), mqttPort, httpPort);
+using var platform = StartPlatform(siloDll, pg.ConnectionString(), mqttPort, httpPort, platformEnv);
 await WaitForAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(90));
 Console.WriteLine($"Platform pid {platform.Id} ready (MQTT {mqttPort}, HTTP {httpPort})");
 
@@ -88,7 +103,14 @@ if (args.Contains("--flood"))
 
 var cpu0 = CpuSeconds(platform.Id);
 var pgCpu0 = PostgresCpuSeconds(pg.DataDirectory);
+var pg0 = await PgCounters.ReadAsync(pg.ConnectionString());
+var tables0 = await PgCounters.TablesAsync(pg.ConnectionString());
+var fixedFrom = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
 var fixedRun = await load.RunAsync(phase, fixedRate);
+var fixedTo = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+await Task.Delay(TimeSpan.FromSeconds(1.5)); // PostgreSQL publishes backends' counters at most once a second
+var pg1 = await PgCounters.ReadAsync(pg.ConnectionString());
+var tables1 = await PgCounters.TablesAsync(pg.ConnectionString());
 results.Add(($"platform, offered {fixedRate:N0} events/s", fixedRun.EventsPerSecond, fixedRun.LatenciesMs));
 var satRun = await load.RunAsync(phase, targetEventsPerSecond: 0);
 results.Add(("platform, saturation", satRun.EventsPerSecond, satRun.LatenciesMs));
@@ -113,6 +135,8 @@ using (var bare = new MqttServerFactory().CreateMqttServer(new MqttServerOptions
     await bareLoad.ConnectAsync();
     var bareRun = await bareLoad.RunAsync(phase, targetEventsPerSecond: 0);
     results.Add(("bare MQTT QoS 1 publish→PUBACK, saturation", bareRun.EventsPerSecond, bareRun.LatenciesMs));
+    var bareFixed = await bareLoad.RunAsync(phase, fixedRate);
+    results.Add(($"bare MQTT QoS 1 publish→PUBACK, offered {fixedRate:N0} events/s", bareFixed.EventsPerSecond, bareFixed.LatenciesMs));
     await bareLoad.DisposeAsync();
     await bare.StopAsync();
 }
@@ -142,6 +166,24 @@ Console.WriteLine($"| platform saturation / raw COPY | {sat.EventsPerSecond / co
 Console.WriteLine($"| platform process CPU during both platform phases | {(cpu1 - cpu0) / (2 * phase.TotalSeconds):P0} of one core |");
 Console.WriteLine($"| PostgreSQL processes CPU during both platform phases | {(pgCpu1 - pgCpu0) / (2 * phase.TotalSeconds):P0} of one core |");
 Console.WriteLine($"| platform process resident memory at the end | {rssMb:N0} MiB |");
+var fixedMessages = fixedRun.LatenciesMs.Length;
+Console.WriteLine();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PostgreSQL per message in the fixed-rate phase ({fixedMessages:N0} messages): " +
+    $"{(pg1.Commits - pg0.Commits) / (double)fixedMessages:F2} commits, {(pg1.Inserts - pg0.Inserts) / (double)fixedMessages:F2} rows inserted, " +
+    $"{(pg1.Updates - pg0.Updates) / (double)fixedMessages:F2} rows updated, {(pg1.Deletes - pg0.Deletes) / (double)fixedMessages:F2} deleted, " +
+    $"{(pg1.WalBytes - pg0.WalBytes) / (double)fixedMessages:N0} WAL bytes"));
+foreach (var (table, ins, upd) in tables1.Select(t => (t.Table, Ins: t.Inserts - tables0.FirstOrDefault(x => x.Table == t.Table).Inserts,
+             Upd: t.Updates - tables0.FirstOrDefault(x => x.Table == t.Table).Updates)).Where(t => t.Ins + t.Upd > 0).OrderByDescending(t => t.Ins + t.Upd))
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {table}: {ins / (double)fixedMessages:F2} inserted, {upd / (double)fixedMessages:F2} updated per message"));
+}
+
+if (spanFile is not null)
+{
+    LatencyBudget.Print(spanFile, fixedFrom, fixedTo, fixedRun.LatenciesMs);
+    File.Delete(spanFile);
+}
+
 return 0;
 
 string Arg(string name, string fallback)
@@ -170,7 +212,7 @@ static string FindRepoRoot()
     return d?.FullName ?? throw new InvalidOperationException("Run from inside the repository.");
 }
 
-static Process StartPlatform(string dll, string cs, int mqttPort, int httpPort)
+static Process StartPlatform(string dll, string cs, int mqttPort, int httpPort, Dictionary<string, string> extraEnv)
 {
     var psi = new ProcessStartInfo("dotnet", [dll])
     {
@@ -186,6 +228,11 @@ static Process StartPlatform(string dll, string cs, int mqttPort, int httpPort)
     psi.Environment["PumpFleet__SiloPort"] = FreePort().ToString(CultureInfo.InvariantCulture);
     psi.Environment["PumpFleet__GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture);
     psi.Environment["Logging__LogLevel__Default"] = "Warning";
+    foreach (var (k, v) in extraEnv)
+    {
+        psi.Environment[k] = v;
+    }
+
     var p = Process.Start(psi)!;
     // The console log goes to stdout: pass on the gateway's "not acknowledged, hub disconnected" lines, which name
     // the reason (rate-limited, backpressure, ingest-timeout, …) when a hub of the load is dropped.

@@ -1,4 +1,5 @@
 using System.Reflection;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -21,8 +22,16 @@ public static class EventStoreServiceCollectionExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         services.TryAddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
         services.TryAddSingleton<EventStoreInstruments>();
+        // Group commit (EventStore:GroupCommit, migration 042); read from configuration when the host has one.
+        services.AddOptions<GroupCommitOptions>()
+            .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection(GroupCommitOptions.SectionName).Bind(o))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GroupCommitOptions>, GroupCommitOptionsValidator>());
+        services.TryAddSingleton(sp => new GroupCommitter(sp.GetRequiredService<NpgsqlDataSource>(),
+            sp.GetRequiredService<IOptions<GroupCommitOptions>>().Value, sp.GetRequiredService<EventStoreInstruments>()));
         services.TryAddSingleton<IEventStore>(sp => new NpgsqlEventStore(
-            sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<EventStoreInstruments>()));
+            sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<EventStoreInstruments>(),
+            sp.GetRequiredService<IOptions<GroupCommitOptions>>().Value.Enabled ? sp.GetRequiredService<GroupCommitter>() : null));
         // One instance, reachable by the role each caller needs.
         services.TryAddSingleton<IEventReader>(sp => sp.GetRequiredService<IEventStore>());
         services.TryAddSingleton<IEventWriter>(sp => sp.GetRequiredService<IEventStore>());

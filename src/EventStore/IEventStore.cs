@@ -40,6 +40,14 @@ public interface IEventWriter
     /// (an ambiguous earlier commit).
     /// </summary>
     Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<EventToAppend> events, CancellationToken ct = default);
+
+    /// <summary>
+    /// Appends like <see cref="AppendAsync(string, long, IReadOnlyList{EventToAppend}, CancellationToken)"/> and, when the
+    /// events are appended, stores <see cref="StreamAppend.Snapshot"/> in the same transaction (one commit for both).
+    /// With group commit on (<see cref="GroupCommitOptions"/>) concurrent appends of different streams share one
+    /// transaction; a conflict or duplicate in one stream is still reported to that stream's caller only.
+    /// </summary>
+    Task<AppendResult> AppendAsync(StreamAppend append, CancellationToken ct = default);
 }
 
 /// <summary>Snapshots of a stream's folded state (grains).</summary>

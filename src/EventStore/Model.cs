@@ -81,3 +81,24 @@ public sealed class WrongExpectedVersionException : Exception
 
 /// <summary>The newest committed event of the global log.</summary>
 public sealed record LogHead(GlobalCheckpoint Checkpoint, DateTimeOffset ReceivedAt);
+
+/// <summary>
+/// A stream's latest snapshot written in the same transaction as an append, after its events: the state at the
+/// append's last version (<c>ExpectedVersion + Events.Count</c>). <paramref name="KeepCoversUntil"/> also keeps it
+/// for as-of views (<see cref="ISnapshotStore.SaveHistoricalSnapshotAsync"/>).
+/// </summary>
+public sealed record SnapshotWrite(int SchemaVersion, string State, DateTimeOffset? KeepCoversUntil);
+
+/// <summary>One stream's append: its events at <paramref name="ExpectedVersion"/>+1.., and optionally its snapshot.</summary>
+public sealed record StreamAppend(string StreamId, long ExpectedVersion, IReadOnlyList<EventToAppend> Events, SnapshotWrite? Snapshot = null);
+
+/// <summary>An append the database refused for a reason other than concurrency (e.g. a payload that is not JSON); other streams' appends in the same group are unaffected.</summary>
+public sealed class AppendFailedException(string streamId, string sqlState, string message)
+    : Exception($"Append to stream '{streamId}' failed: {sqlState} {message}")
+{
+    /// <summary>The stream.</summary>
+    public string StreamId { get; } = streamId;
+
+    /// <summary>PostgreSQL's SQLSTATE.</summary>
+    public string SqlState { get; } = sqlState;
+}

@@ -6,7 +6,12 @@ using NpgsqlTypes;
 namespace PumpFleet.EventStore;
 
 /// <summary>The event store on PostgreSQL (schema in Sql/*.sql, applied by <see cref="SchemaMigrator"/>).</summary>
-public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null) : IEventStore, Log.ILogPartitionReader
+/// <remarks>
+/// <see cref="AppendAsync(StreamAppend, CancellationToken)"/> goes through <paramref name="groupCommitter"/> when one
+/// is given (group commit), else it commits alone through the same function (migration 042).
+/// </remarks>
+public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null, GroupCommitter? groupCommitter = null)
+    : IEventStore, Log.ILogPartitionReader
 {
     // One statement for the whole batch: arrays indexed server-side, so a batch of N events costs one round trip and
     // one parse, not N. The guard (stream at exactly the expected version, i.e. the previous event's row exists)
@@ -111,6 +116,33 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         {
             throw;
         }
+    }
+
+    /// <inheritdoc />
+    public async Task<AppendResult> AppendAsync(StreamAppend append, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(append);
+        ArgumentException.ThrowIfNullOrEmpty(append.StreamId);
+        ArgumentOutOfRangeException.ThrowIfNegative(append.ExpectedVersion);
+        using var activity = EventStoreTracing.Source.StartActivity("append")?.SetTag("pumpfleet.stream_id", append.StreamId)
+            .SetTag("pumpfleet.events", append.Events.Count).SetTag("pumpfleet.snapshot", append.Snapshot is not null);
+        if (append.Events.Count == 0)
+        {
+            return new AppendResult(append.ExpectedVersion, AlreadyStored: false);
+        }
+
+        if (groupCommitter is not null)
+        {
+            return await groupCommitter.AppendAsync(append, ct);
+        }
+
+        var request = new GroupCommitter.Request(append, activity);
+        request.TryStart();
+        await GroupCommitter.ExecuteAsync(dataSource, [request], instruments, ct);
+        // Completed by ExecuteAsync above, which never leaves a request pending.
+#pragma warning disable VSTHRD003
+        return await request.Completion.Task;
+#pragma warning restore VSTHRD003
     }
 
     private static bool Count(EventStoreInstruments instruments, string operation)

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
+using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -75,6 +76,12 @@ public static class ServiceDefaultsExtensions
                     o.Endpoint = endpoint;
                     o.Protocol = options.OtlpProtocol == "grpc" ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
                 });
+            }
+
+            if (!string.IsNullOrEmpty(options.SpanFile))
+            {
+                t.AddProcessor(new BatchActivityExportProcessor(new SpanFileExporter(options.SpanFile), maxQueueSize: 1 << 20,
+                    scheduledDelayMilliseconds: 500, maxExportBatchSize: 8192));
             }
         });
     }

@@ -21,6 +21,12 @@ public sealed class TracingOptions
     /// <summary>Fraction of new traces sampled (0–1); a trace started by a hub's sampled <c>traceparent</c> follows the hub. Default: 1.</summary>
     public double SampleRatio { get; set; } = 1.0;
 
+    /// <summary>
+    /// Benchmark mode: also write every span to this file, one tab-separated line each (<see cref="SpanFileExporter"/>);
+    /// setting it turns tracing on. Default: none.
+    /// </summary>
+    public string? SpanFile { get; set; }
+
     /// <summary>Whether tracing is on.</summary>
-    public bool IsOn => Enabled || OtlpEndpoint is not null;
+    public bool IsOn => Enabled || OtlpEndpoint is not null || !string.IsNullOrEmpty(SpanFile);
 }

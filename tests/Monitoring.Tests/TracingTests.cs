@@ -19,8 +19,8 @@ namespace PumpFleet.Monitoring.Tests;
 /// <summary>
 /// The span tree of one hub message, end to end, on a gateway and silo in one host with tracing on and the in-memory
 /// exporter: the hub's W3C trace context (MQTT 5 user property <c>traceparent</c>) is continued through receive,
-/// authorisation, parse, the grain call (Orleans' activity propagation), plan, append (with Npgsql's command spans),
-/// fold, detect and the ack publish.
+/// authorisation, parse, the grain call (Orleans' activity propagation), plan, fold, detect, the one append (its commit
+/// with Npgsql's command spans) and the ack publish.
 /// </summary>
 public sealed class TracingTests(PostgresFixture pg) : IAsyncLifetime
 {
@@ -119,19 +119,25 @@ public sealed class TracingTests(PostgresFixture pg) : IAsyncLifetime
         var orleansServer = trace.Single(a => a.ParentSpanId == orleansClient.SpanId && a.Source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal));
         Assert.Contains("IngestAsync", orleansServer.DisplayName, StringComparison.Ordinal);
 
-        // Inside the grain: plan, append (with Npgsql below it), fold, detect.
+        // Inside the grain (issue 15: one commit per message): plan, fold, detect, then one append of the batch and
+        // the detectors' decisions; its commit (a lone append's "group commit") has Npgsql's command below it.
         var plan = Single(trace, GrainsTracing.SourceName, "plan", tree);
-        var fold = trace.Where(a => a.Source.Name == GrainsTracing.SourceName && a.DisplayName == "fold").ToArray();
+        var fold = Single(trace, GrainsTracing.SourceName, "fold", tree);
         var detect = Single(trace, GrainsTracing.SourceName, "detect", tree);
-        var appends = trace.Where(a => a.Source.Name == EventStoreTracing.SourceName && a.DisplayName == "append").ToArray();
-        Assert.Equal(orleansServer.SpanId, plan.ParentSpanId);
-        Assert.Equal(orleansServer.SpanId, detect.ParentSpanId);
-        var dataAppend = Assert.Single(appends, a => a.ParentSpanId == orleansServer.SpanId);
+        var dataAppend = Single(trace, EventStoreTracing.SourceName, "append", tree);
+        foreach (var child in new[] { plan, fold, detect, dataAppend })
+        {
+            Assert.True(child.ParentSpanId == orleansServer.SpanId, $"{child.DisplayName} is not a child of the grain's server span\n{tree}");
+        }
+
         Assert.Equal(serial, dataAppend.GetTagItem("pumpfleet.stream_id"));
         Assert.Equal(1, dataAppend.GetTagItem("pumpfleet.events"));
-        Assert.Contains(fold, f => f.ParentSpanId == orleansServer.SpanId && f.StartTimeUtc >= dataAppend.StartTimeUtc + dataAppend.Duration);
-        Assert.Contains(trace, a => a.Source.Name == "Npgsql" && a.ParentSpanId == dataAppend.SpanId);
-        Assert.True(plan.StartTimeUtc <= dataAppend.StartTimeUtc && dataAppend.StartTimeUtc <= detect.StartTimeUtc, tree);
+        Assert.True(plan.StartTimeUtc <= fold.StartTimeUtc && fold.StartTimeUtc <= detect.StartTimeUtc
+            && detect.StartTimeUtc + detect.Duration <= dataAppend.StartTimeUtc, tree);
+        var commit = Single(trace, EventStoreTracing.SourceName, "group commit", tree);
+        Assert.Equal(dataAppend.SpanId, commit.ParentSpanId);
+        Assert.Contains(commit.Links, l => l.Context.SpanId == dataAppend.SpanId);
+        Assert.Contains(trace, a => a.Source.Name == "Npgsql" && a.ParentSpanId == commit.SpanId);
 
         // Every span of the message lies within the receive span (the PUBACK follows when the receive ends).
         var end = receive.StartTimeUtc + receive.Duration;

@@ -27,6 +27,10 @@ public sealed partial class PumpGrain(
     private PumpState _state = new();
     private long _snapshotVersion;
 
+    // True while _state holds events folded ahead of their commit (the ingest path folds first, see
+    // AppendIngestAsync) and the commit failed: the next call re-reads the stream before it decides anything.
+    private bool _stale;
+
     private string Serial => this.GetPrimaryKeyString();
 
     /// <inheritdoc />
@@ -57,12 +61,13 @@ public sealed partial class PumpGrain(
     public async Task<IngestResult> IngestAsync(IngestBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        await EnsureCurrentAsync();
         var plan = Plan(batch);
         if (plan.Events.Count > 0)
         {
             try
             {
-                await AppendAndApplyAsync(plan.Events, batch.HubId, batch.MessageId);
+                await AppendIngestAsync(plan.Events, batch.HubId, batch.MessageId);
             }
             catch (WrongExpectedVersionException)
             {
@@ -70,11 +75,9 @@ public sealed partial class PumpGrain(
                 plan = Plan(batch);
                 if (plan.Events.Count > 0)
                 {
-                    await AppendAndApplyAsync(plan.Events, batch.HubId, batch.MessageId);
+                    await AppendIngestAsync(plan.Events, batch.HubId, batch.MessageId);
                 }
             }
-
-            await DecideOnceMoreOnConflictAsync(DetectAsync);
         }
 
         return new IngestResult
@@ -111,6 +114,7 @@ public sealed partial class PumpGrain(
     /// </summary>
     private async Task<T> DecideOnceMoreOnConflictAsync<T>(Func<Task<T>> decideAndAppend)
     {
+        await EnsureCurrentAsync();
         try
         {
             return await decideAndAppend();
@@ -122,7 +126,142 @@ public sealed partial class PumpGrain(
     }
 
     /// <inheritdoc />
-    public Task<PumpView> GetStateAsync() => Task.FromResult(_state.ToView());
+    public async Task<PumpView> GetStateAsync()
+    {
+        await EnsureCurrentAsync();
+        return _state.ToView();
+    }
+
+    /// <summary>Re-reads the stream when a failed commit left events folded that are not stored.</summary>
+    private async Task EnsureCurrentAsync()
+    {
+        if (_stale)
+        {
+            _state = await LoadAsync(CancellationToken.None);
+            _stale = false;
+        }
+    }
+
+    /// <summary>
+    /// The ingest path in one commit: folds the batch, runs the detectors on the folded state, folds what they decide,
+    /// and appends the batch, the decisions and (when due) the snapshot in one transaction (issue 15: one commit per
+    /// message, not three). The state is ahead of the store until the commit returns; a failed commit re-reads it.
+    /// </summary>
+    private async Task AppendIngestAsync(IReadOnlyList<PlannedEvent> events, string hubId, string? messageId)
+    {
+        var expected = _state.Version;
+        _stale = true;
+        Fold(events);
+        if (_state.NeedsRebuild)
+        {
+            // A device event from before the fold window: the replay reads the stored stream, so this rare case takes
+            // the two-commit path (store the batch, replay, then detect and store the decisions).
+            _state = await LoadAsync(CancellationToken.None);
+            _stale = false;
+            await AppendAndApplyAsync(events, hubId, messageId);
+            await DecideOnceMoreOnConflictAsync(DetectAsync);
+            return;
+        }
+
+        IReadOnlyList<PlannedEvent> decisions = [];
+        using (GrainsTracing.Source.StartActivity("detect"))
+        {
+            if (detection.Value.Enabled)
+            {
+                var decided = AnomalyEngine.Evaluate(_state, detection.Value);
+                if (decided.Count > 0)
+                {
+                    var receivedAt = _state.LastSeenAt ?? time.GetUtcNow();
+                    decisions = [.. decided.Select(e => new PlannedEvent(e, AnomalyEngine.EventId(e), null, receivedAt, false))];
+                    Fold(decisions);
+                }
+            }
+        }
+
+        var rows = new EventToAppend[events.Count + decisions.Count];
+        ToRows(events, hubId, messageId, rows, 0);
+        ToRows(decisions, null, null, rows, events.Count);
+        var snapshot = _state.Version - _snapshotVersion >= options.Value.SnapshotEvery ? SnapshotOfState() : null;
+        AppendResult result;
+        try
+        {
+            result = await store.AppendAsync(new StreamAppend(Serial, expected, rows, snapshot));
+        }
+        catch (WrongExpectedVersionException)
+        {
+            LogConcurrentWriter(Serial);
+            _state = await LoadAsync(CancellationToken.None);
+            _stale = false;
+            throw;
+        }
+        catch (Exception e)
+        {
+            // Ambiguous commit: drop this activation; until it goes, the next call re-reads the stream (_stale).
+            LogAppendFailed(e, Serial, rows.Length);
+            DeactivateOnIdle();
+            throw new PumpStorageException($"Storing {rows.Length} events of pump {Serial} failed ({e.GetType().Name}: {e.Message}); nothing is acknowledged, resend.");
+        }
+
+        if (result.AlreadyStored)
+        {
+            _state = await LoadAsync(CancellationToken.None);
+            _stale = false;
+            return;
+        }
+
+        _stale = false;
+        if (snapshot is not null)
+        {
+            _snapshotVersion = _state.Version;
+        }
+
+        foreach (var e in decisions.Select(d => d.Event).OfType<AnomalyDetected>())
+        {
+            LogAnomaly(Serial, e.Kind, e.Severity, e.AnomalyId);
+        }
+    }
+
+    // The snapshot written with the append that reaches its version; null (the next threshold retries) if it cannot be made.
+    private SnapshotWrite? SnapshotOfState()
+    {
+        try
+        {
+            var every = options.Value.SnapshotHistoryEvery;
+            var keep = _state.Version / every > _snapshotVersion / every ? _state.SnapshotCoversUntil : null;
+            return new SnapshotWrite(PumpState.SchemaVersion, JsonSerializer.Serialize(_state, SnapshotJson.Options), keep);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogSnapshotFailed(e, Serial);
+            return null;
+        }
+    }
+
+    private static void ToRows(IReadOnlyList<PlannedEvent> events, string? hubId, string? messageId, EventToAppend[] rows, int offset)
+    {
+        var metadata = hubId is null && messageId is null
+            ? null
+            : JsonSerializer.Serialize(new EventMetadata(hubId, messageId), EventJson.Options);
+        for (var i = 0; i < events.Count; i++)
+        {
+            var p = events[i];
+            rows[offset + i] = new EventToAppend(p.EventId, EventTypes.NameOf(p.Event), EventJson.Serialize(p.Event), p.Seq,
+                p.Event is DeviceEvent d ? d.At : null, p.ReceivedAt, p.ClockSuspect, metadata);
+        }
+    }
+
+    private void Fold(IReadOnlyList<PlannedEvent> events)
+    {
+        using var fold = GrainsTracing.Source.StartActivity("fold");
+        var version = _state.Version;
+        foreach (var p in events)
+        {
+            // The store keeps receive times to the microsecond: fold what a replay will read, so that a snapshot of
+            // this state and a fold of the stored stream agree exactly (as-of views start from kept snapshots).
+            var receivedAt = p.ReceivedAt.AddTicks(-(p.ReceivedAt.UtcTicks % 10));
+            _state.Apply(p.Event, new EventEnvelope(++version, p.Seq, receivedAt, p.ClockSuspect));
+        }
+    }
 
     /// <inheritdoc />
     /// <remarks>Stateless (never touches this activation's state) and interleaved (see the interface), so it cannot stall ingest.</remarks>
@@ -321,17 +460,8 @@ public sealed partial class PumpGrain(
     /// <summary>Appends events in one round trip, then folds them. On failure the activation is dropped and the call fails.</summary>
     private async Task AppendAndApplyAsync(IReadOnlyList<PlannedEvent> events, string? hubId, string? messageId)
     {
-        var metadata = hubId is null && messageId is null
-            ? null
-            : JsonSerializer.Serialize(new EventMetadata(hubId, messageId), EventJson.Options);
         var rows = new EventToAppend[events.Count];
-        for (var i = 0; i < events.Count; i++)
-        {
-            var p = events[i];
-            rows[i] = new EventToAppend(p.EventId, EventTypes.NameOf(p.Event), EventJson.Serialize(p.Event), p.Seq,
-                p.Event is DeviceEvent d ? d.At : null, p.ReceivedAt, p.ClockSuspect, metadata);
-        }
-
+        ToRows(events, hubId, messageId, rows, 0);
         AppendResult result;
         try
         {
@@ -360,17 +490,7 @@ public sealed partial class PumpGrain(
             return;
         }
 
-        using var fold = GrainsTracing.Source.StartActivity("fold");
-        var version = _state.Version;
-        foreach (var p in events)
-        {
-            // The store keeps receive times to the microsecond: fold what a replay will read, so that a snapshot of
-            // this state and a fold of the stored stream agree exactly (as-of views start from kept snapshots).
-            var receivedAt = p.ReceivedAt.AddTicks(-(p.ReceivedAt.UtcTicks % 10));
-            _state.Apply(p.Event, new EventEnvelope(++version, p.Seq, receivedAt, p.ClockSuspect));
-        }
-
-        fold?.Stop();
+        Fold(events);
         if (_state.NeedsRebuild)
         {
             // A device event from before the fold window arrived: fold the whole stream in seq order.

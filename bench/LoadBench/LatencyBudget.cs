@@ -1,0 +1,116 @@
+using System.Globalization;
+using Npgsql;
+
+/// <summary>
+/// Where the time of one message goes: reads the platform's span file (PumpFleet:Tracing:SpanFile, one line per span)
+/// for the spans of one phase and prints, per stage, its time per message at p50 and p99 and its mean share in the
+/// slowest 1 % of messages (the p99 tail), which is what the latency budget in docs/benchmarks.md quotes.
+/// </summary>
+internal static class LatencyBudget
+{
+    private const string Root = "PumpFleet.Gateway/mqtt receive";
+
+    public static void Print(string spanFile, long fromUnixMicros, long toUnixMicros, double[] clientLatenciesMs)
+    {
+        // trace id -> stage name -> summed duration (µs); a stage that runs several times in one message (Npgsql
+        // commands, two appends) is summed, as its share of that message's time.
+        var traces = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
+        var rootStart = new Dictionary<string, long>(StringComparer.Ordinal);
+        using (var reader = new StreamReader(new FileStream(spanFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite)))
+        {
+            while (reader.ReadLine() is { } line)
+            {
+                var f = line.Split('\t');
+                if (f.Length < 6)
+                {
+                    continue; // a line being written
+                }
+
+                var start = long.Parse(f[4], CultureInfo.InvariantCulture);
+                var duration = long.Parse(f[5], CultureInfo.InvariantCulture);
+                if (!traces.TryGetValue(f[0], out var stages))
+                {
+                    traces[f[0]] = stages = new Dictionary<string, long>(StringComparer.Ordinal);
+                }
+
+                stages[f[3]] = stages.GetValueOrDefault(f[3]) + duration;
+                if (f[3] == Root)
+                {
+                    rootStart[f[0]] = start;
+                }
+            }
+        }
+
+        var messages = traces.Where(t => rootStart.TryGetValue(t.Key, out var s) && s >= fromUnixMicros && s < toUnixMicros && t.Value.ContainsKey(Root))
+            .Select(t => t.Value).ToList();
+        if (messages.Count == 0)
+        {
+            Console.WriteLine($"No '{Root}' spans in {spanFile} for the phase: is PumpFleet:Tracing:SpanFile set?");
+            return;
+        }
+
+        var ordered = messages.OrderBy(m => m[Root]).ToList();
+        var p99Root = ordered[Math.Min(ordered.Count - 1, (int)(0.99 * ordered.Count))][Root];
+        var tail = ordered.Where(m => m[Root] >= p99Root).ToList();
+        var names = messages.SelectMany(m => m.Keys).Distinct().OrderBy(n => -messages.Average(m => m.GetValueOrDefault(n))).ToList();
+        Console.WriteLine();
+        Console.WriteLine($"Latency budget from {messages.Count:N0} traced messages (slowest 1 %: {tail.Count:N0}, server span ≥ {p99Root / 1000.0:F1} ms):");
+        Console.WriteLine("| stage (span) | spans per message | p50 (ms) | p99 (ms) | mean in the p99 tail (ms) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|");
+        var client50 = Q(clientLatenciesMs, 0.50);
+        var client99 = Q(clientLatenciesMs, 0.99);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| hub publish → PUBACK (client) | – | {client50:F1} | {client99:F1} | – |"));
+        foreach (var n in names)
+        {
+            var values = messages.Select(m => m.GetValueOrDefault(n) / 1000.0).Order().ToArray();
+            var present = messages.Count(m => m.ContainsKey(n)) / (double)messages.Count;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {n} | {present:F2} | {Q(values, 0.50):F2} | {Q(values, 0.99):F2} | {tail.Average(m => m.GetValueOrDefault(n)) / 1000.0:F2} |"));
+        }
+
+        var server = messages.Select(m => m[Root] / 1000.0).Order().ToArray();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| outside the server span (network, MQTTnet queues, PUBACK write and read) | – | {client50 - Q(server, 0.50):F1} | {client99 - Q(server, 0.99):F1} | – |"));
+    }
+
+    private static double Q(double[] sorted, double q) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
+}
+
+/// <summary>PostgreSQL's own counters (commits, row writes) summed over the database, for per-message deltas.</summary>
+internal sealed record PgCounters(long Commits, long Inserts, long Updates, long Deletes, long WalBytes)
+{
+    public static async Task<PgCounters> ReadAsync(string cs)
+    {
+        await using var ds = NpgsqlDataSource.Create(cs);
+        // The statistics of this backend's transaction are not in the counters until it ends; a fresh snapshot is taken.
+        await using var cmd = ds.CreateCommand("""
+            SELECT pg_stat_clear_snapshot();
+            SELECT d.xact_commit,
+                   (SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables)::bigint,
+                   (SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_user_tables)::bigint,
+                   (SELECT coalesce(sum(n_tup_del), 0) FROM pg_stat_user_tables)::bigint,
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint
+            FROM pg_stat_database d WHERE d.datname = current_database()
+            """);
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.NextResultAsync();
+        await r.ReadAsync();
+        return new PgCounters(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
+    }
+
+    public static async Task<List<(string Table, long Inserts, long Updates)>> TablesAsync(string cs)
+    {
+        await using var ds = NpgsqlDataSource.Create(cs);
+        await using var cmd = ds.CreateCommand("SELECT pg_stat_clear_snapshot(); SELECT relname, n_tup_ins, n_tup_upd FROM pg_stat_user_tables");
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.NextResultAsync();
+        var list = new List<(string, long, long)>();
+        while (await r.ReadAsync())
+        {
+            list.Add((r.GetString(0), r.GetInt64(1), r.GetInt64(2)));
+        }
+
+        return list;
+    }
+}
