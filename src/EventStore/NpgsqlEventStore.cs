@@ -267,6 +267,40 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     }
 
     /// <inheritdoc />
+    public async Task<GlobalCheckpoint?> ReadPartitionHeadAsync(int partition, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, Log.LogPartitioning.Count);
+        // The last entry of the partition's index range (migration 007).
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT transaction_id::text AS tx, global_position FROM pf_events
+            WHERE log_partition = $1
+            ORDER BY transaction_id DESC, global_position DESC LIMIT 1
+            """);
+        cmd.Parameters.Add(new() { Value = (short)partition });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct)
+            ? new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1))
+            : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<long> CountPartitionAfterAsync(int partition, GlobalCheckpoint after, long cap, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, Log.LogPartitioning.Count);
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT count(*) FROM (SELECT 1 FROM pf_events
+                WHERE log_partition = $4 AND (transaction_id, global_position) > ($1::text::xid8, $2) LIMIT $3) x
+            """);
+        cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = after.Position });
+        cmd.Parameters.Add(new() { Value = cap });
+        cmd.Parameters.Add(new() { Value = (short)partition });
+        return (long)(await cmd.ExecuteScalarAsync(ct) ?? 0L);
+    }
+
+    /// <inheritdoc />
     public async Task<GlobalCheckpoint> AdvanceCheckpointAsync(string name, GlobalCheckpoint checkpoint, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);

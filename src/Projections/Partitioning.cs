@@ -1,4 +1,5 @@
 using System.Text;
+using PumpFleet.EventStore.Log;
 
 namespace PumpFleet.Projections;
 
@@ -28,6 +29,30 @@ public static class Partitioning
 
     /// <summary>The checkpoint name of one partition of a projection.</summary>
     public static string CheckpointName(string projection, int partition, int count) => $"projection:{projection}:{partition}of{count}";
+
+    /// <summary>
+    /// The checkpoint of a projection in one log partition (migration 007). Checkpoints are per log partition, not per
+    /// projection partition, so changing <see cref="ProjectionOptions.Partitions"/> moves whole log partitions between
+    /// workers and needs no rebuild.
+    /// </summary>
+    public static string CheckpointName(string projection, int logPartition) => CheckpointName(projection, logPartition, LogPartitioning.Count);
+
+    /// <summary>
+    /// The log partitions that projection partition <paramref name="partition"/> of <paramref name="count"/> reads: those
+    /// whose number is <paramref name="partition"/> modulo <paramref name="count"/> (so <paramref name="count"/> is at most
+    /// <see cref="LogPartitioning.Count"/>).
+    /// </summary>
+    public static IEnumerable<int> LogPartitionsOf(int partition, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, LogPartitioning.Count);
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, count);
+        for (var q = partition; q < LogPartitioning.Count; q += count)
+        {
+            yield return q;
+        }
+    }
 
     /// <summary>The grain key of one partition of a projection.</summary>
     public static string GrainKey(string projection, int partition, int count) => $"{projection}/{partition}/{count}";

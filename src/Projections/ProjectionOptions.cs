@@ -10,8 +10,9 @@ public sealed class ProjectionOptions
     public bool Enabled { get; set; } = true;
 
     /// <summary>
-    /// Partitions per projection: each partition is one grain that reads the log and handles the pumps whose serial
-    /// hashes to it. Changing it needs a rebuild (the checkpoints are per partition count). Default: 1.
+    /// Workers (grains) per projection, 1 to 16: worker p reads the log partitions whose number is p modulo this count,
+    /// each on its own index range with its own checkpoint. Changing it needs no rebuild (checkpoints are per log
+    /// partition). Default: 1.
     /// </summary>
     public int Partitions { get; set; } = 1;
 
@@ -26,6 +27,15 @@ public sealed class ProjectionOptions
 
     /// <summary>How often every silo makes sure all projection grains are active (they survive silo loss this way). Default: 30 s.</summary>
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Attempts of a page on which the projection throws before its events are applied one by one and those that still
+    /// throw are parked. Default: 5.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 5;
+
+    /// <summary>Wait after the first failed attempt of a page; doubled after each further one, at most 1 min. Default: 1 s.</summary>
+    public TimeSpan RetryBackoff { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Fleet and lag gauges are refreshed from the database at most this often. Default: 15 s.</summary>
     public TimeSpan MetricsRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);

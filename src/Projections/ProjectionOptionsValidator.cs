@@ -10,9 +10,19 @@ public sealed class ProjectionOptionsValidator : IValidateOptions<ProjectionOpti
     {
         ArgumentNullException.ThrowIfNull(o);
         var errors = new List<string>();
-        if (o.Partitions is < 1 or > 64)
+        if (o.Partitions is < 1 or > EventStore.Log.LogPartitioning.Count)
         {
-            errors.Add($"Projections:Partitions must be between 1 and 64, not {o.Partitions}.");
+            errors.Add($"Projections:Partitions must be between 1 and {EventStore.Log.LogPartitioning.Count} (the log's partitions), not {o.Partitions}.");
+        }
+
+        if (o.MaxAttempts is < 1 or > 100)
+        {
+            errors.Add($"Projections:MaxAttempts must be between 1 and 100, not {o.MaxAttempts}.");
+        }
+
+        if (o.RetryBackoff < TimeSpan.Zero || o.RetryBackoff > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"Projections:RetryBackoff must be between 0 and 1 min, not {o.RetryBackoff}.");
         }
 
         if (o.PageSize is < 1 or > 10_000)

@@ -1,5 +1,6 @@
 using Npgsql;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Log;
 
 namespace PumpFleet.Projections;
 
@@ -13,7 +14,7 @@ public sealed record ProjectionProgress(string Name, string Projection, DateTime
 /// <c>pf_projection_progress</c>, the engine's own table: what each partition has processed. The runner writes a row
 /// in every page's transaction, the rebuilder deletes a projection's rows; readers (the API, the lag gauge) ask here.
 /// </summary>
-public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventReader reader, ICheckpointStore checkpoints)
+public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventReader reader, ILogPartitionReader logReader, ICheckpointStore checkpoints)
 {
     /// <summary>A string that changes whenever any projection applied a page (cheap: one small table).</summary>
     public async Task<string> VersionAsync(CancellationToken ct)
@@ -63,15 +64,16 @@ public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventR
     }
 
     /// <summary>
-    /// Lag of every projection at <paramref name="partitions"/> partitions, slowest partition each: events stored after
-    /// its checkpoint (counted up to ten million) and the newest receive time minus the last one it processed.
+    /// Lag of every projection, slowest log partition each: events of that partition stored after its checkpoint
+    /// (counted up to ten million) and the newest receive time minus the last one it processed.
+    /// <paramref name="partitions"/> (the worker count) no longer matters: checkpoints are per log partition.
     /// </summary>
     public async Task<IReadOnlyList<LagFigure>> LagAsync(int partitions, CancellationToken ct)
     {
         var rows = new List<(string Name, string Projection, DateTimeOffset? LastReceivedAt)>();
         await using (var cmd = dataSource.CreateCommand("SELECT name, projection, last_received_at FROM pf_projection_progress WHERE name LIKE $1"))
         {
-            cmd.Parameters.Add(new() { Value = $"projection:%of{partitions}" });
+            cmd.Parameters.Add(new() { Value = $"projection:%of{LogPartitioning.Count}" });
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
@@ -83,9 +85,11 @@ public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventR
         var lag = new Dictionary<string, (long Events, double Seconds)>(StringComparer.Ordinal);
         foreach (var (name, projection, lastReceivedAt) in rows)
         {
-            var events = await reader.CountAfterAsync(await checkpoints.LoadCheckpointAsync(name, ct), 10_000_000, ct);
-            // Nothing received yet, or nothing stored: no age to report.
-            var seconds = head is null || lastReceivedAt is null ? 0 : Math.Max(0, (head.ReceivedAt - lastReceivedAt.Value).TotalSeconds);
+            var q = int.Parse(name[(name.LastIndexOf(':') + 1)..name.LastIndexOf("of", StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
+            var events = await logReader.CountPartitionAfterAsync(q, await checkpoints.LoadCheckpointAsync(name, ct), 10_000_000, ct);
+            // Nothing received yet, or nothing stored: no age to report. A partition with nothing left to read is not
+            // late, however old its last event is (its pumps may simply be quiet).
+            var seconds = head is null || lastReceivedAt is null || events == 0 ? 0 : Math.Max(0, (head.ReceivedAt - lastReceivedAt.Value).TotalSeconds);
             lag[projection] = lag.TryGetValue(projection, out var l) ? (Math.Max(l.Events, events), Math.Max(l.Seconds, seconds)) : (events, seconds);
         }
 

@@ -39,6 +39,7 @@ public sealed partial class ProjectionRebuilder(ICheckpointStore checkpoints, IE
 
         await held.ResetAsync(ct);
         await ProjectionProgressStore.ForgetAsync(held.Connection, held.Transaction, name, ct);
+        await ParkedEventStore.ForgetAsync(held.Connection, held.Transaction, name, ct);
         await held.CommitAsync(ct);
         LogRebuilt(name);
     }

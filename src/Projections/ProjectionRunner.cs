@@ -1,27 +1,40 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Log;
 
 namespace PumpFleet.Projections;
 
 /// <summary>Outcome of one page.</summary>
-/// <param name="Read">Events read from the log (all partitions).</param>
-/// <param name="Applied">Events of this partition handed to the projection.</param>
+/// <param name="Read">Events read from the log partition.</param>
+/// <param name="Applied">Events handed to the projection and committed.</param>
 /// <param name="Moved">The stored checkpoint was not where this runner started (a rebuild or another worker moved it): nothing was written.</param>
-public readonly record struct PageResult(int Read, int Applied, bool Moved);
+/// <param name="Failed">The projection threw; the page rolled back and waits for its backoff (a dependency fault is thrown instead).</param>
+/// <param name="Parked">Events parked by this page (the projection kept failing on them; the rest were applied).</param>
+public readonly record struct PageResult(int Read, int Applied, bool Moved, bool Failed = false, int Parked = 0);
 
 /// <summary>
-/// Moves one projection partition along the global log. Each page is one transaction that locks the partition's
-/// checkpoint row, checks it still holds the position the page was read from, applies the read-model changes and
-/// advances the checkpoint: the effect of every event is applied exactly once, even with two workers on the same
-/// partition, a crash between write and commit, or a rebuild racing a page.
+/// Moves one projection along the log partitions (migration 007's <c>log_partition</c>), one checkpoint per
+/// (projection, log partition), each read on its own index range in the gap-safe <c>(xid8, position)</c> order. Each
+/// page is one transaction that locks the partition's checkpoint row, checks it still holds the position the page was
+/// read from, applies the read-model changes and advances the checkpoint: the effect of every event is applied
+/// exactly once, even with two workers on the same partition, a crash between write and commit, or a rebuild racing a
+/// page. A projection that throws on a page is retried with a doubling backoff; after
+/// <see cref="ProjectionOptions.MaxAttempts"/> the page is applied event by event and the events that still throw are
+/// parked (<see cref="ParkedEventStore"/>) in the same transaction that moves the checkpoint past them, so the
+/// partition never stalls and nothing is skipped silently.
 /// </summary>
 public sealed partial class ProjectionRunner(
-    IEventReader reader, ICheckpointStore checkpoints, IEnumerable<IProjection> projections, IOptions<ProjectionOptions> options,
-    ILogger<ProjectionRunner> logger)
+    ILogPartitionReader partitions, ICheckpointStore checkpoints, IEnumerable<IProjection> projections, IOptions<ProjectionOptions> options,
+    ParkedEventStore parkedEvents, ProjectionInstruments instruments, TimeProvider time, ILogger<ProjectionRunner> logger)
 {
     private readonly Dictionary<string, IProjection> _projections = projections.ToDictionary(p => p.Name, StringComparer.Ordinal);
+
+    // Per (projection, log partition): the position a failing page starts at, its failed attempts and when to try next.
+    private readonly ConcurrentDictionary<string, Failure> _failures = new(StringComparer.Ordinal);
 
     /// <summary>Runs between the read-model writes and the commit; tests use it to crash a page at the worst moment.</summary>
     public Func<string, CancellationToken, Task>? BeforeCommit { get; set; }
@@ -33,22 +46,38 @@ public sealed partial class ProjectionRunner(
     public IProjection Get(string name) =>
         _projections.TryGetValue(name, out var p) ? p : throw new KeyNotFoundException($"No projection '{name}'.");
 
-    /// <summary>Processes pages until the log is exhausted or <paramref name="budget"/> has passed. Returns the events applied.</summary>
+    /// <summary>
+    /// Processes pages of the log partitions of projection partition <paramref name="partition"/> of
+    /// <paramref name="count"/> (<see cref="Partitioning.LogPartitionsOf"/>) until each is exhausted or
+    /// <paramref name="budget"/> has passed. Returns the events applied.
+    /// </summary>
     public async Task<int> CatchUpAsync(string name, int partition, int count, TimeSpan budget, CancellationToken ct)
     {
         var sw = Stopwatch.StartNew();
         var applied = 0;
-        while (!ct.IsCancellationRequested)
+        var pending = Partitioning.LogPartitionsOf(partition, count).ToList();
+        applied += await ApplyRetriesAsync(name, pending, ct);
+
+        // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
+        while (pending.Count > 0 && !ct.IsCancellationRequested)
         {
-            var r = await RunPageAsync(name, partition, count, ct);
-            applied += r.Applied;
-            if (r.Moved)
+            foreach (var q in pending.ToArray())
             {
-                LogCheckpointMoved(name, partition, count);
-                continue;
+                var r = await RunPageAsync(name, q, ct);
+                applied += r.Applied;
+                if (r.Moved)
+                {
+                    LogCheckpointMoved(name, q);
+                    continue;
+                }
+
+                if (r.Failed || r.Read < options.Value.PageSize)
+                {
+                    pending.Remove(q);
+                }
             }
 
-            if (r.Read < options.Value.PageSize || sw.Elapsed >= budget)
+            if (sw.Elapsed >= budget)
             {
                 break;
             }
@@ -58,56 +87,201 @@ public sealed partial class ProjectionRunner(
     }
 
     /// <summary>
-    /// True when the checkpoint of (<paramref name="name"/>, partition) is at the newest committed event. A short page
-    /// alone does not prove it: the gap-safe horizon is server-wide, so another database's open transaction can hold
-    /// the reader back for a while.
+    /// True when every log partition of projection partition <paramref name="partition"/> of <paramref name="count"/>
+    /// has its checkpoint at that partition's newest committed event. A short page alone does not prove it: the
+    /// gap-safe horizon is server-wide, so another database's open transaction can hold the reader back for a while.
     /// </summary>
     public async Task<bool> IsCaughtUpAsync(string name, int partition, int count, CancellationToken ct)
     {
-        var checkpoint = await checkpoints.LoadCheckpointAsync(Partitioning.CheckpointName(name, partition, count), ct);
-        return await reader.ReadHeadAsync(ct) is not { } head || checkpoint.CompareTo(head.Checkpoint) >= 0;
+        foreach (var q in Partitioning.LogPartitionsOf(partition, count))
+        {
+            var checkpoint = await checkpoints.LoadCheckpointAsync(Partitioning.CheckpointName(name, q), ct);
+            if (await partitions.ReadPartitionHeadAsync(q, ct) is { } head && checkpoint.CompareTo(head) < 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
-    /// <summary>Reads one page after the stored checkpoint and applies it in one transaction.</summary>
-    public async Task<PageResult> RunPageAsync(string name, int partition, int count, CancellationToken ct)
+    /// <summary>Reads one page of log partition <paramref name="logPartition"/> after the stored checkpoint and applies it in one transaction.</summary>
+    public async Task<PageResult> RunPageAsync(string name, int logPartition, CancellationToken ct)
     {
         var projection = Get(name);
-        var checkpointName = Partitioning.CheckpointName(name, partition, count);
+        var checkpointName = Partitioning.CheckpointName(name, logPartition);
         var from = await checkpoints.LoadCheckpointAsync(checkpointName, ct);
-        var page = await reader.ReadAllAsync(from, options.Value.PageSize, ct);
+        var failure = _failures.TryGetValue(checkpointName, out var f) && f.From == from ? f : null;
+        if (failure is not null && time.GetUtcNow() < failure.NextAttemptAt)
+        {
+            return new PageResult(0, 0, false, Failed: true);
+        }
+
+        var page = await partitions.ReadPartitionAsync(logPartition, from, options.Value.PageSize, ct);
         if (page.Events.Count == 0)
         {
             return new PageResult(0, 0, false);
         }
-
-        var mine = count == 1
-            ? page.Events
-            : page.Events.Where(e => Partitioning.PartitionOf(e.StreamId, count) == partition).ToList();
 
         // The event store holds the checkpoint row for this transaction; it must still be where the page was read from.
         await using var held = await checkpoints.LockAsync(checkpointName, ct);
         if (held.Position != from)
         {
             await held.RollbackAsync(ct);
+            _failures.TryRemove(checkpointName, out _);
             return new PageResult(page.Events.Count, 0, true);
         }
 
-        if (mine.Count > 0)
+        var parked = 0;
+        if (failure is not null && failure.Attempts >= options.Value.MaxAttempts)
         {
-            await projection.ApplyAsync(held.Connection, held.Transaction, mine, ct);
+            parked = await ApplyIsolatingAsync(projection, held, logPartition, page.Events, failure.Attempts, ct);
+        }
+        else
+        {
+            try
+            {
+                await projection.ApplyAsync(held.Connection, held.Transaction, page.Events, ct);
+            }
+            catch (Exception e) when (IsProjectionFault(e, ct))
+            {
+                await held.RollbackAsync(CancellationToken.None);
+                var attempts = (failure?.Attempts ?? 0) + 1;
+                var delay = Backoff(attempts);
+                _failures[checkpointName] = new Failure(from, attempts, time.GetUtcNow() + delay);
+                instruments.PageFailed(name);
+                LogPageFailed(e, name, logPartition, attempts, options.Value.MaxAttempts, delay);
+                return new PageResult(page.Events.Count, 0, false, Failed: true);
+            }
         }
 
         await held.AdvanceAsync(page.Next, ct);
-        await ProjectionProgressStore.RecordPageAsync(held.Connection, held.Transaction, checkpointName, name, page.Events[^1].ReceivedAt, mine.Count, ct);
+        await ProjectionProgressStore.RecordPageAsync(held.Connection, held.Transaction, checkpointName, name, page.Events[^1].ReceivedAt, page.Events.Count - parked, ct);
         if (BeforeCommit is { } hook)
         {
             await hook(checkpointName, ct);
         }
 
         await held.CommitAsync(ct);
-        return new PageResult(page.Events.Count, mine.Count, false);
+        _failures.TryRemove(checkpointName, out _);
+        if (parked > 0)
+        {
+            instruments.Parked(name, parked);
+        }
+
+        return new PageResult(page.Events.Count, page.Events.Count - parked, false, Parked: parked);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name} partition {Partition}/{Count}: checkpoint moved under the page (rebuild or a second worker); re-reading")]
-    private partial void LogCheckpointMoved(string name, int partition, int count);
+    // The page kept failing as a whole: each event gets its own savepoint, and an event that still throws is rolled
+    // back to its savepoint and parked with the error, in the page's transaction (so parking and moving the checkpoint
+    // past it commit together). Events after it, of its pump too, are applied.
+    private async Task<int> ApplyIsolatingAsync(IProjection projection, CheckpointTransaction held, int logPartition, IReadOnlyList<StoredEvent> events, int attempts, CancellationToken ct)
+    {
+        var parked = 0;
+        foreach (var e in events)
+        {
+            await held.Transaction.SaveAsync("pf_event", ct);
+            try
+            {
+                await projection.ApplyAsync(held.Connection, held.Transaction, [e], ct);
+                await held.Transaction.ReleaseAsync("pf_event", ct);
+            }
+            catch (Exception ex) when (IsProjectionFault(ex, ct))
+            {
+                await held.Transaction.RollbackAsync("pf_event", ct);
+                await ParkedEventStore.ParkAsync(held.Connection, held.Transaction, projection.Name, logPartition, e, Reason(ex), attempts, ct);
+                LogParked(ex, projection.Name, logPartition, e.StreamId, e.Version, e.Type);
+                parked++;
+            }
+        }
+
+        return parked;
+    }
+
+    // Parked events whose retry was asked for (API or command line) are applied by the worker that owns their
+    // partition, holding the partition's checkpoint so no page of the same partition runs meanwhile.
+    private async Task<int> ApplyRetriesAsync(string name, IReadOnlyList<int> logPartitions, CancellationToken ct)
+    {
+        var projection = Get(name);
+        var applied = 0;
+        foreach (var (id, logPartition, streamId, version) in await parkedEvents.RetryRequestedAsync(name, logPartitions, ct))
+        {
+            var e = await parkedEvents.LoadEventAsync(streamId, version, ct);
+            await using var held = await checkpoints.LockAsync(Partitioning.CheckpointName(name, logPartition), ct);
+            if (e is null)
+            {
+                await ParkedEventStore.FinishRetryAsync(held.Connection, held.Transaction, id, "the event is no longer in the log", ct);
+                await held.CommitAsync(ct);
+                continue;
+            }
+
+            await held.Transaction.SaveAsync("pf_retry", ct);
+            try
+            {
+                await projection.ApplyAsync(held.Connection, held.Transaction, [e], ct);
+                await ParkedEventStore.FinishRetryAsync(held.Connection, held.Transaction, id, null, ct);
+                applied++;
+            }
+            catch (Exception ex) when (IsProjectionFault(ex, ct))
+            {
+                await held.Transaction.RollbackAsync("pf_retry", ct);
+                await ParkedEventStore.FinishRetryAsync(held.Connection, held.Transaction, id, Reason(ex), ct);
+                LogRetryFailed(ex, name, streamId, version);
+            }
+
+            await held.CommitAsync(ct);
+        }
+
+        return applied;
+    }
+
+    private TimeSpan Backoff(int attempts)
+    {
+        var first = options.Value.RetryBackoff;
+        var ticks = first.Ticks * Math.Pow(2, Math.Min(attempts - 1, 20));
+        return TimeSpan.FromTicks((long)Math.Min(ticks, TimeSpan.FromMinutes(1).Ticks));
+    }
+
+    /// <summary>
+    /// True for a failure of the projection's own code or of the data it wrote (a constraint, a bad value): those are
+    /// retried and finally parked. A dependency fault (the database unreachable or restarting, a deadlock, a timeout,
+    /// the worker shutting down) is not the event's fault: it is thrown, the page rolls back and is retried for as long
+    /// as it takes, and nothing is parked.
+    /// </summary>
+    internal static bool IsProjectionFault(Exception e, CancellationToken ct)
+    {
+        if (ct.IsCancellationRequested || e is OperationCanceledException or TimeoutException or OutOfMemoryException
+            or System.IO.IOException or System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+
+        return e switch
+        {
+            // 08 connection, 40 serialization/deadlock, 53 resources, 57 operator intervention (shutdown), 58 system, XX internal.
+            PostgresException pg => pg.SqlState[..2] is not ("08" or "40" or "53" or "57" or "58" or "XX"),
+            NpgsqlException => false,
+            _ => true,
+        };
+    }
+
+    private static string Reason(Exception e)
+    {
+        var reason = $"{e.GetType().Name}: {e.Message}";
+        return reason.Length <= 2000 ? reason : reason[..2000];
+    }
+
+    private sealed record Failure(GlobalCheckpoint From, int Attempts, DateTimeOffset NextAttemptAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name} log partition {Partition}: checkpoint moved under the page (rebuild or a second worker); re-reading")]
+    private partial void LogCheckpointMoved(string name, int partition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Projection {Name} log partition {Partition}: the projection failed on a page (attempt {Attempt} of {MaxAttempts}); retrying in {Delay}")]
+    private partial void LogPageFailed(Exception e, string name, int partition, int attempt, int maxAttempts, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Projection {Name} log partition {Partition}: parked event {StreamId} v{Version} ({Type}); the partition goes on")]
+    private partial void LogParked(Exception e, string name, int partition, string streamId, long version, string type);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Projection {Name}: retry of parked event {StreamId} v{Version} failed again; it stays parked")]
+    private partial void LogRetryFailed(Exception e, string name, string streamId, long version);
 }

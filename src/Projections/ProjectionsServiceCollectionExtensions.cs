@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using PumpFleet.EventStore;
 
 namespace PumpFleet.Projections;
 
@@ -15,6 +16,15 @@ public static class ProjectionsServiceCollectionExtensions
         services.TryAddSingleton<ProjectionRunner>();
         services.TryAddSingleton<ProjectionRebuilder>();
         services.TryAddSingleton<ProjectionProgressStore>();
+        services.TryAddSingleton<ParkedEventStore>();
+        services.TryAddSingleton<ProjectionInstruments>();
+        services.AddMetrics();
+        if (!services.Any(d => d.ServiceType == typeof(MigrationAssembly) && d.ImplementationInstance is MigrationAssembly m && m.Assembly == typeof(ProjectionRunner).Assembly))
+        {
+            // pf_projection_parked (migration 050).
+            services.AddPumpFleetMigrations(typeof(ProjectionRunner).Assembly);
+        }
+
         services.TryAddSingleton(TimeProvider.System);
         return services;
     }

@@ -22,18 +22,20 @@ public sealed partial class ProjectionMetrics : BackgroundService
     private readonly ProjectionProgressStore _progress;
     private readonly IOptions<ProjectionOptions> _options;
     private readonly IOptions<AnomalyDetectionOptions> _detection;
+    private readonly ParkedEventStore _parked;
     private readonly TimeProvider _time;
     private readonly ILogger<ProjectionMetrics> _logger;
     private volatile FleetSnapshot _snapshot = FleetSnapshot.Empty;
 
     /// <summary>Creates the instruments.</summary>
     public ProjectionMetrics(
-        IMeterFactory meterFactory, NpgsqlDataSource dataSource, ProjectionProgressStore progress, IOptions<ProjectionOptions> options,
+        IMeterFactory meterFactory, NpgsqlDataSource dataSource, ProjectionProgressStore progress, ParkedEventStore parked, IOptions<ProjectionOptions> options,
         IOptions<AnomalyDetectionOptions> detection, TimeProvider time, ILogger<ProjectionMetrics> logger)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         _dataSource = dataSource;
         _progress = progress;
+        _parked = parked;
         _options = options;
         _detection = detection;
         _time = time;
@@ -43,6 +45,8 @@ public sealed partial class ProjectionMetrics : BackgroundService
             unit: "s", description: "Newest stored receive time minus the receive time of the last event the projection processed.");
         meter.CreateObservableGauge("pumpfleet.projection.lag.events", () => _snapshot.Lag.Select(l => new Measurement<long>(l.Events, new KeyValuePair<string, object?>("projection", l.Projection))),
             unit: "{event}", description: "Events stored after the projection's checkpoint (slowest partition).");
+        meter.CreateObservableGauge("pumpfleet.projection.parked.open", () => _snapshot.ParkedOpen.Select(p => new Measurement<long>(p.Value, new KeyValuePair<string, object?>("projection", p.Key))),
+            unit: "{event}", description: "Events a projection parked and no retry has applied yet (projections parked).");
         meter.CreateObservableGauge("pumpfleet.pumps", () => _snapshot.PumpsByStatus.Select(p => new Measurement<long>(p.Value, new KeyValuePair<string, object?>("status", p.Key))),
             unit: "{pump}", description: "Pumps by status (read model).");
         meter.CreateObservableGauge("pumpfleet.anomalies.open", () => _snapshot.OpenAnomalies.Select(a => new Measurement<long>(a.Count,
@@ -102,7 +106,7 @@ public sealed partial class ProjectionMetrics : BackgroundService
             risk72 = r.GetInt64(2);
         }
 
-        var snapshot = new FleetSnapshot(lag, byStatus, anomalies, alarms, silent, risk24, risk72, now);
+        var snapshot = new FleetSnapshot(lag, byStatus, anomalies, alarms, silent, risk24, risk72, now) { ParkedOpen = await _parked.CountOpenAsync(ct) };
         _snapshot = snapshot;
         return snapshot;
     }
@@ -164,4 +168,7 @@ public sealed record FleetSnapshot(
 {
     /// <summary>Before the first refresh.</summary>
     public static FleetSnapshot Empty { get; } = new([], new Dictionary<string, long>(), [], [], 0, 0, 0, DateTimeOffset.MinValue);
+
+    /// <summary>Events parked and not yet applied, per projection.</summary>
+    public IReadOnlyDictionary<string, long> ParkedOpen { get; init; } = new Dictionary<string, long>();
 }

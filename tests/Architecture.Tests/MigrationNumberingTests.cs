@@ -18,6 +18,7 @@ public sealed partial class MigrationNumberingTests
         ["PumpFleet.Gateway"] = [(10, 19)],
         ["PumpFleet.ReadModels"] = [(20, 29)],
         ["PumpFleet.Clustering"] = [(30, 39)],
+        ["PumpFleet.Projections"] = [(50, 59)],
     };
 
     // Every PumpFleet assembly next to the tests (this project references every library and host but the Silo).

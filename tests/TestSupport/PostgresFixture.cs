@@ -53,14 +53,45 @@ public sealed class PostgresFixture : IAsyncLifetime
         return new NpgsqlConnectionStringBuilder(_adminConnectionString) { Database = name }.ConnectionString;
     }
 
-    /// <summary>Creates a unique database with every PumpFleet migration from <paramref name="extra"/> applied.</summary>
+    /// <summary>
+    /// Creates a unique database with every PumpFleet migration from <paramref name="extra"/> applied, and those of the
+    /// PumpFleet projects they reference (the read models' tables need the projection engine's, as in the silo).
+    /// </summary>
     public async Task<string> CreateDatabaseAsync(string prefix = "t", params System.Reflection.Assembly[] extra)
     {
         var cs = await CreateEmptyDatabaseAsync(prefix);
         await using var ds = NpgsqlDataSource.Create(cs);
-        var migrator = new SchemaMigrator(ds, extra.Select(a => new MigrationAssembly(a)), NullLogger<SchemaMigrator>.Instance);
+        var migrator = new SchemaMigrator(ds, WithReferences(extra).Select(a => new MigrationAssembly(a)), NullLogger<SchemaMigrator>.Instance);
         await migrator.MigrateAsync();
         return cs;
+    }
+
+    // The assemblies and every PumpFleet assembly they reference, directly or not, that carries migrations (the event
+    // store's own are always applied by the migrator).
+    private static List<System.Reflection.Assembly> WithReferences(System.Reflection.Assembly[] roots)
+    {
+        var found = new List<System.Reflection.Assembly>();
+        var seen = new HashSet<string>(StringComparer.Ordinal) { typeof(SchemaMigrator).Assembly.GetName().Name! };
+        var queue = new Queue<System.Reflection.Assembly>(roots);
+        while (queue.TryDequeue(out var a))
+        {
+            if (!seen.Add(a.GetName().Name!))
+            {
+                continue;
+            }
+
+            if (a.GetManifestResourceNames().Any(n => n.Contains(".Sql.", StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal)))
+            {
+                found.Add(a);
+            }
+
+            foreach (var r in a.GetReferencedAssemblies().Where(r => r.Name?.StartsWith("PumpFleet.", StringComparison.Ordinal) == true))
+            {
+                queue.Enqueue(System.Reflection.Assembly.Load(r));
+            }
+        }
+
+        return found;
     }
 
     /// <inheritdoc />

@@ -11,6 +11,15 @@ public interface ILogPartitionReader
     Task<GlobalPage> ReadPartitionAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default);
 
     /// <summary>
+    /// The newest committed event of partition <paramref name="partition"/> in the gap-safe order, or null when the
+    /// partition is empty: a reader whose checkpoint is there has read everything of that partition.
+    /// </summary>
+    Task<GlobalCheckpoint?> ReadPartitionHeadAsync(int partition, CancellationToken ct = default);
+
+    /// <summary>Events of partition <paramref name="partition"/> after <paramref name="after"/>, counted up to <paramref name="cap"/> (a lag figure).</summary>
+    Task<long> CountPartitionAfterAsync(int partition, GlobalCheckpoint after, long cap, CancellationToken ct = default);
+
+    /// <summary>
     /// Moves checkpoint <paramref name="name"/> forward to <paramref name="checkpoint"/>, never backward (two
     /// receivers may briefly own one queue while it moves between silos). Returns the stored position.
     /// </summary>

@@ -14,11 +14,27 @@ namespace PumpFleet.ReadModels;
 /// The per-pump read models: <c>pf_pump_status</c>, <c>pf_daily_flow</c> and <c>pf_alarm_log</c>. They share one
 /// projection because all three need the pump's folded state (ledger totals before and after each event), and
 /// the fold is <see cref="PumpState"/> itself, the same code the grain runs, so the two never disagree.
+/// The folded state stays in memory between pages (each pump belongs to one log partition, so to one worker); the
+/// row's <c>version</c> tells whether the memory is still the committed fold. The jsonb <c>state</c> is written only
+/// every <see cref="StateEvery"/> events of a pump (and for a new pump), with <c>state_version</c>: a worker without
+/// the pump in memory folds the events after <c>state_version</c> from the log, so the writes per page are the
+/// columns the API serves, not the whole folded state.
 /// </summary>
 public sealed class PumpProjection(IEventReader events) : IProjection
 {
     /// <summary>The projection's name.</summary>
     public const string ProjectionName = "pumps";
+
+    /// <summary>
+    /// Events of one pump between two writes of its jsonb state: a worker that takes a pump over re-folds at most this
+    /// many events from the log (one indexed stream read), against a jsonb write per pump per page otherwise.
+    /// </summary>
+    public const int StateEvery = 200;
+
+    // Pumps in memory per process; beyond this the cache starts again (a miss costs one stream read, not correctness).
+    private const int CacheLimit = 200_000;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PumpState> _cache = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public string Name => ProjectionName;
@@ -33,10 +49,30 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
         events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
         var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
-        var states = await LoadStatesAsync(conn, tx, serials, ct);
+        try
+        {
+            await ApplyCoreAsync(conn, tx, events, serials, ct);
+        }
+        catch
+        {
+            // A throw may leave a cached state half-applied at a version the row also has (inside a savepoint): forget
+            // these pumps so the next page loads them from the committed row.
+            foreach (var serial in serials)
+            {
+                _cache.TryRemove(serial, out _);
+            }
+
+            throw;
+        }
+    }
+
+    private async Task ApplyCoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, CancellationToken ct)
+    {
+        var (states, stateVersions) = await LoadStatesAsync(conn, tx, serials, ct);
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
         var batch = new NpgsqlBatch(conn, tx);
         var changed = new HashSet<string>(StringComparer.Ordinal);
+        var replayed = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (var stored in events)
         {
@@ -62,6 +98,7 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                 // A device event from before the fold window: the pump's state is replayed in seq order (as the grain does).
                 state = await ReplayAsync(stored.StreamId, stored.Version, ct);
                 states[stored.StreamId] = state;
+                replayed.Add(stored.StreamId);
             }
 
             changed.Add(stored.StreamId);
@@ -96,9 +133,19 @@ public sealed class PumpProjection(IEventReader events) : IProjection
             }
         }
 
+        if (_cache.Count + changed.Count > CacheLimit)
+        {
+            _cache.Clear();
+        }
+
         foreach (var serial in changed)
         {
-            AddStatusUpsert(batch, states[serial]);
+            var state = states[serial];
+            // A new pump (no row) needs its state, and so does one whose stream was just replayed (the costliest fold to
+            // repeat); otherwise only every StateEvery events.
+            var writeState = !stateVersions.TryGetValue(serial, out var stored) || state.Version - stored >= StateEvery || replayed.Contains(serial);
+            AddStatusUpsert(batch, state, writeState);
+            _cache[serial] = state;
         }
 
         foreach (var ((serial, day), f) in flows)
@@ -167,16 +214,19 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         }
     }
 
-    private static void AddStatusUpsert(NpgsqlBatch batch, PumpState state)
+    private static void AddStatusUpsert(NpgsqlBatch batch, PumpState state, bool writeState)
     {
         var view = state.ToView();
+        // $21 is null when the state is not due: the row keeps its older state and state_version. (NOT NULL is checked
+        // on the proposed row before ON CONFLICT, hence the placeholder '{}' that only a new row could ever keep, and a
+        // new pump always writes its state.)
         var cmd = new NpgsqlBatchCommand("""
             INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
                 next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
-                battery_pct, critical, version, state, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
+                battery_pct, critical, version, state, state_version, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
                 concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
                 delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, now(),
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, coalesce($21::jsonb, '{}'::jsonb), $20, now(),
                 $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
             ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
                 lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
@@ -185,7 +235,9 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                 active_alarm_codes = excluded.active_alarm_codes, open_anomalies = excluded.open_anomalies,
                 last_seen_at = excluded.last_seen_at, last_event_at = excluded.last_event_at, last_seq = excluded.last_seq,
                 battery_pct = excluded.battery_pct, critical = excluded.critical, version = excluded.version,
-                state = excluded.state, updated_at = now(), low_reservoir_at = excluded.low_reservoir_at,
+                state = CASE WHEN $21::text IS NULL THEN pf_pump_status.state ELSE excluded.state END,
+                state_version = CASE WHEN $21::text IS NULL THEN pf_pump_status.state_version ELSE excluded.state_version END,
+                updated_at = now(), low_reservoir_at = excluded.low_reservoir_at,
                 forecast_from = excluded.forecast_from, reservoir_capacity_ml = excluded.reservoir_capacity_ml,
                 concentration_value = excluded.concentration_value, concentration_unit = excluded.concentration_unit,
                 refill_flow_factor = excluded.refill_flow_factor, refill_flow_at = excluded.refill_flow_at,
@@ -212,7 +264,11 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         cmd.Parameters.Add(new() { Value = (object?)view.BatteryPct ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
         cmd.Parameters.Add(new() { Value = view.Status == Contracts.Views.PumpStatuses.Critical });
         cmd.Parameters.Add(new() { Value = state.Version });
-        cmd.Parameters.Add(new() { Value = JsonSerializer.Serialize(state, SnapshotJson.Options) });
+        cmd.Parameters.Add(new()
+        {
+            Value = writeState ? JsonSerializer.Serialize(state, SnapshotJson.Options) : DBNull.Value,
+            NpgsqlDbType = NpgsqlDbType.Text,
+        });
         cmd.Parameters.Add(Time(view.LowReservoirAt));
         cmd.Parameters.Add(Time(view.ForecastFrom));
         cmd.Parameters.Add(Double(view.ReservoirCapacityMl));
@@ -239,20 +295,85 @@ public sealed class PumpProjection(IEventReader events) : IProjection
     private static NpgsqlParameter Time(DateTimeOffset? v) =>
         new() { Value = v is { } t ? t.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
 
-    private static async Task<Dictionary<string, PumpState>> LoadStatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, CancellationToken ct)
+    // Locks the page's pump rows and returns each pump's fold at the row's version: from memory when it holds exactly
+    // that version, otherwise the stored state (at state_version) plus the events after it, read from the log. The
+    // second map is each row's state_version (pumps without a row are absent from it).
+    private async Task<(Dictionary<string, PumpState> States, Dictionary<string, long> StateVersions)> LoadStatesAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, CancellationToken ct)
     {
         var states = new Dictionary<string, PumpState>(StringComparer.Ordinal);
-        await using var cmd = new NpgsqlCommand("SELECT serial, state::text FROM pf_pump_status WHERE serial = ANY($1) FOR UPDATE", conn, tx);
-        cmd.Parameters.Add(new() { Value = serials });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
+        var stateVersions = new Dictionary<string, long>(StringComparer.Ordinal);
+        var misses = new List<(string Serial, long Version)>();
+        await using (var cmd = new NpgsqlCommand("SELECT serial, version, state_version FROM pf_pump_status WHERE serial = ANY($1) FOR UPDATE", conn, tx))
         {
-            var state = JsonSerializer.Deserialize<PumpState>(r.GetString(1), SnapshotJson.Options) ?? new PumpState();
-            state.Serial = r.GetString(0);
-            states[state.Serial] = state;
+            cmd.Parameters.Add(new() { Value = serials });
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var serial = r.GetString(0);
+                var version = r.GetInt64(1);
+                stateVersions[serial] = r.GetInt64(2);
+                if (_cache.TryGetValue(serial, out var c) && c.Version == version)
+                {
+                    states[serial] = c;
+                }
+                else
+                {
+                    misses.Add((serial, version));
+                }
+            }
         }
 
-        return states;
+        if (misses.Count > 0)
+        {
+            var stored = new Dictionary<string, PumpState>(StringComparer.Ordinal);
+            await using (var cmd = new NpgsqlCommand("SELECT serial, state::text FROM pf_pump_status WHERE serial = ANY($1)", conn, tx))
+            {
+                cmd.Parameters.Add(new() { Value = misses.Select(m => m.Serial).ToArray() });
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct))
+                {
+                    var state = JsonSerializer.Deserialize<PumpState>(r.GetString(1), SnapshotJson.Options) ?? new PumpState();
+                    state.Serial = r.GetString(0);
+                    stored[state.Serial] = state;
+                }
+            }
+
+            foreach (var (serial, version) in misses)
+            {
+                var state = stored[serial];
+                if (state.Version < version)
+                {
+                    state = await FoldForwardAsync(state, version, ct);
+                }
+
+                states[serial] = state;
+            }
+        }
+
+        return (states, stateVersions);
+    }
+
+    // The stored state is older than the row: fold the events after it up to the row's version, as the pages did.
+    // They are all committed (the row was written from them), so the event store's stream read sees them.
+    private async Task<PumpState> FoldForwardAsync(PumpState state, long toVersion, CancellationToken ct)
+    {
+        var serial = state.Serial;
+        await foreach (var e in events.ReadStreamAsync(serial, state.Version, ct))
+        {
+            if (e.Version > toVersion)
+            {
+                break;
+            }
+
+            state.Apply(EventJson.Deserialize(e.Type, e.Data), new EventEnvelope(e.Version, e.Seq, e.ReceivedAt, e.ClockSuspect));
+            if (state.NeedsRebuild)
+            {
+                state = await ReplayAsync(serial, e.Version, ct);
+            }
+        }
+
+        return state;
     }
 
     // A late event from before the fold window: re-fold the stream in seq order. Every version up to this page's

@@ -112,5 +112,6 @@ internal static class SiloCommands
         services.AddPumpFleetClusterSchema();
         services.AddPumpFleetMigrations(typeof(GatewayServiceCollectionExtensions).Assembly);
         services.AddPumpFleetMigrations(typeof(PumpProjection).Assembly);
+        services.AddPumpFleetMigrations(typeof(Projections.ProjectionRunner).Assembly);
     }
 }

@@ -1,0 +1,267 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using PumpFleet.Contracts.Events;
+using PumpFleet.Contracts.Json;
+using PumpFleet.EventStore;
+using PumpFleet.EventStore.Local;
+using PumpFleet.EventStore.Log;
+using PumpFleet.ProjectionBench;
+using PumpFleet.Projections;
+using PumpFleet.ReadModels;
+using PumpFleet.Streaming;
+
+// Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
+// One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
+// interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
+// catch-up through the batch engine (one worker reading the 16 log partitions; pumps also with four workers against
+// a four-way parallel raw read), and the pumps model as an Orleans stream consumer of pumpfleet-log (an implicitly
+// subscribed grain per partition stream that applies what it was delivered in batches, deduplicated by stream version).
+var pumps = Arg("--pumps", 2_000);
+var eventsPerPump = Arg("--events-per-pump", 100);
+var runs = Arg("--runs", 3);
+var total = (long)pumps * (eventsPerPump + 1);
+
+Console.WriteLine($"Projection benchmark: {pumps:N0} pumps x {eventsPerPump + 1} events = {total:N0} events, {runs} runs, durable PostgreSQL");
+await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
+await using (var admin = NpgsqlDataSource.Create(pg.ConnectionString()))
+{
+    await using var create = admin.CreateCommand("CREATE DATABASE projbench");
+    await create.ExecuteNonQueryAsync();
+}
+
+var cs = pg.ConnectionString("projbench");
+var builder = Host.CreateApplicationBuilder();
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.Services.AddPumpFleetEventStore(cs);
+builder.Services.AddPumpFleetReadModels();
+using var services = builder.Services.BuildServiceProvider();
+await using (var ds0 = NpgsqlDataSource.Create(cs))
+{
+    await new SchemaMigrator(ds0, services.GetServices<MigrationAssembly>(), NullLogger<SchemaMigrator>.Instance).MigrateAsync();
+}
+
+var store = services.GetRequiredService<IEventStore>();
+var partitions = services.GetRequiredService<ILogPartitionReader>();
+var runner = services.GetRequiredService<ProjectionRunner>();
+var rebuilder = services.GetRequiredService<ProjectionRebuilder>();
+var ds = services.GetRequiredService<NpgsqlDataSource>();
+
+var sw = Stopwatch.StartNew();
+await AppendEventsAsync(store, pumps, eventsPerPump);
+Console.WriteLine($"appended {total:N0} events in {sw.Elapsed.TotalSeconds:F1} s");
+await Exec("VACUUM ANALYZE");
+
+var rates = new Dictionary<string, List<double>>(StringComparer.Ordinal);
+for (var run = 1; run <= runs; run++)
+{
+    await MeasureAsync("raw partitioned read, 1 reader", () => RawReadAsync([.. Enumerable.Range(0, LogPartitioning.Count)]));
+    await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetAsync(PumpProjection.ProjectionName));
+    await MeasureAsync("batch: anomalies, 1 worker", () => BatchAsync(AnomalyProjection.ProjectionName, 1), () => ResetAsync(AnomalyProjection.ProjectionName));
+    await MeasureAsync("batch: cohorts, 1 worker", () => BatchAsync(CohortProjection.ProjectionName, 1), () => ResetAsync(CohortProjection.ProjectionName));
+    await MeasureAsync("raw partitioned read, 4 readers", async () =>
+        (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
+    await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4), () => ResetAsync(PumpProjection.ProjectionName));
+    await MeasureAsync("stream consumer: pumps, 16 partition grains", StreamAsync, ResetStreamAsync);
+    Console.WriteLine($"run {run} done; load: {File.ReadAllText("/proc/loadavg").Trim()}");
+}
+
+Console.WriteLine();
+Console.WriteLine("| reader | median events/s | runs (events/s) | share of the raw read of the same parallelism |");
+Console.WriteLine("|---|---|---|---|");
+var raw1 = Median(rates["raw partitioned read, 1 reader"]);
+var raw4 = Median(rates["raw partitioned read, 4 readers"]);
+foreach (var (name, list) in rates)
+{
+    var baseline = name.Contains("4 ", StringComparison.Ordinal) || name.StartsWith("stream", StringComparison.Ordinal) ? raw4 : raw1;
+    Console.WriteLine($"| {name} | {Median(list):N0} | {string.Join(" / ", list.Select(r => r.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)))} | {Median(list) / baseline:P0} |");
+}
+
+Console.WriteLine($"(stream consumer against the 4-reader raw read; against the 1-reader raw read: {Median(rates["stream consumer: pumps, 16 partition grains"]) / raw1:P0})");
+return 0;
+
+async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare = null)
+{
+    if (prepare is not null)
+    {
+        await prepare();
+    }
+
+    var t = Stopwatch.StartNew();
+    var events = await body();
+    var rate = events / t.Elapsed.TotalSeconds;
+    if (events != total)
+    {
+        throw new InvalidOperationException($"{name}: {events:N0} events, expected {total:N0}");
+    }
+
+    if (name.Contains("pumps", StringComparison.Ordinal))
+    {
+        // Both designs must leave the same read model: a row per pump at its last version (nothing skipped or doubled).
+        await using var cmd = ds.CreateCommand("SELECT count(*), coalesce(sum(version), 0)::bigint FROM pf_pump_status");
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.ReadAsync();
+        if (r.GetInt64(0) != pumps || r.GetInt64(1) != total)
+        {
+            throw new InvalidOperationException($"{name}: {r.GetInt64(0)} pump rows with {r.GetInt64(1)} versions, expected {pumps} and {total}");
+        }
+    }
+
+    (rates.TryGetValue(name, out var l) ? l : rates[name] = []).Add(rate);
+    Console.WriteLine($"{name}: {rate:N0} events/s ({t.Elapsed.TotalSeconds:F1} s)");
+}
+
+async Task<long> RawReadAsync(int[] logPartitions)
+{
+    var read = 0L;
+    foreach (var q in logPartitions)
+    {
+        var checkpoint = GlobalCheckpoint.Start;
+        while (true)
+        {
+            var page = await partitions.ReadPartitionAsync(q, checkpoint, 500);
+            if (page.Events.Count == 0)
+            {
+                break;
+            }
+
+            read += page.Events.Count;
+            checkpoint = page.Next;
+        }
+    }
+
+    return read;
+}
+
+// Not timed: the projection emptied (a rebuild) and its tables vacuumed.
+async Task ResetAsync(string name)
+{
+    await rebuilder.RebuildAsync(name);
+    await Exec("VACUUM ANALYZE pf_pump_status, pf_daily_flow, pf_alarm_log, pf_anomalies, pf_cohort_members, pf_cohort_stats");
+}
+
+// Not timed: the pumps read model emptied and the stream queues' checkpoints back at the start of the log.
+async Task ResetStreamAsync()
+{
+    await ResetAsync(PumpProjection.ProjectionName);
+    foreach (var q in Enumerable.Range(0, LogPartitioning.Count))
+    {
+        await store.SaveCheckpointAsync($"stream:{LogStreams.ProviderName}:{q}of{LogPartitioning.Count}", GlobalCheckpoint.Start);
+    }
+
+    PumpsStreamConsumer.Reset();
+}
+
+// The projection from empty, caught up by `workers` runners in parallel, each its own log partitions.
+async Task<long> BatchAsync(string name, int workers)
+{
+    await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
+    {
+        while (!await runner.IsCaughtUpAsync(name, w, workers, CancellationToken.None))
+        {
+            await runner.CatchUpAsync(name, w, workers, TimeSpan.FromHours(1), CancellationToken.None);
+        }
+    })));
+    return await AppliedAsync(name);
+}
+
+// The pumps read model fed by pumpfleet-log: a silo whose 16 queues start at the beginning of the log, and an
+// implicitly subscribed grain per partition stream that applies its deliveries in batches (PumpsStreamConsumer).
+// Timed from the silo's start (its start-up, about a second here, is part of the figure).
+async Task<long> StreamAsync()
+{
+    var hostBuilder = Host.CreateApplicationBuilder();
+    hostBuilder.Logging.SetMinimumLevel(LogLevel.Warning);
+    hostBuilder.Services.AddPumpFleetEventStore(cs);
+    hostBuilder.Services.AddPumpFleetReadModels();
+    hostBuilder.UseOrleans(silo =>
+    {
+        silo.UseLocalhostClustering(FreePort(), FreePort(), serviceId: "projbench", clusterId: $"projbench-{Guid.NewGuid():N}");
+        silo.AddPumpFleetLogStreams(hostBuilder.Configuration);
+    });
+    using var host = hostBuilder.Build();
+    await host.StartAsync();
+    var t = Stopwatch.StartNew();
+    while (PumpsStreamConsumer.Applied < total && t.Elapsed < TimeSpan.FromMinutes(20))
+    {
+        await Task.Delay(20);
+    }
+
+    await host.StopAsync();
+    return PumpsStreamConsumer.Applied;
+}
+
+// Events the projection has applied, by its progress rows (written in each page's transaction).
+async Task<long> AppliedAsync(string name)
+{
+    await using var cmd = ds.CreateCommand("SELECT coalesce(sum(events_processed), 0)::bigint FROM pf_projection_progress WHERE projection = $1");
+    cmd.Parameters.Add(new() { Value = name });
+    return (long)(await cmd.ExecuteScalarAsync())!;
+}
+
+async Task Exec(string sql)
+{
+    await using var cmd = ds.CreateCommand(sql);
+    await cmd.ExecuteNonQueryAsync();
+}
+
+static double Median(List<double> xs)
+{
+    var s = xs.Order().ToArray();
+    return s.Length % 2 == 1 ? s[s.Length / 2] : (s[(s.Length / 2) - 1] + s[s.Length / 2]) / 2;
+}
+
+// Rounds of 10 events per pump, so pages mix many pumps as live traffic does (as bench/DashboardBench).
+static async Task AppendEventsAsync(IEventStore store, int pumps, int perPump)
+{
+    var start = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+    var versions = new long[pumps];
+    var device = new DeviceInfo { Model = "SM2-40", Firmware = "4.2.1", Lot = "L2291", ReservoirCapacityMl = 40 };
+    for (var p = 0; p < pumps; p++)
+    {
+        var e = new DeviceIdentified { At = start, Device = device };
+        await store.AppendAsync($"E{p:D5}", 0, [new EventToAppend(Guid.NewGuid(), "device.identified", EventJson.Serialize(e), null, null, start)]);
+        versions[p] = 1;
+    }
+
+    for (var round = 0; round < perPump / 10; round++)
+    {
+        await Parallel.ForAsync(0, pumps, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (p, ct) =>
+        {
+            var rows = new List<EventToAppend>(10);
+            for (var k = 0; k < 10; k++)
+            {
+                var seq = (round * 10) + k + 1;
+                var at = start.AddHours(seq);
+                DeviceEvent e = seq == 1
+                    ? new PrescriptionSet { Seq = 1, At = at, Drug = "baclofen", Concentration = new Concentration { Value = 2000, Unit = "mcg/mL" }, Mode = "continuous", RateMlPerDay = 0.5 }
+                    : seq % 25 == 0
+                        ? new AlarmRaised { Seq = seq, At = at, Code = "LOW_RESERVOIR", Severity = "non-critical" }
+                        : new DoseDelivered { Seq = seq, At = at, From = at.AddHours(-1), VolumeMl = 0.5 / 24, Kind = "basal" };
+                rows.Add(new EventToAppend(Guid.NewGuid(), EventTypes.NameOf(e), EventJson.Serialize(e), seq, at, at));
+            }
+
+            await store.AppendAsync($"E{p:D5}", versions[p], rows, ct);
+            versions[p] += rows.Count;
+        });
+    }
+}
+
+static int FreePort()
+{
+    using var l = new TcpListener(IPAddress.Loopback, 0);
+    l.Start();
+    return ((IPEndPoint)l.LocalEndpoint).Port;
+}
+
+int Arg(string name, int fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+}
