@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 
 namespace PumpFleet.Failover;
 
@@ -14,10 +12,9 @@ public sealed class GatewayProcess : IAsyncDisposable
     /// <summary>Fleet secret the hubs derive their passwords from (see <see cref="MqttHubLoad"/>).</summary>
     public const string FleetSecret = "failover-fleet";
 
-    private readonly Process _process;
-    private readonly StringBuilder _log = new();
+    private readonly ChildProcess _process;
 
-    private GatewayProcess(Process process, int mqttPort, int httpPort)
+    private GatewayProcess(ChildProcess process, int mqttPort, int httpPort)
     {
         _process = process;
         MqttPort = mqttPort;
@@ -31,67 +28,47 @@ public sealed class GatewayProcess : IAsyncDisposable
     public int HttpPort { get; }
 
     /// <summary>OS process id.</summary>
-    public int Pid => _process.Id;
+    public int Pid => _process.Pid;
 
     /// <summary>Whether the process has exited.</summary>
     public bool HasExited => _process.HasExited;
 
     /// <summary>What the process wrote so far, for diagnosis.</summary>
-    public string Log
-    {
-        get
-        {
-            lock (_log)
-            {
-                return _log.ToString();
-            }
-        }
-    }
+    public string Log => _process.Log;
 
-    /// <summary>Starts a gateway for the cluster <paramref name="clusterId"/> on the given ports.</summary>
+    /// <summary>Starts a gateway for the cluster <paramref name="clusterId"/> on the given ports; <paramref name="settings"/> (environment variables) win.</summary>
     public static GatewayProcess Start(string gatewayDll, string connectionString, string clusterId, int mqttPort, int httpPort,
         IReadOnlyDictionary<string, string>? settings = null)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var env = new Dictionary<string, string>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(gatewayDll)!,
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["DOTNET_ENVIRONMENT"] = "Development",
+            ["ConnectionStrings__PumpFleet"] = connectionString,
+            ["PumpFleet__Clustering"] = "AdoNet",
+            ["Orleans__ClusterId"] = clusterId,
+            ["Orleans__ServiceId"] = "pumpfleet-failover",
+            ["Gateway__Mqtt__Port"] = mqttPort.ToString(CultureInfo.InvariantCulture),
+            ["Gateway__Mqtt__BindAddress"] = "127.0.0.1",
+            ["Gateway__Hubs__DevFleetSecret"] = FleetSecret,
+            ["Gateway__Hubs__AutoPairOnFirstBatch"] = "true",
+            ["Urls"] = $"http://127.0.0.1:{httpPort}",
+            ["DOTNET_gcServer"] = "0",
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__PumpFleet"] = "Warning",
         };
-        psi.ArgumentList.Add(gatewayDll);
-        var env = psi.Environment;
-        env["ASPNETCORE_ENVIRONMENT"] = "Development";
-        env["DOTNET_ENVIRONMENT"] = "Development";
-        env["ConnectionStrings__PumpFleet"] = connectionString;
-        env["PumpFleet__Clustering"] = "AdoNet";
-        env["Orleans__ClusterId"] = clusterId;
-        env["Orleans__ServiceId"] = "pumpfleet-failover";
-        env["Gateway__Mqtt__Port"] = mqttPort.ToString(CultureInfo.InvariantCulture);
-        env["Gateway__Mqtt__BindAddress"] = "127.0.0.1";
-        env["Gateway__Hubs__DevFleetSecret"] = FleetSecret;
-        env["Gateway__Hubs__AutoPairOnFirstBatch"] = "true";
-        env["Urls"] = $"http://127.0.0.1:{httpPort}";
-        env["DOTNET_gcServer"] = "0";
-        env["Logging__LogLevel__Default"] = "Warning";
-        env["Logging__LogLevel__PumpFleet"] = "Warning";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             env[key] = value;
         }
 
-        var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
-        var gateway = new GatewayProcess(process, mqttPort, httpPort);
-        process.OutputDataReceived += (_, e) => gateway.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => gateway.Append(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return gateway;
+        return new GatewayProcess(ChildProcess.Start(gatewayDll, env, Path.GetDirectoryName(gatewayDll)), mqttPort, httpPort);
     }
 
     /// <summary>True once <c>/health/ready</c> answers 200 (the cluster client is connected).</summary>
     public async Task<bool> IsReadyAsync(HttpClient http)
     {
+        ArgumentNullException.ThrowIfNull(http);
         try
         {
             return (await http.GetAsync(new Uri($"http://127.0.0.1:{HttpPort}/health/ready"))).IsSuccessStatusCode;
@@ -103,33 +80,11 @@ public sealed class GatewayProcess : IAsyncDisposable
     }
 
     /// <summary>Hard kill: SIGKILL, no shutdown code runs, in-flight messages are neither acknowledged nor drained.</summary>
-    public void Kill() => _process.Kill(entireProcessTree: false);
+    public void Kill() => _process.Kill();
 
     /// <summary>Waits for the process to exit.</summary>
     public Task WaitForExitAsync(CancellationToken ct) => _process.WaitForExitAsync(ct);
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-
-        _process.Dispose();
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_log)
-        {
-            _log.AppendLine(line);
-        }
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }
