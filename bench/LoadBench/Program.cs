@@ -187,7 +187,15 @@ static Process StartPlatform(string dll, string cs, int mqttPort, int httpPort)
     psi.Environment["PumpFleet__GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture);
     psi.Environment["Logging__LogLevel__Default"] = "Warning";
     var p = Process.Start(psi)!;
-    p.OutputDataReceived += (_, _) => { };
+    // The console log goes to stdout: pass on the gateway's "not acknowledged, hub disconnected" lines, which name
+    // the reason (rate-limited, backpressure, ingest-timeout, …) when a hub of the load is dropped.
+    p.OutputDataReceived += (_, e) =>
+    {
+        if (e.Data is not null && e.Data.Contains("not acknowledged", StringComparison.Ordinal))
+        {
+            Console.Error.WriteLine("platform: " + e.Data);
+        }
+    };
     p.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("platform: " + e.Data); };
     p.BeginOutputReadLine();
     p.BeginErrorReadLine();
