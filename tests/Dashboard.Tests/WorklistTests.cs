@@ -86,8 +86,10 @@ public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
         try
         {
             // The lot's pumps: SN0000–SN0005 and SN0012–SN0017 (FleetSeed: lot by i / 6 % 2).
-            var (low, from, ledgerDue) = await DatesAsync("SN0000");
-            var expected = from + ((low - from) / factor);
+            // The level is corrected (motor volume since the refill × (factor − 1) already gone), then it falls at rate × factor.
+            var (low, from, ledgerDue, estimate, delivered, rate, lowMl) = await DatesAsync("SN0000");
+            var expected = from.AddDays((estimate - (delivered * (factor - 1)) - lowMl) / (rate * factor));
+            Assert.True(expected < from + ((low - from) / factor), "correcting the level brings the date further forward than the rate alone");
             JsonNode? item = null;
             await Eventually.TrueAsync(async () =>
             {
@@ -147,7 +149,7 @@ public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
         var api = (await GetJsonAsync("/api/worklist?days=30"))["items"]!.AsArray().Select(i => i!["serial"]!.GetValue<string>()).ToList();
         var rows = page.Locator("#worklist tbody tr[data-serial]");
         await Expect(rows).ToHaveCountAsync(api.Count);
-        Assert.Equal(api, await rows.EvaluateAllAsync<List<string>>("rows => rows.map(r => r.dataset.serial)"));
+        Assert.Equal(api, await rows.EvaluateAllAsync<string[]>("rows => rows.map(r => r.getAttribute('data-serial'))"));
         await Expect(page.Locator("#summary")).ToContainTextAsync($"{api.Count} pump(s) due");
 
         // The filter narrows to the look-ahead asked for.
@@ -159,14 +161,18 @@ public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
         Assert.Empty(errors);
     }
 
-    private async Task<(DateTimeOffset Low, DateTimeOffset From, DateTimeOffset Due)> DatesAsync(string serial)
+    private async Task<(DateTimeOffset Low, DateTimeOffset From, DateTimeOffset Due, double Estimate, double Delivered, double Rate, double LowMl)> DatesAsync(string serial)
     {
         await using var conn = new NpgsqlConnection(app.ConnectionString);
         await conn.OpenAsync(Ct);
-        await using var cmd = new NpgsqlCommand("SELECT low_reservoir_at, forecast_from, next_refill_due_at FROM pf_pump_status WHERE serial = $1", conn);
+        await using var cmd = new NpgsqlCommand("""
+            SELECT low_reservoir_at, forecast_from, next_refill_due_at, reservoir_ml, delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml
+              FROM pf_pump_status WHERE serial = $1
+            """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = serial });
         await using var r = await cmd.ExecuteReaderAsync(Ct);
         Assert.True(await r.ReadAsync(Ct));
-        return (r.GetFieldValue<DateTimeOffset>(0), r.GetFieldValue<DateTimeOffset>(1), r.GetFieldValue<DateTimeOffset>(2));
+        return (r.GetFieldValue<DateTimeOffset>(0), r.GetFieldValue<DateTimeOffset>(1), r.GetFieldValue<DateTimeOffset>(2), r.GetDouble(3), r.GetDouble(4),
+            r.GetDouble(5), r.GetDouble(6));
     }
 }

@@ -15,7 +15,8 @@ internal static class FlowCorrections
     /// <summary>Open (or acknowledged) cohort flow warnings with a usable factor.</summary>
     public static async Task<IReadOnlyList<CohortFlowCorrection>> OpenAsync(IReadModelQueries queries, CancellationToken ct)
     {
-        var items = await queries.ListAnomaliesAsync("active", AnomalyKinds.CohortFlowDeviation, null, null, 500, ct);
+        var items = (await queries.ListAnomaliesAsync("open", AnomalyKinds.CohortFlowDeviation, null, null, 500, ct))
+            .Concat(await queries.ListAnomaliesAsync("acknowledged", AnomalyKinds.CohortFlowDeviation, null, null, 500, ct));
         return [.. items.Select(a => CohortFlowCorrection.From(a.Id, a.Serial, a.Kind, a.Status, a.DetectedAt, Factor(a.Evidence))).OfType<CohortFlowCorrection>()];
     }
 
