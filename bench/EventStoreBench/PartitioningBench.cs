@@ -36,8 +36,13 @@ internal static class PartitioningBench
             }
         }
 
-        await using var single = NpgsqlDataSource.Create(pg.ConnectionString("bench_single"));
-        await using var partitioned = NpgsqlDataSource.Create(pg.ConnectionString("bench_partitioned"));
+        // --auto-prepare N: Npgsql's automatic preparation (Max Auto Prepare) for both, so a statement is planned once
+        // per connection instead of per call; planning a query over many partitions is what partitioning costs a reader.
+        var autoPrepare = arg("--auto-prepare", 0);
+        string Cs(string db) => new NpgsqlConnectionStringBuilder(pg.ConnectionString(db)) { MaxAutoPrepare = autoPrepare }.ConnectionString;
+        Console.WriteLine($"Max Auto Prepare = {autoPrepare}");
+        await using var single = NpgsqlDataSource.Create(Cs("bench_single"));
+        await using var partitioned = NpgsqlDataSource.Create(Cs("bench_partitioned"));
         await PartitioningBaseline.PrepareUnpartitionedAsync(single);
         await RawCopyBaseline.CreateTableAsync(single);
         await new SchemaMigrator(partitioned, [], Microsoft.Extensions.Logging.Abstractions.NullLogger<SchemaMigrator>.Instance).MigrateAsync();
@@ -99,6 +104,12 @@ internal static class PartitioningBench
                 (total, var elapsed) = (await ReadEverythingAsync(store), sw.Elapsed);
                 list.Add(total / elapsed.TotalSeconds);
             }
+        }
+
+        if (arg("--explain", 0) != 0)
+        {
+            Console.WriteLine("single table:\n" + await PartitioningBaseline.ExplainGlobalPageAsync(single, 1000));
+            Console.WriteLine("partitioned:\n" + await PartitioningBaseline.ExplainGlobalPageAsync(partitioned, 1000));
         }
 
         var partitions = (await new EventPartitions(partitioned).ListAsync()).Count(p => p.ArchivedAt is null) + 1; // + the default

@@ -35,9 +35,32 @@ public static class PartitioningBaseline
     public static async Task<long> EventTableBytesAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
+        // pg_partition_tree lists nothing for a table that is not partitioned.
         await using var cmd = dataSource.CreateCommand("""
-            SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint FROM pg_partition_tree('pf_events')
+            SELECT greatest(pg_total_relation_size('pf_events'),
+                            (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('pf_events')))::bigint
             """);
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>EXPLAIN ANALYZE of one global-reader page from the start (the reader's own statement).</summary>
+    public static async Task<string> ExplainGlobalPageAsync(NpgsqlDataSource dataSource, int limit, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using var cmd = dataSource.CreateCommand($"""
+            EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+            SELECT global_position, transaction_id::text AS transaction_id_text, stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data::text, metadata::text
+            FROM pf_events
+            WHERE (transaction_id, global_position) > ('0'::xid8, 0) AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY transaction_id, global_position LIMIT {limit}
+            """);
+        var lines = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            lines.Add(r.GetString(0));
+        }
+
+        return string.Join('\n', lines);
     }
 }
