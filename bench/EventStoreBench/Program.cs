@@ -8,6 +8,13 @@ using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 
 // Usage: dotnet run -c Release --project bench/EventStoreBench [-- --streams 16 --batches 60 --batch-size 100 --rounds 3]
+//        ... -- --partitioning [--months-ahead 12]: the time-partitioned event table against the single table (PartitioningBench)
+if (args.Contains("--partitioning"))
+{
+    await PumpFleet.Bench.EventStore.PartitioningBench.RunAsync(Arg);
+    return;
+}
+
 var streams = Arg("--streams", 16);
 var batches = Arg("--batches", 60);
 var batchSize = Arg("--batch-size", 100);

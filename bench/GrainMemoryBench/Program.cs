@@ -8,24 +8,27 @@ using Orleans.Configuration;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 using PumpFleet.Grains;
 
-// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1]
+// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1 --idle 1]
 // --day 1: a second batch with a day of hourly dose reports; --gap 1: that batch leaves one seq out, so every pump
 // keeps its fold window open (issue 13: the events since the gap and a checkpoint, until the seq arrives).
+// --idle 1: then deactivates every pump (as idle collection does) and reactivates each with a state read, timing both
+// and the CPU they take. Every run also reports the CPU per pump of the feed and the event table's bytes per pump
+// (and, with --day, per pump-day: the growth from the day's batch).
 var pumps = Arg("--pumps", 100_000);
 var concurrency = Arg("--concurrency", 64);
 var day = Arg("--day", 0) != 0;
 var gap = Arg("--gap", 0) != 0;
+var idle = Arg("--idle", 0) != 0;
 Console.WriteLine($"Activating {pumps:N0} pump grains in one silo (each paired and fed a realistic first batch{(day ? ", then a day of reports" + (gap ? " with one seq missing (fold window open)" : " (no gap)") : "")})...");
 
 await using var pg = await PrivatePostgres.StartAsync(durable: false, progress: Console.WriteLine);
 var cs = pg.ConnectionString();
-await using (var ds = NpgsqlDataSource.Create(cs))
-{
-    await new SchemaMigrator(ds, [], NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-}
+await using var eventsDb = NpgsqlDataSource.Create(cs);
+await new SchemaMigrator(eventsDb, [], NullLogger<SchemaMigrator>.Instance).MigrateAsync();
 
 var builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -42,11 +45,25 @@ await host.StartAsync();
 var grains = host.Services.GetRequiredService<IGrainFactory>();
 
 // Warm up the runtime and code paths so that one-time costs do not count per pump.
-await FeedAsync(0, 200);
+await FeedAsync(0, 200, first: true);
 var (heap0, ws0) = Measure();
+var bytes0 = await PartitioningBaseline.EventTableBytesAsync(eventsDb);
+var cpu0 = Cpu();
 var sw = Stopwatch.StartNew();
-await FeedAsync(1_000_000, pumps);
+await FeedAsync(1_000_000, pumps, first: true);
 var feedTime = sw.Elapsed;
+var feedCpu = Cpu() - cpu0;
+var bytes1 = await PartitioningBaseline.EventTableBytesAsync(eventsDb);
+TimeSpan dayTime = default, dayCpu = default;
+long bytes2 = bytes1;
+if (day)
+{
+    (cpu0, sw) = (Cpu(), Stopwatch.StartNew());
+    await FeedAsync(1_000_000, pumps, first: false);
+    (dayTime, dayCpu) = (sw.Elapsed, Cpu() - cpu0);
+    bytes2 = await PartitioningBaseline.EventTableBytesAsync(eventsDb);
+}
+
 var (heap1, ws1) = Measure();
 
 Console.WriteLine();
@@ -54,11 +71,54 @@ Console.WriteLine($"| measure | {pumps:N0} active pumps{(day ? (gap ? ", fold wi
 Console.WriteLine("|---|---|");
 Console.WriteLine($"| managed heap growth per pump | {(heap1 - heap0) / (double)pumps:N0} bytes |");
 Console.WriteLine($"| working set growth per pump | {(ws1 - ws0) / (double)pumps:N0} bytes |");
-Console.WriteLine($"| activation + pair + first batch, total | {feedTime.TotalSeconds:N1} s ({pumps / feedTime.TotalSeconds:N0} pumps/s) |");
+Console.WriteLine($"| activation + pair + first batch, total | {feedTime.TotalSeconds:N1} s ({pumps / feedTime.TotalSeconds:N0} pumps/s), silo CPU {feedCpu.TotalMilliseconds / pumps:N2} ms per pump |");
+Console.WriteLine($"| event table + indexes after the first batch (7 events) | {(bytes1 - bytes0) / (double)pumps:N0} bytes per pump |");
+if (day)
+{
+    Console.WriteLine($"| a day of hourly reports (24 events, one append) | {dayTime.TotalSeconds:N1} s ({pumps / dayTime.TotalSeconds:N0} pumps/s), silo CPU {dayCpu.TotalMilliseconds / pumps:N2} ms per pump |");
+    Console.WriteLine($"| event table + indexes per pump-day (growth from the day's batch) | {(bytes2 - bytes1) / (double)pumps:N0} bytes |");
+}
+
+if (idle)
+{
+    // Idle deactivation as the collector does it (writes nothing: the state is in the log and the snapshot), then a
+    // reactivation of every pump by a state read (snapshot + the events after it).
+    var management = grains.GetGrain<IManagementGrain>(0);
+    (cpu0, sw) = (Cpu(), Stopwatch.StartNew());
+    await management.ForceActivationCollection(TimeSpan.Zero);
+    while (await management.GetTotalActivationCount() > 100)
+    {
+        await Task.Delay(100);
+    }
+
+    var (deactTime, deactCpu) = (sw.Elapsed, Cpu() - cpu0);
+    var (heapIdle, wsIdle) = Measure();
+    (cpu0, sw) = (Cpu(), Stopwatch.StartNew());
+    var next = -1;
+    await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+    {
+        int i;
+        while ((i = Interlocked.Increment(ref next)) < pumps)
+        {
+            await grains.GetGrain<IPumpQueryGrain>($"MEM-{1_000_000 + i:D7}").GetStateAsync();
+        }
+    })));
+    var (reactTime, reactCpu) = (sw.Elapsed, Cpu() - cpu0);
+    var (heap2, _) = Measure();
+    Console.WriteLine($"| deactivate all (ForceActivationCollection) | {deactTime.TotalSeconds:N1} s ({pumps / deactTime.TotalSeconds:N0} pumps/s), silo CPU {deactCpu.TotalMilliseconds / pumps:N2} ms per pump; heap then {(heapIdle - heap0) / (double)pumps:N0} bytes per pump, working set {(wsIdle - ws0) / (double)pumps:N0} |");
+    Console.WriteLine($"| reactivate all by a state read | {reactTime.TotalSeconds:N1} s ({pumps / reactTime.TotalSeconds:N0} pumps/s), silo CPU {reactCpu.TotalMilliseconds / pumps:N2} ms per pump; heap growth per pump after {(heap2 - heap0) / (double)pumps:N0} bytes |");
+}
+
 await host.StopAsync();
 return;
 
-async Task FeedAsync(int offset, int count)
+static TimeSpan Cpu()
+{
+    using var p = Process.GetCurrentProcess();
+    return p.TotalProcessorTime;
+}
+
+async Task FeedAsync(int offset, int count, bool first)
 {
     var t0 = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
     var device = new DeviceInfo { Model = "SM2-40", Firmware = "4.2.1", Lot = "L2291", ReservoirCapacityMl = 40 };
@@ -73,21 +133,24 @@ async Task FeedAsync(int offset, int count)
         {
             var serial = $"MEM-{offset + i:D7}";
             var g = grains.GetGrain<IPumpIngestGrain>(serial);
-            await g.PairAsync("hub-" + ((offset + i) / 2), "bench");
-            await g.IngestAsync(new IngestBatch
+            if (first)
             {
-                HubId = "hub-" + ((offset + i) / 2), ReceivedAt = t0.AddHours(2), Device = device,
-                Events =
-                [
-                    new TherapyPhaseChanged { Seq = 1, At = t0, Phase = "implanted", Indication = "cancer-pain" },
-                    new PrescriptionSet { Seq = 2, At = t0, Drug = "morphine", Concentration = conc, Mode = "continuous", RateMlPerDay = 0.5, LowReservoirAlarmMl = 4 },
-                    new RefillPerformed { Seq = 3, At = t0, ExpectedResidualMl = 3, AspiratedResidualMl = 2.9, AddedMl = 38, Drug = "morphine", Concentration = conc },
-                    new DoseDelivered { Seq = 4, At = t0.AddHours(1), From = t0, VolumeMl = 0.0208, Kind = "basal" },
-                    new StatusReported { Seq = 5, At = t0.AddHours(1), BatteryPct = 87, BatteryV = 3.05, TempC = 36.8, Motor = "running" },
-                    new ReservoirLevelReported { Seq = 6, At = t0.AddHours(1), VolumeMl = 37.98, Source = "estimated" },
-                ],
-            });
-            if (day)
+                await g.PairAsync("hub-" + ((offset + i) / 2), "bench");
+                await g.IngestAsync(new IngestBatch
+                {
+                    HubId = "hub-" + ((offset + i) / 2), ReceivedAt = t0.AddHours(2), Device = device,
+                    Events =
+                    [
+                        new TherapyPhaseChanged { Seq = 1, At = t0, Phase = "implanted", Indication = "cancer-pain" },
+                        new PrescriptionSet { Seq = 2, At = t0, Drug = "morphine", Concentration = conc, Mode = "continuous", RateMlPerDay = 0.5, LowReservoirAlarmMl = 4 },
+                        new RefillPerformed { Seq = 3, At = t0, ExpectedResidualMl = 3, AspiratedResidualMl = 2.9, AddedMl = 38, Drug = "morphine", Concentration = conc },
+                        new DoseDelivered { Seq = 4, At = t0.AddHours(1), From = t0, VolumeMl = 0.0208, Kind = "basal" },
+                        new StatusReported { Seq = 5, At = t0.AddHours(1), BatteryPct = 87, BatteryV = 3.05, TempC = 36.8, Motor = "running" },
+                        new ReservoirLevelReported { Seq = 6, At = t0.AddHours(1), VolumeMl = 37.98, Source = "estimated" },
+                    ],
+                });
+            }
+            else
             {
                 // A day of hourly basal reports; with --gap the first seq of the day is missing (still in transit).
                 var from = gap ? 8 : 7;

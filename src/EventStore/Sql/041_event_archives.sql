@@ -47,7 +47,7 @@ CREATE OR REPLACE FUNCTION pf_events_archive_partition(
     part text, expected_events bigint, expected_heads_digest bytea, file_name text, file_sha256 text, actor text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
-    p pf_event_partitions;
+    p record;
     n bigint;
     streams bigint;
     digest bytea;
