@@ -14,7 +14,7 @@ namespace PumpFleet.EventStore;
 /// is then ambiguous for each, exactly as for a single append, and each caller's retry with the same event ids is
 /// idempotent.
 /// </summary>
-public sealed class GroupCommitter : IAsyncDisposable
+public sealed class GroupCommitter : IAsyncDisposable, IDisposable
 {
     private const string Sql = """
         SELECT stream_ord, inserted, error_state, error_message
@@ -284,6 +284,24 @@ public sealed class GroupCommitter : IAsyncDisposable
         }
 
         _stop.Dispose();
+    }
+
+    /// <inheritdoc />
+    /// <remarks>For a container disposed synchronously: stops taking appends and fails the queued ones without waiting
+    /// for a commit in flight (its callers get its outcome).</remarks>
+    public void Dispose()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        _queue.Writer.TryComplete();
+        _stop.Cancel();
+        while (_queue.Reader.TryRead(out var r))
+        {
+            r.Fail(new ObjectDisposedException(nameof(GroupCommitter)));
+        }
     }
 
     /// <summary>One caller's append waiting for, or in, a group.</summary>
