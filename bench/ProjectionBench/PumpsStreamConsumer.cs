@@ -81,4 +81,5 @@ public sealed class PumpsStreamConsumer(NpgsqlDataSource dataSource, IEnumerable
 }
 
 /// <summary>The consumer grain's interface (a grain needs one; nothing calls it).</summary>
+[Alias("pumpfleet.bench.pumps-stream-consumer")]
 public interface IPumpsStreamConsumer : IGrainWithStringKey;

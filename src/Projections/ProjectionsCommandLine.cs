@@ -68,7 +68,7 @@ public static class ProjectionsCommandLine
                 when long.TryParse(idText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id):
                 var store = services.GetRequiredService<ParkedEventStore>();
                 var asked = false;
-                await AuditedAsync(services, who, "projection.parked.retry", idText, async () => asked = await store.RequestRetryAsync(id, $"{who.Actor.Kind}:{who.Actor.Name}", ct), ct);
+                await AuditedAsync(services, who, "projection.parked.retry", idText, async () => asked = await store.RequestRetryAsync(id, who.Actor.Name, ct), ct);
                 await output.WriteLineAsync(asked ? $"retry asked: {id} (applied by the worker owning its partition at its next poll)" : $"no event {id} is parked");
                 return asked ? 0 : 1;
             default:

@@ -315,10 +315,26 @@ public sealed class ApiTests(DashboardApp app)
         }
 
         await Eventually.TrueAsync(async () => await app.CountAsync("SELECT count(*) FROM pf_pump_status WHERE last_seq > 0") == DashboardApp.Pumps
-                && await app.CountAsync("SELECT count(*) FROM pf_checkpoints c WHERE name = 'projection:pumps:0of1' AND c.global_position = (SELECT max(global_position) FROM pf_events)") == 1,
+                // Every log partition's pumps checkpoint at that partition's newest event (one checkpoint per partition).
+                && await app.CountAsync("""
+                    SELECT count(*) FROM (SELECT DISTINCT log_partition FROM pf_events) p
+                    WHERE NOT EXISTS (SELECT 1 FROM pf_checkpoints c
+                        WHERE c.name = 'projection:pumps:' || p.log_partition || 'of16'
+                          AND (c.transaction_id, c.global_position) = (SELECT e.transaction_id, e.global_position FROM pf_events e
+                              WHERE e.log_partition = p.log_partition ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1))
+                    """) == 0,
             TimeSpan.FromSeconds(30), "the rebuilt projection caught up");
         var after = await GetJsonAsync("/api/pumps?pageSize=500");
         Assert.Equal(before.ToJsonString(), after.ToJsonString());
         await ProblemAsync("/api/admin/projections/nope/rebuild", HttpStatusCode.NotFound, HttpMethod.Post);
+    }
+
+    [Fact]
+    public async Task ParkedEvents_AreListed_AndARetryOfNoParkedEventIsNotFound()
+    {
+        var list = await GetJsonAsync("/api/admin/projections/parked?all=true");
+        Assert.NotNull(list["parked"]);
+        Assert.Empty(list["parked"]!.AsArray());
+        await ProblemAsync("/api/admin/projections/parked/987654/retry", HttpStatusCode.NotFound, HttpMethod.Post);
     }
 }

@@ -11,18 +11,17 @@ namespace PumpFleet.ReadModels;
 
 /// <summary>
 /// <c>pf_cohort_stats</c> (model × firmware × lot): pumps, pump-days, alarms and anomalies. Per-pump contributions
-/// live in <c>pf_cohort_members</c>, so a pump whose firmware changes moves between cohorts cleanly; the cohorts a
-/// page touched are then recomputed from their members. The members also carry the surveillance dimensions
-/// (indication, normalised drug, therapy phase, implant and explant dates) and the first time of each failure kind,
-/// from which the API groups cohorts by any dimension, counts pumps affected and estimates device survival.
+/// live in <c>pf_cohort_members</c>, so a pump whose firmware changes moves between cohorts cleanly; the cohort rows
+/// then change by each changed pump's new contribution minus its old one (a re-count of the cohorts' members per page
+/// cost a scan of every member of a big cohort for every page).
+/// The members also carry the surveillance dimensions (indication, normalised drug, therapy phase, implant and explant
+/// dates) and the first time of each failure kind, from which the API groups cohorts by any dimension, counts pumps
+/// affected and estimates device survival.
 /// </summary>
 public sealed class CohortProjection : IProjection
 {
     /// <summary>The projection's name.</summary>
     public const string ProjectionName = "cohorts";
-
-    // Partitions of this projection recompute shared cohort rows; one transaction-scoped lock serialises that step.
-    private const long RecomputeLock = 0x5046_434F_484F_5254;
 
     /// <inheritdoc />
     public string Name => ProjectionName;
@@ -38,11 +37,8 @@ public sealed class CohortProjection : IProjection
         events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
         var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
         var members = await LoadAsync(conn, tx, serials, ct);
-        var touched = new HashSet<(string, string, string)>();
-        foreach (var m in members.Values)
-        {
-            touched.Add(m.Cohort);
-        }
+        // Each pump's contribution before this page: the cohort rows change by new minus old, never by a re-count.
+        var before = members.Values.ToDictionary(m => m.Serial, m => m.Share(), StringComparer.Ordinal);
 
         var changed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var stored in events)
@@ -101,8 +97,6 @@ public sealed class CohortProjection : IProjection
                     m.Anomalies++;
                     break;
             }
-
-            touched.Add(m.Cohort);
         }
 
         if (changed.Count == 0)
@@ -149,29 +143,60 @@ public sealed class CohortProjection : IProjection
             await batch.ExecuteNonQueryAsync(ct);
         }
 
-        var keys = touched.Where(k => k.Item1.Length > 0).ToArray();
-        if (keys.Length == 0)
+        // Per cohort: the sum of (new - old) contributions of the page's pumps. A pump that moved cohorts leaves its old
+        // one and joins the new one. Cost per page: the cohorts touched, not their members.
+        var deltas = new SortedDictionary<(string, string, string), Contribution>();
+        foreach (var serial in changed)
+        {
+            if (before.TryGetValue(serial, out var old) && old.Cohort.Item1.Length > 0)
+            {
+                deltas[old.Cohort] = deltas.GetValueOrDefault(old.Cohort) - old;
+            }
+
+            var now = members[serial].Share();
+            if (now.Cohort.Item1.Length > 0)
+            {
+                deltas[now.Cohort] = deltas.GetValueOrDefault(now.Cohort) + now;
+            }
+        }
+
+        if (deltas.Count == 0)
         {
             return;
         }
 
-        await using var recompute = new NpgsqlCommand($"""
-            SELECT pg_advisory_xact_lock({RecomputeLock});
-            DELETE FROM pf_cohort_stats s USING unnest(@models, @firmwares, @lots) AS k(model, firmware, lot)
-             WHERE s.model = k.model AND s.firmware = k.firmware AND s.lot = k.lot;
-            INSERT INTO pf_cohort_stats (model, firmware, lot, pumps, pump_days, alarms, critical_alarms, anomalies, updated_at)
-            SELECT m.model, m.firmware, m.lot, count(*),
-                   coalesce(sum(extract(epoch FROM (m.last_event_at - m.first_event_at)) / 86400.0), 0),
-                   sum(m.alarms), sum(m.critical_alarms), sum(m.anomalies), now()
-              FROM pf_cohort_members m
-              JOIN unnest(@models, @firmwares, @lots) AS k(model, firmware, lot)
-                ON m.model = k.model AND m.firmware = k.firmware AND m.lot = k.lot
-             GROUP BY m.model, m.firmware, m.lot;
-            """, conn, tx);
-        recompute.Parameters.AddWithValue("models", keys.Select(k => k.Item1).ToArray());
-        recompute.Parameters.AddWithValue("firmwares", keys.Select(k => k.Item2).ToArray());
-        recompute.Parameters.AddWithValue("lots", keys.Select(k => k.Item3).ToArray());
-        await recompute.ExecuteNonQueryAsync(ct);
+        // Sorted keys: two partitions updating the same cohorts lock them in the same order (no deadlock).
+        await using var update = new NpgsqlBatch(conn, tx);
+        foreach (var ((model, firmware, lot), d) in deltas)
+        {
+            var cmd = new NpgsqlBatchCommand("""
+                INSERT INTO pf_cohort_stats AS s (model, firmware, lot, pumps, pump_days, alarms, critical_alarms, anomalies, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+                ON CONFLICT (model, firmware, lot) DO UPDATE SET pumps = s.pumps + excluded.pumps, pump_days = s.pump_days + excluded.pump_days,
+                    alarms = s.alarms + excluded.alarms, critical_alarms = s.critical_alarms + excluded.critical_alarms,
+                    anomalies = s.anomalies + excluded.anomalies, updated_at = now()
+                """);
+            cmd.Parameters.Add(new() { Value = model });
+            cmd.Parameters.Add(new() { Value = firmware });
+            cmd.Parameters.Add(new() { Value = lot });
+            cmd.Parameters.Add(new() { Value = d.Pumps });
+            cmd.Parameters.Add(new() { Value = d.PumpDays });
+            cmd.Parameters.Add(new() { Value = d.Alarms });
+            cmd.Parameters.Add(new() { Value = d.CriticalAlarms });
+            cmd.Parameters.Add(new() { Value = d.Anomalies });
+            update.BatchCommands.Add(cmd);
+        }
+
+        // A cohort whose last pump left it has no row (as a re-count would leave it).
+        var empty = new NpgsqlBatchCommand("""
+            DELETE FROM pf_cohort_stats s USING unnest($1::text[], $2::text[], $3::text[]) AS k(model, firmware, lot)
+             WHERE s.model = k.model AND s.firmware = k.firmware AND s.lot = k.lot AND s.pumps <= 0
+            """);
+        empty.Parameters.Add(new() { Value = deltas.Keys.Select(k => k.Item1).ToArray() });
+        empty.Parameters.Add(new() { Value = deltas.Keys.Select(k => k.Item2).ToArray() });
+        empty.Parameters.Add(new() { Value = deltas.Keys.Select(k => k.Item3).ToArray() });
+        update.BatchCommands.Add(empty);
+        await update.ExecuteNonQueryAsync(ct);
     }
 
     private static async Task<Dictionary<string, Member>> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, CancellationToken ct)
@@ -270,5 +295,19 @@ public sealed class CohortProjection : IProjection
 
         // Pumps that have not identified themselves yet belong to no cohort (empty model is skipped).
         public (string, string, string) Cohort => (Model ?? "", Firmware ?? "", Lot ?? "");
+
+        // Pump-days: first to last trusted event time, as the cohort rate's denominator.
+        public Contribution Share() => new(
+            Cohort, 1, First is { } f && Last is { } l ? (l - f).TotalSeconds / 86400.0 : 0, Alarms, CriticalAlarms, Anomalies);
+    }
+
+    private readonly record struct Contribution(
+        (string, string, string) Cohort, int Pumps, double PumpDays, int Alarms, int CriticalAlarms, int Anomalies)
+    {
+        public static Contribution operator +(Contribution a, Contribution b) => new(
+            b.Cohort, a.Pumps + b.Pumps, a.PumpDays + b.PumpDays, a.Alarms + b.Alarms, a.CriticalAlarms + b.CriticalAlarms, a.Anomalies + b.Anomalies);
+
+        public static Contribution operator -(Contribution a, Contribution b) => new(
+            b.Cohort, a.Pumps - b.Pumps, a.PumpDays - b.PumpDays, a.Alarms - b.Alarms, a.CriticalAlarms - b.CriticalAlarms, a.Anomalies - b.Anomalies);
     }
 }
