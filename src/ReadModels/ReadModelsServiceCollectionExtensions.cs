@@ -27,6 +27,7 @@ public static class ReadModelsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, CohortProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, TherapyProjection>());
         services.TryAddSingleton<IReadModelQueries, ReadModelQueries>();
+        services.TryAddSingleton<CohortTallyStore>();
         return services;
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -16,6 +17,11 @@ namespace PumpFleet.Detection.Tests;
 
 public sealed class CohortSignalTests(PostgresFixture pg)
 {
+    // These tests seed pf_cohort_stats, the job's source when the log stream is off; the stream-fed tally is tested in
+    // tests/Streaming.Tests/CohortTallyTests.cs.
+    private static readonly IConfiguration TableSource =
+        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Streaming:Enabled"] = "false" }).Build();
+
     [Theory]
     [InlineData(3, 0.5, 0.014387677)]     // 1 − e^−0.5 (1 + 0.5 + 0.125)
     [InlineData(1, 2.0, 0.864664717)]     // 1 − e^−2
@@ -93,7 +99,7 @@ public sealed class CohortSignalTests(PostgresFixture pg)
         var store = new NpgsqlEventStore(ds);
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 6, 1, 0, 0, 0, TimeSpan.Zero));
         await using var cluster = await PumpCluster.StartAsync(cs);
-        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), time, NullLogger<CohortSignalJob>.Instance);
+        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), time, TableSource, NullLogger<CohortSignalJob>.Instance);
 
         var first = await job.RunOnceAsync(TestContext.Current.CancellationToken);
         var opened = Assert.IsType<AnomalyDetected>(Assert.Single(first));
@@ -125,7 +131,7 @@ public sealed class CohortSignalTests(PostgresFixture pg)
         var cs = await pg.CreateDatabaseAsync("coh");
         await using var ds = NpgsqlDataSource.Create(cs);
         await using var cluster = await PumpCluster.StartAsync(cs);
-        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NullLogger<CohortSignalJob>.Instance);
+        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, TableSource, NullLogger<CohortSignalJob>.Instance);
         Assert.Empty(await job.RunOnceAsync(TestContext.Current.CancellationToken));
     }
 
@@ -149,7 +155,7 @@ public sealed class CohortSignalTests(PostgresFixture pg)
 
         // The dashboard looked at the cohort first: its grain is active before the job writes.
         Assert.Empty((await cluster.Grains.GetGrain<IPumpQueryGrain>(stream).GetStateAsync()).OpenAnomalies);
-        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NullLogger<CohortSignalJob>.Instance);
+        var job = new CohortSignalJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, TableSource, NullLogger<CohortSignalJob>.Instance);
         var opened = Assert.IsType<AnomalyDetected>(Assert.Single(await job.RunOnceAsync(TestContext.Current.CancellationToken)));
 
         Assert.True(await cluster.Grains.GetGrain<IPumpAnomalyGrain>(stream).AcknowledgeAnomalyAsync(opened.AnomalyId, "dr.x", "looking"));

@@ -24,7 +24,7 @@ public sealed class LogStreamClusterFixture(PostgresFixture pg) : IAsyncLifetime
     /// <inheritdoc />
     public async ValueTask InitializeAsync()
     {
-        var cs = await pg.CreateDatabaseAsync("ls");
+        var cs = await StreamCluster.CreateDatabaseAsync(pg, "ls");
         _ds = NpgsqlDataSource.Create(cs);
         Store = new NpgsqlEventStore(_ds);
         Cluster = await StreamCluster.StartAsync(cs, silos: 2);

@@ -12,7 +12,7 @@ public sealed class LogStreamRebalanceTests(PostgresFixture pg)
     public async Task WhenASiloStops_ItsQueuesMove_AndEveryEventIsStillDelivered_InOrder()
     {
         var ct = TestContext.Current.CancellationToken;
-        var cs = await pg.CreateDatabaseAsync("lr");
+        var cs = await StreamCluster.CreateDatabaseAsync(pg, "lr");
         await using var ds = NpgsqlDataSource.Create(cs);
         var store = new NpgsqlEventStore(ds);
         await using var cluster = await StreamCluster.StartAsync(cs, silos: 2);

@@ -1,8 +1,10 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
+using PumpFleet.Clustering;
 using PumpFleet.EventStore;
 using PumpFleet.EventStore.Log;
+using PumpFleet.ReadModels;
 using PumpFleet.TestSupport;
 
 namespace PumpFleet.Streaming.Tests;
@@ -10,17 +12,41 @@ namespace PumpFleet.Streaming.Tests;
 /// <summary>An in-process cluster with the log stream provider on a real database, and helpers to append.</summary>
 public static class StreamCluster
 {
-    /// <summary>Starts <paramref name="silos"/> silos with the provider (fast poll and checkpoint settings for tests), through TestSupport's cluster.</summary>
-    public static async Task<InProcessTestCluster> StartAsync(string connectionString, int silos)
+    /// <summary>
+    /// A fresh database with the event store's, the read models' and the cluster's schema: the read models' cohort tally
+    /// grains are implicit subscribers of the partition streams in every cluster of these tests and keep their counts
+    /// there; the cluster's migration 033 holds the persistent pub-sub state.
+    /// </summary>
+    public static Task<string> CreateDatabaseAsync(PostgresFixture pg, string prefix) =>
+        pg.CreateDatabaseAsync(prefix, typeof(CohortTallyGrain).Assembly, typeof(PubSubStoreHostingExtensions).Assembly);
+
+    /// <summary>
+    /// Starts <paramref name="silos"/> silos with the provider (fast poll and checkpoint settings for tests), through
+    /// TestSupport's cluster; with <paramref name="persistentPubSub"/> the pub-sub state is kept in PostgreSQL as in the
+    /// silo host, otherwise in memory.
+    /// </summary>
+    public static async Task<InProcessTestCluster> StartAsync(string connectionString, int silos, bool persistentPubSub = false)
     {
         var configuration = new ConfigurationBuilder().Build();
         var cluster = await PumpCluster.StartAsync(connectionString, silos,
-            configure: services => services.Configure<LogStreamOptions>(o =>
+            configure: services =>
             {
-                o.PollInterval = TimeSpan.FromMilliseconds(500);
-                o.CheckpointInterval = TimeSpan.FromMilliseconds(200);
-            }),
-            configureSilo: silo => silo.AddPumpFleetLogStreams(configuration),
+                services.Configure<LogStreamOptions>(o =>
+                {
+                    o.PollInterval = TimeSpan.FromMilliseconds(500);
+                    o.CheckpointInterval = TimeSpan.FromMilliseconds(200);
+                });
+                services.AddPumpFleetReadModels();
+            },
+            configureSilo: silo =>
+            {
+                if (persistentPubSub)
+                {
+                    silo.AddPumpFleetPubSubStore(connectionString);
+                }
+
+                silo.AddPumpFleetLogStreams(configuration);
+            },
             configureClient: client => client.AddPumpFleetLogStreams());
         return cluster.Cluster;
     }

@@ -124,8 +124,12 @@ public sealed partial class LiveFeed(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    // One subscription per partition stream for this process. A subscription can be lost with the silo that held its
-    // pub-sub state (kept in memory), so it is checked now and then and made again when missing.
+    // One subscription per partition stream for this process. The silos keep subscriptions in PostgreSQL (PubSubStore,
+    // src/Clustering migration 033), so a silo's death no longer loses them (tests/Streaming.Tests/PubSubStoreTests).
+    // The check every 30 s stays for a case the store does not cover: after every silo was killed and a new one
+    // started, a client's stored subscriptions delivered nothing in a test run (Orleans' pulling agent removes a
+    // subscriber it finds unreachable, ClientNotAvailableException, which is the likely cause). The check is 16 grain
+    // calls, no database query.
     private async Task EnsureSubscribedAsync()
     {
         IStreamProvider provider;

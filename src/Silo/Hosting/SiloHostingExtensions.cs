@@ -38,7 +38,9 @@ public static class SiloHostingExtensions
             // Projections run as grains spread over the silos (src/Projections engine, src/ReadModels); the Orleans dashboard's grains too.
             silo.AddPumpFleetProjections();
             // The event log as Orleans streams ("pumpfleet-log", src/Streaming): the live dashboard's push, and any
-            // grain that reacts to committed events. Streaming:Enabled=false leaves it out.
+            // grain that reacts to committed events. Streaming:Enabled=false leaves it out. Explicit subscriptions (the
+            // dashboard's) are kept in PostgreSQL, so they outlive the silo that held their pub-sub grain.
+            silo.AddPumpFleetPubSubStore(connectionString);
             silo.AddPumpFleetLogStreams(builder.Configuration);
             silo.AddDashboard();
             // Grain calls carry the caller's trace context (W3C, in the request context); spans only when tracing is on.
