@@ -6,6 +6,7 @@ using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Domain.Detection;
 using PumpFleet.Domain.Detection.CohortFlow;
+using FlowCohortKey = PumpFleet.Domain.Detection.CohortFlow.CohortKey;
 
 namespace PumpFleet.ReadModels;
 
@@ -88,7 +89,7 @@ public sealed partial class CohortFlowJob(
             }
         }
 
-        foreach (var stream in open.Where(s => !signalling.Contains(s) && CohortKey.FromStreamId(s) is not null))
+        foreach (var stream in open.Where(s => !signalling.Contains(s) && FlowCohortKey.FromStreamId(s) is not null))
         {
             if (await grains.GetGrain<ICohortSignalGrain>(stream).SetFindingAsync(AnomalyKinds.CohortFlowDeviation, null) is { } e)
             {
