@@ -53,6 +53,7 @@ public static class DashboardHostingExtensions
         }
 
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<Api.OverviewCache>();
         services.TryAddSingleton<SignInLockout>();
         services.AddHostedService<DirectoryAudit>();
         // The live channel: one stream subscription and one summary poll per process, shared by every browser.
@@ -187,6 +188,7 @@ public static class DashboardHostingExtensions
         api.MapAnomalyEndpoints();
         api.MapCohortEndpoints();
         api.MapWorklistEndpoints();
+        api.MapOverviewEndpoints();
         api.MapLiveEndpoints();
         api.MapAdminEndpoints();
         api.MapAuditEndpoints();
