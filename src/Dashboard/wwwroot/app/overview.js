@@ -15,7 +15,9 @@ function axes(max, labels) {
 }
 
 function lineChart(el, series, labels, title) {
-  const max = Math.max(1, ...series.flatMap(s => s.values));
+  // An even integer top, so the middle tick is a whole number too.
+  const top = Math.max(2, ...series.flatMap(s => s.values));
+  const max = top + (top % 2);
   const { y, svg } = axes(max, labels);
   const x = i => L + (W - L - R) * (labels.length > 1 ? i / (labels.length - 1) : 0.5);
   const lines = series.map((s, k) => `<polyline fill="none" stroke="${colours[k % colours.length]}" stroke-width="2"
@@ -26,7 +28,8 @@ function lineChart(el, series, labels, title) {
 }
 
 function barChart(el, buckets, title) {
-  const max = Math.max(1, ...buckets.map(b => b.pumps));
+  const top = Math.max(2, ...buckets.map(b => b.pumps));
+  const max = top + (top % 2);
   const { y, svg } = axes(max, []);
   const w = (W - L - R) / Math.max(1, buckets.length);
   const bars = buckets.map((b, i) => `<rect x="${(L + i * w + 4).toFixed(1)}" y="${y(b.pumps).toFixed(1)}" width="${(w - 8).toFixed(1)}"
