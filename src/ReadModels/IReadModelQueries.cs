@@ -19,6 +19,13 @@ public interface IReadModelQueries
     Task<IReadOnlyList<WorklistRow>> RefillCandidatesAsync(
         DateTimeOffset until, string? hubId, IReadOnlyList<(string Dimension, string Value)> alsoCohorts, int limit, CancellationToken ct);
 
+    /// <summary>
+    /// The fleet overview's aggregates (one round trip of four grouped queries): anomalies open at the end of each of the
+    /// <paramref name="days"/> UTC days up to <paramref name="now"/> by kind, pumps reporting per day (rows of the daily
+    /// flow), pumps by refill-due bucket, and pumps not heard from for more than <paramref name="silentAfter"/>.
+    /// </summary>
+    Task<FleetOverview> FleetOverviewAsync(DateTimeOffset now, int days, TimeSpan silentAfter, CancellationToken ct);
+
     /// <summary>Sort keys accepted by <see cref="ListPumpsAsync"/>.</summary>
     IReadOnlyCollection<string> PumpSortKeys { get; }
 

@@ -62,3 +62,13 @@ public sealed record WorklistRow(
     string? ConcentrationUnit, double? ReservoirCapacityMl, double? ReservoirMl, DateTimeOffset NextRefillDueAt,
     DateTimeOffset? LowReservoirAt, DateTimeOffset? ForecastFrom, string Status, double? DeliveredSinceRefillMl, double? ForecastRateMlPerDay,
     double? LowReservoirMl);
+
+/// <summary>The fleet overview's aggregates (<c>GET /api/fleet/overview</c>).</summary>
+/// <param name="Days">The UTC days covered, oldest first.</param>
+/// <param name="OpenAnomaliesByKind">Per kind, anomalies open at the end of each day (aligned with <paramref name="Days"/>).</param>
+/// <param name="PumpsReportingByDay">Pumps with daily flow on each day (aligned with <paramref name="Days"/>).</param>
+/// <param name="RefillDue">Pumps (not explanted) per refill-due bucket: overdue, 0–7 d, 7–14 d, 14–30 d, 30–60 d, 60 d+, none.</param>
+/// <param name="SilentPumps">Pumps (not explanted) not heard from for longer than the silent window.</param>
+public sealed record FleetOverview(
+    DateTimeOffset Now, IReadOnlyList<DateOnly> Days, IReadOnlyDictionary<string, long[]> OpenAnomaliesByKind, long[] PumpsReportingByDay,
+    IReadOnlyList<(string Bucket, long Pumps)> RefillDue, long SilentPumps);

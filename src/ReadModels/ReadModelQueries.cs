@@ -233,6 +233,76 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
     }
 
     /// <inheritdoc />
+    public async Task<FleetOverview> FleetOverviewAsync(DateTimeOffset now, int days, TimeSpan silentAfter, CancellationToken ct)
+    {
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        var first = today.AddDays(1 - days);
+        var dayList = Enumerable.Range(0, days).Select(i => first.AddDays(i)).ToArray();
+        var index = dayList.Select((d, i) => (d, i)).ToDictionary(x => x.d, x => x.i);
+        await using var batch = dataSource.CreateBatch();
+
+        // Open at the end of day d: detected before its end and not resolved by then.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("""
+            SELECT d::date, a.kind, count(*)
+              FROM generate_series($1::date::timestamp, $2::date::timestamp, interval '1 day') AS d
+              JOIN pf_anomalies a ON a.detected_at < (d + interval '1 day') AT TIME ZONE 'UTC'
+                                 AND (a.resolved_at IS NULL OR a.resolved_at >= (d + interval '1 day') AT TIME ZONE 'UTC')
+             GROUP BY 1, 2
+            """) { Parameters = { new() { Value = first }, new() { Value = today } } });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT day, count(*) FROM pf_daily_flow WHERE day BETWEEN $1 AND $2 GROUP BY day")
+        { Parameters = { new() { Value = first }, new() { Value = today } } });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("""
+            SELECT CASE WHEN next_refill_due_at IS NULL THEN 'none'
+                        WHEN next_refill_due_at < $1 THEN 'overdue'
+                        WHEN next_refill_due_at < $1 + interval '7 days' THEN '0–7 d'
+                        WHEN next_refill_due_at < $1 + interval '14 days' THEN '7–14 d'
+                        WHEN next_refill_due_at < $1 + interval '30 days' THEN '14–30 d'
+                        WHEN next_refill_due_at < $1 + interval '60 days' THEN '30–60 d'
+                        ELSE '60 d+' END, count(*)
+              FROM pf_pump_status WHERE status <> 'inactive' GROUP BY 1
+            """) { Parameters = { new() { Value = now.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz } } });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT count(*) FROM pf_pump_status WHERE status <> 'inactive' AND last_seen_at < $1")
+        { Parameters = { new() { Value = (now - silentAfter).ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz } } });
+
+        var byKind = new SortedDictionary<string, long[]>(StringComparer.Ordinal);
+        var reporting = new long[days];
+        var buckets = new Dictionary<string, long>(StringComparer.Ordinal);
+        long silent = 0;
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var day = DateOnly.FromDateTime(r.GetDateTime(0));
+            if (!byKind.TryGetValue(r.GetString(1), out var counts))
+            {
+                byKind[r.GetString(1)] = counts = new long[days];
+            }
+
+            counts[index[day]] = r.GetInt64(2);
+        }
+
+        await r.NextResultAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            reporting[index[r.GetFieldValue<DateOnly>(0)]] = r.GetInt64(1);
+        }
+
+        await r.NextResultAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            buckets[r.GetString(0)] = r.GetInt64(1);
+        }
+
+        await r.NextResultAsync(ct);
+        if (await r.ReadAsync(ct))
+        {
+            silent = r.GetInt64(0);
+        }
+
+        string[] order = ["overdue", "0–7 d", "7–14 d", "14–30 d", "30–60 d", "60 d+", "none"];
+        return new FleetOverview(now, dayList, byKind, reporting, [.. order.Select(b => (b, buckets.GetValueOrDefault(b)))], silent);
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<AlarmItem>> ListAlarmsAsync(string? serial, bool activeOnly, string? severity, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""

@@ -46,6 +46,12 @@ public sealed class AccessibilityTests(DashboardApp app, BrowserFixture browser)
         var page = await context.NewPageAsync();
         await page.GotoAsync(path);
         await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        if (path == "/")
+        {
+            // The overview charts load beside the table: check the page with them drawn.
+            await Expect(page.Locator("body[data-overview=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        }
+
         await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, $"laptop-{Name(path)}.png"), FullPage = true });
 
         var overflow = await page.EvaluateAsync<string[]>("""

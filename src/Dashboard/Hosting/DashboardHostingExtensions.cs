@@ -53,6 +53,7 @@ public static class DashboardHostingExtensions
         }
 
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<Api.OverviewCache>();
         services.TryAddSingleton<SignInLockout>();
         services.AddHostedService<DirectoryAudit>();
         // The live channel: one stream subscription and one summary poll per process, shared by every browser.
@@ -190,6 +191,7 @@ public static class DashboardHostingExtensions
         api.MapCohortEndpoints();
         api.MapComplaintFileEndpoints();
         api.MapWorklistEndpoints();
+        api.MapOverviewEndpoints();
         api.MapLiveEndpoints();
         api.MapAdminEndpoints();
         api.MapAuditEndpoints();

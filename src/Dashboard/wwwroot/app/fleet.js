@@ -1,4 +1,5 @@
 import { api, badge, esc, fmtNum, fmtTime, header, live, relative, showError } from './common.js';
+import { loadOverview } from './overview.js';
 
 // Server-side paging, filtering and sorting over the indexed pf_pump_status read model: the browser only ever holds one page.
 const state = { page: 1, pageSize: 50, sort: 'attention', dir: 'asc', status: '', model: '', firmware: '', lot: '', q: '' };
@@ -73,5 +74,5 @@ document.querySelectorAll('th[data-sort]').forEach(th => th.addEventListener('cl
 }));
 
 await header('Fleet');
-await Promise.all([loadSummary(), loadFacets(), loadPumps()]);
+await Promise.all([loadSummary(), loadFacets(), loadPumps(), loadOverview().catch(e => showError(document.getElementById('chart-anomalies'), e))]);
 live(() => { loadSummary(); loadPumps(); });
