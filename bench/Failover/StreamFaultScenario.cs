@@ -1,0 +1,311 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+using Orleans.Streams;
+using PumpFleet.Clustering;
+using PumpFleet.EventStore;
+using PumpFleet.EventStore.Local;
+using PumpFleet.EventStore.Log;
+using PumpFleet.Streaming;
+
+namespace PumpFleet.Failover;
+
+/// <summary>What one stream-delivery fault run found.</summary>
+public sealed record StreamFaultReport(
+    long Committed, long DeliveredDistinct, long Deliveries, int StreamsIncomplete, TimeSpan KillRecovery, TimeSpan PostgresDown,
+    TimeSpan PostgresRecovery, int WriterFailures)
+{
+    /// <inheritdoc />
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"committed {Committed}, delivered {DeliveredDistinct} distinct ({Deliveries} deliveries, {Deliveries - DeliveredDistinct} redelivered), streams incomplete {StreamsIncomplete}; " +
+        $"every partition delivering again {KillRecovery.TotalSeconds:F2} s after the silo SIGKILL; PostgreSQL down {PostgresDown.TotalSeconds:F2} s, every partition delivering again {PostgresRecovery.TotalSeconds:F2} s after it was back; writer failures {WriterFailures}");
+}
+
+/// <summary>
+/// Delivery under faults, full form (issue 14): two silo processes (AdoNet clustering, the <c>pumpfleet-log</c> provider,
+/// pub-sub state in PostgreSQL) over one private PostgreSQL; this process is an Orleans client holding one explicit
+/// subscription per partition stream (what a dashboard holds) and counts deliveries by (stream, version); a writer
+/// appends to 64 streams all the time. In one run a silo is SIGKILLed and PostgreSQL is restarted; then the writer
+/// stops and the count must equal what the log holds. The short form is tests/Streaming.Tests'
+/// <c>DeliveryUnderFaultsTests</c> (in-process cluster).
+/// </summary>
+public static class StreamFaultScenario
+{
+    /// <summary>Runs once; every process it started is gone when it returns.</summary>
+    public static async Task<StreamFaultReport> RunAsync(string siloDll, PrivatePostgres pg, string connectionString, Action<string> progress, CancellationToken ct = default)
+    {
+        var clusterId = "streamfo-" + Guid.NewGuid().ToString("N")[..8];
+        var step = TimeSpan.FromMinutes(4);
+        var silos = new List<SiloProcess>();
+        IHost? client = null;
+        await using var ds = NpgsqlDataSource.Create(connectionString);
+        var store = new NpgsqlEventStore(ds);
+        // Four streams in every partition, so every queue has work before and after each fault.
+        var streams = Enumerable.Range(0, 4 * LogPartitioning.Count).Select(i => StreamIn(i % LogPartitioning.Count)).ToList();
+        var counter = new DeliveryCounter();
+        var writer = new StreamWriter(store, streams);
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                silos.Add(SiloProcess.Start(siloDll, connectionString, clusterId, FreePort(), FreePort()));
+            }
+
+            await WaitAsync(async () =>
+            {
+                ThrowIfExited(silos);
+                return await CountActiveAsync(ds, clusterId) == 2;
+            }, step, "two silos Active", ct);
+            client = await StartClientAsync(connectionString, clusterId, ct);
+            var provider = client.Services.GetRequiredService<IClusterClient>().GetStreamProvider(LogStreams.ProviderName);
+            foreach (var id in LogStreams.AllPartitions())
+            {
+                await provider.GetStream<CommittedEvent>(id).SubscribeAsync(counter);
+            }
+
+            progress($"cluster {clusterId}: silos {string.Join(", ", silos.Select(x => x.Pid))}; 16 partition subscriptions; writer on {streams.Count} streams");
+            writer.Start();
+            await WaitAsync(() => Task.FromResult(counter.Partitions(DateTimeOffset.MinValue) == LogPartitioning.Count), step, "every partition delivering", ct);
+
+            // A silo SIGKILL: its queues and pub-sub grains move to the survivor.
+            var killAt = DateTimeOffset.UtcNow;
+            progress($"SIGKILL silo {silos[1].SiloPort} (pid {silos[1].Pid})");
+            silos[1].Kill();
+            await WaitAsync(() => Task.FromResult(counter.Partitions(killAt) == LogPartitioning.Count), step, "every partition delivering after the kill", ct);
+            var killRecovery = DateTimeOffset.UtcNow - killAt;
+            progress($"every partition delivering again after {killRecovery.TotalSeconds:F2} s");
+
+            // A PostgreSQL restart, down until the writer felt it.
+            var failures = writer.Failures;
+            var downAt = DateTimeOffset.UtcNow;
+            await pg.StopAsync();
+            await WaitAsync(() => Task.FromResult(writer.Failures > failures), step, "an append to fail while PostgreSQL is down", ct);
+            await pg.RestartAsync();
+            var backAt = DateTimeOffset.UtcNow;
+            await WaitAsync(() => Task.FromResult(counter.Partitions(backAt) == LogPartitioning.Count), step, "every partition delivering after the restart", ct);
+            var pgRecovery = DateTimeOffset.UtcNow - backAt;
+            progress($"PostgreSQL down {(backAt - downAt).TotalSeconds:F2} s; every partition delivering again after {pgRecovery.TotalSeconds:F2} s");
+
+            await writer.StopAsync();
+            Dictionary<string, long> committed = [];
+            await WaitAsync(async () =>
+            {
+                committed = await CommittedAsync(store, streams);
+                return streams.All(s => counter.Complete(s, committed.GetValueOrDefault(s)));
+            }, step, "every committed event delivered", ct);
+            return new StreamFaultReport(committed.Values.Sum(), counter.Distinct, counter.Deliveries,
+                streams.Count(s => !counter.Complete(s, committed.GetValueOrDefault(s))), killRecovery, backAt - downAt, pgRecovery, writer.Failures);
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        {
+            var logs = string.Join("\n", silos.Select(x => $"--- silo {x.SiloPort} (exited: {x.HasExited})\n{(x.Log.Length <= 3000 ? x.Log : x.Log[^3000..])}"));
+            throw new InvalidOperationException($"{e.Message}\n{logs}", e);
+        }
+        finally
+        {
+            await writer.StopAsync();
+            if (client is not null)
+            {
+                await client.StopAsync(CancellationToken.None);
+                client.Dispose();
+            }
+
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+    }
+
+    private static string StreamIn(int partition)
+    {
+        while (true)
+        {
+            var id = $"SF-{Guid.NewGuid():N}"[..16].ToUpperInvariant();
+            if (LogPartitioning.PartitionOf(id) == partition)
+            {
+                return id;
+            }
+        }
+    }
+
+    private static async Task<IHost> StartClientAsync(string connectionString, string clusterId, CancellationToken ct)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["PumpFleet:Clustering"] = "AdoNet",
+            ["Orleans:ClusterId"] = clusterId,
+            ["Orleans:ServiceId"] = "pumpfleet-failover",
+        });
+        builder.UseOrleansClient(client => client.UsePumpFleetClustering(builder.Configuration, connectionString).AddPumpFleetLogStreams());
+        var host = builder.Build();
+        await host.StartAsync(ct);
+        return host;
+    }
+
+    // What the log holds, read through the store (only src/EventStore names the event tables).
+    private static async Task<Dictionary<string, long>> CommittedAsync(NpgsqlEventStore store, List<string> streams)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var s in streams)
+            {
+                long v = 0;
+                await foreach (var e in store.ReadStreamAsync(s))
+                {
+                    v = e.Version;
+                }
+
+                result[s] = v;
+            }
+
+            return result;
+        }
+        catch (NpgsqlException)
+        {
+            return [];
+        }
+    }
+
+    private static async Task<long> CountActiveAsync(NpgsqlDataSource ds, string clusterId)
+    {
+        try
+        {
+            await using var cmd = ds.CreateCommand("SELECT count(*) FROM pf_orleans_membership WHERE deployment_id = $1 AND status = 3");
+            cmd.Parameters.Add(new() { Value = clusterId });
+            return (long)(await cmd.ExecuteScalarAsync())!;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return 0;
+        }
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (sw.Elapsed > timeout)
+            {
+                throw new TimeoutException($"Timed out after {timeout} waiting for: {what}");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
+        }
+    }
+
+    private static void ThrowIfExited(List<SiloProcess> silos)
+    {
+        foreach (var silo in silos.Where(x => x.HasExited))
+        {
+            throw new InvalidOperationException($"silo {silo.SiloPort} exited with {silo.ExitCode}");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The counting consumer: distinct versions per stream, and when each partition last delivered.</summary>
+    private sealed class DeliveryCounter : IAsyncObserver<CommittedEvent>
+    {
+        private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, byte>> _versions = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<int, DateTimeOffset> _lastByPartition = new();
+        private long _deliveries;
+
+        public long Deliveries => Interlocked.Read(ref _deliveries);
+
+        public long Distinct => _versions.Values.Sum(v => (long)v.Count);
+
+        /// <summary>Partitions that delivered something after <paramref name="since"/>.</summary>
+        public int Partitions(DateTimeOffset since) => _lastByPartition.Values.Count(t => t > since);
+
+        /// <summary>Versions 1…<paramref name="committed"/> all delivered.</summary>
+        public bool Complete(string stream, long committed) =>
+            committed == 0 || (_versions.TryGetValue(stream, out var v) && v.Count == committed && v.Keys.Max() == committed);
+
+        public Task OnNextAsync(CommittedEvent item, StreamSequenceToken? token = null)
+        {
+            Interlocked.Increment(ref _deliveries);
+            _versions.GetOrAdd(item.StreamId, _ => new()).TryAdd(item.Version, 0);
+            _lastByPartition[LogPartitioning.PartitionOf(item.StreamId)] = DateTimeOffset.UtcNow;
+            return Task.CompletedTask;
+        }
+
+        public Task OnCompletedAsync() => Task.CompletedTask;
+
+        public Task OnErrorAsync(Exception ex) => Task.CompletedTask;
+    }
+
+    /// <summary>Appends 3 events at a time round-robin until stopped; after a failure it re-reads the stream's version.</summary>
+    private sealed class StreamWriter(NpgsqlEventStore store, List<string> streams)
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Dictionary<string, long?> _versions = streams.ToDictionary(s => s, _ => (long?)0, StringComparer.Ordinal);
+        private Task _run = Task.CompletedTask;
+        private int _failures;
+
+        public int Failures => Volatile.Read(ref _failures);
+
+        public void Start() => _run = Task.Run(RunAsync);
+
+        public async Task StopAsync()
+        {
+            await _stop.CancelAsync();
+#pragma warning disable VSTHRD003 // the writer's own loop, started by Start on the thread pool; no context to deadlock on
+            await _run;
+#pragma warning restore VSTHRD003
+        }
+
+        private async Task RunAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                foreach (var s in streams)
+                {
+                    if (_stop.IsCancellationRequested)
+                    {
+                        return;
+                    }
+
+                    try
+                    {
+                        var version = _versions[s] ?? await CurrentVersionAsync(s);
+                        var events = Enumerable.Range(1, 3).Select(i => new EventToAppend(Guid.NewGuid(), "bench.event",
+                            $$"""{"n":{{version + i}}}""", null, null, DateTimeOffset.UtcNow)).ToList();
+                        _versions[s] = (await store.AppendAsync(s, version, events)).NextExpectedVersion;
+                    }
+                    catch (Exception e) when (e is NpgsqlException or WrongExpectedVersionException or TimeoutException or InvalidOperationException)
+                    {
+                        _versions[s] = null;
+                        Interlocked.Increment(ref _failures);
+                        await Task.Delay(TimeSpan.FromMilliseconds(50), CancellationToken.None);
+                    }
+                }
+            }
+        }
+
+        private async Task<long> CurrentVersionAsync(string s)
+        {
+            long v = 0;
+            await foreach (var e in store.ReadStreamAsync(s))
+            {
+                v = e.Version;
+            }
+
+            return v;
+        }
+    }
+}
