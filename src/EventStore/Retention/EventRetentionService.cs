@@ -92,11 +92,21 @@ internal sealed partial class EventRetentionService(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
+    private bool _reported;
+
     internal async Task RunOnceAsync(EventRetentionOptions o, CancellationToken ct)
     {
         foreach (var p in await partitions.EnsureAsync(o.PartitionsAhead, ct))
         {
             LogCreated(p.Name, p.From, p.To);
+        }
+
+        if (!_reported)
+        {
+            // Once per start, so the log always says how far ahead the table is ready, created now or earlier.
+            var inTable = (await partitions.ListAsync(ct)).Where(p => p.ArchivedAt is null).ToList();
+            LogReady(inTable.Count, inTable.Count == 0 ? null : inTable[^1].To, o.ArchiveAfterMonths);
+            _reported = true;
         }
 
         if (o.ArchiveAfterMonths is { } months && o.ArchiveDirectory is { } directory)
@@ -112,6 +122,9 @@ internal sealed partial class EventRetentionService(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Event table partition {Name} created ahead of time for events received from {From:u} to {To:u}")]
     private partial void LogCreated(string name, DateTimeOffset? from, DateTimeOffset to);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Event table partitions: {Count} monthly partitions in the table, ready for events received until {Through:u}; retention: archive after {ArchiveAfterMonths} months (empty: keep everything)")]
+    private partial void LogReady(int count, DateTimeOffset? through, int? archiveAfterMonths);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Event table partition {Name} archived ({Events} events, {Streams} streams) to {Manifest} (SHA-256 {Sha256}) and dropped")]
     private partial void LogArchived(string name, long events, long streams, string manifest, string sha256);
