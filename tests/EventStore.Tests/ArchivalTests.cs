@@ -66,9 +66,17 @@ public sealed class ArchivalTests(PostgresFixture pg) : EventStoreTestBase(pg), 
         var report = await new ChainVerifier(DataSource).VerifyAsync(ct: Ct);
         Assert.True(report.Intact, string.Join("; ", report.Breaks));
         Assert.Equal([3L], (await ReadAsync(a)).Select(e => e.Version));
-        // Appends go on after the archive: b's chain continues from its archived head, a new stream from the start.
-        await Store.AppendAsync(b, 1, [At(ThisMonth, 2)], Ct);
+        // Appends go on after the archive: a's chain continues in the table; b's, whose last event is archived, from its
+        // archived head through the group-commit path (pf_append_streams, 042), grouped with c's in the table.
         await Store.AppendAsync(a, 3, [At(ThisMonth, 4)], Ct);
+        await using (var committer = new GroupCommitter(DataSource, new GroupCommitOptions { Writers = 1, MaxStreams = 4 }))
+        {
+            var grouped = await Task.WhenAll(
+                committer.AppendAsync(new StreamAppend(b, 1, [At(ThisMonth, 2)]), Ct),
+                committer.AppendAsync(new StreamAppend(c, 1, [At(ThisMonth, 2)]), Ct));
+            Assert.Equal([2L, 2L], grouped.Select(r => r.NextExpectedVersion));
+        }
+
         Assert.True((await new ChainVerifier(DataSource).VerifyAsync(ct: Ct)).Intact);
         Assert.True((await new ChainVerifier(DataSource).VerifyAsync(b, Ct)).Intact);
         // Nothing else is due, and the audit trail has the archive.

@@ -37,7 +37,9 @@ BEGIN
         error_state := NULL;
         error_message := NULL;
         BEGIN
-            WITH RECURSIVE prev AS (SELECT e.hash FROM pf_events e WHERE e.stream_id = s AND e.version = v),
+            -- A stream whose previous event was archived (041) chains from the archive's anchor, as the single append does.
+            WITH RECURSIVE prev AS (SELECT e.hash FROM pf_events e WHERE e.stream_id = s AND e.version = v
+                                    UNION ALL SELECT a.hash FROM pf_event_archive_heads a WHERE a.stream_id = s AND a.version = v),
             chain(ord, data, meta, h) AS (
                 SELECT 0::bigint, NULL::jsonb, NULL::jsonb, (SELECT hash FROM prev)
                 UNION ALL
