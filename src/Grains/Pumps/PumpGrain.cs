@@ -15,7 +15,13 @@ namespace PumpFleet.Grains.Pumps;
 /// One virtual actor per pump serial: the digital twin. Event sourcing is done here explicitly rather than with
 /// JournaledGrain, because JournaledGrain's ConfirmEvents retries a failed write forever and never fails the call
 /// (notes/tech.md §2), while the protocol needs a failed append to fail the call so the gateway does not acknowledge.
-/// </summary>
+/// <remarks>
+/// Random placement, not Orleans' default resource-optimised placement: pumps are many, small and alike, so spreading
+/// them evenly from the first call is what keeps a silo failure to its share of the fleet. The default prefers the
+/// silo that received the call while the others' load statistics look alike, so a burst of new activations (a hub
+/// reconnect storm, a fresh cluster) could land on one silo; FailoverTests saw all of its pumps on one of three.
+/// </remarks>
+[Orleans.Placement.RandomPlacement]
 public sealed partial class PumpGrain(
     IEventStore store, IOptions<PumpGrainOptions> options, PumpInstruments instruments, ILogger<PumpGrain> logger,
     IOptions<AnomalyDetectionOptions> detection, TimeProvider time)
