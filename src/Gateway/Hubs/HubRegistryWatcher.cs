@@ -41,6 +41,7 @@ public sealed partial class HubRegistryWatcher(
     /// <summary>The notification channel of the trigger.</summary>
     public const string Channel = "pf_gateway_hubs";
 
+    private static readonly TimeSpan InitialBackoff = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ConcurrentDictionary<string, bool> _revoked = new(StringComparer.Ordinal);
@@ -55,12 +56,14 @@ public sealed partial class HubRegistryWatcher(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var listeners = services.GetServices<IHubRegistryListener>().ToList();
-        var backoff = TimeSpan.FromMilliseconds(200);
+        var backoff = InitialBackoff;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await ListenAsync(listeners, stoppingToken);
+                // Once listening and re-checked, the next failure is retried promptly again: the backoff is for a
+                // database that stays down, not a penalty that grows over the life of the process.
+                await ListenAsync(listeners, () => backoff = InitialBackoff, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -77,7 +80,7 @@ public sealed partial class HubRegistryWatcher(
         }
     }
 
-    private async Task ListenAsync(List<IHubRegistryListener> listeners, CancellationToken ct)
+    private async Task ListenAsync(List<IHubRegistryListener> listeners, Action listening, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         var changed = new HashSet<string>(StringComparer.Ordinal);
@@ -97,6 +100,7 @@ public sealed partial class HubRegistryWatcher(
         // this full re-check.
         await RecheckAllAsync(listeners, ct);
         _ready.TrySetResult();
+        listening();
         var interval = options.Value.RegistryRecheckInterval;
         var next = time.GetUtcNow() + interval;
         while (!ct.IsCancellationRequested)
@@ -104,8 +108,9 @@ public sealed partial class HubRegistryWatcher(
             var wait = next - time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
-                // Notifications are raised on this thread, inside WaitAsync.
-                await conn.WaitAsync(wait, ct);
+                // Notifications are raised on this thread, inside WaitAsync. Npgsql takes whole milliseconds and
+                // treats 0 as "wait forever": never let a remainder below 1 ms truncate to 0 (WaitTimeout).
+                await conn.WaitAsync(WaitTimeout(wait), ct);
             }
 
             if (changed.Count > 0)
@@ -122,6 +127,16 @@ public sealed partial class HubRegistryWatcher(
             }
         }
     }
+
+    /// <summary>
+    /// The timeout for <see cref="NpgsqlConnection.WaitAsync(int, CancellationToken)"/> until the next re-check:
+    /// <paramref name="remaining"/> rounded up to whole milliseconds, at least 1. Npgsql's own
+    /// <c>WaitAsync(TimeSpan)</c> truncates, and its 0 means no timeout at all: a remainder below 1 ms (a wait that
+    /// ended a fraction early) then blocked until the next notification, so without notifications the periodic
+    /// re-check stopped for good.
+    /// </summary>
+    internal static int WaitTimeout(TimeSpan remaining) =>
+        (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
 
     private async Task OnChangedAsync(List<IHubRegistryListener> listeners, List<string> ids, CancellationToken ct)
     {
