@@ -328,7 +328,7 @@ public static class FailoverScenario
         return (int)(await cmd.ExecuteScalarAsync() ?? 0);
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, CancellationToken ct)
+    internal static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, CancellationToken ct)
     {
         var sw = Stopwatch.StartNew();
         while (!await condition())
@@ -342,7 +342,7 @@ public static class FailoverScenario
         }
     }
 
-    private static void ThrowIfExited(List<SiloProcess> silos)
+    internal static void ThrowIfExited(List<SiloProcess> silos)
     {
         foreach (var silo in silos.Where(x => x.HasExited))
         {
@@ -350,7 +350,7 @@ public static class FailoverScenario
         }
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

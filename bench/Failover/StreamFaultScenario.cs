@@ -54,12 +54,12 @@ public static class StreamFaultScenario
         {
             for (var i = 0; i < 2; i++)
             {
-                silos.Add(SiloProcess.Start(siloDll, connectionString, clusterId, FreePort(), FreePort()));
+                silos.Add(SiloProcess.Start(siloDll, connectionString, clusterId, FailoverScenario.FreePort(), FailoverScenario.FreePort()));
             }
 
-            await WaitAsync(async () =>
+            await FailoverScenario.WaitAsync(async () =>
             {
-                ThrowIfExited(silos);
+                FailoverScenario.ThrowIfExited(silos);
                 return await CountActiveAsync(ds, clusterId) == 2;
             }, step, "two silos Active", ct);
             client = await StartClientAsync(connectionString, clusterId, ct);
@@ -71,13 +71,13 @@ public static class StreamFaultScenario
 
             progress($"cluster {clusterId}: silos {string.Join(", ", silos.Select(x => x.Pid))}; 16 partition subscriptions; writer on {streams.Count} streams");
             writer.Start();
-            await WaitAsync(() => Task.FromResult(counter.Partitions(DateTimeOffset.MinValue) == LogPartitioning.Count), step, "every partition delivering", ct);
+            await FailoverScenario.WaitAsync(() => Task.FromResult(counter.Partitions(DateTimeOffset.MinValue) == LogPartitioning.Count), step, "every partition delivering", ct);
 
             // A silo SIGKILL: its queues and pub-sub grains move to the survivor.
             var killAt = DateTimeOffset.UtcNow;
             progress($"SIGKILL silo {silos[1].SiloPort} (pid {silos[1].Pid})");
             silos[1].Kill();
-            await WaitAsync(() => Task.FromResult(counter.Partitions(killAt) == LogPartitioning.Count), step, "every partition delivering after the kill", ct);
+            await FailoverScenario.WaitAsync(() => Task.FromResult(counter.Partitions(killAt) == LogPartitioning.Count), step, "every partition delivering after the kill", ct);
             var killRecovery = DateTimeOffset.UtcNow - killAt;
             progress($"every partition delivering again after {killRecovery.TotalSeconds:F2} s");
 
@@ -85,16 +85,16 @@ public static class StreamFaultScenario
             var failures = writer.Failures;
             var downAt = DateTimeOffset.UtcNow;
             await pg.StopAsync();
-            await WaitAsync(() => Task.FromResult(writer.Failures > failures), step, "an append to fail while PostgreSQL is down", ct);
+            await FailoverScenario.WaitAsync(() => Task.FromResult(writer.Failures > failures), step, "an append to fail while PostgreSQL is down", ct);
             await pg.RestartAsync();
             var backAt = DateTimeOffset.UtcNow;
-            await WaitAsync(() => Task.FromResult(counter.Partitions(backAt) == LogPartitioning.Count), step, "every partition delivering after the restart", ct);
+            await FailoverScenario.WaitAsync(() => Task.FromResult(counter.Partitions(backAt) == LogPartitioning.Count), step, "every partition delivering after the restart", ct);
             var pgRecovery = DateTimeOffset.UtcNow - backAt;
             progress($"PostgreSQL down {(backAt - downAt).TotalSeconds:F2} s; every partition delivering again after {pgRecovery.TotalSeconds:F2} s");
 
             await writer.StopAsync();
             Dictionary<string, long> committed = [];
-            await WaitAsync(async () =>
+            await FailoverScenario.WaitAsync(async () =>
             {
                 committed = await CommittedAsync(store, streams);
                 return streams.All(s => counter.Complete(s, committed.GetValueOrDefault(s)));
@@ -187,35 +187,6 @@ public static class StreamFaultScenario
         {
             return 0;
         }
-    }
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, CancellationToken ct)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (sw.Elapsed > timeout)
-            {
-                throw new TimeoutException($"Timed out after {timeout} waiting for: {what}");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
-        }
-    }
-
-    private static void ThrowIfExited(List<SiloProcess> silos)
-    {
-        foreach (var silo in silos.Where(x => x.HasExited))
-        {
-            throw new InvalidOperationException($"silo {silo.SiloPort} exited with {silo.ExitCode}");
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>The counting consumer: distinct versions per stream, and when each partition last delivered.</summary>
