@@ -2,10 +2,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using Orleans;
 using Orleans.Hosting;
 using Orleans.Providers;
-using Orleans.Runtime;
 using Orleans.Storage;
 using Orleans.Streams;
 
@@ -35,9 +33,7 @@ public static class LogStreamHostingExtensions
             s.ConfigurePullingAgent(ob => ob.Configure<IOptions<LogStreamOptions>>((o, log) => o.GetQueueMsgsTimerPeriod = log.Value.AgentPeriod));
             s.UseConsistentRingQueueBalancer();
             s.ConfigureStreamPubSub(StreamPubSubType.ExplicitGrainBasedAndImplicit);
-            s.ConfigureLifecycle(ob => ob.Configure(o => o.StartStage = ManifestReadyGate.AgentsStartStage));
         });
-        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ManifestReadyGate>();
 
         // Explicit subscriptions (the dashboard's, a rewinding consumer's) live in the pub-sub grains' state. Kept in
         // memory per silo: a subscription whose rendezvous grain was on a dead silo is lost, and its subscriber
