@@ -70,7 +70,7 @@ public sealed class ImplantClaimTests(PumpClusterFixture fx) : IClassFixture<Pum
 
             // Stored: one claim, one implant of the serial, in the winner's stream.
             Assert.Equal(1, await CountAsync("SELECT count(*) FROM pf_events WHERE stream_id = $1", StreamIds.ImplantClaim(serial)));
-            Assert.Equal(1, await CountAsync("SELECT count(*) FROM pf_events WHERE type = 'therapy.implant' AND data->>'serial' = $1", serial));
+            Assert.Equal(1, await CountAsync("SELECT count(*) FROM pf_events WHERE event_type = 'therapy.implant' AND data->>'serial' = $1", serial));
             Assert.Equal(winner, await fx.Cluster.Grains.GetGrain<IImplantClaimGrain>(serial).HolderAsync());
         }
     }
