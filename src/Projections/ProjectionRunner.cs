@@ -69,8 +69,12 @@ public sealed partial class ProjectionRunner(
         // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
         while (pending.Count > 0 && !ct.IsCancellationRequested)
         {
-            foreach (var q in pending.ToArray())
+            var round = pending.ToArray();
+            for (var i = 0; i < round.Length; i++)
             {
+                var q = round[i];
+                // The next partition's page is read while this one is applied (see ReadPageAsync).
+                StartReadAhead(name, round[(i + 1) % round.Length], q, ct);
                 var r = await RunPageAsync(name, q, ct);
                 applied += r.Applied;
                 if (r.Moved)
@@ -194,12 +198,13 @@ public sealed partial class ProjectionRunner(
     }
 
     // The page after `from`: the one read ahead while the previous page was applied, when it was read from there and
-    // is full; otherwise read now. A full page is followed by starting the read of the next one, so the log read of
-    // page n+1 overlaps the fold, the writes and the commit of page n (the database serves the read while this
-    // process folds). Reading ahead changes nothing of the gap-safe order: the next page is read from this page's end
-    // exactly as it would be after the commit, and it is used only if this runner's checkpoint is then there. A short
-    // read-ahead page is not used: it may have stopped at the horizon that this runner's own open page transaction
-    // held back, and a fresh read goes further.
+    // is full; otherwise read now. CatchUpAsync starts reading the next partition's page (from this runner's own last
+    // commit there) before it applies the current one, so the log read of one page overlaps the fold, the writes and
+    // the commit of the page before it (the database serves the read while this process folds); one read ahead per
+    // worker at a time. Reading ahead changes nothing of the gap-safe order: the page is read from the position the
+    // checkpoint is expected at, and it is used only if the checkpoint is there when its turn comes (checked again
+    // under the lock). A short read-ahead page is not used: it may have stopped at the horizon held back by this
+    // runner's own open page transaction, and a fresh read goes further.
     private async Task<GlobalPage> ReadPageAsync(string checkpointName, int logPartition, GlobalCheckpoint from, CancellationToken ct)
     {
         var size = options.Value.PageSize;
@@ -217,12 +222,21 @@ public sealed partial class ProjectionRunner(
             page = await partitions.ReadPartitionAsync(logPartition, from, size, ct);
         }
 
-        if (page.Events.Count == size)
+        return page;
+    }
+
+    // Reads ahead the page of log partition `next` that comes after this runner's last commit there, unless that is the
+    // partition about to run (nothing to overlap) or nothing is known about it yet.
+    private void StartReadAhead(string name, int next, int current, CancellationToken ct)
+    {
+        var checkpointName = Partitioning.CheckpointName(name, next);
+        if (next == current || !_committed.TryGetValue(checkpointName, out var from)
+            || (_prefetched.TryGetValue(checkpointName, out var existing) && existing.From == from))
         {
-            _prefetched[checkpointName] = new Prefetch(page.Next, ReadAheadAsync(logPartition, page.Next, size, ct));
+            return;
         }
 
-        return page;
+        _prefetched[checkpointName] = new Prefetch(from, ReadAheadAsync(next, from, options.Value.PageSize, ct));
     }
 
     // Never throws: a failed or cancelled read-ahead is simply read again when its page is due.
