@@ -35,6 +35,9 @@ var platformEnv = tracing switch
     "file" => new Dictionary<string, string> { ["PumpFleet__Tracing__SpanFile"] = spanFile! },
     _ => throw new ArgumentException($"--tracing must be off, unsampled or file, not '{tracing}'."),
 };
+// --connection-options "Max Auto Prepare=0": appended to the platform's connection string (the private server's port
+// is known only at run time), to compare Npgsql settings in the same build.
+var connectionOptions = Arg("--connection-options", "");
 foreach (var kv in args.Where(a => a.StartsWith("--env:", StringComparison.Ordinal)).Select(a => a["--env:".Length..].Split('=', 2)))
 {
     platformEnv[kv[0]] = kv[1]; // e.g. --env:PumpFleet__Grains__GroupCommit=false, to compare settings in one build
@@ -48,10 +51,15 @@ if (!File.Exists(siloDll))
 }
 
 Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s, tracing {tracing}, load average {File.ReadAllText("/proc/loadavg").Trim()}");
+if (platformEnv.Count > 0 || connectionOptions.Length > 0)
+{
+    Console.WriteLine($"Platform settings: {string.Join(", ", platformEnv.Select(kv => $"{kv.Key}={kv.Value}"))} {connectionOptions}".TrimEnd());
+}
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
 var mqttPort = FreePort();
 var httpPort = FreePort();
-using var platform = StartPlatform(siloDll, pg.ConnectionString(), mqttPort, httpPort, platformEnv);
+using var platform = StartPlatform(siloDll, string.IsNullOrEmpty(connectionOptions) ? pg.ConnectionString() : $"{pg.ConnectionString()};{connectionOptions}",
+    mqttPort, httpPort, platformEnv);
 await WaitForAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(90));
 Console.WriteLine($"Platform pid {platform.Id} ready (MQTT {mqttPort}, HTTP {httpPort})");
 
