@@ -12,10 +12,11 @@ public static class EventStoreDataSource
     /// <summary>
     /// <c>Max Auto Prepare</c> when the connection string does not set it: how many distinct statements each pooled
     /// connection keeps prepared (LRU). The readers' and the append's statements run thousands of times a second with
-    /// the same text; unprepared, every call is parsed and planned again, and over a partitioned <c>pf_events</c>
-    /// planning is most of a page's cost (0.56 ms against 0.07 ms with one table, docs/benchmarks.md). 64 covers the
-    /// event store's, the projections' and the read models' statements with room to spare; each costs the server one
-    /// cached plan per connection.
+    /// the same text; unprepared, every call is parsed and planned again (over a partitioned <c>pf_events</c> planning
+    /// a reader's page took 0.56 ms against 0.07 ms with one table). PostgreSQL may still re-plan a prepared statement
+    /// when it prefers custom plans, so what this buys is measured, not assumed (docs/benchmarks.md "Prepared readers").
+    /// 64 covers the event store's, the projections' and the read models' statements with room to spare; each costs
+    /// the server one cached statement per connection.
     /// </summary>
     public const int DefaultMaxAutoPrepare = 64;
 
