@@ -37,7 +37,8 @@ public sealed class TracingTests(PostgresFixture pg) : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var cs = await pg.CreateDatabaseAsync("tracing", typeof(ProjectionRunner).Assembly, typeof(GatewayServiceCollectionExtensions).Assembly);
+        // The read models' migrations create pf_projection_progress, which the projection engine's page writes.
+        var cs = await pg.CreateDatabaseAsync("tracing", typeof(ProjectionRunner).Assembly, typeof(ReadModelsServiceCollectionExtensions).Assembly, typeof(GatewayServiceCollectionExtensions).Assembly);
         _mqttPort = Ports.Free();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", ApplicationName = typeof(TracingTests).Assembly.GetName().Name });
         builder.WebHost.UseUrls("http://127.0.0.1:0");
