@@ -81,8 +81,8 @@ internal static class PumpEndpoints
             view = view with { TherapyId = therapy.TherapyId, TherapyPhase = therapy.TherapyPhase, ImplantedAt = therapy.ImplantedAt, ExplantedAt = therapy.ExplantedAt };
         }
 
-        // Now (not as of a past time): the forecasts corrected by an open cohort flow warning of the pump's cohort.
-        return TypedResults.Ok(at is null ? FlowCorrections.Apply(view, await FlowCorrections.OpenAsync(queries, ct)) : view);
+        // A cohort flow correction is the pump's own state (flow-correction.changed): the view carries it, as of then too.
+        return TypedResults.Ok(view);
     }
 
     private static async Task<Contracts.Views.PumpView> AsOfAsync(string serial, DateTimeOffset t, IEventReader store, ISnapshotStore snapshots, CancellationToken ct)

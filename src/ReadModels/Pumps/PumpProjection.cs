@@ -225,9 +225,10 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                 next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
                 battery_pct, critical, version, state, state_version, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
                 concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
-                delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml)
+                delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source, uncorrected_refill_due_at,
+                flow_factor, flow_cohort, flow_anomaly_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, coalesce($21::jsonb, '{}'::jsonb), $20, now(),
-                $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
+                $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37)
             ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
                 lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
                 reservoir_ml = excluded.reservoir_ml, forecast_empty_at = excluded.forecast_empty_at,
@@ -242,7 +243,9 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                 concentration_value = excluded.concentration_value, concentration_unit = excluded.concentration_unit,
                 refill_flow_factor = excluded.refill_flow_factor, refill_flow_at = excluded.refill_flow_at,
                 refill_flow_cycle_ml = excluded.refill_flow_cycle_ml, delivered_since_refill_ml = excluded.delivered_since_refill_ml,
-                forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml
+                forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml,
+                next_refill_due_source = excluded.next_refill_due_source, uncorrected_refill_due_at = excluded.uncorrected_refill_due_at,
+                flow_factor = excluded.flow_factor, flow_cohort = excluded.flow_cohort, flow_anomaly_id = excluded.flow_anomaly_id
             """);
         cmd.Parameters.Add(new() { Value = view.Serial });
         cmd.Parameters.Add(Text(view.HubId));
@@ -285,6 +288,14 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         cmd.Parameters.Add(Double(view.Ledger.DeliveredSinceRefillMl));
         cmd.Parameters.Add(Double(view.Ledger.ForecastRateMlPerDay));
         cmd.Parameters.Add(Double(view.LowReservoirMl));
+
+        // The due date above is already corrected when the pump's cohort correction brings it forward; these say so.
+        cmd.Parameters.Add(Text(view.NextRefillDueSource));
+        cmd.Parameters.Add(Time(view.UncorrectedNextRefillDueAt));
+        var held = state.FlowCorrection?.ToCorrection();
+        cmd.Parameters.Add(Double(held?.Factor));
+        cmd.Parameters.Add(Text(held?.Cohort.StreamId));
+        cmd.Parameters.Add(Text(held?.AnomalyId));
         batch.BatchCommands.Add(cmd);
     }
 
