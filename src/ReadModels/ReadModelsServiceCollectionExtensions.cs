@@ -28,6 +28,7 @@ public static class ReadModelsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, TherapyProjection>());
         services.TryAddSingleton<IReadModelQueries, ReadModelQueries>();
         services.TryAddSingleton<CohortTallyStore>();
+        services.TryAddSingleton<CohortFlowTallyStore>();
         return services;
     }
 

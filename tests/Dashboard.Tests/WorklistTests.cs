@@ -82,7 +82,8 @@ public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
         const double factor = 1.5;
         var grains = app.App.Services.GetRequiredService<IGrainFactory>();
         await using var dataSource = NpgsqlDataSource.Create(app.ConnectionString);
-        var job = new CohortFlowJob(dataSource, grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NullLogger<CohortFlowJob>.Instance);
+        var job = new CohortFlowJob(dataSource, grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System,
+            new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), NullLogger<CohortFlowJob>.Instance);
 
         // The lot's pumps: SN0000–SN0005 and SN0012–SN0017 (FleetSeed: lot by i / 6 % 2). Their dates before the warning.
         var (low, from, ledgerDue, estimate, delivered, rate, lowMl) = await DatesAsync("SN0000");

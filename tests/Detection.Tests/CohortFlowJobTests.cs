@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -20,6 +21,10 @@ public sealed class CohortFlowJobTests(PostgresFixture pg)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
     private static readonly DateTimeOffset Now = new(2026, 6, 1, 0, 0, 0, TimeSpan.Zero);
+
+    // No log stream in this cluster: the job reads its samples from pf_pump_status, as with Streaming:Enabled=false.
+    private static readonly IConfiguration NoStream = new ConfigurationBuilder()
+        .AddInMemoryCollection(new Dictionary<string, string?> { ["Streaming:Enabled"] = "false" }).Build();
 
     private static async Task ExecAsync(NpgsqlDataSource ds, string sql)
     {
@@ -52,7 +57,7 @@ public sealed class CohortFlowJobTests(PostgresFixture pg)
 
         var time = new FakeTimeProvider(Now);
         await using var cluster = await PumpCluster.StartAsync(cs);
-        var job = new CohortFlowJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), time, NullLogger<CohortFlowJob>.Instance);
+        var job = new CohortFlowJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), time, NoStream, NullLogger<CohortFlowJob>.Instance);
 
         // Real streams for a few of the pumps (the grain tells nothing to a serial it never heard from).
         string[] lotPumps = ["SN0", "SN5", "NEW"];
@@ -133,7 +138,7 @@ public sealed class CohortFlowJobTests(PostgresFixture pg)
         await using var ds = NpgsqlDataSource.Create(cs);
         await ExecAsync(ds, "CREATE TABLE pf_pump_status (serial text PRIMARY KEY)");
         await using var cluster = await PumpCluster.StartAsync(cs);
-        var job = new CohortFlowJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NullLogger<CohortFlowJob>.Instance);
+        var job = new CohortFlowJob(ds, cluster.Grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System, NoStream, NullLogger<CohortFlowJob>.Instance);
         Assert.Empty(await job.RunOnceAsync(Ct));
     }
 }

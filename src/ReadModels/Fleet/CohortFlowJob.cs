@@ -1,3 +1,5 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -6,13 +8,15 @@ using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Domain.Detection;
 using PumpFleet.Domain.Detection.CohortFlow;
+using PumpFleet.EventStore.Log;
 using FlowCohortKey = PumpFleet.Domain.Detection.CohortFlow.CohortKey;
 
 namespace PumpFleet.ReadModels;
 
 /// <summary>
-/// The periodic fleet job behind <c>cohort-flow-deviation</c> (docs/detection.md): reads each pump's last refill-cycle
-/// flow factor from <c>pf_pump_status</c>, runs <see cref="CohortFlowDeviation.Evaluate"/> (pure, in Domain), and keeps
+/// The periodic fleet job behind <c>cohort-flow-deviation</c> (docs/detection.md): takes each pump's last refill-cycle
+/// flow factor from the 16 <see cref="CohortFlowTallyGrain"/>s, which keep them from the <c>pumpfleet-log</c> stream
+/// (with <c>Streaming:Enabled=false</c>, no stream to keep them: from <c>pf_pump_status</c>), runs <see cref="CohortFlowDeviation.Evaluate"/> (pure, in Domain), and keeps
 /// one open warning per cohort on the cohort's stream <c>cohort-flow:{dimension}:{value}</c>, written through that
 /// stream's grain (<see cref="ICohortSignalGrain.SetFindingAsync"/>), which the dashboard acknowledges and resolves
 /// through too. An open warning whose cohort no longer signals (or is no longer tested) is resolved. Then every pump of
@@ -22,8 +26,10 @@ namespace PumpFleet.ReadModels;
 /// </summary>
 public sealed partial class CohortFlowJob(
     NpgsqlDataSource dataSource, IGrainFactory grains, IOptions<AnomalyDetectionOptions> options, TimeProvider time,
-    ILogger<CohortFlowJob> logger) : BackgroundService
+    IConfiguration configuration, ILogger<CohortFlowJob> logger) : BackgroundService
 {
+    private readonly bool _fromStream = configuration.GetValue("Streaming:Enabled", true);
+
     private const string SamplesQuery = """
         SELECT serial, model, firmware, lot, refill_flow_at, refill_flow_factor, refill_flow_cycle_ml
         FROM pf_pump_status
@@ -63,8 +69,13 @@ public sealed partial class CohortFlowJob(
         List<CohortFlowCorrection> open;
         try
         {
-            await using (var cmd = dataSource.CreateCommand(SamplesQuery))
+            if (_fromStream)
             {
+                samples = await FromTalliesAsync(grains, now - o.CohortFlowWindow);
+            }
+            else
+            {
+                await using var cmd = dataSource.CreateCommand(SamplesQuery);
                 cmd.Parameters.Add(new NpgsqlParameter { Value = (now - o.CohortFlowWindow).UtcDateTime });
                 await using var reader = await cmd.ExecuteReaderAsync(ct);
                 while (await reader.ReadAsync(ct))
@@ -119,6 +130,18 @@ public sealed partial class CohortFlowJob(
 
         await TellPumpsAsync(open, ct);
         return appended;
+    }
+
+    /// <summary>
+    /// Every pump's refill-flow sample closed at or after <paramref name="since"/>, from the 16 flow tally grains' memory
+    /// (<see cref="CohortFlowTallyGrain"/>, fed by the log stream): no query.
+    /// </summary>
+    public static async Task<List<RefillFlowSample>> FromTalliesAsync(IGrainFactory grains, DateTimeOffset since)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        var parts = await Task.WhenAll(Enumerable.Range(0, LogPartitioning.Count).Select(p =>
+            grains.GetGrain<ICohortFlowTallyGrain>(p.ToString(CultureInfo.InvariantCulture)).GetSamplesAsync(since)));
+        return [.. parts.SelectMany(x => x).Select(s => s.ToSample())];
     }
 
     /// <summary>

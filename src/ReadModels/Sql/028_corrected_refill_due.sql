@@ -16,3 +16,29 @@ ALTER TABLE pf_pump_status
 -- those still holding a correction whose warning may have resolved.
 CREATE INDEX IF NOT EXISTS pf_pump_status_lot ON pf_pump_status (lot);
 CREATE INDEX IF NOT EXISTS pf_pump_status_flow_correction ON pf_pump_status (flow_anomaly_id) WHERE flow_anomaly_id IS NOT NULL;
+
+-- The cohort flow tally (h16x, issue 16): per pump its last complete refill-cycle flow factor, kept by the
+-- per-partition flow tally grains from the pumpfleet-log stream (src/ReadModels/Fleet/CohortFlowTallyGrain.cs) and
+-- read back only when such a grain activates; the cohort flow job asks the grains, not this table (nor
+-- pf_pump_status). delivered_total_ml / delivered_at_refill_ml: motor volume so far and at the last refill (the open
+-- cycle); flow_factor / cycle_ml: the last closed cycle's sample (null when it had none). version is the highest stream
+-- version applied: a redelivered event at or below it is dropped. Rebuildable: empty it and delete the checkpoints
+-- 'consumer:cohort-flow:%' and the grains recount from the log.
+CREATE TABLE IF NOT EXISTS pf_cohort_flow (
+    serial                 text PRIMARY KEY,
+    log_partition          smallint NOT NULL,
+    model                  text NULL,
+    firmware               text NULL,
+    lot                    text NULL,
+    delivered_total_ml     double precision NOT NULL DEFAULT 0,
+    delivered_at_refill_ml double precision NOT NULL DEFAULT 0,
+    refills                int NOT NULL DEFAULT 0,
+    last_refill_at         timestamptz NULL,
+    flow_factor            double precision NULL,
+    cycle_ml               double precision NULL,
+    version                bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pf_cohort_flow_partition ON pf_cohort_flow (log_partition);
+
+SELECT pf_grant('pumpfleet_silo', 'SELECT, INSERT, UPDATE, DELETE', ARRAY['pf_cohort_flow']);
+SELECT pf_grant('pumpfleet_dashboard', 'SELECT', ARRAY['pf_cohort_flow']);
