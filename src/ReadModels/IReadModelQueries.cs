@@ -11,15 +11,13 @@ public sealed record PumpFilter(string? Status, string? Model, string? Firmware,
 public interface IReadModelQueries
 {
     /// <summary>
-    /// The refill worklist's candidates: pumps not explanted whose ledger refill-due date (<c>next_refill_due_at</c>)
-    /// is at or before <paramref name="until"/> (overdue included), plus every pump with a refill-due date in the
-    /// lots, models or firmware versions of <paramref name="alsoCohorts"/> (whose dates a cohort flow correction may
-    /// bring forward), optionally on one hub and on the hubs of <paramref name="hubIds"/> (a clinic's; null: any hub),
-    /// earliest due first, then by serial; at most <paramref name="limit"/>.
+    /// The refill worklist: pumps not explanted whose refill-due date (<c>next_refill_due_at</c>: the ledger's, a drug
+    /// rule's, or brought forward by the pump's cohort flow correction, with its source) is at or before
+    /// <paramref name="until"/> (overdue included), optionally on one hub and on the hubs of <paramref name="hubIds"/>
+    /// (a clinic's; null: any hub), earliest due first, then by serial; at most <paramref name="limit"/>.
     /// </summary>
     Task<IReadOnlyList<WorklistRow>> RefillCandidatesAsync(
-        DateTimeOffset until, string? hubId, IReadOnlyList<(string Dimension, string Value)> alsoCohorts, int limit, CancellationToken ct,
-        IReadOnlyList<string>? hubIds = null);
+        DateTimeOffset until, string? hubId, int limit, CancellationToken ct, IReadOnlyList<string>? hubIds = null);
 
     /// <summary>
     /// The fleet overview's aggregates (one round trip of four grouped queries): anomalies open at the end of each of the

@@ -56,12 +56,16 @@ public sealed record SurvivalRow(IReadOnlyList<string> Key, int Day, long Events
 /// <summary>Survival rows, and how many identified pumps could not be followed (no implant date, or the end point before it).</summary>
 public sealed record SurvivalData(IReadOnlyList<SurvivalRow> Rows, long WithoutImplantDate, long EndPointBeforeImplant);
 
-/// <summary>A pump's row for the refill worklist (<c>GET /api/worklist</c>): the ledger's dates and what to prepare.</summary>
+/// <summary>
+/// A pump's row for the refill worklist (<c>GET /api/worklist</c>): the due date as stored (corrected when the pump's
+/// cohort flow correction brings it forward), its source, the uncorrected date, the correction, and what to prepare.
+/// </summary>
 public sealed record WorklistRow(
     string Serial, string? HubId, string? Model, string? Firmware, string? Lot, string? Drug, double? ConcentrationValue,
     string? ConcentrationUnit, double? ReservoirCapacityMl, double? ReservoirMl, DateTimeOffset NextRefillDueAt,
     DateTimeOffset? LowReservoirAt, DateTimeOffset? ForecastFrom, string Status, double? DeliveredSinceRefillMl, double? ForecastRateMlPerDay,
-    double? LowReservoirMl);
+    double? LowReservoirMl, string? NextRefillDueSource, DateTimeOffset? UncorrectedRefillDueAt, double? FlowFactor, string? FlowCohort,
+    string? FlowAnomalyId);
 
 /// <summary>The fleet overview's aggregates (<c>GET /api/fleet/overview</c>).</summary>
 /// <param name="Days">The UTC days covered, oldest first.</param>

@@ -196,37 +196,31 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<WorklistRow>> RefillCandidatesAsync(
-        DateTimeOffset until, string? hubId, IReadOnlyList<(string Dimension, string Value)> alsoCohorts, int limit, CancellationToken ct,
-        IReadOnlyList<string>? hubIds = null)
+        DateTimeOffset until, string? hubId, int limit, CancellationToken ct, IReadOnlyList<string>? hubIds = null)
     {
-        ArgumentNullException.ThrowIfNull(alsoCohorts);
-        string[] Values(string dimension) => [.. alsoCohorts.Where(c => c.Dimension == dimension).Select(c => c.Value)];
-        // pf_pump_status_refill (next_refill_due_at) serves the range; explanted pumps need no refill.
+        // pf_pump_status_refill (next_refill_due_at) serves the range; explanted pumps need no refill. The date is
+        // stored already corrected by the pump's cohort flow correction, when that brings it forward.
         await using var cmd = dataSource.CreateCommand("""
             SELECT serial, hub_id, model, firmware, lot, drug, concentration_value, concentration_unit, reservoir_capacity_ml,
                    reservoir_ml, next_refill_due_at, low_reservoir_at, forecast_from, status, delivered_since_refill_ml,
-                   forecast_rate_ml_per_day, low_reservoir_ml
+                   forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source, uncorrected_refill_due_at, flow_factor,
+                   flow_cohort, flow_anomaly_id
               FROM pf_pump_status
-             WHERE next_refill_due_at IS NOT NULL AND status <> 'inactive' AND ($2::text IS NULL OR hub_id = $2)
-               AND ($7::text[] IS NULL OR hub_id = ANY($7))
-               AND (next_refill_due_at <= $1 OR lot = ANY($4) OR model = ANY($5) OR firmware = ANY($6))
+             WHERE next_refill_due_at <= $1 AND status <> 'inactive' AND ($2::text IS NULL OR hub_id = $2)
+               AND ($4::text[] IS NULL OR hub_id = ANY($4))
              ORDER BY next_refill_due_at, serial LIMIT $3
             """);
         cmd.Parameters.Add(new() { Value = until.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(Text(hubId));
         cmd.Parameters.Add(new() { Value = limit });
-        foreach (var dimension in new[] { "lot", "model", "firmware" })
-        {
-            cmd.Parameters.Add(new() { Value = Values(dimension), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        }
-
         cmd.Parameters.Add(Hubs(hubIds));
         var list = new List<WorklistRow>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
             list.Add(new WorklistRow(r.GetString(0), Str(r, 1), Str(r, 2), Str(r, 3), Str(r, 4), Str(r, 5), Dbl(r, 6), Str(r, 7), Dbl(r, 8),
-                Dbl(r, 9), r.GetFieldValue<DateTimeOffset>(10), Tim(r, 11), Tim(r, 12), r.GetString(13), Dbl(r, 14), Dbl(r, 15), Dbl(r, 16)));
+                Dbl(r, 9), r.GetFieldValue<DateTimeOffset>(10), Tim(r, 11), Tim(r, 12), r.GetString(13), Dbl(r, 14), Dbl(r, 15), Dbl(r, 16),
+                Str(r, 17), Tim(r, 18), Dbl(r, 19), Str(r, 20), Str(r, 21)));
         }
 
         return list;

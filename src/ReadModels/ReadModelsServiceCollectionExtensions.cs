@@ -29,6 +29,7 @@ public static class ReadModelsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, IngestProjection>());
         services.TryAddSingleton<IReadModelQueries, ReadModelQueries>();
         services.TryAddSingleton<CohortTallyStore>();
+        services.TryAddSingleton<CohortFlowTallyStore>();
         return services;
     }
 

@@ -30,6 +30,7 @@ public static class EventTypes
         ("anomaly.detected", typeof(AnomalyDetected)),
         ("anomaly.acknowledged", typeof(AnomalyAcknowledged)),
         ("anomaly.resolved", typeof(AnomalyResolved)),
+        ("flow-correction.changed", typeof(FlowCorrectionChanged)),
         ("therapy.opened", typeof(TherapyOpened)),
         ("therapy.trial", typeof(TherapyTrialRecorded)),
         ("therapy.response", typeof(TherapyResponseRecorded)),

@@ -98,8 +98,8 @@ internal static class PumpEndpoints
             view = view with { ClinicId = clinic.ClinicId, ClinicName = clinic.Name };
         }
 
-        // Now (not as of a past time): the forecasts corrected by an open cohort flow warning of the pump's cohort.
-        return TypedResults.Ok(at is null ? FlowCorrections.Apply(view, await FlowCorrections.OpenAsync(queries, ct)) : view);
+        // A cohort flow correction is the pump's own state (flow-correction.changed): the view carries it, as of then too.
+        return TypedResults.Ok(view);
     }
 
     private static async Task<Domain.Therapies.TherapyState?> TherapyAsOfAsync(string therapyId, DateTimeOffset t, IEventReader store, CancellationToken ct)

@@ -396,6 +396,61 @@ public sealed partial class PumpGrain(
     public Task<bool> ReevaluateAsync() => DecideOnceMoreOnConflictAsync(ReevaluateOnceAsync);
 
     /// <inheritdoc />
+    public async Task<bool> SetFlowCorrectionAsync(PumpFlowCorrection? correction)
+    {
+        if (!Contracts.StreamIds.IsPump(Serial))
+        {
+            throw new ArgumentException($"'{Serial}' is not a pump's stream: a flow correction applies to pumps only.");
+        }
+
+        var changed = await DecideOnceMoreOnConflictAsync(async () =>
+        {
+            var now = time.GetUtcNow();
+            if (PumpDecisions.SetFlowCorrection(_state, correction, now) is not { } e)
+            {
+                return false;
+            }
+
+            // Stamped with the last receive time like the detectors' decisions: a fleet job's word is not data from the pump.
+            await AppendAndApplyAsync([new PlannedEvent(e, Guid.NewGuid(), null, _state.LastSeenAt ?? now, false)], null, null);
+            LogFlowCorrection(Serial, e.Cohort ?? "none", e.Factor ?? 1, e.AnomalyId ?? "cleared");
+            return true;
+        });
+
+        if (changed && detection.Value.Enabled && _state.Phase != "explanted")
+        {
+            await DecideOnceMoreOnConflictAsync(DecideDepletionOnceAsync);
+        }
+
+        return changed;
+    }
+
+    // The forecast changed without new data (a flow correction): decide depletion risk again now. A pump quiet for
+    // longer than ReevaluateAfter (by receive time) is projected to the wall clock, as its re-evaluations are; any other
+    // at its own event time, as after a batch (an accelerated replay's event time is not the wall clock).
+    private async Task<bool> DecideDepletionOnceAsync()
+    {
+        var now = time.GetUtcNow();
+        var quiet = _state.LastSeenAt is not { } seen || now - seen >= detection.Value.ReevaluateAfter;
+        var decided = quiet
+            ? AnomalyEngine.Reevaluate(_state, detection.Value, now)
+            : AnomalyEngine.EvaluateDepletion(_state, detection.Value, now);
+        if (decided.Count == 0)
+        {
+            return false;
+        }
+
+        var receivedAt = _state.LastSeenAt ?? now;
+        await AppendAndApplyAsync([.. decided.Select(x => new PlannedEvent(x, AnomalyEngine.EventId(x), null, receivedAt, false))], null, null);
+        foreach (var x in decided.OfType<AnomalyDetected>())
+        {
+            LogAnomaly(Serial, x.Kind, x.Severity, x.AnomalyId);
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc />
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName != ReevaluateReminder)
@@ -593,6 +648,9 @@ public sealed partial class PumpGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: a device event older than the fold window arrived; the stream is replayed in seq order")]
     private partial void LogReplay(string serial);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: flow correction now {Cohort} × {Factor} (source {AnomalyId})")]
+    private partial void LogFlowCorrection(string serial, string cohort, double factor, string anomalyId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: {Severity} {Kind} anomaly {AnomalyId} opened")]
     private partial void LogAnomaly(string serial, string kind, string severity, string anomalyId);

@@ -301,12 +301,13 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         private readonly List<string> _serial = new(capacity);
         private readonly List<string?> _hub = new(capacity), _model = new(capacity), _firmware = new(capacity), _lot = new(capacity),
             _phase = new(capacity), _drug = new(capacity), _status = new(capacity), _codes = new(capacity), _state = new(capacity),
-            _concentrationUnit = new(capacity);
+            _concentrationUnit = new(capacity), _dueSource = new(capacity), _flowCohort = new(capacity), _flowAnomaly = new(capacity);
         private readonly List<double?> _reservoir = new(capacity), _battery = new(capacity), _capacity = new(capacity),
             _concentration = new(capacity), _flowFactor = new(capacity), _flowCycle = new(capacity), _sinceRefill = new(capacity),
-            _forecastRate = new(capacity), _lowReservoirMl = new(capacity);
+            _forecastRate = new(capacity), _lowReservoirMl = new(capacity), _heldFactor = new(capacity);
         private readonly List<DateTime?> _forecastEmpty = new(capacity), _refillDue = new(capacity), _lastSeen = new(capacity),
-            _lastEvent = new(capacity), _lowReservoirAt = new(capacity), _forecastFrom = new(capacity), _flowAt = new(capacity);
+            _lastEvent = new(capacity), _lowReservoirAt = new(capacity), _forecastFrom = new(capacity), _flowAt = new(capacity),
+            _uncorrectedDue = new(capacity);
         private readonly List<int> _activeAlarms = new(capacity), _openAnomalies = new(capacity);
         private readonly List<long> _lastSeq = new(capacity), _version = new(capacity);
         private readonly List<bool> _critical = new(capacity);
@@ -354,6 +355,14 @@ public sealed class PumpProjection(IEventReader events) : IProjection
             _sinceRefill.Add(view.Ledger.DeliveredSinceRefillMl);
             _forecastRate.Add(view.Ledger.ForecastRateMlPerDay);
             _lowReservoirMl.Add(view.LowReservoirMl);
+
+            // The due date above is already corrected when the pump's cohort correction brings it forward; these say so.
+            _dueSource.Add(view.NextRefillDueSource);
+            _uncorrectedDue.Add(Utc(view.UncorrectedNextRefillDueAt));
+            var held = state.FlowCorrection?.ToCorrection();
+            _heldFactor.Add(held?.Factor);
+            _flowCohort.Add(held?.Cohort.StreamId);
+            _flowAnomaly.Add(held?.AnomalyId);
         }
 
         public NpgsqlBatchCommand ToCommand()
@@ -366,24 +375,28 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                     next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
                     battery_pct, critical, version, state, state_version, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
                     concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
-                    delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml)
+                    delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source, uncorrected_refill_due_at,
+                    flow_factor, flow_cohort, flow_anomaly_id)
                 SELECT u.serial, u.hub_id, u.model, u.firmware, u.lot, u.phase, u.drug, u.status, u.reservoir_ml, u.forecast_empty_at,
                     u.next_refill_due_at, u.active_alarms, ARRAY(SELECT jsonb_array_elements_text(u.codes::jsonb)), u.open_anomalies,
                     u.last_seen_at, u.last_event_at, u.last_seq, u.battery_pct, u.critical, u.version,
                     coalesce(u.state::jsonb, '{}'::jsonb), CASE WHEN u.state IS NULL THEN -1 ELSE u.version END, now(),
                     u.low_reservoir_at, u.forecast_from, u.reservoir_capacity_ml, u.concentration_value, u.concentration_unit,
                     u.refill_flow_factor, u.refill_flow_at, u.refill_flow_cycle_ml, u.delivered_since_refill_ml,
-                    u.forecast_rate_ml_per_day, u.low_reservoir_ml
+                    u.forecast_rate_ml_per_day, u.low_reservoir_ml, u.next_refill_due_source, u.uncorrected_refill_due_at,
+                    u.flow_factor, u.flow_cohort, u.flow_anomaly_id
                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                               $9::float8[], $10::timestamptz[], $11::timestamptz[], $12::int[], $13::text[], $14::int[],
                               $15::timestamptz[], $16::timestamptz[], $17::bigint[], $18::float8[], $19::bool[], $20::bigint[],
                               $21::text[], $22::timestamptz[], $23::timestamptz[], $24::float8[], $25::float8[], $26::text[],
-                              $27::float8[], $28::timestamptz[], $29::float8[], $30::float8[], $31::float8[], $32::float8[])
+                              $27::float8[], $28::timestamptz[], $29::float8[], $30::float8[], $31::float8[], $32::float8[],
+                              $33::text[], $34::timestamptz[], $35::float8[], $36::text[], $37::text[])
                        AS u(serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
                             next_refill_due_at, active_alarms, codes, open_anomalies, last_seen_at, last_event_at, last_seq,
                             battery_pct, critical, version, state, low_reservoir_at, forecast_from, reservoir_capacity_ml,
                             concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
-                            delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml)
+                            delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source,
+                            uncorrected_refill_due_at, flow_factor, flow_cohort, flow_anomaly_id)
                 ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
                     lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
                     reservoir_ml = excluded.reservoir_ml, forecast_empty_at = excluded.forecast_empty_at,
@@ -398,7 +411,9 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                     concentration_value = excluded.concentration_value, concentration_unit = excluded.concentration_unit,
                     refill_flow_factor = excluded.refill_flow_factor, refill_flow_at = excluded.refill_flow_at,
                     refill_flow_cycle_ml = excluded.refill_flow_cycle_ml, delivered_since_refill_ml = excluded.delivered_since_refill_ml,
-                    forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml
+                    forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml,
+                    next_refill_due_source = excluded.next_refill_due_source, uncorrected_refill_due_at = excluded.uncorrected_refill_due_at,
+                    flow_factor = excluded.flow_factor, flow_cohort = excluded.flow_cohort, flow_anomaly_id = excluded.flow_anomaly_id
                 """);
             cmd.Parameters.Add(Column(_serial.ToArray(), NpgsqlDbType.Text));
             cmd.Parameters.Add(Column(_hub.ToArray(), NpgsqlDbType.Text));
@@ -432,6 +447,11 @@ public sealed class PumpProjection(IEventReader events) : IProjection
             cmd.Parameters.Add(Column(_sinceRefill.ToArray(), NpgsqlDbType.Double));
             cmd.Parameters.Add(Column(_forecastRate.ToArray(), NpgsqlDbType.Double));
             cmd.Parameters.Add(Column(_lowReservoirMl.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_dueSource.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_uncorrectedDue.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_heldFactor.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_flowCohort.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_flowAnomaly.ToArray(), NpgsqlDbType.Text));
             return cmd;
         }
 

@@ -20,7 +20,7 @@ async function loadClinics() {
 function due(i) {
   const when = `${fmtTime(i.dueAt)}`;
   if (i.dueSource === 'corrected') {
-    return `${when}<br><span class="corrected">corrected</span> <span class="muted">(${esc(i.flowCohort)} × ${fmtNum(i.flowFactor, 3)}; ledger ${fmtTime(i.uncorrectedDueAt)})</span>`;
+    return `${when}<br><span class="corrected">corrected</span> <span class="muted">(${esc(i.flowCohort)} × ${fmtNum(i.flowFactor, 3)}, source ${esc(i.flowAnomalyId)}; ledger ${fmtTime(i.uncorrectedDueAt)})</span>`;
   }
   return i.dueSource === 'drug rule' ? `${when}<br><span class="muted">drug rule</span>` : when;
 }
