@@ -144,6 +144,9 @@ public sealed partial class ProjectionRunner(
             return new PageResult(0, 0, false);
         }
 
+        // The read-model write of these events, linked to the traces that ingested them (ProjectionTracing).
+        using var span = ProjectionTracing.StartPage(name, logPartition, page.Events);
+
         // The event store holds the checkpoint row for this transaction; it must still be where the page was read from.
         await using var held = await checkpoints.LockAsync(checkpointName, ct);
         if (held.Position != from)
