@@ -86,6 +86,8 @@ internal static class MillionRun
             ["Gateway__Hubs__AutoPairOnFirstBatch"] = "false",
             ["Gateway__Hubs__VerificationBudgetPerSecond"] = "100",
             ["Gateway__Hubs__VerificationBudgetBurst"] = "100",
+            ["Gateway__Hubs__HashConcurrency"] = "2",
+            ["Gateway__Mqtt__ConnectTimeout"] = "00:01:00",
         };
         using var platform = StartPlatform(siloDll, platformEnv);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
@@ -97,24 +99,35 @@ internal static class MillionRun
         // 3. The clinic hubs.
         var clients = new IMqttClient[hubs];
         var connect = Stopwatch.StartNew();
-        await Parallel.ForAsync(0, hubs, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (h, ct) =>
+        await Parallel.ForAsync(0, hubs, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (h, ct) =>
         {
             for (var attempt = 1; ; attempt++)
             {
                 var c = new MqttClientFactory().CreateMqttClient();
-                var r = await c.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mqttPort).WithClientId(HubId(h))
-                    .WithCredentials(HubId(h), FleetSecretHubCredentials.Derive(FleetSecret, HubId(h))).WithCleanSession()
-                    .WithKeepAlivePeriod(TimeSpan.FromMinutes(2)).WithTimeout(TimeSpan.FromSeconds(60)).Build(), ct);
-                if (r.ResultCode == MqttClientConnectResultCode.Success)
+                string outcome;
+                try
                 {
-                    clients[h] = c;
-                    return;
+                    var r = await c.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mqttPort).WithClientId(HubId(h))
+                        .WithCredentials(HubId(h), FleetSecretHubCredentials.Derive(FleetSecret, HubId(h))).WithCleanSession()
+                        .WithKeepAlivePeriod(TimeSpan.FromMinutes(2)).WithTimeout(TimeSpan.FromSeconds(60)).Build(), ct);
+                    if (r.ResultCode == MqttClientConnectResultCode.Success)
+                    {
+                        clients[h] = c;
+                        return;
+                    }
+
+                    outcome = r.ResultCode.ToString();
+                }
+                catch (MQTTnet.Exceptions.MqttCommunicationException e)
+                {
+                    // Closed while the gateway verified the secret (its connect timeout under load): connect again.
+                    outcome = e.Message;
                 }
 
                 c.Dispose();
                 if (attempt == 20)
                 {
-                    throw new InvalidOperationException($"{HubId(h)}: {r.ResultCode}");
+                    throw new InvalidOperationException($"{HubId(h)}: {outcome}");
                 }
 
                 await Task.Delay(TimeSpan.FromSeconds(attempt), ct); // ServerBusy while the verification budget refills
