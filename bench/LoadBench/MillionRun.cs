@@ -90,239 +90,250 @@ internal static class MillionRun
             ["Gateway__Mqtt__ConnectTimeout"] = "00:01:00",
         };
         using var platform = StartPlatform(siloDll, platformEnv);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-        await WaitReadyAsync(http, $"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromMinutes(5));
-        var metricsUrl = $"http://127.0.0.1:{httpPort}/metrics";
-        var m0 = await ScrapeAsync(http, metricsUrl);
-        Console.WriteLine(Inv($"Platform pid {platform.Id} ready: heap {m0.HeapBytes / 1048576.0:N0} MiB, RSS {Rss(platform.Id):N0} MiB, {m0.ActivePumps:N0} pumps active"));
-
-        // 3. The clinic hubs.
-        var clients = new IMqttClient[hubs];
-        var connect = Stopwatch.StartNew();
-        await Parallel.ForAsync(0, hubs, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (h, ct) =>
+        // A failed run (an exception anywhere below) must not leave the platform running on the shared machine.
+        try
         {
-            for (var attempt = 1; ; attempt++)
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            await WaitReadyAsync(http, $"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromMinutes(5));
+            var metricsUrl = $"http://127.0.0.1:{httpPort}/metrics";
+            var m0 = await ScrapeAsync(http, metricsUrl);
+            Console.WriteLine(Inv($"Platform pid {platform.Id} ready: heap {m0.HeapBytes / 1048576.0:N0} MiB, RSS {Rss(platform.Id):N0} MiB, {m0.ActivePumps:N0} pumps active"));
+
+            // 3. The clinic hubs.
+            var clients = new IMqttClient[hubs];
+            var connect = Stopwatch.StartNew();
+            await Parallel.ForAsync(0, hubs, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (h, ct) =>
             {
-                var c = new MqttClientFactory().CreateMqttClient();
-                string outcome;
+                for (var attempt = 1; ; attempt++)
+                {
+                    var c = new MqttClientFactory().CreateMqttClient();
+                    string outcome;
+                    try
+                    {
+                        var r = await c.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mqttPort).WithClientId(HubId(h))
+                            .WithCredentials(HubId(h), FleetSecretHubCredentials.Derive(FleetSecret, HubId(h))).WithCleanSession()
+                            .WithKeepAlivePeriod(TimeSpan.FromMinutes(2)).WithTimeout(TimeSpan.FromSeconds(60)).Build(), ct);
+                        if (r.ResultCode == MqttClientConnectResultCode.Success)
+                        {
+                            clients[h] = c;
+                            return;
+                        }
+
+                        outcome = r.ResultCode.ToString();
+                    }
+                    catch (MQTTnet.Exceptions.MqttCommunicationException e)
+                    {
+                        // Closed while the gateway verified the secret (its connect timeout under load): connect again.
+                        outcome = e.Message;
+                    }
+
+                    c.Dispose();
+                    if (attempt == 20)
+                    {
+                        throw new InvalidOperationException($"{HubId(h)}: {outcome}");
+                    }
+
+                    await Task.Delay(TimeSpan.FromSeconds(attempt), ct); // ServerBusy while the verification budget refills
+                }
+            });
+            Console.WriteLine(Inv($"{hubs:N0} hubs connected in {connect.Elapsed.TotalSeconds:N1} s"));
+
+            // 4. Real time: pump i's first report is due at i / rate; open loop (a late platform does not slow the hubs,
+            // the lag is recorded), at most 32 publishes in flight per hub.
+            var t0 = DateTimeOffset.UtcNow;
+            var device = new DeviceInfo { Model = "SM2-40", Firmware = "4.2.1", Lot = "L2291", ReservoirCapacityMl = 40 };
+            var conc = new Concentration { Value = 25, Unit = "mg/mL" };
+            byte[] FirstReport(DateTimeOffset now)
+            {
+                var at = now.AddMinutes(-1);
+                return Encoding.UTF8.GetBytes(WireJson.Batch(device, [
+                    WireJson.Event(new TherapyPhaseChanged { Seq = 1, At = at.AddDays(-30), Phase = "implanted", Indication = "cancer-pain" }),
+                    WireJson.Event(new PrescriptionSet { Seq = 2, At = at.AddDays(-30), Drug = "morphine", Concentration = conc, Mode = "continuous", RateMlPerDay = 0.5, LowReservoirAlarmMl = 4 }),
+                    WireJson.Event(new RefillPerformed { Seq = 3, At = at.AddDays(-2), ExpectedResidualMl = 3, AspiratedResidualMl = 2.9, AddedMl = 38, Drug = "morphine", Concentration = conc }),
+                    WireJson.Event(new DoseDelivered { Seq = 4, At = at, From = at.AddHours(-1), VolumeMl = 0.0208, Kind = "basal" }),
+                    WireJson.Event(new StatusReported { Seq = 5, At = at, BatteryPct = 87, BatteryV = 3.05, TempC = 36.8, Motor = "running" }),
+                    WireJson.Event(new ReservoirLevelReported { Seq = 6, At = at, VolumeMl = 37, Source = "estimated" }),
+                ]));
+            }
+
+            byte[] NextReport(DateTimeOffset now) => Encoding.UTF8.GetBytes(WireJson.Batch(null, [
+                WireJson.Event(new DoseDelivered { Seq = 7, At = now.AddMinutes(-1), From = now.AddMinutes(-61), VolumeMl = 0.0208, Kind = "basal" }),
+                WireJson.Event(new StatusReported { Seq = 8, At = now.AddMinutes(-1), BatteryPct = 87, BatteryV = 3.05, TempC = 36.8, Motor = "running" }),
+            ]));
+
+            var inFlight = Enumerable.Range(0, hubs).Select(_ => new SemaphoreSlim(32)).ToArray();
+            var latencies = new List<double>(1 << 20);
+            var minuteLat = new List<double>();
+            long sent = 0, acked = 0, failed = 0;
+            double maxLagS = 0;
+            var pending = new List<Task>();
+
+            async Task PublishAsync(int p, byte[] payload, List<double>? into)
+            {
+                var h = HubOf(p);
+                await inFlight[h].WaitAsync();
                 try
                 {
-                    var r = await c.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mqttPort).WithClientId(HubId(h))
-                        .WithCredentials(HubId(h), FleetSecretHubCredentials.Derive(FleetSecret, HubId(h))).WithCleanSession()
-                        .WithKeepAlivePeriod(TimeSpan.FromMinutes(2)).WithTimeout(TimeSpan.FromSeconds(60)).Build(), ct);
-                    if (r.ResultCode == MqttClientConnectResultCode.Success)
+                    var start = Stopwatch.GetTimestamp();
+                    var r = await clients[h].PublishAsync(new MqttApplicationMessageBuilder().WithTopic(Topics.Events(HubId(h), Serial(p)))
+                        .WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+                    var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    if (r.IsSuccess)
                     {
-                        clients[h] = c;
-                        return;
-                    }
-
-                    outcome = r.ResultCode.ToString();
-                }
-                catch (MQTTnet.Exceptions.MqttCommunicationException e)
-                {
-                    // Closed while the gateway verified the secret (its connect timeout under load): connect again.
-                    outcome = e.Message;
-                }
-
-                c.Dispose();
-                if (attempt == 20)
-                {
-                    throw new InvalidOperationException($"{HubId(h)}: {outcome}");
-                }
-
-                await Task.Delay(TimeSpan.FromSeconds(attempt), ct); // ServerBusy while the verification budget refills
-            }
-        });
-        Console.WriteLine(Inv($"{hubs:N0} hubs connected in {connect.Elapsed.TotalSeconds:N1} s"));
-
-        // 4. Real time: pump i's first report is due at i / rate; open loop (a late platform does not slow the hubs,
-        // the lag is recorded), at most 32 publishes in flight per hub.
-        var t0 = DateTimeOffset.UtcNow;
-        var device = new DeviceInfo { Model = "SM2-40", Firmware = "4.2.1", Lot = "L2291", ReservoirCapacityMl = 40 };
-        var conc = new Concentration { Value = 25, Unit = "mg/mL" };
-        byte[] FirstReport(DateTimeOffset now)
-        {
-            var at = now.AddMinutes(-1);
-            return Encoding.UTF8.GetBytes(WireJson.Batch(device, [
-                WireJson.Event(new TherapyPhaseChanged { Seq = 1, At = at.AddDays(-30), Phase = "implanted", Indication = "cancer-pain" }),
-                WireJson.Event(new PrescriptionSet { Seq = 2, At = at.AddDays(-30), Drug = "morphine", Concentration = conc, Mode = "continuous", RateMlPerDay = 0.5, LowReservoirAlarmMl = 4 }),
-                WireJson.Event(new RefillPerformed { Seq = 3, At = at.AddDays(-2), ExpectedResidualMl = 3, AspiratedResidualMl = 2.9, AddedMl = 38, Drug = "morphine", Concentration = conc }),
-                WireJson.Event(new DoseDelivered { Seq = 4, At = at, From = at.AddHours(-1), VolumeMl = 0.0208, Kind = "basal" }),
-                WireJson.Event(new StatusReported { Seq = 5, At = at, BatteryPct = 87, BatteryV = 3.05, TempC = 36.8, Motor = "running" }),
-                WireJson.Event(new ReservoirLevelReported { Seq = 6, At = at, VolumeMl = 37, Source = "estimated" }),
-            ]));
-        }
-
-        byte[] NextReport(DateTimeOffset now) => Encoding.UTF8.GetBytes(WireJson.Batch(null, [
-            WireJson.Event(new DoseDelivered { Seq = 7, At = now.AddMinutes(-1), From = now.AddMinutes(-61), VolumeMl = 0.0208, Kind = "basal" }),
-            WireJson.Event(new StatusReported { Seq = 8, At = now.AddMinutes(-1), BatteryPct = 87, BatteryV = 3.05, TempC = 36.8, Motor = "running" }),
-        ]));
-
-        var inFlight = Enumerable.Range(0, hubs).Select(_ => new SemaphoreSlim(32)).ToArray();
-        var latencies = new List<double>(1 << 20);
-        var minuteLat = new List<double>();
-        long sent = 0, acked = 0, failed = 0;
-        double maxLagS = 0;
-        var pending = new List<Task>();
-
-        async Task PublishAsync(int p, byte[] payload, List<double>? into)
-        {
-            var h = HubOf(p);
-            await inFlight[h].WaitAsync();
-            try
-            {
-                var start = Stopwatch.GetTimestamp();
-                var r = await clients[h].PublishAsync(new MqttApplicationMessageBuilder().WithTopic(Topics.Events(HubId(h), Serial(p)))
-                    .WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
-                var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (r.IsSuccess)
-                {
-                    Interlocked.Increment(ref acked);
-                    lock (latencies)
-                    {
-                        (into ?? latencies).Add(ms);
-                        if (into is null)
+                        Interlocked.Increment(ref acked);
+                        lock (latencies)
                         {
-                            minuteLat.Add(ms);
+                            (into ?? latencies).Add(ms);
+                            if (into is null)
+                            {
+                                minuteLat.Add(ms);
+                            }
                         }
                     }
+                    else
+                    {
+                        Interlocked.Increment(ref failed);
+                    }
                 }
-                else
+                catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or InvalidOperationException)
                 {
                     Interlocked.Increment(ref failed);
                 }
-            }
-            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or InvalidOperationException)
-            {
-                Interlocked.Increment(ref failed);
-            }
-            finally
-            {
-                inFlight[h].Release();
-            }
-        }
-
-        var duration = TimeSpan.FromMinutes(minutes);
-        var sw = Stopwatch.StartNew();
-        var cpu0 = CpuSeconds(platform.Id);
-        var pgCpu0 = PostgresCpuSeconds(pg.DataDirectory);
-        var bytes0 = await PartitioningBaseline.EventTableBytesAsync(ds);
-        var samples = new List<(double Minute, double PlatformCpu, double PgCpu, double HeapMiB, double RssMiB, double Active, double P99, long Acked)>();
-        var nextSample = TimeSpan.FromMinutes(1);
-        var (lastCpu, lastPgCpu, lastAt) = (cpu0, pgCpu0, TimeSpan.Zero);
-        var peakActive = 0.0;
-        Metrics? atPeak = null;
-        var reported = 0;
-        Console.WriteLine("| minute | reports sent | acked | failed | max lag (s) | platform CPU (of one core) | PostgreSQL CPU | GC heap (MiB) | RSS (MiB) | pumps active | heap per active pump (B) | p50 / p99 this minute (ms) |");
-        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-        while (sw.Elapsed < duration && reported < pumps)
-        {
-            var wait = TimeSpan.FromSeconds(reported / rate) - sw.Elapsed;
-            if (wait > TimeSpan.Zero)
-            {
-                await Task.Delay(wait < TimeSpan.FromMilliseconds(50) ? wait : TimeSpan.FromMilliseconds(50));
-            }
-
-            while (reported < pumps && TimeSpan.FromSeconds(reported / rate) <= sw.Elapsed)
-            {
-                maxLagS = Math.Max(maxLagS, (sw.Elapsed - TimeSpan.FromSeconds(reported / rate)).TotalSeconds);
-                pending.Add(PublishAsync(reported, FirstReport(DateTimeOffset.UtcNow), null));
-                reported++;
-                sent++;
-            }
-
-            if (pending.Count > 10_000)
-            {
-                pending.RemoveAll(t => t.IsCompleted);
-            }
-
-            if (sw.Elapsed >= nextSample)
-            {
-                nextSample += TimeSpan.FromMinutes(1);
-                var m = await ScrapeAsync(http, metricsUrl);
-                var (cpu, pgCpu, at) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory), sw.Elapsed);
-                double[] lat;
-                lock (latencies)
+                finally
                 {
-                    lat = [.. minuteLat.Order()];
-                    minuteLat.Clear();
+                    inFlight[h].Release();
+                }
+            }
+
+            var duration = TimeSpan.FromMinutes(minutes);
+            var sw = Stopwatch.StartNew();
+            var cpu0 = CpuSeconds(platform.Id);
+            var pgCpu0 = PostgresCpuSeconds(pg.DataDirectory);
+            var bytes0 = await PartitioningBaseline.EventTableBytesAsync(ds);
+            var samples = new List<(double Minute, double PlatformCpu, double PgCpu, double HeapMiB, double RssMiB, double Active, double P99, long Acked)>();
+            var nextSample = TimeSpan.FromMinutes(1);
+            var (lastCpu, lastPgCpu, lastAt) = (cpu0, pgCpu0, TimeSpan.Zero);
+            var peakActive = 0.0;
+            Metrics? atPeak = null;
+            var reported = 0;
+            Console.WriteLine("| minute | reports sent | acked | failed | max lag (s) | platform CPU (of one core) | PostgreSQL CPU | GC heap (MiB) | RSS (MiB) | pumps active | heap per active pump (B) | p50 / p99 this minute (ms) |");
+            Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            while (sw.Elapsed < duration && reported < pumps)
+            {
+                var wait = TimeSpan.FromSeconds(reported / rate) - sw.Elapsed;
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait < TimeSpan.FromMilliseconds(50) ? wait : TimeSpan.FromMilliseconds(50));
                 }
 
-                var span = (at - lastAt).TotalSeconds;
-                var perPump = m.ActivePumps > 0 ? (m.HeapBytes - m0.HeapBytes) / m.ActivePumps : double.NaN;
-                samples.Add((at.TotalMinutes, (cpu - lastCpu) / span, (pgCpu - lastPgCpu) / span, m.HeapBytes / 1048576.0, Rss(platform.Id), m.ActivePumps, P(lat, 0.99), Interlocked.Read(ref acked)));
-                if (m.ActivePumps > peakActive)
+                while (reported < pumps && TimeSpan.FromSeconds(reported / rate) <= sw.Elapsed)
                 {
-                    (peakActive, atPeak) = (m.ActivePumps, m);
+                    maxLagS = Math.Max(maxLagS, (sw.Elapsed - TimeSpan.FromSeconds(reported / rate)).TotalSeconds);
+                    pending.Add(PublishAsync(reported, FirstReport(DateTimeOffset.UtcNow), null));
+                    reported++;
+                    sent++;
                 }
 
-                Console.WriteLine(Inv($"| {at.TotalMinutes:N0} | {sent:N0} | {Interlocked.Read(ref acked):N0} | {Interlocked.Read(ref failed):N0} | {maxLagS:N1} | {(cpu - lastCpu) / span:P0} | {(pgCpu - lastPgCpu) / span:P0} | {m.HeapBytes / 1048576.0:N0} | {Rss(platform.Id):N0} | {m.ActivePumps:N0} | {perPump:N0} | {P(lat, 0.5):N1} / {P(lat, 0.99):N1} |"));
-                (lastCpu, lastPgCpu, lastAt) = (cpu, pgCpu, at);
+                if (pending.Count > 10_000)
+                {
+                    pending.RemoveAll(t => t.IsCompleted);
+                }
+
+                if (sw.Elapsed >= nextSample)
+                {
+                    nextSample += TimeSpan.FromMinutes(1);
+                    var m = await ScrapeAsync(http, metricsUrl);
+                    var (cpu, pgCpu, at) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory), sw.Elapsed);
+                    double[] lat;
+                    lock (latencies)
+                    {
+                        lat = [.. minuteLat.Order()];
+                        minuteLat.Clear();
+                    }
+
+                    var span = (at - lastAt).TotalSeconds;
+                    var perPump = m.ActivePumps > 0 ? (m.HeapBytes - m0.HeapBytes) / m.ActivePumps : double.NaN;
+                    samples.Add((at.TotalMinutes, (cpu - lastCpu) / span, (pgCpu - lastPgCpu) / span, m.HeapBytes / 1048576.0, Rss(platform.Id), m.ActivePumps, P(lat, 0.99), Interlocked.Read(ref acked)));
+                    if (m.ActivePumps > peakActive)
+                    {
+                        (peakActive, atPeak) = (m.ActivePumps, m);
+                    }
+
+                    Console.WriteLine(Inv($"| {at.TotalMinutes:N0} | {sent:N0} | {Interlocked.Read(ref acked):N0} | {Interlocked.Read(ref failed):N0} | {maxLagS:N1} | {(cpu - lastCpu) / span:P0} | {(pgCpu - lastPgCpu) / span:P0} | {m.HeapBytes / 1048576.0:N0} | {Rss(platform.Id):N0} | {m.ActivePumps:N0} | {perPump:N0} | {P(lat, 0.5):N1} / {P(lat, 0.99):N1} |"));
+                    (lastCpu, lastPgCpu, lastAt) = (cpu, pgCpu, at);
+                }
+            }
+
+            await Task.WhenAll(pending);
+            pending.Clear();
+            var realTime = sw.Elapsed;
+            var (cpu1, pgCpu1) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory));
+            var bytes1 = await PartitioningBaseline.EventTableBytesAsync(ds);
+            var mEnd = await ScrapeAsync(http, metricsUrl);
+            double[] all;
+            lock (latencies)
+            {
+                all = [.. latencies.Order()];
+            }
+
+            // 5. Reactivation: pumps that idle collection has deactivated (the earliest reporters, idle longest) send their
+            // next report, as many at once as the hubs' in-flight limit allows.
+            var reactTime = TimeSpan.Zero;
+            var reactLat = new List<double>();
+            var active0 = mEnd.ActivePumps;
+            var reactCpu = 0.0;
+            if (reactivate > 0 && reported > 0)
+            {
+                var n = Math.Min(reactivate, reported);
+                var c0 = CpuSeconds(platform.Id);
+                var rw = Stopwatch.StartNew();
+                await Task.WhenAll(Enumerable.Range(0, n).Select(p => PublishAsync(p, NextReport(DateTimeOffset.UtcNow), reactLat)));
+                (reactTime, reactCpu) = (rw.Elapsed, CpuSeconds(platform.Id) - c0);
+                reactLat.Sort();
+            }
+
+            var mAfter = await ScrapeAsync(http, metricsUrl);
+            var tables = await TableBytesAsync(ds);
+            foreach (var c in clients)
+            {
+                await c.DisconnectAsync();
+                c.Dispose();
+            }
+
+            platform.Kill(entireProcessTree: true);
+            Directory.Delete(dir, recursive: true);
+
+            var storedReports = Interlocked.Read(ref acked) - reactLat.Count;
+            var secs = realTime.TotalSeconds;
+            Console.WriteLine();
+            Console.WriteLine(Inv($"Million run, {DateTime.UtcNow:u}, load average at the end {LoadAverage()}:"));
+            Console.WriteLine("| measure | value |");
+            Console.WriteLine("|---|---:|");
+            Console.WriteLine(Inv($"| registered | {pumps:N0} pumps ({pumpsTime.TotalSeconds:N1} s with `pumps import`, {pumps / pumpsTime.TotalSeconds:N0} pumps/s), {hubs:N0} clinic hubs ({hubsTime.TotalSeconds:N1} s with `hubs import`) |"));
+            Console.WriteLine(Inv($"| real time run | {realTime.TotalMinutes:N1} min at {rate:N1} messages/s offered; {reported:N0} pumps reported ({reported / (double)pumps:P1} of the fleet), {storedReports:N0} acknowledged, {Interlocked.Read(ref failed):N0} failed; largest send lag {maxLagS:N1} s |"));
+            Console.WriteLine(Inv($"| achieved rate | {storedReports / secs:N1} messages/s ({storedReports * 6 / secs:N0} events/s) |"));
+            Console.WriteLine(Inv($"| publish→PUBACK p50 / p95 / p99 / max | {P(all, 0.5):N1} / {P(all, 0.95):N1} / {P(all, 0.99):N1} / {(all.Length > 0 ? all[^1] : double.NaN):N0} ms |"));
+            Console.WriteLine(Inv($"| platform CPU over the run | {(cpu1 - cpu0) / secs:P0} of one core ({(cpu1 - cpu0) * 1000 / Math.Max(1, storedReports):N2} ms per report) |"));
+            Console.WriteLine(Inv($"| PostgreSQL CPU over the run | {(pgCpu1 - pgCpu0) / secs:P0} of one core ({(pgCpu1 - pgCpu0) * 1000 / Math.Max(1, storedReports):N2} ms per report) |"));
+            Console.WriteLine(Inv($"| pumps active at the end / at the peak | {mEnd.ActivePumps:N0} / {peakActive:N0} (idle collection deactivated about {Math.Max(0, reported - mEnd.ActivePumps):N0}) |"));
+            Console.WriteLine(Inv($"| GC heap after the last collection, at the peak of active pumps | {(atPeak?.HeapBytes ?? double.NaN) / 1048576.0:N0} MiB ({m0.HeapBytes / 1048576.0:N0} MiB before the run): {((atPeak?.HeapBytes ?? double.NaN) - m0.HeapBytes) / Math.Max(1, peakActive):N0} bytes per active pump (not after a forced compacting collection: an upper bound) |"));
+            Console.WriteLine(Inv($"| platform RSS, largest sample | {samples.Select(s => s.RssMiB).DefaultIfEmpty().Max():N0} MiB |"));
+            Console.WriteLine(Inv($"| event table + indexes | +{(bytes1 - bytes0) / (double)Math.Max(1, storedReports):N0} bytes per first report (6 events); registration +{(bytesRegistered - bytesBefore) / (double)pumps:N0} bytes per pump |"));
+            if (reactLat.Count > 0)
+            {
+                Console.WriteLine(Inv($"| reactivation: next report of {reactLat.Count:N0} pumps ({active0:N0} active before) | {reactTime.TotalSeconds:N1} s ({reactLat.Count / reactTime.TotalSeconds:N0} pumps/s), platform CPU {reactCpu * 1000 / reactLat.Count:N2} ms per pump, p50 / p99 {P([.. reactLat], 0.5):N0} / {P([.. reactLat], 0.99):N0} ms; active after {mAfter.ActivePumps:N0} |"));
+            }
+
+            Console.WriteLine(Inv($"| PostgreSQL tables at the end | {tables} |"));
+            return 0;
+        }
+        finally
+        {
+            if (!platform.HasExited)
+            {
+                platform.Kill(entireProcessTree: true);
             }
         }
-
-        await Task.WhenAll(pending);
-        pending.Clear();
-        var realTime = sw.Elapsed;
-        var (cpu1, pgCpu1) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory));
-        var bytes1 = await PartitioningBaseline.EventTableBytesAsync(ds);
-        var mEnd = await ScrapeAsync(http, metricsUrl);
-        double[] all;
-        lock (latencies)
-        {
-            all = [.. latencies.Order()];
-        }
-
-        // 5. Reactivation: pumps that idle collection has deactivated (the earliest reporters, idle longest) send their
-        // next report, as many at once as the hubs' in-flight limit allows.
-        var reactTime = TimeSpan.Zero;
-        var reactLat = new List<double>();
-        var active0 = mEnd.ActivePumps;
-        var reactCpu = 0.0;
-        if (reactivate > 0 && reported > 0)
-        {
-            var n = Math.Min(reactivate, reported);
-            var c0 = CpuSeconds(platform.Id);
-            var rw = Stopwatch.StartNew();
-            await Task.WhenAll(Enumerable.Range(0, n).Select(p => PublishAsync(p, NextReport(DateTimeOffset.UtcNow), reactLat)));
-            (reactTime, reactCpu) = (rw.Elapsed, CpuSeconds(platform.Id) - c0);
-            reactLat.Sort();
-        }
-
-        var mAfter = await ScrapeAsync(http, metricsUrl);
-        var tables = await TableBytesAsync(ds);
-        foreach (var c in clients)
-        {
-            await c.DisconnectAsync();
-            c.Dispose();
-        }
-
-        platform.Kill(entireProcessTree: true);
-        Directory.Delete(dir, recursive: true);
-
-        var storedReports = Interlocked.Read(ref acked) - reactLat.Count;
-        var secs = realTime.TotalSeconds;
-        Console.WriteLine();
-        Console.WriteLine(Inv($"Million run, {DateTime.UtcNow:u}, load average at the end {LoadAverage()}:"));
-        Console.WriteLine("| measure | value |");
-        Console.WriteLine("|---|---:|");
-        Console.WriteLine(Inv($"| registered | {pumps:N0} pumps ({pumpsTime.TotalSeconds:N1} s with `pumps import`, {pumps / pumpsTime.TotalSeconds:N0} pumps/s), {hubs:N0} clinic hubs ({hubsTime.TotalSeconds:N1} s with `hubs import`) |"));
-        Console.WriteLine(Inv($"| real time run | {realTime.TotalMinutes:N1} min at {rate:N1} messages/s offered; {reported:N0} pumps reported ({reported / (double)pumps:P1} of the fleet), {storedReports:N0} acknowledged, {Interlocked.Read(ref failed):N0} failed; largest send lag {maxLagS:N1} s |"));
-        Console.WriteLine(Inv($"| achieved rate | {storedReports / secs:N1} messages/s ({storedReports * 6 / secs:N0} events/s) |"));
-        Console.WriteLine(Inv($"| publish→PUBACK p50 / p95 / p99 / max | {P(all, 0.5):N1} / {P(all, 0.95):N1} / {P(all, 0.99):N1} / {(all.Length > 0 ? all[^1] : double.NaN):N0} ms |"));
-        Console.WriteLine(Inv($"| platform CPU over the run | {(cpu1 - cpu0) / secs:P0} of one core ({(cpu1 - cpu0) * 1000 / Math.Max(1, storedReports):N2} ms per report) |"));
-        Console.WriteLine(Inv($"| PostgreSQL CPU over the run | {(pgCpu1 - pgCpu0) / secs:P0} of one core ({(pgCpu1 - pgCpu0) * 1000 / Math.Max(1, storedReports):N2} ms per report) |"));
-        Console.WriteLine(Inv($"| pumps active at the end / at the peak | {mEnd.ActivePumps:N0} / {peakActive:N0} (idle collection deactivated about {Math.Max(0, reported - mEnd.ActivePumps):N0}) |"));
-        Console.WriteLine(Inv($"| GC heap after the last collection, at the peak of active pumps | {(atPeak?.HeapBytes ?? double.NaN) / 1048576.0:N0} MiB ({m0.HeapBytes / 1048576.0:N0} MiB before the run): {((atPeak?.HeapBytes ?? double.NaN) - m0.HeapBytes) / Math.Max(1, peakActive):N0} bytes per active pump (not after a forced compacting collection: an upper bound) |"));
-        Console.WriteLine(Inv($"| platform RSS, largest sample | {samples.Select(s => s.RssMiB).DefaultIfEmpty().Max():N0} MiB |"));
-        Console.WriteLine(Inv($"| event table + indexes | +{(bytes1 - bytes0) / (double)Math.Max(1, storedReports):N0} bytes per first report (6 events); registration +{(bytesRegistered - bytesBefore) / (double)pumps:N0} bytes per pump |"));
-        if (reactLat.Count > 0)
-        {
-            Console.WriteLine(Inv($"| reactivation: next report of {reactLat.Count:N0} pumps ({active0:N0} active before) | {reactTime.TotalSeconds:N1} s ({reactLat.Count / reactTime.TotalSeconds:N0} pumps/s), platform CPU {reactCpu * 1000 / reactLat.Count:N2} ms per pump, p50 / p99 {P([.. reactLat], 0.5):N0} / {P([.. reactLat], 0.99):N0} ms; active after {mAfter.ActivePumps:N0} |"));
-        }
-
-        Console.WriteLine(Inv($"| PostgreSQL tables at the end | {tables} |"));
-        return 0;
     }
 
     private sealed record Metrics(double HeapBytes, double ActivePumps);
