@@ -20,6 +20,7 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
 //   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" [--rounds 3]: two
 //       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
+//   ... -- --million [--pumps 1000000 --hubs 500 --minutes 45]: a million registered pumps reporting hourly in real time (MillionRun.cs)
 // The platform runs as its own process (the all-in-one silo with the embedded broker, simulator off) so its CPU and
 // memory are measured apart from the load generator and PostgreSQL.
 var mode = Arg("--mode", "short");
@@ -50,6 +51,11 @@ if (!File.Exists(siloDll))
 {
     Console.Error.WriteLine($"{siloDll} not found: run `dotnet build -c Release src/Silo` first.");
     return 2;
+}
+
+if (args.Contains("--million"))
+{
+    return await MillionRun.RunAsync(args, siloDll); // issue 15: a million pumps in real time (MillionRun.cs)
 }
 
 Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s, tracing {tracing}, load average {File.ReadAllText("/proc/loadavg").Trim()}");

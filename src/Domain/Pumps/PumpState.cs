@@ -29,14 +29,17 @@ public sealed class PumpState
     public const double DefaultLowReservoirMl = 2.0;
 
     public string Serial { get; set; } = "";
-    public string? HubId { get; set; }
-    public DeviceInfo? Device { get; set; }
-    public string? Phase { get; set; }
-    public string? Indication { get; set; }
+
+    // The few distinct values every pump of a fleet repeats are shared (ValuePool): the setters cover the fold, a
+    // replay and a snapshot read alike.
+    public string? HubId { get; set => field = ValuePool.Share(value); }
+    public DeviceInfo? Device { get; set => field = ValuePool.Share(value); }
+    public string? Phase { get; set => field = ValuePool.Share(value); }
+    public string? Indication { get; set => field = ValuePool.Share(value); }
     public PrescriptionSet? Prescription { get; set; }
-    public string? DeliveryState { get; set; }
-    public string? StopReason { get; set; }
-    public string? Motor { get; set; }
+    public string? DeliveryState { get; set => field = ValuePool.Share(value); }
+    public string? StopReason { get; set => field = ValuePool.Share(value); }
+    public string? Motor { get; set => field = ValuePool.Share(value); }
     public double? BatteryPct { get; set; }
     public double? BatteryV { get; set; }
     public double? TempC { get; set; }
