@@ -67,7 +67,7 @@ internal sealed class Browser : IAsyncDisposable
             await context.AddInitScriptAsync(Recorder);
             var page = await context.NewPageAsync();
             await page.GotoAsync($"{baseUrl}/alerts");
-            await page.WaitForFunctionAsync("window.__pfConnected === true", null, new() { Timeout = 60_000 });
+            await WaitUntilAsync(page, "window.__pfConnected === true", TimeSpan.FromSeconds(60));
             var (offset, uncertainty) = await ClockOffsetAsync(page);
             pages.Add(new OpenPage(context, page, offset, uncertainty));
         }
@@ -87,6 +87,21 @@ internal sealed class Browser : IAsyncDisposable
     {
         await _browser.DisposeAsync();
         _playwright.Dispose();
+    }
+
+    // Polls with evaluate (Playwright's WaitForFunction evaluates a string, which the dashboard's CSP forbids).
+    public static async Task WaitUntilAsync(IPage page, string condition, TimeSpan timeout)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!await page.EvaluateAsync<bool>(condition))
+        {
+            if (sw.Elapsed > timeout)
+            {
+                throw new TimeoutException($"'{condition}' still false after {timeout}.");
+            }
+
+            await Task.Delay(100);
+        }
     }
 
     // The page's clock (performance.timeOrigin + performance.now(): wall time at navigation plus a monotonic clock)
