@@ -10,11 +10,22 @@ namespace PumpFleet.LiveBench;
 internal static class StatementCounts
 {
     private static readonly char[] Whitespace = ['\n', '\r', '\t', ' '];
+    private static readonly string[] ReadModelTables = ["pf_pump_status", "pf_anomalies", "pf_alarm_log", "pf_projection_progress", "pf_cohort_"];
 
     public sealed record Snapshot(Dictionary<string, long> Calls, long Commits);
 
     public sealed record Phase(double StatementsPerSecond, double TransactionsPerSecond, Dictionary<string, double> PerStatement)
     {
+        /// <summary>
+        /// Statements reading the tables the API serves the live pages from (pumps, anomalies, alarms, the projection
+        /// progress behind the summary), the reads a page's refresh causes; the projections' writes are not counted.
+        /// </summary>
+        public double ApiReadsPerSecond => PerStatement
+            .Where(kv => kv.Key.TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase)
+                         && !kv.Key.Contains("FOR UPDATE", StringComparison.OrdinalIgnoreCase)
+                         && ReadModelTables.Any(t => kv.Key.Contains(t, StringComparison.Ordinal)))
+            .Sum(kv => kv.Value);
+
         /// <summary>The statements whose rate grew most over <paramref name="baseline"/>, shortened for a table cell.</summary>
         public string TopBeyond(Phase baseline, int count) => string.Join("; ", PerStatement
             .Select(kv => (Text: kv.Key, Delta: kv.Value - baseline.PerStatement.GetValueOrDefault(kv.Key)))
