@@ -26,6 +26,14 @@ public sealed class SimulatorOptions
     /// <summary>Simulated seconds per real second; 0 runs as fast as possible. Default: 86400 (a day per second).</summary>
     public double Speed { get; set; } = 86_400;
 
+    /// <summary>
+    /// Simulated time up to which this fleet's events are already stored (a restart against a kept database). The
+    /// fleet is generated from <see cref="Start"/> as always (the same seed gives the same events), but unpaced up to
+    /// this time: the hubs skip what the platform's retained acks already cover, so a restarted simulation reports
+    /// new events at once instead of silently re-living the time it already sent. Null (default): paced from the start.
+    /// </summary>
+    public DateTimeOffset? ResumeAt { get; set; }
+
     /// <summary>Length of one basal <c>dose.delivered</c> interval. Default: 1 hour.</summary>
     public TimeSpan ReportingInterval { get; set; } = TimeSpan.FromHours(1);
 

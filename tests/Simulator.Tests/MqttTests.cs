@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using PumpFleet.Simulator.Generation;
 using PumpFleet.Simulator.Transport;
 
@@ -89,5 +90,40 @@ public sealed class MqttTests
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => new FleetSimulator().RunAsync(options, timeout.Token));
         Assert.Contains("connect", e.Message, StringComparison.Ordinal);
         Assert.Empty(platform.Stored);
+    }
+
+    [Fact]
+    public async Task ResumeAt_SendsWhatPrecedesItAtOnce_AndPacesWhatFollows()
+    {
+        // A restart against a kept database: the part of the fleet's history already stored is replayed without
+        // waiting for simulated time, and the rest is paced. Real time never advances here (a fake clock), so
+        // whatever arrives was sent unpaced, and a batch after ResumeAt can only arrive if pacing were skipped.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(45));
+        var options = TestFleet.Quiet(pumps: 4, days: 3);
+        options.Speed = 3600;
+        options.ResumeAt = options.Start.AddDays(2);
+        options.FleetSecret = FakePlatform.FleetSecret;
+        options.ProgressInterval = TimeSpan.FromMilliseconds(200);
+        var batches = new FleetGenerator(options).GenerateBatches().ToList();
+        var before = batches.Where(b => b.At <= options.ResumeAt).SelectMany(b => b.Events.Select(e => (b.Serial, e.Event.Seq))).ToList();
+        var after = batches.Where(b => b.At > options.ResumeAt).SelectMany(b => b.Events.Select(e => (b.Serial, e.Event.Seq))).ToList();
+        Assert.NotEmpty(before);
+        Assert.NotEmpty(after);
+
+        await using var platform = await FakePlatform.StartAsync(null, timeout.Token);
+        options.Broker = $"127.0.0.1:{platform.Port}";
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
+        var run = new FleetSimulator(timeProvider: new FakeTimeProvider(DateTimeOffset.UtcNow)).RunAsync(options, stop.Token);
+
+        while (before.Any(k => !platform.Stored.ContainsKey(k)))
+        {
+            Assert.False(run.IsCompleted, "the run ended before it sent the stored part");
+            await Task.Delay(50, timeout.Token);
+        }
+
+        Assert.DoesNotContain(after, platform.Stored.ContainsKey);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
     }
 }

@@ -41,6 +41,7 @@ public sealed partial class HubAuthenticator : IHubRegistryListener
     private readonly VerifiedCredentials _verified;
     private readonly VerificationBudget _budget;
     private readonly SemaphoreSlim _hashing;
+    private long _failedChecks;
 
     /// <summary>Creates the authenticator with the configured cache, budget and hashing pool.</summary>
     public HubAuthenticator(HubStore store, IOptions<HubAuthOptions> options, TimeProvider time, ILogger<HubAuthenticator> logger)
@@ -57,6 +58,12 @@ public sealed partial class HubAuthenticator : IHubRegistryListener
 
     /// <summary>The budget of unproven checks (exposed for metrics and tests).</summary>
     public VerificationBudget Budget => _budget;
+
+    /// <summary>
+    /// Unproven checks that failed since this instance started: tells a wrong-password flood (many) from many honest
+    /// hubs connecting at once (none) when the budget runs out.
+    /// </summary>
+    public long FailedChecks => Interlocked.Read(ref _failedChecks);
 
     /// <summary>
     /// True when this instance verified <paramref name="password"/> for <paramref name="hubId"/> before: the attempt
@@ -110,6 +117,10 @@ public sealed partial class HubAuthenticator : IHubRegistryListener
             if (!failed)
             {
                 _budget.Return();
+            }
+            else
+            {
+                Interlocked.Increment(ref _failedChecks);
             }
         }
     }

@@ -51,6 +51,8 @@ public sealed partial class IngestPipeline(
 {
     private const string AutoPairBy = "gateway:auto-pair-on-first-batch";
 
+    private int _autoPairWarned;
+
     /// <summary>
     /// Handles a publish on any topic by a hub. Returns when the outcome is durable and may be acknowledged; throws
     /// <see cref="DependencyUnavailableException"/>, <see cref="RetryLaterException"/> or
@@ -279,7 +281,16 @@ public sealed partial class IngestPipeline(
             }
 
             await grains.GetGrain<IPumpIngestGrain>(serial).PairAsync(hubId, AutoPairBy).WaitAsync(ct);
-            LogAutoPaired(serial, hubId);
+            // The first automatic pairing warns that the setting is on; the rest are routine in a development fleet.
+            if (Interlocked.Exchange(ref _autoPairWarned, 1) == 0)
+            {
+                LogAutoPairedFirst(serial, hubId);
+            }
+            else
+            {
+                LogAutoPaired(serial, hubId);
+            }
+
             return true;
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -464,7 +475,10 @@ public sealed partial class IngestPipeline(
     [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId} pump {Serial}: stored {Stored}, duplicates {Duplicates}, rejected {Rejected}, committed seq {CommittedSeq}")]
     private partial void LogStored(string hubId, string serial, int stored, int duplicates, int rejected, long committedSeq);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial} paired automatically with hub {HubId} (Gateway:Hubs:AutoPairOnFirstBatch)")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pump {Serial} paired automatically with hub {HubId}: Gateway:Hubs:AutoPairOnFirstBatch is on (Development only), so the first hub to send a pump's batch claims it; further automatic pairings are logged as information")]
+    private partial void LogAutoPairedFirst(string serial, string hubId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial} paired automatically with hub {HubId} (Gateway:Hubs:AutoPairOnFirstBatch)")]
     private partial void LogAutoPaired(string serial, string hubId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Message of hub {HubId} on {Topic} failed unexpectedly ({Attempt} of {Threshold} in a row before it is quarantined as poison); not acknowledged, it will be delivered again")]

@@ -52,6 +52,7 @@ public sealed partial class EmbeddedBroker(
     private static readonly TimeSpan OverBudgetLogInterval = TimeSpan.FromSeconds(10);
     private long _overBudget;
     private long _overBudgetLoggedAt;
+    private long _failedChecksAtLastLog;
 
     /// <summary>Connections accepted and not yet authenticated (MaxUnauthenticatedConnections caps them).</summary>
     public int PendingConnections() => _gate?.Pending ?? 0;
@@ -209,7 +210,7 @@ public sealed partial class EmbeddedBroker(
                 // Not a failure of this hub (it may be honest and cold): no backoff, no quarantine row; counted, and
                 // logged at most once per interval with the number refused since.
                 e.ReasonCode = MqttConnectReasonCode.ServerBusy;
-                e.ReasonString = "Too many failed logins at this gateway; retry later.";
+                e.ReasonString = "Too many unverified logins at this gateway right now; retry in a few seconds.";
                 instruments.OnMessage(MessageResults.Refused, 0, TimeSpan.Zero);
                 instruments.OnLoginThrottled(LoginThrottleReasons.VerificationBudget);
                 NoteOverBudget();
@@ -252,8 +253,20 @@ public sealed partial class EmbeddedBroker(
             return;
         }
 
+        // The budget runs out both when passwords fail (a flood) and when many honest, not yet verified hubs connect
+        // at once (a gateway restart): the failed checks since the last line tell which, and only a flood warns.
         var auth = services.GetRequiredService<IOptions<HubAuthOptions>>().Value;
-        LogOverBudget(Interlocked.Exchange(ref _overBudget, 0), auth.VerificationBudgetPerSecond, OverBudgetLogInterval);
+        var failedTotal = authenticator.FailedChecks;
+        var failed = failedTotal - Interlocked.Exchange(ref _failedChecksAtLastLog, failedTotal);
+        var refused = Interlocked.Exchange(ref _overBudget, 0);
+        if (failed > 0)
+        {
+            LogOverBudgetFlood(refused, failed, auth.VerificationBudgetPerSecond, OverBudgetLogInterval);
+        }
+        else
+        {
+            LogOverBudgetBusy(refused, auth.VerificationBudgetBurst, OverBudgetLogInterval);
+        }
     }
 
     private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
@@ -459,8 +472,11 @@ public sealed partial class EmbeddedBroker(
     [LoggerMessage(Level = LogLevel.Information, Message = "Embedded MQTT broker listening (plain port {Port}, TLS port {TlsPort})")]
     private partial void LogStarted(int? port, int? tlsPort);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} connection attempt(s) refused ServerBusy without a credential check: the budget of failed checks ({PerSecond}/s) is exhausted, a wrong-password flood is likely (at most one such line per {Interval})")]
-    private partial void LogOverBudget(long count, double perSecond, TimeSpan interval);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} connection attempt(s) refused ServerBusy without a credential check after {Failed} failed check(s): the budget of failed checks ({PerSecond}/s) is exhausted, a wrong-password flood is likely (at most one such line per {Interval})")]
+    private partial void LogOverBudgetFlood(long count, long failed, double perSecond, TimeSpan interval);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} connection attempt(s) told ServerBusy to retry: {Burst} unverified logins were already being checked and none failed (many hubs connecting at once; at most one such line per {Interval})")]
+    private partial void LogOverBudgetBusy(long count, double burst, TimeSpan interval);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId} failed to authenticate")]
     private partial void LogBadCredentials(string hubId);

@@ -15,8 +15,6 @@ public static class SiloHostingExtensions
     public static WebApplicationBuilder AddPumpFleetSilo(this WebApplicationBuilder builder, string connectionString)
     {
         builder.Services.AddPumpFleetEventStore(connectionString);
-        // Grains, their options, and the fleet-level detection jobs (silent pumps, cohort signals).
-        builder.Services.AddPumpFleetFleetJobs();
         builder.Services.AddPumpFleetClusterSchema();
         builder.Services.AddPumpFleetQuarantineGauge();
 
@@ -46,6 +44,11 @@ public static class SiloHostingExtensions
             // Grain calls carry the caller's trace context (W3C, in the request context); spans only when tracing is on.
             silo.AddActivityPropagation();
         });
+
+        // Grains, their options, and the fleet-level detection jobs (silent pumps, cohort signals, cohort flow).
+        // Registered after the silo: hosted services start in order, so the jobs' first run (at start) calls grains
+        // on a running silo instead of racing its start-up (each early call was retried by Orleans with a warning).
+        builder.Services.AddPumpFleetFleetJobs();
         return builder;
     }
 }

@@ -35,6 +35,12 @@ public sealed partial class SimulatedFleetService(
         try
         {
             await CreateTherapiesAsync(options, stoppingToken);
+            if (options.ResumeAt is null && options.Speed > 0 && await LastStoredEventAtAsync(options) is { } resume && resume > options.Start)
+            {
+                options.ResumeAt = resume;
+                LogResuming(resume);
+            }
+
             var result = await new FleetSimulator(loggers).RunAsync(options, stoppingToken);
             LogFinished(result.ToString() ?? "");
         }
@@ -42,6 +48,17 @@ public sealed partial class SimulatedFleetService(
         {
             // Shutting down.
         }
+    }
+
+    /// <summary>
+    /// The latest event time any of the simulated pumps already has (the database is kept between runs), from the
+    /// pumps' own state; null for a new fleet. The simulation runs unpaced up to it, so a restart reports at once.
+    /// </summary>
+    private async Task<DateTimeOffset?> LastStoredEventAtAsync(SimulatorOptions options)
+    {
+        var serials = new FleetGenerator(options, null).Plan.Pumps.Select(p => p.Serial);
+        var views = await Task.WhenAll(serials.Select(s => grains.GetGrain<IPumpQueryGrain>(s).GetStateAsync()));
+        return views.Max(v => v.LastEventAt);
     }
 
     /// <summary>
@@ -76,6 +93,9 @@ public sealed partial class SimulatedFleetService(
 
         LogTherapies(created);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Simulated fleet: events up to {Resume:u} are already stored (kept database); replaying that part unpaced, reporting in real time after it")]
+    private partial void LogResuming(DateTimeOffset resume);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Simulated therapies: {Count} recorded")]
     private partial void LogTherapies(int count);

@@ -34,7 +34,8 @@ public sealed partial class FleetSimulator(
         var scenario = options.FaultsFile is null ? null : FaultScenario.Load(options.FaultsFile);
         var generator = new FleetGenerator(options, scenario);
         var clock = clockFactory?.Invoke(options)
-            ?? (options.Speed == 0 ? new UnpacedSimulationClock(options.Start) : new ScaledSimulationClock(options.Start, options.Speed, _time));
+            ?? (options.Speed == 0 ? new UnpacedSimulationClock(options.Start)
+                : new ScaledSimulationClock(options.ResumeAt is { } resume && resume > options.Start ? resume : options.Start, options.Speed, _time));
         var secrets = credentials ?? new FleetSecretHubCredentials(options.FleetSecret);
         var stats = Stats = new SimulatorStats();
         var hubLog = _loggers.CreateLogger<HubClient>();

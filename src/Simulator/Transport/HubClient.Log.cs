@@ -9,6 +9,11 @@ public sealed partial class HubClient
         [LoggerMessage(Level = LogLevel.Warning, Message = "Hub {HubId}: broker refused the connection: {Code}")]
         public static partial void ConnectRefused(ILogger logger, string hubId, string code);
 
+        // A busy or rate-limiting broker asks the hub to come back later; many hubs starting at once are told so
+        // routinely (the gateway paces unproven logins), so it is not a warning unless it keeps happening.
+        [LoggerMessage(Level = LogLevel.Information, Message = "Hub {HubId}: broker busy ({Code}); retrying")]
+        public static partial void ConnectDeferred(ILogger logger, string hubId, string code);
+
         [LoggerMessage(Level = LogLevel.Debug, Message = "Hub {HubId}: connect failed: {Reason}")]
         public static partial void ConnectFailed(ILogger logger, string hubId, string reason);
 

@@ -32,6 +32,12 @@ public sealed partial class HubClient : IAsyncDisposable
     private readonly PumpQueue[] _pumps;
     private readonly Dictionary<string, PumpQueue> _bySerial = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _sendLock = new(1, 1);
+
+    /// <summary>Busy refusals in a row that are logged as information before they become warnings.</summary>
+    private const int DeferredConnectsBeforeWarning = 10;
+
+    /// <summary>Busy refusals since the last successful connect (touched only under the send lock).</summary>
+    private int _deferredConnects;
     private TaskCompletionSource _ackSignal = NewSignal();
     private readonly Channel<object> _commands = Channel.CreateBounded<object>(new BoundedChannelOptions(64) { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
@@ -237,6 +243,11 @@ public sealed partial class HubClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Refusals that mean "come back later", not "you are not welcome".</summary>
+    private static bool IsTransient(MqttClientConnectResultCode code) => code is MqttClientConnectResultCode.ServerBusy
+        or MqttClientConnectResultCode.ServerUnavailable or MqttClientConnectResultCode.ConnectionRateExceeded
+        or MqttClientConnectResultCode.QuotaExceeded;
+
     /// <summary>
     /// Connects, subscribes, announces the hub, learns committedSeq from the retained acks and resends what is above
     /// it. Holds the send lock throughout, so no new batch overtakes the resend.
@@ -263,9 +274,19 @@ public sealed partial class HubClient : IAsyncDisposable
             var result = await _client.ConnectAsync(_mqttOptions, cancellationToken);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
-                Log.ConnectRefused(_log, HubId, result.ResultCode.ToString());
+                if (IsTransient(result.ResultCode) && ++_deferredConnects <= DeferredConnectsBeforeWarning)
+                {
+                    Log.ConnectDeferred(_log, HubId, result.ResultCode.ToString());
+                }
+                else
+                {
+                    Log.ConnectRefused(_log, HubId, result.ResultCode.ToString());
+                }
+
                 return false;
             }
+
+            _deferredConnects = 0;
 
             await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
                 .WithTopicFilter(Topics.AckFilter(HubId), MqttQualityOfServiceLevel.AtLeastOnce)
