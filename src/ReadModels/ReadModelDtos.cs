@@ -69,6 +69,8 @@ public sealed record WorklistRow(
 /// <param name="PumpsReportingByDay">Pumps with daily flow on each day (aligned with <paramref name="Days"/>).</param>
 /// <param name="RefillDue">Pumps (not explanted) per refill-due bucket: overdue, 0–7 d, 7–14 d, 14–30 d, 30–60 d, 60 d+, none.</param>
 /// <param name="SilentPumps">Pumps (not explanted) not heard from for longer than the silent window.</param>
+/// <param name="DeviceEventsByDay">Device events stored per UTC day of receipt (the ingest read model), aligned with
+/// <paramref name="Days"/>; null when the overview is of a clinic (the counts are per log partition, not per pump).</param>
 public sealed record FleetOverview(
     DateTimeOffset Now, IReadOnlyList<DateOnly> Days, IReadOnlyDictionary<string, long[]> OpenAnomaliesByKind, long[] PumpsReportingByDay,
-    IReadOnlyList<(string Bucket, long Pumps)> RefillDue, long SilentPumps);
+    IReadOnlyList<(string Bucket, long Pumps)> RefillDue, long SilentPumps, long[]? DeviceEventsByDay = null);

@@ -26,6 +26,7 @@ public static class ReadModelsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, AnomalyProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, CohortProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, TherapyProjection>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, IngestProjection>());
         services.TryAddSingleton<IReadModelQueries, ReadModelQueries>();
         services.TryAddSingleton<CohortTallyStore>();
         return services;

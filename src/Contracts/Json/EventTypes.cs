@@ -36,6 +36,7 @@ public static class EventTypes
         ("therapy.decision", typeof(TherapyDecided)),
         ("therapy.implant", typeof(PumpImplanted)),
         ("therapy.explant", typeof(PumpExplanted)),
+        ("implant.claimed", typeof(ImplantClaimed)),
     ];
 
     private static readonly FrozenDictionary<string, Type> ByName = All.ToFrozenDictionary(x => x.Name, x => x.Type, StringComparer.Ordinal);

@@ -61,6 +61,11 @@ public sealed record PumpView
     [Id(33)] public FlowCorrectionView? FlowCorrection { get; init; }
     /// <summary>The low-reservoir level the forecasts use: the prescription's alarm volume, or the platform's default.</summary>
     [Id(34)] public double? LowReservoirMl { get; init; }
+    // Ids 40 on: set by the API from the hub registry (issue 16, clinics); a gap so other additions keep their own ids.
+    /// <summary>The clinic of the pump's hub (set by the API from the hub registry); null when the hub stands in none.</summary>
+    [Id(40)] public string? ClinicId { get; init; }
+    /// <summary>That clinic's name.</summary>
+    [Id(41)] public string? ClinicName { get; init; }
 }
 
 /// <summary>

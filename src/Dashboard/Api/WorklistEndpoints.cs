@@ -1,6 +1,7 @@
 using PumpFleet.Contracts.Events;
 using PumpFleet.Domain.Detection.CohortFlow;
 using PumpFleet.Domain.Drugs;
+using PumpFleet.Gateway.Hubs;
 using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
@@ -26,7 +27,8 @@ internal static class WorklistEndpoints
         return api;
     }
 
-    private static async Task<IResult> GetAsync(IReadModelQueries queries, TimeProvider time, CancellationToken ct, string? days = null, string? hubId = null, string? limit = null)
+    private static async Task<IResult> GetAsync(IReadModelQueries queries, HubStore hubs, TimeProvider time, CancellationToken ct, string? days = null, string? hubId = null,
+        string? limit = null, string? clinicId = null)
     {
         var p = new QueryParameters();
         var n = p.Int("days", days, 14, 1, MaxDays);
@@ -36,6 +38,7 @@ internal static class WorklistEndpoints
             p.Error("hubId", "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ (protocol.md §1).");
         }
 
+        var (clinicHubs, clinic) = await ClinicEndpoints.ResolveAsync(p, hubs, clinicId, ct);
         if (p.HasErrors)
         {
             return p.Problem();
@@ -48,10 +51,10 @@ internal static class WorklistEndpoints
         // A cohort factor brings dates forward (the level is lower and falls faster) by an amount that depends on each
         // pump's cycle, so every pump of a corrected cohort is a candidate; the exact cut is made after correcting.
         var cohorts = corrections.Select(c => (c.Cohort.Dimension, c.Cohort.Value)).Distinct().ToList();
-        var rows = await queries.RefillCandidatesAsync(until, hubId, cohorts, MaxItems, ct);
+        var rows = await queries.RefillCandidatesAsync(until, hubId, cohorts, MaxItems, ct, clinicHubs);
         var items = rows.Select(r => Item(r, corrections, now)).Where(i => i.DueAt <= until)
             .OrderBy(i => i.DueAt).ThenBy(i => i.Serial, StringComparer.Ordinal).Take(max).ToList();
-        return TypedResults.Ok(new WorklistResponse(now, until, n, hubId, items));
+        return TypedResults.Ok(new WorklistResponse(now, until, n, hubId, items, clinic?.ClinicId, clinic?.Name, clinic?.Timezone));
     }
 
     private static WorklistItem Item(WorklistRow r, IReadOnlyList<CohortFlowCorrection> corrections, DateTimeOffset now)
@@ -81,7 +84,11 @@ internal static class WorklistEndpoints
 }
 
 /// <summary>The worklist: the window it covers and the pumps in it.</summary>
-public sealed record WorklistResponse(DateTimeOffset Now, DateTimeOffset Until, int Days, string? HubId, IReadOnlyList<WorklistItem> Items);
+/// <param name="ClinicId">The clinic asked for (its hubs' pumps only), or null.</param>
+/// <param name="ClinicName">That clinic's name.</param>
+/// <param name="ClinicTimezone">That clinic's IANA time zone, when registered (the page shows due dates in it).</param>
+public sealed record WorklistResponse(DateTimeOffset Now, DateTimeOffset Until, int Days, string? HubId, IReadOnlyList<WorklistItem> Items,
+    string? ClinicId = null, string? ClinicName = null, string? ClinicTimezone = null);
 
 /// <summary>One pump to refill.</summary>
 /// <param name="DueAt">When the refill is due: the ledger's date, brought forward by a cohort flow correction, or a drug rule's.</param>

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PumpFleet.Contracts.Events;
@@ -247,12 +249,18 @@ public sealed partial class PumpGrain(
     {
         var metadata = hubId is null && messageId is null
             ? null
-            : JsonSerializer.Serialize(new EventMetadata(hubId, messageId), EventJson.Options);
+            : JsonSerializer.Serialize(new EventMetadata(hubId, messageId, null), EventJson.Options);
+        // The first event of a hub's message also carries the trace it was ingested in (W3C traceparent of the grain
+        // call) when that trace is sampled, so the projection page that applies it can link back to the message
+        // (ProjectionTracing); once per message, not per event, to keep the rows small. Tracing off adds nothing.
+        var traced = hubId is not null && events.Count > 0 && Activity.Current is { Recorded: true } current
+            ? JsonSerializer.Serialize(new EventMetadata(hubId, messageId, current.Id), EventJson.Options)
+            : metadata;
         for (var i = 0; i < events.Count; i++)
         {
             var p = events[i];
             rows[offset + i] = new EventToAppend(p.EventId, EventTypes.NameOf(p.Event), EventJson.Serialize(p.Event), p.Seq,
-                p.Event is DeviceEvent d ? d.At : null, p.ReceivedAt, p.ClockSuspect, metadata);
+                p.Event is DeviceEvent d ? d.At : null, p.ReceivedAt, p.ClockSuspect, i == 0 ? traced : metadata);
         }
     }
 
@@ -589,7 +597,7 @@ public sealed partial class PumpGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: {Severity} {Kind} anomaly {AnomalyId} opened")]
     private partial void LogAnomaly(string serial, string kind, string severity, string anomalyId);
 
-    private sealed record EventMetadata(string? HubId, string? MessageId);
+    private sealed record EventMetadata(string? HubId, string? MessageId, [property: JsonPropertyName("traceparent")] string? TraceParent);
 
     // The planner is pure domain code without tracing; its span is opened here, where the grain calls it.
     private IngestPlan Plan(IngestBatch batch)

@@ -25,7 +25,7 @@ async function loadState() {
     document.getElementById('asof-label').textContent = asOf ? '(as of ' + fmtTime(asOf) + ')' : '(now)';
     const rx = s.prescription;
     const rows = [
-      ['Status', badge(s.status)], ['Hub', esc(s.hubId ?? '—')], ['Device', s.model ? `${esc(s.model)} · fw ${esc(s.firmware)} · lot ${esc(s.lot)}` : '—'],
+      ['Status', badge(s.status)], ['Hub', esc(s.hubId ?? '—')], ['Clinic', s.clinicId ? `<span id="clinic">${esc(s.clinicName)} (${esc(s.clinicId)})</span>` : '—'], ['Device', s.model ? `${esc(s.model)} · fw ${esc(s.firmware)} · lot ${esc(s.lot)}` : '—'],
       ['Phase', esc(s.phase)],
       ['Therapy', s.therapyId ? `<a href="/therapy?id=${encodeURIComponent(s.therapyId)}" id="therapy-link">${esc(s.therapyId)}</a> · ${esc(s.therapyPhase)} · implanted ${fmtTime(s.implantedAt)}` +
         (s.explantedAt ? ` · explanted ${fmtTime(s.explantedAt)}` : '') : 'none'],
