@@ -421,8 +421,8 @@ static async Task<double> CopyBaselineAsync(string cs, int rows)
     return rows / sw.Elapsed.TotalSeconds;
 }
 
-/// <summary>Hubs that publish batches of dose events for their pumps, QoS 1, and time publish→PUBACK.</summary>
-internal sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string host, int port, string fleetSecret) : IAsyncDisposable
+/// <summary>Hubs that publish batches of dose events for their pumps, QoS 1, and time publish→PUBACK (public: bench/LiveBench uses it as its background load).</summary>
+public sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string host, int port, string fleetSecret) : IAsyncDisposable
 {
     private readonly List<(IMqttClient Client, string HubId)> _clients = [];
     private readonly Dictionary<string, long> _seq = new(StringComparer.Ordinal);
