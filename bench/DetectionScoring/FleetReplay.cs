@@ -125,6 +125,30 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         }
     }
 
+    /// <summary>
+    /// Tells a pump its cohort flow correction as <c>CohortFlowJob</c> tells the grain (<see cref="PumpDecisions.SetFlowCorrection"/>),
+    /// then decides its depletion risk again at its own event time, as the grain does for a pump heard from recently.
+    /// Returns false when the pump is unknown or already holds it.
+    /// </summary>
+    public bool SetFlowCorrection(string serial, PumpFlowCorrection? correction, DateTimeOffset now)
+    {
+        if (!_pumps.TryGetValue(serial, out var state) || PumpDecisions.SetFlowCorrection(state, correction, now) is not { } e)
+        {
+            return false;
+        }
+
+        Apply(state, e, null, state.LastSeenAt ?? now, false);
+        _now = now;
+        var decided = AnomalyEngine.EvaluateDepletion(state, options, now);
+        Record(state, decided);
+        foreach (var d in decided)
+        {
+            Apply(state, d, null, state.LastSeenAt ?? now, false);
+        }
+
+        return true;
+    }
+
     /// <summary>Full replays caused by device events older than the fold window.</summary>
     public int Rebuilds { get; private set; }
 

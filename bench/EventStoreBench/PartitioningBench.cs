@@ -14,7 +14,11 @@ namespace PumpFleet.Bench.EventStore;
 /// in one run on one durable server: the same appends into each (alternating which goes first), the raw COPY floor
 /// into a copy of the single table, then the gap-safe global reader over everything each database holds. The rows'
 /// receive times step an hour per event from the current month on, so a run spreads over several monthly partitions
-/// (with --months-ahead of them attached, empty or not), as a year of a real log would.
+/// (with --months-ahead of them attached, empty or not), as a year of a real log would. A third database, partitioned
+/// like the second, is written and read through the platform's own data source (<see cref="EventStoreDataSource"/>:
+/// statements prepared, <c>Max Auto Prepare</c>), so "prepared against before" is measured in the same run on the same
+/// rows; the first two keep the connection string as given (--auto-prepare N, default 0: Npgsql's default, nothing
+/// prepared).
 /// </summary>
 internal static class PartitioningBench
 {
@@ -29,7 +33,7 @@ internal static class PartitioningBench
         await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
         await using (var admin = NpgsqlDataSource.Create(pg.ConnectionString()))
         {
-            foreach (var db in new[] { "bench_single", "bench_partitioned" })
+            foreach (var db in new[] { "bench_single", "bench_partitioned", "bench_prepared" })
             {
                 await using var cmd = admin.CreateCommand($"CREATE DATABASE {db}");
                 await cmd.ExecuteNonQueryAsync();
@@ -43,18 +47,24 @@ internal static class PartitioningBench
         Console.WriteLine($"Max Auto Prepare = {autoPrepare}");
         await using var single = NpgsqlDataSource.Create(Cs("bench_single"));
         await using var partitioned = NpgsqlDataSource.Create(Cs("bench_partitioned"));
+        await using var prepared = EventStoreDataSource.Build(pg.ConnectionString("bench_prepared"));
         await PartitioningBaseline.PrepareUnpartitionedAsync(single);
         await RawCopyBaseline.CreateTableAsync(single);
-        await new SchemaMigrator(partitioned, [], Microsoft.Extensions.Logging.Abstractions.NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-        await new EventPartitions(partitioned).EnsureAsync(monthsAhead);
-        if (await PartitioningBaseline.IsPartitionedAsync(single) || !await PartitioningBaseline.IsPartitionedAsync(partitioned))
+        foreach (var ds in new[] { partitioned, prepared })
         {
-            throw new InvalidOperationException("The two databases do not have the two layouts.");
+            await new SchemaMigrator(ds, [], Microsoft.Extensions.Logging.Abstractions.NullLogger<SchemaMigrator>.Instance).MigrateAsync();
+            await new EventPartitions(ds).EnsureAsync(monthsAhead);
         }
 
-        var stores = (Single: new NpgsqlEventStore(single), Partitioned: new NpgsqlEventStore(partitioned));
+        if (await PartitioningBaseline.IsPartitionedAsync(single) || !await PartitioningBaseline.IsPartitionedAsync(partitioned)
+            || !await PartitioningBaseline.IsPartitionedAsync(prepared))
+        {
+            throw new InvalidOperationException("The databases do not have the layouts compared.");
+        }
+
+        var stores = (Single: new NpgsqlEventStore(single), Partitioned: new NpgsqlEventStore(partitioned), Prepared: new NpgsqlEventStore(prepared));
         var t0 = DateTimeOffset.UtcNow;
-        List<double> singleRates = [], partRates = [], copyRates = [];
+        List<double> singleRates = [], partRates = [], preparedRates = [], copyRates = [];
         for (var round = 1; round <= rounds; round++)
         {
             var rows = Enumerable.Range(0, streams).Select(_ => MakeRows(t0, batches * batchSize)).ToArray();
@@ -75,30 +85,29 @@ internal static class PartitioningBench
             var copy = Stopwatch.StartNew();
             await Task.WhenAll(rows.Select((r, s) => Task.Run(() => RawCopyBaseline.CopyAsync(single, $"r{round}-s{s}", 0, r))));
             var copyRate = streams * batches * batchSize / copy.Elapsed.TotalSeconds;
-            double singleRate, partRate;
-            if (round % 2 == 1)
+            // Which store goes first rotates by round, so none always meets the warmest (or coldest) server.
+            double singleRate = 0, partRate = 0, preparedRate = 0;
+            foreach (var which in Enumerable.Range(0, 3).Select(i => (i + round) % 3))
             {
-                singleRate = await AppendAllAsync(stores.Single);
-                partRate = await AppendAllAsync(stores.Partitioned);
-            }
-            else
-            {
-                partRate = await AppendAllAsync(stores.Partitioned);
-                singleRate = await AppendAllAsync(stores.Single);
+                switch (which)
+                {
+                    case 0: singleRate = await AppendAllAsync(stores.Single); break;
+                    case 1: partRate = await AppendAllAsync(stores.Partitioned); break;
+                    default: preparedRate = await AppendAllAsync(stores.Prepared); break;
+                }
             }
 
-            (singleRates, partRates, copyRates) = ([.. singleRates, singleRate], [.. partRates, partRate], [.. copyRates, copyRate]);
-            Console.WriteLine($"round {round}: COPY {copyRate:N0} events/s, append single table {singleRate:N0}, partitioned {partRate:N0} events/s (partitioned/single {partRate / singleRate:P0}, partitioned/COPY {partRate / copyRate:P0})");
+            (singleRates, partRates, preparedRates, copyRates) = ([.. singleRates, singleRate], [.. partRates, partRate], [.. preparedRates, preparedRate], [.. copyRates, copyRate]);
+            Console.WriteLine($"round {round}: COPY {copyRate:N0} events/s, append single table {singleRate:N0}, partitioned {partRate:N0}, partitioned prepared {preparedRate:N0} events/s (partitioned/single {partRate / singleRate:P0}, prepared/partitioned {preparedRate / partRate:P0}, partitioned/COPY {partRate / copyRate:P0})");
         }
 
         // The global reader over everything each database holds, pages of 1,000, three passes alternating.
-        List<double> singleReads = [], partReads = [];
+        List<double> singleReads = [], partReads = [], preparedReads = [];
         long total = 0;
+        (NpgsqlEventStore Store, List<double> Rates)[] readers = [(stores.Single, singleReads), (stores.Partitioned, partReads), (stores.Prepared, preparedReads)];
         for (var pass = 0; pass < 3; pass++)
         {
-            foreach (var (store, list) in pass % 2 == 0
-                ? new[] { (stores.Single, singleReads), (stores.Partitioned, partReads) }
-                : [(stores.Partitioned, partReads), (stores.Single, singleReads)])
+            foreach (var (store, list) in Enumerable.Range(0, 3).Select(i => readers[(i + pass) % 3]))
             {
                 var sw = Stopwatch.StartNew();
                 (total, var elapsed) = (await ReadEverythingAsync(store), sw.Elapsed);
@@ -115,12 +124,12 @@ internal static class PartitioningBench
         var partitions = (await new EventPartitions(partitioned).ListAsync()).Count(p => p.ArchivedAt is null) + 1; // + the default
         double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
         Console.WriteLine();
-        Console.WriteLine($"| measure ({streams} concurrent streams, batches of {batchSize}; median of {rounds} rounds) | single table | partitioned ({partitions} partitions attached) | partitioned / single |");
-        Console.WriteLine("|---|---|---|---|");
-        Console.WriteLine($"| store append | {Median(singleRates):N0} events/s | {Median(partRates):N0} events/s | {Median([.. partRates.Zip(singleRates, (p, s) => p / s)]):P0} |");
-        Console.WriteLine($"| append / raw COPY ({Median(copyRates):N0} events/s, single table) | {Median(singleRates) / Median(copyRates):P0} | {Median(partRates) / Median(copyRates):P0} | |");
-        Console.WriteLine($"| global read, pages of 1,000 ({total:N0} events, median of 3 passes) | {Median(singleReads):N0} events/s | {Median(partReads):N0} events/s | {Median(partReads) / Median(singleReads):P0} |");
-        Console.WriteLine($"| event table + indexes | {await PartitioningBaseline.EventTableBytesAsync(single) / 1048576.0:N0} MiB | {await PartitioningBaseline.EventTableBytesAsync(partitioned) / 1048576.0:N0} MiB | |");
+        Console.WriteLine($"| measure ({streams} concurrent streams, batches of {batchSize}; median of {rounds} rounds) | single table | partitioned ({partitions} partitions attached) | partitioned, prepared (Max Auto Prepare {EventStoreDataSource.DefaultMaxAutoPrepare}) | partitioned / single | prepared / partitioned |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        Console.WriteLine($"| store append | {Median(singleRates):N0} events/s | {Median(partRates):N0} events/s | {Median(preparedRates):N0} events/s | {Median([.. partRates.Zip(singleRates, (p, s) => p / s)]):P0} | {Median([.. preparedRates.Zip(partRates, (p, s) => p / s)]):P0} |");
+        Console.WriteLine($"| append / raw COPY ({Median(copyRates):N0} events/s, single table) | {Median(singleRates) / Median(copyRates):P0} | {Median(partRates) / Median(copyRates):P0} | {Median(preparedRates) / Median(copyRates):P0} | | |");
+        Console.WriteLine($"| global read, pages of 1,000 ({total:N0} events, median of 3 passes) | {Median(singleReads):N0} events/s | {Median(partReads):N0} events/s | {Median(preparedReads):N0} events/s | {Median(partReads) / Median(singleReads):P0} | {Median([.. preparedReads.Zip(partReads, (p, s) => p / s)]):P0} |");
+        Console.WriteLine($"| event table + indexes | {await PartitioningBaseline.EventTableBytesAsync(single) / 1048576.0:N0} MiB | {await PartitioningBaseline.EventTableBytesAsync(partitioned) / 1048576.0:N0} MiB | {await PartitioningBaseline.EventTableBytesAsync(prepared) / 1048576.0:N0} MiB | | |");
     }
 
     private static async Task<long> ReadEverythingAsync(NpgsqlEventStore store)

@@ -12,7 +12,10 @@ using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 using PumpFleet.Grains;
 
-// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1 --idle 1]
+// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1 --idle 1 --pool 0]
+// Each pump's strings (hub id, device, drug, phase, …) are fresh copies, as the gateway's JSON parser makes them for
+// every message; --pool 0 turns off the shared copies the pump state keeps of them (Domain's ValuePool), the
+// baseline of issue 15's memory work, measured in the same build.
 // --day 1: a second batch with a day of hourly dose reports; --gap 1: that batch leaves one seq out, so every pump
 // keeps its fold window open (issue 13: the events since the gap and a checkpoint, until the seq arrives).
 // --idle 1: then deactivates every pump (as idle collection does) and reactivates each with a state read, timing both
@@ -23,6 +26,8 @@ var concurrency = Arg("--concurrency", 64);
 var day = Arg("--day", 0) != 0;
 var gap = Arg("--gap", 0) != 0;
 var idle = Arg("--idle", 0) != 0;
+PumpFleet.Domain.Pumps.ValuePool.Enabled = Arg("--pool", 1) != 0;
+Console.WriteLine($"Value pool {(PumpFleet.Domain.Pumps.ValuePool.Enabled ? "on" : "off")}; load average {File.ReadAllText("/proc/loadavg").Trim()}");
 Console.WriteLine($"Activating {pumps:N0} pump grains in one silo (each paired and fed a realistic first batch{(day ? ", then a day of reports" + (gap ? " with one seq missing (fold window open)" : " (no gap)") : "")})...");
 
 await using var pg = await PrivatePostgres.StartAsync(durable: false, progress: Console.WriteLine);
@@ -121,8 +126,9 @@ static TimeSpan Cpu()
 async Task FeedAsync(int offset, int count, bool first)
 {
     var t0 = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
-    var device = new DeviceInfo { Model = "SM2-40", Firmware = "4.2.1", Lot = "L2291", ReservoirCapacityMl = 40 };
-    var conc = new Concentration { Value = 25, Unit = "mg/mL" };
+    // A fresh copy of a string, as every parsed message carries its own (the in-process grain call passes the
+    // batch by reference, so literals would be shared by every pump and hide what a real fleet costs).
+    static string F(string s) => new(s.AsSpan());
     var next = -1;
     var done = 0;
     var progress = Stopwatch.StartNew();
@@ -133,6 +139,8 @@ async Task FeedAsync(int offset, int count, bool first)
         {
             var serial = $"MEM-{offset + i:D7}";
             var g = grains.GetGrain<IPumpIngestGrain>(serial);
+            var device = new DeviceInfo { Model = F("SM2-40"), Firmware = F("4.2.1"), Lot = F("L2291"), ReservoirCapacityMl = 40 };
+            var conc = new Concentration { Value = 25, Unit = F("mg/mL") };
             if (first)
             {
                 await g.PairAsync("hub-" + ((offset + i) / 2), "bench");
@@ -141,12 +149,12 @@ async Task FeedAsync(int offset, int count, bool first)
                     HubId = "hub-" + ((offset + i) / 2), ReceivedAt = t0.AddHours(2), Device = device,
                     Events =
                     [
-                        new TherapyPhaseChanged { Seq = 1, At = t0, Phase = "implanted", Indication = "cancer-pain" },
-                        new PrescriptionSet { Seq = 2, At = t0, Drug = "morphine", Concentration = conc, Mode = "continuous", RateMlPerDay = 0.5, LowReservoirAlarmMl = 4 },
-                        new RefillPerformed { Seq = 3, At = t0, ExpectedResidualMl = 3, AspiratedResidualMl = 2.9, AddedMl = 38, Drug = "morphine", Concentration = conc },
-                        new DoseDelivered { Seq = 4, At = t0.AddHours(1), From = t0, VolumeMl = 0.0208, Kind = "basal" },
-                        new StatusReported { Seq = 5, At = t0.AddHours(1), BatteryPct = 87, BatteryV = 3.05, TempC = 36.8, Motor = "running" },
-                        new ReservoirLevelReported { Seq = 6, At = t0.AddHours(1), VolumeMl = 37.98, Source = "estimated" },
+                        new TherapyPhaseChanged { Seq = 1, At = t0, Phase = F("implanted"), Indication = F("cancer-pain") },
+                        new PrescriptionSet { Seq = 2, At = t0, Drug = F("morphine"), Concentration = conc, Mode = F("continuous"), RateMlPerDay = 0.5, LowReservoirAlarmMl = 4 },
+                        new RefillPerformed { Seq = 3, At = t0, ExpectedResidualMl = 3, AspiratedResidualMl = 2.9, AddedMl = 38, Drug = F("morphine"), Concentration = new Concentration { Value = 25, Unit = F("mg/mL") } },
+                        new DoseDelivered { Seq = 4, At = t0.AddHours(1), From = t0, VolumeMl = 0.0208, Kind = F("basal") },
+                        new StatusReported { Seq = 5, At = t0.AddHours(1), BatteryPct = 87, BatteryV = 3.05, TempC = 36.8, Motor = F("running") },
+                        new ReservoirLevelReported { Seq = 6, At = t0.AddHours(1), VolumeMl = 37.98, Source = F("estimated") },
                     ],
                 });
             }
@@ -159,7 +167,7 @@ async Task FeedAsync(int offset, int count, bool first)
                     HubId = "hub-" + ((offset + i) / 2), ReceivedAt = t0.AddHours(26), Device = device,
                     Events = [.. Enumerable.Range(0, 24).Select(h => new DoseDelivered
                     {
-                        Seq = from + h, At = t0.AddHours(2 + h), From = t0.AddHours(1 + h), VolumeMl = 0.0208, Kind = "basal",
+                        Seq = from + h, At = t0.AddHours(2 + h), From = t0.AddHours(1 + h), VolumeMl = 0.0208, Kind = F("basal"),
                     })],
                 });
             }

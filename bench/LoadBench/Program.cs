@@ -18,6 +18,9 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --tracing off|unsampled|file: the platform without tracing (default), with a tracer provider that samples
 //       nothing, or with every span written to a file; `file` prints the latency budget of the fixed-rate phase
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
+//   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" [--rounds 3]: two
+//       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
+//   ... -- --million [--pumps 1000000 --hubs 500 --minutes 45]: a million registered pumps reporting hourly in real time (MillionRun.cs)
 // The platform runs as its own process (the all-in-one silo with the embedded broker, simulator off) so its CPU and
 // memory are measured apart from the load generator and PostgreSQL.
 var mode = Arg("--mode", "short");
@@ -35,6 +38,9 @@ var platformEnv = tracing switch
     "file" => new Dictionary<string, string> { ["PumpFleet__Tracing__SpanFile"] = spanFile! },
     _ => throw new ArgumentException($"--tracing must be off, unsampled or file, not '{tracing}'."),
 };
+// --connection-options "Max Auto Prepare=0": appended to the platform's connection string (the private server's port
+// is known only at run time), to compare Npgsql settings in the same build.
+var connectionOptions = Arg("--connection-options", "");
 foreach (var kv in args.Where(a => a.StartsWith("--env:", StringComparison.Ordinal)).Select(a => a["--env:".Length..].Split('=', 2)))
 {
     platformEnv[kv[0]] = kv[1]; // e.g. --env:PumpFleet__Grains__GroupCommit=false, to compare settings in one build
@@ -47,11 +53,98 @@ if (!File.Exists(siloDll))
     return 2;
 }
 
+if (args.Contains("--million"))
+{
+    return await MillionRun.RunAsync(args, siloDll); // issue 15: a million pumps in real time (MillionRun.cs)
+}
+
 Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s, tracing {tracing}, load average {File.ReadAllText("/proc/loadavg").Trim()}");
+if (platformEnv.Count > 0 || connectionOptions.Length > 0)
+{
+    Console.WriteLine($"Platform settings: {string.Join(", ", platformEnv.Select(kv => $"{kv.Key}={kv.Value}"))} {connectionOptions}".TrimEnd());
+}
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
+var compareEnv = args.Where(a => a.StartsWith("--compare-env:", StringComparison.Ordinal)).Select(a => a["--compare-env:".Length..].Split('=', 2)).ToList();
+var compareOptions = Arg("--compare-connection-options", "");
+if (compareEnv.Count > 0 || compareOptions.Length > 0)
+{
+    // Paired comparison in one run: two platforms (A as configured, B with the compared settings), each on its own
+    // database of the same server, both running throughout; fixed-rate phases alternate A B B A A B … so that load
+    // from outside (other processes on the machine) and drift fall on both alike. The ratios are per round.
+    var rounds = int.Parse(Arg("--rounds", "3"), CultureInfo.InvariantCulture);
+    var envB = new Dictionary<string, string>(platformEnv);
+    foreach (var kv in compareEnv)
+    {
+        envB[kv[0]] = kv[1];
+    }
+
+    var optionsB = string.Join(';', new[] { connectionOptions, compareOptions }.Where(o => o.Length > 0));
+    await using (var admin = NpgsqlDataSource.Create(pg.ConnectionString()))
+    {
+        foreach (var db in new[] { "loadbench_a", "loadbench_b" })
+        {
+            await using var create = admin.CreateCommand($"CREATE DATABASE {db}");
+            await create.ExecuteNonQueryAsync();
+        }
+    }
+
+    string Cs(string db, string extra) => extra.Length == 0 ? pg.ConnectionString(db) : $"{pg.ConnectionString(db)};{extra}";
+    var (mqttA, httpA, mqttB, httpB) = (FreePort(), FreePort(), FreePort(), FreePort());
+    using var platformA = StartPlatform(siloDll, Cs("loadbench_a", connectionOptions), mqttA, httpA, platformEnv);
+    using var platformB = StartPlatform(siloDll, Cs("loadbench_b", optionsB), mqttB, httpB, envB);
+    await WaitForAsync($"http://127.0.0.1:{httpA}/health/ready", TimeSpan.FromSeconds(120));
+    await WaitForAsync($"http://127.0.0.1:{httpB}/health/ready", TimeSpan.FromSeconds(120));
+    Console.WriteLine($"A: {string.Join(", ", platformEnv.Select(kv => $"{kv.Key}={kv.Value}"))} {connectionOptions}".TrimEnd());
+    Console.WriteLine($"B: {string.Join(", ", envB.Select(kv => $"{kv.Key}={kv.Value}"))} {optionsB}".TrimEnd());
+    var loadA = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttA, "dev");
+    var loadB = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttB, "dev");
+    await loadA.ConnectAsync();
+    await loadB.ConnectAsync();
+    await loadA.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500); // warm-up: activations, pairing, JIT
+    await loadB.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);
+    var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load)>();
+    for (var round = 1; round <= rounds; round++)
+    {
+        foreach (var which in round % 2 == 1 ? new[] { "A", "B" } : ["B", "A"])
+        {
+            var r = await (which == "A" ? loadA : loadB).RunAsync(phase, fixedRate);
+            rows.Add((round, which, r.EventsPerSecond, P(r.LatenciesMs, 0.50), P(r.LatenciesMs, 0.99), File.ReadAllText("/proc/loadavg").Split(' ')[0]));
+        }
+    }
+
+    await loadA.DisposeAsync();
+    await loadB.DisposeAsync();
+    platformA.Kill(entireProcessTree: true);
+    platformB.Kill(entireProcessTree: true);
+    Console.WriteLine();
+    Console.WriteLine($"Paired phases at {fixedRate:N0} events/s offered ({perMessage} events per message), {phase.TotalSeconds:N0} s each:");
+    Console.WriteLine("| round | platform | events/s | publish→ack p50 / p99 (ms) | load average (1 min) |");
+    Console.WriteLine("|---:|---|---:|---|---:|");
+    foreach (var (round, which, rate, p50, p99, l) in rows)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {round} | {which} | {rate:N0} | {p50:F1} / {p99:F1} | {l} |"));
+    }
+
+    double Median(IEnumerable<double> xs)
+    {
+        var a = xs.Order().ToArray();
+        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
+    }
+
+    var perRound = rows.GroupBy(r => r.Round).Select(g => (A: g.Single(x => x.Which == "A"), B: g.Single(x => x.Which == "B"))).ToList();
+    Console.WriteLine();
+    Console.WriteLine("| measure (median over rounds) | A | B | B / A (median of the rounds' ratios) |");
+    Console.WriteLine("|---|---:|---:|---:|");
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| events/s | {Median(perRound.Select(x => x.A.Rate)):N0} | {Median(perRound.Select(x => x.B.Rate)):N0} | {Median(perRound.Select(x => x.B.Rate / x.A.Rate)):F2} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p50 (ms) | {Median(perRound.Select(x => x.A.P50)):F1} | {Median(perRound.Select(x => x.B.P50)):F1} | {Median(perRound.Select(x => x.B.P50 / x.A.P50)):F2} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p99 (ms) | {Median(perRound.Select(x => x.A.P99)):F1} | {Median(perRound.Select(x => x.B.P99)):F1} | {Median(perRound.Select(x => x.B.P99 / x.A.P99)):F2} |"));
+    return 0;
+}
+
 var mqttPort = FreePort();
 var httpPort = FreePort();
-using var platform = StartPlatform(siloDll, pg.ConnectionString(), mqttPort, httpPort, platformEnv);
+using var platform = StartPlatform(siloDll, string.IsNullOrEmpty(connectionOptions) ? pg.ConnectionString() : $"{pg.ConnectionString()};{connectionOptions}",
+    mqttPort, httpPort, platformEnv);
 await WaitForAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(90));
 Console.WriteLine($"Platform pid {platform.Id} ready (MQTT {mqttPort}, HTTP {httpPort})");
 
@@ -328,8 +421,8 @@ static async Task<double> CopyBaselineAsync(string cs, int rows)
     return rows / sw.Elapsed.TotalSeconds;
 }
 
-/// <summary>Hubs that publish batches of dose events for their pumps, QoS 1, and time publish→PUBACK.</summary>
-internal sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string host, int port, string fleetSecret) : IAsyncDisposable
+/// <summary>Hubs that publish batches of dose events for their pumps, QoS 1, and time publish→PUBACK (public: bench/LiveBench uses it as its background load).</summary>
+public sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string host, int port, string fleetSecret) : IAsyncDisposable
 {
     private readonly List<(IMqttClient Client, string HubId)> _clients = [];
     private readonly Dictionary<string, long> _seq = new(StringComparer.Ordinal);

@@ -26,9 +26,13 @@ using PumpFleet.Streaming;
 var pumps = Arg("--pumps", 2_000);
 var eventsPerPump = Arg("--events-per-pump", 100);
 var runs = Arg("--runs", 3);
+// One page size for the raw read and the engine (default: the engine's default), so the baseline reads as the engine does.
+var pageSize = Arg("--page-size", new ProjectionOptions().PageSize);
+// --no-stream leaves out the stream consumer (quick runs while working on the batch engine).
+var withStream = !args.Contains("--no-stream");
 var total = (long)pumps * (eventsPerPump + 1);
 
-Console.WriteLine($"Projection benchmark: {pumps:N0} pumps x {eventsPerPump + 1} events = {total:N0} events, {runs} runs, durable PostgreSQL");
+Console.WriteLine($"Projection benchmark: {pumps:N0} pumps x {eventsPerPump + 1} events = {total:N0} events, {runs} runs, pages of {pageSize}, durable PostgreSQL");
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
 await using (var admin = NpgsqlDataSource.Create(pg.ConnectionString()))
 {
@@ -41,6 +45,7 @@ var builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Services.AddPumpFleetEventStore(cs);
 builder.Services.AddPumpFleetReadModels();
+builder.Services.Configure<ProjectionOptions>(o => o.PageSize = pageSize);
 using var services = builder.Services.BuildServiceProvider();
 await using (var ds0 = NpgsqlDataSource.Create(cs))
 {
@@ -49,9 +54,22 @@ await using (var ds0 = NpgsqlDataSource.Create(cs))
 
 var store = services.GetRequiredService<IEventStore>();
 var partitions = services.GetRequiredService<ILogPartitionReader>();
-var runner = services.GetRequiredService<ProjectionRunner>();
+var defaultRunner = services.GetRequiredService<ProjectionRunner>();
 var rebuilder = services.GetRequiredService<ProjectionRebuilder>();
 var ds = services.GetRequiredService<NpgsqlDataSource>();
+
+// The same engine with each page's commit waiting for the WAL flush (the default does not wait): what that costs.
+var syncBuilder = Host.CreateApplicationBuilder();
+syncBuilder.Logging.SetMinimumLevel(LogLevel.Warning);
+syncBuilder.Services.AddPumpFleetEventStore(cs);
+syncBuilder.Services.AddPumpFleetReadModels();
+syncBuilder.Services.Configure<ProjectionOptions>(o =>
+{
+    o.PageSize = pageSize;
+    o.SynchronousCommit = true;
+});
+using var syncServices = syncBuilder.Services.BuildServiceProvider();
+var syncRunner = syncServices.GetRequiredService<ProjectionRunner>();
 
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
@@ -62,13 +80,24 @@ var rates = new Dictionary<string, List<double>>(StringComparer.Ordinal);
 for (var run = 1; run <= runs; run++)
 {
     await MeasureAsync("raw partitioned read, 1 reader", () => RawReadAsync([.. Enumerable.Range(0, LogPartitioning.Count)]));
+    // Where the pumps model's time goes: the same read plus only the events' JSON, then plus the grain's fold (and the
+    // status view the projection writes per changed pump and page), in memory, no writes.
+    await MeasureAsync("raw read + event JSON, 1 reader", () => RawReadAsync([.. Enumerable.Range(0, LogPartitioning.Count)], FoldLevel.Deserialize));
+    await MeasureAsync("raw read + event JSON + fold + view, 1 reader", () => RawReadAsync([.. Enumerable.Range(0, LogPartitioning.Count)], FoldLevel.Fold));
     await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetAsync(PumpProjection.ProjectionName));
+    await MeasureAsync("batch: pumps, 1 worker, synchronous commit", () => BatchAsync(PumpProjection.ProjectionName, 1, syncRunner), () => ResetAsync(PumpProjection.ProjectionName));
     await MeasureAsync("batch: anomalies, 1 worker", () => BatchAsync(AnomalyProjection.ProjectionName, 1), () => ResetAsync(AnomalyProjection.ProjectionName));
     await MeasureAsync("batch: cohorts, 1 worker", () => BatchAsync(CohortProjection.ProjectionName, 1), () => ResetAsync(CohortProjection.ProjectionName));
     await MeasureAsync("raw partitioned read, 4 readers", async () =>
         (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
     await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4), () => ResetAsync(PumpProjection.ProjectionName));
-    await MeasureAsync("stream consumer: pumps, 16 partition grains", StreamAsync, ResetStreamAsync);
+    await MeasureAsync("batch: cohorts, 4 workers", () => BatchAsync(CohortProjection.ProjectionName, 4), () => ResetAsync(CohortProjection.ProjectionName));
+    await MeasureAsync("batch: anomalies, 4 workers", () => BatchAsync(AnomalyProjection.ProjectionName, 4), () => ResetAsync(AnomalyProjection.ProjectionName));
+    if (withStream)
+    {
+        await MeasureAsync("stream consumer: pumps, 16 partition grains", StreamAsync, ResetStreamAsync);
+    }
+
     Console.WriteLine($"run {run} done; load: {File.ReadAllText("/proc/loadavg").Trim()}");
 }
 
@@ -83,7 +112,11 @@ foreach (var (name, list) in rates)
     Console.WriteLine($"| {name} | {Median(list):N0} | {string.Join(" / ", list.Select(r => r.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)))} | {Median(list) / baseline:P0} |");
 }
 
-Console.WriteLine($"(stream consumer against the 4-reader raw read; against the 1-reader raw read: {Median(rates["stream consumer: pumps, 16 partition grains"]) / raw1:P0})");
+if (withStream)
+{
+    Console.WriteLine($"(stream consumer against the 4-reader raw read; against the 1-reader raw read: {Median(rates["stream consumer: pumps, 16 partition grains"]) / raw1:P0})");
+}
+
 return 0;
 
 async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare = null)
@@ -117,18 +150,43 @@ async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare 
     Console.WriteLine($"{name}: {rate:N0} events/s ({t.Elapsed.TotalSeconds:F1} s)");
 }
 
-async Task<long> RawReadAsync(int[] logPartitions)
+async Task<long> RawReadAsync(int[] logPartitions, FoldLevel level = FoldLevel.None)
 {
     var read = 0L;
+    var states = new Dictionary<string, PumpFleet.Domain.Pumps.PumpState>(StringComparer.Ordinal);
     foreach (var q in logPartitions)
     {
         var checkpoint = GlobalCheckpoint.Start;
         while (true)
         {
-            var page = await partitions.ReadPartitionAsync(q, checkpoint, 500);
+            var page = await partitions.ReadPartitionAsync(q, checkpoint, pageSize);
             if (page.Events.Count == 0)
             {
                 break;
+            }
+
+            if (level != FoldLevel.None)
+            {
+                var changed = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var e in page.Events)
+                {
+                    var pumpEvent = EventJson.Deserialize(e.Type, e.Data);
+                    if (level == FoldLevel.Fold)
+                    {
+                        if (!states.TryGetValue(e.StreamId, out var state))
+                        {
+                            states[e.StreamId] = state = new PumpFleet.Domain.Pumps.PumpState { Serial = e.StreamId };
+                        }
+
+                        state.Apply(pumpEvent, new PumpFleet.Domain.Pumps.EventEnvelope(e.Version, e.Seq, e.ReceivedAt, e.ClockSuspect));
+                        changed.Add(e.StreamId);
+                    }
+                }
+
+                foreach (var serial in changed)
+                {
+                    GC.KeepAlive(states[serial].ToView());
+                }
             }
 
             read += page.Events.Count;
@@ -159,8 +217,9 @@ async Task ResetStreamAsync()
 }
 
 // The projection from empty, caught up by `workers` runners in parallel, each its own log partitions.
-async Task<long> BatchAsync(string name, int workers)
+async Task<long> BatchAsync(string name, int workers, ProjectionRunner? with = null)
 {
+    var runner = with ?? defaultRunner;
     await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
     {
         while (!await runner.IsCaughtUpAsync(name, w, workers, CancellationToken.None))
@@ -264,4 +323,11 @@ int Arg(string name, int fallback)
 {
     var i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+}
+
+internal enum FoldLevel
+{
+    None,
+    Deserialize,
+    Fold,
 }

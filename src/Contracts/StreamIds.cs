@@ -17,4 +17,13 @@ public static class StreamIds
 
     /// <summary>True when <paramref name="streamId"/> is a therapy's stream.</summary>
     public static bool IsTherapy(string streamId) => streamId.StartsWith(TherapyPrefix, StringComparison.Ordinal);
+
+    /// <summary>The prefix of a serial's implant-claim stream.</summary>
+    public const string ImplantClaimPrefix = "implant-claim:";
+
+    /// <summary>
+    /// The stream that records which therapy a pump (by serial) was implanted in: at most one event, appended at
+    /// version 1 only, so the store's uniqueness lets exactly one therapy claim a serial.
+    /// </summary>
+    public static string ImplantClaim(string serial) => ImplantClaimPrefix + serial;
 }

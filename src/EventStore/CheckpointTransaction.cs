@@ -32,20 +32,33 @@ public sealed class CheckpointTransaction : IAsyncDisposable
     public GlobalCheckpoint Position { get; }
 
     /// <summary>Moves the held checkpoint to <paramref name="next"/> (single-checkpoint locks only).</summary>
-    public async Task AdvanceAsync(GlobalCheckpoint next, CancellationToken ct = default)
+    public Task AdvanceAsync(GlobalCheckpoint next, CancellationToken ct = default) => AdvanceAsync(next, [], ct);
+
+    /// <summary>
+    /// Moves the held checkpoint to <paramref name="next"/> and runs the consumer's <paramref name="alongside"/>
+    /// statements after it in the same round trip (single-checkpoint locks only).
+    /// </summary>
+    public async Task AdvanceAsync(GlobalCheckpoint next, IReadOnlyList<NpgsqlBatchCommand> alongside, CancellationToken ct = default)
     {
+        ArgumentNullException.ThrowIfNull(alongside);
         if (_name is null)
         {
             throw new InvalidOperationException("A prefix lock has no single checkpoint to advance; use ResetAsync.");
         }
 
-        await using var cmd = new NpgsqlCommand(
-            "UPDATE pf_checkpoints SET transaction_id = @tx::text::xid8, global_position = @pos, updated_at = now() WHERE name = @name",
-            Connection, Transaction);
-        cmd.Parameters.AddWithValue("name", _name);
-        cmd.Parameters.AddWithValue("tx", next.TransactionId.ToString(CultureInfo.InvariantCulture));
-        cmd.Parameters.AddWithValue("pos", next.Position);
-        await cmd.ExecuteNonQueryAsync(ct);
+        await using var batch = new NpgsqlBatch(Connection, Transaction);
+        var advance = new NpgsqlBatchCommand(
+            "UPDATE pf_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now() WHERE name = $1");
+        advance.Parameters.Add(new() { Value = _name });
+        advance.Parameters.Add(new() { Value = next.TransactionId.ToString(CultureInfo.InvariantCulture) });
+        advance.Parameters.Add(new() { Value = next.Position });
+        batch.BatchCommands.Add(advance);
+        foreach (var cmd in alongside)
+        {
+            batch.BatchCommands.Add(cmd);
+        }
+
+        await batch.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>Puts every held checkpoint back to the start of the log.</summary>

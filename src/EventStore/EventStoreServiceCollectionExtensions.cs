@@ -20,7 +20,7 @@ public static class EventStoreServiceCollectionExtensions
     public static IServiceCollection AddPumpFleetEventStore(this IServiceCollection services, string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        services.TryAddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.TryAddSingleton(_ => EventStoreDataSource.Build(connectionString));
         services.TryAddSingleton<EventStoreInstruments>();
         // Group commit (EventStore:GroupCommit, migration 042); read from configuration when the host has one.
         services.AddOptions<GroupCommitOptions>()

@@ -80,8 +80,19 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
         }
 
         caller.SetTag("pumpfleet.group_streams", request.GroupSize);
-        using var wait = EventStoreTracing.Source.StartActivity("group commit wait", ActivityKind.Internal, caller.Context, startTime: request.QueuedAt);
-        wait?.SetEndTime(request.StartedAt);
+        using (var wait = EventStoreTracing.Source.StartActivity("group commit wait", ActivityKind.Internal, caller.Context, startTime: request.QueuedAt))
+        {
+            wait?.SetEndTime(request.StartedAt);
+        }
+
+        // A shared group's commit runs in a trace of its own (linked), so a per-message budget would not see it: this
+        // child covers the caller's time inside the group's transaction, from being taken into the group to being
+        // told the outcome. A lone append's commit is already a child of its append span.
+        if (request.GroupSize > 1 && request.CompletedAt != default)
+        {
+            using var run = EventStoreTracing.Source.StartActivity("group commit run", ActivityKind.Internal, caller.Context, startTime: request.StartedAt);
+            run?.SetEndTime(request.CompletedAt);
+        }
     }
 
     /// <summary>Appends one group in one transaction on a connection of its own and completes each request.</summary>
@@ -339,12 +350,19 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
             }
         }
 
+        public DateTime CompletedAt { get; private set; }
+
         public void Complete(AppendResult result, int groupSize)
         {
             GroupSize = groupSize;
+            CompletedAt = DateTime.UtcNow;
             Completion.TrySetResult(result);
         }
 
-        public void Fail(Exception e) => Completion.TrySetException(e);
+        public void Fail(Exception e)
+        {
+            CompletedAt = DateTime.UtcNow;
+            Completion.TrySetException(e);
+        }
     }
 }

@@ -439,20 +439,16 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
             // a page (a frozen process whose socket stays open) would stall every consumer: PostgreSQL ends such a
             // session after the timeout and the page is retried by the next activation. INSERT .. ON CONFLICT DO NOTHING
             // makes the row exist (a concurrent inserter waits on the unique index), and FOR UPDATE then reads the newest
-            // committed position.
-            await using (var insert = new NpgsqlCommand($"""
+            // committed position (each statement takes a new snapshot). One round trip for the three: the reader skips
+            // the results of the two statements that return no rows.
+            GlobalCheckpoint position;
+            await using (var cmd = new NpgsqlCommand($"""
                 SET LOCAL idle_in_transaction_session_timeout = '{IdleInTransactionTimeoutMs}ms';
                 INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES (@name, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING;
+                SELECT transaction_id::text, global_position FROM pf_checkpoints WHERE name = @name FOR UPDATE;
                 """, conn, tx))
             {
-                insert.Parameters.AddWithValue("name", name);
-                await insert.ExecuteNonQueryAsync(ct);
-            }
-
-            GlobalCheckpoint position;
-            await using (var cmd = new NpgsqlCommand("SELECT transaction_id::text, global_position FROM pf_checkpoints WHERE name = $1 FOR UPDATE", conn, tx))
-            {
-                cmd.Parameters.Add(new() { Value = name });
+                cmd.Parameters.AddWithValue("name", name);
                 await using var r = await cmd.ExecuteReaderAsync(ct);
                 if (!await r.ReadAsync(ct))
                 {

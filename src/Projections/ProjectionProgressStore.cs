@@ -38,21 +38,26 @@ public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventR
         return list;
     }
 
-    /// <summary>Records a page inside its transaction (the checkpoint advances in the same one).</summary>
-    internal static async Task RecordPageAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, string checkpointName, string projection, DateTimeOffset lastReceivedAt, long events, CancellationToken ct)
+    /// <summary>
+    /// The statements that record a page inside its transaction (the checkpoint advances in the same one, in the same
+    /// round trip). Unless <paramref name="synchronousCommit"/>, the transaction's commit does not wait for its WAL to
+    /// reach the disk (docs/projections.md, "Commit without waiting for the disk"): what a crash of the database loses
+    /// is a tail of whole pages, checkpoint and rows together, which the workers read again from the log.
+    /// </summary>
+    internal static IReadOnlyList<NpgsqlBatchCommand> RecordPageCommands(
+        string checkpointName, string projection, DateTimeOffset lastReceivedAt, long events, bool synchronousCommit)
     {
-        await using var cmd = new NpgsqlCommand("""
+        var record = new NpgsqlBatchCommand("""
             INSERT INTO pf_projection_progress (name, projection, last_received_at, events_processed, updated_at)
-            VALUES (@name, @projection, @received, @count, now())
+            VALUES ($1, $2, $3, $4, now())
             ON CONFLICT (name) DO UPDATE SET last_received_at = excluded.last_received_at,
-                events_processed = pf_projection_progress.events_processed + excluded.events_processed, updated_at = now();
-            """, conn, tx);
-        cmd.Parameters.AddWithValue("name", checkpointName);
-        cmd.Parameters.AddWithValue("projection", projection);
-        cmd.Parameters.AddWithValue("received", lastReceivedAt);
-        cmd.Parameters.AddWithValue("count", events);
-        await cmd.ExecuteNonQueryAsync(ct);
+                events_processed = pf_projection_progress.events_processed + excluded.events_processed, updated_at = now()
+            """);
+        record.Parameters.Add(new() { Value = checkpointName });
+        record.Parameters.Add(new() { Value = projection });
+        record.Parameters.Add(new() { Value = lastReceivedAt });
+        record.Parameters.Add(new() { Value = events });
+        return synchronousCommit ? [record] : [new NpgsqlBatchCommand("SET LOCAL synchronous_commit = off"), record];
     }
 
     /// <summary>Forgets a projection's progress inside the rebuild's transaction.</summary>

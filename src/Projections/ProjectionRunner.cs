@@ -36,6 +36,14 @@ public sealed partial class ProjectionRunner(
     // Per (projection, log partition): the position a failing page starts at, its failed attempts and when to try next.
     private readonly ConcurrentDictionary<string, Failure> _failures = new(StringComparer.Ordinal);
 
+    // Per (projection, log partition): where this runner's last commit left the checkpoint. Only a hint that saves a
+    // read per page: the page's transaction still locks the stored checkpoint and refuses a page read from anywhere
+    // else (a rebuild, another worker), and then the hint is dropped.
+    private readonly ConcurrentDictionary<string, GlobalCheckpoint> _committed = new(StringComparer.Ordinal);
+
+    // Per (projection, log partition): the next page, read while the current one is applied (see RunPageAsync).
+    private readonly ConcurrentDictionary<string, Prefetch> _prefetched = new(StringComparer.Ordinal);
+
     /// <summary>Runs between the read-model writes and the commit; tests use it to crash a page at the worst moment.</summary>
     public Func<string, CancellationToken, Task>? BeforeCommit { get; set; }
 
@@ -61,8 +69,12 @@ public sealed partial class ProjectionRunner(
         // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
         while (pending.Count > 0 && !ct.IsCancellationRequested)
         {
-            foreach (var q in pending.ToArray())
+            var round = pending.ToArray();
+            for (var i = 0; i < round.Length; i++)
             {
+                var q = round[i];
+                // The next partition's page is read while this one is applied (see ReadPageAsync).
+                StartReadAhead(name, round[(i + 1) % round.Length], q, ct);
                 var r = await RunPageAsync(name, q, ct);
                 applied += r.Applied;
                 if (r.Moved)
@@ -110,18 +122,30 @@ public sealed partial class ProjectionRunner(
     {
         var projection = Get(name);
         var checkpointName = Partitioning.CheckpointName(name, logPartition);
-        var from = await checkpoints.LoadCheckpointAsync(checkpointName, ct);
+        var hinted = _committed.TryGetValue(checkpointName, out var c);
+        var from = hinted ? c : await checkpoints.LoadCheckpointAsync(checkpointName, ct);
         var failure = _failures.TryGetValue(checkpointName, out var f) && f.From == from ? f : null;
         if (failure is not null && time.GetUtcNow() < failure.NextAttemptAt)
         {
             return new PageResult(0, 0, false, Failed: true);
         }
 
-        var page = await partitions.ReadPartitionAsync(logPartition, from, options.Value.PageSize, ct);
+        var page = await ReadPageAsync(checkpointName, logPartition, from, ct);
         if (page.Events.Count == 0)
         {
+            // Nothing after this runner's own last commit; but a rebuild may have put the stored checkpoint back, and
+            // an empty page never reaches the checkpoint check: look at the stored one.
+            if (hinted)
+            {
+                _committed.TryRemove(checkpointName, out _);
+                return await RunPageAsync(name, logPartition, ct);
+            }
+
             return new PageResult(0, 0, false);
         }
+
+        // The read-model write of these events, linked to the traces that ingested them (ProjectionTracing).
+        using var span = ProjectionTracing.StartPage(name, logPartition, page.Events);
 
         // The event store holds the checkpoint row for this transaction; it must still be where the page was read from.
         await using var held = await checkpoints.LockAsync(checkpointName, ct);
@@ -129,6 +153,8 @@ public sealed partial class ProjectionRunner(
         {
             await held.RollbackAsync(ct);
             _failures.TryRemove(checkpointName, out _);
+            _committed.TryRemove(checkpointName, out _);
+            _prefetched.TryRemove(checkpointName, out _);
             return new PageResult(page.Events.Count, 0, true);
         }
 
@@ -155,14 +181,16 @@ public sealed partial class ProjectionRunner(
             }
         }
 
-        await held.AdvanceAsync(page.Next, ct);
-        await ProjectionProgressStore.RecordPageAsync(held.Connection, held.Transaction, checkpointName, name, page.Events[^1].ReceivedAt, page.Events.Count - parked, ct);
+        // The checkpoint, the progress row and the commit mode in one round trip.
+        await held.AdvanceAsync(page.Next,
+            ProjectionProgressStore.RecordPageCommands(checkpointName, name, page.Events[^1].ReceivedAt, page.Events.Count - parked, options.Value.SynchronousCommit), ct);
         if (BeforeCommit is { } hook)
         {
             await hook(checkpointName, ct);
         }
 
         await held.CommitAsync(ct);
+        _committed[checkpointName] = page.Next;
         _failures.TryRemove(checkpointName, out _);
         if (parked > 0)
         {
@@ -170,6 +198,61 @@ public sealed partial class ProjectionRunner(
         }
 
         return new PageResult(page.Events.Count, page.Events.Count - parked, false, Parked: parked);
+    }
+
+    // The page after `from`: the one read ahead while the previous page was applied, when it was read from there and
+    // is full; otherwise read now. CatchUpAsync starts reading the next partition's page (from this runner's own last
+    // commit there) before it applies the current one, so the log read of one page overlaps the fold, the writes and
+    // the commit of the page before it (the database serves the read while this process folds); one read ahead per
+    // worker at a time. Reading ahead changes nothing of the gap-safe order: the page is read from the position the
+    // checkpoint is expected at, and it is used only if the checkpoint is there when its turn comes (checked again
+    // under the lock). A short read-ahead page is not used: it may have stopped at the horizon held back by this
+    // runner's own open page transaction, and a fresh read goes further.
+    private async Task<GlobalPage> ReadPageAsync(string checkpointName, int logPartition, GlobalCheckpoint from, CancellationToken ct)
+    {
+        var size = options.Value.PageSize;
+        GlobalPage? page = null;
+        if (_prefetched.TryRemove(checkpointName, out var ahead) && ahead.From == from)
+        {
+            // Started by this runner (ReadAheadAsync, which never throws) and awaited once; no synchronisation context here.
+#pragma warning disable VSTHRD003
+            page = await ahead.Page;
+#pragma warning restore VSTHRD003
+        }
+
+        if (page is null || page.Events.Count < size)
+        {
+            page = await partitions.ReadPartitionAsync(logPartition, from, size, ct);
+        }
+
+        return page;
+    }
+
+    // Reads ahead the page of log partition `next` that comes after this runner's last commit there, unless that is the
+    // partition about to run (nothing to overlap) or nothing is known about it yet.
+    private void StartReadAhead(string name, int next, int current, CancellationToken ct)
+    {
+        var checkpointName = Partitioning.CheckpointName(name, next);
+        if (next == current || !_committed.TryGetValue(checkpointName, out var from)
+            || (_prefetched.TryGetValue(checkpointName, out var existing) && existing.From == from))
+        {
+            return;
+        }
+
+        _prefetched[checkpointName] = new Prefetch(from, ReadAheadAsync(next, from, options.Value.PageSize, ct));
+    }
+
+    // Never throws: a failed or cancelled read-ahead is simply read again when its page is due.
+    private async Task<GlobalPage?> ReadAheadAsync(int logPartition, GlobalCheckpoint from, int size, CancellationToken ct)
+    {
+        try
+        {
+            return await partitions.ReadPartitionAsync(logPartition, from, size, ct);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null;
+        }
     }
 
     // The page kept failing as a whole: each event gets its own savepoint, and an event that still throws is rolled
@@ -272,6 +355,8 @@ public sealed partial class ProjectionRunner(
     }
 
     private sealed record Failure(GlobalCheckpoint From, int Attempts, DateTimeOffset NextAttemptAt);
+
+    private sealed record Prefetch(GlobalCheckpoint From, Task<GlobalPage?> Page);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name} log partition {Partition}: checkpoint moved under the page (rebuild or a second worker); re-reading")]
     private partial void LogCheckpointMoved(string name, int partition);

@@ -11,20 +11,22 @@ public sealed record PumpFilter(string? Status, string? Model, string? Firmware,
 public interface IReadModelQueries
 {
     /// <summary>
-    /// The refill worklist's candidates: pumps not explanted whose ledger refill-due date (<c>next_refill_due_at</c>)
-    /// is at or before <paramref name="until"/> (overdue included), plus every pump with a refill-due date in the
-    /// lots, models or firmware versions of <paramref name="alsoCohorts"/> (whose dates a cohort flow correction may
-    /// bring forward), optionally on one hub, earliest due first, then by serial; at most <paramref name="limit"/>.
+    /// The refill worklist: pumps not explanted whose refill-due date (<c>next_refill_due_at</c>: the ledger's, a drug
+    /// rule's, or brought forward by the pump's cohort flow correction, with its source) is at or before
+    /// <paramref name="until"/> (overdue included), optionally on one hub and on the hubs of <paramref name="hubIds"/>
+    /// (a clinic's; null: any hub), earliest due first, then by serial; at most <paramref name="limit"/>.
     /// </summary>
     Task<IReadOnlyList<WorklistRow>> RefillCandidatesAsync(
-        DateTimeOffset until, string? hubId, IReadOnlyList<(string Dimension, string Value)> alsoCohorts, int limit, CancellationToken ct);
+        DateTimeOffset until, string? hubId, int limit, CancellationToken ct, IReadOnlyList<string>? hubIds = null);
 
     /// <summary>
     /// The fleet overview's aggregates (one round trip of four grouped queries): anomalies open at the end of each of the
     /// <paramref name="days"/> UTC days up to <paramref name="now"/> by kind, pumps reporting per day (rows of the daily
-    /// flow), pumps by refill-due bucket, and pumps not heard from for more than <paramref name="silentAfter"/>.
+    /// flow), pumps by refill-due bucket, and pumps not heard from for more than <paramref name="silentAfter"/>. With
+    /// <paramref name="hubIds"/> (a clinic's hubs), only the pumps paired with those hubs now count (and no fleet-level
+    /// anomaly, which belongs to no pump).
     /// </summary>
-    Task<FleetOverview> FleetOverviewAsync(DateTimeOffset now, int days, TimeSpan silentAfter, CancellationToken ct);
+    Task<FleetOverview> FleetOverviewAsync(DateTimeOffset now, int days, TimeSpan silentAfter, CancellationToken ct, IReadOnlyList<string>? hubIds = null);
 
     /// <summary>Sort keys accepted by <see cref="ListPumpsAsync"/>.</summary>
     IReadOnlyCollection<string> PumpSortKeys { get; }
@@ -56,16 +58,18 @@ public interface IReadModelQueries
 
     /// <summary>
     /// Cohorts grouped by the chosen dimensions (a non-empty subset of <see cref="CohortDimensions.All"/>, canonical
-    /// order): pumps, pump-days, events and pumps affected per measure.
+    /// order): pumps, pump-days, events and pumps affected per measure; with <paramref name="hubIds"/>, only the pumps
+    /// paired with those hubs now (a clinic's).
     /// </summary>
-    Task<IReadOnlyList<CohortRow>> CohortsAsync(IReadOnlyList<string> by, CancellationToken ct);
+    Task<IReadOnlyList<CohortRow>> CohortsAsync(IReadOnlyList<string> by, CancellationToken ct, IReadOnlyList<string>? hubIds = null);
 
     /// <summary>
     /// Follow-up from implant per cohort (dimensions from <see cref="CohortDimensions.Survival"/>) and whole day:
     /// how many reached the end point (<c>explant</c>, or a first failure <c>anomaly:{kind}</c> / <c>alarm:{code}</c>)
     /// and how many were censored (at the last report, or at explant for a failure end point).
+    /// With <paramref name="hubIds"/>, only the pumps paired with those hubs now (a clinic's).
     /// </summary>
-    Task<SurvivalData> SurvivalAsync(IReadOnlyList<string> by, string endpoint, CancellationToken ct);
+    Task<SurvivalData> SurvivalAsync(IReadOnlyList<string> by, string endpoint, CancellationToken ct, IReadOnlyList<string>? hubIds = null);
 
     /// <summary>Counts for the fleet header and a version string that changes whenever a projection applied a page.</summary>
     Task<FleetSummary> FleetSummaryAsync(CancellationToken ct);

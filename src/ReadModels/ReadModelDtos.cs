@@ -56,12 +56,16 @@ public sealed record SurvivalRow(IReadOnlyList<string> Key, int Day, long Events
 /// <summary>Survival rows, and how many identified pumps could not be followed (no implant date, or the end point before it).</summary>
 public sealed record SurvivalData(IReadOnlyList<SurvivalRow> Rows, long WithoutImplantDate, long EndPointBeforeImplant);
 
-/// <summary>A pump's row for the refill worklist (<c>GET /api/worklist</c>): the ledger's dates and what to prepare.</summary>
+/// <summary>
+/// A pump's row for the refill worklist (<c>GET /api/worklist</c>): the due date as stored (corrected when the pump's
+/// cohort flow correction brings it forward), its source, the uncorrected date, the correction, and what to prepare.
+/// </summary>
 public sealed record WorklistRow(
     string Serial, string? HubId, string? Model, string? Firmware, string? Lot, string? Drug, double? ConcentrationValue,
     string? ConcentrationUnit, double? ReservoirCapacityMl, double? ReservoirMl, DateTimeOffset NextRefillDueAt,
     DateTimeOffset? LowReservoirAt, DateTimeOffset? ForecastFrom, string Status, double? DeliveredSinceRefillMl, double? ForecastRateMlPerDay,
-    double? LowReservoirMl);
+    double? LowReservoirMl, string? NextRefillDueSource, DateTimeOffset? UncorrectedRefillDueAt, double? FlowFactor, string? FlowCohort,
+    string? FlowAnomalyId);
 
 /// <summary>The fleet overview's aggregates (<c>GET /api/fleet/overview</c>).</summary>
 /// <param name="Days">The UTC days covered, oldest first.</param>
@@ -69,6 +73,8 @@ public sealed record WorklistRow(
 /// <param name="PumpsReportingByDay">Pumps with daily flow on each day (aligned with <paramref name="Days"/>).</param>
 /// <param name="RefillDue">Pumps (not explanted) per refill-due bucket: overdue, 0–7 d, 7–14 d, 14–30 d, 30–60 d, 60 d+, none.</param>
 /// <param name="SilentPumps">Pumps (not explanted) not heard from for longer than the silent window.</param>
+/// <param name="DeviceEventsByDay">Device events stored per UTC day of receipt (the ingest read model), aligned with
+/// <paramref name="Days"/>; null when the overview is of a clinic (the counts are per log partition, not per pump).</param>
 public sealed record FleetOverview(
     DateTimeOffset Now, IReadOnlyList<DateOnly> Days, IReadOnlyDictionary<string, long[]> OpenAnomaliesByKind, long[] PumpsReportingByDay,
-    IReadOnlyList<(string Bucket, long Pumps)> RefillDue, long SilentPumps);
+    IReadOnlyList<(string Bucket, long Pumps)> RefillDue, long SilentPumps, long[]? DeviceEventsByDay = null);

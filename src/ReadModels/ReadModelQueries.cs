@@ -196,33 +196,31 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<WorklistRow>> RefillCandidatesAsync(
-        DateTimeOffset until, string? hubId, IReadOnlyList<(string Dimension, string Value)> alsoCohorts, int limit, CancellationToken ct)
+        DateTimeOffset until, string? hubId, int limit, CancellationToken ct, IReadOnlyList<string>? hubIds = null)
     {
-        ArgumentNullException.ThrowIfNull(alsoCohorts);
-        string[] Values(string dimension) => [.. alsoCohorts.Where(c => c.Dimension == dimension).Select(c => c.Value)];
-        // pf_pump_status_refill (next_refill_due_at) serves the range; explanted pumps need no refill.
+        // pf_pump_status_refill (next_refill_due_at) serves the range; explanted pumps need no refill. The date is
+        // stored already corrected by the pump's cohort flow correction, when that brings it forward.
         await using var cmd = dataSource.CreateCommand("""
             SELECT serial, hub_id, model, firmware, lot, drug, concentration_value, concentration_unit, reservoir_capacity_ml,
                    reservoir_ml, next_refill_due_at, low_reservoir_at, forecast_from, status, delivered_since_refill_ml,
-                   forecast_rate_ml_per_day, low_reservoir_ml
+                   forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source, uncorrected_refill_due_at, flow_factor,
+                   flow_cohort, flow_anomaly_id
               FROM pf_pump_status
-             WHERE next_refill_due_at IS NOT NULL AND status <> 'inactive' AND ($2::text IS NULL OR hub_id = $2)
-               AND (next_refill_due_at <= $1 OR lot = ANY($4) OR model = ANY($5) OR firmware = ANY($6))
+             WHERE next_refill_due_at <= $1 AND status <> 'inactive' AND ($2::text IS NULL OR hub_id = $2)
+               AND ($4::text[] IS NULL OR hub_id = ANY($4))
              ORDER BY next_refill_due_at, serial LIMIT $3
             """);
         cmd.Parameters.Add(new() { Value = until.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(Text(hubId));
         cmd.Parameters.Add(new() { Value = limit });
-        foreach (var dimension in new[] { "lot", "model", "firmware" })
-        {
-            cmd.Parameters.Add(new() { Value = Values(dimension), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        }
+        cmd.Parameters.Add(Hubs(hubIds));
         var list = new List<WorklistRow>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
             list.Add(new WorklistRow(r.GetString(0), Str(r, 1), Str(r, 2), Str(r, 3), Str(r, 4), Str(r, 5), Dbl(r, 6), Str(r, 7), Dbl(r, 8),
-                Dbl(r, 9), r.GetFieldValue<DateTimeOffset>(10), Tim(r, 11), Tim(r, 12), r.GetString(13), Dbl(r, 14), Dbl(r, 15), Dbl(r, 16)));
+                Dbl(r, 9), r.GetFieldValue<DateTimeOffset>(10), Tim(r, 11), Tim(r, 12), r.GetString(13), Dbl(r, 14), Dbl(r, 15), Dbl(r, 16),
+                Str(r, 17), Tim(r, 18), Dbl(r, 19), Str(r, 20), Str(r, 21)));
         }
 
         return list;
@@ -233,7 +231,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
     }
 
     /// <inheritdoc />
-    public async Task<FleetOverview> FleetOverviewAsync(DateTimeOffset now, int days, TimeSpan silentAfter, CancellationToken ct)
+    public async Task<FleetOverview> FleetOverviewAsync(DateTimeOffset now, int days, TimeSpan silentAfter, CancellationToken ct, IReadOnlyList<string>? hubIds = null)
     {
         var today = DateOnly.FromDateTime(now.UtcDateTime);
         var first = today.AddDays(1 - days);
@@ -247,10 +245,14 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
               FROM generate_series($1::date::timestamp, $2::date::timestamp, interval '1 day') AS d
               JOIN pf_anomalies a ON a.detected_at < (d + interval '1 day') AT TIME ZONE 'UTC'
                                  AND (a.resolved_at IS NULL OR a.resolved_at >= (d + interval '1 day') AT TIME ZONE 'UTC')
+             WHERE ($3::text[] IS NULL OR a.serial IN (SELECT serial FROM pf_pump_status WHERE hub_id = ANY($3)))
              GROUP BY 1, 2
-            """) { Parameters = { new() { Value = first }, new() { Value = today } } });
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT day, count(*) FROM pf_daily_flow WHERE day BETWEEN $1 AND $2 GROUP BY day")
-        { Parameters = { new() { Value = first }, new() { Value = today } } });
+            """) { Parameters = { new() { Value = first }, new() { Value = today }, Hubs(hubIds) } });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("""
+            SELECT day, count(*) FROM pf_daily_flow
+             WHERE day BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR serial IN (SELECT serial FROM pf_pump_status WHERE hub_id = ANY($3)))
+             GROUP BY day
+            """) { Parameters = { new() { Value = first }, new() { Value = today }, Hubs(hubIds) } });
         batch.BatchCommands.Add(new NpgsqlBatchCommand("""
             SELECT CASE WHEN next_refill_due_at IS NULL THEN 'none'
                         WHEN next_refill_due_at < $1 THEN 'overdue'
@@ -259,10 +261,18 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
                         WHEN next_refill_due_at < $1 + interval '30 days' THEN '14–30 d'
                         WHEN next_refill_due_at < $1 + interval '60 days' THEN '30–60 d'
                         ELSE '60 d+' END, count(*)
-              FROM pf_pump_status WHERE status <> 'inactive' GROUP BY 1
-            """) { Parameters = { new() { Value = now.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz } } });
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT count(*) FROM pf_pump_status WHERE status <> 'inactive' AND last_seen_at < $1")
-        { Parameters = { new() { Value = (now - silentAfter).ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz } } });
+              FROM pf_pump_status WHERE status <> 'inactive' AND ($2::text[] IS NULL OR hub_id = ANY($2)) GROUP BY 1
+            """) { Parameters = { new() { Value = now.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz }, Hubs(hubIds) } });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("""
+            SELECT count(*) FROM pf_pump_status WHERE status <> 'inactive' AND last_seen_at < $1 AND ($2::text[] IS NULL OR hub_id = ANY($2))
+            """) { Parameters = { new() { Value = (now - silentAfter).ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz }, Hubs(hubIds) } });
+
+        // Events per day of receipt (the ingest projection) are counted per log partition, not per pump: the fleet's only.
+        if (hubIds is null)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT day, sum(device_events)::bigint FROM pf_ingest_daily WHERE day BETWEEN $1 AND $2 GROUP BY day")
+            { Parameters = { new() { Value = first }, new() { Value = today } } });
+        }
 
         var byKind = new SortedDictionary<string, long[]>(StringComparer.Ordinal);
         var reporting = new long[days];
@@ -298,8 +308,19 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
             silent = r.GetInt64(0);
         }
 
+        long[]? deviceEvents = null;
+        if (hubIds is null)
+        {
+            deviceEvents = new long[days];
+            await r.NextResultAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                deviceEvents[index[r.GetFieldValue<DateOnly>(0)]] = r.GetInt64(1);
+            }
+        }
+
         string[] order = ["overdue", "0–7 d", "7–14 d", "14–30 d", "30–60 d", "60 d+", "none"];
-        return new FleetOverview(now, dayList, byKind, reporting, [.. order.Select(b => (b, buckets.GetValueOrDefault(b)))], silent);
+        return new FleetOverview(now, dayList, byKind, reporting, [.. order.Select(b => (b, buckets.GetValueOrDefault(b)))], silent, deviceEvents);
     }
 
     /// <inheritdoc />
@@ -326,9 +347,14 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<CohortRow>> CohortsAsync(IReadOnlyList<string> by, CancellationToken ct)
+    public async Task<IReadOnlyList<CohortRow>> CohortsAsync(IReadOnlyList<string> by, CancellationToken ct, IReadOnlyList<string>? hubIds = null)
     {
         ArgumentNullException.ThrowIfNull(by);
+        if (by.Contains("implantAge"))
+        {
+            return await CohortsByImplantAgeAsync([.. by.Where(d => d != "implantAge")], hubIds, ct);
+        }
+
         var dims = by.Select(CohortDimensions.Sql).ToList();
         var keys = string.Join(", ", dims.Select((d, i) => $"{d.Value} AS k{i}"));
         var group = string.Join(", ", dims.Select((_, i) => $"k{i}"));
@@ -342,9 +368,10 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
                    sum(critical_alarms)::bigint, count(*) FILTER (WHERE critical_alarms > 0)::bigint,
                    sum(anomalies)::bigint, count(*) FILTER (WHERE anomalies > 0)::bigint
               FROM pf_cohort_members
-             WHERE model IS NOT NULL
+             WHERE model IS NOT NULL AND {ClinicFilter}
              GROUP BY {group} ORDER BY {order}, {group}
             """);
+        cmd.Parameters.Add(Hubs(hubIds));
         var list = new List<CohortRow>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
@@ -363,8 +390,64 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
         return list;
     }
 
+    /// <summary>
+    /// Cohorts with implant age as (the last) dimension: each pump's follow-up is split across the bands it lived
+    /// through (<see cref="Domain.Statistics.ImplantAge.Split"/>), so a band's pump-days are the days pumps spent at
+    /// that age; its alarms and anomalies are those that happened at that age (by the alarm log's raise time and the
+    /// anomaly's detection time); a pump counts in every band it spent follow-up in (and one with none in the band of
+    /// its last report, as before).
+    /// </summary>
+    private async Task<IReadOnlyList<CohortRow>> CohortsByImplantAgeAsync(IReadOnlyList<string> others, IReadOnlyList<string>? hubIds, CancellationToken ct)
+    {
+        var dims = others.Select(CohortDimensions.Sql).ToList();
+        var keys = string.Concat(dims.Select((d, i) => $"{d.Value} AS k{i}, {d.Order} AS o{i}, "));
+        var group = string.Concat(dims.Select((_, i) => $"m.k{i}, "));
+        var order = string.Concat(dims.Select((_, i) => $"min(m.o{i}), m.k{i}, "));
+        await using var cmd = dataSource.CreateCommand($"""
+            WITH m AS (
+                SELECT {keys} serial, implanted_at, first_event_at, last_event_at
+                  FROM pf_cohort_members WHERE model IS NOT NULL AND {ClinicFilter}
+            ), s AS ({CohortDimensions.ImplantAgeSegmentsSql}
+            ), a AS (
+                SELECT s.serial, s.band, count(*) AS alarms, count(*) FILTER (WHERE l.severity = 'critical') AS critical
+                  FROM s JOIN pf_alarm_log l ON l.serial = s.serial AND l.raised_at >= s.lo AND l.raised_at < s.hi GROUP BY 1, 2
+            ), n AS (
+                SELECT s.serial, s.band, count(*) AS anomalies
+                  FROM s JOIN pf_anomalies an ON an.serial = s.serial AND an.detected_at >= s.lo AND an.detected_at < s.hi GROUP BY 1, 2
+            ), x AS (
+                SELECT s.serial, s.band, s.band_order, s.days, coalesce(a.alarms, 0) AS alarms, coalesce(a.critical, 0) AS critical,
+                       coalesce(n.anomalies, 0) AS anomalies
+                  FROM s LEFT JOIN a ON a.serial = s.serial AND a.band = s.band LEFT JOIN n ON n.serial = s.serial AND n.band = s.band
+                 WHERE s.days > 0 OR s.at_last OR a.alarms > 0 OR n.anomalies > 0
+            )
+            SELECT {group} x.band, count(*)::bigint, coalesce(sum(x.days), 0)::float8,
+                   sum(x.alarms)::bigint, count(*) FILTER (WHERE x.alarms > 0)::bigint,
+                   sum(x.critical)::bigint, count(*) FILTER (WHERE x.critical > 0)::bigint,
+                   sum(x.anomalies)::bigint, count(*) FILTER (WHERE x.anomalies > 0)::bigint
+              FROM x JOIN m ON m.serial = x.serial
+             GROUP BY {group} x.band ORDER BY {order} min(x.band_order)
+            """);
+        cmd.Parameters.Add(Hubs(hubIds));
+        var list = new List<CohortRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var key = new string[dims.Count + 1];
+            for (var i = 0; i <= dims.Count; i++)
+            {
+                key[i] = r.GetString(i);
+            }
+
+            var o = dims.Count + 1;
+            list.Add(new CohortRow(key, r.GetInt64(o), r.GetDouble(o + 1), r.GetInt64(o + 2), r.GetInt64(o + 3), r.GetInt64(o + 4),
+                r.GetInt64(o + 5), r.GetInt64(o + 6), r.GetInt64(o + 7)));
+        }
+
+        return list;
+    }
+
     /// <inheritdoc />
-    public async Task<SurvivalData> SurvivalAsync(IReadOnlyList<string> by, string endpoint, CancellationToken ct)
+    public async Task<SurvivalData> SurvivalAsync(IReadOnlyList<string> by, string endpoint, CancellationToken ct, IReadOnlyList<string>? hubIds = null)
     {
         ArgumentNullException.ThrowIfNull(by);
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -381,7 +464,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
                 SELECT {keys} implanted_at AS t0, last_event_at, explanted_at,
                        CASE WHEN $1 = 'explant' THEN explanted_at ELSE (first_failures ->> $1)::timestamptz END AS hit
                   FROM pf_cohort_members
-                 WHERE model IS NOT NULL AND implanted_at IS NOT NULL AND last_event_at IS NOT NULL
+                 WHERE model IS NOT NULL AND implanted_at IS NOT NULL AND last_event_at IS NOT NULL AND {ClinicFilter.Replace("$1", "$2", StringComparison.Ordinal)}
             ), o AS (
                 SELECT {carry} t0, hit IS NOT NULL AND ($1 = 'explant' OR explanted_at IS NULL OR hit <= explanted_at) AS failed,
                        hit, CASE WHEN $1 = 'explant' THEN last_event_at ELSE least(coalesce(explanted_at, last_event_at), last_event_at) END AS censor_at
@@ -393,6 +476,7 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
             """, conn))
         {
             cmd.Parameters.Add(new() { Value = endpoint, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(Hubs(hubIds));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
@@ -406,13 +490,14 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
             }
         }
 
-        await using var excluded = new NpgsqlCommand("""
+        await using var excluded = new NpgsqlCommand($"""
             SELECT count(*) FILTER (WHERE implanted_at IS NULL OR last_event_at IS NULL)::bigint,
                    count(*) FILTER (WHERE implanted_at IS NOT NULL AND last_event_at IS NOT NULL
                                       AND (CASE WHEN $1 = 'explant' THEN explanted_at ELSE (first_failures ->> $1)::timestamptz END) < implanted_at)::bigint
-              FROM pf_cohort_members WHERE model IS NOT NULL
+              FROM pf_cohort_members WHERE model IS NOT NULL AND {ClinicFilter.Replace("$1", "$2", StringComparison.Ordinal)}
             """, conn);
         excluded.Parameters.Add(new() { Value = endpoint, NpgsqlDbType = NpgsqlDbType.Text });
+        excluded.Parameters.Add(Hubs(hubIds));
         await using var x = await excluded.ExecuteReaderAsync(ct);
         await x.ReadAsync(ct);
         return new SurvivalData(rows, x.GetInt64(0), x.GetInt64(1));
@@ -454,6 +539,12 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ProjectionProgress>> ProjectionProgressAsync(CancellationToken ct) => progress.ListAsync(ct);
+
+    // A clinic's pumps: those paired with one of its hubs now (pf_pump_status.hub_id); $1 is the hub id array.
+    private const string ClinicFilter = "($1::text[] IS NULL OR serial IN (SELECT serial FROM pf_pump_status WHERE hub_id = ANY($1)))";
+
+    private static NpgsqlParameter Hubs(IReadOnlyList<string>? hubIds) =>
+        new() { Value = hubIds is null ? DBNull.Value : hubIds.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
 
     private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
 

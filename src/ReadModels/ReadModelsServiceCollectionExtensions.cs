@@ -26,8 +26,10 @@ public static class ReadModelsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, AnomalyProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, CohortProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, TherapyProjection>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, IngestProjection>());
         services.TryAddSingleton<IReadModelQueries, ReadModelQueries>();
         services.TryAddSingleton<CohortTallyStore>();
+        services.TryAddSingleton<CohortFlowTallyStore>();
         return services;
     }
 

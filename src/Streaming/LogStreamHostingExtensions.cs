@@ -37,8 +37,8 @@ public static class LogStreamHostingExtensions
 
         // Explicit subscriptions (the dashboard's, a rewinding consumer's) live in the pub-sub grains' state. Kept in
         // memory per silo: a subscription whose rendezvous grain was on a dead silo is lost, and its subscriber
-        // re-subscribes (LiveFeed checks its handles periodically); a host that wants them durable registers a
-        // "PubSubStore" grain storage of its own before this call.
+        // re-subscribes (LiveFeed checks its handles when its client's connection changes); a host that wants them
+        // durable registers a "PubSubStore" grain storage of its own before this call.
         if (!silo.Services.Any(d => d.ServiceType == typeof(IGrainStorage) && Equals(d.ServiceKey, ProviderConstants.DEFAULT_PUBSUB_PROVIDER_NAME)))
         {
             silo.AddMemoryGrainStorage(ProviderConstants.DEFAULT_PUBSUB_PROVIDER_NAME);
@@ -47,11 +47,17 @@ public static class LogStreamHostingExtensions
         return silo;
     }
 
-    /// <summary>Client side (the dashboard): the provider, to subscribe to log streams; a client never reads the log itself.</summary>
+    /// <summary>
+    /// Client side (the dashboard): the provider, to subscribe to log streams (a client never reads the log itself),
+    /// and <see cref="ClientConnectionChanges"/>, which tells a subscriber when to check that its subscriptions are
+    /// still there.
+    /// </summary>
     public static IClientBuilder AddPumpFleetLogStreams(this IClientBuilder client)
     {
         ArgumentNullException.ThrowIfNull(client);
         AddServices(client.Services);
+        client.Services.TryAddSingleton<ClientConnectionChanges>();
+        client.Services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<ClientConnectionChanges>());
         client.AddPersistentStreams(LogStreams.ProviderName, LogQueueAdapterFactory.Create, s =>
             s.ConfigureStreamPubSub(StreamPubSubType.ExplicitGrainBasedAndImplicit));
         return client;

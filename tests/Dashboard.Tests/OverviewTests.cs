@@ -1,4 +1,5 @@
 using System.Net;
+using PumpFleet.TestSupport;
 using System.Text.Json.Nodes;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
@@ -45,6 +46,40 @@ public sealed class OverviewTests(DashboardApp app, BrowserFixture browser)
     }
 
     [Fact]
+    public async Task DeviceEventsPerDay_EqualASqlCountOverTheLog()
+    {
+        // The read model directly (the endpoint caches a minute): it follows the log within a few polls.
+        var queries = app.App.Services.GetRequiredService<PumpFleet.ReadModels.IReadModelQueries>();
+        long[] expected = [], actual = [];
+        await Eventually.TrueAsync(async () =>
+        {
+            var now = DateTimeOffset.UtcNow;
+            var o = await queries.FleetOverviewAsync(now, 90, TimeSpan.FromHours(24), Ct);
+            actual = o.DeviceEventsByDay!;
+            var byDay = new Dictionary<DateOnly, long>();
+            await using (var conn = new Npgsql.NpgsqlConnection(app.ConnectionString))
+            {
+                await conn.OpenAsync(Ct);
+                await using var cmd = new Npgsql.NpgsqlCommand(
+                    "SELECT (received_at AT TIME ZONE 'UTC')::date, count(*) FROM pf_events WHERE seq IS NOT NULL GROUP BY 1", conn);
+                await using var r = await cmd.ExecuteReaderAsync(Ct);
+                while (await r.ReadAsync(Ct))
+                {
+                    byDay[r.GetFieldValue<DateOnly>(0)] = r.GetInt64(1);
+                }
+            }
+
+            expected = [.. o.Days.Select(d => byDay.GetValueOrDefault(d))];
+            return expected.SequenceEqual(actual);
+        }, TimeSpan.FromSeconds(30), "the ingest read model counted every device event in the log, by day received");
+        Assert.True(actual.Sum() > 0, "the seeded fleet's events are in the window");
+
+        // The fleet overview carries them, one per day.
+        var api = await GetJsonAsync("/api/fleet/overview?days=90");
+        Assert.Equal(90, api["deviceEventsByDay"]!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task FleetPage_DrawsTheOverviewCharts_AsInlineSvg()
     {
         var context = await browser.RequireBrowser().NewContextAsync(new BrowserNewContextOptions { BaseURL = app.BaseAddress.ToString(), ViewportSize = new() { Width = 1366, Height = 768 } });
@@ -58,6 +93,10 @@ public sealed class OverviewTests(DashboardApp app, BrowserFixture browser)
         var kinds = (await GetJsonAsync("/api/fleet/overview?days=30"))["openAnomaliesByKind"]!.AsArray().Count;
         await Expect(page.Locator("#chart-anomalies polyline")).ToHaveCountAsync(kinds);
         await Expect(page.Locator("#chart-refill rect")).ToHaveCountAsync(7);
+        // The ingest chart: device events and pumps reporting, each named in the legend.
+        await Expect(page.Locator("#chart-reporting polyline")).ToHaveCountAsync(2);
+        await Expect(page.Locator("#chart-reporting .legend")).ToContainTextAsync("device events stored");
+        await Expect(page.Locator("#chart-reporting .legend")).ToContainTextAsync("pumps reporting");
         await Expect(page.Locator("#silent-now")).ToContainTextAsync("not heard from");
         await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "fleet-overview.png"), FullPage = true });
         Assert.Empty(external);

@@ -83,6 +83,46 @@ public sealed class SurveillanceApiTests(DashboardApp app)
     }
 
     [Fact]
+    public async Task Cohorts_ByImplantAge_SplitEachPumpsFollowUpAcrossTheBands()
+    {
+        var report = await GetJsonAsync("/api/cohorts?by=implantAge&metric=alarms");
+        var bands = report["cohorts"]!.AsArray().ToDictionary(c => c!["key"]!["implantAge"]!.GetValue<string>(), c => c!);
+
+        // The same split in C# (Domain's ImplantAge.Split) over every identified member's follow-up.
+        var expected = new Dictionary<string, double>();
+        await using (var conn = new Npgsql.NpgsqlConnection(app.ConnectionString))
+        {
+            await conn.OpenAsync(Ct);
+            await using var cmd = new Npgsql.NpgsqlCommand(
+                "SELECT implanted_at, first_event_at, last_event_at FROM pf_cohort_members WHERE model IS NOT NULL AND first_event_at IS NOT NULL", conn);
+            await using var r = await cmd.ExecuteReaderAsync(Ct);
+            while (await r.ReadAsync(Ct))
+            {
+                DateTimeOffset? implanted = r.IsDBNull(0) ? null : r.GetFieldValue<DateTimeOffset>(0);
+                foreach (var (band, days) in ImplantAge.Split(implanted, r.GetFieldValue<DateTimeOffset>(1), r.GetFieldValue<DateTimeOffset>(2)))
+                {
+                    expected[band] = expected.GetValueOrDefault(band) + days;
+                }
+            }
+        }
+
+        Assert.NotEmpty(expected);
+        foreach (var (band, days) in expected)
+        {
+            Assert.True(bands.TryGetValue(band, out var c), $"band {band} is in the report");
+            Assert.Equal(days, c!["pumpDays"]!.GetValue<double>(), 2);
+        }
+
+        // The split loses and adds nothing: pump-days as without it, and every alarm and anomaly of a member in one band.
+        var byModel = await GetJsonAsync("/api/cohorts?by=model");
+        Assert.Equal(byModel["fleetPumpDays"]!.GetValue<double>(), report["fleetPumpDays"]!.GetValue<double>(), 2);
+        Assert.Equal(await app.CountAsync("SELECT count(*) FROM pf_alarm_log l JOIN pf_cohort_members m USING (serial) WHERE m.model IS NOT NULL"),
+            bands.Values.Sum(c => c["alarms"]!.GetValue<long>()));
+        Assert.Equal(await app.CountAsync("SELECT count(*) FROM pf_anomalies a JOIN pf_cohort_members m USING (serial) WHERE m.model IS NOT NULL"),
+            bands.Values.Sum(c => c["anomalies"]!.GetValue<long>()));
+    }
+
+    [Fact]
     public async Task Cohorts_NameTheMultiplicityMethod_AndTakeTheRateAsked()
     {
         var report = await GetJsonAsync("/api/cohorts?by=model,firmware,lot&fdr=0.1");

@@ -65,6 +65,19 @@ public sealed class TherapyTests(DashboardApp app, BrowserFixture browser)
         // The pump view names its therapy (from the therapies read model).
         await Eventually.TrueAsync(async () => (string?)(await app.Http.GetFromJsonAsync<JsonNode>($"/api/pumps/{Second}", ct))!["therapyId"] == id,
             TimeSpan.FromSeconds(30), "the pump view names its therapy");
+        // As of a past time, the pump view shows the therapy as it stood then (the therapy stream folded up to that
+        // time), not today's phase; before its implant in the therapy a pump has none.
+        var firstThen = (await app.Http.GetFromJsonAsync<JsonNode>($"/api/pumps/{First}?asOf={Uri.EscapeDataString(start.AddHours(10).ToString("O"))}", ct))!;
+        Assert.Equal(id, (string?)firstThen["therapyId"]);
+        Assert.Equal("implanted", (string?)firstThen["therapyPhase"]);
+        Assert.Null(firstThen["explantedAt"]);
+        var secondThen = (await app.Http.GetFromJsonAsync<JsonNode>($"/api/pumps/{Second}?asOf={Uri.EscapeDataString(start.AddHours(50).ToString("O"))}", ct))!;
+        Assert.Equal("implanted", (string?)secondThen["therapyPhase"]);
+        Assert.Equal(start.AddHours(35), secondThen["implantedAt"]!.GetValue<DateTimeOffset>());
+        Assert.Null((await app.Http.GetFromJsonAsync<JsonNode>($"/api/pumps/{Second}?asOf={Uri.EscapeDataString(start.AddHours(20).ToString("O"))}", ct))!["therapyId"]);
+        await Eventually.TrueAsync(async () => (string?)(await app.Http.GetFromJsonAsync<JsonNode>($"/api/pumps/{Second}", ct))!["therapyPhase"] == "explanted",
+            TimeSpan.FromSeconds(30), "the current view shows today's phase");
+
         // The list reads the same read model, which may still be applying the explant.
         await Eventually.TrueAsync(async () => (string?)(await app.Http.GetFromJsonAsync<JsonNode>($"/api/pumps?q={Second}", ct))!["items"]![0]!["therapyPhase"] == "explanted",
             TimeSpan.FromSeconds(30), "the pump list shows the therapy explanted");

@@ -1,10 +1,13 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Microsoft.Playwright;
 using Npgsql;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Domain.Detection;
+using PumpFleet.ReadModels;
 using PumpFleet.TestSupport;
 using static Microsoft.Playwright.Assertions;
 
@@ -13,7 +16,8 @@ namespace PumpFleet.Dashboard.Tests;
 /// <summary>
 /// The refill worklist (<c>GET /api/worklist</c>, <c>/worklist</c>) over the seeded fleet, and the cohort flow
 /// correction end to end: a <c>cohort-flow-deviation</c> opened through the cohort's grain reaches the anomaly read
-/// model, and the worklist and the pump view bring that cohort's dates forward by its factor.
+/// model, the cohort flow job tells the lot's pumps, and the pump view and the stored refill-due dates the worklist
+/// serves come forward by its factor, with their source; resolved, they go back.
 /// </summary>
 public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
 {
@@ -76,7 +80,14 @@ public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
     {
         const string stream = "cohort-flow:lot:L2291";
         const double factor = 1.5;
-        var grain = app.App.Services.GetRequiredService<IGrainFactory>().GetGrain<ICohortSignalGrain>(stream);
+        var grains = app.App.Services.GetRequiredService<IGrainFactory>();
+        await using var dataSource = NpgsqlDataSource.Create(app.ConnectionString);
+        var job = new CohortFlowJob(dataSource, grains, Options.Create(new AnomalyDetectionOptions()), TimeProvider.System,
+            new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), NullLogger<CohortFlowJob>.Instance);
+
+        // The lot's pumps: SN0000–SN0005 and SN0012–SN0017 (FleetSeed: lot by i / 6 % 2). Their dates before the warning.
+        var (low, from, ledgerDue, estimate, delivered, rate, lowMl) = await DatesAsync("SN0000");
+        var grain = grains.GetGrain<ICohortSignalGrain>(stream);
         var opened = await grain.SetFindingAsync(AnomalyKinds.CohortFlowDeviation, new CohortSignalFinding
         {
             Summary = "lot L2291: test warning",
@@ -85,9 +96,12 @@ public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
         Assert.NotNull(opened);
         try
         {
-            // The lot's pumps: SN0000–SN0005 and SN0012–SN0017 (FleetSeed: lot by i / 6 % 2).
+            // The job tells the lot's pumps once the warning is in the anomaly read model (its source in a real run is the
+            // job's own open, in the same run).
+            await Eventually.TrueAsync(async () => await job.TellPumpsAsync(Ct) > 0 || (await GetJsonAsync("/api/pumps/SN0000"))["flowCorrection"] is not null,
+                TimeSpan.FromSeconds(30), "the job told the lot's pumps");
+
             // The level is corrected (motor volume since the refill × (factor − 1) already gone), then it falls at rate × factor.
-            var (low, from, ledgerDue, estimate, delivered, rate, lowMl) = await DatesAsync("SN0000");
             var expected = from.AddDays((estimate - (delivered * (factor - 1)) - lowMl) / (rate * factor));
             Assert.True(expected < from + ((low - from) / factor), "correcting the level brings the date further forward than the rate alone");
             JsonNode? item = null;
@@ -130,10 +144,18 @@ public sealed class WorklistTests(DashboardApp app, BrowserFixture browser)
         finally
         {
             await grain.SetFindingAsync(AnomalyKinds.CohortFlowDeviation, null);
+
+            // Resolved: once the read model shows it, the job tells the pumps to drop the factor.
+            await Eventually.TrueAsync(async () =>
+            {
+                await job.TellPumpsAsync(Ct);
+                return (await GetJsonAsync("/api/pumps/SN0000"))["flowCorrection"] is null;
+            }, TimeSpan.FromSeconds(30), "the correction went away with the warning");
         }
 
-        await Eventually.TrueAsync(async () => (await GetJsonAsync("/api/pumps/SN0000"))["flowCorrection"] is null,
-            TimeSpan.FromSeconds(30), "the correction went away with the warning");
+        await Eventually.TrueAsync(async () =>
+            (await GetJsonAsync("/api/worklist?days=60"))["items"]!.AsArray().All(i => i!["dueSource"]!.GetValue<string>() != "corrected"),
+            TimeSpan.FromSeconds(30), "the worklist is back on the ledger's dates");
     }
 
     [Fact]

@@ -2,10 +2,13 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using MQTTnet.Protocol;
+using Npgsql;
 using OpenTelemetry.Trace;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Log;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Ingest;
 using PumpFleet.Grains;
@@ -34,7 +37,8 @@ public sealed class TracingTests(PostgresFixture pg) : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var cs = await pg.CreateDatabaseAsync("tracing", typeof(ProjectionRunner).Assembly, typeof(GatewayServiceCollectionExtensions).Assembly);
+        // The read models' migrations create pf_projection_progress, which the projection engine's page writes.
+        var cs = await pg.CreateDatabaseAsync("tracing", typeof(ProjectionRunner).Assembly, typeof(ReadModelsServiceCollectionExtensions).Assembly, typeof(GatewayServiceCollectionExtensions).Assembly);
         _mqttPort = Ports.Free();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development", ApplicationName = typeof(TracingTests).Assembly.GetName().Name });
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -53,6 +57,9 @@ public sealed class TracingTests(PostgresFixture pg) : IAsyncLifetime
         builder.Services.AddPumpFleetEventStore(cs);
         builder.Services.AddPumpFleetGateway(builder.Configuration);
         builder.Services.AddPumpFleetGrains();
+        // The projection engine with one probe projection, run by hand: the page span and its links to ingest traces.
+        builder.Services.AddPumpFleetProjectionEngine();
+        builder.Services.AddSingleton<IProjection, ProbeProjection>();
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(Ports.Free(), Ports.Free(), serviceId: "pumpfleet", clusterId: "pumpfleet-tracing");
@@ -91,8 +98,9 @@ public sealed class TracingTests(PostgresFixture pg) : IAsyncLifetime
         await Eventually.TrueAsync(() =>
         {
             trace = Snapshot().Where(a => a.TraceId == hubTrace).ToArray();
-            return Task.FromResult(trace.Any(a => a.DisplayName == "mqtt receive") && trace.Any(a => a.DisplayName == "publish ack"));
-        }, TimeSpan.FromSeconds(20), "the receive and ack spans of the hub's trace");
+            return Task.FromResult(trace.Any(a => a.DisplayName == "mqtt receive") && trace.Any(a => a.DisplayName == "publish ack")
+                && trace.Any(a => a.DisplayName == "puback"));
+        }, TimeSpan.FromSeconds(20), "the receive, ack and PUBACK spans of the hub's trace");
         var tree = Describe(trace);
 
         var receive = Single(trace, GatewayTracing.SourceName, "mqtt receive", tree);
@@ -139,9 +147,35 @@ public sealed class TracingTests(PostgresFixture pg) : IAsyncLifetime
         Assert.Contains(commit.Links, l => l.Context.SpanId == dataAppend.SpanId);
         Assert.Contains(trace, a => a.Source.Name == "Npgsql" && a.ParentSpanId == commit.SpanId);
 
-        // Every span of the message lies within the receive span (the PUBACK follows when the receive ends).
+        // The PUBACK: a child of the receive span that starts when the interceptor has returned (after the ack
+        // publish) and ends when MQTTnet hands the PUBACK of this very packet to the connection.
+        var puback = Single(trace, GatewayTracing.SourceName, "puback", tree);
+        Assert.Equal(receive.SpanId, puback.ParentSpanId);
+        Assert.Equal(ActivityKind.Producer, puback.Kind);
+        Assert.True(puback.StartTimeUtc >= ack.StartTimeUtc + ack.Duration, tree);
+        Assert.Equal(_lastPacketId, Convert.ToInt32(puback.GetTagItem("mqtt.packet_id"), CultureInfo.InvariantCulture));
+
+        // Every other span of the message lies within the receive span.
         var end = receive.StartTimeUtc + receive.Duration;
-        Assert.All(trace.Where(a => a != receive), a => Assert.True(a.StartTimeUtc >= receive.StartTimeUtc && a.StartTimeUtc + a.Duration <= end, $"{a.DisplayName} outside the receive span\n{tree}"));
+        Assert.All(trace.Where(a => a != receive && a != puback), a => Assert.True(a.StartTimeUtc >= receive.StartTimeUtc && a.StartTimeUtc + a.Duration <= end, $"{a.DisplayName} outside the receive span\n{tree}"));
+
+        // The read-model write: the projection page that applies the stored event links to the trace that ingested
+        // it (the grain's server span, whose traceparent the grain stored in the event's metadata).
+        // Pages are run until one has applied the event: the gap-safe reader may hold back while another test's
+        // transaction is open on the shared server.
+        var runner = _host.Services.GetRequiredService<ProjectionRunner>();
+        Activity[] pages = [];
+        await Eventually.TrueAsync(async () =>
+        {
+            await runner.RunPageAsync(ProbeProjection.ProbeName, LogPartitioning.PartitionOf(serial), Ct);
+            pages = [.. Snapshot().Where(a => a.Source.Name == ProjectionTracing.SourceName && a.DisplayName == "projection page"
+                && a.Links.Any(l => l.Context.TraceId == hubTrace))];
+            return pages.Length > 0;
+        }, TimeSpan.FromSeconds(20), "a projection page linked to the hub's trace");
+        var page = Assert.Single(pages);
+        var link = Assert.Single(page.Links, l => l.Context.TraceId == hubTrace);
+        Assert.Equal(orleansServer.SpanId, link.Context.SpanId);
+        Assert.Equal(ProbeProjection.ProbeName, page.GetTagItem("pumpfleet.projection"));
     }
 
     [Fact]
@@ -245,6 +279,21 @@ public sealed class TracingTests(PostgresFixture pg) : IAsyncLifetime
             .WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .WithUserProperty("traceparent", (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(traceparent)).Build(), Ct);
         Assert.True(r.IsSuccess, $"PUBACK {r.ReasonCode} {r.ReasonString}");
+        _lastPacketId = r.PacketIdentifier ?? 0;
+    }
+
+    private int _lastPacketId;
+
+    /// <summary>A projection that writes nothing: the page span around it is what the test reads.</summary>
+    private sealed class ProbeProjection : IProjection
+    {
+        public const string ProbeName = "trace-probe";
+
+        public string Name => ProbeName;
+
+        public IReadOnlyList<string> Tables => [];
+
+        public Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct) => Task.CompletedTask;
     }
 
     private static string FirstBatch()

@@ -121,6 +121,7 @@ public abstract class ProjectionTestBase(PostgresFixture pg) : IAsyncLifetime
             "SELECT (to_jsonb(t) - 'updated_at')::text FROM pf_therapies t ORDER BY id",
             "SELECT to_jsonb(t)::text FROM pf_therapy_pumps t ORDER BY serial",
             "SELECT to_jsonb(t)::text FROM pf_refill_log t ORDER BY serial, seq",
+            "SELECT to_jsonb(t)::text FROM pf_ingest_daily t ORDER BY day, log_partition",
         };
         var sb = new StringBuilder();
         await using var conn = new NpgsqlConnection(connectionString);

@@ -48,4 +48,35 @@ public sealed class PumpProjectionOrderTests(PostgresFixture pg) : ProjectionTes
         Assert.Equal(20 - (0.01 * dosesBeforeTheFill), reservoir, 3);
         Assert.False(await ScalarAsync<bool>(ConnectionString, $"SELECT state ? 'window' FROM pf_pump_status WHERE serial = '{serial}'"));
     }
+
+    [Fact]
+    public async Task AlarmLog_WithinOnePage_FollowsTheLogOrder()
+    {
+        // One page (the set-based writer groups raises): a clear closes the raises logged before it, never a raise
+        // logged after it in the same page, even one with an earlier event time.
+        var serial = "ALM" + Guid.NewGuid().ToString("N")[..8];
+        var t0 = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+        PumpEvent[] events =
+        [
+            new DeviceIdentified { At = t0, Device = new DeviceInfo { Model = "SM2-40", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 40 } },
+            new AlarmRaised { Seq = 1, At = t0.AddHours(1), Code = "LOW_RESERVOIR", Severity = "non-critical" },
+            new AlarmRaised { Seq = 2, At = t0.AddHours(1), Code = "MOTOR_STALL", Severity = "critical" },
+            new AlarmCleared { Seq = 3, At = t0.AddHours(2), Code = "LOW_RESERVOIR" },
+            new AlarmRaised { Seq = 4, At = t0.AddHours(3), Code = "LOW_RESERVOIR", Severity = "non-critical" },
+            new AlarmCleared { Seq = 5, At = t0.AddHours(5), Code = "MOTOR_STALL" },
+            new AlarmRaised { Seq = 6, At = t0.AddHours(4), Code = "MOTOR_STALL", Severity = "critical" },
+        ];
+        var rows = events.Select(e => new EventToAppend(Guid.NewGuid(), EventTypes.NameOf(e), EventJson.Serialize(e), e is DeviceEvent de ? de.Seq : (long?)null,
+            e is DeviceEvent dt ? dt.At : null, t0.AddDays(1), false)).ToList();
+        await Store.AppendAsync(serial, 0, rows, Ct);
+
+        await CatchUpAllAsync(Runner);
+
+        Assert.Equal(
+            "1:2026-11-01 02:00:00+00|2:2026-11-01 05:00:00+00|4:open|6:open",
+            await ScalarAsync<string>(ConnectionString, $"""
+                SELECT string_agg(seq || ':' || coalesce(to_char(cleared_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00', 'open'), '|' ORDER BY seq)
+                  FROM pf_alarm_log WHERE serial = '{serial}'
+                """));
+    }
 }

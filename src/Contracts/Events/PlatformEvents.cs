@@ -92,3 +92,22 @@ public sealed record AnomalyResolved : PumpEvent
     /// <summary>True when the detector saw the condition clear.</summary>
     [Id(3)] public bool Automatic { get; init; }
 }
+
+/// <summary>
+/// <c>flow-correction.changed</c>: the pump's reservoir forecasts take (or stop taking) the flow factor of an open
+/// <c>cohort-flow-deviation</c> of its lot, model or firmware. Refills elsewhere in the cohort revealed a systematic
+/// deviation, so this pump very likely runs at that factor too, before its own refill can show it (most pumps have no
+/// level sensor). Written by the pump's grain when the cohort flow job tells it; all fields null = no correction.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.FlowCorrectionChanged.v1")]
+public sealed record FlowCorrectionChanged : PumpEvent
+{
+    /// <summary>The <c>cohort-flow-deviation</c> anomaly that is the source; null when the correction ends.</summary>
+    [Id(0)] public string? AnomalyId { get; init; }
+    /// <summary>The cohort's stream id, <c>cohort-flow:{lot|model|firmware}:{value}</c>.</summary>
+    [Id(1)] public string? Cohort { get; init; }
+    /// <summary>Estimated real over motor-reported consumption, e.g. 1.15.</summary>
+    [Id(2)] public double? Factor { get; init; }
+    /// <summary>When the source anomaly was raised.</summary>
+    [Id(3)] public DateTimeOffset? Since { get; init; }
+}

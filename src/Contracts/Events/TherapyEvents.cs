@@ -77,3 +77,19 @@ public sealed record PumpExplanted : TherapyEvent
     /// <summary>One of <see cref="Vocabulary.ExplantReasons"/>.</summary>
     [Id(1)] public required string Reason { get; init; }
 }
+
+/// <summary>
+/// <c>implant.claimed</c>, the one event of a serial's stream <c>implant-claim:{serial}</c>: the therapy that implanted
+/// the pump. Appended by the serial's claim grain before the therapy's <c>therapy.implant</c>, at version 1 only, so
+/// two therapies implanting one serial at the same time cannot both succeed.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.ImplantClaimed.v1")]
+public sealed record ImplantClaimed : PumpEvent
+{
+    /// <summary>The pump's serial.</summary>
+    [Id(0)] public required string Serial { get; init; }
+    /// <summary>The therapy that holds the serial.</summary>
+    [Id(1)] public required string TherapyId { get; init; }
+    /// <summary>The signed-in user whose implant command claimed it.</summary>
+    [Id(2)] public required string By { get; init; }
+}

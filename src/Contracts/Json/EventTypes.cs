@@ -30,12 +30,14 @@ public static class EventTypes
         ("anomaly.detected", typeof(AnomalyDetected)),
         ("anomaly.acknowledged", typeof(AnomalyAcknowledged)),
         ("anomaly.resolved", typeof(AnomalyResolved)),
+        ("flow-correction.changed", typeof(FlowCorrectionChanged)),
         ("therapy.opened", typeof(TherapyOpened)),
         ("therapy.trial", typeof(TherapyTrialRecorded)),
         ("therapy.response", typeof(TherapyResponseRecorded)),
         ("therapy.decision", typeof(TherapyDecided)),
         ("therapy.implant", typeof(PumpImplanted)),
         ("therapy.explant", typeof(PumpExplanted)),
+        ("implant.claimed", typeof(ImplantClaimed)),
     ];
 
     private static readonly FrozenDictionary<string, Type> ByName = All.ToFrozenDictionary(x => x.Name, x => x.Type, StringComparer.Ordinal);

@@ -56,11 +56,35 @@ public sealed record PumpView
     [Id(32)] public DateTimeOffset? ForecastFrom { get; init; }
     /// <summary>
     /// The forecasts redone with the flow factor of an open <c>cohort-flow-deviation</c> of the pump's lot, model or
-    /// firmware (set by the API from the read model; null when none applies).
+    /// firmware (the pump's own state, told by the cohort flow job: <c>flow-correction.changed</c>; null when none applies).
     /// </summary>
     [Id(33)] public FlowCorrectionView? FlowCorrection { get; init; }
     /// <summary>The low-reservoir level the forecasts use: the prescription's alarm volume, or the platform's default.</summary>
     [Id(34)] public double? LowReservoirMl { get; init; }
+    /// <summary>
+    /// Where <see cref="NextRefillDueAt"/> comes from (<see cref="RefillDueSources"/>): the ledger's low-reservoir
+    /// forecast at the programmed rate, a drug rule (ziconotide stability), or that forecast corrected by the cohort
+    /// flow factor of <see cref="FlowCorrection"/> (only ever earlier than the uncorrected date).
+    /// </summary>
+    [Id(35)] public string? NextRefillDueSource { get; init; }
+    /// <summary>The refill-due date without any cohort flow correction (the ledger's or a drug rule's).</summary>
+    [Id(36)] public DateTimeOffset? UncorrectedNextRefillDueAt { get; init; }
+    // Ids 40 on: set by the API from the hub registry (issue 16, clinics); a gap so other additions keep their own ids.
+    /// <summary>The clinic of the pump's hub (set by the API from the hub registry); null when the hub stands in none.</summary>
+    [Id(40)] public string? ClinicId { get; init; }
+    /// <summary>That clinic's name.</summary>
+    [Id(41)] public string? ClinicName { get; init; }
+}
+
+/// <summary>Values of <see cref="PumpView.NextRefillDueSource"/>.</summary>
+public static class RefillDueSources
+{
+    /// <summary>The ledger's low-reservoir forecast at the programmed rate.</summary>
+    public const string Ledger = "ledger";
+    /// <summary>A drug's own rule (ziconotide stability), earlier than the ledger's date.</summary>
+    public const string DrugRule = "drug-rule";
+    /// <summary>The ledger's forecast corrected by an open cohort flow deviation's factor, earlier than the uncorrected date.</summary>
+    public const string CohortFlow = "cohort-flow";
 }
 
 /// <summary>

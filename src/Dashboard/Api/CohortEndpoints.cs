@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using PumpFleet.Contracts;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Domain.Statistics;
+using PumpFleet.Gateway.Hubs;
 using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
@@ -24,20 +25,22 @@ internal static class CohortEndpoints
         return api;
     }
 
-    private static async Task<IResult> GetAsync(IReadModelQueries queries, IOptions<DashboardOptions> options, CancellationToken ct,
-        string? by = null, string? metric = null, string? minCount = null, string? fdr = null)
+    private static async Task<IResult> GetAsync(IReadModelQueries queries, HubStore hubs, IOptions<DashboardOptions> options, CancellationToken ct,
+        string? by = null, string? metric = null, string? minCount = null, string? fdr = null, string? clinicId = null)
     {
         var p = new QueryParameters();
         var ordered = Dimensions(p, by ?? "model,firmware,lot", CohortDimensions.All);
         var m = p.OneOf("metric", metric, Metrics) ?? "alarms";
         var minimum = p.Int("minCount", minCount, options.Value.SignalMinimumCount, 1, 1_000_000);
         var q = p.Fraction("fdr", fdr, options.Value.SignalFalseDiscoveryRate, DashboardOptionsValidator.MaxFalseDiscoveryRate);
+        var (clinicHubs, clinic) = await ClinicEndpoints.ResolveAsync(p, hubs, clinicId, ct);
         if (p.HasErrors)
         {
             return p.Problem();
         }
 
-        var rows = await queries.CohortsAsync(ordered, ct);
+        // Within a clinic the rest of the fleet is the rest of the clinic's pumps: the test compares like with like.
+        var rows = await queries.CohortsAsync(ordered, ct, clinicHubs);
         // Every metric is screened (events and pumps affected), so the adjustment covers all cohorts × measures
         // the table can show, whichever metric is on screen: switching metric cannot shop for a signal.
         var screened = CohortSurveillance.Screen(
@@ -59,10 +62,11 @@ internal static class CohortEndpoints
         var fleetCount = items.Sum(c => c.Count);
         return TypedResults.Ok(new CohortReport(ordered, m, minimum, Math.Round(fleetDays, 3), fleetCount,
             fleetDays > 0 ? Round(fleetCount / fleetDays * 1000) : null, items, CohortSurveillance.MethodName, q, tests, Confidence,
-            rows.Sum(r => r.Pumps), items.Sum(c => c.PumpsAffected)));
+            rows.Sum(r => r.Pumps), items.Sum(c => c.PumpsAffected), clinic?.ClinicId));
     }
 
-    private static async Task<IResult> SurvivalAsync(IReadModelQueries queries, CancellationToken ct, string? by = null, string? endpoint = null)
+    private static async Task<IResult> SurvivalAsync(IReadModelQueries queries, HubStore hubs, CancellationToken ct, string? by = null, string? endpoint = null,
+        string? clinicId = null)
     {
         var p = new QueryParameters();
         var ordered = Dimensions(p, by ?? "model", CohortDimensions.Survival);
@@ -73,12 +77,13 @@ internal static class CohortEndpoints
                                 $"or alarm:<code> ({string.Join(", ", Vocabulary.AlarmCodes.Order(StringComparer.Ordinal))}).");
         }
 
+        var (clinicHubs, clinic) = await ClinicEndpoints.ResolveAsync(p, hubs, clinicId, ct);
         if (p.HasErrors)
         {
             return p.Problem();
         }
 
-        var data = await queries.SurvivalAsync(ordered, end, ct);
+        var data = await queries.SurvivalAsync(ordered, end, ct, clinicHubs);
         var cohorts = data.Rows.GroupBy(r => string.Join("\u001f", r.Key), StringComparer.Ordinal).Select(g =>
         {
             var first = g.First();
@@ -87,7 +92,8 @@ internal static class CohortEndpoints
             return new SurvivalCohort(key, string.Join(" · ", first.Key), curve.Subjects, curve.Events, curve.Censored, curve.LastTime,
                 [.. curve.Steps.Select(s => new SurvivalPoint(s.Time, s.AtRisk, s.Events, s.Censored, Math.Round(s.Survival, 6), Math.Round(s.Lower, 6), Math.Round(s.Upper, 6)))]);
         }).ToList();
-        return TypedResults.Ok(new SurvivalReport(ordered, end, KaplanMeier.MethodName, Confidence, data.WithoutImplantDate, data.EndPointBeforeImplant, cohorts));
+        return TypedResults.Ok(new SurvivalReport(ordered, end, KaplanMeier.MethodName, Confidence, data.WithoutImplantDate, data.EndPointBeforeImplant, cohorts,
+            clinic?.ClinicId));
     }
 
     private static bool IsEndpoint(string s) =>

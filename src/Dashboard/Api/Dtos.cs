@@ -23,7 +23,7 @@ public sealed record CohortItem(
 /// <summary>The cohort table with the grouping and the signal rule used (method, false-discovery rate, how many tests).</summary>
 public sealed record CohortReport(
     IReadOnlyList<string> By, string Metric, int MinimumCount, double FleetPumpDays, long FleetCount, double? FleetRate, IReadOnlyList<CohortItem> Cohorts,
-    string Method, double FalseDiscoveryRate, int Tests, double Confidence, long FleetPumps, long FleetPumpsAffected);
+    string Method, double FalseDiscoveryRate, int Tests, double Confidence, long FleetPumps, long FleetPumpsAffected, string? ClinicId = null);
 
 /// <summary>One step of a survival curve (days since implant).</summary>
 public sealed record SurvivalPoint(double Day, long AtRisk, long Events, long Censored, double Survival, double Lower, double Upper);
@@ -33,7 +33,8 @@ public sealed record SurvivalCohort(IReadOnlyDictionary<string, string> Key, str
 
 /// <summary><c>GET /api/cohorts/survival</c>.</summary>
 public sealed record SurvivalReport(
-    IReadOnlyList<string> By, string Endpoint, string Method, double Confidence, long WithoutImplantDate, long EndPointBeforeImplant, IReadOnlyList<SurvivalCohort> Cohorts);
+    IReadOnlyList<string> By, string Endpoint, string Method, double Confidence, long WithoutImplantDate, long EndPointBeforeImplant, IReadOnlyList<SurvivalCohort> Cohorts,
+    string? ClinicId = null);
 
 /// <summary>Body of acknowledge and resolve.</summary>
 public sealed record AnomalyActionRequest(string? Note);

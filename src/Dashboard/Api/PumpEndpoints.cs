@@ -3,6 +3,7 @@ using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Views;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.EventStore;
+using PumpFleet.Gateway.Hubs;
 using Microsoft.Extensions.Options;
 using PumpFleet.ReadModels;
 
@@ -54,7 +55,8 @@ internal static class PumpEndpoints
         return TypedResults.Ok(await queries.ListPumpsAsync(filter, sortKey, direction == "desc", pageNo, size, ct));
     }
 
-    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventReader store, ISnapshotStore snapshots, IReadModelQueries queries, CancellationToken ct, string? asOf = null)
+    private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventReader store, ISnapshotStore snapshots, IReadModelQueries queries, HubStore hubs,
+        CancellationToken ct, string? asOf = null)
     {
         var p = new QueryParameters();
         CheckSerial(p, serial);
@@ -74,15 +76,45 @@ internal static class PumpEndpoints
             return TypedResults.Problem(title: "Unknown pump", detail: $"No events are stored for pump '{serial}'.", statusCode: StatusCodes.Status404NotFound);
         }
 
-        // The therapy is the clinic's record, not the pump's: it comes from the therapies read model (as it is now,
-        // also for an as-of view).
+        // The therapy is the clinic's record, not the pump's: the therapies read model finds the pump's therapy; now, its
+        // phase is the read model's; as of a time, it is the therapy's stream folded up to that time (a handful of
+        // events), and the pump has no therapy yet before its implant in it.
         if (await queries.GetPumpTherapyAsync(serial, ct) is { } therapy)
         {
-            view = view with { TherapyId = therapy.TherapyId, TherapyPhase = therapy.TherapyPhase, ImplantedAt = therapy.ImplantedAt, ExplantedAt = therapy.ExplantedAt };
+            if (at is not { } asOfTime)
+            {
+                view = view with { TherapyId = therapy.TherapyId, TherapyPhase = therapy.TherapyPhase, ImplantedAt = therapy.ImplantedAt, ExplantedAt = therapy.ExplantedAt };
+            }
+            else if (await TherapyAsOfAsync(therapy.TherapyId, asOfTime, store, ct) is { } then
+                     && then.Pumps.LastOrDefault(p => p.Serial == serial) is { } pump)
+            {
+                view = view with { TherapyId = therapy.TherapyId, TherapyPhase = then.Phase, ImplantedAt = pump.ImplantedAt, ExplantedAt = pump.ExplantedAt };
+            }
         }
 
-        // Now (not as of a past time): the forecasts corrected by an open cohort flow warning of the pump's cohort.
-        return TypedResults.Ok(at is null ? FlowCorrections.Apply(view, await FlowCorrections.OpenAsync(queries, ct)) : view);
+        // The clinic is the hub registry's: the clinic the pump's hub (then, for an as-of view) stands in now.
+        if (view.HubId is { } hubId && await hubs.ClinicOfHubAsync(hubId, ct) is { } clinic)
+        {
+            view = view with { ClinicId = clinic.ClinicId, ClinicName = clinic.Name };
+        }
+
+        // A cohort flow correction is the pump's own state (flow-correction.changed): the view carries it, as of then too.
+        return TypedResults.Ok(view);
+    }
+
+    private static async Task<Domain.Therapies.TherapyState?> TherapyAsOfAsync(string therapyId, DateTimeOffset t, IEventReader store, CancellationToken ct)
+    {
+        var events = new List<Contracts.Events.TherapyEvent>();
+        await foreach (var e in store.ReadStreamAsync(Contracts.StreamIds.Therapy(therapyId), 0, ct))
+        {
+            if (Contracts.Json.EventJson.Deserialize(e.Type, e.Data) is Contracts.Events.TherapyEvent te)
+            {
+                events.Add(te);
+            }
+        }
+
+        var state = Domain.Therapies.TherapyState.AsOf(therapyId, events, t);
+        return state.Exists ? state : null;
     }
 
     private static async Task<Contracts.Views.PumpView> AsOfAsync(string serial, DateTimeOffset t, IEventReader store, ISnapshotStore snapshots, CancellationToken ct)

@@ -65,7 +65,8 @@ internal static class TherapyEndpoints
         if (action is "implant" or "replace" && body.Serial is { } serial && QueryParameters.IsIdentifier(serial)
             && await queries.GetPumpTherapyAsync(serial, ct) is { } other && other.TherapyId != id)
         {
-            // A pump belongs to one patient's therapy; checked on the read model, which follows within a poll interval.
+            // A pump belongs to one patient's therapy. The therapy grain's implant claim decides at write time; this read
+            // model check also covers pumps implanted before the claims existed (they hold none).
             return TypedResults.Problem(title: "Pump belongs to another therapy",
                 detail: $"Pump {serial} was implanted in another therapy ({other.TherapyId}).", statusCode: StatusCodes.Status409Conflict);
         }
@@ -83,6 +84,8 @@ internal static class TherapyEndpoints
             TherapyDecision.Invalid => TypedResults.ValidationProblem(new Dictionary<string, string[]> { [result.Field ?? "body"] = [result.Reason ?? "invalid"] },
                 title: "Invalid therapy command"),
             TherapyDecision.NotFound => TypedResults.Problem(title: "Unknown therapy", detail: result.Reason, statusCode: StatusCodes.Status404NotFound),
+            TherapyDecision.Conflict when result.Field == "serial" =>
+                TypedResults.Problem(title: "Pump belongs to another therapy", detail: result.Reason, statusCode: StatusCodes.Status409Conflict),
             _ => TypedResults.Problem(title: "Not allowed in the therapy's state", detail: result.Reason, statusCode: StatusCodes.Status409Conflict),
         };
     }

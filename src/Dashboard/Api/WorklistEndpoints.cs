@@ -1,6 +1,7 @@
 using PumpFleet.Contracts.Events;
-using PumpFleet.Domain.Detection.CohortFlow;
+using PumpFleet.Contracts.Views;
 using PumpFleet.Domain.Drugs;
+using PumpFleet.Gateway.Hubs;
 using PumpFleet.ReadModels;
 
 namespace PumpFleet.Dashboard.Api;
@@ -8,7 +9,8 @@ namespace PumpFleet.Dashboard.Api;
 /// <summary>
 /// <c>GET /api/worklist</c>: the refill worklist. Pumps due for a refill in the next N days by the platform's ledger
 /// (never the pump's own estimate), each with what to prepare, earliest due first. An open
-/// <c>cohort-flow-deviation</c> of a pump's cohort brings its date forward (docs/detection.md).
+/// <c>cohort-flow-deviation</c> of a pump's cohort brings its date forward: the pump holds the correction and the read
+/// model stores the corrected date with its source (docs/detection.md).
 /// </summary>
 internal static class WorklistEndpoints
 {
@@ -26,7 +28,8 @@ internal static class WorklistEndpoints
         return api;
     }
 
-    private static async Task<IResult> GetAsync(IReadModelQueries queries, TimeProvider time, CancellationToken ct, string? days = null, string? hubId = null, string? limit = null)
+    private static async Task<IResult> GetAsync(IReadModelQueries queries, HubStore hubs, TimeProvider time, CancellationToken ct, string? days = null, string? hubId = null,
+        string? limit = null, string? clinicId = null)
     {
         var p = new QueryParameters();
         var n = p.Int("days", days, 14, 1, MaxDays);
@@ -36,6 +39,7 @@ internal static class WorklistEndpoints
             p.Error("hubId", "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ (protocol.md §1).");
         }
 
+        var (clinicHubs, clinic) = await ClinicEndpoints.ResolveAsync(p, hubs, clinicId, ct);
         if (p.HasErrors)
         {
             return p.Problem();
@@ -43,51 +47,47 @@ internal static class WorklistEndpoints
 
         var now = time.GetUtcNow();
         var until = now.AddDays(n);
-        var corrections = await FlowCorrections.OpenAsync(queries, ct);
 
-        // A cohort factor brings dates forward (the level is lower and falls faster) by an amount that depends on each
-        // pump's cycle, so every pump of a corrected cohort is a candidate; the exact cut is made after correcting.
-        var cohorts = corrections.Select(c => (c.Cohort.Dimension, c.Cohort.Value)).Distinct().ToList();
-        var rows = await queries.RefillCandidatesAsync(until, hubId, cohorts, MaxItems, ct);
-        var items = rows.Select(r => Item(r, corrections, now)).Where(i => i.DueAt <= until)
-            .OrderBy(i => i.DueAt).ThenBy(i => i.Serial, StringComparer.Ordinal).Take(max).ToList();
-        return TypedResults.Ok(new WorklistResponse(now, until, n, hubId, items));
+        // The dates are stored corrected (the pump's own cohort flow correction, docs/detection.md): no correction on read.
+        var rows = await queries.RefillCandidatesAsync(until, hubId, max, ct, clinicHubs);
+        return TypedResults.Ok(new WorklistResponse(now, until, n, hubId, [.. rows.Select(r => Item(r, now))],
+            clinic?.ClinicId, clinic?.Name, clinic?.Timezone));
     }
 
-    private static WorklistItem Item(WorklistRow r, IReadOnlyList<CohortFlowCorrection> corrections, DateTimeOffset now)
+    private static WorklistItem Item(WorklistRow r, DateTimeOffset now)
     {
         var concentration = r.ConcentrationValue is { } v && r.ConcentrationUnit is { } u ? new Concentration { Value = v, Unit = u } : null;
         var prep = RefillPreparation.For(r.ReservoirCapacityMl, concentration);
         var due = r.NextRefillDueAt;
-        var source = "ledger";
-        var correction = CohortFlowCorrection.For(r.Model, r.Firmware, r.Lot, corrections);
-        if (correction is not null)
+        var corrected = r.NextRefillDueSource == RefillDueSources.CohortFlow;
+        var source = r.NextRefillDueSource switch
         {
-            // The ledger date is the low-reservoir date unless a drug rule (ziconotide stability) made it earlier.
-            var low = correction.Reaching(r.ReservoirMl, r.DeliveredSinceRefillMl ?? 0, r.ForecastRateMlPerDay ?? 0, r.ForecastFrom, r.LowReservoirMl ?? 0) ?? due;
-            var rule = r.LowReservoirAt is { } l && due < l ? due : (DateTimeOffset?)null;
-            due = rule is { } x && x < low ? x : low;
-            source = due == rule ? "drug rule" : "corrected";
-        }
-        else if (r.LowReservoirAt is { } l && due < l)
-        {
-            source = "drug rule";
-        }
+            RefillDueSources.CohortFlow => "corrected",
+            RefillDueSources.DrugRule => "drug rule",
+            _ => "ledger",
+        };
 
+        // The cohort of a held correction, readable ("lot L2201"), whether or not it moved this pump's date.
+        var cohort = Domain.Detection.CohortFlow.CohortKey.FromStreamId(r.FlowCohort)?.ToString();
         return new WorklistItem(r.Serial, r.HubId, r.Model, r.Lot, r.Drug, concentration, r.ReservoirCapacityMl, r.ReservoirMl, due,
-            Math.Round((due - now).TotalDays, 1), source, correction is null ? null : r.NextRefillDueAt, correction?.Factor,
-            correction?.Cohort.ToString(), correction?.AnomalyId, prep?.FillVolumeMl, prep?.DrugAmount, prep?.AmountUnit, r.Status);
+            Math.Round((due - now).TotalDays, 1), source, corrected ? r.UncorrectedRefillDueAt : null, r.FlowFactor,
+            cohort, r.FlowAnomalyId, prep?.FillVolumeMl, prep?.DrugAmount, prep?.AmountUnit, r.Status);
     }
 }
 
 /// <summary>The worklist: the window it covers and the pumps in it.</summary>
-public sealed record WorklistResponse(DateTimeOffset Now, DateTimeOffset Until, int Days, string? HubId, IReadOnlyList<WorklistItem> Items);
+/// <param name="ClinicId">The clinic asked for (its hubs' pumps only), or null.</param>
+/// <param name="ClinicName">That clinic's name.</param>
+/// <param name="ClinicTimezone">That clinic's IANA time zone, when registered (the page shows due dates in it).</param>
+public sealed record WorklistResponse(DateTimeOffset Now, DateTimeOffset Until, int Days, string? HubId, IReadOnlyList<WorklistItem> Items,
+    string? ClinicId = null, string? ClinicName = null, string? ClinicTimezone = null);
 
 /// <summary>One pump to refill.</summary>
 /// <param name="DueAt">When the refill is due: the ledger's date, brought forward by a cohort flow correction, or a drug rule's.</param>
 /// <param name="DaysUntilDue">Negative when overdue.</param>
 /// <param name="DueSource"><c>ledger</c>, <c>corrected</c> (a cohort's flow factor) or <c>drug rule</c> (ziconotide stability).</param>
-/// <param name="UncorrectedDueAt">The ledger's own date when a correction applies.</param>
+/// <param name="UncorrectedDueAt">The ledger's own date when a correction brought the date forward.</param>
+/// <param name="FlowFactor">The factor of the cohort flow correction the pump holds, if any (also when it moved nothing: an under-infusing cohort's later date is never used).</param>
 /// <param name="FillVolumeMl">Volume to draw up: the reservoir's capacity.</param>
 /// <param name="DrugAmount">Amount of drug in it (capacity × concentration), in <paramref name="AmountUnit"/>.</param>
 public sealed record WorklistItem(

@@ -191,6 +191,7 @@ public static class DashboardHostingExtensions
         api.MapCohortEndpoints();
         api.MapComplaintFileEndpoints();
         api.MapWorklistEndpoints();
+        api.MapClinicEndpoints();
         api.MapOverviewEndpoints();
         api.MapLiveEndpoints();
         api.MapAdminEndpoints();
@@ -199,6 +200,7 @@ public static class DashboardHostingExtensions
         // hub admin itself writes the audit entries, with the outcome of each command).
         app.MapQuarantineApi().RequireAuthorization(Roles.CanView).Audited("quarantine.read");
         app.MapHubAdminApi().RequireAuthorization(Roles.CanAdminister);
+        app.MapClinicAdminApi().RequireAuthorization(Roles.CanAdminister);
 
         if (!string.IsNullOrEmpty(options.OrleansDashboardPath))
         {

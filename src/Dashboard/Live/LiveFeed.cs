@@ -28,12 +28,23 @@ public sealed partial class LiveFeed(
     /// <summary>Messages a browser may fall behind before the oldest are dropped.</summary>
     public const int BrowserQueue = 256;
 
-    private static readonly TimeSpan SubscriptionCheck = TimeSpan.FromSeconds(30);
+    // After a change of the client's cluster connection the subscriptions are checked at once and again later: a
+    // pulling agent may still remove one (it tried to deliver before the client's new connection was known on its
+    // silo) after the first check found it in place.
+    private static readonly TimeSpan[] ChecksAfterConnectionChange =
+        [TimeSpan.Zero, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(60)];
+
+    // A safety net only, for a removal the connection changes do not announce; the checks above are what brings the
+    // live feed back after the silos died (tests/Dashboard.Tests/LiveFeedClusterTests: within a bound well below this).
+    private static readonly TimeSpan SafetyNetCheck = TimeSpan.FromMinutes(5);
     private readonly Lock _gate = new();
     private readonly HashSet<Channel<SseItem<object>>> _browsers = [];
     private readonly TaskCompletionSource<FleetSummary> _firstSummary = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<DateTimeOffset> _checksDue = [];
     private FleetSummary? _summary;
     private long _summaryQueries;
+    private long _resubscribed;
+    private bool _noStreams;
 
     /// <summary>Browsers connected now.</summary>
     public int Browsers
@@ -52,6 +63,12 @@ public sealed partial class LiveFeed(
 
     /// <summary>True once the partition streams are subscribed.</summary>
     public bool Subscribed { get; private set; }
+
+    /// <summary>
+    /// Partition subscriptions this process found gone from the pub-sub state and made again after its first
+    /// subscription (a figure for tests and diagnosis: each one is a subscription a pulling agent removed).
+    /// </summary>
+    public long Resubscribed => Interlocked.Read(ref _resubscribed);
 
     /// <summary>
     /// One browser's messages: the current fleet summary first, then whatever is pushed, until
@@ -89,18 +106,37 @@ public sealed partial class LiveFeed(
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var subscribedAt = DateTimeOffset.MinValue;
+        var checkedAt = DateTimeOffset.MinValue;
+        var connectionChanges = 0L;
         string? version = null;
         using var timer = new PeriodicTimer(options.Value.LiveInterval, time);
         do
         {
             try
             {
-                if (time.GetUtcNow() - subscribedAt >= SubscriptionCheck)
+                var now = time.GetUtcNow();
+                var changes = ConnectionChanges()?.Changes ?? 0;
+                if (changes != connectionChanges)
                 {
-                    // Until it succeeds (the cluster may not be up yet) this is tried at every tick.
-                    await EnsureSubscribedAsync();
-                    subscribedAt = time.GetUtcNow();
+                    connectionChanges = changes;
+                    _checksDue.Clear();
+                    _checksDue.AddRange(ChecksAfterConnectionChange.Select(d => now + d));
+                }
+
+                var due = _checksDue.RemoveAll(t => t <= now) > 0;
+                // Until the first subscription succeeds (the cluster may not be up yet) this is tried at every tick.
+                if ((!Subscribed && !_noStreams) || due || now - checkedAt >= SafetyNetCheck)
+                {
+                    try
+                    {
+                        await EnsureSubscribedAsync();
+                        checkedAt = now;
+                    }
+                    catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                    {
+                        // The cluster is away: the summary below still flows; the next due check tries again.
+                        LogSubscribeFailed(logger, e);
+                    }
                 }
 
                 Interlocked.Increment(ref _summaryQueries);
@@ -124,12 +160,26 @@ public sealed partial class LiveFeed(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
+    // The client's connection counter (a stand-alone dashboard, an Orleans client); null in a silo's own client.
+    private ClientConnectionChanges? ConnectionChanges()
+    {
+        try
+        {
+            return services.GetService<IClusterClient>()?.ServiceProvider.GetService<ClientConnectionChanges>();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     // One subscription per partition stream for this process. The silos keep subscriptions in PostgreSQL (PubSubStore,
-    // src/Clustering migration 033), so a silo's death no longer loses them (tests/Streaming.Tests/PubSubStoreTests).
-    // The check every 30 s stays for a case the store does not cover: after every silo was killed and a new one
-    // started, a client's stored subscriptions delivered nothing in a test run (Orleans' pulling agent removes a
-    // subscriber it finds unreachable, ClientNotAvailableException, which is the likely cause). The check is 16 grain
-    // calls, no database query.
+    // src/Clustering migration 033), so a silo's death does not lose them (tests/Streaming.Tests/PubSubStoreTests).
+    // What the store does not cover: a silo's pulling agent that cannot reach this client (ClientNotAvailableException;
+    // after every silo died, the new silos deliver before the client has found their gateways) removes the
+    // subscription from the pub-sub state and tells nobody (Orleans' PersistentStreamPullingAgent.ErrorProtocol →
+    // UnregisterConsumer). So this runs when the client's cluster connection changes (ClientConnectionChanges): a
+    // handle that is gone is subscribed again, one still there is resumed. It costs 16 grain calls, no query.
     private async Task EnsureSubscribedAsync()
     {
         IStreamProvider provider;
@@ -139,6 +189,8 @@ public sealed partial class LiveFeed(
         }
         catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException)
         {
+            // No provider registered is for good; a client not ready yet is tried again at the next tick.
+            _noStreams = e is KeyNotFoundException;
             LogNoStreams(logger);
             return;
         }
@@ -150,6 +202,12 @@ public sealed partial class LiveFeed(
             if (handles.Count == 0)
             {
                 await stream.SubscribeAsync(this);
+                if (Subscribed)
+                {
+                    Interlocked.Increment(ref _resubscribed);
+                    LogResubscribed(logger, id.ToString());
+                }
+
                 continue;
             }
 
@@ -222,11 +280,17 @@ public sealed partial class LiveFeed(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: refreshing the fleet summary or the stream subscriptions failed")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: refreshing the fleet summary failed")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Live channel: no 'pumpfleet-log' stream provider in this process; pushing the fleet summary only")]
     private static partial void LogNoStreams(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: checking the stream subscriptions failed")]
+    private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Live channel: the subscription to {Stream} was gone (removed by a silo that could not reach this client); subscribed again")]
+    private static partial void LogResubscribed(ILogger logger, string stream);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: the log stream reported an error")]
     private static partial void LogStreamError(ILogger logger, Exception exception);

@@ -78,6 +78,26 @@ public static class AnomalyEngine
     }
 
     /// <summary>
+    /// Re-decides <c>depletion-risk</c> alone at the state's own event time, after an input of its forecast changed
+    /// without new data (a cohort flow correction set or cleared). <paramref name="raisedAt"/>: when the platform
+    /// decided (the wall clock: the correction, not the pump's data, is what is new).
+    /// </summary>
+    public static IReadOnlyList<PumpEvent> EvaluateDepletion(PumpState state, AnomalyDetectionOptions options, DateTimeOffset raisedAt)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(options);
+        if (state.Version == 0)
+        {
+            return [];
+        }
+
+        var at = state.LastEventAt ?? state.LastSeenAt ?? DateTimeOffset.UnixEpoch;
+        var events = new List<PumpEvent>();
+        Decide(state, Detectors.DepletionRisk(state, options, at), at, raisedAt, events);
+        return events;
+    }
+
+    /// <summary>
     /// Appends the open/resolve events one verdict calls for. An opened anomaly is stamped with the event time at which
     /// the data showed the condition (the finding's evidence time, never later than <paramref name="at"/>), so a
     /// refill that arrives a day late is dated at the refill, as in order; <paramref name="raisedAt"/> (the receive

@@ -249,7 +249,9 @@ public static class Detectors
     /// <c>depletion-risk</c>: the platform's ledger (not the pump's computed alarm, §0 item 1) projects the
     /// level below the low-reservoir threshold within the horizon, at the fastest of the programmed, motor and
     /// measured consumption. Critical for baclofen (withdrawal in 24–72 h, §3.7), within the critical horizon, or
-    /// already below. Resolved when the projection is beyond 1.5 × the horizon (hysteresis against noise).
+    /// already below. Resolved when the projection is beyond 1.5 × the horizon (hysteresis against noise). With an open
+    /// cohort flow correction (<see cref="PumpState.FlowCorrection"/>) the ledger's level and rates take the cohort's
+    /// factor when that brings the threshold closer, and the summary and evidence say so.
     /// </summary>
     public static Verdict DepletionRisk(PumpState state, AnomalyDetectionOptions o, DateTimeOffset at)
     {
@@ -276,8 +278,7 @@ public static class Detectors
             measuredLevel = m - (Math.Max(measuredRate, programmed) * Math.Max(0, (at - mAt).TotalDays));
         }
 
-        var rate = Math.Max(programmed, Math.Max(deliveredRate, measuredRate));
-        if (DeliveryStates.IsStopped(state.DeliveryState) || rate <= 0)
+        if (DeliveryStates.IsStopped(state.DeliveryState) || Math.Max(programmed, Math.Max(deliveredRate, measuredRate)) <= 0)
         {
             return Verdict.None(kind);
         }
@@ -286,10 +287,27 @@ public static class Detectors
         // the reservoir kept emptying at the rate in the meantime.
         var ledgerAt = ledger.ProgrammedIntegratedTo ?? state.LastEventAt ?? at;
         var silentDays = Math.Max(0, (at - ledgerAt).TotalDays);
-        ledgerLevel = Math.Max(0, ledgerLevel - (rate * silentDays));
-        var level = Math.Min(ledgerLevel, measuredLevel ?? double.MaxValue);
         var threshold = state.LowReservoirThresholdMl;
-        var days = Math.Max(0, (level - threshold) / rate);
+
+        // The ledger's projection, at a flow factor f for the motor-based parts: the motor volume since the refill
+        // × (f − 1) is already gone, and the ledger rates run f times faster. Measured levels and rates are real
+        // consumption already, so they are never scaled.
+        (double Level, double LedgerLevel, double Rate, double Days) Project(double f)
+        {
+            var r = Math.Max(Math.Max(programmed, deliveredRate) * f, measuredRate);
+            var l = Math.Max(0, ledgerLevel - (Math.Max(0, ledger.DeliveredSinceBaselineMl) * (f - 1)) - (r * silentDays));
+            var lv = Math.Min(l, measuredLevel ?? double.MaxValue);
+            return (lv, l, r, Math.Max(0, (lv - threshold) / r));
+        }
+
+        var plain = Project(1);
+        var correction = state.FlowCorrection?.ToCorrection();
+
+        // A cohort's factor (open cohort-flow-deviation) may bring the alert forward, never put it off: an
+        // under-infusing cohort keeps the programmed-rate projection.
+        var corrected = correction is null ? plain : Project(correction.Factor);
+        var useCorrection = correction is not null && corrected.Days < plain.Days;
+        var (level, ledgerNow, rate, days) = useCorrection ? corrected : plain;
         var horizon = o.DepletionHorizon.TotalDays;
         if (days > horizon)
         {
@@ -302,11 +320,17 @@ public static class Detectors
         var summary = level <= threshold
             ? string.Create(Inv, $"The platform's ledger puts the reservoir at {level:0.##} mL, at or below the {threshold:0.#} mL low-reservoir level")
             : string.Create(Inv, $"The platform's ledger projects the reservoir ({level:0.##} mL) below the {threshold:0.#} mL low-reservoir level in {days * 24:0} h at {rate:0.###} mL/day");
+        if (useCorrection)
+        {
+            summary += string.Create(Inv,
+                $", corrected by {correction!.Cohort}'s flow factor {correction.Factor:0.000} (cohort-flow-deviation {correction.AnomalyId}; at the programmed rate: {(plain.Level <= threshold ? "already below" : $"{plain.Days * 24:0} h")})");
+        }
+
         summary += baclofen ? "; baclofen withdrawal can progress within 24–72 h." : ".";
-        return Verdict.Found(kind, critical ? "critical" : "warning", summary, new Dictionary<string, double>(StringComparer.Ordinal)
+        var evidence = new Dictionary<string, double>(StringComparer.Ordinal)
         {
             ["levelMl"] = Math.Round(level, 4),
-            ["ledgerLevelMl"] = Math.Round(ledgerLevel, 4),
+            ["ledgerLevelMl"] = Math.Round(ledgerNow, 4),
             ["measuredLevelMl"] = Math.Round(measuredLevel ?? -1, 4),
             ["thresholdMl"] = threshold,
             ["hoursToThreshold"] = Math.Round(days * 24, 1),
@@ -316,7 +340,16 @@ public static class Detectors
             ["measuredRateMlPerDay"] = Math.Round(measuredRate, 4),
             ["baclofen"] = baclofen ? 1 : 0,
             ["hoursWithoutData"] = Math.Round(silentDays * 24, 1),
-        });
+            ["flowCorrected"] = useCorrection ? 1 : 0,
+        };
+        if (useCorrection)
+        {
+            // The cohort and the source anomaly are in the summary (evidence is numbers only).
+            evidence["cohortFlowFactor"] = Math.Round(correction!.Factor, 4);
+            evidence["uncorrectedHoursToThreshold"] = Math.Round(plain.Days * 24, 1);
+        }
+
+        return Verdict.Found(kind, critical ? "critical" : "warning", summary, evidence);
     }
 
     /// <summary>

@@ -12,9 +12,9 @@ public sealed class RefillSafety
 {
     /// <summary>Event time of the last refill, and what it put in the reservoir.</summary>
     public DateTimeOffset? LastRefillAt { get; set; }
-    public string? RefillDrug { get; set; }
+    public string? RefillDrug { get; set => field = Pumps.ValuePool.Share(value); }
     public double? RefillConcentrationValue { get; set; }
-    public string? RefillConcentrationUnit { get; set; }
+    public string? RefillConcentrationUnit { get; set => field = Pumps.ValuePool.Share(value); }
 
     /// <summary>Event time of the last accepted prescription change (a mismatch can also come from reprogramming).</summary>
     public DateTimeOffset? LastPrescriptionAt { get; set; }

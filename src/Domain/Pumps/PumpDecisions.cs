@@ -46,6 +46,52 @@ public static class PumpDecisions
     }
 
     /// <summary>
+    /// Sets or clears the pump's cohort flow correction (<c>flow-correction.changed</c>); null when it already holds
+    /// exactly this one (or none when clearing), when the pump has no events (a serial the platform never heard from
+    /// gets no stream from a fleet job), or when an explanted pump would take a new one.
+    /// </summary>
+    /// <exception cref="ArgumentException">The correction's cohort is not a cohort-flow stream, or its factor is unusable.</exception>
+    public static FlowCorrectionChanged? SetFlowCorrection(PumpState state, Contracts.Grains.PumpFlowCorrection? correction, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (correction is not null)
+        {
+            if (string.IsNullOrWhiteSpace(correction.AnomalyId) || Detection.CohortFlow.CohortKey.FromStreamId(correction.Cohort) is null)
+            {
+                throw new ArgumentException($"'{correction.Cohort}' is not a cohort flow stream (cohort-flow:{{lot|model|firmware}}:{{value}}), or the anomaly id is empty.", nameof(correction));
+            }
+
+            if (!Detection.CohortFlow.CohortFlowCorrection.IsUsableFactor(correction.Factor))
+            {
+                throw new ArgumentException($"Flow factor {correction.Factor} is outside 0.2–5.", nameof(correction));
+            }
+        }
+
+        var held = state.FlowCorrection;
+        if (state.Version == 0)
+        {
+            return null;
+        }
+
+        if (correction is null)
+        {
+            return held is null ? null : new FlowCorrectionChanged { At = now };
+        }
+
+        if ((held is not null && held.AnomalyId == correction.AnomalyId && held.Cohort == correction.Cohort
+             && held.Factor.Equals(correction.Factor) && held.Since == correction.Since)
+            || (held is null && TherapyPhases.IsExplanted(state.Phase)))
+        {
+            return null;
+        }
+
+        return new FlowCorrectionChanged
+        {
+            At = now, AnomalyId = correction.AnomalyId, Cohort = correction.Cohort, Factor = correction.Factor, Since = correction.Since,
+        };
+    }
+
+    /// <summary>
     /// Opens a <c>silent</c> anomaly for a pump the fleet monitor found silent since <paramref name="lastSeenAt"/>;
     /// null when the pump has no events, already has one open, has been heard from since, or is explanted. The one
     /// detector on wall time: silence is about the platform not hearing, not about event time.

@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Views;
 using PumpFleet.Domain.Detection;
+using PumpFleet.Domain.Detection.CohortFlow;
 using PumpFleet.Domain.States;
 
 namespace PumpFleet.Domain.Pumps;
@@ -28,14 +29,17 @@ public sealed class PumpState
     public const double DefaultLowReservoirMl = 2.0;
 
     public string Serial { get; set; } = "";
-    public string? HubId { get; set; }
-    public DeviceInfo? Device { get; set; }
-    public string? Phase { get; set; }
-    public string? Indication { get; set; }
+
+    // The few distinct values every pump of a fleet repeats are shared (ValuePool): the setters cover the fold, a
+    // replay and a snapshot read alike.
+    public string? HubId { get; set => field = ValuePool.Share(value); }
+    public DeviceInfo? Device { get; set => field = ValuePool.Share(value); }
+    public string? Phase { get; set => field = ValuePool.Share(value); }
+    public string? Indication { get; set => field = ValuePool.Share(value); }
     public PrescriptionSet? Prescription { get; set; }
-    public string? DeliveryState { get; set; }
-    public string? StopReason { get; set; }
-    public string? Motor { get; set; }
+    public string? DeliveryState { get; set => field = ValuePool.Share(value); }
+    public string? StopReason { get; set => field = ValuePool.Share(value); }
+    public string? Motor { get; set => field = ValuePool.Share(value); }
     public double? BatteryPct { get; set; }
     public double? BatteryV { get; set; }
     public double? TempC { get; set; }
@@ -246,6 +250,11 @@ public sealed class PumpState
                 break;
             case AnomalyResolved x:
                 Anomalies.Remove(x.AnomalyId);
+                break;
+            case FlowCorrectionChanged x:
+                FlowCorrection = x.AnomalyId is { } id && x.Cohort is { } cohort && x.Factor is { } factor
+                    ? new AppliedFlowCorrection { AnomalyId = id, Cohort = cohort, Factor = factor, Since = x.Since ?? x.At }
+                    : null;
                 break;
         }
     }
@@ -537,8 +546,39 @@ public sealed class PumpState
         }
     }
 
-    /// <summary>The API view of this state.</summary>
-    public PumpView ToView() => new()
+    /// <summary>
+    /// The cohort flow correction the forecasts take (an open <c>cohort-flow-deviation</c> of the pump's lot, model or
+    /// firmware, told by the cohort flow job), or null. Platform state: not part of the device fold's checkpoints.
+    /// </summary>
+    public AppliedFlowCorrection? FlowCorrection { get; set; }
+
+    /// <summary>
+    /// The API view of this state. With a cohort flow correction, <see cref="PumpView.FlowCorrection"/> carries the
+    /// corrected forecasts, and the refill-due date takes the corrected one when it is earlier: a cohort's estimate may
+    /// bring a refill forward, never put it off (an under-infusing cohort's later date is shown, not used).
+    /// </summary>
+    public PumpView ToView()
+    {
+        var view = UncorrectedView();
+        var low = view.LowReservoirAt;
+        var rule = view.NextRefillDueAt is { } d && (low is null || d < low);
+        if (FlowCorrection?.ToCorrection() is not { } c)
+        {
+            return view with { NextRefillDueSource = view.NextRefillDueAt is null ? null : rule ? RefillDueSources.DrugRule : RefillDueSources.Ledger };
+        }
+
+        var corrected = c.Apply(view);
+        var earlier = corrected.NextRefillDueAt is { } x && (view.NextRefillDueAt is null || x < view.NextRefillDueAt);
+        return view with
+        {
+            FlowCorrection = corrected,
+            NextRefillDueAt = earlier ? corrected.NextRefillDueAt : view.NextRefillDueAt,
+            NextRefillDueSource = earlier ? RefillDueSources.CohortFlow
+                : view.NextRefillDueAt is null ? null : rule ? RefillDueSources.DrugRule : RefillDueSources.Ledger,
+        };
+    }
+
+    private PumpView UncorrectedView() => new()
     {
         Serial = Serial,
         HubId = HubId,
@@ -553,6 +593,7 @@ public sealed class PumpState
         ReservoirMl = Ledger.EstimatedMl is { } v ? Math.Round(v, 3) : null,
         ForecastEmptyAt = ForecastReaching(0),
         NextRefillDueAt = NextRefillDue,
+        UncorrectedNextRefillDueAt = NextRefillDue,
         LowReservoirAt = ForecastReaching(LowReservoirThresholdMl),
         ForecastFrom = Ledger.ProgrammedIntegratedTo ?? LastEventAt,
         LowReservoirMl = LowReservoirThresholdMl,

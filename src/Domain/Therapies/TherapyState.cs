@@ -119,6 +119,25 @@ public sealed class TherapyState
         }
     }
 
+    /// <summary>
+    /// The therapy as it stood at <paramref name="at"/>: the stream's events (in stream order) whose clinical time is at
+    /// or before it, folded. A pump's as-of view shows this phase, not today's.
+    /// </summary>
+    public static TherapyState AsOf(string id, IEnumerable<TherapyEvent> events, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        var state = new TherapyState { Id = id };
+        foreach (var e in events)
+        {
+            if (e.At <= at)
+            {
+                state.Apply(e);
+            }
+        }
+
+        return state;
+    }
+
     /// <summary>The view the grain serves.</summary>
     public TherapyView ToView() => new()
     {

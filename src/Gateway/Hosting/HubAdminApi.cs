@@ -24,10 +24,11 @@ public static class HubAdminApi
 
         group.MapPost("", async (HubAdmin admin, ProvisionHubRequest body, HttpContext http, CancellationToken ct) =>
         {
-            var r = await admin.ProvisionAsync(body.HubId ?? "", body.Secret, Actor(http.User), Remote(http), ct);
+            var r = await admin.ProvisionAsync(body.HubId ?? "", body.Secret, Actor(http.User), Remote(http), ct, body.ClinicId);
             return r.Status switch
             {
                 HubAdminStatus.Ok => Results.Created($"/api/hubs/{r.HubId}", new HubSecretResponse(r.HubId, r.Secret!)),
+                HubAdminStatus.UnknownClinic => UnknownClinic(body.ClinicId),
                 HubAdminStatus.Exists => Results.Problem(statusCode: 409, title: "Hub exists", detail: $"Hub '{r.HubId}' is already provisioned; rotate its secret instead."),
                 _ => Problem(r.Status, r.HubId),
             };
@@ -51,8 +52,45 @@ public static class HubAdminApi
             return s == HubAdminStatus.Ok ? Results.NoContent() : Problem(s, hubId);
         }).WithName("PairPump");
 
+        group.MapPut("{hubId}/clinic", async (HubAdmin admin, string hubId, HubClinicRequest? body, HttpContext http, CancellationToken ct) =>
+        {
+            var s = await admin.AssignClinicAsync(hubId, body?.ClinicId, Actor(http.User), Remote(http), ct);
+            return s switch
+            {
+                HubAdminStatus.Ok => Results.Ok(new HubClinicResponse(hubId, body?.ClinicId)),
+                HubAdminStatus.UnknownClinic => UnknownClinic(body?.ClinicId),
+                _ => Problem(s, hubId),
+            };
+        }).WithName("SetHubClinic");
+
         return group;
     }
+
+    /// <summary>
+    /// Maps <c>POST /api/clinics</c> (register a clinic: id, name, optional IANA time zone); returns the group so the
+    /// host can require its admin policy. Listing clinics is the dashboard's (any signed-in role).
+    /// </summary>
+    public static RouteGroupBuilder MapClinicAdminApi(this IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/api/clinics").WithTags("Clinics");
+        group.MapPost("", async (HubAdmin admin, CreateClinicRequest? body, HttpContext http, CancellationToken ct) =>
+        {
+            if (HubAdmin.ClinicProblem(body?.Id, body?.Name, body?.Timezone) is { } bad)
+            {
+                await admin.CreateClinicAsync(body?.Id, body?.Name, body?.Timezone, Actor(http.User), Remote(http), ct);
+                return Results.ValidationProblem(new Dictionary<string, string[]> { [bad.Field] = [bad.Reason] }, title: "Invalid clinic");
+            }
+
+            var s = await admin.CreateClinicAsync(body!.Id, body.Name, body.Timezone, Actor(http.User), Remote(http), ct);
+            return s == HubAdminStatus.Ok
+                ? Results.Created($"/api/clinics/{body.Id}", new ClinicResponse(body.Id!, body.Name!.Trim(), body.Timezone, []))
+                : Results.Problem(statusCode: 409, title: "Clinic exists", detail: $"A clinic with id '{body.Id}' is already registered.");
+        }).WithName("CreateClinic");
+        return group;
+    }
+
+    private static IResult UnknownClinic(string? clinicId) => Results.ValidationProblem(
+        new Dictionary<string, string[]> { ["clinicId"] = [$"no clinic '{clinicId}' is registered (POST /api/clinics first)."] }, title: "Unknown clinic");
 
     /// <summary>
     /// The audit actor of a request: a named API key is a machine (its principal's name starts with <c>api:</c>),
@@ -82,8 +120,21 @@ public static class HubAdminApi
     };
 }
 
-/// <summary>Body of <c>POST /api/hubs</c>; the secret is generated when omitted.</summary>
-public sealed record ProvisionHubRequest(string? HubId, string? Secret);
+/// <summary>Body of <c>POST /api/hubs</c>; the secret is generated when omitted; the clinic (registered before) is optional.</summary>
+public sealed record ProvisionHubRequest(string? HubId, string? Secret, string? ClinicId = null);
+
+/// <summary>Body of <c>PUT /api/hubs/{hubId}/clinic</c>: the clinic, or null for none.</summary>
+public sealed record HubClinicRequest(string? ClinicId);
+
+/// <summary>A hub's clinic after a change.</summary>
+public sealed record HubClinicResponse(string HubId, string? ClinicId);
+
+/// <summary>Body of <c>POST /api/clinics</c>.</summary>
+/// <param name="Timezone">IANA time zone id (e.g. Europe/Berlin), optional.</param>
+public sealed record CreateClinicRequest(string? Id, string? Name, string? Timezone);
+
+/// <summary>A clinic and its hubs (<c>GET /api/clinics</c>, <c>POST /api/clinics</c>).</summary>
+public sealed record ClinicResponse(string Id, string Name, string? Timezone, IReadOnlyList<string> HubIds);
 
 /// <summary>Body of <c>POST /api/hubs/{hubId}/rotate</c>.</summary>
 public sealed record RotateHubRequest(string? Secret);

@@ -23,6 +23,10 @@ public enum HubAdminStatus
     WeakSecret,
     /// <summary>The hub is revoked: revocation is final (provision a new hub id), so its history is never overwritten.</summary>
     Revoked,
+    /// <summary>No clinic has the id given.</summary>
+    UnknownClinic,
+    /// <summary>A clinic's id, name or time zone breaks its rule (<see cref="HubAdmin.ClinicProblem"/> says which).</summary>
+    InvalidClinic,
 }
 
 /// <summary>Result of provisioning or rotating: the secret is returned once and never stored in clear.</summary>
@@ -38,15 +42,15 @@ public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions
     public const int MinSecretLength = 16;
 
     /// <summary>Provisions a hub with <paramref name="secret"/> or a generated one.</summary>
-    public async Task<HubSecretResult> ProvisionAsync(string hubId, string? secret, AuditActor actor, string? remote, CancellationToken ct)
+    public async Task<HubSecretResult> ProvisionAsync(string hubId, string? secret, AuditActor actor, string? remote, CancellationToken ct, string? clinicId = null)
     {
         ArgumentNullException.ThrowIfNull(actor);
-        var status = await ProvisionCoreAsync(hubId, secret is null ? null : secret.Length < MinSecretLength ? "" : secret, actor, ct);
-        await AuditAsync(actor, "hub.provision", hubId, status.Status, remote, ct);
+        var status = await ProvisionCoreAsync(hubId, secret is null ? null : secret.Length < MinSecretLength ? "" : secret, clinicId, actor, ct);
+        await AuditAsync(actor, "hub.provision", hubId, status.Status, remote, ct, clinicId is null ? null : ("clinicId", clinicId));
         return status;
     }
 
-    private async Task<HubSecretResult> ProvisionCoreAsync(string hubId, string? secret, AuditActor actor, CancellationToken ct)
+    private async Task<HubSecretResult> ProvisionCoreAsync(string hubId, string? secret, string? clinicId, AuditActor actor, CancellationToken ct)
     {
         if (!HubTopics.IsValidId(hubId))
         {
@@ -58,8 +62,14 @@ public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions
             return new(HubAdminStatus.WeakSecret, hubId, null);
         }
 
+        // Clinics are never deleted, so a clinic found here still exists when the hub row references it.
+        if (clinicId is not null && (!HubTopics.IsValidId(clinicId) || await store.FindClinicAsync(clinicId, ct) is null))
+        {
+            return new(HubAdminStatus.UnknownClinic, hubId, null);
+        }
+
         secret ??= SecretHasher.NewSecret();
-        var created = await store.TryCreateAsync(hubId, HubCredential.From(secret, options.Value), actor.Name, ct);
+        var created = await store.TryCreateAsync(hubId, HubCredential.From(secret, options.Value), actor.Name, ct, clinicId);
         return created ? new(HubAdminStatus.Ok, hubId, secret) : new(HubAdminStatus.Exists, hubId, null);
     }
 
@@ -131,17 +141,102 @@ public sealed class HubAdmin(HubStore store, IServiceProvider services, IOptions
         return HubAdminStatus.Ok;
     }
 
+    /// <summary>Longest clinic name accepted.</summary>
+    public const int MaxClinicNameLength = 200;
+
+    /// <summary>
+    /// What is wrong with a clinic's fields, as (field, reason), or null when they are acceptable: the id follows the
+    /// protocol's identifier rule, the name is 1–200 characters without control characters, and the time zone, when
+    /// given, is an IANA id this machine knows.
+    /// </summary>
+    public static (string Field, string Reason)? ClinicProblem(string? clinicId, string? name, string? timezone)
+    {
+        if (clinicId is null || !HubTopics.IsValidId(clinicId))
+        {
+            return ("id", "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ (protocol.md §1).");
+        }
+
+        if (string.IsNullOrWhiteSpace(name) || name.Length > MaxClinicNameLength || name.Any(char.IsControl))
+        {
+            return ("name", $"must be 1 to {MaxClinicNameLength} characters, not blank, without control characters.");
+        }
+
+        if (timezone is not null && (!TimeZoneInfo.TryFindSystemTimeZoneById(timezone, out var zone) || !zone.HasIanaId))
+        {
+            return ("timezone", $"'{timezone}' is not an IANA time zone id (e.g. Europe/Berlin).");
+        }
+
+        return null;
+    }
+
+    /// <summary>Registers a clinic (audited <c>clinic.create</c>).</summary>
+    public async Task<HubAdminStatus> CreateClinicAsync(string? clinicId, string? name, string? timezone, AuditActor actor, string? remote, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(actor);
+        var s = ClinicProblem(clinicId, name, timezone) is not null ? HubAdminStatus.InvalidClinic
+            : await store.TryCreateClinicAsync(new Clinic(clinicId!, name!.Trim(), timezone), actor.Name, ct) ? HubAdminStatus.Ok : HubAdminStatus.Exists;
+        var target = clinicId is { Length: > 64 } ? clinicId[..64] : clinicId ?? "";
+        await AuditAsync(actor, "clinic.create", target, s, remote, ct, ("name", name));
+        return s;
+    }
+
+    /// <summary>
+    /// Puts a hub in a clinic, or in none when <paramref name="clinicId"/> is null (audited <c>hub.clinic</c>). A revoked
+    /// hub keeps the clinic it had.
+    /// </summary>
+    public async Task<HubAdminStatus> AssignClinicAsync(string hubId, string? clinicId, AuditActor actor, string? remote, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(actor);
+        var s = await AssignClinicCoreAsync(hubId, clinicId, ct);
+        await AuditAsync(actor, "hub.clinic", hubId, s, remote, ct, ("clinicId", clinicId));
+        return s;
+    }
+
+    private async Task<HubAdminStatus> AssignClinicCoreAsync(string hubId, string? clinicId, CancellationToken ct)
+    {
+        if (!HubTopics.IsValidId(hubId))
+        {
+            return HubAdminStatus.InvalidId;
+        }
+
+        if (clinicId is not null && (!HubTopics.IsValidId(clinicId) || await store.FindClinicAsync(clinicId, ct) is null))
+        {
+            return HubAdminStatus.UnknownClinic;
+        }
+
+        var hub = await store.FindAsync(hubId, ct);
+        if (hub is null)
+        {
+            return HubAdminStatus.NotFound;
+        }
+
+        if (hub.RevokedAt is not null)
+        {
+            return HubAdminStatus.Revoked;
+        }
+
+        return await store.SetClinicAsync(hubId, clinicId, ct) ? HubAdminStatus.Ok : HubAdminStatus.NotFound;
+    }
+
     /// <summary>The HTTP-style outcome recorded in the audit trail.</summary>
     public static int Outcome(HubAdminStatus status) => status switch
     {
         HubAdminStatus.Ok => 200,
-        HubAdminStatus.InvalidId or HubAdminStatus.WeakSecret => 400,
+        HubAdminStatus.InvalidId or HubAdminStatus.WeakSecret or HubAdminStatus.UnknownClinic or HubAdminStatus.InvalidClinic => 400,
         HubAdminStatus.NotFound => 404,
         HubAdminStatus.Exists or HubAdminStatus.Revoked => 409,
         _ => 500,
     };
 
-    private Task AuditAsync(AuditActor actor, string action, string target, HubAdminStatus status, string? remote, CancellationToken ct) =>
-        audit.WriteAsync(new AuditEntry(actor, action, target, Outcome(status), remote,
-            new Dictionary<string, string?> { ["status"] = status.ToString() }), ct);
+    private Task AuditAsync(AuditActor actor, string action, string target, HubAdminStatus status, string? remote, CancellationToken ct,
+        (string Key, string? Value)? extra = null)
+    {
+        var detail = new Dictionary<string, string?> { ["status"] = status.ToString() };
+        if (extra is { } e)
+        {
+            detail[e.Key] = e.Value is { Length: > MaxClinicNameLength } v ? v[..MaxClinicNameLength] : e.Value;
+        }
+
+        return audit.WriteAsync(new AuditEntry(actor, action, target, Outcome(status), remote, detail), ct);
+    }
 }

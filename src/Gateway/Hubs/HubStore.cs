@@ -43,15 +43,85 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Creates the hub. Returns false when it already exists (revoked or not).</summary>
-    public async Task<bool> TryCreateAsync(string hubId, HubCredential credential, string? by, CancellationToken ct)
+    public async Task<bool> TryCreateAsync(string hubId, HubCredential credential, string? by, CancellationToken ct, string? clinicId = null)
     {
         ArgumentNullException.ThrowIfNull(credential);
         await using var cmd = dataSource.CreateCommand(
-            "INSERT INTO pf_gateway_hubs (hub_id, secret_hash, created_by, broker_hash) VALUES ($1, $2, $3, $4) ON CONFLICT (hub_id) DO NOTHING");
+            "INSERT INTO pf_gateway_hubs (hub_id, secret_hash, created_by, broker_hash, clinic_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hub_id) DO NOTHING");
         cmd.Parameters.Add(new() { Value = hubId });
         cmd.Parameters.Add(new() { Value = credential.SecretHash });
         cmd.Parameters.Add(new() { Value = (object?)by ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = (object?)credential.BrokerHash ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = (object?)clinicId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Registers a clinic. Returns false when the id is taken.</summary>
+    public async Task<bool> TryCreateClinicAsync(Clinic clinic, string? by, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(clinic);
+        await using var cmd = dataSource.CreateCommand(
+            "INSERT INTO pf_gateway_clinics (clinic_id, name, timezone, created_by) VALUES ($1, $2, $3, $4) ON CONFLICT (clinic_id) DO NOTHING");
+        cmd.Parameters.Add(new() { Value = clinic.ClinicId });
+        cmd.Parameters.Add(new() { Value = clinic.Name });
+        cmd.Parameters.Add(new() { Value = (object?)clinic.Timezone ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = (object?)by ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Every clinic with its hubs (revoked ones included: their pumps' history stays the clinic's), by id.</summary>
+    public async Task<List<ClinicWithHubs>> ListClinicsAsync(CancellationToken ct)
+    {
+        var result = new List<ClinicWithHubs>();
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT c.clinic_id, c.name, c.timezone,
+                   coalesce((SELECT array_agg(h.hub_id ORDER BY h.hub_id COLLATE "C") FROM pf_gateway_hubs h WHERE h.clinic_id = c.clinic_id), '{}')
+              FROM pf_gateway_clinics c ORDER BY c.clinic_id COLLATE "C"
+            """);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            result.Add(new ClinicWithHubs(new Clinic(r.GetString(0), r.GetString(1), await r.IsDBNullAsync(2, ct) ? null : r.GetString(2)),
+                await r.GetFieldValueAsync<string[]>(3, ct)));
+        }
+
+        return result;
+    }
+
+    /// <summary>One clinic and its hub ids, or null when no clinic has that id.</summary>
+    public async Task<ClinicWithHubs?> FindClinicAsync(string clinicId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT c.clinic_id, c.name, c.timezone,
+                   coalesce((SELECT array_agg(h.hub_id ORDER BY h.hub_id COLLATE "C") FROM pf_gateway_hubs h WHERE h.clinic_id = c.clinic_id), '{}')
+              FROM pf_gateway_clinics c WHERE c.clinic_id = $1
+            """);
+        cmd.Parameters.Add(new() { Value = clinicId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct)
+            ? new ClinicWithHubs(new Clinic(r.GetString(0), r.GetString(1), await r.IsDBNullAsync(2, ct) ? null : r.GetString(2)), await r.GetFieldValueAsync<string[]>(3, ct))
+            : null;
+    }
+
+    /// <summary>The clinic a hub stands in, or null (no such hub, or no clinic).</summary>
+    public async Task<Clinic?> ClinicOfHubAsync(string hubId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT c.clinic_id, c.name, c.timezone FROM pf_gateway_hubs h JOIN pf_gateway_clinics c ON c.clinic_id = h.clinic_id WHERE h.hub_id = $1
+            """);
+        cmd.Parameters.Add(new() { Value = hubId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? new Clinic(r.GetString(0), r.GetString(1), await r.IsDBNullAsync(2, ct) ? null : r.GetString(2)) : null;
+    }
+
+    /// <summary>
+    /// Puts a hub in a clinic (null: in none). Returns false when the hub does not exist; the caller checked the clinic.
+    /// </summary>
+    public async Task<bool> SetClinicAsync(string hubId, string? clinicId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("UPDATE pf_gateway_hubs SET clinic_id = $2 WHERE hub_id = $1");
+        cmd.Parameters.Add(new() { Value = hubId });
+        cmd.Parameters.Add(new() { Value = (object?)clinicId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
@@ -181,6 +251,13 @@ public sealed class HubStore(NpgsqlDataSource dataSource)
             : null;
     }
 }
+
+/// <summary>A clinic hubs stand in (<c>pf_gateway_clinics</c>).</summary>
+/// <param name="Timezone">IANA time zone id, or null.</param>
+public sealed record Clinic(string ClinicId, string Name, string? Timezone);
+
+/// <summary>A clinic and the ids of the hubs in it.</summary>
+public sealed record ClinicWithHubs(Clinic Clinic, IReadOnlyList<string> HubIds);
 
 /// <summary>A hub's last known status.</summary>
 public sealed record HubStatus(string HubId, bool Online, string? Firmware, DateTimeOffset? StatusAt, DateTimeOffset LastSeenAt);

@@ -48,6 +48,8 @@ public sealed partial class EmbeddedBroker(
     // drop the new one's entry); they are bounded by the number of provisioned hubs.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _sessionHashes = new(StringComparer.Ordinal);
     private ConnectionGate? _gate;
+    // The PUBACK spans (null unless a tracer listens at start: with tracing off MQTTnet gets no outbound interceptor).
+    private PubAckTracer? _pubAcks;
     // Refusals over the verification budget since the last log line, and when that line was written (timestamp).
     private static readonly TimeSpan OverBudgetLogInterval = TimeSpan.FromSeconds(10);
     private long _overBudget;
@@ -105,6 +107,13 @@ public sealed partial class EmbeddedBroker(
         _server = new MqttServerFactory(mqttLog).CreateMqttServer(builder.Build(), [adapter], mqttLog);
         _server.ValidatingConnectionAsync += ValidateConnectionAsync;
         _server.InterceptingPublishAsync += InterceptPublishAsync;
+        // A tracer provider is built before the hosted services start (AddServiceDefaults registers it first).
+        if (GatewayTracing.Source.HasListeners())
+        {
+            _pubAcks = new PubAckTracer();
+            _server.InterceptingOutboundPacketAsync += _pubAcks.OnOutboundAsync;
+        }
+
         _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
         _server.ClientConnectedAsync += OnConnectedAsync;
         _server.ClientDisconnectedAsync += OnDisconnectedAsync;
@@ -276,8 +285,18 @@ public sealed partial class EmbeddedBroker(
             return; // the platform's own ack and rejects
         }
 
+        using var receive = GatewayTracing.StartReceive(e.ClientId, e.ApplicationMessage.Topic, e.ApplicationMessage.UserProperties);
+        await ProcessPublishAsync(e);
+        if (receive is { Recorded: true } && _pubAcks is { } pubAcks && !e.CloseConnection
+            && e.ApplicationMessage.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtLeastOnce)
+        {
+            pubAcks.Expect(e.ClientId, receive); // MQTTnet sends the PUBACK after this returns
+        }
+    }
+
+    private async Task ProcessPublishAsync(InterceptingPublishEventArgs e)
+    {
         var topic = e.ApplicationMessage.Topic;
-        using var receive = GatewayTracing.StartReceive(e.ClientId, topic, e.ApplicationMessage.UserProperties);
         var parsed = HubTopics.Parse(topic);
         var isStatus = parsed.Kind == HubTopicKind.Status && parsed.HubId == e.ClientId;
         if (_stopping)
@@ -435,7 +454,11 @@ public sealed partial class EmbeddedBroker(
 
     private async Task OnConnectedAsync(ClientConnectedEventArgs e) => await TrySetStatusAsync(e.ClientId, online: true);
 
-    private async Task OnDisconnectedAsync(ClientDisconnectedEventArgs e) => await TrySetStatusAsync(e.ClientId, online: false);
+    private async Task OnDisconnectedAsync(ClientDisconnectedEventArgs e)
+    {
+        _pubAcks?.Forget(e.ClientId);
+        await TrySetStatusAsync(e.ClientId, online: false);
+    }
 
     private async Task TrySetStatusAsync(string hubId, bool online)
     {

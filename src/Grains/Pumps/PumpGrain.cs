@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PumpFleet.Contracts.Events;
@@ -247,12 +249,18 @@ public sealed partial class PumpGrain(
     {
         var metadata = hubId is null && messageId is null
             ? null
-            : JsonSerializer.Serialize(new EventMetadata(hubId, messageId), EventJson.Options);
+            : JsonSerializer.Serialize(new EventMetadata(hubId, messageId, null), EventJson.Options);
+        // The first event of a hub's message also carries the trace it was ingested in (W3C traceparent of the grain
+        // call) when that trace is sampled, so the projection page that applies it can link back to the message
+        // (ProjectionTracing); once per message, not per event, to keep the rows small. Tracing off adds nothing.
+        var traced = hubId is not null && events.Count > 0 && Activity.Current is { Recorded: true } current
+            ? JsonSerializer.Serialize(new EventMetadata(hubId, messageId, current.Id), EventJson.Options)
+            : metadata;
         for (var i = 0; i < events.Count; i++)
         {
             var p = events[i];
             rows[offset + i] = new EventToAppend(p.EventId, EventTypes.NameOf(p.Event), EventJson.Serialize(p.Event), p.Seq,
-                p.Event is DeviceEvent d ? d.At : null, p.ReceivedAt, p.ClockSuspect, metadata);
+                p.Event is DeviceEvent d ? d.At : null, p.ReceivedAt, p.ClockSuspect, i == 0 ? traced : metadata);
         }
     }
 
@@ -386,6 +394,61 @@ public sealed partial class PumpGrain(
 
     /// <inheritdoc />
     public Task<bool> ReevaluateAsync() => DecideOnceMoreOnConflictAsync(ReevaluateOnceAsync);
+
+    /// <inheritdoc />
+    public async Task<bool> SetFlowCorrectionAsync(PumpFlowCorrection? correction)
+    {
+        if (!Contracts.StreamIds.IsPump(Serial))
+        {
+            throw new ArgumentException($"'{Serial}' is not a pump's stream: a flow correction applies to pumps only.");
+        }
+
+        var changed = await DecideOnceMoreOnConflictAsync(async () =>
+        {
+            var now = time.GetUtcNow();
+            if (PumpDecisions.SetFlowCorrection(_state, correction, now) is not { } e)
+            {
+                return false;
+            }
+
+            // Stamped with the last receive time like the detectors' decisions: a fleet job's word is not data from the pump.
+            await AppendAndApplyAsync([new PlannedEvent(e, Guid.NewGuid(), null, _state.LastSeenAt ?? now, false)], null, null);
+            LogFlowCorrection(Serial, e.Cohort ?? "none", e.Factor ?? 1, e.AnomalyId ?? "cleared");
+            return true;
+        });
+
+        if (changed && detection.Value.Enabled && _state.Phase != "explanted")
+        {
+            await DecideOnceMoreOnConflictAsync(DecideDepletionOnceAsync);
+        }
+
+        return changed;
+    }
+
+    // The forecast changed without new data (a flow correction): decide depletion risk again now. A pump quiet for
+    // longer than ReevaluateAfter (by receive time) is projected to the wall clock, as its re-evaluations are; any other
+    // at its own event time, as after a batch (an accelerated replay's event time is not the wall clock).
+    private async Task<bool> DecideDepletionOnceAsync()
+    {
+        var now = time.GetUtcNow();
+        var quiet = _state.LastSeenAt is not { } seen || now - seen >= detection.Value.ReevaluateAfter;
+        var decided = quiet
+            ? AnomalyEngine.Reevaluate(_state, detection.Value, now)
+            : AnomalyEngine.EvaluateDepletion(_state, detection.Value, now);
+        if (decided.Count == 0)
+        {
+            return false;
+        }
+
+        var receivedAt = _state.LastSeenAt ?? now;
+        await AppendAndApplyAsync([.. decided.Select(x => new PlannedEvent(x, AnomalyEngine.EventId(x), null, receivedAt, false))], null, null);
+        foreach (var x in decided.OfType<AnomalyDetected>())
+        {
+            LogAnomaly(Serial, x.Kind, x.Severity, x.AnomalyId);
+        }
+
+        return true;
+    }
 
     /// <inheritdoc />
     public async Task ReceiveReminder(string reminderName, TickStatus status)
@@ -586,10 +649,13 @@ public sealed partial class PumpGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: a device event older than the fold window arrived; the stream is replayed in seq order")]
     private partial void LogReplay(string serial);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: flow correction now {Cohort} × {Factor} (source {AnomalyId})")]
+    private partial void LogFlowCorrection(string serial, string cohort, double factor, string anomalyId);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Pump {Serial}: {Severity} {Kind} anomaly {AnomalyId} opened")]
     private partial void LogAnomaly(string serial, string kind, string severity, string anomalyId);
 
-    private sealed record EventMetadata(string? HubId, string? MessageId);
+    private sealed record EventMetadata(string? HubId, string? MessageId, [property: JsonPropertyName("traceparent")] string? TraceParent);
 
     // The planner is pure domain code without tracing; its span is opened here, where the grain calls it.
     private IngestPlan Plan(IngestBatch batch)

@@ -12,7 +12,7 @@ namespace PumpFleet.Grains.Therapies;
 /// <summary>
 /// One virtual actor per therapy id, the one writer of its stream <c>therapy:{id}</c>: loads the stream, decides each
 /// command with <see cref="TherapyDecisions"/>, appends what the rules allow in one round trip (a replacement's
-/// explant and implant together), then folds it. Like the pump grain, a failed append fails the call and drops the
+/// explant and implant together), then folds it. An implant first claims its serial (<see cref="ImplantClaimGrain"/>). Like the pump grain, a failed append fails the call and drops the
 /// activation, so nothing is reported as recorded that is not stored.
 /// </summary>
 public sealed partial class TherapyGrain(IEventStore store, TimeProvider time, ILogger<TherapyGrain> logger) : Grain, ITherapyGrain
@@ -64,6 +64,20 @@ public sealed partial class TherapyGrain(IEventStore store, TimeProvider time, I
         if (decision.Error is not null)
         {
             return new TherapyCommandResult { Error = decision.Error, Field = decision.Field, Reason = decision.Reason, Therapy = _state.ToView() };
+        }
+
+        // A pump is implanted in one therapy, ever: claim each implanted serial first (stored before this returns). Two
+        // therapies implanting one serial at once both get here; the claim lets exactly one through.
+        foreach (var implant in decision.Events.OfType<PumpImplanted>())
+        {
+            if (await GrainFactory.GetGrain<IImplantClaimGrain>(implant.Serial).ClaimAsync(Id, command.By, implant.At) is { } holder)
+            {
+                return new TherapyCommandResult
+                {
+                    Error = TherapyDecision.Conflict, Field = "serial", Therapy = _state.ToView(),
+                    Reason = $"Pump {implant.Serial} is implanted in another therapy ({holder}).",
+                };
+            }
         }
 
         var now = time.GetUtcNow();

@@ -104,45 +104,6 @@ public sealed class CohortProjection : IProjection
             return;
         }
 
-        await using (var batch = new NpgsqlBatch(conn, tx))
-        {
-            foreach (var serial in changed)
-            {
-                var m = members[serial];
-                var cmd = new NpgsqlBatchCommand("""
-                    INSERT INTO pf_cohort_members (serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version,
-                        indication, drug, phase, implanted_at, explanted_at, first_failures, phase_at, drug_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)
-                    ON CONFLICT (serial) DO UPDATE SET model = excluded.model, firmware = excluded.firmware, lot = excluded.lot,
-                        first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at, alarms = excluded.alarms,
-                        critical_alarms = excluded.critical_alarms, anomalies = excluded.anomalies, version = excluded.version,
-                        indication = excluded.indication, drug = excluded.drug, phase = excluded.phase, implanted_at = excluded.implanted_at,
-                        explanted_at = excluded.explanted_at, first_failures = excluded.first_failures, phase_at = excluded.phase_at, drug_at = excluded.drug_at
-                    """);
-                cmd.Parameters.Add(new() { Value = m.Serial });
-                cmd.Parameters.Add(new() { Value = (object?)m.Model ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new() { Value = (object?)m.Firmware ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new() { Value = (object?)m.Lot ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new() { Value = m.First is { } f ? f.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                cmd.Parameters.Add(new() { Value = m.Last is { } l ? l.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                cmd.Parameters.Add(new() { Value = m.Alarms });
-                cmd.Parameters.Add(new() { Value = m.CriticalAlarms });
-                cmd.Parameters.Add(new() { Value = m.Anomalies });
-                cmd.Parameters.Add(new() { Value = m.Version });
-                cmd.Parameters.Add(new() { Value = (object?)m.Indication ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new() { Value = (object?)m.Drug ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new() { Value = (object?)m.Phase ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new() { Value = m.ImplantedAt is { } ia ? ia.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                cmd.Parameters.Add(new() { Value = m.ExplantedAt is { } ea ? ea.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                cmd.Parameters.Add(new() { Value = JsonSerializer.Serialize(m.FirstFailures), NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new() { Value = m.PhaseAt is { } pa ? pa.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                cmd.Parameters.Add(new() { Value = m.DrugAt is { } dra ? dra.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                batch.BatchCommands.Add(cmd);
-            }
-
-            await batch.ExecuteNonQueryAsync(ct);
-        }
-
         // Per cohort: the sum of (new - old) contributions of the page's pumps. A pump that moved cohorts leaves its old
         // one and joins the new one. Cost per page: the cohorts touched, not their members.
         var deltas = new SortedDictionary<(string, string, string), Contribution>();
@@ -160,44 +121,99 @@ public sealed class CohortProjection : IProjection
             }
         }
 
-        if (deltas.Count == 0)
+        // One set-based statement per table per page (arrays unnested server-side), not one statement per pump or
+        // cohort, and all of them in one round trip.
+        await using var batch = new NpgsqlBatch(conn, tx);
+        batch.BatchCommands.Add(MemberUpsert([.. changed.Select(serial => members[serial])]));
+        if (deltas.Count > 0)
         {
-            return;
+            AddStatsCommands(batch, deltas);
         }
 
-        // Sorted keys: two partitions updating the same cohorts lock them in the same order (no deadlock).
-        await using var update = new NpgsqlBatch(conn, tx);
-        foreach (var ((model, firmware, lot), d) in deltas)
-        {
-            var cmd = new NpgsqlBatchCommand("""
-                INSERT INTO pf_cohort_stats AS s (model, firmware, lot, pumps, pump_days, alarms, critical_alarms, anomalies, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
-                ON CONFLICT (model, firmware, lot) DO UPDATE SET pumps = s.pumps + excluded.pumps, pump_days = s.pump_days + excluded.pump_days,
-                    alarms = s.alarms + excluded.alarms, critical_alarms = s.critical_alarms + excluded.critical_alarms,
-                    anomalies = s.anomalies + excluded.anomalies, updated_at = now()
-                """);
-            cmd.Parameters.Add(new() { Value = model });
-            cmd.Parameters.Add(new() { Value = firmware });
-            cmd.Parameters.Add(new() { Value = lot });
-            cmd.Parameters.Add(new() { Value = d.Pumps });
-            cmd.Parameters.Add(new() { Value = d.PumpDays });
-            cmd.Parameters.Add(new() { Value = d.Alarms });
-            cmd.Parameters.Add(new() { Value = d.CriticalAlarms });
-            cmd.Parameters.Add(new() { Value = d.Anomalies });
-            update.BatchCommands.Add(cmd);
-        }
+        await batch.ExecuteNonQueryAsync(ct);
+    }
+
+    // Serials are distinct (one entry per changed pump), as ON CONFLICT DO UPDATE needs.
+    private static NpgsqlBatchCommand MemberUpsert(Member[] ms)
+    {
+        var cmd = new NpgsqlBatchCommand("""
+            INSERT INTO pf_cohort_members (serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version,
+                indication, drug, phase, implanted_at, explanted_at, first_failures, phase_at, drug_at)
+            SELECT u.serial, u.model, u.firmware, u.lot, u.first_event_at, u.last_event_at, u.alarms, u.critical_alarms, u.anomalies, u.version,
+                   u.indication, u.drug, u.phase, u.implanted_at, u.explanted_at, u.first_failures::jsonb, u.phase_at, u.drug_at
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::int[], $8::int[], $9::int[],
+                          $10::bigint[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[],
+                          $17::timestamptz[], $18::timestamptz[])
+                   AS u(serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version,
+                        indication, drug, phase, implanted_at, explanted_at, first_failures, phase_at, drug_at)
+            ON CONFLICT (serial) DO UPDATE SET model = excluded.model, firmware = excluded.firmware, lot = excluded.lot,
+                first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at, alarms = excluded.alarms,
+                critical_alarms = excluded.critical_alarms, anomalies = excluded.anomalies, version = excluded.version,
+                indication = excluded.indication, drug = excluded.drug, phase = excluded.phase, implanted_at = excluded.implanted_at,
+                explanted_at = excluded.explanted_at, first_failures = excluded.first_failures, phase_at = excluded.phase_at, drug_at = excluded.drug_at
+            """);
+        cmd.Parameters.Add(Column(ms.Select(m => m.Serial).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Model).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Firmware).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Lot).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(ms.Select(m => Utc(m.First)).ToArray(), NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Column(ms.Select(m => Utc(m.Last)).ToArray(), NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Alarms).ToArray(), NpgsqlDbType.Integer));
+        cmd.Parameters.Add(Column(ms.Select(m => m.CriticalAlarms).ToArray(), NpgsqlDbType.Integer));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Anomalies).ToArray(), NpgsqlDbType.Integer));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Version).ToArray(), NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Indication).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Drug).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(ms.Select(m => m.Phase).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(ms.Select(m => Utc(m.ImplantedAt)).ToArray(), NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Column(ms.Select(m => Utc(m.ExplantedAt)).ToArray(), NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Column(ms.Select(m => JsonSerializer.Serialize(m.FirstFailures)).ToArray(), NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(ms.Select(m => Utc(m.PhaseAt)).ToArray(), NpgsqlDbType.TimestampTz));
+        cmd.Parameters.Add(Column(ms.Select(m => Utc(m.DrugAt)).ToArray(), NpgsqlDbType.TimestampTz));
+        return cmd;
+    }
+
+    // Keys in sorted order (unnest keeps the array's order, WITH ORDINALITY makes it explicit): two partitions updating
+    // the same cohorts lock them in the same order (no deadlock).
+    private static void AddStatsCommands(NpgsqlBatch batch, SortedDictionary<(string, string, string), Contribution> deltas)
+    {
+        var models = deltas.Keys.Select(k => k.Item1).ToArray();
+        var firmwares = deltas.Keys.Select(k => k.Item2).ToArray();
+        var lots = deltas.Keys.Select(k => k.Item3).ToArray();
+        var cmd = new NpgsqlBatchCommand("""
+            INSERT INTO pf_cohort_stats AS s (model, firmware, lot, pumps, pump_days, alarms, critical_alarms, anomalies, updated_at)
+            SELECT u.model, u.firmware, u.lot, u.pumps, u.pump_days, u.alarms, u.critical_alarms, u.anomalies, now()
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::bigint[], $7::bigint[], $8::bigint[])
+                   WITH ORDINALITY AS u(model, firmware, lot, pumps, pump_days, alarms, critical_alarms, anomalies, n)
+             ORDER BY u.n
+            ON CONFLICT (model, firmware, lot) DO UPDATE SET pumps = s.pumps + excluded.pumps, pump_days = s.pump_days + excluded.pump_days,
+                alarms = s.alarms + excluded.alarms, critical_alarms = s.critical_alarms + excluded.critical_alarms,
+                anomalies = s.anomalies + excluded.anomalies, updated_at = now()
+            """);
+        cmd.Parameters.Add(Column(models, NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(firmwares, NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(lots, NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(deltas.Values.Select(d => d.Pumps).ToArray(), NpgsqlDbType.Integer));
+        cmd.Parameters.Add(Column(deltas.Values.Select(d => d.PumpDays).ToArray(), NpgsqlDbType.Double));
+        cmd.Parameters.Add(Column(deltas.Values.Select(d => (long)d.Alarms).ToArray(), NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(Column(deltas.Values.Select(d => (long)d.CriticalAlarms).ToArray(), NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(Column(deltas.Values.Select(d => (long)d.Anomalies).ToArray(), NpgsqlDbType.Bigint));
+        batch.BatchCommands.Add(cmd);
 
         // A cohort whose last pump left it has no row (as a re-count would leave it).
         var empty = new NpgsqlBatchCommand("""
             DELETE FROM pf_cohort_stats s USING unnest($1::text[], $2::text[], $3::text[]) AS k(model, firmware, lot)
              WHERE s.model = k.model AND s.firmware = k.firmware AND s.lot = k.lot AND s.pumps <= 0
             """);
-        empty.Parameters.Add(new() { Value = deltas.Keys.Select(k => k.Item1).ToArray() });
-        empty.Parameters.Add(new() { Value = deltas.Keys.Select(k => k.Item2).ToArray() });
-        empty.Parameters.Add(new() { Value = deltas.Keys.Select(k => k.Item3).ToArray() });
-        update.BatchCommands.Add(empty);
-        await update.ExecuteNonQueryAsync(ct);
+        empty.Parameters.Add(Column(models, NpgsqlDbType.Text));
+        empty.Parameters.Add(Column(firmwares, NpgsqlDbType.Text));
+        empty.Parameters.Add(Column(lots, NpgsqlDbType.Text));
+        batch.BatchCommands.Add(empty);
     }
+
+    private static NpgsqlParameter Column<T>(T[] values, NpgsqlDbType type) => new() { Value = values, NpgsqlDbType = NpgsqlDbType.Array | type };
+
+    private static DateTime? Utc(DateTimeOffset? v) => v?.UtcDateTime;
 
     private static async Task<Dictionary<string, Member>> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, CancellationToken ct)
     {

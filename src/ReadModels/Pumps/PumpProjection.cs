@@ -73,6 +73,7 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         var batch = new NpgsqlBatch(conn, tx);
         var changed = new HashSet<string>(StringComparer.Ordinal);
         var replayed = new HashSet<string>(StringComparer.Ordinal);
+        AlarmRaises? raises = null;
 
         foreach (var stored in events)
         {
@@ -129,47 +130,37 @@ public sealed class PumpProjection(IEventReader events) : IProjection
 
                 f.ReservoirEnd = state.Ledger.EstimatedMl;
                 flows[key] = f;
-                AddAlarmCommand(batch, stored, d);
+                AddAlarmCommand(batch, ref raises, stored, d);
             }
         }
 
+        FlushRaises(batch, ref raises);
         if (_cache.Count + changed.Count > CacheLimit)
         {
             _cache.Clear();
         }
 
+        // One set-based statement per table per page (arrays unnested server-side), not one statement per pump and
+        // day: a page of 500 events touches tens of pumps, and per-row statements were the projection's main cost.
+        var status = new StatusRows(changed.Count);
         foreach (var serial in changed)
         {
             var state = states[serial];
             // A new pump (no row) needs its state, and so does one whose stream was just replayed (the costliest fold to
             // repeat); otherwise only every StateEvery events.
             var writeState = !stateVersions.TryGetValue(serial, out var stored) || state.Version - stored >= StateEvery || replayed.Contains(serial);
-            AddStatusUpsert(batch, state, writeState);
+            status.Add(state, writeState);
             _cache[serial] = state;
         }
 
-        foreach (var ((serial, day), f) in flows)
+        if (status.Count > 0)
         {
-            var cmd = new NpgsqlBatchCommand("""
-                INSERT INTO pf_daily_flow (serial, day, delivered_ml, programmed_ml, measured_ml, measured_samples, reservoir_ml_end, refills)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                ON CONFLICT (serial, day) DO UPDATE SET
-                    delivered_ml = pf_daily_flow.delivered_ml + excluded.delivered_ml,
-                    programmed_ml = pf_daily_flow.programmed_ml + excluded.programmed_ml,
-                    measured_ml = pf_daily_flow.measured_ml + excluded.measured_ml,
-                    measured_samples = pf_daily_flow.measured_samples + excluded.measured_samples,
-                    reservoir_ml_end = coalesce(excluded.reservoir_ml_end, pf_daily_flow.reservoir_ml_end),
-                    refills = pf_daily_flow.refills + excluded.refills
-                """);
-            cmd.Parameters.Add(new() { Value = serial });
-            cmd.Parameters.Add(new() { Value = day });
-            cmd.Parameters.Add(new() { Value = f.Delivered });
-            cmd.Parameters.Add(new() { Value = f.Programmed });
-            cmd.Parameters.Add(new() { Value = f.Measured });
-            cmd.Parameters.Add(new() { Value = f.MeasuredSamples });
-            cmd.Parameters.Add(new() { Value = (object?)f.ReservoirEnd ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
-            cmd.Parameters.Add(new() { Value = f.Refills });
-            batch.BatchCommands.Add(cmd);
+            batch.BatchCommands.Add(status.ToCommand());
+        }
+
+        if (flows.Count > 0)
+        {
+            batch.BatchCommands.Add(FlowUpsert(flows));
         }
 
         if (batch.BatchCommands.Count > 0)
@@ -180,27 +171,68 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         await batch.DisposeAsync();
     }
 
-    private static void AddAlarmCommand(NpgsqlBatch batch, StoredEvent stored, DeviceEvent d)
+    private static NpgsqlBatchCommand FlowUpsert(Dictionary<(string Serial, DateOnly Day), FlowDelta> flows)
+    {
+        var n = flows.Count;
+        var serials = new string[n];
+        var days = new DateOnly[n];
+        var delivered = new double[n];
+        var programmed = new double[n];
+        var measured = new double[n];
+        var samples = new int[n];
+        var reservoirEnd = new double?[n];
+        var refills = new int[n];
+        var i = 0;
+        foreach (var ((serial, day), f) in flows)
+        {
+            serials[i] = serial;
+            days[i] = day;
+            delivered[i] = f.Delivered;
+            programmed[i] = f.Programmed;
+            measured[i] = f.Measured;
+            samples[i] = f.MeasuredSamples;
+            reservoirEnd[i] = f.ReservoirEnd;
+            refills[i] = f.Refills;
+            i++;
+        }
+
+        // (serial, day) is unique within the page (one delta per key), as ON CONFLICT DO UPDATE needs.
+        var cmd = new NpgsqlBatchCommand("""
+            INSERT INTO pf_daily_flow (serial, day, delivered_ml, programmed_ml, measured_ml, measured_samples, reservoir_ml_end, refills)
+            SELECT * FROM unnest($1::text[], $2::date[], $3::float8[], $4::float8[], $5::float8[], $6::int[], $7::float8[], $8::int[])
+            ON CONFLICT (serial, day) DO UPDATE SET
+                delivered_ml = pf_daily_flow.delivered_ml + excluded.delivered_ml,
+                programmed_ml = pf_daily_flow.programmed_ml + excluded.programmed_ml,
+                measured_ml = pf_daily_flow.measured_ml + excluded.measured_ml,
+                measured_samples = pf_daily_flow.measured_samples + excluded.measured_samples,
+                reservoir_ml_end = coalesce(excluded.reservoir_ml_end, pf_daily_flow.reservoir_ml_end),
+                refills = pf_daily_flow.refills + excluded.refills
+            """);
+        cmd.Parameters.Add(Column(serials, NpgsqlDbType.Text));
+        cmd.Parameters.Add(Column(days, NpgsqlDbType.Date));
+        cmd.Parameters.Add(Column(delivered, NpgsqlDbType.Double));
+        cmd.Parameters.Add(Column(programmed, NpgsqlDbType.Double));
+        cmd.Parameters.Add(Column(measured, NpgsqlDbType.Double));
+        cmd.Parameters.Add(Column(samples, NpgsqlDbType.Integer));
+        cmd.Parameters.Add(Column(reservoirEnd, NpgsqlDbType.Double));
+        cmd.Parameters.Add(Column(refills, NpgsqlDbType.Integer));
+        return cmd;
+    }
+
+    // Alarm-log writes keep the page's event order (a clear closes the raises before it, not a raise later in the
+    // page), so only runs of consecutive raises become one statement; each clear stays its own.
+    private static void AddAlarmCommand(NpgsqlBatch batch, ref AlarmRaises? raises, StoredEvent stored, DeviceEvent d)
     {
         switch (d)
         {
             case AlarmRaised x:
-            {
-                var cmd = new NpgsqlBatchCommand("""
-                    INSERT INTO pf_alarm_log (serial, seq, code, severity, raised_at) VALUES ($1, $2, $3, $4, $5)
-                    ON CONFLICT (serial, seq) DO NOTHING
-                    """);
-                cmd.Parameters.Add(new() { Value = stored.StreamId });
-                cmd.Parameters.Add(new() { Value = x.Seq });
-                cmd.Parameters.Add(new() { Value = x.Code });
-                cmd.Parameters.Add(new() { Value = x.Severity });
-                cmd.Parameters.Add(new() { Value = x.At.ToUniversalTime() });
-                batch.BatchCommands.Add(cmd);
+                raises ??= new AlarmRaises();
+                raises.Add(stored.StreamId, x);
                 break;
-            }
 
             case AlarmCleared x:
             {
+                FlushRaises(batch, ref raises);
                 var cmd = new NpgsqlBatchCommand("""
                     UPDATE pf_alarm_log SET cleared_at = $3
                     WHERE serial = $1 AND code = $2 AND cleared_at IS NULL AND raised_at <= $3
@@ -214,86 +246,217 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         }
     }
 
-    private static void AddStatusUpsert(NpgsqlBatch batch, PumpState state, bool writeState)
+    private static void FlushRaises(NpgsqlBatch batch, ref AlarmRaises? raises)
     {
-        var view = state.ToView();
-        // $21 is null when the state is not due: the row keeps its older state and state_version. (NOT NULL is checked
-        // on the proposed row before ON CONFLICT, hence the placeholder '{}' that only a new row could ever keep, and a
-        // new pump always writes its state.)
-        var cmd = new NpgsqlBatchCommand("""
-            INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
-                next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
-                battery_pct, critical, version, state, state_version, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
-                concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
-                delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, coalesce($21::jsonb, '{}'::jsonb), $20, now(),
-                $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
-            ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
-                lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
-                reservoir_ml = excluded.reservoir_ml, forecast_empty_at = excluded.forecast_empty_at,
-                next_refill_due_at = excluded.next_refill_due_at, active_alarms = excluded.active_alarms,
-                active_alarm_codes = excluded.active_alarm_codes, open_anomalies = excluded.open_anomalies,
-                last_seen_at = excluded.last_seen_at, last_event_at = excluded.last_event_at, last_seq = excluded.last_seq,
-                battery_pct = excluded.battery_pct, critical = excluded.critical, version = excluded.version,
-                state = CASE WHEN $21::text IS NULL THEN pf_pump_status.state ELSE excluded.state END,
-                state_version = CASE WHEN $21::text IS NULL THEN pf_pump_status.state_version ELSE excluded.state_version END,
-                updated_at = now(), low_reservoir_at = excluded.low_reservoir_at,
-                forecast_from = excluded.forecast_from, reservoir_capacity_ml = excluded.reservoir_capacity_ml,
-                concentration_value = excluded.concentration_value, concentration_unit = excluded.concentration_unit,
-                refill_flow_factor = excluded.refill_flow_factor, refill_flow_at = excluded.refill_flow_at,
-                refill_flow_cycle_ml = excluded.refill_flow_cycle_ml, delivered_since_refill_ml = excluded.delivered_since_refill_ml,
-                forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml
-            """);
-        cmd.Parameters.Add(new() { Value = view.Serial });
-        cmd.Parameters.Add(Text(view.HubId));
-        cmd.Parameters.Add(Text(view.Model));
-        cmd.Parameters.Add(Text(view.Firmware));
-        cmd.Parameters.Add(Text(view.Lot));
-        cmd.Parameters.Add(Text(view.Phase));
-        cmd.Parameters.Add(Text(view.Drug));
-        cmd.Parameters.Add(new() { Value = view.Status });
-        cmd.Parameters.Add(new() { Value = (object?)view.ReservoirMl ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
-        cmd.Parameters.Add(Time(view.ForecastEmptyAt));
-        cmd.Parameters.Add(Time(view.NextRefillDueAt));
-        cmd.Parameters.Add(new() { Value = view.ActiveAlarms.Count });
-        cmd.Parameters.Add(new() { Value = view.ActiveAlarms.Select(a => a.Code).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        cmd.Parameters.Add(new() { Value = view.OpenAnomalies.Count });
-        cmd.Parameters.Add(Time(view.LastSeenAt));
-        cmd.Parameters.Add(Time(view.LastEventAt));
-        cmd.Parameters.Add(new() { Value = view.LastSeq });
-        cmd.Parameters.Add(new() { Value = (object?)view.BatteryPct ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
-        cmd.Parameters.Add(new() { Value = view.Status == Contracts.Views.PumpStatuses.Critical });
-        cmd.Parameters.Add(new() { Value = state.Version });
-        cmd.Parameters.Add(new()
+        if (raises is null)
         {
-            Value = writeState ? JsonSerializer.Serialize(state, SnapshotJson.Options) : DBNull.Value,
-            NpgsqlDbType = NpgsqlDbType.Text,
-        });
-        cmd.Parameters.Add(Time(view.LowReservoirAt));
-        cmd.Parameters.Add(Time(view.ForecastFrom));
-        cmd.Parameters.Add(Double(view.ReservoirCapacityMl));
-        cmd.Parameters.Add(Double(view.Prescription?.Concentration.Value));
-        cmd.Parameters.Add(Text(view.Prescription?.Concentration.Unit));
+            return;
+        }
 
-        // The last complete cycle's flow factor: the cohort-flow job's sample (pure rule in Domain, minimum cycle 0.1 mL
-        // here; the job applies the configured minimum when it reads).
-        var refill = state.Detectors.Refill;
-        var factor = RefillFlow.FactorOf(refill, 0.1);
-        cmd.Parameters.Add(Double(factor));
-        cmd.Parameters.Add(Time(factor is null ? null : refill.LastRefillAt));
-        cmd.Parameters.Add(Double(factor is null ? null : refill.CycleDeliveredMl));
-        cmd.Parameters.Add(Double(view.Ledger.DeliveredSinceRefillMl));
-        cmd.Parameters.Add(Double(view.Ledger.ForecastRateMlPerDay));
-        cmd.Parameters.Add(Double(view.LowReservoirMl));
-        batch.BatchCommands.Add(cmd);
+        batch.BatchCommands.Add(raises.ToCommand());
+        raises = null;
     }
 
-    private static NpgsqlParameter Double(double? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double };
+    private static NpgsqlParameter Column<T>(T[] values, NpgsqlDbType type) => new() { Value = values, NpgsqlDbType = NpgsqlDbType.Array | type };
 
-    private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
+    // A run of alarm raises, inserted by one statement. The same (serial, seq) twice in one run (a replayed event in
+    // the same page) is written once: ON CONFLICT DO NOTHING tolerates duplicates within one statement.
+    private sealed class AlarmRaises
+    {
+        private readonly List<string> _serials = [];
+        private readonly List<long> _seqs = [];
+        private readonly List<string> _codes = [];
+        private readonly List<string> _severities = [];
+        private readonly List<DateTime> _raisedAt = [];
 
-    private static NpgsqlParameter Time(DateTimeOffset? v) =>
-        new() { Value = v is { } t ? t.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
+        public void Add(string serial, AlarmRaised x)
+        {
+            _serials.Add(serial);
+            _seqs.Add(x.Seq);
+            _codes.Add(x.Code);
+            _severities.Add(x.Severity);
+            _raisedAt.Add(x.At.UtcDateTime);
+        }
+
+        public NpgsqlBatchCommand ToCommand()
+        {
+            var cmd = new NpgsqlBatchCommand("""
+                INSERT INTO pf_alarm_log (serial, seq, code, severity, raised_at)
+                SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[])
+                ON CONFLICT (serial, seq) DO NOTHING
+                """);
+            cmd.Parameters.Add(Column(_serials.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_seqs.ToArray(), NpgsqlDbType.Bigint));
+            cmd.Parameters.Add(Column(_codes.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_severities.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_raisedAt.ToArray(), NpgsqlDbType.TimestampTz));
+            return cmd;
+        }
+    }
+
+    // The page's pump rows as one column array per column, for one INSERT .. SELECT FROM unnest(..) ON CONFLICT DO
+    // UPDATE. Serials are distinct (one entry per changed pump), as ON CONFLICT DO UPDATE needs.
+    private sealed class StatusRows(int capacity)
+    {
+        private readonly List<string> _serial = new(capacity);
+        private readonly List<string?> _hub = new(capacity), _model = new(capacity), _firmware = new(capacity), _lot = new(capacity),
+            _phase = new(capacity), _drug = new(capacity), _status = new(capacity), _codes = new(capacity), _state = new(capacity),
+            _concentrationUnit = new(capacity), _dueSource = new(capacity), _flowCohort = new(capacity), _flowAnomaly = new(capacity);
+        private readonly List<double?> _reservoir = new(capacity), _battery = new(capacity), _capacity = new(capacity),
+            _concentration = new(capacity), _flowFactor = new(capacity), _flowCycle = new(capacity), _sinceRefill = new(capacity),
+            _forecastRate = new(capacity), _lowReservoirMl = new(capacity), _heldFactor = new(capacity);
+        private readonly List<DateTime?> _forecastEmpty = new(capacity), _refillDue = new(capacity), _lastSeen = new(capacity),
+            _lastEvent = new(capacity), _lowReservoirAt = new(capacity), _forecastFrom = new(capacity), _flowAt = new(capacity),
+            _uncorrectedDue = new(capacity);
+        private readonly List<int> _activeAlarms = new(capacity), _openAnomalies = new(capacity);
+        private readonly List<long> _lastSeq = new(capacity), _version = new(capacity);
+        private readonly List<bool> _critical = new(capacity);
+
+        public int Count => _serial.Count;
+
+        public void Add(PumpState state, bool writeState)
+        {
+            var view = state.ToView();
+            _serial.Add(view.Serial);
+            _hub.Add(view.HubId);
+            _model.Add(view.Model);
+            _firmware.Add(view.Firmware);
+            _lot.Add(view.Lot);
+            _phase.Add(view.Phase);
+            _drug.Add(view.Drug);
+            _status.Add(view.Status);
+            _reservoir.Add(view.ReservoirMl);
+            _forecastEmpty.Add(Utc(view.ForecastEmptyAt));
+            _refillDue.Add(Utc(view.NextRefillDueAt));
+            _activeAlarms.Add(view.ActiveAlarms.Count);
+            // A text[] per row cannot be a row of a rectangular array: each row's codes travel as a JSON array.
+            _codes.Add(JsonSerializer.Serialize(view.ActiveAlarms.Select(a => a.Code).ToArray()));
+            _openAnomalies.Add(view.OpenAnomalies.Count);
+            _lastSeen.Add(Utc(view.LastSeenAt));
+            _lastEvent.Add(Utc(view.LastEventAt));
+            _lastSeq.Add(view.LastSeq);
+            _battery.Add(view.BatteryPct);
+            _critical.Add(view.Status == Contracts.Views.PumpStatuses.Critical);
+            _version.Add(state.Version);
+            _state.Add(writeState ? JsonSerializer.Serialize(state, SnapshotJson.Options) : null);
+            _lowReservoirAt.Add(Utc(view.LowReservoirAt));
+            _forecastFrom.Add(Utc(view.ForecastFrom));
+            _capacity.Add(view.ReservoirCapacityMl);
+            _concentration.Add(view.Prescription?.Concentration.Value);
+            _concentrationUnit.Add(view.Prescription?.Concentration.Unit);
+
+            // The last complete cycle's flow factor: the cohort-flow job's sample (pure rule in Domain, minimum cycle
+            // 0.1 mL here; the job applies the configured minimum when it reads).
+            var refill = state.Detectors.Refill;
+            var factor = RefillFlow.FactorOf(refill, 0.1);
+            _flowFactor.Add(factor);
+            _flowAt.Add(factor is null ? null : Utc(refill.LastRefillAt));
+            _flowCycle.Add(factor is null ? null : refill.CycleDeliveredMl);
+            _sinceRefill.Add(view.Ledger.DeliveredSinceRefillMl);
+            _forecastRate.Add(view.Ledger.ForecastRateMlPerDay);
+            _lowReservoirMl.Add(view.LowReservoirMl);
+
+            // The due date above is already corrected when the pump's cohort correction brings it forward; these say so.
+            _dueSource.Add(view.NextRefillDueSource);
+            _uncorrectedDue.Add(Utc(view.UncorrectedNextRefillDueAt));
+            var held = state.FlowCorrection?.ToCorrection();
+            _heldFactor.Add(held?.Factor);
+            _flowCohort.Add(held?.Cohort.StreamId);
+            _flowAnomaly.Add(held?.AnomalyId);
+        }
+
+        public NpgsqlBatchCommand ToCommand()
+        {
+            // A row whose state is not due keeps its older state and state_version: the proposed row carries
+            // state_version -1 as the marker (NOT NULL is checked on the proposed row before ON CONFLICT, hence the
+            // placeholder '{}' that only a new row could ever keep, and a new pump always writes its state).
+            var cmd = new NpgsqlBatchCommand("""
+                INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
+                    next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
+                    battery_pct, critical, version, state, state_version, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
+                    concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
+                    delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source, uncorrected_refill_due_at,
+                    flow_factor, flow_cohort, flow_anomaly_id)
+                SELECT u.serial, u.hub_id, u.model, u.firmware, u.lot, u.phase, u.drug, u.status, u.reservoir_ml, u.forecast_empty_at,
+                    u.next_refill_due_at, u.active_alarms, ARRAY(SELECT jsonb_array_elements_text(u.codes::jsonb)), u.open_anomalies,
+                    u.last_seen_at, u.last_event_at, u.last_seq, u.battery_pct, u.critical, u.version,
+                    coalesce(u.state::jsonb, '{}'::jsonb), CASE WHEN u.state IS NULL THEN -1 ELSE u.version END, now(),
+                    u.low_reservoir_at, u.forecast_from, u.reservoir_capacity_ml, u.concentration_value, u.concentration_unit,
+                    u.refill_flow_factor, u.refill_flow_at, u.refill_flow_cycle_ml, u.delivered_since_refill_ml,
+                    u.forecast_rate_ml_per_day, u.low_reservoir_ml, u.next_refill_due_source, u.uncorrected_refill_due_at,
+                    u.flow_factor, u.flow_cohort, u.flow_anomaly_id
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                              $9::float8[], $10::timestamptz[], $11::timestamptz[], $12::int[], $13::text[], $14::int[],
+                              $15::timestamptz[], $16::timestamptz[], $17::bigint[], $18::float8[], $19::bool[], $20::bigint[],
+                              $21::text[], $22::timestamptz[], $23::timestamptz[], $24::float8[], $25::float8[], $26::text[],
+                              $27::float8[], $28::timestamptz[], $29::float8[], $30::float8[], $31::float8[], $32::float8[],
+                              $33::text[], $34::timestamptz[], $35::float8[], $36::text[], $37::text[])
+                       AS u(serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
+                            next_refill_due_at, active_alarms, codes, open_anomalies, last_seen_at, last_event_at, last_seq,
+                            battery_pct, critical, version, state, low_reservoir_at, forecast_from, reservoir_capacity_ml,
+                            concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
+                            delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source,
+                            uncorrected_refill_due_at, flow_factor, flow_cohort, flow_anomaly_id)
+                ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
+                    lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
+                    reservoir_ml = excluded.reservoir_ml, forecast_empty_at = excluded.forecast_empty_at,
+                    next_refill_due_at = excluded.next_refill_due_at, active_alarms = excluded.active_alarms,
+                    active_alarm_codes = excluded.active_alarm_codes, open_anomalies = excluded.open_anomalies,
+                    last_seen_at = excluded.last_seen_at, last_event_at = excluded.last_event_at, last_seq = excluded.last_seq,
+                    battery_pct = excluded.battery_pct, critical = excluded.critical, version = excluded.version,
+                    state = CASE WHEN excluded.state_version < 0 THEN pf_pump_status.state ELSE excluded.state END,
+                    state_version = CASE WHEN excluded.state_version < 0 THEN pf_pump_status.state_version ELSE excluded.state_version END,
+                    updated_at = now(), low_reservoir_at = excluded.low_reservoir_at,
+                    forecast_from = excluded.forecast_from, reservoir_capacity_ml = excluded.reservoir_capacity_ml,
+                    concentration_value = excluded.concentration_value, concentration_unit = excluded.concentration_unit,
+                    refill_flow_factor = excluded.refill_flow_factor, refill_flow_at = excluded.refill_flow_at,
+                    refill_flow_cycle_ml = excluded.refill_flow_cycle_ml, delivered_since_refill_ml = excluded.delivered_since_refill_ml,
+                    forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml,
+                    next_refill_due_source = excluded.next_refill_due_source, uncorrected_refill_due_at = excluded.uncorrected_refill_due_at,
+                    flow_factor = excluded.flow_factor, flow_cohort = excluded.flow_cohort, flow_anomaly_id = excluded.flow_anomaly_id
+                """);
+            cmd.Parameters.Add(Column(_serial.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_hub.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_model.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_firmware.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_lot.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_phase.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_drug.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_status.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_reservoir.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_forecastEmpty.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_refillDue.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_activeAlarms.ToArray(), NpgsqlDbType.Integer));
+            cmd.Parameters.Add(Column(_codes.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_openAnomalies.ToArray(), NpgsqlDbType.Integer));
+            cmd.Parameters.Add(Column(_lastSeen.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_lastEvent.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_lastSeq.ToArray(), NpgsqlDbType.Bigint));
+            cmd.Parameters.Add(Column(_battery.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_critical.ToArray(), NpgsqlDbType.Boolean));
+            cmd.Parameters.Add(Column(_version.ToArray(), NpgsqlDbType.Bigint));
+            cmd.Parameters.Add(Column(_state.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_lowReservoirAt.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_forecastFrom.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_capacity.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_concentration.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_concentrationUnit.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_flowFactor.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_flowAt.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_flowCycle.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_sinceRefill.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_forecastRate.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_lowReservoirMl.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_dueSource.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_uncorrectedDue.ToArray(), NpgsqlDbType.TimestampTz));
+            cmd.Parameters.Add(Column(_heldFactor.ToArray(), NpgsqlDbType.Double));
+            cmd.Parameters.Add(Column(_flowCohort.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_flowAnomaly.ToArray(), NpgsqlDbType.Text));
+            return cmd;
+        }
+
+        private static DateTime? Utc(DateTimeOffset? v) => v?.UtcDateTime;
+    }
 
     // Locks the page's pump rows and returns each pump's fold at the row's version: from memory when it holds exactly
     // that version, otherwise the stored state (at state_version) plus the events after it, read from the log. The

@@ -1,6 +1,11 @@
 using PumpFleet.Clustering;
 using PumpFleet.Dashboard.Hosting;
+using Npgsql;
 using PumpFleet.EventStore;
+using PumpFleet.EventStore.Audit;
+using PumpFleet.EventStore.Registration;
+using PumpFleet.Gateway.Hubs;
+using PumpFleet.Grains.Pumps;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Projections;
 using PumpFleet.ReadModels;
@@ -36,6 +41,83 @@ internal static class SiloCommands
 
         // The whole line: the command reads its words and --actor=<name> (the audit trail's operator) itself.
         return await ProjectionsCommandLine.RunAsync(args, host.Services, Console.Out);
+    }
+
+    /// <summary>
+    /// <c>hubs …</c>: the gateway's hub administration (<c>hubs import</c> for a fleet's clinic hubs among it), so an
+    /// all-in-one installation registers hubs and pumps with one program. <c>--Key=Value</c> words are host settings.
+    /// </summary>
+    public static Task<int> HubsAsync(string[] args)
+    {
+        static bool IsSetting(string a) => a.StartsWith("--", StringComparison.Ordinal) && a.Contains('=', StringComparison.Ordinal);
+        return Gateway.Cli.HubsCli.RunAsync([.. args.Where(a => !IsSetting(a))], [.. args.Where(IsSetting)], Console.Out, Console.Error);
+    }
+
+    /// <summary>
+    /// <c>pumps import FILE.csv [--actor=&lt;name&gt;]</c>: registers a fleet's pumps with their hubs in one transaction, all
+    /// or none (docs/operations.md "Registering a fleet"); audited as <c>pumps.import</c>, refused imports too.
+    /// </summary>
+    public static async Task<int> PumpsAsync(string[] args)
+    {
+        var words = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+        if (words is not ["import", var file])
+        {
+            await Console.Error.WriteLineAsync("usage: pumps import FILE.csv [--actor=<name>]   (FILE: header 'serial,hub_id', one pump per line)");
+            return 2;
+        }
+
+        OperatorIdentity who;
+        try
+        {
+            who = OperatorIdentity.FromArguments(args);
+        }
+        catch (ArgumentException e)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return 2;
+        }
+
+        if (!File.Exists(file))
+        {
+            await Console.Error.WriteLineAsync($"{file}: no such file.");
+            return 2;
+        }
+
+        var (builder, _) = await CreateBuilderAsync([.. args.Where(a => a.StartsWith("--", StringComparison.Ordinal) && !a.StartsWith(OperatorIdentity.ActorOption, StringComparison.Ordinal))]);
+        builder.Services.AddSingleton<HubStore>();
+        await using var host = builder.Build();
+        if (builder.Configuration.GetValue(SchemaMigrator.MigrateOnStartKey, true))
+        {
+            await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync();
+        }
+
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var hubs = host.Services.GetRequiredService<HubStore>();
+        var import = new PumpImport(new StreamImport(host.Services.GetRequiredService<NpgsqlDataSource>()), TimeProvider.System);
+        PumpImportOutcome outcome;
+        using (var reader = new StreamReader(file))
+        {
+            outcome = await import.ImportAsync(reader, who.Actor.Name,
+                async (ids, ct) => (await hubs.ActiveSecretHashesAsync(ids, ct)).Keys.ToHashSet(StringComparer.Ordinal));
+        }
+
+        await host.Services.GetRequiredService<AuditLog>().WriteAsync(new AuditEntry(who.Actor, "pumps.import", Path.GetFileName(file),
+            outcome.Done ? 200 : 400, null, who.Detail(("file", Path.GetFullPath(file)),
+                ("registered", outcome.Registered.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                ("firstError", outcome.Errors.FirstOrDefault()?.ToString()))));
+        if (!outcome.Done)
+        {
+            foreach (var e in outcome.Errors)
+            {
+                await Console.Error.WriteLineAsync($"{file}: {e}");
+            }
+
+            await Console.Error.WriteLineAsync($"{file}: nothing registered ({outcome.Errors.Count}{(outcome.Errors.Count >= PumpImport.ErrorLimit ? "+" : "")} error(s)); fix the lines above and run it again.");
+            return 1;
+        }
+
+        await Console.Out.WriteLineAsync($"Registered {outcome.Registered:N0} pumps from {file} in {sw.Elapsed.TotalSeconds:N1} s.");
+        return 0;
     }
 
     /// <summary>Runs the silo; with <c>PumpFleet:AllInOne</c> (Development) also the gateway, the dashboard and optionally a simulated fleet.</summary>

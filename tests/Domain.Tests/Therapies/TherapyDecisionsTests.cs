@@ -38,6 +38,48 @@ public sealed class TherapyDecisionsTests
     private static TherapyDecision Decide(TherapyState s, TherapyCommand c) => TherapyDecisions.Decide(s, c, Now);
 
     [Fact]
+    public void AsOf_folds_only_what_had_happened_by_then()
+    {
+        var s = Decided();
+        Run(s, Cmd("implant", 10) with { Serial = "SN-1" });
+        Run(s, Cmd("explant", 200) with { Reason = "infection" });
+        var events = History(s);
+        Assert.Equal(TherapyPhaseNames.Explanted, s.Phase);
+
+        Assert.Equal(TherapyPhaseNames.TrialContinuous, TherapyState.AsOf(s.Id, events, T0.AddDays(2)).Phase);
+        var implanted = TherapyState.AsOf(s.Id, events, T0.AddDays(50));
+        Assert.Equal(TherapyPhaseNames.Implanted, implanted.Phase);
+        Assert.Null(Assert.Single(implanted.Pumps).ExplantedAt);
+        Assert.Equal(TherapyPhaseNames.Explanted, TherapyState.AsOf(s.Id, events, T0.AddDays(200)).Phase);
+        Assert.False(TherapyState.AsOf(s.Id, events, T0.AddDays(-1)).Exists);
+    }
+
+    // The events a therapy was folded from, rebuilt by deciding the same commands again on a fresh state.
+    private static List<TherapyEvent> History(TherapyState done)
+    {
+        var events = new List<TherapyEvent>();
+        var s = new TherapyState { Id = done.Id };
+        foreach (var c in new[]
+                 {
+                     Cmd("open", 0) with { Indication = "spasticity" }, Cmd("trial", 1) with { TrialKind = "continuous", ExternalPump = "EXT-7", Drug = "baclofen" },
+                     Cmd("response", 4) with { PainBefore = 8, PainAfter = 3 }, Cmd("decision", 5) with { Proceed = true },
+                     Cmd("implant", 10) with { Serial = "SN-1" }, Cmd("explant", 200) with { Reason = "infection" },
+                 })
+        {
+            var d = TherapyDecisions.Decide(s, c, Now);
+            Assert.True(d.Error is null, $"{c.Action}: {d.Error}");
+            foreach (var e in d.Events)
+            {
+                s.Apply(e);
+                events.Add(e);
+            }
+        }
+
+        Assert.Equal(done.Phase, s.Phase);
+        return events;
+    }
+
+    [Fact]
     public void A_whole_therapy_from_trial_to_explant_across_a_replacement()
     {
         var s = Decided();

@@ -14,14 +14,25 @@ function axes(max, labels) {
   return { y, svg: ticks + `<text x="${L}" y="${H - 6}">${esc(first)}</text><text x="${W - R}" y="${H - 6}" text-anchor="end">${esc(last)}</text>` };
 }
 
+// An even integer top, so the middle tick is a whole number too.
+const evenTop = values => { const top = Math.max(2, ...values); return top + (top % 2); };
+
+// Series with right: true are drawn against their own scale, labelled on the right (events per day are thousands,
+// pumps reporting tens: on one scale the pumps would be a flat line at the bottom).
 function lineChart(el, series, labels, title) {
-  // An even integer top, so the middle tick is a whole number too.
-  const top = Math.max(2, ...series.flatMap(s => s.values));
-  const max = top + (top % 2);
+  const left = series.filter(s => !s.right), right = series.filter(s => s.right);
+  const max = evenTop(left.flatMap(s => s.values));
   const { y, svg } = axes(max, labels);
+  let ticks = '', scaleOf = () => y;
+  if (right.length > 0) {
+    const rmax = evenTop(right.flatMap(s => s.values));
+    const yr = v => T + (H - T - B) * (1 - v / rmax);
+    ticks = [0, rmax / 2, rmax].map(v => `<text x="${W - R}" y="${yr(v) - 2}" text-anchor="end" class="right">${Math.round(v)}</text>`).join('');
+    scaleOf = s => s.right ? yr : y;
+  }
   const x = i => L + (W - L - R) * (labels.length > 1 ? i / (labels.length - 1) : 0.5);
-  const lines = series.map((s, k) => `<polyline fill="none" stroke="${colours[k % colours.length]}" stroke-width="2"
-    points="${s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"><title>${esc(s.label)}</title></polyline>`).join('');
+  const lines = series.map((s, k) => `<polyline fill="none" stroke="${colours[k % colours.length]}" stroke-width="2"${s.right ? ' stroke-dasharray="5 3"' : ''}
+    points="${s.values.map((v, i) => `${x(i).toFixed(1)},${scaleOf(s)(v).toFixed(1)}`).join(' ')}"><title>${esc(s.label)}</title></polyline>`).join('') + ticks;
   const latest = series.map(s => `${s.label} ${s.values.at(-1) ?? 0}`).join(', ');
   el.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}; latest: ${esc(latest || 'none')}">${svg}${lines}</svg>
     <ul class="legend">${series.map((s, k) => `<li><span class="swatch" style="background:${colours[k % colours.length]}"></span>${esc(s.label)} (${s.values.at(-1) ?? 0})</li>`).join('') || '<li class="muted">none</li>'}</ul>`;
@@ -42,7 +53,11 @@ export async function loadOverview() {
   const o = await api('/api/fleet/overview?days=30');
   const days = o.days.map(d => d.slice(5));
   lineChart(document.getElementById('chart-anomalies'), o.openAnomaliesByKind.map(k => ({ label: k.kind, values: k.open })), days, 'Open anomalies by kind, end of each day');
-  lineChart(document.getElementById('chart-reporting'), [{ label: 'pumps reporting', values: o.pumpsReportingByDay }], days, 'Pumps reporting per day');
+  // Device events per day of receipt (the ingest read model) on the left scale, pumps reporting on the right, dashed.
+  const ingest = o.deviceEventsByDay
+    ? [{ label: 'device events stored (left scale)', values: o.deviceEventsByDay }, { label: 'pumps reporting (right scale, dashed)', values: o.pumpsReportingByDay, right: true }]
+    : [{ label: 'pumps reporting', values: o.pumpsReportingByDay }];
+  lineChart(document.getElementById('chart-reporting'), ingest, days, 'Ingest per day: device events stored and pumps reporting');
   barChart(document.getElementById('chart-refill'), o.refillDue, 'Pumps by refill due (ledger)');
   const silent = o.openAnomaliesByKind.find(k => k.kind === 'silent');
   lineChart(document.getElementById('chart-silent'), [{ label: 'silent anomalies open', values: silent?.open ?? o.days.map(() => 0) }], days, 'Silent pumps per day');

@@ -25,14 +25,14 @@ async function loadState() {
     document.getElementById('asof-label').textContent = asOf ? '(as of ' + fmtTime(asOf) + ')' : '(now)';
     const rx = s.prescription;
     const rows = [
-      ['Status', badge(s.status)], ['Hub', esc(s.hubId ?? '—')], ['Device', s.model ? `${esc(s.model)} · fw ${esc(s.firmware)} · lot ${esc(s.lot)}` : '—'],
+      ['Status', badge(s.status)], ['Hub', esc(s.hubId ?? '—')], ['Clinic', s.clinicId ? `<span id="clinic">${esc(s.clinicName)} (${esc(s.clinicId)})</span>` : '—'], ['Device', s.model ? `${esc(s.model)} · fw ${esc(s.firmware)} · lot ${esc(s.lot)}` : '—'],
       ['Phase', esc(s.phase)],
       ['Therapy', s.therapyId ? `<a href="/therapy?id=${encodeURIComponent(s.therapyId)}" id="therapy-link">${esc(s.therapyId)}</a> · ${esc(s.therapyPhase)} · implanted ${fmtTime(s.implantedAt)}` +
         (s.explantedAt ? ` · explanted ${fmtTime(s.explantedAt)}` : '') : 'none'],
       ['Drug', esc(s.drug)],
       ['Prescription', rx ? `${esc(rx.mode)} ${rx.rateMlPerDay ?? ''} mL/day · ${rx.concentration?.value ?? ''} ${esc(rx.concentration?.unit)}` : '—'],
-      ['Reservoir (ledger)', fmtNum(s.reservoirMl, 2) + ' mL'], ['Forecast empty', fmtTime(s.forecastEmptyAt)], ['Next refill due', fmtTime(s.nextRefillDueAt)],
-      ...flowCorrectionRows(s.flowCorrection),
+      ['Reservoir (ledger)', fmtNum(s.reservoirMl, 2) + ' mL'], ['Forecast empty', fmtTime(s.forecastEmptyAt)], ['Next refill due', dueWithSource(s)],
+      ...flowCorrectionRows(s.flowCorrection, s.nextRefillDueSource),
       ['Battery', s.batteryPct === null || s.batteryPct === undefined ? '—' : s.batteryPct + ' %'],
       ['Active alarms', s.activeAlarms.map(a => `${badge(a.severity === 'critical' ? 'critical' : 'attention')} ${esc(a.code)}`).join(' ') || 'none'],
       ['Open anomalies', s.openAnomalies.map(a => `${badge(a.severity)} ${esc(a.kind)}`).join(' ') || 'none'],
@@ -44,9 +44,19 @@ async function loadState() {
   } catch (e) { showError(el, e); return null; }
 }
 
-// An open cohort-flow-deviation of the pump's lot, model or firmware: the forecasts redone at the cohort's factor,
-// shown as corrected, with the anomaly that is their source (docs/detection.md).
-function flowCorrectionRows(c) {
+// The refill-due date the platform uses (stored in the read model too) and where it comes from.
+function dueWithSource(s) {
+  if (!s.nextRefillDueAt) return '—';
+  const source = { 'cohort-flow': '<span class="corrected">corrected</span> by the cohort flow factor below',
+    'drug-rule': 'drug rule', ledger: 'ledger, programmed rate' }[s.nextRefillDueSource] ?? 'ledger';
+  const uncorrected = s.nextRefillDueSource === 'cohort-flow' ? `; uncorrected ${fmtTime(s.uncorrectedNextRefillDueAt)}` : '';
+  return `${fmtTime(s.nextRefillDueAt)} <span class="muted">(${source}${uncorrected})</span>`;
+}
+
+// An open cohort-flow-deviation of the pump's lot, model or firmware, held by the pump: the forecasts redone at the
+// cohort's factor, shown as corrected, with the anomaly that is their source (docs/detection.md). The depletion-risk
+// alert and the refill-due date take it when it brings them forward; a later date (under-infusion) is shown only.
+function flowCorrectionRows(c, dueSource) {
   if (!c) return [];
   const pct = Math.round((c.factor - 1) * 1000) / 10;
   const source = `<span class="corrected">corrected</span> by ${esc(c.cohort)}'s flow factor ${fmtNum(c.factor, 3)} (${pct > 0 ? '+' : ''}${pct} %), `
@@ -54,7 +64,8 @@ function flowCorrectionRows(c) {
   return [
     ['Flow correction', source],
     ['Low reservoir (corrected)', fmtTime(c.lowReservoirAt)], ['Forecast empty (corrected)', fmtTime(c.forecastEmptyAt)],
-    ['Next refill due (corrected)', `<strong>${fmtTime(c.nextRefillDueAt)}</strong>`],
+    ['Next refill due (corrected)', dueSource === 'cohort-flow' ? `<strong>${fmtTime(c.nextRefillDueAt)}</strong> (used)`
+      : `${fmtTime(c.nextRefillDueAt)} <span class="muted">(not used: not earlier than the uncorrected date)</span>`],
   ];
 }
 

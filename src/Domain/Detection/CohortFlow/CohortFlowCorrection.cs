@@ -22,9 +22,12 @@ public sealed record CohortFlowCorrection(string AnomalyId, CohortKey Cohort, do
     /// <summary>The same from the read model's columns (stream id, kind, status, detection time, the evidence's factor).</summary>
     public static CohortFlowCorrection? From(string id, string streamId, string kind, string status, DateTimeOffset detectedAt, double? factor) =>
         kind == AnomalyKinds.CohortFlowDeviation && status != "resolved" && CohortKey.FromStreamId(streamId) is { } key
-        && factor is { } f && double.IsFinite(f) && f is > 0.2 and < 5
+        && factor is { } f && IsUsableFactor(f)
             ? new CohortFlowCorrection(id, key, f, detectedAt)
             : null;
+
+    /// <summary>A factor a forecast may take: finite and within 0.2–5 (anything else is a broken estimate, not a pump).</summary>
+    public static bool IsUsableFactor(double f) => double.IsFinite(f) && f is > 0.2 and < 5;
 
     /// <summary>The correction that applies to a pump: of the open ones containing it, the largest deviation (null if none).</summary>
     public static CohortFlowCorrection? For(string? model, string? firmware, string? lot, IEnumerable<CohortFlowCorrection> open)
