@@ -92,7 +92,11 @@ public sealed class TherapyTests(DashboardApp app, BrowserFixture browser)
         page.PageError += (_, e) => errors.Add(e);
         await page.GotoAsync($"/pump?serial={Second}");
         await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
-        await page.Locator("#therapy-link").ClickAsync();
+        // The link's target is checked, then followed: the pump page re-renders whenever the live feed pushes a change
+        // of this pump (other tests write to the seeded pumps), and a click can land on the table it just replaced.
+        var link = page.Locator("#therapy-link");
+        await Expect(link).ToHaveAttributeAsync("href", $"/therapy?id={id}");
+        await page.GotoAsync((await link.GetAttributeAsync("href"))!);
         await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"/therapy\\?id={id}$"));
         await Expect(page.Locator("body[data-loaded=true]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
         var rows = page.Locator("#timeline tbody tr");
