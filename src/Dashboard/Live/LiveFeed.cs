@@ -37,9 +37,6 @@ public sealed partial class LiveFeed(
     // A safety net only, for a removal the connection changes do not announce; the checks above are what brings the
     // live feed back after the silos died (tests/Dashboard.Tests/LiveFeedClusterTests: within a bound well below this).
     private static readonly TimeSpan SafetyNetCheck = TimeSpan.FromMinutes(5);
-
-    /// <summary>How long a stop may spend ending the subscriptions.</summary>
-    private static readonly TimeSpan UnsubscribeLimit = TimeSpan.FromSeconds(5);
     private readonly Lock _gate = new();
     private readonly HashSet<Channel<SseItem<object>>> _browsers = [];
     private readonly TaskCompletionSource<FleetSummary> _firstSummary = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -183,41 +180,6 @@ public sealed partial class LiveFeed(
     // subscription from the pub-sub state and tells nobody (Orleans' PersistentStreamPullingAgent.ErrorProtocol →
     // UnregisterConsumer). So this runs when the client's cluster connection changes (ClientConnectionChanges): a
     // handle that is gone is subscribed again, one still there is resumed. It costs 16 grain calls, no query.
-    /// <summary>
-    /// A clean stop ends this process's subscriptions. They are kept in the pub-sub store, and one whose client is gone
-    /// is noticed only when a silo next delivers to it — a warning per partition stream at every restart ("no longer
-    /// active - permanently removing Consumer") — so a dashboard that stops cleanly takes its own away. A crash still
-    /// leaves them for Orleans to remove.
-    /// </summary>
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        if (!Subscribed)
-        {
-            return;
-        }
-
-        try
-        {
-            var provider = services.GetRequiredService<IClusterClient>().GetStreamProvider(LogStreams.ProviderName);
-            using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            limit.CancelAfter(UnsubscribeLimit);
-            await Task.WhenAll(LogStreams.AllPartitions().Select(async id =>
-            {
-                foreach (var handle in await provider.GetStream<CommittedEvent>(id).GetAllSubscriptionHandles())
-                {
-                    await handle.UnsubscribeAsync();
-                }
-            })).WaitAsync(limit.Token);
-            Subscribed = false;
-        }
-        catch (Exception e)
-        {
-            // Shutting down: what is left is removed by Orleans at the next delivery, as after a crash.
-            LogUnsubscribeFailed(logger, e);
-        }
-    }
-
     private async Task EnsureSubscribedAsync()
     {
         IStreamProvider provider;
@@ -326,9 +288,6 @@ public sealed partial class LiveFeed(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: checking the stream subscriptions failed")]
     private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Live channel: ending the stream subscriptions at stop failed; Orleans removes them at the next delivery")]
-    private static partial void LogUnsubscribeFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Live channel: the subscription to {Stream} was gone (removed by a silo that could not reach this client); subscribed again")]
     private static partial void LogResubscribed(ILogger logger, string stream);
