@@ -138,6 +138,11 @@ public sealed class ExternalGatewayTests(PostgresFixture pg) : IAsyncLifetime
         Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(_broker.Port, "unused")).ResultCode);
         await hub.PublishAsync(poisoned, Doses(1, 2));
         await hub.WaitForRejectAsync(poisoned, RejectCodes.PoisonMessage);
+        // The reject reaches the hub before the worker acknowledges the message to the broker; a message leaves the
+        // in-flight count only after that acknowledgement, so stopping earlier would test a crash, not the ack.
+        var instruments = first.Services.GetRequiredService<Ingest.GatewayInstruments>();
+        await Eventually.TrueAsync(() => Task.FromResult(instruments.InFlight == 0), TimeSpan.FromSeconds(10),
+            "the first instance acknowledged the poison message to the broker");
 
         // Same client id, persistent session: whatever the first instance left unacknowledged, the broker delivers
         // again, ahead of the next message of the same pump (same worker, in order).
