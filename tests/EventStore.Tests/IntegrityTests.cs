@@ -87,7 +87,7 @@ public sealed class IntegrityTests(PostgresFixture pg) : EventStoreTestBase(pg)
         await Store.AppendAsync(a, 4, [Evt(9)], Ct);
         var second = Assert.Single(await AnchorUntilAsync(writer, 1));
         Assert.Equal((1L, 1L), (second.Events, second.Streams));
-        var (value, digest) = ObserveAnchorGauge();
+        var (value, digest) = ObserveAnchorGauge(meterFactory);
         Assert.Equal(second.Id, value);
         Assert.Equal(second.Digest, digest);
 
@@ -141,7 +141,8 @@ public sealed class IntegrityTests(PostgresFixture pg) : EventStoreTestBase(pg)
     {
         await TwoStreamsAsync();
         await new AuditLog(DataSource).WriteAsync(new AuditEntry(AuditActor.Operator("tester"), "test.write", "x", 0, null), Ct);
-        await AnchorUntilAsync(new ChainAnchorWriter(DataSource, new TestMeterFactory()), 6);
+        using var meters = new TestMeterFactory();
+        await AnchorUntilAsync(new ChainAnchorWriter(DataSource, meters), 6);
         var e = await Assert.ThrowsAsync<PostgresException>(() => ExecAsync(sql));
         Assert.Equal("PF001", e.SqlState);
         Assert.Contains("append-only", e.MessageText, StringComparison.Ordinal);
@@ -179,14 +180,16 @@ public sealed class IntegrityTests(PostgresFixture pg) : EventStoreTestBase(pg)
         Assert.Single(await audit.QueryAsync(new AuditQuery(Target: target, BeforeId: rows[0].Id), Ct));
     }
 
-    private static (long Value, string? Digest) ObserveAnchorGauge()
+    // Other test classes' anchor writers publish the same instrument in this process (each over its own database):
+    // only this test's meters count, told apart by the factory that created them (the meter's scope).
+    private static (long Value, string? Digest) ObserveAnchorGauge(IMeterFactory factory)
     {
         (long, string?) seen = default;
         using var listener = new MeterListener
         {
             InstrumentPublished = (i, l) =>
             {
-                if (i.Meter.Name == EventStoreInstruments.MeterName && i.Name == "pumpfleet.chain.anchor.id")
+                if (ReferenceEquals(i.Meter.Scope, factory) && i.Meter.Name == EventStoreInstruments.MeterName && i.Name == "pumpfleet.chain.anchor.id")
                 {
                     l.EnableMeasurementEvents(i);
                 }
