@@ -77,3 +77,60 @@ BEGIN
     FROM g LEFT JOIN counted ON counted.stream_id = g.s
     ORDER BY g.i;
 END $$;
+
+-- 040's statement trigger, cheaper per event and per stream, with the same guarantees (see the top of 040):
+--   * the heads move in two statements for all streams of the INSERT instead of one statement per stream. Each still
+--     moves a head only from exactly the version the INSERT starts the stream at: a concurrent writer of a stream makes
+--     the UPDATE wait for it and re-check the row (READ COMMITTED's re-check of the WHERE clause on the newest version),
+--     which then no longer matches, and a head inserted concurrently makes ON CONFLICT DO NOTHING skip it; either way
+--     fewer heads moved than streams inserted, and the statement fails with unique_violation as before.
+--   * seq and event id: a row can only repeat one of its own month's rows in the partition it lands in, and that
+--     partition's unique indexes refuse it already at the insert; the check here covers the rows of every other month.
+--     Saying so in the query lets PostgreSQL skip, per new row, the partition of its own month at run time (the month
+--     that takes nearly every append, and the largest), instead of probing its indexes a second time. A month is
+--     never split between partitions (040: whole months; the default partition gets none of a month that has one), so
+--     the rows of other months are exactly those of the other partitions and of other months in the initial or default one.
+CREATE OR REPLACE FUNCTION pf_events_advance_heads() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad text;
+    streams integer;
+    moved integer;
+BEGIN
+    SELECT s.stream_id INTO bad
+    FROM (SELECT n.stream_id, min(n.version) AS first, max(n.version) AS last, count(*) AS n, count(DISTINCT n.version) AS distinct_versions
+          FROM pf_new_events n GROUP BY n.stream_id) s
+    WHERE s.n <> s.distinct_versions OR s.n <> s.last - s.first + 1
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pf_events: stream % gets versions with gaps or repeats in one statement', bad
+            USING ERRCODE = 'unique_violation', CONSTRAINT = 'pf_stream_heads_pkey';
+    END IF;
+
+    -- Two statements that share streams (only a stale duplicate activation writes a stream from two places) may wait
+    -- for each other's head rows, as the loop of 040 could; PostgreSQL ends such a deadlock by failing one of them,
+    -- which its caller sees as the failure of the statement (the group committer then retries stream by stream).
+    WITH s AS (SELECT n.stream_id, min(n.version) AS first, max(n.version) AS last FROM pf_new_events n GROUP BY n.stream_id),
+    fresh AS (INSERT INTO pf_stream_heads (stream_id, version)
+              SELECT s.stream_id, s.last FROM s WHERE s.first = 1 ORDER BY s.stream_id
+              ON CONFLICT (stream_id) DO NOTHING RETURNING 1),
+    advanced AS (UPDATE pf_stream_heads h SET version = s.last
+                 FROM (SELECT * FROM s WHERE s.first > 1 ORDER BY s.stream_id) s
+                 WHERE h.stream_id = s.stream_id AND h.version = s.first - 1 RETURNING 1)
+    SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM fresh) + (SELECT count(*) FROM advanced) INTO streams, moved;
+    IF moved <> streams THEN
+        RAISE EXCEPTION 'pf_events: % of the % streams of this insert are not at the version it starts them from (another writer got there first)',
+            streams - moved, streams USING ERRCODE = 'unique_violation', CONSTRAINT = 'pf_stream_heads_pkey';
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM pf_new_events n JOIN pf_events e ON e.stream_id = n.stream_id AND e.seq = n.seq
+               WHERE n.seq IS NOT NULL AND e.global_position <> n.global_position
+                 AND (e.received_at < pf_month_start(n.received_at) OR e.received_at >= pf_month_start(n.received_at) + interval '1 month')) THEN
+        RAISE EXCEPTION 'pf_events: a (stream, seq) of this insert is already stored' USING ERRCODE = 'unique_violation', CONSTRAINT = 'pf_events_stream_seq';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pf_new_events n JOIN pf_events e ON e.stream_id = n.stream_id AND e.event_id = n.event_id
+               WHERE e.global_position <> n.global_position
+                 AND (e.received_at < pf_month_start(n.received_at) OR e.received_at >= pf_month_start(n.received_at) + interval '1 month')) THEN
+        RAISE EXCEPTION 'pf_events: an event id of this insert is already stored in its stream' USING ERRCODE = 'unique_violation', CONSTRAINT = 'pf_events_stream_event_id';
+    END IF;
+    RETURN NULL;
+END $$;
