@@ -60,38 +60,38 @@ try
     await using var browser = queriesOnly && httpDashboards ? null : await Browser.LaunchAsync();
     if (!queriesOnly)
     {
-    // 1. Commit → browser, first without background load (the baseline of the same run), then under it.
-    var open = await browser!.OpenAsync(baseUrl, pages);
-    Console.WriteLine($"{pages} pages connected; clock offsets page − bench: {string.Join(", ", open.Select(p => $"{p.OffsetMs:F2}±{p.UncertaintyMs:F2}"))} ms");
-    await probe.WarmUpAsync(open, TimeSpan.FromSeconds(60));
-    var latencyRows = new List<string>();
-    foreach (var background in new[] { 0, rate })
-    {
-        var loadRun = background > 0 ? load.RunAsync(TimeSpan.FromSeconds((probes * 0.15) + 8), background) : null;
-        if (loadRun is not null)
+        // 1. Commit → browser, first without background load (the baseline of the same run), then under it.
+        var open = await browser!.OpenAsync(baseUrl, pages);
+        Console.WriteLine($"{pages} pages connected; clock offsets page − bench: {string.Join(", ", open.Select(p => $"{p.OffsetMs:F2}±{p.UncertaintyMs:F2}"))} ms");
+        await probe.WarmUpAsync(open, TimeSpan.FromSeconds(60));
+        var latencyRows = new List<string>();
+        foreach (var background in new[] { 0, rate })
         {
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            var loadRun = background > 0 ? load.RunAsync(TimeSpan.FromSeconds((probes * 0.15) + 8), background) : null;
+            if (loadRun is not null)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3));
+            }
+
+            var sent = await probe.RunAsync(probes, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+            var bg = loadRun is null ? (EventsPerSecond: 0.0, LatenciesMs: Array.Empty<double>()) : await loadRun;
+            await Latency.WaitForAllAsync(open, sent, TimeSpan.FromSeconds(90));
+            var (all, worst, missing) = await Latency.CollectAsync(open, sent);
+            var label = background == 0
+                ? "no background load"
+                : $"{background:N0} events/s offered, {bg.EventsPerSecond:N0} achieved (publish→ack p50 {P(bg.LatenciesMs, 0.5):F0} ms, p99 {P(bg.LatenciesMs, 0.99):F0} ms)";
+            latencyRows.Add(Row($"{label}: every (probe, page) delivery", all));
+            latencyRows.Add(Row($"{label}: per probe, its slowest page", worst));
+            latencyRows.Add(Row($"{label}: the append itself (call → return)", [.. sent.Select(s => s.AppendMs).Order()]));
+            latencyRows.Add($"| {label}: deliveries missing after 90 s | {missing} | | | | |");
         }
 
-        var sent = await probe.RunAsync(probes, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
-        var bg = loadRun is null ? (EventsPerSecond: 0.0, LatenciesMs: Array.Empty<double>()) : await loadRun;
-        await Latency.WaitForAllAsync(open, sent, TimeSpan.FromSeconds(90));
-        var (all, worst, missing) = await Latency.CollectAsync(open, sent);
-        var label = background == 0
-            ? "no background load"
-            : $"{background:N0} events/s offered, {bg.EventsPerSecond:N0} achieved (publish→ack p50 {P(bg.LatenciesMs, 0.5):F0} ms, p99 {P(bg.LatenciesMs, 0.99):F0} ms)";
-        latencyRows.Add(Row($"{label}: every (probe, page) delivery", all));
-        latencyRows.Add(Row($"{label}: per probe, its slowest page", worst));
-        latencyRows.Add(Row($"{label}: the append itself (call → return)", [.. sent.Select(s => s.AppendMs).Order()]));
-        latencyRows.Add($"| {label}: deliveries missing after 90 s | {missing} | | | | |");
-    }
-
-    await browser.CloseAsync(open);
-    Console.WriteLine();
-    Console.WriteLine($"Commit → browser ({probes} probes × {pages} pages per row):");
-    Console.WriteLine("| measure | n | p50 ms | p95 ms | p99 ms | max ms |");
-    Console.WriteLine("|---|---:|---:|---:|---:|---:|");
-    latencyRows.ForEach(Console.WriteLine);
+        await browser.CloseAsync(open);
+        Console.WriteLine();
+        Console.WriteLine($"Commit → browser ({probes} probes × {pages} pages per row):");
+        Console.WriteLine("| measure | n | p50 ms | p95 ms | p99 ms | max ms |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        latencyRows.ForEach(Console.WriteLine);
     }
 
     // 2. Statements per second with 0, 1, 10, 100 dashboards. No hub load here: its own statements swamp the
