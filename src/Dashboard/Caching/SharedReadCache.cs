@@ -11,7 +11,7 @@ namespace PumpFleet.Dashboard.Caching;
 /// <item>The key's version is read <b>before</b> the query runs, so an answer is at least as new as the version it is
 /// stored under (a change committed during the query makes the answer newer, never older).</item>
 /// <item>Every table the cached reads touch is a projection's read model, and a projection writes its rows and its
-/// progress row (the version's source, <c>pf_projection_progress</c>) in one transaction; what the reads need beyond
+/// progress row (the version's source, Projections' <c>ProjectionProgressStore</c>) in one transaction; what the reads need beyond
 /// the read models (a clinic's hubs, from the hub registry) is resolved per request and is part of the key.</item>
 /// <item>Answers are kept for one version at a time (a generation): a newer version starts an empty one, and a caller
 /// holding an older reading than the generation's is answered without the cache and stores nothing.</item>
