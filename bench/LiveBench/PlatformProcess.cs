@@ -17,7 +17,7 @@ internal sealed class PlatformProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
-    public static PlatformProcess Start(string siloDll, string connectionString, int mqttPort, int httpPort)
+    public static PlatformProcess Start(string siloDll, string connectionString, int mqttPort, int httpPort, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo("dotnet", [siloDll])
         {
@@ -35,6 +35,11 @@ internal sealed class PlatformProcess : IAsyncDisposable
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
         // The machine is shared: the platform's heap is capped (2 GiB) so a leak cannot starve the other processes.
         psi.Environment["DOTNET_GCHeapHardLimit"] = "0x80000000";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
+        }
+
         var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
         process.OutputDataReceived += (_, e) =>
         {

@@ -135,6 +135,14 @@ public sealed class DashboardApp : IAsyncLifetime
         return Uri.UnescapeDataString(cookie["XSRF-TOKEN=".Length..cookie.IndexOf(';', StringComparison.Ordinal)]);
     }
 
+    /// <summary>
+    /// The API's list reads are answered from a reading of the read-model version at most
+    /// <c>Dashboard:ReadCache:VersionMaxAge</c> old (docs/architecture.md, "Shared read cache"). A test that saw a change
+    /// in the read model through SQL takes a fresh reading here, as the live channel does before each push; every API
+    /// read after it sees the change.
+    /// </summary>
+    public Task ReadVersionAsync() => App.Services.GetRequiredService<PumpFleet.Dashboard.Caching.ReadModelVersion>().CurrentAsync(TimeSpan.Zero, default);
+
     public async Task<long> CountAsync(string sql)
     {
         await using var conn = new NpgsqlConnection(ConnectionString);

@@ -2,6 +2,7 @@ using System.Reflection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using PumpFleet.Dashboard.Caching;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Dashboard.Live;
 using PumpFleet.ReadModels;
@@ -20,7 +21,9 @@ public sealed class LiveFeedTests
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
         var queries = CountingQueries.Create();
         var counter = (CountingQueries)(object)queries;
-        var feed = new LiveFeed(new ServiceCollection().BuildServiceProvider(), queries,
+        using var metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var versions = new ReadModelVersion(queries, time, new ReadCacheMetrics(metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        var feed = new LiveFeed(new ServiceCollection().BuildServiceProvider(), queries, versions,
             Options.Create(new DashboardOptions { LiveInterval = TimeSpan.FromSeconds(1) }), time, NullLogger<LiveFeed>.Instance);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         await feed.StartAsync(ct);

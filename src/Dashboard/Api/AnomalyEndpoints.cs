@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using PumpFleet.Contracts.Grains;
+using PumpFleet.Dashboard.Caching;
 using PumpFleet.Dashboard.Auth;
 using PumpFleet.ReadModels;
 
@@ -33,7 +34,7 @@ internal static class AnomalyEndpoints
     }
 
     private static async Task<IResult> ListAsync(
-        IReadModelQueries queries, CancellationToken ct, string? status = null, string? kind = null, string? severity = null, string? serial = null, string? limit = null)
+        IReadModelQueries queries, SharedReadCache cache, ClaimsPrincipal user, CancellationToken ct, string? status = null, string? kind = null, string? severity = null, string? serial = null, string? limit = null)
     {
         var p = new QueryParameters();
         var s = p.OneOf("status", status, AnomalyStatuses) ?? "open";
@@ -46,14 +47,17 @@ internal static class AnomalyEndpoints
             return p.Problem();
         }
 
-        if (s == "active")
+        return TypedResults.Ok(await cache.GetAsync(ReadKey.For("anomalies", user, s, k, sev, ser, max), async c =>
         {
-            var open = await queries.ListAnomaliesAsync("open", k, sev, ser, max, ct);
-            var acknowledged = await queries.ListAnomaliesAsync("acknowledged", k, sev, ser, max, ct);
-            return TypedResults.Ok(open.Concat(acknowledged).Take(max).ToList());
-        }
+            if (s == "active")
+            {
+                var open = await queries.ListAnomaliesAsync("open", k, sev, ser, max, c);
+                var acknowledged = await queries.ListAnomaliesAsync("acknowledged", k, sev, ser, max, c);
+                return (IReadOnlyList<AnomalyItem>)[.. open.Concat(acknowledged).Take(max)];
+            }
 
-        return TypedResults.Ok(await queries.ListAnomaliesAsync(s == "all" ? null : s, k, sev, ser, max, ct));
+            return await queries.ListAnomaliesAsync(s == "all" ? null : s, k, sev, ser, max, c);
+        }, ct));
     }
 
     private static async Task<IResult> ActAsync(
@@ -90,7 +94,8 @@ internal static class AnomalyEndpoints
         return TypedResults.Ok(new AnomalyActionResult(id, anomaly.Serial, acknowledge ? "acknowledged" : "resolved", by, body?.Note));
     }
 
-    private static async Task<IResult> AlarmsAsync(IReadModelQueries queries, CancellationToken ct, string? active = null, string? severity = null, string? limit = null)
+    private static async Task<IResult> AlarmsAsync(
+        IReadModelQueries queries, SharedReadCache cache, ClaimsPrincipal user, CancellationToken ct, string? active = null, string? severity = null, string? limit = null)
     {
         var p = new QueryParameters();
         var act = p.OneOf("active", active, ["true", "false"]) ?? "true";
@@ -101,6 +106,6 @@ internal static class AnomalyEndpoints
             return p.Problem();
         }
 
-        return TypedResults.Ok(await queries.ListAlarmsAsync(null, act == "true", sev, max, ct));
+        return TypedResults.Ok(await cache.GetAsync(ReadKey.For("alarms", user, act, sev, max), c => queries.ListAlarmsAsync(null, act == "true", sev, max, c), ct));
     }
 }

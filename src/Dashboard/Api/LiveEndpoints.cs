@@ -1,3 +1,5 @@
+using System.Security.Claims;
+using PumpFleet.Dashboard.Caching;
 using PumpFleet.Dashboard.Live;
 using PumpFleet.ReadModels;
 
@@ -13,7 +15,8 @@ internal static class LiveEndpoints
 {
     public static RouteGroupBuilder MapLiveEndpoints(this RouteGroupBuilder api)
     {
-        api.MapGet("/fleet/summary", (IReadModelQueries q, CancellationToken ct) => q.FleetSummaryAsync(ct)).WithName("FleetSummary")
+        api.MapGet("/fleet/summary", (IReadModelQueries q, SharedReadCache cache, ClaimsPrincipal user, CancellationToken ct) =>
+                cache.GetAsync(ReadKey.For("summary", user), q.FleetSummaryAsync, ct)).WithName("FleetSummary")
             .WithSummary("Counts by status, open anomalies, active critical alarms");
         api.MapGet("/live", (LiveFeed feed, CancellationToken ct) => TypedResults.ServerSentEvents(feed.ConnectAsync(ct)))
             .WithName("Live").WithSummary("Server-Sent Events: 'fleet' (fleet summary on read-model change), 'anomaly' and 'pump' (pushed from the log stream)")

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Views;
+using PumpFleet.Dashboard.Caching;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.EventStore;
 using PumpFleet.Gateway.Hubs;
@@ -22,7 +23,8 @@ internal static class PumpEndpoints
     {
         api.MapGet("/pumps", ListAsync).WithName("ListPumps").WithSummary("Page of pump summaries (read model), filtered and sorted")
             .Produces<PagedResult<PumpSummary>>().ProducesValidationProblem();
-        api.MapGet("/pumps/facets", (IReadModelQueries q, CancellationToken ct) => q.FacetsAsync(ct)).WithName("PumpFacets")
+        api.MapGet("/pumps/facets", (IReadModelQueries q, SharedReadCache cache, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct) =>
+                cache.GetAsync(ReadKey.For("facets", user), q.FacetsAsync, ct)).WithName("PumpFacets")
             .WithSummary("Known models, firmware versions and lots");
         api.MapGet("/pumps/{serial}", GetAsync).WithName("GetPump").WithSummary("The pump's current state, or its state as of a time")
             .Produces<PumpView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound)
@@ -37,7 +39,7 @@ internal static class PumpEndpoints
     }
 
     private static async Task<IResult> ListAsync(
-        IReadModelQueries queries, IOptions<DashboardOptions> options, CancellationToken ct,
+        IReadModelQueries queries, IOptions<DashboardOptions> options, SharedReadCache cache, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct,
         string? status = null, string? model = null, string? firmware = null, string? lot = null, string? q = null,
         string? page = null, string? pageSize = null, string? sort = null, string? dir = null)
     {
@@ -52,7 +54,8 @@ internal static class PumpEndpoints
             return p.Problem();
         }
 
-        return TypedResults.Ok(await queries.ListPumpsAsync(filter, sortKey, direction == "desc", pageNo, size, ct));
+        var key = ReadKey.For("pumps", user, filter.Status, filter.Model, filter.Firmware, filter.Lot, filter.Search, sortKey, direction, pageNo, size);
+        return TypedResults.Ok(await cache.GetAsync(key, c => queries.ListPumpsAsync(filter, sortKey, direction == "desc", pageNo, size, c), ct));
     }
 
     private static async Task<IResult> GetAsync(string serial, IGrainFactory grains, IEventReader store, ISnapshotStore snapshots, IReadModelQueries queries, HubStore hubs,

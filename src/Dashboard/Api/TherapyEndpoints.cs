@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Claims;
 using PumpFleet.Contracts.Grains;
 using PumpFleet.Contracts.Views;
+using PumpFleet.Dashboard.Caching;
 using PumpFleet.Dashboard.Auth;
 using PumpFleet.Domain.Therapies;
 using PumpFleet.ReadModels;
@@ -90,7 +91,8 @@ internal static class TherapyEndpoints
         };
     }
 
-    private static async Task<IResult> ListAsync(IReadModelQueries queries, CancellationToken ct, string? phase = null, string? limit = null)
+    private static async Task<IResult> ListAsync(
+        IReadModelQueries queries, SharedReadCache cache, ClaimsPrincipal user, CancellationToken ct, string? phase = null, string? limit = null)
     {
         var p = new QueryParameters();
         var ph = p.OneOf("phase", phase, Phases);
@@ -100,7 +102,7 @@ internal static class TherapyEndpoints
             return p.Problem();
         }
 
-        return TypedResults.Ok(await queries.ListTherapiesAsync(ph, max, ct));
+        return TypedResults.Ok(await cache.GetAsync(ReadKey.For("therapies", user, ph, max), c => queries.ListTherapiesAsync(ph, max, c), ct));
     }
 
     private static async Task<IResult> GetAsync(string id, IGrainFactory grains, IReadModelQueries queries, CancellationToken ct)

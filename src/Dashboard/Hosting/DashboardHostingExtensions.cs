@@ -54,6 +54,10 @@ public static class DashboardHostingExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<Api.OverviewCache>();
+        // The API's list reads, shared by every browser and recomputed once per read-model version (docs/architecture.md).
+        services.TryAddSingleton<Caching.ReadCacheMetrics>();
+        services.TryAddSingleton<Caching.ReadModelVersion>();
+        services.TryAddSingleton<Caching.SharedReadCache>();
         services.TryAddSingleton<SignInLockout>();
         services.AddHostedService<DirectoryAudit>();
         // The live channel: one stream subscription and one summary poll per process, shared by every browser.

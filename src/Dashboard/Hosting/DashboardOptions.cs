@@ -27,6 +27,32 @@ public sealed class DashboardOptions
 
     /// <summary>Route of the Orleans dashboard (trailing slash added). Empty: not mapped. Default: <c>/orleans</c>.</summary>
     public string OrleansDashboardPath { get; set; } = "/orleans";
+
+    /// <summary>The shared read cache of the API's list reads (section <c>Dashboard:ReadCache</c>).</summary>
+    public ReadCacheOptions ReadCache { get; set; } = new();
+}
+
+/// <summary>
+/// The shared read cache (<see cref="Caching.SharedReadCache"/>): the answers of the list and summary reads the live
+/// pages make, shared by every browser and recomputed once per read-model version.
+/// </summary>
+public sealed class ReadCacheOptions
+{
+    /// <summary>False: every request queries the database (the behaviour before the cache; for comparison). Default: true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// How old a reading of the read-model version an API read may use (the live channel always reads it afresh before
+    /// it pushes, so a page re-reading on a push is never answered from before it). The staleness this adds to a read
+    /// that no push prompted, and what bounds the version reads to one per this span. Default: 500 ms; 0 to 10 s.
+    /// </summary>
+    public TimeSpan VersionMaxAge { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Answers held at most (for one version); beyond it reads go to the database. Default: 2,000; 10 to 1,000,000.</summary>
+    public int MaxEntries { get; set; } = 2000;
+
+    /// <summary>Answers of an unchanged version are dropped after this, so an idle process holds nothing for long. Default: 5 min; 1 s to 1 h.</summary>
+    public TimeSpan Expiry { get; set; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>Sign-in settings (section <c>Dashboard:Auth</c>).</summary>

@@ -33,6 +33,22 @@ internal sealed class DashboardOptionsValidator(IHostEnvironment environment) : 
             errors.Add($"Dashboard:SignalFalseDiscoveryRate must be above 0 and at most {MaxFalseDiscoveryRate}, not {options.SignalFalseDiscoveryRate}.");
         }
 
+        var cache = options.ReadCache;
+        if (cache.VersionMaxAge < TimeSpan.Zero || cache.VersionMaxAge > TimeSpan.FromSeconds(10))
+        {
+            errors.Add($"Dashboard:ReadCache:VersionMaxAge must be between 0 and 10 s, not {cache.VersionMaxAge}.");
+        }
+
+        if (cache.MaxEntries is < 10 or > 1_000_000)
+        {
+            errors.Add($"Dashboard:ReadCache:MaxEntries must be between 10 and 1,000,000, not {cache.MaxEntries}.");
+        }
+
+        if (cache.Expiry < TimeSpan.FromSeconds(1) || cache.Expiry > TimeSpan.FromHours(1))
+        {
+            errors.Add($"Dashboard:ReadCache:Expiry must be between 1 s and 1 h, not {cache.Expiry}.");
+        }
+
         if (options.Auth.SignInAttemptsPerMinute is < 1 or > 1000)
         {
             errors.Add($"Dashboard:Auth:SignInAttemptsPerMinute must be between 1 and 1000, not {options.Auth.SignInAttemptsPerMinute}.");

@@ -22,7 +22,7 @@ namespace PumpFleet.Dashboard.Live;
 /// still flows.
 /// </summary>
 public sealed partial class LiveFeed(
-    IServiceProvider services, IReadModelQueries queries, IOptions<DashboardOptions> options, TimeProvider time, ILogger<LiveFeed> logger)
+    IServiceProvider services, IReadModelQueries queries, Caching.ReadModelVersion versions, IOptions<DashboardOptions> options, TimeProvider time, ILogger<LiveFeed> logger)
     : BackgroundService, IAsyncObserver<CommittedEvent>
 {
     /// <summary>Messages a browser may fall behind before the oldest are dropped.</summary>
@@ -140,7 +140,9 @@ public sealed partial class LiveFeed(
                 }
 
                 Interlocked.Increment(ref _summaryQueries);
-                var current = await queries.VersionAsync(stoppingToken);
+                // Read afresh and shared with the API's read cache, which then answers the re-reads this push
+                // prompts at this version or a later one (Caching.ReadModelVersion).
+                var current = (await versions.CurrentAsync(TimeSpan.Zero, stoppingToken)).Version;
                 if (current != version || _summary is null)
                 {
                     Interlocked.Increment(ref _summaryQueries);
