@@ -144,8 +144,8 @@ internal static class Throughput
         return host;
     }
 
-    /// <summary>The streams a dashboard process subscribes to.</summary>
-    private static IEnumerable<StreamId> DashboardStreams() => LogStreams.AllPartitions();
+    /// <summary>The streams a dashboard process subscribes to (its live streams; before they existed, the partition streams).</summary>
+    private static IEnumerable<StreamId> DashboardStreams() => LogStreams.AllLive();
 
     private sealed record Burst(int Total, HashSet<Guid> All, HashSet<Guid> Live);
 
