@@ -14,11 +14,13 @@ using PumpFleet.EventStore.Local;
 using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/StreamBench [-- --seconds 15 --rate 200 --streams 64]
+//    or: dotnet run -c Release --project bench/StreamBench -- --throughput 40000 --rounds 3 (delivery throughput: Throughput.cs)
 // For each mode (LISTEN/NOTIFY, then polling only as the baseline of the same run): a silo with the pumpfleet-log
 // provider and one subscriber on the 16 partition streams (what a dashboard process holds); single-event appends at a
 // paced rate over many streams; per event the time from the append's return (its commit) to the delivery; and the
 // transactions the database served per second beyond the appends (the receivers' reads), idle and under load.
 var seconds = Arg("--seconds", 15);
+var throughput = Arg("--throughput", 0);
 var rate = Arg("--rate", 200);
 var streams = Arg("--streams", 64);
 
@@ -34,6 +36,12 @@ var cs = pg.ConnectionString("streambench");
 await using var ds = NpgsqlDataSource.Create(cs);
 await new SchemaMigrator(ds, [], NullLogger<SchemaMigrator>.Instance).MigrateAsync();
 var store = new NpgsqlEventStore(ds);
+if (throughput > 0)
+{
+    Console.WriteLine($"Throughput: bursts of {throughput:N0} events");
+    return await PumpFleet.Bench.Stream.Throughput.RunAsync(cs, store, throughput, Arg("--rounds", 3), FreePort);
+}
+
 var versions = new long[streams];
 var results = new List<string>();
 foreach (var notifications in new[] { true, false })

@@ -1,30 +1,107 @@
 using Orleans.Runtime;
 using Orleans.Streams;
+using PumpFleet.EventStore;
 
 namespace PumpFleet.Streaming;
 
-/// <summary>One committed event delivered on one stream (its own, or its partition's).</summary>
-[GenerateSerializer, Immutable, Alias("pumpfleet.log-batch.v1")]
-public sealed class LogBatchContainer(StreamId streamId, CommittedEvent @event, LogSequenceToken token) : IBatchContainer
+/// <summary>
+/// The committed events of one stream that one read of a partition returned, in the log's order: one delivery per
+/// (stream, page) instead of one per event, so a consumer takes a page's events in one call. Each event keeps its own
+/// token (<see cref="TokenOf"/>), which is what the consumer's <c>OnNextAsync</c> receives, so rewinding from a kept
+/// token and deduping by stream version work as with one event per delivery. The container's own token is its first
+/// event's, as Orleans expects of a batch (the pulling agent starts a new stream's consumers from it and hands it back
+/// in the delivery handshake); the queue cache orders containers by it.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pumpfleet.log-batch.v2")]
+public sealed class LogBatchContainer : IBatchContainer
 {
+    [NonSerialized]
+    private GlobalCheckpoint? _pageEnd;
+
+    /// <summary>Creates a container of <paramref name="events"/> (not empty, in the log's order) on stream <paramref name="streamId"/>.</summary>
+    /// <param name="streamId">The Orleans stream.</param>
+    /// <param name="events">The events, in the log's order.</param>
+    /// <param name="kind">Orders the deliveries of one event on its different streams (<see cref="LogSequenceToken.EventIndex"/>).</param>
+    public LogBatchContainer(StreamId streamId, IReadOnlyList<CommittedEvent> events, int kind)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        if (events.Count == 0)
+        {
+            throw new ArgumentException("A batch carries at least one event.", nameof(events));
+        }
+
+        StreamId = streamId;
+        Events = [.. events];
+        Kind = kind;
+        Token = TokenOf(Events[0]);
+    }
+
     /// <inheritdoc />
     [Id(0)]
-    public StreamId StreamId { get; } = streamId;
+    public StreamId StreamId { get; }
 
-    /// <summary>The event.</summary>
+    /// <summary>The events, in the log's order.</summary>
     [Id(1)]
-    public CommittedEvent Event { get; } = @event;
+    public CommittedEvent[] Events { get; }
 
-    /// <summary>The event's token on this stream.</summary>
+    /// <summary>The kind of stream (0 a pump's, 1 a partition's, 2 a partition's live events): each event's token index.</summary>
     [Id(2)]
-    public LogSequenceToken Token { get; } = token;
+    public int Kind { get; }
+
+    /// <summary>The token of the first event.</summary>
+    [Id(3)]
+    public LogSequenceToken Token { get; }
 
     /// <inheritdoc />
     public StreamSequenceToken SequenceToken => Token;
 
+    /// <summary>The token of the last event.</summary>
+    public LogSequenceToken LastToken => TokenOf(Events[^1]);
+
+    /// <summary>
+    /// Set by the receiver on the last container of a page in the cache's order (silo side only, not serialized): once
+    /// it is delivered, so is the whole page, and the queue's checkpoint may move to the page's end.
+    /// </summary>
+    internal GlobalCheckpoint? PageEnd
+    {
+        get => _pageEnd;
+        set => _pageEnd = value;
+    }
+
+    /// <summary>An event's token on this container's stream.</summary>
+    public LogSequenceToken TokenOf(CommittedEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return new LogSequenceToken(e.TransactionId, e.GlobalPosition, Kind);
+    }
+
+    /// <summary>
+    /// The events at or after <paramref name="from"/> (a consumer subscribing from a token inside this container), or
+    /// this container when every event is; null when none is.
+    /// </summary>
+    public LogBatchContainer? From(StreamSequenceToken from)
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        if (Token.CompareTo(from) >= 0)
+        {
+            return this;
+        }
+
+        var rest = Events.Where(e => TokenOf(e).CompareTo(from) >= 0).ToArray();
+        return rest.Length == 0 ? null : new LogBatchContainer(StreamId, rest, Kind);
+    }
+
     /// <inheritdoc />
-    public IEnumerable<Tuple<T, StreamSequenceToken>> GetEvents<T>() =>
-        Event is T item ? [Tuple.Create(item, (StreamSequenceToken)Token)] : [];
+    public IEnumerable<Tuple<T, StreamSequenceToken>> GetEvents<T>()
+    {
+        foreach (var e in Events)
+        {
+            if (e is T item)
+            {
+                yield return Tuple.Create(item, (StreamSequenceToken)TokenOf(e));
+            }
+        }
+    }
 
     /// <inheritdoc />
     public bool ImportRequestContext() => false;

@@ -10,29 +10,51 @@ internal sealed class LogQueueAdapterCache(LogStreamOptions options) : IQueueAda
 }
 
 /// <summary>
-/// A queue's cache: the items the receiver read, in read (token) order, addressed by an absolute index so a cursor
-/// parked at the end sees later items without being reset. Items that every cursor has passed are handed back as
-/// delivered (the receiver checkpoints them), then kept for <c>rewindWindow</c> more items so a consumer can
-/// subscribe from an older token; a token older than what is kept is a <see cref="QueueCacheMissException"/>.
-/// Orleans' pulling agent calls it from one activation at a time, so it needs no locking.
+/// A queue's cache: the containers the receiver read, in token order, addressed by an absolute index so a cursor
+/// parked at the end sees later items without being reset. Containers that every cursor has passed are handed back as
+/// delivered (the receiver checkpoints them), then kept while the events they carry are within <c>rewindWindow</c>
+/// events behind the delivered mark, so a consumer can subscribe from an older token; a token at or before what was
+/// dropped is a <see cref="QueueCacheMissException"/>. Back-pressure counts events, not containers (a container
+/// carries a page's events of one stream). Orleans' pulling agent calls it from one activation at a time, so it needs
+/// no locking.
 /// </summary>
 internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQueueCache
 {
     private readonly List<IBatchContainer> _items = [];
+
+    // Events carried by every container added up to and including _items[i] (a running total since the cache began),
+    // and the absolute index of the first container of _items[i]'s page (one AddToCache call is one read).
+    private readonly List<long> _eventsThrough = [];
+    private readonly List<long> _pageStart = [];
     private readonly HashSet<Cursor> _cursors = [];
     private long _base;
+    private long _eventsBeforeBase;
     private long _delivered;
+    private long _eventsAdded;
+    private StreamSequenceToken? _dropped;
 
     private long End => _base + _items.Count;
 
-    public int GetMaxAddCount() => Math.Max(1, maxUndelivered - (int)(End - _delivered));
+    // Events carried by the containers before index i.
+    private long EventsBefore(long i) => i == _base ? _eventsBeforeBase : _eventsThrough[(int)(i - 1 - _base)];
 
-    public bool IsUnderPressure() => End - _delivered >= maxUndelivered;
+    private long Undelivered => _eventsAdded - EventsBefore(_delivered);
+
+    public int GetMaxAddCount() => (int)Math.Max(1, maxUndelivered - Undelivered);
+
+    public bool IsUnderPressure() => Undelivered >= maxUndelivered;
 
     public void AddToCache(IList<IBatchContainer> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        _items.AddRange(messages);
+        var page = End;
+        foreach (var m in messages)
+        {
+            _pageStart.Add(page);
+            _items.Add(m);
+            _eventsAdded += m is LogBatchContainer b ? b.Events.Length : 1;
+            _eventsThrough.Add(_eventsAdded);
+        }
     }
 
     public bool TryPurgeFromCache(out IList<IBatchContainer> purgedItems)
@@ -54,12 +76,30 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
         }
 
         _delivered = Math.Max(_delivered, low);
-        // Keep the rewind window behind the delivered mark, and never drop an item a cursor still needs.
-        var newBase = Math.Min(_delivered - rewindWindow, low);
-        if (newBase > _base)
+        // Keep the rewind window's events behind the delivered mark, and never drop an item a cursor still needs.
+        var limit = Math.Min(_delivered, low);
+        var drop = 0;
+        while (_base + drop < limit && EventsBefore(_delivered) - EventsBefore(_base + drop + 1) >= rewindWindow)
         {
-            _items.RemoveRange(0, (int)(newBase - _base));
-            _base = newBase;
+            drop++;
+        }
+
+        if (drop > 0)
+        {
+            for (var i = 0; i < drop; i++)
+            {
+                var last = LastToken(_items[i]);
+                if (_dropped is null || last.CompareTo(_dropped) > 0)
+                {
+                    _dropped = last;
+                }
+            }
+
+            _eventsBeforeBase = _eventsThrough[drop - 1];
+            _items.RemoveRange(0, drop);
+            _eventsThrough.RemoveRange(0, drop);
+            _pageStart.RemoveRange(0, drop);
+            _base += drop;
         }
 
         purgedItems = delivered;
@@ -75,7 +115,13 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
         return cursor;
     }
 
-    // The index of the first item at or after token (inclusive: resuming from a token replays that event).
+    private static StreamSequenceToken LastToken(IBatchContainer item) => item is LogBatchContainer b ? b.LastToken : item.SequenceToken;
+
+    // Where a cursor from token starts: the first container of the page that holds token, or of the first page after
+    // it (inclusive: resuming from a token replays that event). Containers are ordered by their first token, and one
+    // page's containers (one per stream) overlap, so a container holding token may sit before the first one whose
+    // first token is at or after it, but never in an earlier page; the cursor skips what ends before token and trims
+    // the container that holds it.
     private long Locate(StreamSequenceToken? token)
     {
         if (token is null)
@@ -83,9 +129,9 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
             return End;
         }
 
-        if (_items.Count > 0 && token.CompareTo(_items[0].SequenceToken) < 0 && _base > 0)
+        if (_dropped is not null && token.CompareTo(_dropped) <= 0)
         {
-            throw new QueueCacheMissException(token, _items[0].SequenceToken, _items[^1].SequenceToken);
+            throw new QueueCacheMissException(token, _dropped, _items.Count > 0 ? _items[^1].SequenceToken : _dropped);
         }
 
         int lo = 0, hi = _items.Count;
@@ -102,7 +148,7 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
             }
         }
 
-        return _base + lo;
+        return lo == 0 ? _base : Math.Max(_base, _pageStart[lo - 1]);
     }
 
     private sealed class Cursor(LogQueueCache cache, StreamId streamId, StreamSequenceToken? from, long next) : IQueueCacheCursor
@@ -123,10 +169,11 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
             {
                 var item = cache._items[(int)(Next - cache._base)];
                 Next++;
-                // A token from the future (a consumer resuming past what this cache has read) skips what it has seen.
+                // A token from the future (a consumer resuming past what this cache has read) skips what it has seen;
+                // a token inside a container gets that container's events from the token on.
                 if (Wanted(item))
                 {
-                    _current = item;
+                    _current = from is not null && item is LogBatchContainer b ? b.From(from) ?? item : item;
                     return true;
                 }
             }
@@ -144,7 +191,7 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
         }
 
         private bool Wanted(IBatchContainer item) =>
-            item.StreamId.Equals(streamId) && (from is null || item.SequenceToken.CompareTo(from) >= 0);
+            item.StreamId.Equals(streamId) && (from is null || LastToken(item).CompareTo(from) >= 0);
 
         public void Refresh(StreamSequenceToken token)
         {

@@ -54,9 +54,9 @@ public sealed class LogQueueMapper : IConsistentRingStreamQueueMapper
         return ns switch
         {
             LogStreams.Namespace => _queues[LogPartitioning.PartitionOf(key)],
-            LogStreams.PartitionNamespace when int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p)
+            LogStreams.PartitionNamespace or LogStreams.LiveNamespace when int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p)
                 && p is >= 0 and < LogPartitioning.Count => _queues[p],
-            _ => throw new ArgumentException($"Stream '{streamId}' is not a stream of the event log (namespace '{LogStreams.Namespace}' or '{LogStreams.PartitionNamespace}').", nameof(streamId)),
+            _ => throw new ArgumentException($"Stream '{streamId}' is not a stream of the event log (namespace '{LogStreams.Namespace}', '{LogStreams.PartitionNamespace}' or '{LogStreams.LiveNamespace}').", nameof(streamId)),
         };
     }
 }

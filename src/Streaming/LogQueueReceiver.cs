@@ -38,6 +38,11 @@ internal sealed partial class LogQueueReceiver(
     // re-read at every agent turn before falling back to the poll interval.
     private static readonly TimeSpan HorizonRetry = TimeSpan.FromMilliseconds(250);
 
+    // Token indexes of one event's deliveries: its pump's stream, its partition's, its partition's live stream.
+    internal const int PumpKind = 0;
+    internal const int PartitionKind = 1;
+    internal const int LiveKind = 2;
+
     public async Task Initialize(TimeSpan timeout)
     {
         if (options.Notifications)
@@ -71,7 +76,7 @@ internal sealed partial class LogQueueReceiver(
         }
 
         _seenNotifications = heard;
-        // Each event is delivered twice (its stream, its partition's stream), and maxCount counts deliveries.
+        // Each event is delivered at least twice (its stream, its partition's stream), and maxCount counts deliveries.
         var limit = maxCount < 0 ? options.PageSize : Math.Clamp(maxCount / 2, 1, options.PageSize);
         var page = await reader.ReadPartitionAsync(partition, _readPosition, limit, cancellationToken);
         _lastRead = now;
@@ -89,15 +94,53 @@ internal sealed partial class LogQueueReceiver(
 
         _readPosition = page.Next;
         instruments.OnRead(partition, page.Events.Count);
-        var batches = new List<IBatchContainer>(page.Events.Count * 2);
-        var partitionStream = LogStreams.ForPartition(partition);
-        foreach (var stored in page.Events)
+        return ToBatches(partition, page.Events.Select(CommittedEvent.From));
+    }
+
+    /// <summary>
+    /// One page as deliveries: one container per pump stream in the page, one for the partition's stream and, when the
+    /// page holds any, one for the partition's live events; each carries its stream's events in the log's order, and
+    /// the containers are in the order of their tokens (what the queue cache needs to find a token).
+    /// </summary>
+    internal static List<IBatchContainer> ToBatches(int partition, IEnumerable<CommittedEvent> page)
+    {
+        var all = new List<CommittedEvent>();
+        var live = new List<CommittedEvent>();
+        var byStream = new Dictionary<string, List<CommittedEvent>>(StringComparer.Ordinal);
+        foreach (var e in page)
         {
-            var e = CommittedEvent.From(stored);
-            batches.Add(new LogBatchContainer(LogStreams.ForStream(e.StreamId), e, new LogSequenceToken(e.TransactionId, e.GlobalPosition, 0)));
-            batches.Add(new LogBatchContainer(partitionStream, e, new LogSequenceToken(e.TransactionId, e.GlobalPosition, 1)));
+            all.Add(e);
+            if (!byStream.TryGetValue(e.StreamId, out var events))
+            {
+                byStream[e.StreamId] = events = [];
+            }
+
+            events.Add(e);
+            if (LogStreams.IsLive(e.Type))
+            {
+                live.Add(e);
+            }
         }
 
+        var batches = new List<IBatchContainer>(byStream.Count + 2);
+        if (all.Count == 0)
+        {
+            return batches;
+        }
+
+        foreach (var (stream, events) in byStream)
+        {
+            batches.Add(new LogBatchContainer(LogStreams.ForStream(stream), events, PumpKind));
+        }
+
+        batches.Add(new LogBatchContainer(LogStreams.ForPartition(partition), all, PartitionKind));
+        if (live.Count > 0)
+        {
+            batches.Add(new LogBatchContainer(LogStreams.ForLive(partition), live, LiveKind));
+        }
+
+        batches.Sort(static (a, b) => a.SequenceToken.CompareTo(b.SequenceToken));
+        ((LogBatchContainer)batches[^1]).PageEnd = all[^1].Checkpoint;
         return batches;
     }
 
@@ -105,9 +148,10 @@ internal sealed partial class LogQueueReceiver(
     {
         foreach (var m in messages)
         {
-            if (m.SequenceToken is LogSequenceToken t && t.Checkpoint.CompareTo(_delivered) > 0)
+            // The cache hands containers back in its order, so a page is delivered when its last container is.
+            if (m is LogBatchContainer { PageEnd: { } end } && end.CompareTo(_delivered) > 0)
             {
-                _delivered = t.Checkpoint;
+                _delivered = end;
             }
         }
 

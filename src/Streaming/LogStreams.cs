@@ -8,7 +8,9 @@ namespace PumpFleet.Streaming;
 /// <c>cohort:…</c>) is the Orleans stream <c>(<see cref="Namespace"/>, stream id)</c>; each partition of the log is also
 /// the stream <c>(<see cref="PartitionNamespace"/>, partition)</c>, which carries every event of that partition (a
 /// fleet-wide consumer such as the live dashboard subscribes to the <see cref="LogPartitioning.Count"/> partition
-/// streams instead of one stream per pump).
+/// streams instead of one stream per pump). The events that change what a dashboard shows (<see cref="IsLive"/>) are
+/// also on the stream <c>(<see cref="LiveNamespace"/>, partition)</c>, so a live view subscribes to those 16 streams and
+/// is never handed a dose event.
 /// </summary>
 public static class LogStreams
 {
@@ -21,6 +23,23 @@ public static class LogStreams
     /// <summary>Namespace of the per-partition streams.</summary>
     public const string PartitionNamespace = "pumpfleet.log.partition";
 
+    /// <summary>Namespace of the per-partition streams of the live event types only (<see cref="IsLive"/>).</summary>
+    public const string LiveNamespace = "pumpfleet.log.live";
+
+    /// <summary>
+    /// The event types a live view pushes: anomaly opened / acknowledged / resolved, and what moves a pump's status
+    /// (alarms, delivery state, therapy phase, refills, reservoir, battery and status reports). Everything else (doses
+    /// above all, most of the log) is on the pump and partition streams only.
+    /// </summary>
+    public static readonly IReadOnlySet<string> LiveTypes = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "anomaly.detected", "anomaly.acknowledged", "anomaly.resolved",
+        "alarm.raised", "alarm.cleared", "delivery.state", "therapy.phase", "refill", "reservoir.level", "status",
+    };
+
+    /// <summary>True for an event type carried on the live streams.</summary>
+    public static bool IsLive(string type) => LiveTypes.Contains(type);
+
     /// <summary>The Orleans stream of an event-store stream (a pump's serial).</summary>
     public static StreamId ForStream(string streamId) => StreamId.Create(Namespace, streamId);
 
@@ -30,4 +49,11 @@ public static class LogStreams
 
     /// <summary>Every partition stream.</summary>
     public static IEnumerable<StreamId> AllPartitions() => Enumerable.Range(0, LogPartitioning.Count).Select(ForPartition);
+
+    /// <summary>The Orleans stream carrying the live events (<see cref="IsLive"/>) of one log partition.</summary>
+    public static StreamId ForLive(int partition) =>
+        StreamId.Create(LiveNamespace, partition.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Every live stream (what a dashboard process subscribes to).</summary>
+    public static IEnumerable<StreamId> AllLive() => Enumerable.Range(0, LogPartitioning.Count).Select(ForLive);
 }

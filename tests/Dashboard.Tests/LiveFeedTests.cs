@@ -85,6 +85,32 @@ public sealed class LiveFeedTests
             Assert.Equal(type.Split('.')[1] switch { "detected" => "open", var s => s }, a.Status);
         }
     }
+
+    [Fact]
+    public void TheLiveStreamsTypes_AreExactlyTheOnesTheFeedPushes()
+    {
+        // The feed subscribes to the live streams only, so a type it pushes but the streams do not carry would never
+        // reach a browser; a type the streams carry but the feed drops costs deliveries for nothing.
+        var anomalyData = new Dictionary<string, string>
+        {
+            ["anomaly.detected"] = """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","kind":"silent","severity":"warning","summary":"quiet","evidence":{}}""",
+            ["anomaly.acknowledged"] = """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","by":"ana","note":"called"}""",
+            ["anomaly.resolved"] = """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","by":"system","automatic":true}""",
+        };
+        foreach (var type in LogStreams.LiveTypes)
+        {
+            var e = new CommittedEvent("SN1", 5, Guid.NewGuid(), type, null, null, DateTimeOffset.UtcNow, false,
+                anomalyData.GetValueOrDefault(type, "{}"), null, 1, 1);
+            Assert.True(LiveFeed.ToMessage(e) is not null, $"{type} is on the live streams but the feed pushes nothing for it");
+        }
+
+        foreach (var type in new[] { "dose.delivered", "dose.bolus", "test.event", "cohort.signal", "pump.implanted" })
+        {
+            Assert.False(LogStreams.IsLive(type));
+            var e = new CommittedEvent("SN1", 5, Guid.NewGuid(), type, null, null, DateTimeOffset.UtcNow, false, "{}", null, 1, 1);
+            Assert.Null(LiveFeed.ToMessage(e));
+        }
+    }
 }
 
 /// <summary>A read-model query fake that counts the live channel's two queries and refuses every other.</summary>

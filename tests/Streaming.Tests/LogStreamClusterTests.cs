@@ -105,6 +105,48 @@ public sealed class LogStreamClusterTests(LogStreamClusterFixture fx) : IClassFi
     }
 
     [Fact]
+    public async Task ThePartitionsLiveStream_CarriesOnlyTheLiveTypes_InOrder_AndAPageArrivesAsOneDelivery()
+    {
+        const int partition = 5;
+        var s = StreamCluster.NewStreamIdIn("LIVE", partition);
+        var received = new ConcurrentQueue<(string StreamId, long Version, string Type, StreamSequenceToken? Token)>();
+        var stream = fx.Cluster.Client.GetStreamProvider(LogStreams.ProviderName).GetStream<CommittedEvent>(LogStreams.ForLive(partition));
+        var handle = await stream.SubscribeAsync(batch =>
+        {
+            // A batch observer sees what one delivery carried.
+            foreach (var item in batch)
+            {
+                received.Enqueue((item.Item.StreamId, item.Item.Version, item.Item.Type, item.Token));
+            }
+
+            Deliveries.Enqueue(batch.Count);
+            return Task.CompletedTask;
+        });
+        try
+        {
+            // One append of 40 doses with an anomaly, an alarm and a status report among them: one page.
+            var types = Enumerable.Range(1, 40).Select(i => i switch { 7 => "anomaly.detected", 19 => "alarm.raised", 33 => "status", _ => "dose.delivered" }).ToList();
+            await fx.Store.AppendAsync(s, 0, [.. types.Select(t => new EventToAppend(Guid.NewGuid(), t, "{}", null, null, DateTimeOffset.UtcNow))],
+                TestContext.Current.CancellationToken);
+
+            await Eventually.TrueAsync(() => Task.FromResult(received.Count(x => x.StreamId == s) >= 3), Timeout, "the three live events delivered");
+            var mine = received.Where(x => x.StreamId == s).ToList();
+            Assert.Equal([(7L, "anomaly.detected"), (19L, "alarm.raised"), (33L, "status")], mine.Select(x => (x.Version, x.Type)).Distinct());
+            Assert.All(mine, x => Assert.Equal(2, x.Token!.EventIndex));
+            // The pump's own stream had all 40, in order (the implicit recorder).
+            await Eventually.TrueAsync(() => Task.FromResult(Recorder.DistinctVersions(s).Length == 40), Timeout, "the pump's 40 events delivered");
+            AssertInOrderWithoutGaps(Recorder.Versions(s), 40);
+            Assert.Contains(Deliveries, n => n >= 3);
+        }
+        finally
+        {
+            await handle.UnsubscribeAsync();
+        }
+    }
+
+    private static readonly ConcurrentQueue<int> Deliveries = new();
+
+    [Fact]
     public async Task ALateCommittingTransaction_IsDelivered_InCommitSafeOrder()
     {
         const int partition = 9;

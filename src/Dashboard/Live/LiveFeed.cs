@@ -13,9 +13,9 @@ namespace PumpFleet.Dashboard.Live;
 
 /// <summary>
 /// The live channel of one dashboard process, shared by every open browser. It holds <b>one</b> subscription per
-/// partition stream of the log provider (<see cref="LogStreams"/>), so anomaly opened / acknowledged / resolved events and
-/// events that can change a pump's status are pushed to every browser as they are committed, with no database query
-/// at all; and it asks the read models for the fleet summary once per <see cref="DashboardOptions.LiveInterval"/> for
+/// partition's live stream of the log provider (<see cref="LogStreams.ForLive"/>: only the event types of
+/// <see cref="LogStreams.LiveTypes"/>, never a dose), so anomaly opened / acknowledged / resolved events and events
+/// that can change a pump's status are pushed to every browser as they are committed, with no database query at all; and it asks the read models for the fleet summary once per <see cref="DashboardOptions.LiveInterval"/> for
 /// the whole process (not per browser), pushing it when it changed. A browser that connects gets the latest summary
 /// at once and re-reads what it shows from the API; a browser too slow to keep up loses intermediate messages (its
 /// queue keeps the newest), never the current state. Without the stream provider (streaming disabled) the summary
@@ -61,7 +61,7 @@ public sealed partial class LiveFeed(
     /// <summary>Read-model queries this process made for the live channel so far (a figure for tests and the benchmark).</summary>
     public long SummaryQueries => Interlocked.Read(ref _summaryQueries);
 
-    /// <summary>True once the partition streams are subscribed.</summary>
+    /// <summary>True once the live streams are subscribed.</summary>
     public bool Subscribed { get; private set; }
 
     /// <summary>
@@ -175,7 +175,7 @@ public sealed partial class LiveFeed(
         }
     }
 
-    // One subscription per partition stream for this process. The silos keep subscriptions in PostgreSQL (PubSubStore,
+    // One subscription per partition's live stream for this process. The silos keep subscriptions in PostgreSQL (PubSubStore,
     // src/Clustering migration 033), so a silo's death does not lose them (tests/Streaming.Tests/PubSubStoreTests).
     // What the store does not cover: a silo's pulling agent that cannot reach this client (ClientNotAvailableException;
     // after every silo died, the new silos deliver before the client has found their gateways) removes the
@@ -197,7 +197,7 @@ public sealed partial class LiveFeed(
             return;
         }
 
-        foreach (var id in LogStreams.AllPartitions())
+        foreach (var id in LogStreams.AllLive())
         {
             var stream = provider.GetStream<CommittedEvent>(id);
             var handles = await stream.GetAllSubscriptionHandles();
@@ -262,7 +262,8 @@ public sealed partial class LiveFeed(
                 }, "anomaly");
 
             // What moves a pump's status (alarms, delivery, therapy phase, refills, reservoir, battery): the page
-            // re-reads that pump.
+            // re-reads that pump. These cases and the anomaly ones above are LogStreams.LiveTypes, the live streams'
+            // content (LiveFeedTests checks that the two agree).
             case "alarm.raised" or "alarm.cleared" or "delivery.state" or "therapy.phase" or "refill" or "reservoir.level" or "status" when serial is not null:
                 return new SseItem<object>(new LivePump(serial, e.Type, e.ReceivedAt), "pump");
 
