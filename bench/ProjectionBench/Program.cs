@@ -88,6 +88,8 @@ for (var run = 1; run <= runs; run++)
     await MeasureAsync("batch: pumps, 1 worker, synchronous commit", () => BatchAsync(PumpProjection.ProjectionName, 1, syncRunner), () => ResetAsync(PumpProjection.ProjectionName));
     await MeasureAsync("batch: anomalies, 1 worker", () => BatchAsync(AnomalyProjection.ProjectionName, 1), () => ResetAsync(AnomalyProjection.ProjectionName));
     await MeasureAsync("batch: cohorts, 1 worker", () => BatchAsync(CohortProjection.ProjectionName, 1), () => ResetAsync(CohortProjection.ProjectionName));
+    await MeasureAsync("batch: therapies, 1 worker", () => BatchAsync(TherapyProjection.ProjectionName, 1), () => ResetAsync(TherapyProjection.ProjectionName));
+    await MeasureAsync("batch: ingest, 1 worker", () => BatchAsync(IngestProjection.ProjectionName, 1), () => ResetAsync(IngestProjection.ProjectionName));
     await MeasureAsync("raw partitioned read, 4 readers", async () =>
         (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
     await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4), () => ResetAsync(PumpProjection.ProjectionName));

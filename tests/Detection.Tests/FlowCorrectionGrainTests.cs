@@ -134,13 +134,8 @@ public sealed class FlowCorrectionGrainTests(PostgresFixture pg) : IAsyncLifetim
     private async Task IngestDaysAsync(string serial, string lot, int days)
     {
         var grain = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
-        await grain.PairAsync("H-1", "test");
-        var device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = lot, ReservoirCapacityMl = 20 };
-        long seq = 0;
-        Task<IngestResult> Send(params DeviceEvent[] events) => grain.IngestAsync(new IngestBatch
-        {
-            HubId = "H-1", ReceivedAt = _time.GetUtcNow(), Device = device, Events = [.. events.Select(e => e with { Seq = ++seq })],
-        });
+        var feed = await HubFeed.PairAsync(grain, _time, lot);
+        Task<IngestResult> Send(params DeviceEvent[] events) => feed.SendAsync(events);
 
         await Send(new TherapyPhaseChanged { Seq = 0, At = T0, Phase = "implanted" }, Rx(T0, 1.0, lowAlarm: 2), Refill(T0, 0, 0, 19), Running(T0));
         for (var d = 1; d <= days; d++)

@@ -36,14 +36,8 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
     {
         var serial = "PG-" + Guid.NewGuid().ToString("N")[..8];
         var grain = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
-        await grain.PairAsync("H-1", "test");
-        var device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 };
-        long seq = 0;
-        Task<IngestResult> Send(params DeviceEvent[] events) => grain.IngestAsync(new IngestBatch
-        {
-            HubId = "H-1", ReceivedAt = _time.GetUtcNow(), Device = device,
-            Events = [.. events.Select(e => e with { Seq = ++seq })],
-        });
+        var feed = await HubFeed.PairAsync(grain, _time);
+        Task<IngestResult> Send(params DeviceEvent[] events) => feed.SendAsync(events);
 
         await Send(Rx(T0, 0.48), Running(T0), Dose(T0, T0.AddHours(1), 0.02));
         await Send(Dose(T0.AddHours(1), T0.AddHours(2), 0));

@@ -32,14 +32,8 @@ public sealed class RefillSafetyGrainTests(PostgresFixture pg) : IAsyncLifetime
     {
         var serial = "RS-" + Guid.NewGuid().ToString("N")[..8];
         var grain = _cluster.Grains.GetGrain<IPumpIngestGrain>(serial);
-        await grain.PairAsync("H-1", "test");
-        var device = new DeviceInfo { Model = "SM2-20", Firmware = "4.2.1", Lot = "L1", ReservoirCapacityMl = 20 };
-        long seq = 0;
-        Task<IngestResult> Send(params DeviceEvent[] events) => grain.IngestAsync(new IngestBatch
-        {
-            HubId = "H-1", ReceivedAt = _time.GetUtcNow(), Device = device,
-            Events = [.. events.Select(e => e with { Seq = ++seq })],
-        });
+        var feed = await HubFeed.PairAsync(grain, _time);
+        Task<IngestResult> Send(params DeviceEvent[] events) => feed.SendAsync(events);
         RefillPerformed Fill(DateTimeOffset at, double mcgPerMl) => Refill(at, 4, 4, 16) with
         {
             Drug = "Lioresal", Concentration = new Concentration { Value = mcgPerMl, Unit = "mcg/mL" },

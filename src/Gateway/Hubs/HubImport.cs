@@ -1,6 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 using PumpFleet.Contracts.Hub;
+using PumpFleet.EventStore.Registration;
 using PumpFleet.Gateway.Hosting;
 
 namespace PumpFleet.Gateway.Hubs;
@@ -35,7 +36,7 @@ public sealed class HubImport(NpgsqlDataSource dataSource, HubAuthOptions option
     public const string Header = "hub_id,secret";
 
     /// <summary>How many errors an import reports at most.</summary>
-    public const int ErrorLimit = 100;
+    public const int ErrorLimit = ImportCsv.ErrorLimit;
 
     /// <summary>Validates and provisions the hubs of <paramref name="csv"/>, all or none.</summary>
     public async Task<HubImportOutcome> ImportAsync(TextReader csv, string by, CancellationToken ct = default)
@@ -129,77 +130,43 @@ public sealed class HubImport(NpgsqlDataSource dataSource, HubAuthOptions option
     /// <summary>Reads and validates the lines: the header, one or two fields, valid ids, no hub twice, secrets long enough.</summary>
     public static async Task<(List<(int Line, string HubId, string? Secret)> Rows, List<HubImportError> Errors)> ParseAsync(TextReader csv, CancellationToken ct = default)
     {
-        ArgumentNullException.ThrowIfNull(csv);
         var rows = new List<(int, string, string?)>();
-        var errors = new List<HubImportError>();
         var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
-        var line = 0;
-        var sawHeader = false;
-        while (await csv.ReadLineAsync(ct) is { } text)
-        {
-            line++;
-            if (string.IsNullOrWhiteSpace(text))
+        var errors = await ImportCsv.ReadAsync(
+            csv,
+            header => header.Equals(Header, StringComparison.OrdinalIgnoreCase) || header.Equals("hub_id", StringComparison.OrdinalIgnoreCase),
+            text => $"the first line must be the header '{Header}' (or 'hub_id' to generate every secret), not '{text}'",
+            $"the file is empty (expected the header '{Header}' and one line per hub)",
+            (line, fields) =>
             {
-                continue;
-            }
-
-            if (!sawHeader)
-            {
-                sawHeader = true;
-                var header = string.Join(',', text.Split(',').Select(f => f.Trim()));
-                if (!header.Equals(Header, StringComparison.OrdinalIgnoreCase) && !header.Equals("hub_id", StringComparison.OrdinalIgnoreCase))
+                if (fields.Length > 2)
                 {
-                    errors.Add(new(line, $"the first line must be the header '{Header}' (or 'hub_id' to generate every secret), not '{Shorten(text)}'"));
-                    return (rows, errors);
+                    return $"expected at most 2 fields ({Header}), found {fields.Length}";
                 }
 
-                continue;
-            }
+                var hubId = fields[0].Trim();
+                // A secret is taken as written (no trim): it is what the hub will send.
+                var secret = fields.Length == 2 && fields[1].Length > 0 ? fields[1] : null;
+                if (!HubTopics.IsValidId(hubId))
+                {
+                    return ImportCsv.InvalidId("hub id", hubId);
+                }
 
-            var fields = text.Split(',');
-            if (fields.Length > 2)
-            {
-                Add(new(line, $"expected at most 2 fields ({Header}), found {fields.Length}"));
-                continue;
-            }
+                if (secret is not null && secret.Length < HubAdmin.MinSecretLength)
+                {
+                    // The secret itself is never echoed: the error names the line.
+                    return $"the secret of hub {hubId} is shorter than {HubAdmin.MinSecretLength} characters (leave it empty to have one generated)";
+                }
 
-            var hubId = fields[0].Trim();
-            // A secret is taken as written (no trim): it is what the hub will send.
-            var secret = fields.Length == 2 && fields[1].Length > 0 ? fields[1] : null;
-            if (!HubTopics.IsValidId(hubId))
-            {
-                Add(new(line, $"hub id '{Shorten(hubId)}' is not a valid id (letters, digits, '.', '_', '-'; 1 to 64, starting with a letter or digit)"));
-            }
-            else if (secret is not null && secret.Length < HubAdmin.MinSecretLength)
-            {
-                // The secret itself is never echoed: the error names the line.
-                Add(new(line, $"the secret of hub {hubId} is shorter than {HubAdmin.MinSecretLength} characters (leave it empty to have one generated)"));
-            }
-            else if (!firstLine.TryAdd(hubId, line))
-            {
-                Add(new(line, $"hub {hubId} is listed twice (first on line {firstLine[hubId]})"));
-            }
-            else
-            {
+                if (!firstLine.TryAdd(hubId, line))
+                {
+                    return $"hub {hubId} is listed twice (first on line {firstLine[hubId]})";
+                }
+
                 rows.Add((line, hubId, secret));
-            }
-        }
-
-        if (!sawHeader)
-        {
-            errors.Add(new(Math.Max(line, 1), $"the file is empty (expected the header '{Header}' and one line per hub)"));
-        }
-
-        return (rows, errors);
-
-        void Add(HubImportError e)
-        {
-            if (errors.Count < ErrorLimit)
-            {
-                errors.Add(e);
-            }
-        }
+                return null;
+            },
+            ct);
+        return (rows, [.. errors.Select(e => new HubImportError(e.Line, e.Message))]);
     }
-
-    private static string Shorten(string s) => s.Length <= 80 ? s : s[..77] + "...";
 }

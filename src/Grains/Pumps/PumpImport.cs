@@ -35,7 +35,7 @@ public sealed class PumpImport(StreamImport streams, TimeProvider time)
     public const string Header = "serial,hub_id";
 
     /// <summary>How many errors an import reports at most (the file is refused at the first anyway).</summary>
-    public const int ErrorLimit = 100;
+    public const int ErrorLimit = ImportCsv.ErrorLimit;
 
     /// <summary>A line of the file that parsed.</summary>
     public sealed record Row(int Line, string Serial, string HubId);
@@ -46,72 +46,41 @@ public sealed class PumpImport(StreamImport streams, TimeProvider time)
     /// </summary>
     public static async Task<(List<Row> Rows, List<PumpImportError> Errors)> ParseAsync(TextReader csv, CancellationToken ct = default)
     {
-        ArgumentNullException.ThrowIfNull(csv);
         var rows = new List<Row>();
-        var errors = new List<PumpImportError>();
         var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
-        var line = 0;
-        var sawHeader = false;
-        while (await csv.ReadLineAsync(ct) is { } text)
-        {
-            line++;
-            if (string.IsNullOrWhiteSpace(text))
+        var errors = await ImportCsv.ReadAsync(
+            csv,
+            header => header.Equals(Header, StringComparison.OrdinalIgnoreCase),
+            text => $"the first line must be the header '{Header}', not '{text}'",
+            $"the file is empty (expected the header '{Header}' and one line per pump)",
+            (line, fields) =>
             {
-                continue;
-            }
-
-            if (!sawHeader)
-            {
-                sawHeader = true;
-                if (!string.Equals(string.Join(',', text.Split(',').Select(f => f.Trim())), Header, StringComparison.OrdinalIgnoreCase))
+                if (fields.Length != 2)
                 {
-                    errors.Add(new(line, $"the first line must be the header '{Header}', not '{Shorten(text)}'"));
-                    return (rows, errors);
+                    return $"expected 2 fields ({Header}), found {fields.Length}: '{ImportCsv.Shorten(string.Join(',', fields))}'";
                 }
 
-                continue;
-            }
+                var (serial, hubId) = (fields[0].Trim(), fields[1].Trim());
+                if (!HubTopics.IsValidId(serial))
+                {
+                    return ImportCsv.InvalidId("serial", serial);
+                }
 
-            var fields = text.Split(',');
-            if (fields.Length != 2)
-            {
-                Add(new(line, $"expected 2 fields ({Header}), found {fields.Length}: '{Shorten(text)}'"));
-                continue;
-            }
+                if (!HubTopics.IsValidId(hubId))
+                {
+                    return ImportCsv.InvalidId("hub id", hubId);
+                }
 
-            var (serial, hubId) = (fields[0].Trim(), fields[1].Trim());
-            if (!HubTopics.IsValidId(serial))
-            {
-                Add(new(line, $"serial '{Shorten(serial)}' is not a valid id (letters, digits, '.', '_', '-'; 1 to 64, starting with a letter or digit)"));
-            }
-            else if (!HubTopics.IsValidId(hubId))
-            {
-                Add(new(line, $"hub id '{Shorten(hubId)}' is not a valid id (letters, digits, '.', '_', '-'; 1 to 64, starting with a letter or digit)"));
-            }
-            else if (!firstLine.TryAdd(serial, line))
-            {
-                Add(new(line, $"pump {serial} is listed twice (first on line {firstLine[serial]})"));
-            }
-            else
-            {
+                if (!firstLine.TryAdd(serial, line))
+                {
+                    return $"pump {serial} is listed twice (first on line {firstLine[serial]})";
+                }
+
                 rows.Add(new Row(line, serial, hubId));
-            }
-        }
-
-        if (!sawHeader)
-        {
-            errors.Add(new(Math.Max(line, 1), $"the file is empty (expected the header '{Header}' and one line per pump)"));
-        }
-
-        return (rows, errors);
-
-        void Add(PumpImportError e)
-        {
-            if (errors.Count < ErrorLimit)
-            {
-                errors.Add(e);
-            }
-        }
+                return null;
+            },
+            ct);
+        return (rows, [.. errors.Select(e => new PumpImportError(e.Line, e.Message))]);
     }
 
     /// <summary>
@@ -151,8 +120,6 @@ public sealed class PumpImport(StreamImport streams, TimeProvider time)
             : new(0, [.. result.Existing.Select(e => new PumpImportError(e.Line,
                 $"pump {e.StreamId} is already registered (it has events); re-pair it with 'hubs pair' instead"))]);
     }
-
-    private static string Shorten(string s) => s.Length <= 80 ? s : s[..77] + "...";
 
     // The same shape as the grain's event metadata, so a reader finds the hub of a pairing in either.
     private sealed record ImportMetadata(string HubId);

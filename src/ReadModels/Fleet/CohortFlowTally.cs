@@ -31,7 +31,7 @@ public sealed record FlowMember(
 /// dose of a closed cycle counts into the next one here; the fold re-folds in seq order): rare, and one pump's vote.
 /// Pure: no I/O, not thread-safe (one grain owns it).
 /// </summary>
-public sealed class CohortFlowTally
+public sealed class CohortFlowTally : IPartitionTally<FlowMember>
 {
     /// <summary>The smallest cycle a sample is kept for (the pump projection's; the job applies the configured minimum).</summary>
     public const double MinCycleMl = 0.1;
@@ -115,6 +115,10 @@ public sealed class CohortFlowTally
         _dirty.Add(streamId);
         return TallyOutcome.Applied;
     }
+
+    // The flow tally reads no device times: the refill's own payload dates the sample.
+    TallyOutcome IPartitionTally<FlowMember>.Apply(string streamId, long version, string type, string data, DateTimeOffset? deviceTime, bool clockSuspect) =>
+        Apply(streamId, version, type, data, clockSuspect);
 
     /// <summary>The pumps changed since the last call (to save), and forgets them.</summary>
     public IReadOnlyList<FlowMember> TakeChanged()

@@ -4,7 +4,7 @@ using NpgsqlTypes;
 namespace PumpFleet.ReadModels;
 
 /// <summary><c>pf_cohort_flow</c>: where the cohort flow tally grains keep their pumps between activations.</summary>
-public sealed class CohortFlowTallyStore(NpgsqlDataSource dataSource)
+public sealed class CohortFlowTallyStore(NpgsqlDataSource dataSource) : IPartitionTallyStore<FlowMember>
 {
     /// <summary>The saved pumps of one log partition (once, when its grain activates).</summary>
     public async Task<IReadOnlyList<FlowMember>> LoadAsync(int partition, CancellationToken ct = default)

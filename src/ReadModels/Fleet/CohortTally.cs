@@ -66,7 +66,7 @@ public enum TallyOutcome
 /// (<see cref="CohortProjection"/>): exposure from trusted device-event times only, anomalies of pump streams only.
 /// Pure: no I/O, not thread-safe (one grain owns it).
 /// </summary>
-public sealed class CohortTally
+public sealed class CohortTally : IPartitionTally<TallyMember>
 {
     private readonly Dictionary<string, TallyMember> _members = new(StringComparer.Ordinal);
     private readonly Dictionary<CohortKey, CohortTotals> _totals = [];

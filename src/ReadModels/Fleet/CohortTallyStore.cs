@@ -4,7 +4,7 @@ using NpgsqlTypes;
 namespace PumpFleet.ReadModels;
 
 /// <summary><c>pf_cohort_tally</c>: where the tally grains keep their pumps' contributions between activations.</summary>
-public sealed class CohortTallyStore(NpgsqlDataSource dataSource)
+public sealed class CohortTallyStore(NpgsqlDataSource dataSource) : IPartitionTallyStore<TallyMember>
 {
     /// <summary>The saved contributions of one log partition's pumps (once, when its tally grain activates).</summary>
     public async Task<IReadOnlyList<TallyMember>> LoadAsync(int partition, CancellationToken ct = default)
