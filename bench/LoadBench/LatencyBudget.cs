@@ -123,3 +123,78 @@ internal sealed record PgCounters(long Commits, long Inserts, long Updates, long
         return list;
     }
 }
+
+/// <summary>
+/// Where PostgreSQL's time per appended event goes (issue 15): <c>pg_stat_statements</c> (nested statements counted
+/// too, so a statement inside a function or trigger shows apart from its caller, whose time includes it) and
+/// <c>pg_stat_user_functions</c> (calls and own time of each function, the triggers' included), over one phase. Needs a
+/// server started with <c>statementStatistics</c> (LoadBench <c>--statement-stats</c>).
+/// </summary>
+internal sealed record PgStatements(Dictionary<string, (long Calls, double TotalMs, double SelfMs)> Functions)
+{
+    /// <summary>Empties pg_stat_statements (the whole server) and takes the functions' counters of the database.</summary>
+    public static async Task<PgStatements> StartAsync(string adminCs, string cs)
+    {
+        await using (var admin = NpgsqlDataSource.Create(adminCs))
+        {
+            await using var reset = admin.CreateCommand("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();");
+            await reset.ExecuteNonQueryAsync();
+        }
+
+        return await ReadFunctionsAsync(cs);
+    }
+
+    public static async Task<PgStatements> ReadFunctionsAsync(string cs)
+    {
+        await using var ds = NpgsqlDataSource.Create(cs);
+        await using var cmd = ds.CreateCommand("SELECT pg_stat_clear_snapshot(); SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions");
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.NextResultAsync();
+        var functions = new Dictionary<string, (long, double, double)>(StringComparer.Ordinal);
+        while (await r.ReadAsync())
+        {
+            functions[r.GetString(0)] = (r.GetInt64(1), r.GetDouble(2), r.GetDouble(3));
+        }
+
+        return new PgStatements(functions);
+    }
+
+    /// <summary>Prints the statements of <paramref name="database"/> and its functions since <paramref name="start"/>, per message and per event.</summary>
+    public static async Task PrintAsync(string adminCs, string cs, string database, PgStatements start, long messages, long events, string label)
+    {
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"PostgreSQL statements, {label} ({messages:N0} messages, {events:N0} events; execution time, not commits' WAL flushes; a nested statement's time is in its caller's too):"));
+        Console.WriteLine("| statement (first 100 characters) | top level | calls / message | rows / call | ms / call | µs / event |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|");
+        await using (var admin = NpgsqlDataSource.Create(adminCs))
+        {
+            await using var cmd = admin.CreateCommand("""
+                SELECT s.toplevel, s.calls, s.rows, s.total_exec_time, left(regexp_replace(s.query, '\s+', ' ', 'g'), 100)
+                FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+                WHERE d.datname = $1 ORDER BY s.total_exec_time DESC LIMIT 16
+                """);
+            cmd.Parameters.Add(new() { Value = database });
+            await using var r = await cmd.ExecuteReaderAsync();
+            while (await r.ReadAsync())
+            {
+                var calls = r.GetInt64(1);
+                var query = r.GetString(4).Replace("|", "\\|", StringComparison.Ordinal);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| `{query}` | {(r.GetBoolean(0) ? "yes" : "no")} | {calls / (double)messages:F2} | {r.GetInt64(2) / (double)Math.Max(1, calls):F1} | {r.GetDouble(3) / Math.Max(1, calls):F3} | {r.GetDouble(3) * 1000 / events:F1} |"));
+            }
+        }
+
+        var end = await ReadFunctionsAsync(cs);
+        Console.WriteLine();
+        Console.WriteLine("| function (triggers included) | calls / message | own time µs / event | total time µs / event |");
+        Console.WriteLine("|---|---:|---:|---:|");
+        foreach (var (name, (calls, total, self)) in end.Functions
+                     .Select(kv => (kv.Key, Delta: start.Functions.TryGetValue(kv.Key, out var s) ? (kv.Value.Calls - s.Calls, kv.Value.TotalMs - s.TotalMs, kv.Value.SelfMs - s.SelfMs) : kv.Value))
+                     .Where(x => x.Delta.Item1 > 0).OrderByDescending(x => x.Delta.Item3).Take(12))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {calls / (double)messages:F2} | {self * 1000 / events:F1} | {total * 1000 / events:F1} |"));
+        }
+    }
+}

@@ -18,6 +18,7 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --tracing off|unsampled|file: the platform without tracing (default), with a tracer provider that samples
 //       nothing, or with every span written to a file; `file` prints the latency budget of the fixed-rate phase
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
+//   ... -- --statement-stats: PostgreSQL's time per statement and per function (triggers too) per appended event
 //   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" [--rounds 3]: two
 //       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
 //   ... -- --million [--pumps 1000000 --hubs 500 --minutes 45]: a million registered pumps reporting hourly in real time (MillionRun.cs)
@@ -64,7 +65,10 @@ if (platformEnv.Count > 0 || connectionOptions.Length > 0)
 {
     Console.WriteLine($"Platform settings: {string.Join(", ", platformEnv.Select(kv => $"{kv.Key}={kv.Value}"))} {connectionOptions}".TrimEnd());
 }
-await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
+// --statement-stats: pg_stat_statements and function counters (a little overhead for every platform of the run), and a
+// table of PostgreSQL's time per statement per appended event over the fixed-rate phase (each platform's, when paired).
+var statementStats = args.Contains("--statement-stats");
+await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats);
 var compareEnv = args.Where(a => a.StartsWith("--compare-env:", StringComparison.Ordinal)).Select(a => a["--compare-env:".Length..].Split('=', 2)).ToList();
 var compareOptions = Arg("--compare-connection-options", "");
 if (compareEnv.Count > 0 || compareOptions.Length > 0)
@@ -104,13 +108,28 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     await loadA.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500); // warm-up: activations, pairing, JIT
     await loadB.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);
     var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load)>();
+    var messages = new Dictionary<string, long> { ["A"] = 0, ["B"] = 0 };
+    var countersA0 = await PgCounters.ReadAsync(Cs("loadbench_a", ""));
+    var countersB0 = await PgCounters.ReadAsync(Cs("loadbench_b", ""));
+    var statementsA = statementStats ? await PgStatements.StartAsync(pg.ConnectionString(), Cs("loadbench_a", "")) : null;
+    var statementsB = statementStats ? await PgStatements.ReadFunctionsAsync(Cs("loadbench_b", "")) : null;
     for (var round = 1; round <= rounds; round++)
     {
         foreach (var which in round % 2 == 1 ? new[] { "A", "B" } : ["B", "A"])
         {
             var r = await (which == "A" ? loadA : loadB).RunAsync(phase, fixedRate);
+            messages[which] += r.LatenciesMs.Length;
             rows.Add((round, which, r.EventsPerSecond, P(r.LatenciesMs, 0.50), P(r.LatenciesMs, 0.99), File.ReadAllText("/proc/loadavg").Split(' ')[0]));
         }
+    }
+
+    await Task.Delay(TimeSpan.FromSeconds(1.5)); // PostgreSQL publishes backends' counters at most once a second
+    var countersA1 = await PgCounters.ReadAsync(Cs("loadbench_a", ""));
+    var countersB1 = await PgCounters.ReadAsync(Cs("loadbench_b", ""));
+    if (statementsA is not null && statementsB is not null)
+    {
+        await PgStatements.PrintAsync(pg.ConnectionString(), Cs("loadbench_a", ""), "loadbench_a", statementsA, messages["A"], messages["A"] * perMessage, "platform A, all rounds");
+        await PgStatements.PrintAsync(pg.ConnectionString(), Cs("loadbench_b", ""), "loadbench_b", statementsB, messages["B"], messages["B"] * perMessage, "platform B, all rounds");
     }
 
     await loadA.DisposeAsync();
@@ -139,6 +158,10 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| events/s | {Median(perRound.Select(x => x.A.Rate)):N0} | {Median(perRound.Select(x => x.B.Rate)):N0} | {Median(perRound.Select(x => x.B.Rate / x.A.Rate)):F2} |"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p50 (ms) | {Median(perRound.Select(x => x.A.P50)):F1} | {Median(perRound.Select(x => x.B.P50)):F1} | {Median(perRound.Select(x => x.B.P50 / x.A.P50)):F2} |"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p99 (ms) | {Median(perRound.Select(x => x.A.P99)):F1} | {Median(perRound.Select(x => x.B.P99)):F1} | {Median(perRound.Select(x => x.B.P99 / x.A.P99)):F2} |"));
+    // Each platform's own database, over all its rounds (warm-up excluded): its transactions and row writes per message.
+    string PerMessage(PgCounters c0, PgCounters c1, long n) => string.Create(CultureInfo.InvariantCulture,
+        $"{(c1.Commits - c0.Commits) / (double)n:F2} transactions, {(c1.Inserts - c0.Inserts) / (double)n:F2} rows inserted, {(c1.Updates - c0.Updates) / (double)n:F2} updated, {(c1.WalBytes - c0.WalBytes) / (double)n:N0} WAL bytes (server-wide)");
+    Console.WriteLine($"| PostgreSQL per message | {PerMessage(countersA0, countersA1, Math.Max(1, messages["A"]))} | {PerMessage(countersB0, countersB1, Math.Max(1, messages["B"]))} | |");
     return 0;
 }
 
@@ -199,12 +222,19 @@ var cpu0 = CpuSeconds(platform.Id);
 var pgCpu0 = PostgresCpuSeconds(pg.DataDirectory);
 var pg0 = await PgCounters.ReadAsync(pg.ConnectionString());
 var tables0 = await PgCounters.TablesAsync(pg.ConnectionString());
+var statements0 = statementStats ? await PgStatements.StartAsync(pg.ConnectionString(), pg.ConnectionString()) : null;
 var fixedFrom = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
 var fixedRun = await load.RunAsync(phase, fixedRate);
 var fixedTo = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
 await Task.Delay(TimeSpan.FromSeconds(1.5)); // PostgreSQL publishes backends' counters at most once a second
 var pg1 = await PgCounters.ReadAsync(pg.ConnectionString());
 var tables1 = await PgCounters.TablesAsync(pg.ConnectionString());
+if (statements0 is not null)
+{
+    await PgStatements.PrintAsync(pg.ConnectionString(), pg.ConnectionString(), "postgres", statements0, fixedRun.LatenciesMs.Length,
+        fixedRun.LatenciesMs.Length * (long)perMessage, $"offered-rate phase ({fixedRate:N0} events/s)");
+}
+
 results.Add(($"platform, offered {fixedRate:N0} events/s", fixedRun.EventsPerSecond, fixedRun.LatenciesMs));
 var satRun = await load.RunAsync(phase, targetEventsPerSecond: 0);
 results.Add(("platform, saturation", satRun.EventsPerSecond, satRun.LatenciesMs));

@@ -31,6 +31,13 @@ public sealed class GroupCommitOptions
     /// queued during the previous commit, which adds no latency at low load. Default: 0.
     /// </summary>
     public TimeSpan Linger { get; set; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// Append a group with one statement (migration 043: no subtransaction, one firing of the event table's statement
+    /// triggers per group) and fall back to one subtransaction per stream (042) only for a group whose statement
+    /// fails. False always takes the per-stream path (kept to measure the two against each other). Default: true.
+    /// </summary>
+    public bool SetBased { get; set; } = true;
 }
 
 /// <summary>Checks <see cref="GroupCommitOptions"/> at start-up (registered with <c>ValidateOnStart</c>).</summary>

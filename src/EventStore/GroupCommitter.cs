@@ -16,9 +16,17 @@ namespace PumpFleet.EventStore;
 /// </summary>
 public sealed class GroupCommitter : IAsyncDisposable, IDisposable
 {
-    private const string Sql = """
+    // The exact path (042): a subtransaction per stream, so one stream's error is that stream's alone.
+    private const string PerStreamSql = """
         SELECT stream_ord, inserted, error_state, error_message
         FROM pf_append_streams($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        """;
+
+    // The fast path (043): one INSERT for the whole group, no subtransaction; any error fails the statement as a whole
+    // (nothing stored) and the group is run again on the exact path.
+    private const string SetBasedSql = """
+        SELECT stream_ord, inserted, error_state, error_message
+        FROM pf_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         """;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -96,7 +104,14 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Appends one group in one transaction on a connection of its own and completes each request.</summary>
-    internal static async Task ExecuteAsync(NpgsqlDataSource dataSource, IReadOnlyList<Request> group, EventStoreInstruments? instruments, CancellationToken ct)
+    /// <remarks>
+    /// With <paramref name="setBased"/> the group is appended by one statement (043) when no stream is in it twice;
+    /// if that statement fails (a concurrent writer got between its check and its INSERT, a duplicate event id or seq,
+    /// a payload that is not JSON, …) nothing of it was stored, and the group runs again through the per-stream
+    /// function (042), which tells each stream its own outcome.
+    /// </remarks>
+    internal static async Task ExecuteAsync(
+        NpgsqlDataSource dataSource, IReadOnlyList<Request> group, EventStoreInstruments? instruments, bool setBased, CancellationToken ct)
     {
         // Streams in a stable order by id: two groups that share streams (only a stale duplicate activation does that)
         // then take their row locks in the same order and cannot deadlock; one stream's appends keep their order.
@@ -151,27 +166,49 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
         try
         {
             await using var conn = await dataSource.OpenConnectionAsync(ct);
-            await using (var cmd = new NpgsqlCommand(Sql, conn)
+            // Sorted by id above, so a stream in the group twice has adjacent entries.
+            var fast = setBased && !streams.Where((s, i) => i > 0 && string.Equals(s, streams[i - 1], StringComparison.Ordinal)).Any();
+            if (fast)
             {
-                Parameters =
+                try
                 {
-                    new() { Value = streams },
-                    new() { Value = expected },
-                    new() { Value = counts },
-                    new() { Value = ids },
-                    new() { Value = types },
-                    new() { Value = seqs },
-                    new() { Value = ats, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz },
-                    new() { Value = recvs, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz },
-                    new() { Value = suspects },
-                    new() { Value = datas },
-                    new() { Value = metas, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
-                    new() { Value = schemas, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer },
-                    new() { Value = states, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
-                    new() { Value = keepUntil, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz },
-                },
-            })
+                    await RunAsync(SetBasedSql);
+                }
+                catch (PostgresException e) when (conn.State == System.Data.ConnectionState.Open)
+                {
+                    // The statement failed as a whole, in autocommit: nothing of the group is stored.
+                    activity?.SetTag("pumpfleet.group_fallback", e.SqlState);
+                    fast = false;
+                }
+            }
+
+            if (!fast)
             {
+                await RunAsync(PerStreamSql);
+            }
+
+            async Task RunAsync(string sql)
+            {
+                await using var cmd = new NpgsqlCommand(sql, conn)
+                {
+                    Parameters =
+                    {
+                        new() { Value = streams },
+                        new() { Value = expected },
+                        new() { Value = counts },
+                        new() { Value = ids },
+                        new() { Value = types },
+                        new() { Value = seqs },
+                        new() { Value = ats, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz },
+                        new() { Value = recvs, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz },
+                        new() { Value = suspects },
+                        new() { Value = datas },
+                        new() { Value = metas, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+                        new() { Value = schemas, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer },
+                        new() { Value = states, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+                        new() { Value = keepUntil, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz },
+                    },
+                };
                 await using var r = await cmd.ExecuteReaderAsync(ct);
                 while (await r.ReadAsync(ct))
                 {
@@ -268,7 +305,7 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
 
                 if (group.Count > 0)
                 {
-                    await ExecuteAsync(_dataSource, group, _instruments, CancellationToken.None);
+                    await ExecuteAsync(_dataSource, group, _instruments, _options.SetBased, CancellationToken.None);
                 }
             }
         }

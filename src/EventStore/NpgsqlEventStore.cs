@@ -138,7 +138,7 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
 
         var request = new GroupCommitter.Request(append, activity);
         request.TryStart();
-        await GroupCommitter.ExecuteAsync(dataSource, [request], instruments, ct);
+        await GroupCommitter.ExecuteAsync(dataSource, [request], instruments, setBased: true, ct);
         // Completed by ExecuteAsync above, which never leaves a request pending.
 #pragma warning disable VSTHRD003
         return await request.Completion.Task;

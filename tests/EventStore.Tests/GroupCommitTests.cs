@@ -50,7 +50,105 @@ public sealed class GroupCommitTests(PostgresFixture pg) : EventStoreTestBase(pg
     }
 
     // One writer and a long linger: appends started together share one transaction.
-    private GroupCommitter Grouping() => new(DataSource, new GroupCommitOptions { Writers = 1, MaxStreams = 60, Linger = TimeSpan.FromMilliseconds(50) });
+    private GroupCommitter Grouping(bool setBased = true) =>
+        new(DataSource, new GroupCommitOptions { Writers = 1, MaxStreams = 60, Linger = TimeSpan.FromMilliseconds(50), SetBased = setBased });
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task OneGroup_ConflictInOneStream_FailsOnlyThatStream_OnEitherPath(bool setBased)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (a, b, c, d) = (NewStream(), NewStream(), NewStream(), NewStream());
+        await Store.AppendAsync(b, 0, [Evt(1)], ct);
+        await Store.AppendAsync(d, 0, [Evt(1), Evt(2)], ct);
+        await using var committer = Grouping(setBased);
+
+        var ok = committer.AppendAsync(new StreamAppend(a, 0, [Evt(1), Evt(2)]), ct);
+        var stale = committer.AppendAsync(new StreamAppend(b, 0, [Evt(2)]), ct);     // b is at 1
+        var ahead = committer.AppendAsync(new StreamAppend(c, 5, [Evt(1)]), ct);     // c is empty
+        var next = committer.AppendAsync(new StreamAppend(d, 2, [Evt(3)]), ct);
+
+        Assert.Equal(2, (await ok).NextExpectedVersion);
+        Assert.Equal(3, (await next).NextExpectedVersion);
+        Assert.Equal(b, (await Assert.ThrowsAsync<WrongExpectedVersionException>(() => stale)).StreamId);
+        Assert.Equal(c, (await Assert.ThrowsAsync<WrongExpectedVersionException>(() => ahead)).StreamId);
+        Assert.Equal(2, (await ReadAsync(a)).Count);
+        Assert.Single(await ReadAsync(b));
+        Assert.Empty(await ReadAsync(c));
+        Assert.Equal(3, (await ReadAsync(d)).Count);
+        Assert.Equal((await ReadAsync(a))[0].TransactionId, (await ReadAsync(d))[2].TransactionId);
+        Assert.Empty((await new ChainVerifier(DataSource).VerifyAsync(ct: ct)).Breaks);
+    }
+
+    // The set-based statement cannot see this conflict before its INSERT (the stream's head is where the caller
+    // expects it; only the event id repeats one already stored), so the statement fails as a whole and the group
+    // runs again stream by stream: the others commit, the offender gets its own error.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task OneGroup_RepeatedEventIdAtTheHead_FailsOnlyThatStream(bool setBased)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (a, b, c) = (NewStream(), NewStream(), NewStream());
+        var stored = Evt(1);
+        await Store.AppendAsync(b, 0, [stored], ct);
+        await using var committer = Grouping(setBased);
+
+        var first = committer.AppendAsync(new StreamAppend(a, 0, [Evt(1)]), ct);
+        var repeat = committer.AppendAsync(new StreamAppend(b, 1, [Evt(2), stored with { Seq = null, DeviceTime = null }]), ct);
+        var third = committer.AppendAsync(new StreamAppend(c, 0, [Evt(1), Evt(2), Evt(3)], new SnapshotWrite(1, """{"n":3}""", null)), ct);
+
+        Assert.Equal(1, (await first).NextExpectedVersion);
+        Assert.Equal(3, (await third).NextExpectedVersion);
+        Assert.Equal(b, (await Assert.ThrowsAsync<WrongExpectedVersionException>(() => repeat)).StreamId);
+        Assert.Single(await ReadAsync(b));
+        Assert.Equal(3, (await Store.LoadSnapshotAsync(c, ct))?.Version);
+        Assert.Empty((await new ChainVerifier(DataSource).VerifyAsync(ct: ct)).Breaks);
+    }
+
+    // Two committers (two silos, or a stale activation) race for the same version of one stream inside groups of
+    // other streams: one wins that stream, the other's caller gets a concurrency error, and every other stream of
+    // both groups commits, whichever path each group took.
+    [Fact]
+    public async Task TwoCommitters_RaceForOneStream_OneWins_TheirOtherStreamsCommit()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var left = Grouping();
+        await using var right = Grouping();
+        for (var round = 0; round < 10; round++)
+        {
+            var contested = NewStream();
+            var others = Enumerable.Range(0, 6).Select(_ => NewStream()).ToArray();
+            var appends = new List<Task<AppendResult>>();
+            appends.AddRange(others.Take(3).Select(s => left.AppendAsync(new StreamAppend(s, 0, [Evt(1), Evt(2)]), ct)));
+            var l = left.AppendAsync(new StreamAppend(contested, 0, [Evt(1)]), ct);
+            var r = right.AppendAsync(new StreamAppend(contested, 0, [Evt(1)]), ct);
+            appends.AddRange(others.Skip(3).Select(s => right.AppendAsync(new StreamAppend(s, 0, [Evt(1)]), ct)));
+
+            await Task.WhenAll(appends);
+            var outcomes = await Task.WhenAll(new[] { l, r }.Select(async t =>
+            {
+                try
+                {
+                    return (await t).NextExpectedVersion;
+                }
+                catch (WrongExpectedVersionException e) when (e.StreamId == contested)
+                {
+                    return -1;
+                }
+            }));
+
+            Assert.Equal([-1, 1], outcomes.Order());
+            Assert.Single(await ReadAsync(contested));
+            foreach (var s in others)
+            {
+                Assert.NotEmpty(await ReadAsync(s));
+            }
+        }
+
+        Assert.Empty((await new ChainVerifier(DataSource).VerifyAsync(ct: ct)).Breaks);
+    }
 
     [Fact]
     public async Task Retry_OfACommittedAppend_IsAlreadyStored_AndStoresNothing()
@@ -120,12 +218,14 @@ public sealed class GroupCommitTests(PostgresFixture pg) : EventStoreTestBase(pg
     /// lose an acknowledged event, never store one twice, keep each stream's versions contiguous in append order, and
     /// report each conflict to the caller whose append it was (a refused append stores none of its events).
     /// </summary>
-    [Fact]
-    public async Task Property_ConcurrentMixedAppends_NoLossNoDuplicatesPerStreamOrder()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Property_ConcurrentMixedAppends_NoLossNoDuplicatesPerStreamOrder(bool setBased)
     {
         var ct = TestContext.Current.CancellationToken;
         var random = new Random(Seed);
-        await using var committer = new GroupCommitter(DataSource, new GroupCommitOptions { Writers = 2, MaxStreams = 6, Linger = TimeSpan.FromMilliseconds(1) });
+        await using var committer = new GroupCommitter(DataSource, new GroupCommitOptions { Writers = 2, MaxStreams = 6, Linger = TimeSpan.FromMilliseconds(1), SetBased = setBased });
         var streams = Enumerable.Range(0, 5).Select(_ => NewStream()).ToArray();
         var committed = streams.ToDictionary(s => s, _ => new List<Guid>()); // the model: each stream's ids in version order
         var batches = new List<(string Stream, EventToAppend[] Events)>();    // every batch that succeeded, to retry

@@ -91,6 +91,24 @@ public sealed class PartitioningTests(PostgresFixture pg) : EventStoreTestBase(p
         Assert.Equal(2, (await ReadAsync(s)).Count);
     }
 
+    // Receive times are the servers' clocks, so a later append can carry an earlier month than a row already stored
+    // (skew between silos, a commit delayed across midnight): the repeat lands in an earlier partition and must still
+    // be refused, by the statement check (043 checks every month but the row's own, which its partition's index covers).
+    [Fact]
+    public async Task ASeqOrEventIdStoredInALaterPartition_IsNeverStoredTwice()
+    {
+        var s = NewStream();
+        var id = Guid.NewGuid();
+        await Store.AppendAsync(s, 0, [At(NextMonth, 5, id)], Ct);
+
+        await Assert.ThrowsAsync<WrongExpectedVersionException>(() => Store.AppendAsync(s, 1, [At(ThisMonth, 5)], Ct));
+        Assert.True((await Store.AppendAsync(s, 1, [At(LastMonth, 6, id)], Ct)).AlreadyStored);
+        await Assert.ThrowsAsync<WrongExpectedVersionException>(() => Store.AppendAsync(s, 1, [At(NextMonth, 6), At(ThisMonth, 5)], Ct));
+        Assert.Single(await ReadAsync(s));
+        await Store.AppendAsync(s, 1, [At(ThisMonth, 6)], Ct);
+        Assert.Equal(2, (await ReadAsync(s)).Count);
+    }
+
     [Fact]
     public async Task ConcurrentWriters_OfOneVersion_InDifferentPartitions_ExactlyOneWins()
     {
