@@ -12,14 +12,14 @@ using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 using PumpFleet.Grains;
 
-// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1 --idle 1 --pool 0]
+// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1 --idle 1 --pool 0 --hold 120]
 // Each pump's strings (hub id, device, drug, phase, …) are fresh copies, as the gateway's JSON parser makes them for
 // every message; --pool 0 turns off the shared copies the pump state keeps of them (Domain's ValuePool), the
 // baseline of issue 15's memory work, measured in the same build.
 // --day 1: a second batch with a day of hourly dose reports; --gap 1: that batch leaves one seq out, so every pump
 // keeps its fold window open (issue 13: the events since the gap and a checkpoint, until the seq arrives).
 // --idle 1: then deactivates every pump (as idle collection does) and reactivates each with a state read, timing both
-// and the CPU they take. Every run also reports the CPU per pump of the feed and the event table's bytes per pump
+// and the CPU they take. --hold N: keeps the silo up N seconds after the measurement, for a heap dump (dotnet-gcdump). Every run also reports the CPU per pump of the feed and the event table's bytes per pump
 // (and, with --day, per pump-day: the growth from the day's batch).
 var pumps = Arg("--pumps", 100_000);
 var concurrency = Arg("--concurrency", 64);
@@ -112,6 +112,14 @@ if (idle)
     var (heap2, _) = Measure();
     Console.WriteLine($"| deactivate all (ForceActivationCollection) | {deactTime.TotalSeconds:N1} s ({pumps / deactTime.TotalSeconds:N0} pumps/s), silo CPU {deactCpu.TotalMilliseconds / pumps:N2} ms per pump; heap then {(heapIdle - heap0) / (double)pumps:N0} bytes per pump, working set {(wsIdle - ws0) / (double)pumps:N0} |");
     Console.WriteLine($"| reactivate all by a state read | {reactTime.TotalSeconds:N1} s ({pumps / reactTime.TotalSeconds:N0} pumps/s), silo CPU {reactCpu.TotalMilliseconds / pumps:N2} ms per pump; heap growth per pump after {(heap2 - heap0) / (double)pumps:N0} bytes |");
+}
+
+var hold = Arg("--hold", 0);
+if (hold > 0)
+{
+    // Time to take a heap dump of the live activations (dotnet-gcdump collect -p PID; docs/benchmarks.md).
+    Console.WriteLine($"Holding {hold} s for a heap dump: pid {Environment.ProcessId}");
+    await Task.Delay(TimeSpan.FromSeconds(hold));
 }
 
 await host.StopAsync();

@@ -89,7 +89,11 @@ internal static class MillionRun
             ["Gateway__Hubs__HashConcurrency"] = "2",
             ["Gateway__Mqtt__ConnectTimeout"] = "00:01:00",
         };
-        using var platform = StartPlatform(siloDll, platformEnv);
+        // The platform's whole log (Warning and above) goes to a file, exceptions included: the console shows only the
+        // lines that say a hub or the process is in trouble, without their cause.
+        var platformLog = Path.Combine(Path.GetTempPath(), $"pumpfleet-million-{run}-platform.log");
+        Console.WriteLine($"Platform log: {platformLog}");
+        using var platform = StartPlatform(siloDll, platformEnv, platformLog);
         // A failed run (an exception anywhere below) must not leave the platform running on the shared machine.
         try
         {
@@ -136,7 +140,8 @@ internal static class MillionRun
                     await Task.Delay(TimeSpan.FromSeconds(attempt), ct); // ServerBusy while the verification budget refills
                 }
             });
-            Console.WriteLine(Inv($"{hubs:N0} hubs connected in {connect.Elapsed.TotalSeconds:N1} s"));
+            var mConnected = await ScrapeAsync(http, metricsUrl);
+            Console.WriteLine(Inv($"{hubs:N0} hubs connected in {connect.Elapsed.TotalSeconds:N1} s; gateway dependency failures so far {mConnected.DependencyFailures:N0}; load average {LoadAverage()}"));
 
             // 4. Real time: pump i's first report is due at i / rate; open loop (a late platform does not slow the hubs,
             // the lag is recorded), at most 32 publishes in flight per hub.
@@ -216,8 +221,8 @@ internal static class MillionRun
             var peakActive = 0.0;
             Metrics? atPeak = null;
             var reported = 0;
-            Console.WriteLine("| minute | reports sent | acked | failed | max lag (s) | platform CPU (of one core) | PostgreSQL CPU | GC heap (MiB) | RSS (MiB) | pumps active | heap per active pump (B) | p50 / p99 this minute (ms) |");
-            Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            Console.WriteLine("| minute | reports sent | acked | failed | max lag (s) | platform CPU (of one core) | PostgreSQL CPU | GC heap (MiB) | RSS (MiB) | pumps active | heap per active pump (B) | p50 / p99 this minute (ms) | dependency failures | load average |");
+            Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|");
             while (sw.Elapsed < duration && reported < pumps)
             {
                 var wait = TimeSpan.FromSeconds(reported / rate) - sw.Elapsed;
@@ -259,7 +264,7 @@ internal static class MillionRun
                         (peakActive, atPeak) = (m.ActivePumps, m);
                     }
 
-                    Console.WriteLine(Inv($"| {at.TotalMinutes:N0} | {sent:N0} | {Interlocked.Read(ref acked):N0} | {Interlocked.Read(ref failed):N0} | {maxLagS:N1} | {(cpu - lastCpu) / span:P0} | {(pgCpu - lastPgCpu) / span:P0} | {m.HeapBytes / 1048576.0:N0} | {Rss(platform.Id):N0} | {m.ActivePumps:N0} | {perPump:N0} | {P(lat, 0.5):N1} / {P(lat, 0.99):N1} |"));
+                    Console.WriteLine(Inv($"| {at.TotalMinutes:N0} | {sent:N0} | {Interlocked.Read(ref acked):N0} | {Interlocked.Read(ref failed):N0} | {maxLagS:N1} | {(cpu - lastCpu) / span:P0} | {(pgCpu - lastPgCpu) / span:P0} | {m.HeapBytes / 1048576.0:N0} | {Rss(platform.Id):N0} | {m.ActivePumps:N0} | {perPump:N0} | {P(lat, 0.5):N1} / {P(lat, 0.99):N1} | {m.DependencyFailures:N0} | {LoadAverage()} |"));
                     (lastCpu, lastPgCpu, lastAt) = (cpu, pgCpu, at);
                 }
             }
@@ -336,14 +341,14 @@ internal static class MillionRun
         }
     }
 
-    private sealed record Metrics(double HeapBytes, double ActivePumps);
+    private sealed record Metrics(double HeapBytes, double ActivePumps, double DependencyFailures);
 
     // The platform's own Prometheus endpoint: the runtime's heap after the last collection (all generations) and the
     // silo's active pump grains.
     private static async Task<Metrics> ScrapeAsync(HttpClient http, string url)
     {
         var text = await http.GetStringAsync(url);
-        double heap = 0, active = 0;
+        double heap = 0, active = 0, dependency = 0;
         foreach (var line in text.Split('\n'))
         {
             if (line.StartsWith("dotnet_gc_last_collection_heap_size_bytes", StringComparison.Ordinal))
@@ -354,9 +359,13 @@ internal static class MillionRun
             {
                 active += Value(line);
             }
+            else if (line.StartsWith("pumpfleet_gateway_dependency_failures", StringComparison.Ordinal))
+            {
+                dependency += Value(line);
+            }
         }
 
-        return new Metrics(heap, active);
+        return new Metrics(heap, active, dependency);
         static double Value(string line) => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
     }
 
@@ -388,8 +397,17 @@ internal static class MillionRun
         return p.ExitCode == 0 ? sw.Elapsed : throw new InvalidOperationException($"silo {string.Join(' ', args)} exited {p.ExitCode}");
     }
 
-    private static Process StartPlatform(string dll, Dictionary<string, string> env)
+    private static Process StartPlatform(string dll, Dictionary<string, string> env, string logPath)
     {
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        void Log(string line)
+        {
+            lock (log)
+            {
+                log.WriteLine(line);
+            }
+        }
+
         var psi = new ProcessStartInfo("dotnet", [dll]) { WorkingDirectory = Path.GetDirectoryName(dll)!, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var (k, v) in env)
         {
@@ -399,8 +417,29 @@ internal static class MillionRun
         var p = Process.Start(psi)!;
         // Only what says a hub or the process is in trouble (the run's own start logs warnings of fleet jobs that
         // find the cluster still starting; the full log is not kept).
-        p.OutputDataReceived += (_, e) => { if (e.Data is { } d && (d.Contains("not acknowledged", StringComparison.Ordinal) || d.StartsWith("crit", StringComparison.Ordinal) || d.Contains("OutOfMemory", StringComparison.Ordinal))) Console.Error.WriteLine("platform: " + d); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is { } d && (d.Contains("Unhandled", StringComparison.Ordinal) || d.Contains("OutOfMemory", StringComparison.Ordinal))) Console.Error.WriteLine("platform: " + d); };
+        p.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is { } d)
+            {
+                Log(d);
+                if (d.Contains("not acknowledged", StringComparison.Ordinal) || d.StartsWith("crit", StringComparison.Ordinal) || d.Contains("OutOfMemory", StringComparison.Ordinal))
+                {
+                    Console.Error.WriteLine("platform: " + d);
+                }
+            }
+        };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } d)
+            {
+                Log("stderr: " + d);
+                if (d.Contains("Unhandled", StringComparison.Ordinal) || d.Contains("OutOfMemory", StringComparison.Ordinal))
+                {
+                    Console.Error.WriteLine("platform: " + d);
+                }
+            }
+        };
+
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return p;

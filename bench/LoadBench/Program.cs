@@ -47,7 +47,8 @@ foreach (var kv in args.Where(a => a.StartsWith("--env:", StringComparison.Ordin
     platformEnv[kv[0]] = kv[1]; // e.g. --env:PumpFleet__Grains__GroupCommit=false, to compare settings in one build
 }
 var repoRoot = FindRepoRoot();
-var siloDll = Path.Combine(repoRoot, "src/Silo/bin/Release/net10.0/PumpFleet.Silo.dll");
+// --silo-dll PATH: a copy of the Release silo elsewhere, so that a long run (--million) is not disturbed by rebuilds.
+var siloDll = Arg("--silo-dll", Path.Combine(repoRoot, "src/Silo/bin/Release/net10.0/PumpFleet.Silo.dll"));
 if (!File.Exists(siloDll))
 {
     Console.Error.WriteLine($"{siloDll} not found: run `dotnet build -c Release src/Silo` first.");

@@ -187,4 +187,61 @@ public sealed class PumpStateTests
         Assert.Equal(json, System.Text.Json.JsonSerializer.Serialize(back, SnapshotJson.Options));
         Assert.Equal(System.Text.Json.JsonSerializer.Serialize(s.ToView()), System.Text.Json.JsonSerializer.Serialize(back.ToView()));
     }
+
+    [Fact]
+    public void Snapshot_OfAPumpWithoutAlarmsOrAnomalies_KeepsItsShape()
+    {
+        // The dictionaries are allocated at their first entry only (issue 15, memory per pump); a snapshot still
+        // writes them as {} (older builds read it), and one read back behaves as a pump that never had any.
+        var s = Fold([new PumpPaired { At = T0, HubId = "H1" }, Continuous(1, T0, 0.5), Dose(2, T0, T0.AddDays(1), 0.5)]);
+
+        var json = System.Text.Json.JsonSerializer.Serialize(s, SnapshotJson.Options);
+        Assert.Contains("\"activeAlarms\":{}", json, StringComparison.Ordinal);
+        Assert.Contains("\"alarmChangedAt\":{}", json, StringComparison.Ordinal);
+        Assert.Contains("\"anomalies\":{}", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("anomalyRecords", json, StringComparison.Ordinal);   // the non-allocating readers are not state
+        Assert.DoesNotContain("hasActiveAlarms", json, StringComparison.Ordinal);
+        var back = System.Text.Json.JsonSerializer.Deserialize<PumpState>(json, SnapshotJson.Options)!;
+        Assert.False(back.HasActiveAlarms);
+        Assert.Empty(back.AnomalyRecords);
+        Assert.Null(back.AnomalyOfKind("silent"));
+        Assert.Equal(PumpStatuses.Ok, back.Status);
+        Assert.Equal(json, System.Text.Json.JsonSerializer.Serialize(back, SnapshotJson.Options));
+
+        // An alarm raised and cleared again leaves an empty dictionary behind: the same snapshot as never raised.
+        back.Apply(new AlarmRaised { Seq = 3, At = T0.AddDays(1), Code = "LOW_RESERVOIR", Severity = "non-critical" }, new EventEnvelope(4, 3, T0.AddDays(1), false));
+        Assert.True(back.HasActiveAlarms);
+        Assert.True(back.TryGetAlarm("LOW_RESERVOIR", out var alarm));
+        Assert.Equal("non-critical", alarm.Severity);
+        back.Apply(new AlarmCleared { Seq = 4, At = T0.AddDays(1).AddHours(1), Code = "LOW_RESERVOIR" }, new EventEnvelope(5, 4, T0.AddDays(1), false));
+        Assert.False(back.HasActiveAlarms);
+        Assert.False(back.TryGetAlarm("LOW_RESERVOIR", out _));
+    }
+
+    [Fact]
+    public void Prescription_IsKeptWithSharedValues_EqualToTheEvent_AndFoldedOnceBySafety()
+    {
+        // Two pumps' prescriptions parsed from two messages: distinct string instances with equal values.
+        PrescriptionSet Rx(long seq, DateTimeOffset at) => new()
+        {
+            Seq = seq, At = at, Drug = new string("morphine".AsSpan()), Mode = new string("continuous".AsSpan()), RateMlPerDay = 0.5,
+            Concentration = new Concentration { Value = 25, Unit = new string("mg/mL".AsSpan()) },
+        };
+        var rx1 = Rx(1, T0);
+        var a = Fold([rx1], serial: "P1");
+        var b = Fold([Rx(1, T0)], serial: "P2");
+
+        Assert.Equal(rx1, a.Prescription);
+        Assert.Same(a.Prescription!.Drug, b.Prescription!.Drug);
+        Assert.Same(a.Prescription.Mode, b.Prescription.Mode);
+        Assert.Same(a.Prescription.Concentration, b.Prescription.Concentration);
+        Assert.Equal(1, a.Detectors.Safety.PrescriptionsSeen);
+
+        // A newer prescription is folded by the safety detector, a late older one is not (it is not in force).
+        a.Apply(Rx(2, T0.AddDays(2)), new EventEnvelope(2, 2, T0.AddDays(2), false));
+        a.Apply(Rx(3, T0.AddDays(1)), new EventEnvelope(3, 3, T0.AddDays(2), false));
+        Assert.Equal(2, a.Detectors.Safety.PrescriptionsSeen);
+        Assert.Equal(T0.AddDays(2), a.Prescription.At);
+    }
 }
+

@@ -108,7 +108,7 @@ public static class AnomalyEngine
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(verdict);
         ArgumentNullException.ThrowIfNull(events);
-        var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == verdict.Kind);
+        var open = state.AnomalyOfKind(verdict.Kind);
         if (verdict.Finding is { } f)
         {
             if (open is not null && Rank(f.Severity) <= Rank(open.Severity))

@@ -1,3 +1,5 @@
+using PumpFleet.Domain.Pumps;
+
 namespace PumpFleet.Domain.Detection;
 
 /// <summary>
@@ -10,8 +12,12 @@ public sealed class BatteryTrend
     public const double TimeConstantDays = 60;
 
     /// <summary>Origin of the time axis (first report), for numerical conditioning.</summary>
-    public DateTimeOffset? Origin { get; set; }
-    public DateTimeOffset? LastAt { get; set; }
+    public DateTimeOffset? Origin { get => _origin; set => _origin = value; }
+
+    private OptionalTime _origin;
+    public DateTimeOffset? LastAt { get => _lastAt; set => _lastAt = value; }
+
+    private OptionalTime _lastAt;
     public long Reports { get; set; }
     public double Sw { get; set; }
     public double St { get; set; }

@@ -67,7 +67,9 @@ public sealed class DetectorState
             case RefillPerformed x:
                 Safety.OnRefill(x, firstRefillOfPump: Refill.Refills == 0);
                 break;
-            case PrescriptionSet x when ReferenceEquals(state.Prescription, x):
+            // Applied (the newest): the state keeps an equal copy with shared strings (ValuePool), and no other
+            // stored event equals it (a device seq is stored once).
+            case PrescriptionSet x when Equals(state.Prescription, x):
                 Safety.OnPrescription(x);
                 break;
         }

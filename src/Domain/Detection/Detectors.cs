@@ -20,13 +20,13 @@ public static class Detectors
     {
         const string kind = AnomalyKinds.FlowStall;
         var stall = state.Detectors.Stall;
-        var alarm = state.ActiveAlarms.TryGetValue("MOTOR_STALL", out var a) ? a : null;
+        var alarm = state.TryGetAlarm("MOTOR_STALL", out var a) ? a : null;
         var stopped = DeliveryStates.IsStopped(state.DeliveryState) && state.StopReason == "stall";
         var motor = state.Motor == "stalled" && (stall.LastHealthyAt is null || state.StatusAt > stall.LastHealthyAt);
         var zero = stall.ConsecutiveZeroIntervals > 0;
         if (!(alarm is not null || stopped || motor || zero))
         {
-            var open = state.Anomalies.Values.FirstOrDefault(x => x.Kind == kind);
+            var open = state.AnomalyOfKind(kind);
             return open is not null && stall.LastHealthyAt > open.DetectedAt ? Verdict.Clear(kind) : Verdict.None(kind);
         }
 
@@ -97,7 +97,7 @@ public static class Detectors
         var kind = over ? AnomalyKinds.OverInfusion : AnomalyKinds.UnderInfusion;
         var flow = state.Detectors.Flow;
         var refill = state.Detectors.Refill;
-        var open = state.Anomalies.Values.FirstOrDefault(x => x.Kind == kind);
+        var open = state.AnomalyOfKind(kind);
         var noise = o.LevelNoiseMl(flow.NoiseCount, flow.NoiseVariance);
 
         // The CUSUM's noise: two end points of the EWMA, each with variance σ²·λ/(2−λ).
@@ -238,7 +238,7 @@ public static class Detectors
             }, refillAt);
         }
 
-        var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
+        var open = state.AnomalyOfKind(kind);
         return open is not null && refillAt > open.DetectedAt && !beyondPocket && !beyondBand
                && !(r.FillDeficitMl > pocket)
             ? Verdict.Clear(kind)
@@ -311,7 +311,7 @@ public static class Detectors
         var horizon = o.DepletionHorizon.TotalDays;
         if (days > horizon)
         {
-            var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
+            var open = state.AnomalyOfKind(kind);
             return open is not null && days > 1.5 * horizon ? Verdict.Clear(kind) : Verdict.None(kind);
         }
 
@@ -376,7 +376,7 @@ public static class Detectors
         };
         foreach (var code in new[] { "END_OF_SERVICE", "LOW_BATTERY_RESET" })
         {
-            if (state.ActiveAlarms.TryGetValue(code, out var alarm))
+            if (state.TryGetAlarm(code, out var alarm))
             {
                 evidence["alarmRaisedAtUnixSeconds"] = alarm.RaisedAt.ToUnixTimeSeconds();
                 var what = code == "END_OF_SERVICE" ? "End of Service: the pump has stopped delivering" : "Low Battery Reset: the flow rate may have been reset to a very low level";
@@ -384,7 +384,7 @@ public static class Detectors
             }
         }
 
-        if (state.ActiveAlarms.TryGetValue("ELECTIVE_REPLACEMENT", out var eri))
+        if (state.TryGetAlarm("ELECTIVE_REPLACEMENT", out var eri))
         {
             evidence["alarmRaisedAtUnixSeconds"] = eri.RaisedAt.ToUnixTimeSeconds();
             var daysSinceEri = trend.LastAt is { } lt ? Math.Max(0, (lt - eri.RaisedAt).TotalDays) : 0;
@@ -399,7 +399,7 @@ public static class Detectors
                 $"Battery trend ({fit!.Value.SlopePerDay:0.###} %/day from {state.BatteryPct:0.#} %) projects End of Service in about {d:0} days."), evidence);
         }
 
-        var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
+        var open = state.AnomalyOfKind(kind);
         return open is not null && (daysToEmpty is null || daysToEmpty > 1.2 * o.BatteryForecastHorizon.TotalDays)
             ? Verdict.Clear(kind)
             : Verdict.None(kind);
@@ -409,7 +409,7 @@ public static class Detectors
     public static Verdict SilentCleared(PumpState state)
     {
         const string kind = AnomalyKinds.Silent;
-        var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
+        var open = state.AnomalyOfKind(kind);
         if (open is null || state.LastSeenAt is not { } seen)
         {
             return Verdict.None(kind);

@@ -1,3 +1,5 @@
+using PumpFleet.Domain.Pumps;
+
 namespace PumpFleet.Domain.Detection;
 
 /// <summary>
@@ -34,7 +36,9 @@ public sealed class FlowCusum
     public int SegmentReadings { get; set; }
 
     /// <summary>Event time of the last measured reading used.</summary>
-    public DateTimeOffset? LastAt { get; set; }
+    public DateTimeOffset? LastAt { get => _lastAt; set => _lastAt = value; }
+
+    private OptionalTime _lastAt;
 
     /// <summary>Last raw residual (level + cumulative delivered).</summary>
     public double LastRaw { get; set; }
@@ -171,8 +175,12 @@ public sealed class FlowCusum
 /// <summary>A CUSUM run: from when the statistic last left zero (the change-point estimate) to now.</summary>
 public sealed class FlowRun
 {
-    public DateTimeOffset? StartedAt { get; set; }
-    public DateTimeOffset? LastAt { get; set; }
+    public DateTimeOffset? StartedAt { get => _startedAt; set => _startedAt = value; }
+
+    private OptionalTime _startedAt;
+    public DateTimeOffset? LastAt { get => _lastAt; set => _lastAt = value; }
+
+    private OptionalTime _lastAt;
     public int Readings { get; set; }
 
     /// <summary>Observed consumption beyond the delivered volume over the run (mL; the deviation's direction).</summary>

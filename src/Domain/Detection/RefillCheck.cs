@@ -1,3 +1,4 @@
+using PumpFleet.Domain.Pumps;
 using PumpFleet.Contracts.Events;
 
 namespace PumpFleet.Domain.Detection;
@@ -12,7 +13,10 @@ public sealed class RefillCheck
     /// <summary>Refills seen.</summary>
     public int Refills { get; set; }
 
-    public DateTimeOffset? LastRefillAt { get; set; }
+    public DateTimeOffset? LastRefillAt { get => _lastRefillAt; set => _lastRefillAt = value; }
+
+
+    private OptionalTime _lastRefillAt;
     public double ExpectedResidualMl { get; set; }
     public double AspiratedResidualMl { get; set; }
     public double AddedMl { get; set; }
@@ -28,7 +32,9 @@ public sealed class RefillCheck
 
     /// <summary>First trusted measured level after the last refill, with the motor volume delivered between.</summary>
     public double? FirstMeasuredMl { get; set; }
-    public DateTimeOffset? FirstMeasuredAt { get; set; }
+    public DateTimeOffset? FirstMeasuredAt { get => _firstMeasuredAt; set => _firstMeasuredAt = value; }
+
+    private OptionalTime _firstMeasuredAt;
     public double DeliveredBeforeFirstMeasuredMl { get; set; }
 
     /// <summary>A deep copy (every member is a value), for the re-fold checkpoints.</summary>

@@ -1,3 +1,4 @@
+using PumpFleet.Domain.Pumps;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Domain.Drugs;
 
@@ -11,17 +12,23 @@ namespace PumpFleet.Domain.Detection;
 public sealed class RefillSafety
 {
     /// <summary>Event time of the last refill, and what it put in the reservoir.</summary>
-    public DateTimeOffset? LastRefillAt { get; set; }
+    public DateTimeOffset? LastRefillAt { get => _lastRefillAt; set => _lastRefillAt = value; }
+
+    private OptionalTime _lastRefillAt;
     public string? RefillDrug { get; set => field = Pumps.ValuePool.Share(value); }
     public double? RefillConcentrationValue { get; set; }
     public string? RefillConcentrationUnit { get; set => field = Pumps.ValuePool.Share(value); }
 
     /// <summary>Event time of the last accepted prescription change (a mismatch can also come from reprogramming).</summary>
-    public DateTimeOffset? LastPrescriptionAt { get; set; }
+    public DateTimeOffset? LastPrescriptionAt { get => _lastPrescriptionAt; set => _lastPrescriptionAt = value; }
+
+    private OptionalTime _lastPrescriptionAt;
 
     /// <summary>Consecutive ziconotide fills since the pump was naive (1 = the first fill), and the last one's time.</summary>
     public int ZiconotideFills { get; set; }
-    public DateTimeOffset? ZiconotideFillAt { get; set; }
+    public DateTimeOffset? ZiconotideFillAt { get => _ziconotideFillAt; set => _ziconotideFillAt = value; }
+
+    private OptionalTime _ziconotideFillAt;
     public double? ZiconotideFillMcgPerMl { get; set; }
 
     /// <summary>Programmed ziconotide dose of the prescription in force (mcg/day), or null when not on ziconotide.</summary>
@@ -32,7 +39,9 @@ public sealed class RefillSafety
     public List<DoseStep>? ZiconotideIncreases { get; set; }
 
     /// <summary>Set when the prescription in force broke the titration rule: when, and why (the numbers).</summary>
-    public DateTimeOffset? TitrationViolationAt { get; set; }
+    public DateTimeOffset? TitrationViolationAt { get => _titrationViolationAt; set => _titrationViolationAt = value; }
+
+    private OptionalTime _titrationViolationAt;
     public double TitrationStepMcgPerDay { get; set; }
     public int TitrationIncreasesInWeek { get; set; }
     public double TitrationFromMcgPerDay { get; set; }

@@ -43,7 +43,7 @@ public static class RefillSafetyDetectors
         var concMismatch = filledMcg is { } f && prescribedMcg is { } p
             ? !ConcentrationUnits.Same(f, p)
             : !(filledConc.Value == rx.Concentration.Value && string.Equals(filledConc.Unit.Trim(), rx.Concentration.Unit.Trim(), StringComparison.OrdinalIgnoreCase));
-        var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
+        var open = state.AnomalyOfKind(kind);
         if (!drugMismatch && !concMismatch)
         {
             return open is not null && changedAt > open.DetectedAt ? Verdict.Clear(kind) : Verdict.None(kind);
@@ -92,7 +92,7 @@ public static class RefillSafetyDetectors
     {
         const string kind = AnomalyKinds.DoseAboveLimit;
         var rx = state.Prescription;
-        var open = state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
+        var open = state.AnomalyOfKind(kind);
         if (rx is null)
         {
             return Verdict.None(kind);

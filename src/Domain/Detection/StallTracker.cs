@@ -22,13 +22,17 @@ public sealed class StallTracker
     public int ConsecutiveZeroIntervals { get; set; }
 
     /// <summary>Start (event time) of the current run of zero intervals.</summary>
-    public DateTimeOffset? ZeroSince { get; set; }
+    public DateTimeOffset? ZeroSince { get => _zeroSince; set => _zeroSince = value; }
+
+    private OptionalTime _zeroSince;
 
     /// <summary>Programmed minus delivered volume during the current run.</summary>
     public double MissingMl { get; set; }
 
     /// <summary>Event time of the last interval that delivered normally.</summary>
-    public DateTimeOffset? LastHealthyAt { get; set; }
+    public DateTimeOffset? LastHealthyAt { get => _lastHealthyAt; set => _lastHealthyAt = value; }
+
+    private OptionalTime _lastHealthyAt;
 
     /// <summary>A deep copy (every member is a value), for the re-fold checkpoints.</summary>
     public StallTracker Clone() => (StallTracker)MemberwiseClone();

@@ -22,8 +22,9 @@ public sealed class FoldCheckpoint
     public double? BatteryV { get; set; }
     public double? TempC { get; set; }
     public int? LastPainScore { get; set; }
-    public Dictionary<string, ActiveAlarm> ActiveAlarms { get; set; } = new(StringComparer.Ordinal);
-    public Dictionary<string, DateTimeOffset> AlarmChangedAt { get; set; } = new(StringComparer.Ordinal);
+    // Null when the state had none (PumpState allocates them at their first entry).
+    public Dictionary<string, ActiveAlarm>? ActiveAlarms { get; set; }
+    public Dictionary<string, DateTimeOffset>? AlarmChangedAt { get; set; }
     public long LastSeq { get; set; }
     public DateTimeOffset? LastDeviceAt { get; set; }
     public DateTimeOffset? LastEventAt { get; set; }
@@ -54,8 +55,8 @@ public sealed class FoldCheckpoint
         BatteryV = s.BatteryV,
         TempC = s.TempC,
         LastPainScore = s.LastPainScore,
-        ActiveAlarms = new Dictionary<string, ActiveAlarm>(s.ActiveAlarms, StringComparer.Ordinal),
-        AlarmChangedAt = new Dictionary<string, DateTimeOffset>(s.AlarmChangedAt, StringComparer.Ordinal),
+        ActiveAlarms = s.ActiveAlarmsOrNull is { } alarms ? new Dictionary<string, ActiveAlarm>(alarms, StringComparer.Ordinal) : null,
+        AlarmChangedAt = s.AlarmChangedAtOrNull is { } changed ? new Dictionary<string, DateTimeOffset>(changed, StringComparer.Ordinal) : null,
         LastSeq = s.LastSeq,
         LastDeviceAt = s.LastDeviceAt,
         LastEventAt = s.LastEventAt,
@@ -84,8 +85,9 @@ public sealed class FoldCheckpoint
         s.BatteryV = BatteryV;
         s.TempC = TempC;
         s.LastPainScore = LastPainScore;
-        s.ActiveAlarms = new Dictionary<string, ActiveAlarm>(ActiveAlarms, StringComparer.Ordinal);
-        s.AlarmChangedAt = new Dictionary<string, DateTimeOffset>(AlarmChangedAt, StringComparer.Ordinal);
+        s.RestoreAlarms(
+            ActiveAlarms is null ? null : new Dictionary<string, ActiveAlarm>(ActiveAlarms, StringComparer.Ordinal),
+            AlarmChangedAt is null ? null : new Dictionary<string, DateTimeOffset>(AlarmChangedAt, StringComparer.Ordinal));
         s.LastSeq = LastSeq;
         s.LastDeviceAt = LastDeviceAt;
         s.LastEventAt = LastEventAt;

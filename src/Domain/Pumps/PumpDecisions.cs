@@ -31,7 +31,7 @@ public static class PumpDecisions
     public static AnomalyAcknowledged? Acknowledge(PumpState state, string anomalyId, string by, string? note, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(state);
-        return state.Anomalies.TryGetValue(anomalyId, out var a) && a.Status == AnomalyStatus.Open
+        return state.TryGetAnomaly(anomalyId, out var a) && a.Status == AnomalyStatus.Open
             ? new AnomalyAcknowledged { At = now, AnomalyId = anomalyId, By = by, Note = note }
             : null;
     }
@@ -40,7 +40,7 @@ public static class PumpDecisions
     public static AnomalyResolved? Resolve(PumpState state, string anomalyId, string by, string? note, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(state);
-        return state.Anomalies.ContainsKey(anomalyId)
+        return state.TryGetAnomaly(anomalyId, out _)
             ? new AnomalyResolved { At = now, AnomalyId = anomalyId, By = by, Note = note }
             : null;
     }
@@ -99,7 +99,7 @@ public static class PumpDecisions
     public static AnomalyDetected? MarkSilent(PumpState state, DateTimeOffset lastSeenAt, TimeSpan window, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(state);
-        if (state.Version == 0 || state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent)
+        if (state.Version == 0 || state.AnomalyOfKind(AnomalyKinds.Silent) is not null
             || state.LastSeenAt - lastSeenAt > SilentTolerance || TherapyPhases.IsExplanted(state.Phase))
         {
             return null;

@@ -36,7 +36,7 @@ public sealed class PumpState
     public DeviceInfo? Device { get; set => field = ValuePool.Share(value); }
     public string? Phase { get; set => field = ValuePool.Share(value); }
     public string? Indication { get; set => field = ValuePool.Share(value); }
-    public PrescriptionSet? Prescription { get; set; }
+    public PrescriptionSet? Prescription { get; set => field = ValuePool.Share(value); }
     public string? DeliveryState { get; set => field = ValuePool.Share(value); }
     public string? StopReason { get; set => field = ValuePool.Share(value); }
     public string? Motor { get; set => field = ValuePool.Share(value); }
@@ -44,22 +44,64 @@ public sealed class PumpState
     public double? BatteryV { get; set; }
     public double? TempC { get; set; }
     public int? LastPainScore { get; set; }
-    public Dictionary<string, ActiveAlarm> ActiveAlarms { get; set; } = new(StringComparer.Ordinal);
+
+    // The three dictionaries below are empty for almost every pump (no alarm ever, no open anomaly), and an empty
+    // Dictionary costs 80 bytes: they are allocated at their first entry (issue 15, memory per active pump). The public
+    // properties allocate on first use, for callers that change them; the fold, the detectors and the views read through
+    // the members below that do not allocate. Snapshots keep their shape: an absent dictionary is written as {}.
+    private Dictionary<string, ActiveAlarm>? _activeAlarms;
+    private Dictionary<string, DateTimeOffset>? _alarmChangedAt;
+    private Dictionary<string, AnomalyRecord>? _anomalies;
+
+    /// <summary>Active device alarms by code (allocated on first use: see <see cref="HasActiveAlarms"/>, <see cref="TryGetAlarm"/>).</summary>
+    [JsonIgnore]
+    public Dictionary<string, ActiveAlarm> ActiveAlarms
+    {
+        get => _activeAlarms ??= new(StringComparer.Ordinal);
+        set => _activeAlarms = value;
+    }
+
+    [JsonInclude]
+    [JsonPropertyName("activeAlarms")]
+    private Dictionary<string, ActiveAlarm> ActiveAlarmsJson
+    {
+        get => _activeAlarms ?? EmptyJson<ActiveAlarm>.Instance;
+        set => _activeAlarms = NullWhenEmpty(value);
+    }
 
     /// <summary>Event time of the last change per alarm code, so a late-arriving older raise cannot undo a newer clear.</summary>
-    public Dictionary<string, DateTimeOffset> AlarmChangedAt { get; set; } = new(StringComparer.Ordinal);
+    [JsonIgnore]
+    public Dictionary<string, DateTimeOffset> AlarmChangedAt
+    {
+        get => _alarmChangedAt ??= new(StringComparer.Ordinal);
+        set => _alarmChangedAt = value;
+    }
+
+    [JsonInclude]
+    [JsonPropertyName("alarmChangedAt")]
+    private Dictionary<string, DateTimeOffset> AlarmChangedAtJson
+    {
+        get => _alarmChangedAt ?? EmptyJson<DateTimeOffset>.Instance;
+        set => _alarmChangedAt = NullWhenEmpty(value);
+    }
 
     /// <summary>Highest device seq stored.</summary>
     public long LastSeq { get; set; }
 
     /// <summary>Event time of the event with the highest seq whose clock was trusted (the "previous event" of the clock rule).</summary>
-    public DateTimeOffset? LastDeviceAt { get; set; }
+    public DateTimeOffset? LastDeviceAt { get => _lastDeviceAt; set => _lastDeviceAt = value; }
+
+    private OptionalTime _lastDeviceAt;
 
     /// <summary>Latest trusted event time seen.</summary>
-    public DateTimeOffset? LastEventAt { get; set; }
+    public DateTimeOffset? LastEventAt { get => _lastEventAt; set => _lastEventAt = value; }
+
+    private OptionalTime _lastEventAt;
 
     /// <summary>Latest receive time.</summary>
-    public DateTimeOffset? LastSeenAt { get; set; }
+    public DateTimeOffset? LastSeenAt { get => _lastSeenAt; set => _lastSeenAt = value; }
+
+    private OptionalTime _lastSeenAt;
 
     /// <summary>Stream version (number of events applied).</summary>
     public long Version { get; set; }
@@ -68,10 +110,14 @@ public sealed class PumpState
     /// The latest event time of any event applied other than identity (a clock-suspect device event at its receive
     /// time, as the as-of fold counts it). See <see cref="SnapshotCoversUntil"/>.
     /// </summary>
-    public DateTimeOffset? CoversUntil { get; set; }
+    public DateTimeOffset? CoversUntil { get => _coversUntil; set => _coversUntil = value; }
+
+    private OptionalTime _coversUntil;
 
     /// <summary>Latest time of the identity events (<c>device.identified</c>, <c>pump.paired</c>) applied since the last other event.</summary>
-    public DateTimeOffset? TrailingIdentityAt { get; set; }
+    public DateTimeOffset? TrailingIdentityAt { get => _trailingIdentityAt; set => _trailingIdentityAt = value; }
+
+    private OptionalTime _trailingIdentityAt;
 
     /// <summary>
     /// A snapshot of this state is exactly what the as-of fold reaches at this version for any time at or after this
@@ -87,16 +133,99 @@ public sealed class PumpState
     public SeqLedger Seqs { get; set; } = new();
 
     /// <summary>Event time of the latest phase / prescription / delivery-state / status change (late older events do not override).</summary>
-    public DateTimeOffset? PhaseAt { get; set; }
-    public DateTimeOffset? PrescriptionAt { get; set; }
-    public DateTimeOffset? DeliveryStateAt { get; set; }
-    public DateTimeOffset? StatusAt { get; set; }
+    public DateTimeOffset? PhaseAt { get => _phaseAt; set => _phaseAt = value; }
+
+    private OptionalTime _phaseAt;
+    public DateTimeOffset? PrescriptionAt { get => _prescriptionAt; set => _prescriptionAt = value; }
+
+    private OptionalTime _prescriptionAt;
+    public DateTimeOffset? DeliveryStateAt { get => _deliveryStateAt; set => _deliveryStateAt = value; }
+
+    private OptionalTime _deliveryStateAt;
+    public DateTimeOffset? StatusAt { get => _statusAt; set => _statusAt = value; }
+
+    private OptionalTime _statusAt;
 
     /// <summary>The platform's own reservoir ledger.</summary>
     public ReservoirLedger Ledger { get; set; } = new();
 
-    /// <summary>Anomalies not yet resolved, by id.</summary>
-    public Dictionary<string, AnomalyRecord> Anomalies { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Anomalies not yet resolved, by id (allocated on first use: see <see cref="AnomalyOfKind"/>, <see cref="AnomalyRecords"/>).</summary>
+    [JsonIgnore]
+    public Dictionary<string, AnomalyRecord> Anomalies
+    {
+        get => _anomalies ??= new(StringComparer.Ordinal);
+        set => _anomalies = value;
+    }
+
+    [JsonInclude]
+    [JsonPropertyName("anomalies")]
+    private Dictionary<string, AnomalyRecord> AnomaliesJson
+    {
+        get => _anomalies ?? EmptyJson<AnomalyRecord>.Instance;
+        set => _anomalies = NullWhenEmpty(value);
+    }
+
+    /// <summary>Whether any device alarm is active (does not allocate).</summary>
+    [JsonIgnore]
+    public bool HasActiveAlarms => _activeAlarms is { Count: > 0 };
+
+    /// <summary>The active alarm of <paramref name="code"/>, if any (does not allocate).</summary>
+    public bool TryGetAlarm(string code, out ActiveAlarm alarm)
+    {
+        if (_activeAlarms is not null && _activeAlarms.TryGetValue(code, out var a))
+        {
+            alarm = a;
+            return true;
+        }
+
+        alarm = null!;
+        return false;
+    }
+
+    /// <summary>The unresolved anomalies (does not allocate when there are none).</summary>
+    [JsonIgnore]
+    public IEnumerable<AnomalyRecord> AnomalyRecords => _anomalies is { Count: > 0 } a ? a.Values : [];
+
+    /// <summary>The unresolved anomaly of <paramref name="kind"/> (at most one is open per kind), or null.</summary>
+    public AnomalyRecord? AnomalyOfKind(string kind)
+    {
+        if (_anomalies is null)
+        {
+            return null;
+        }
+
+        foreach (var a in _anomalies.Values)
+        {
+            if (a.Kind == kind)
+            {
+                return a;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The unresolved anomaly <paramref name="anomalyId"/>, if any (does not allocate).</summary>
+    public bool TryGetAnomaly(string anomalyId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out AnomalyRecord? anomaly)
+    {
+        anomaly = null;
+        return _anomalies is not null && _anomalies.TryGetValue(anomalyId, out anomaly);
+    }
+
+    // The fold checkpoints copy the dictionaries as they are, absent ones included.
+    internal Dictionary<string, ActiveAlarm>? ActiveAlarmsOrNull => _activeAlarms;
+    internal Dictionary<string, DateTimeOffset>? AlarmChangedAtOrNull => _alarmChangedAt;
+
+    internal void RestoreAlarms(Dictionary<string, ActiveAlarm>? alarms, Dictionary<string, DateTimeOffset>? changedAt) =>
+        (_activeAlarms, _alarmChangedAt) = (alarms, changedAt);
+
+    private static Dictionary<string, TValue>? NullWhenEmpty<TValue>(Dictionary<string, TValue>? d) => d is { Count: > 0 } ? d : null;
+
+    // What a snapshot writes for an absent dictionary: {} as before. Only the serializer reads it, so it stays empty.
+    private static class EmptyJson<TValue>
+    {
+        public static readonly Dictionary<string, TValue> Instance = new(StringComparer.Ordinal);
+    }
 
     /// <summary>The anomaly detectors' accumulators (folded here so that a replay rebuilds them exactly).</summary>
     public DetectorState Detectors { get; set; } = new();
@@ -243,13 +372,13 @@ public sealed class PumpState
                 }
 
                 break;
-            case AnomalyAcknowledged x when Anomalies.TryGetValue(x.AnomalyId, out var a):
+            case AnomalyAcknowledged x when TryGetAnomaly(x.AnomalyId, out var a):
                 a.Status = AnomalyStatus.Acknowledged;
                 a.AcknowledgedBy = x.By;
                 a.AcknowledgedAt = x.At;
                 break;
             case AnomalyResolved x:
-                Anomalies.Remove(x.AnomalyId);
+                _anomalies?.Remove(x.AnomalyId);
                 break;
             case FlowCorrectionChanged x:
                 FlowCorrection = x.AnomalyId is { } id && x.Cohort is { } cohort && x.Factor is { } factor
@@ -450,12 +579,12 @@ public sealed class PumpState
                 StopReason = DeliveryStates.IsStopped(x.State) ? x.Reason : null;
                 DeliveryStateAt = x.At;
                 break;
-            case AlarmRaised x when IsNewer(AlarmChangedAt.GetValueOrDefault(x.Code), x.At, trusted):
+            case AlarmRaised x when IsNewer(_alarmChangedAt?.GetValueOrDefault(x.Code) ?? default, x.At, trusted):
                 ActiveAlarms[x.Code] = new ActiveAlarm(x.Severity, x.At);
                 AlarmChangedAt[x.Code] = x.At;
                 break;
-            case AlarmCleared x when IsNewer(AlarmChangedAt.GetValueOrDefault(x.Code), x.At, trusted):
-                ActiveAlarms.Remove(x.Code);
+            case AlarmCleared x when IsNewer(_alarmChangedAt?.GetValueOrDefault(x.Code) ?? default, x.At, trusted):
+                _activeAlarms?.Remove(x.Code);
                 AlarmChangedAt[x.Code] = x.At;
                 break;
             case StatusReported x when IsNewer(StatusAt, x.At, trusted):
@@ -501,12 +630,12 @@ public sealed class PumpState
                 return PumpStatuses.Inactive;
             }
 
-            if (ActiveAlarms.Values.Any(a => AlarmSeverities.IsCritical(a.Severity)) || Anomalies.Values.Any(a => AnomalySeverities.Parse(a.Severity) == AnomalySeverity.Critical))
+            if ((_activeAlarms?.Values.Any(a => AlarmSeverities.IsCritical(a.Severity)) ?? false) || AnomalyRecords.Any(a => AnomalySeverities.Parse(a.Severity) == AnomalySeverity.Critical))
             {
                 return PumpStatuses.Critical;
             }
 
-            if (ActiveAlarms.Count > 0 || Anomalies.Values.Any(a => AnomalySeverities.Parse(a.Severity) == AnomalySeverity.Warning))
+            if (HasActiveAlarms || AnomalyRecords.Any(a => AnomalySeverities.Parse(a.Severity) == AnomalySeverity.Warning))
             {
                 return PumpStatuses.Attention;
             }
@@ -597,8 +726,8 @@ public sealed class PumpState
         LowReservoirAt = ForecastReaching(LowReservoirThresholdMl),
         ForecastFrom = Ledger.ProgrammedIntegratedTo ?? LastEventAt,
         LowReservoirMl = LowReservoirThresholdMl,
-        ActiveAlarms = [.. ActiveAlarms.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => new ActiveAlarmView(a.Key, a.Value.Severity, a.Value.RaisedAt))],
-        OpenAnomalies = [.. Anomalies.Values.OrderBy(a => a.DetectedAt).Select(a => a.ToView(Serial))],
+        ActiveAlarms = [.. (_activeAlarms ?? EmptyJson<ActiveAlarm>.Instance).OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => new ActiveAlarmView(a.Key, a.Value.Severity, a.Value.RaisedAt))],
+        OpenAnomalies = [.. AnomalyRecords.OrderBy(a => a.DetectedAt).Select(a => a.ToView(Serial))],
         LastSeenAt = LastSeenAt,
         LastEventAt = LastEventAt,
         LastSeq = LastSeq,
@@ -639,10 +768,14 @@ public sealed class AnomalyRecord
     }
 
     public string? AcknowledgedBy { get; set; }
-    public DateTimeOffset? AcknowledgedAt { get; set; }
+    public DateTimeOffset? AcknowledgedAt { get => _acknowledgedAt; set => _acknowledgedAt = value; }
+
+    private OptionalTime _acknowledgedAt;
 
     /// <summary>Receive time of the data after which it was decided (<see cref="DetectedAt"/> is the evidence's event time).</summary>
-    public DateTimeOffset? RaisedAt { get; set; }
+    public DateTimeOffset? RaisedAt { get => _raisedAt; set => _raisedAt = value; }
+
+    private OptionalTime _raisedAt;
 
     /// <summary>The API view.</summary>
     public AnomalyView ToView(string serial) => new()

@@ -14,7 +14,9 @@ public sealed class ReservoirLedger
 {
     /// <summary>Volume at the baseline: <c>addedMl</c> of the last refill (the residual is aspirated first), or the first reading.</summary>
     public double? BaselineMl { get; set; }
-    public DateTimeOffset? BaselineAt { get; set; }
+    public DateTimeOffset? BaselineAt { get => _baselineAt; set => _baselineAt = value; }
+
+    private OptionalTime _baselineAt;
     public bool BaselineIsRefill { get; set; }
     public double ProgrammedSinceBaselineMl { get; set; }
     public double DeliveredSinceBaselineMl { get; set; }
@@ -22,10 +24,14 @@ public sealed class ReservoirLedger
     public double DeliveredTotalMl { get; set; }
 
     /// <summary>Event time up to which the programmed rate has been integrated.</summary>
-    public DateTimeOffset? ProgrammedIntegratedTo { get; set; }
+    public DateTimeOffset? ProgrammedIntegratedTo { get => _programmedIntegratedTo; set => _programmedIntegratedTo = value; }
+
+    private OptionalTime _programmedIntegratedTo;
 
     public double? MeasuredMl { get; set; }
-    public DateTimeOffset? MeasuredAt { get; set; }
+    public DateTimeOffset? MeasuredAt { get => _measuredAt; set => _measuredAt = value; }
+
+    private OptionalTime _measuredAt;
 
     /// <summary>The pump's own arithmetic (<c>reservoir.level</c> with <c>source: estimated</c>).</summary>
     public double? PumpEstimatedMl { get; set; }

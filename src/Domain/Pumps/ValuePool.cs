@@ -19,6 +19,7 @@ public static class ValuePool
 
     private static readonly ConcurrentDictionary<string, string> Strings = new(StringComparer.Ordinal);
     private static readonly ConcurrentDictionary<DeviceInfo, DeviceInfo> Devices = new();
+    private static readonly ConcurrentDictionary<Concentration, Concentration> Concentrations = new();
 
     /// <summary>
     /// Off only for a same-run baseline in the memory benchmark (bench/GrainMemoryBench <c>--pool 0</c>); the platform
@@ -62,5 +63,44 @@ public static class ValuePool
 
         var pooled = device with { Model = Share(device.Model)!, Firmware = Share(device.Firmware)!, Lot = Share(device.Lot)! };
         return Devices.GetOrAdd(pooled, pooled);
+    }
+
+    /// <summary>The shared copy of an equal concentration (value and unit), its unit shared too.</summary>
+    public static Concentration? Share(Concentration? concentration)
+    {
+        if (concentration is null || !Enabled)
+        {
+            return concentration;
+        }
+
+        if (Concentrations.TryGetValue(concentration, out var shared))
+        {
+            return shared;
+        }
+
+        if (Concentrations.Count >= MaxEntries)
+        {
+            return concentration;
+        }
+
+        var pooled = concentration with { Unit = Share(concentration.Unit)! };
+        return Concentrations.GetOrAdd(pooled, pooled);
+    }
+
+    /// <summary>
+    /// The prescription a pump keeps, with its drug, mode and concentration shared (an equal record: its seq, time,
+    /// rates and schedule are the pump's own). The same instance when they are shared already.
+    /// </summary>
+    public static PrescriptionSet? Share(PrescriptionSet? prescription)
+    {
+        if (prescription is null || !Enabled)
+        {
+            return prescription;
+        }
+
+        var (drug, mode, concentration) = (Share(prescription.Drug)!, Share(prescription.Mode)!, Share(prescription.Concentration)!);
+        return ReferenceEquals(drug, prescription.Drug) && ReferenceEquals(mode, prescription.Mode) && ReferenceEquals(concentration, prescription.Concentration)
+            ? prescription
+            : prescription with { Drug = drug, Mode = mode, Concentration = concentration };
     }
 }

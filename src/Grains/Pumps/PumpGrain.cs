@@ -363,7 +363,7 @@ public sealed partial class PumpGrain(
 
         return DecideOnceMoreOnConflictAsync(async () =>
         {
-            var open = _state.Anomalies.Values.FirstOrDefault(a => a.Kind == kind);
+            var open = _state.AnomalyOfKind(kind);
             var now = time.GetUtcNow();
             PumpEvent? e = null;
             if (finding is not null && open is null)
@@ -458,7 +458,7 @@ public sealed partial class PumpGrain(
             return;
         }
 
-        if (!_state.Anomalies.Values.Any(a => a.Kind == AnomalyKinds.Silent))
+        if (_state.AnomalyOfKind(AnomalyKinds.Silent) is null)
         {
             // Heard from again (the silent anomaly resolved): the schedule ends.
             if (await this.GetReminder(ReevaluateReminder) is { } reminder)
