@@ -76,7 +76,7 @@ internal sealed partial class LogQueueReceiver(
         }
 
         _seenNotifications = heard;
-        // Each event is delivered at least twice (its stream, its partition's stream), and maxCount counts deliveries.
+        // maxCount counts deliveries, and an event is delivered on up to three streams (its pump's, its partition's, live).
         var limit = maxCount < 0 ? options.PageSize : Math.Clamp(maxCount / 2, 1, options.PageSize);
         var page = await reader.ReadPartitionAsync(partition, _readPosition, limit, cancellationToken);
         _lastRead = now;
@@ -94,15 +94,16 @@ internal sealed partial class LogQueueReceiver(
 
         _readPosition = page.Next;
         instruments.OnRead(partition, page.Events.Count);
-        return ToBatches(partition, page.Events.Select(CommittedEvent.From));
+        return ToBatches(partition, page.Events.Select(CommittedEvent.From), options.PumpStreams);
     }
 
     /// <summary>
-    /// One page as deliveries: one container per pump stream in the page, one for the partition's stream and, when the
-    /// page holds any, one for the partition's live events; each carries its stream's events in the log's order, and
-    /// the containers are in the order of their tokens (what the queue cache needs to find a token).
+    /// One page as deliveries: one container per pump stream in the page (when <paramref name="pumpStreams"/>), one for
+    /// the partition's stream and, when the page holds any, one for the partition's live events; each carries its
+    /// stream's events in the log's order, and the containers are in the order of their tokens (what the queue cache
+    /// needs to find a token).
     /// </summary>
-    internal static List<IBatchContainer> ToBatches(int partition, IEnumerable<CommittedEvent> page)
+    internal static List<IBatchContainer> ToBatches(int partition, IEnumerable<CommittedEvent> page, bool pumpStreams = true)
     {
         var all = new List<CommittedEvent>();
         var live = new List<CommittedEvent>();
@@ -128,9 +129,12 @@ internal sealed partial class LogQueueReceiver(
             return batches;
         }
 
-        foreach (var (stream, events) in byStream)
+        if (pumpStreams)
         {
-            batches.Add(new LogBatchContainer(LogStreams.ForStream(stream), events, PumpKind));
+            foreach (var (stream, events) in byStream)
+            {
+                batches.Add(new LogBatchContainer(LogStreams.ForStream(stream), events, PumpKind));
+            }
         }
 
         batches.Add(new LogBatchContainer(LogStreams.ForPartition(partition), all, PartitionKind));

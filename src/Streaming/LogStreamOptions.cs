@@ -20,6 +20,16 @@ public sealed class LogStreamOptions
     /// </summary>
     public bool Notifications { get; set; } = true;
 
+    /// <summary>
+    /// Also deliver each pump's events on the pump's own stream <c>("pumpfleet.log", serial)</c> (default false: only the
+    /// partition streams and the live streams). Off by default because nothing in the platform subscribes to a pump's
+    /// stream and each one costs: the first time a queue delivers on a stream, Orleans registers the queue as its
+    /// producer with that stream's pub-sub rendezvous grain (an activation and a read and a write of the pub-sub store
+    /// in PostgreSQL), so a million pumps meant a million rendezvous grains and an exhausted connection pool
+    /// (docs/benchmarks.md, the million-pump run). Turn it on for a consumer that subscribes to single pumps.
+    /// </summary>
+    public bool PumpStreams { get; set; }
+
     /// <summary>Fallback: a receiver reads its partition at least this often without a notification (default 1 s).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -85,6 +85,19 @@ public sealed class LogQueueCacheTests
     }
 
     [Fact]
+    public void WithoutPumpStreams_APageIsThePartitionAndLiveContainersOnly()
+    {
+        // Streaming:PumpStreams off (the default): nothing on the pumps' own streams, so no rendezvous grain per pump.
+        var page = Enumerable.Range(1, 6).Select(p => Event(p % 2 == 1 ? "A" : "B", p, p == 5 ? "anomaly.detected" : "dose.delivered")).ToList();
+        var batches = LogQueueReceiver.ToBatches(3, page, pumpStreams: false).Cast<LogBatchContainer>().ToList();
+
+        Assert.Equal(2, batches.Count);
+        Assert.Single(batches, b => b.StreamId == LogStreams.ForLive(3));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L], batches.Single(b => b.StreamId == LogStreams.ForPartition(3)).Events.Select(e => e.GlobalPosition));
+        Assert.Equal(new EventStore.GlobalCheckpoint(100, 6), batches[^1].PageEnd);
+    }
+
+    [Fact]
     public void BackPressure_CountsEvents_NotContainers()
     {
         var cache = new LogQueueCache(maxUndelivered: 10, rewindWindow: 0);

@@ -35,6 +35,8 @@ public static class StreamCluster
                 {
                     o.PollInterval = TimeSpan.FromMilliseconds(500);
                     o.CheckpointInterval = TimeSpan.FromMilliseconds(200);
+                    // The recorder of these tests subscribes to single pumps' streams too.
+                    o.PumpStreams = true;
                 });
                 services.AddPumpFleetReadModels();
             },
