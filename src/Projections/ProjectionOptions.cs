@@ -23,6 +23,14 @@ public sealed class ProjectionOptions
     /// </summary>
     public int PageSize { get; set; } = 2_000;
 
+    /// <summary>
+    /// Read ahead only where this runner's last page of the log partition was full (catching up), not after a short page
+    /// (live: the partition had all it held in one page, so the next page is short too, and a short read-ahead page is
+    /// read again, which doubled the live reads). False reads ahead for every partition, as before 2026-11-30 (the A/B
+    /// switch of docs/benchmarks.md "Fewer, larger log reads"). Default: true.
+    /// </summary>
+    public bool ReadAheadOnlyWhenFull { get; set; } = true;
+
     /// <summary>How often an idle projection looks for new events. Default: 1 s.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -41,6 +41,9 @@ public sealed partial class ProjectionRunner(
     // else (a rebuild, another worker), and then the hint is dropped.
     private readonly ConcurrentDictionary<string, GlobalCheckpoint> _committed = new(StringComparer.Ordinal);
 
+    // Per (projection, log partition): whether this runner's last committed page there was full (see StartReadAhead).
+    private readonly ConcurrentDictionary<string, bool> _lastPageFull = new(StringComparer.Ordinal);
+
     // Per (projection, log partition): the next page, read while the current one is applied (see RunPageAsync).
     private readonly ConcurrentDictionary<string, Prefetch> _prefetched = new(StringComparer.Ordinal);
 
@@ -134,9 +137,16 @@ public sealed partial class ProjectionRunner(
         if (page.Events.Count == 0)
         {
             // Nothing after this runner's own last commit; but a rebuild may have put the stored checkpoint back, and
-            // an empty page never reaches the checkpoint check: look at the stored one.
+            // an empty page never reaches the checkpoint check: look at the stored one (a key lookup), and read the log
+            // again only when it is somewhere else.
             if (hinted)
             {
+                _lastPageFull[checkpointName] = false;
+                if (await checkpoints.LoadCheckpointAsync(checkpointName, ct) == from)
+                {
+                    return new PageResult(0, 0, false);
+                }
+
                 _committed.TryRemove(checkpointName, out _);
                 return await RunPageAsync(name, logPartition, ct);
             }
@@ -191,6 +201,7 @@ public sealed partial class ProjectionRunner(
 
         await held.CommitAsync(ct);
         _committed[checkpointName] = page.Next;
+        _lastPageFull[checkpointName] = page.Events.Count >= options.Value.PageSize;
         _failures.TryRemove(checkpointName, out _);
         if (parked > 0)
         {
@@ -229,12 +240,15 @@ public sealed partial class ProjectionRunner(
     }
 
     // Reads ahead the page of log partition `next` that comes after this runner's last commit there, unless that is the
-    // partition about to run (nothing to overlap) or nothing is known about it yet.
+    // partition about to run (nothing to overlap), nothing is known about it yet, or (ReadAheadOnlyWhenFull) its last
+    // page was short: a live partition's next page is short too, and a short read-ahead page is read again anyway, so
+    // reading ahead there only doubled the reads of every poll; a partition that is catching up has full pages.
     private void StartReadAhead(string name, int next, int current, CancellationToken ct)
     {
         var checkpointName = Partitioning.CheckpointName(name, next);
         if (next == current || !_committed.TryGetValue(checkpointName, out var from)
-            || (_prefetched.TryGetValue(checkpointName, out var existing) && existing.From == from))
+            || (_prefetched.TryGetValue(checkpointName, out var existing) && existing.From == from)
+            || (options.Value.ReadAheadOnlyWhenFull && !_lastPageFull.GetValueOrDefault(checkpointName)))
         {
             return;
         }

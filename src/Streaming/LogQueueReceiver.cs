@@ -9,7 +9,8 @@ namespace PumpFleet.Streaming;
 /// Reads one partition of the log for its queue. It never writes events: it reads what the append path committed,
 /// from its checkpoint on, below the xmin horizon (so a late commit is read later, never skipped). It queries only
 /// when the partition was notified since its last read, when its last page was full, or when
-/// <see cref="LogStreamOptions.PollInterval"/> has passed (a missed notification costs at most that). Delivered items
+/// <see cref="LogStreamOptions.PollInterval"/> has passed (a missed notification costs at most that), and, unless its last
+/// page was full, no sooner than <see cref="LogStreamOptions.MinReadInterval"/> after its last read. Delivered items
 /// (handed back by the cache once every consumer cursor passed them) move the checkpoint forward, saved at most every
 /// <see cref="LogStreamOptions.CheckpointInterval"/> and on shutdown; a receiver that starts (on this silo or,
 /// after a rebalance, on another) resumes from the saved checkpoint, so delivery is at least once.
@@ -71,6 +72,13 @@ internal sealed partial class LogQueueReceiver(
         var heard = options.Notifications ? notifications.CountOf(partition) : _seenNotifications;
         var notified = heard != _seenNotifications;
         if (!notified && !_moreWaiting && now >= _retryUntil && now - _lastRead < options.PollInterval)
+        {
+            return [];
+        }
+
+        // Under load, coalesce: the notifications heard meanwhile stay unseen and are read together when the floor has
+        // passed (a full last page means catching up, which reads on at every turn).
+        if (!_moreWaiting && now - _lastRead < options.MinReadInterval)
         {
             return [];
         }
