@@ -114,6 +114,20 @@ foreach (var (name, list) in rates)
     Console.WriteLine($"| {name} | {Median(list):N0} | {string.Join(" / ", list.Select(r => r.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)))} | {Median(list) / baseline:P0} |");
 }
 
+// What the pumps read model stores per pump (the last pumps run's tables; migration 027 keeps the folded state apart).
+await using (var sizes = ds.CreateCommand("""
+    SELECT t, pg_table_size(t::regclass), pg_indexes_size(t::regclass), (SELECT count(*) FROM pf_pump_status)
+    FROM unnest(ARRAY['pf_pump_status', 'pf_pump_fold']) AS t WHERE to_regclass(t) IS NOT NULL
+    """))
+await using (var r = await sizes.ExecuteReaderAsync())
+{
+    while (await r.ReadAsync())
+    {
+        var n = Math.Max(1, r.GetInt64(3));
+        Console.WriteLine($"{r.GetString(0)}: {r.GetInt64(1) / n:N0} bytes per pump in the table (TOAST included), {r.GetInt64(2) / n:N0} in its indexes ({n:N0} pumps)");
+    }
+}
+
 if (withStream)
 {
     Console.WriteLine($"(stream consumer against the 4-reader raw read; against the 1-reader raw read: {Median(rates["stream consumer: pumps, 16 partition grains"]) / raw1:P0})");
@@ -203,7 +217,7 @@ async Task<long> RawReadAsync(int[] logPartitions, FoldLevel level = FoldLevel.N
 async Task ResetAsync(string name)
 {
     await rebuilder.RebuildAsync(name);
-    await Exec("VACUUM ANALYZE pf_pump_status, pf_daily_flow, pf_alarm_log, pf_anomalies, pf_cohort_members, pf_cohort_stats");
+    await Exec("VACUUM ANALYZE pf_pump_status, pf_pump_fold, pf_daily_flow, pf_alarm_log, pf_anomalies, pf_cohort_members, pf_cohort_stats");
 }
 
 // Not timed: the pumps read model emptied and the stream queues' checkpoints back at the start of the log.

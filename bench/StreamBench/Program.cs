@@ -44,9 +44,13 @@ if (throughput > 0)
 
 var versions = new long[streams];
 var results = new List<string>();
-foreach (var notifications in new[] { true, false })
+// The receivers' read floor (Streaming:MinReadInterval): without one (each notified agent turn reads, as before
+// 2026-11-30), with the default (or --min-read-ms), then polling only. Notifications coalesced within the floor cost
+// latency only when a partition is read again within it.
+var minReadMs = Arg("--min-read-ms", (int)new LogStreamOptions().MinReadInterval.TotalMilliseconds);
+foreach (var (notifications, floorMs) in new[] { (true, 0), (true, minReadMs), (false, minReadMs) })
 {
-    results.Add(await RunModeAsync(notifications));
+    results.Add(await RunModeAsync(notifications, floorMs));
 }
 
 Console.WriteLine();
@@ -59,16 +63,20 @@ foreach (var line in results)
 
 return 0;
 
-async Task<string> RunModeAsync(bool notifications)
+async Task<string> RunModeAsync(bool notifications, int floorMs)
 {
-    var name = notifications ? "LISTEN/NOTIFY" : "polling only (1 s)";
+    var name = (notifications ? "LISTEN/NOTIFY" : "polling only (1 s)") + $", read floor {floorMs} ms";
     var builder = Host.CreateApplicationBuilder();
     builder.Logging.SetMinimumLevel(LogLevel.Warning);
-    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Streaming:Notifications"] = notifications.ToString() });
+    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+    {
+        ["Streaming:Notifications"] = notifications.ToString(),
+        ["Streaming:MinReadInterval"] = TimeSpan.FromMilliseconds(floorMs).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+    });
     builder.Services.AddPumpFleetEventStore(cs);
     builder.UseOrleans(silo =>
     {
-        silo.UseLocalhostClustering(FreePort(), FreePort(), serviceId: "bench", clusterId: $"bench-{notifications}");
+        silo.UseLocalhostClustering(FreePort(), FreePort(), serviceId: "bench", clusterId: $"bench-{notifications}-{floorMs}");
         silo.AddPumpFleetLogStreams(builder.Configuration);
     });
     using var host = builder.Build();

@@ -46,7 +46,7 @@ public sealed class PumpProjectionOrderTests(PostgresFixture pg) : ProjectionTes
 
         var reservoir = await ScalarAsync<double>(ConnectionString, $"SELECT reservoir_ml FROM pf_pump_status WHERE serial = '{serial}'");
         Assert.Equal(20 - (0.01 * dosesBeforeTheFill), reservoir, 3);
-        Assert.False(await ScalarAsync<bool>(ConnectionString, $"SELECT state ? 'window' FROM pf_pump_status WHERE serial = '{serial}'"));
+        Assert.False(await ScalarAsync<bool>(ConnectionString, $"SELECT state ? 'window' FROM pf_pump_fold WHERE serial = '{serial}'"));
     }
 
     [Fact]

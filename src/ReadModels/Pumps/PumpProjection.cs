@@ -15,10 +15,11 @@ namespace PumpFleet.ReadModels;
 /// projection because all three need the pump's folded state (ledger totals before and after each event), and
 /// the fold is <see cref="PumpState"/> itself, the same code the grain runs, so the two never disagree.
 /// The folded state stays in memory between pages (each pump belongs to one log partition, so to one worker); the
-/// row's <c>version</c> tells whether the memory is still the committed fold. The jsonb <c>state</c> is written only
-/// every <see cref="StateEvery"/> events of a pump (and for a new pump), with <c>state_version</c>: a worker without
-/// the pump in memory folds the events after <c>state_version</c> from the log, so the writes per page are the
-/// columns the API serves, not the whole folded state.
+/// row's <c>version</c> tells whether the memory is still the committed fold. The jsonb state is written to
+/// <c>pf_pump_fold</c> (migration 027: not in the status row, so a status update does not copy it) only every
+/// <see cref="StateEvery"/> events of a pump (and for a new pump), with <c>state_version</c>: a worker without the pump
+/// in memory folds the events after <c>state_version</c> from the log, so the writes per page are the columns the API
+/// serves, not the whole folded state.
 /// </summary>
 public sealed class PumpProjection(IEventReader events) : IProjection
 {
@@ -40,7 +41,7 @@ public sealed class PumpProjection(IEventReader events) : IProjection
     public string Name => ProjectionName;
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Tables { get; } = ["pf_pump_status", "pf_daily_flow", "pf_alarm_log"];
+    public IReadOnlyList<string> Tables { get; } = ["pf_pump_status", "pf_pump_fold", "pf_daily_flow", "pf_alarm_log"];
 
     /// <inheritdoc />
     public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct)
@@ -156,6 +157,11 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         if (status.Count > 0)
         {
             batch.BatchCommands.Add(status.ToCommand());
+        }
+
+        if (status.FoldCount > 0)
+        {
+            batch.BatchCommands.Add(status.FoldCommand());
         }
 
         if (flows.Count > 0)
@@ -300,7 +306,7 @@ public sealed class PumpProjection(IEventReader events) : IProjection
     {
         private readonly List<string> _serial = new(capacity);
         private readonly List<string?> _hub = new(capacity), _model = new(capacity), _firmware = new(capacity), _lot = new(capacity),
-            _phase = new(capacity), _drug = new(capacity), _status = new(capacity), _codes = new(capacity), _state = new(capacity),
+            _phase = new(capacity), _drug = new(capacity), _status = new(capacity), _codes = new(capacity),
             _concentrationUnit = new(capacity), _dueSource = new(capacity), _flowCohort = new(capacity), _flowAnomaly = new(capacity);
         private readonly List<double?> _reservoir = new(capacity), _battery = new(capacity), _capacity = new(capacity),
             _concentration = new(capacity), _flowFactor = new(capacity), _flowCycle = new(capacity), _sinceRefill = new(capacity),
@@ -311,8 +317,28 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         private readonly List<int> _activeAlarms = new(capacity), _openAnomalies = new(capacity);
         private readonly List<long> _lastSeq = new(capacity), _version = new(capacity);
         private readonly List<bool> _critical = new(capacity);
+        private readonly List<string> _foldSerial = [], _foldState = [];
+        private readonly List<long> _foldVersion = [];
 
         public int Count => _serial.Count;
+
+        // The states due to be stored (a new pump, a replayed stream, every StateEvery events).
+        public int FoldCount => _foldSerial.Count;
+
+        // The due states, one statement. Guarded by version: a state never replaces a newer one.
+        public NpgsqlBatchCommand FoldCommand()
+        {
+            var cmd = new NpgsqlBatchCommand("""
+                INSERT INTO pf_pump_fold (serial, state_version, state)
+                SELECT u.serial, u.state_version, u.state::jsonb FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(serial, state_version, state)
+                ON CONFLICT (serial) DO UPDATE SET state_version = excluded.state_version, state = excluded.state
+                WHERE pf_pump_fold.state_version <= excluded.state_version
+                """);
+            cmd.Parameters.Add(Column(_foldSerial.ToArray(), NpgsqlDbType.Text));
+            cmd.Parameters.Add(Column(_foldVersion.ToArray(), NpgsqlDbType.Bigint));
+            cmd.Parameters.Add(Column(_foldState.ToArray(), NpgsqlDbType.Text));
+            return cmd;
+        }
 
         public void Add(PumpState state, bool writeState)
         {
@@ -338,7 +364,12 @@ public sealed class PumpProjection(IEventReader events) : IProjection
             _battery.Add(view.BatteryPct);
             _critical.Add(view.Status == Contracts.Views.PumpStatuses.Critical);
             _version.Add(state.Version);
-            _state.Add(writeState ? JsonSerializer.Serialize(state, SnapshotJson.Options) : null);
+            if (writeState)
+            {
+                _foldSerial.Add(view.Serial);
+                _foldVersion.Add(state.Version);
+                _foldState.Add(JsonSerializer.Serialize(state, SnapshotJson.Options));
+            }
             _lowReservoirAt.Add(Utc(view.LowReservoirAt));
             _forecastFrom.Add(Utc(view.ForecastFrom));
             _capacity.Add(view.ReservoirCapacityMl);
@@ -367,20 +398,17 @@ public sealed class PumpProjection(IEventReader events) : IProjection
 
         public NpgsqlBatchCommand ToCommand()
         {
-            // A row whose state is not due keeps its older state and state_version: the proposed row carries
-            // state_version -1 as the marker (NOT NULL is checked on the proposed row before ON CONFLICT, hence the
-            // placeholder '{}' that only a new row could ever keep, and a new pump always writes its state).
+            // Only what the API and the pages read: the folded state is pf_pump_fold's (FoldCommand, migration 027).
             var cmd = new NpgsqlBatchCommand("""
                 INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
                     next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
-                    battery_pct, critical, version, state, state_version, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
+                    battery_pct, critical, version, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
                     concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
                     delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source, uncorrected_refill_due_at,
                     flow_factor, flow_cohort, flow_anomaly_id)
                 SELECT u.serial, u.hub_id, u.model, u.firmware, u.lot, u.phase, u.drug, u.status, u.reservoir_ml, u.forecast_empty_at,
                     u.next_refill_due_at, u.active_alarms, ARRAY(SELECT jsonb_array_elements_text(u.codes::jsonb)), u.open_anomalies,
-                    u.last_seen_at, u.last_event_at, u.last_seq, u.battery_pct, u.critical, u.version,
-                    coalesce(u.state::jsonb, '{}'::jsonb), CASE WHEN u.state IS NULL THEN -1 ELSE u.version END, now(),
+                    u.last_seen_at, u.last_event_at, u.last_seq, u.battery_pct, u.critical, u.version, now(),
                     u.low_reservoir_at, u.forecast_from, u.reservoir_capacity_ml, u.concentration_value, u.concentration_unit,
                     u.refill_flow_factor, u.refill_flow_at, u.refill_flow_cycle_ml, u.delivered_since_refill_ml,
                     u.forecast_rate_ml_per_day, u.low_reservoir_ml, u.next_refill_due_source, u.uncorrected_refill_due_at,
@@ -388,12 +416,12 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                               $9::float8[], $10::timestamptz[], $11::timestamptz[], $12::int[], $13::text[], $14::int[],
                               $15::timestamptz[], $16::timestamptz[], $17::bigint[], $18::float8[], $19::bool[], $20::bigint[],
-                              $21::text[], $22::timestamptz[], $23::timestamptz[], $24::float8[], $25::float8[], $26::text[],
-                              $27::float8[], $28::timestamptz[], $29::float8[], $30::float8[], $31::float8[], $32::float8[],
-                              $33::text[], $34::timestamptz[], $35::float8[], $36::text[], $37::text[])
+                              $21::timestamptz[], $22::timestamptz[], $23::float8[], $24::float8[], $25::text[],
+                              $26::float8[], $27::timestamptz[], $28::float8[], $29::float8[], $30::float8[], $31::float8[],
+                              $32::text[], $33::timestamptz[], $34::float8[], $35::text[], $36::text[])
                        AS u(serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
                             next_refill_due_at, active_alarms, codes, open_anomalies, last_seen_at, last_event_at, last_seq,
-                            battery_pct, critical, version, state, low_reservoir_at, forecast_from, reservoir_capacity_ml,
+                            battery_pct, critical, version, low_reservoir_at, forecast_from, reservoir_capacity_ml,
                             concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
                             delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source,
                             uncorrected_refill_due_at, flow_factor, flow_cohort, flow_anomaly_id)
@@ -404,8 +432,6 @@ public sealed class PumpProjection(IEventReader events) : IProjection
                     active_alarm_codes = excluded.active_alarm_codes, open_anomalies = excluded.open_anomalies,
                     last_seen_at = excluded.last_seen_at, last_event_at = excluded.last_event_at, last_seq = excluded.last_seq,
                     battery_pct = excluded.battery_pct, critical = excluded.critical, version = excluded.version,
-                    state = CASE WHEN excluded.state_version < 0 THEN pf_pump_status.state ELSE excluded.state END,
-                    state_version = CASE WHEN excluded.state_version < 0 THEN pf_pump_status.state_version ELSE excluded.state_version END,
                     updated_at = now(), low_reservoir_at = excluded.low_reservoir_at,
                     forecast_from = excluded.forecast_from, reservoir_capacity_ml = excluded.reservoir_capacity_ml,
                     concentration_value = excluded.concentration_value, concentration_unit = excluded.concentration_unit,
@@ -435,7 +461,6 @@ public sealed class PumpProjection(IEventReader events) : IProjection
             cmd.Parameters.Add(Column(_battery.ToArray(), NpgsqlDbType.Double));
             cmd.Parameters.Add(Column(_critical.ToArray(), NpgsqlDbType.Boolean));
             cmd.Parameters.Add(Column(_version.ToArray(), NpgsqlDbType.Bigint));
-            cmd.Parameters.Add(Column(_state.ToArray(), NpgsqlDbType.Text));
             cmd.Parameters.Add(Column(_lowReservoirAt.ToArray(), NpgsqlDbType.TimestampTz));
             cmd.Parameters.Add(Column(_forecastFrom.ToArray(), NpgsqlDbType.TimestampTz));
             cmd.Parameters.Add(Column(_capacity.ToArray(), NpgsqlDbType.Double));
@@ -467,7 +492,10 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         var states = new Dictionary<string, PumpState>(StringComparer.Ordinal);
         var stateVersions = new Dictionary<string, long>(StringComparer.Ordinal);
         var misses = new List<(string Serial, long Version)>();
-        await using (var cmd = new NpgsqlCommand("SELECT serial, version, state_version FROM pf_pump_status WHERE serial = ANY($1) FOR UPDATE", conn, tx))
+        await using (var cmd = new NpgsqlCommand("""
+            SELECT s.serial, s.version, coalesce(f.state_version, 0) FROM pf_pump_status s LEFT JOIN pf_pump_fold f ON f.serial = s.serial
+            WHERE s.serial = ANY($1) FOR UPDATE OF s
+            """, conn, tx))
         {
             cmd.Parameters.Add(new() { Value = serials });
             await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -490,7 +518,7 @@ public sealed class PumpProjection(IEventReader events) : IProjection
         if (misses.Count > 0)
         {
             var stored = new Dictionary<string, PumpState>(StringComparer.Ordinal);
-            await using (var cmd = new NpgsqlCommand("SELECT serial, state::text FROM pf_pump_status WHERE serial = ANY($1)", conn, tx))
+            await using (var cmd = new NpgsqlCommand("SELECT serial, state::text FROM pf_pump_fold WHERE serial = ANY($1)", conn, tx))
             {
                 cmd.Parameters.Add(new() { Value = misses.Select(m => m.Serial).ToArray() });
                 await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -504,7 +532,8 @@ public sealed class PumpProjection(IEventReader events) : IProjection
 
             foreach (var (serial, version) in misses)
             {
-                var state = stored[serial];
+                // No stored state (not expected: a new pump always writes one): fold the whole stream.
+                var state = stored.GetValueOrDefault(serial) ?? new PumpState { Serial = serial };
                 if (state.Version < version)
                 {
                     state = await FoldForwardAsync(state, version, ct);
