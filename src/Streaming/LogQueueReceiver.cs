@@ -10,7 +10,8 @@ namespace PumpFleet.Streaming;
 /// from its checkpoint on, below the xmin horizon (so a late commit is read later, never skipped). It queries only
 /// when the partition was notified since its last read, when its last page was full, or when
 /// <see cref="LogStreamOptions.PollInterval"/> has passed (a missed notification costs at most that), and, unless its last
-/// page was full, no sooner than <see cref="LogStreamOptions.MinReadInterval"/> after its last read. Delivered items
+/// page was full, no sooner than <see cref="LogStreamOptions.MinReadInterval"/> after its last read while the partition
+/// is busy (<see cref="LogStreamOptions.CoalesceAboveEventsPerSecond"/>). Delivered items
 /// (handed back by the cache once every consumer cursor passed them) move the checkpoint forward, saved at most every
 /// <see cref="LogStreamOptions.CheckpointInterval"/> and on shutdown; a receiver that starts (on this silo or,
 /// after a rebalance, on another) resumes from the saved checkpoint, so delivery is at least once.
@@ -34,6 +35,11 @@ internal sealed partial class LogQueueReceiver(
     private DateTimeOffset _lastRead = DateTimeOffset.MinValue;
     private bool _moreWaiting = true;
     private DateTimeOffset _retryUntil = DateTimeOffset.MinValue;
+
+    // The partition's event rate over its last full second of reads, which decides whether the read floor applies.
+    private DateTimeOffset _rateWindowStart = DateTimeOffset.MinValue;
+    private long _rateWindowEvents;
+    private double _eventsPerSecond;
 
     // How long a notified partition that shows nothing yet (an older transaction still open holds the horizon) is
     // re-read at every agent turn before falling back to the poll interval.
@@ -78,7 +84,7 @@ internal sealed partial class LogQueueReceiver(
 
         // Under load, coalesce: the notifications heard meanwhile stay unseen and are read together when the floor has
         // passed (a full last page means catching up, which reads on at every turn).
-        if (!_moreWaiting && now - _lastRead < options.MinReadInterval)
+        if (!_moreWaiting && _eventsPerSecond >= options.CoalesceAboveEventsPerSecond && now - _lastRead < options.MinReadInterval)
         {
             return [];
         }
@@ -101,8 +107,22 @@ internal sealed partial class LogQueueReceiver(
         }
 
         _readPosition = page.Next;
+        CountRate(now, page.Events.Count);
         instruments.OnRead(partition, page.Events.Count);
         return ToBatches(partition, page.Events.Select(CommittedEvent.From), options.PumpStreams);
+    }
+
+    private void CountRate(DateTimeOffset now, int events)
+    {
+        if (now - _rateWindowStart >= TimeSpan.FromSeconds(1))
+        {
+            // A window that ended long ago (a quiet spell) spreads its events over the whole gap.
+            _eventsPerSecond = _rateWindowStart == DateTimeOffset.MinValue ? 0 : _rateWindowEvents / (now - _rateWindowStart).TotalSeconds;
+            _rateWindowStart = now;
+            _rateWindowEvents = 0;
+        }
+
+        _rateWindowEvents += events;
     }
 
     /// <summary>

@@ -78,6 +78,38 @@ public sealed class ReceiverReadCadenceTests(PostgresFixture pg)
         Assert.Equal(2, h.Reads);
     }
 
+    [Fact]
+    public async Task BelowTheRate_EachNotificationIsReadAtOnce_AboveIt_TheyAreCoalesced()
+    {
+        await using var h = await Harness.StartAsync(pg, TimeSpan.FromMilliseconds(100), pageSize: 500, coalesceAbove: 100);
+        var id = StreamCluster.NewStreamIdIn("RR", Partition);
+        h.Time.Advance(TimeSpan.FromSeconds(5));
+
+        // Quiet (a few events a second): a notification 10 ms after a read is read at once, as without a floor.
+        await h.AppendHeardAsync(id, 0, 2);
+        Assert.Equal(2, (await h.TurnAsync()).Count);
+        await h.AppendHeardAsync(id, 2, 1);
+        h.Time.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.Single(await h.TurnAsync());
+        Assert.Equal(2, h.Reads);
+
+        // A busy second (150 events), measured when the next read closes it.
+        await h.AppendHeardAsync(id, 3, 150);
+        h.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(150, (await h.TurnAsync()).Count);
+        await h.AppendHeardAsync(id, 153, 1);
+        h.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Single(await h.TurnAsync());
+
+        // Busy: within the floor the notification waits, and is read when the floor has passed.
+        await h.AppendHeardAsync(id, 154, 1);
+        h.Time.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.Empty(await h.TurnAsync());
+        h.Time.Advance(TimeSpan.FromMilliseconds(90));
+        Assert.Single(await h.TurnAsync());
+        Assert.Equal(5, h.Reads);
+    }
+
     private sealed class Harness : IAsyncDisposable
     {
         private readonly ServiceProvider _services;
@@ -85,9 +117,11 @@ public sealed class ReceiverReadCadenceTests(PostgresFixture pg)
         private readonly LogQueueReceiver _receiver;
         private readonly LogNotificationListener _listener;
         private readonly IEventStore _store;
+        private readonly int _pageSize;
 
-        private Harness(ServiceProvider services, CountingReader reader, LogQueueReceiver receiver, LogNotificationListener listener, FakeTimeProvider time)
+        private Harness(ServiceProvider services, CountingReader reader, LogQueueReceiver receiver, LogNotificationListener listener, FakeTimeProvider time, int pageSize)
         {
+            _pageSize = pageSize;
             _services = services;
             _reader = reader;
             _receiver = receiver;
@@ -100,7 +134,7 @@ public sealed class ReceiverReadCadenceTests(PostgresFixture pg)
 
         public int Reads => _reader.Reads;
 
-        public static async Task<Harness> StartAsync(PostgresFixture pg, TimeSpan floor, int pageSize)
+        public static async Task<Harness> StartAsync(PostgresFixture pg, TimeSpan floor, int pageSize, int coalesceAbove = 0)
         {
             var cs = await pg.CreateDatabaseAsync("rc");
             var services = new ServiceCollection().AddLogging().AddPumpFleetEventStore(cs).BuildServiceProvider();
@@ -109,14 +143,17 @@ public sealed class ReceiverReadCadenceTests(PostgresFixture pg)
             await Eventually.TrueAsync(() => Task.FromResult(listener.IsListening), TimeSpan.FromSeconds(30), "LISTEN is up");
             var reader = new CountingReader(services.GetRequiredService<ILogPartitionReader>());
             var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
-            var options = new LogStreamOptions { MinReadInterval = floor, PageSize = pageSize, PollInterval = TimeSpan.FromMinutes(5) };
+            var options = new LogStreamOptions
+            {
+                MinReadInterval = floor, CoalesceAboveEventsPerSecond = coalesceAbove, PageSize = pageSize, PollInterval = TimeSpan.FromMinutes(5),
+            };
             var receiver = new LogQueueReceiver(Partition, $"stream:rc:{Partition}of16", reader, services.GetRequiredService<ICheckpointStore>(),
                 listener, options, time, new LogStreamInstruments(services.GetRequiredService<IMeterFactory>()), NullLogger.Instance);
             await receiver.Initialize(TimeSpan.FromSeconds(30));
             // The first turn reads once (nothing is known yet); from then on only notifications, full pages or the poll read.
-            Assert.Empty(await receiver.GetQueueMessagesAsync(100, Ct));
+            Assert.Empty(await receiver.GetQueueMessagesAsync(2 * pageSize, Ct));
             reader.Reads = 0;
-            return new Harness(services, reader, receiver, listener, time);
+            return new Harness(services, reader, receiver, listener, time, pageSize);
         }
 
         public async Task AppendHeardAsync(string id, long expected, int count)
@@ -126,10 +163,11 @@ public sealed class ReceiverReadCadenceTests(PostgresFixture pg)
             await Eventually.TrueAsync(() => Task.FromResult(_listener.CountOf(Partition) > before), TimeSpan.FromSeconds(30), "the append heard");
         }
 
-        // One agent turn; the events of the partition stream's container (one per page).
+        // One agent turn (the agent asks for twice the page: an event is delivered on up to two streams here); the events
+        // of the partition stream's container (one per page).
         public async Task<IReadOnlyList<CommittedEvent>> TurnAsync()
         {
-            var batches = await _receiver.GetQueueMessagesAsync(100, Ct);
+            var batches = await _receiver.GetQueueMessagesAsync(2 * _pageSize, Ct);
             return batches.Cast<LogBatchContainer>().Where(b => b.StreamId == LogStreams.ForPartition(Partition)).SelectMany(b => b.Events).ToList();
         }
 
