@@ -37,8 +37,8 @@ public sealed class LogStreamOptions
     /// A receiver reads its partition again no sooner than this after its last read, unless that read filled a page
     /// (catching up): a notification after a quiet spell is read at the agent's next turn as before, but under load the
     /// notifications of many commits are coalesced into one larger read, instead of a small page read per agent turn
-    /// and partition (16 × 20 reads a second at the 50 ms agent period, each planned and run over every attached month
-    /// of <c>pf_events</c>). Zero: no floor beyond <see cref="AgentPeriod"/> (before 2026-11-30). Default 100 ms
+    /// and partition (16 × 20 reads a second at the 50 ms agent period, each run over every attached month of the
+    /// event log). Zero: no floor beyond <see cref="AgentPeriod"/> (before 2026-11-30). Default 100 ms
     /// (docs/benchmarks.md "Fewer, larger log reads").
     /// </summary>
     public TimeSpan MinReadInterval { get; set; } = TimeSpan.FromMilliseconds(100);
