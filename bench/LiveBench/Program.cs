@@ -72,6 +72,7 @@ try
         // 1. Commit → browser, first without background load (the baseline of the same run), then under it; with
         //    --compare-env, for each configuration in turn (the platform restarted), alternating for --rounds rounds.
         var results = new Dictionary<(int Config, int Background), LatencyResult>();
+        var horizonTables = new List<string>();
         var achieved = new Dictionary<(int Config, int Background), List<(double EventsPerSecond, double[] LatenciesMs)>>();
         for (var round = 0; round < rounds; round++)
         {
@@ -99,7 +100,18 @@ try
                         await Task.Delay(TimeSpan.FromSeconds(3));
                     }
 
+                    using var sampling = new CancellationTokenSource();
+                    var sampler = new HorizonSampler(ds);
+                    var samplerRun = background > 0 ? sampler.RunAsync(sampling.Token) : Task.CompletedTask;
                     var sent = await probe.RunAsync(probes, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+                    await sampling.CancelAsync();
+                    await samplerRun;
+                    if (background > 0)
+                    {
+                        horizonTables.Add($"[{configs[c].Name}, round {round + 1}, {background:N0} events/s]");
+                        horizonTables.AddRange(sampler.Table(8));
+                    }
+
                     var bg = loadRun is null ? (EventsPerSecond: 0.0, LatenciesMs: Array.Empty<double>()) : await loadRun;
                     await Latency.WaitForAllAsync(open, sent, TimeSpan.FromSeconds(90));
                     var (all, worst, missing, segments) = await Latency.CollectAsync(open, sent);
@@ -156,6 +168,8 @@ try
         Console.WriteLine("| configuration | segment | n | p50 ms | p95 ms | p99 ms | max ms |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
         breakdown.ForEach(Console.WriteLine);
+        Console.WriteLine();
+        horizonTables.ForEach(Console.WriteLine);
         if (configs.Count > 1)
         {
             // Part 2 runs in the base configuration.
