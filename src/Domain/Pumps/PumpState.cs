@@ -40,9 +40,15 @@ public sealed class PumpState
     public string? DeliveryState { get; set => field = ValuePool.Share(value); }
     public string? StopReason { get; set => field = ValuePool.Share(value); }
     public string? Motor { get; set => field = ValuePool.Share(value); }
-    public double? BatteryPct { get; set; }
-    public double? BatteryV { get; set; }
-    public double? TempC { get; set; }
+    public double? BatteryPct { get => _batteryPct; set => _batteryPct = value; }
+
+    private OptionalDouble _batteryPct;
+    public double? BatteryV { get => _batteryV; set => _batteryV = value; }
+
+    private OptionalDouble _batteryV;
+    public double? TempC { get => _tempC; set => _tempC = value; }
+
+    private OptionalDouble _tempC;
     public int? LastPainScore { get; set; }
 
     // The three dictionaries below are empty for almost every pump (no alarm ever, no open anomaly), and an empty
