@@ -219,6 +219,29 @@ public sealed class PumpStateTests
     }
 
     [Fact]
+    public void Snapshot_OfAPumpOffZiconotide_KeepsItsShape_WithoutTheZiconotidePart()
+    {
+        // The ziconotide fields of RefillSafety live in an object allocated only when one of them is stored (issue 15,
+        // memory per pump); the snapshot still writes them as before, and a pump never on ziconotide never allocates it.
+        var s = Fold([new PumpPaired { At = T0, HubId = "H1" }, Continuous(1, T0, 0.5), Refill(2, T0, 19), Continuous(3, T0.AddDays(1), 0.6)]);
+        var zicoPart = typeof(Domain.Detection.RefillSafety).GetField("_ziconotide", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        Assert.Null(zicoPart.GetValue(s.Detectors.Safety));
+        Assert.Equal(2, s.Detectors.Safety.PrescriptionsSeen);
+
+        var json = System.Text.Json.JsonSerializer.Serialize(s, SnapshotJson.Options);
+        foreach (var field in new[] { "\"ziconotideFills\":0", "\"titrationStepMcgPerDay\":0", "\"titrationIncreasesInWeek\":0", "\"titrationFromMcgPerDay\":0", "\"titrationToMcgPerDay\":0", "\"refillConcentrationValue\":25" })
+        {
+            Assert.Contains(field, json, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("ziconotideFillAt", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("ziconotideDoseMcgPerDay", json, StringComparison.Ordinal);
+        var back = System.Text.Json.JsonSerializer.Deserialize<PumpState>(json, SnapshotJson.Options)!;
+        Assert.Null(zicoPart.GetValue(back.Detectors.Safety));
+        Assert.Equal(json, System.Text.Json.JsonSerializer.Serialize(back, SnapshotJson.Options));
+    }
+
+    [Fact]
     public void Prescription_IsKeptWithSharedValues_EqualToTheEvent_AndFoldedOnceBySafety()
     {
         // Two pumps' prescriptions parsed from two messages: distinct string instances with equal values.
