@@ -514,7 +514,7 @@ public sealed class PumpState
             var e = w.Events[i];
             for (; r < restarts.Count && restarts[r].AfterSeq < e.Event.Seq; r++)
             {
-                Detectors.Flow.Restart(restarts[r].Over);
+                Detectors.RestartFlow(restarts[r].Over);
             }
 
             Fold(e.Event, e.ClockSuspect);
@@ -523,7 +523,7 @@ public sealed class PumpState
 
         for (; r < restarts.Count; r++)
         {
-            Detectors.Flow.Restart(restarts[r].Over);
+            Detectors.RestartFlow(restarts[r].Over);
         }
     }
 
