@@ -111,7 +111,7 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     await loadB.ConnectAsync();
     await loadA.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500); // warm-up: activations, pairing, JIT
     await loadB.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);
-    var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load)>();
+    var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load, double CpuUsPerMessage)>();
     var messages = new Dictionary<string, long> { ["A"] = 0, ["B"] = 0 };
     var countersA0 = await PgCounters.ReadAsync(Cs("loadbench_a", ""));
     var countersB0 = await PgCounters.ReadAsync(Cs("loadbench_b", ""));
@@ -121,9 +121,14 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     {
         foreach (var which in round % 2 == 1 ? new[] { "A", "B" } : ["B", "A"])
         {
+            // The loaded platform's own CPU over its phase (the idle one's background work is not counted): the
+            // platform's CPU per message, which shows a change to it even when PostgreSQL limits the throughput.
+            var pid = which == "A" ? platformA.Id : platformB.Id;
+            var cpuBefore = CpuSeconds(pid);
             var r = await (which == "A" ? loadA : loadB).RunAsync(phase, fixedRate);
+            var cpuUs = (CpuSeconds(pid) - cpuBefore) * 1e6 / Math.Max(1, r.LatenciesMs.Length);
             messages[which] += r.LatenciesMs.Length;
-            rows.Add((round, which, r.EventsPerSecond, P(r.LatenciesMs, 0.50), P(r.LatenciesMs, 0.99), File.ReadAllText("/proc/loadavg").Split(' ')[0]));
+            rows.Add((round, which, r.EventsPerSecond, P(r.LatenciesMs, 0.50), P(r.LatenciesMs, 0.99), File.ReadAllText("/proc/loadavg").Split(' ')[0], cpuUs));
         }
     }
 
@@ -142,11 +147,11 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     platformB.Kill(entireProcessTree: true);
     Console.WriteLine();
     Console.WriteLine($"Paired phases at {fixedRate:N0} events/s offered ({perMessage} events per message), {phase.TotalSeconds:N0} s each:");
-    Console.WriteLine("| round | platform | events/s | publish→ack p50 / p99 (ms) | load average (1 min) |");
-    Console.WriteLine("|---:|---|---:|---|---:|");
-    foreach (var (round, which, rate, p50, p99, l) in rows)
+    Console.WriteLine("| round | platform | events/s | publish→ack p50 / p99 (ms) | platform CPU per message (µs) | load average (1 min) |");
+    Console.WriteLine("|---:|---|---:|---|---:|---:|");
+    foreach (var (round, which, rate, p50, p99, l, cpuUs) in rows)
     {
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {round} | {which} | {rate:N0} | {p50:F1} / {p99:F1} | {l} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {round} | {which} | {rate:N0} | {p50:F1} / {p99:F1} | {cpuUs:N0} | {l} |"));
     }
 
     double Median(IEnumerable<double> xs)
@@ -162,6 +167,7 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| events/s | {Median(perRound.Select(x => x.A.Rate)):N0} | {Median(perRound.Select(x => x.B.Rate)):N0} | {Median(perRound.Select(x => x.B.Rate / x.A.Rate)):F2} |"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p50 (ms) | {Median(perRound.Select(x => x.A.P50)):F1} | {Median(perRound.Select(x => x.B.P50)):F1} | {Median(perRound.Select(x => x.B.P50 / x.A.P50)):F2} |"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p99 (ms) | {Median(perRound.Select(x => x.A.P99)):F1} | {Median(perRound.Select(x => x.B.P99)):F1} | {Median(perRound.Select(x => x.B.P99 / x.A.P99)):F2} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| platform CPU per message (µs) | {Median(perRound.Select(x => x.A.CpuUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.CpuUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.CpuUsPerMessage / x.A.CpuUsPerMessage)):F2} |"));
     // Each platform's own database, over all its rounds (warm-up excluded): its transactions and row writes per message.
     string PerMessage(PgCounters c0, PgCounters c1, long n) => string.Create(CultureInfo.InvariantCulture,
         $"{(c1.Commits - c0.Commits) / (double)n:F2} transactions, {(c1.Inserts - c0.Inserts) / (double)n:F2} rows inserted, {(c1.Updates - c0.Updates) / (double)n:F2} updated, {(c1.WalBytes - c0.WalBytes) / (double)n:N0} WAL bytes (server-wide)");
