@@ -117,6 +117,33 @@ public sealed class FaultTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task PostgresStopped_HubDisconnects_LoggedAsStatusNotRecorded_NotAsAnUnacknowledgedMessage()
+    {
+        // Regression: a failed status write at a connection event was logged as "the message is not acknowledged",
+        // which sent operators looking for a message that never existed.
+        await using var server = await PrivatePostgres.StartAsync(durable: false, ct: TestContext.Current.CancellationToken);
+        var cs = await CreateDatabaseAsync(server);
+        await using var cluster = await PumpCluster.StartAsync(cs);
+        var logs = new CapturingLoggerProvider();
+        await using var gateway = await GatewayUnderTest.StartAsync(cs, cluster.Grains, logs: logs);
+        var hubId = NewId("hub");
+        var secret = await gateway.ProvisionAsync(hubId);
+        await using var hub = TestHub.Create(hubId);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await hub.ConnectAsync(gateway.Port, secret)).ResultCode);
+        var store = gateway.Services.GetRequiredService<Hubs.HubStore>();
+        await Eventually.TrueAsync(async () => (await store.GetStatusAsync(hubId, TestContext.Current.CancellationToken))?.Online == true,
+            TimeSpan.FromSeconds(30), "the hub's connection to be recorded while PostgreSQL is up");
+
+        await server.StopAsync();
+        await hub.Client.DisconnectAsync(cancellationToken: TestContext.Current.CancellationToken);
+
+        await Eventually.TrueAsync(() => Task.FromResult(logs.Messages.Any(m => m.Contains($"while recording hub {hubId} offline", StringComparison.Ordinal))),
+            TimeSpan.FromSeconds(30), "the failed status write to be logged");
+        Assert.DoesNotContain(logs.Messages, m => m.Contains("not acknowledged", StringComparison.Ordinal));
+        await server.RestartAsync();
+    }
+
+    [Fact]
     public async Task External_PostgresStopped_MessagesHeldUnackedAndStoredAfterRestart()
     {
         await using var server = await PrivatePostgres.StartAsync(durable: false, ct: TestContext.Current.CancellationToken);

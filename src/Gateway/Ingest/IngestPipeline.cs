@@ -384,7 +384,10 @@ public sealed partial class IngestPipeline(
     }
 
     /// <summary>Records a hub online or offline (connect and disconnect in embedded mode, status messages).</summary>
-    public async Task SetHubStatusAsync(string hubId, bool online, string? firmware, DateTimeOffset? at, DateTimeOffset seenAt, CancellationToken ct)
+    /// <param name="fromConnection">True for the embedded broker's connect and disconnect events: no message was received,
+    /// so a failure is logged as a status that was not recorded, not as a message that was not acknowledged.</param>
+    public async Task SetHubStatusAsync(string hubId, bool online, string? firmware, DateTimeOffset? at, DateTimeOffset seenAt, CancellationToken ct,
+        bool fromConnection = false)
     {
         try
         {
@@ -392,7 +395,14 @@ public sealed partial class IngestPipeline(
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
         {
-            throw Unavailable(Dependencies.PostgreSql, e);
+            if (!fromConnection)
+            {
+                throw Unavailable(Dependencies.PostgreSql, e);
+            }
+
+            var failure = Unavailable(Dependencies.PostgreSql, e, logged: false);
+            LogConnectionStatusFailed(Dependencies.PostgreSql, hubId, online ? "online" : "offline", e);
+            throw failure;
         }
     }
 
@@ -431,10 +441,14 @@ public sealed partial class IngestPipeline(
         }
     }
 
-    private DependencyUnavailableException Unavailable(string dependency, Exception e)
+    private DependencyUnavailableException Unavailable(string dependency, Exception e, bool logged = true)
     {
         instruments.OnDependencyFailure(dependency);
-        LogDependencyFailed(dependency, e);
+        if (logged)
+        {
+            LogDependencyFailed(dependency, e);
+        }
+
         if (dependency == Dependencies.PostgreSql)
         {
             // After a database restart every idle pooled connection is dead and would fail one message each.
@@ -493,4 +507,7 @@ public sealed partial class IngestPipeline(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Dependency {Dependency} failed; the message is not acknowledged and will be delivered again")]
     private partial void LogDependencyFailed(string dependency, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Dependency {Dependency} failed while recording hub {HubId} {Status} at its connection event (no message involved, nothing left unacknowledged); its online flag stays as it was until its next connection event or status message, its last-seen time still advances with its messages")]
+    private partial void LogConnectionStatusFailed(string dependency, string hubId, string status, Exception e);
 }

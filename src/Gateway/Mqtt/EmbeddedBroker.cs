@@ -469,11 +469,12 @@ public sealed partial class EmbeddedBroker(
 
         try
         {
-            await _pipeline.SetHubStatusAsync(hubId, online, null, null, time.GetUtcNow(), _shutdown.Token);
+            await _pipeline.SetHubStatusAsync(hubId, online, null, null, time.GetUtcNow(), _shutdown.Token, fromConnection: true);
         }
         catch (Exception x) when (x is DependencyUnavailableException or OperationCanceledException)
         {
-            // Already counted and logged by the pipeline; the last-seen tracker catches up later.
+            // Already counted and logged by the pipeline (as a status not recorded); the last-seen tracker still advances the
+            // hub's last-seen time with its messages, and its next connection event or status message sets the flag.
         }
     }
 

@@ -31,7 +31,7 @@ public sealed class GatewayUnderTest : IAsyncDisposable
     public QuarantineStore Quarantine => _host.Services.GetRequiredService<QuarantineStore>();
 
     public static async Task<GatewayUnderTest> StartAsync(string connectionString, IGrainFactory grains, int? port = null,
-        IDictionary<string, string?>? settings = null, string environment = "Development")
+        IDictionary<string, string?>? settings = null, string environment = "Development", ILoggerProvider? logs = null)
     {
         var mqttPort = port ?? Ports.Free();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = environment, DisableDefaults = true });
@@ -50,6 +50,11 @@ public sealed class GatewayUnderTest : IAsyncDisposable
 
         builder.Configuration.AddInMemoryCollection(config);
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
         builder.Services.AddSingleton(grains);
         builder.Services.AddPumpFleetGateway(builder.Configuration);
         var host = builder.Build();
