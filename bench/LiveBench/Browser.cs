@@ -13,7 +13,8 @@ internal sealed record OpenPage(IBrowserContext Context, IPage Page, double Offs
 internal sealed class Browser : IAsyncDisposable
 {
     // Runs before the page's scripts: every EventSource records when each 'anomaly' message is dispatched, on the
-    // page's clock (ms since the Unix epoch), before the page's own handlers run; and when it got its first summary.
+    // page's clock (ms since the Unix epoch), before the page's own handlers run, with the message's trace (the
+    // server's stamps, Dashboard:LiveTimings) when it has one; and when it got its first summary.
     private const string Recorder = """
         (() => {
           window.__pfArrivals = [];
@@ -25,7 +26,7 @@ internal sealed class Browser : IAsyncDisposable
               this.addEventListener('anomaly', e => {
                 const t = performance.timeOrigin + performance.now();
                 const a = JSON.parse(e.data);
-                window.__pfArrivals.push([a.id + ':' + a.status, t]);
+                window.__pfArrivals.push([a.id + ':' + a.status, t, a.trace ?? null]);
               });
               this.addEventListener('fleet', () => { window.__pfConnected = true; });
             }

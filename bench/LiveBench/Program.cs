@@ -5,11 +5,14 @@ using PumpFleet.EventStore.Local;
 using PumpFleet.LiveBench;
 
 // Usage: dotnet run -c Release --project bench/LiveBench [-- --pages 10 --probes 250 --load 5000 --dashboards 1,10,100 --phase 20]
+//        [--env K=V]… [--compare-env K=V[;K2=V2]]… [--rounds N]
 // 1. Commit → browser: the platform process (all-in-one silo, embedded broker, simulator off) under --load events/s of
 //    hub traffic over real MQTT (LoadBench's HubLoad); --pages real Chromium pages (one browser, one context per page)
 //    on the live Alerts page; a probe pump's anomaly opened / resolved appended with the bench's own event store, one
 //    event per append; per probe and page, the append's return (just after its COMMIT) to the SSE message's dispatch
-//    in the page (performance.timeOrigin + performance.now(), corrected by the page's measured clock offset).
+//    in the page (performance.timeOrigin + performance.now(), corrected by the page's measured clock offset); and its
+//    breakdown by the server's stamps in each message (Dashboard:LiveTimings): the queue's read, the live feed, the
+//    browser's stream (Latency.Segments).
 // 2. Database statements per second (pg_stat_statements, all databases) with a probe event every 0.5 s and 0, then
 //    each of --dashboards pages open on the Alerts page; the 0-page phase is the baseline of the same run.
 //    --http-dashboards: the dashboards are HTTP clients doing what the page does (HttpDashboards) instead of Chromium
@@ -22,6 +25,12 @@ var phaseSeconds = Arg("--phase", 20);
 var dashboards = ArgText("--dashboards", "1,10,100").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
 var queriesOnly = args.Contains("--queries-only");
 var httpDashboards = args.Contains("--http-dashboards");
+// --env K=V (repeatable): platform environment for every run; --compare-env K=V[;K2=V2] (repeatable): part 1 also
+// runs with each of these (the platform restarted), after the base configuration, alternating for --rounds rounds.
+var baseEnv = EnvArgs("--env").SelectMany(Pairs).ToDictionary(e => e.Key, e => e.Value);
+List<(string Name, Dictionary<string, string> Env)> configs = [("base", [])];
+configs.AddRange(EnvArgs("--compare-env").Select(a => (a, Pairs(a).ToDictionary(e => e.Key, e => e.Value))));
+var rounds = Arg("--rounds", 1);
 bool[] cacheModes = args.Contains("--compare-cache") ? [false, true] : [true];
 var siloDll = Path.Combine(FindRepoRoot(), "src/Silo/bin/Release/net10.0/PumpFleet.Silo.dll");
 if (!File.Exists(siloDll))
@@ -50,7 +59,7 @@ try
     platform = await StartPlatformAsync(cacheOn);
     var baseUrl = $"http://127.0.0.1:{httpPort}";
 
-    var load = new HubLoad(64, 4, 50, "127.0.0.1", mqttPort, "dev");
+    var load = new HubLoad(64, 4, 50, "127.0.0.1", mqttPort, "dev"); // replaced when part 1 restarts the platform
     await load.ConnectAsync();
     await load.RunAsync(TimeSpan.FromSeconds(5), 500); // warm-up: activations, pairing, JIT
 
@@ -60,38 +69,114 @@ try
     await using var browser = queriesOnly && httpDashboards ? null : await Browser.LaunchAsync();
     if (!queriesOnly)
     {
-        // 1. Commit → browser, first without background load (the baseline of the same run), then under it.
-        var open = await browser!.OpenAsync(baseUrl, pages);
-        Console.WriteLine($"{pages} pages connected; clock offsets page − bench: {string.Join(", ", open.Select(p => $"{p.OffsetMs:F2}±{p.UncertaintyMs:F2}"))} ms");
-        await probe.WarmUpAsync(open, TimeSpan.FromSeconds(60));
-        var latencyRows = new List<string>();
-        foreach (var background in new[] { 0, rate })
+        // 1. Commit → browser, first without background load (the baseline of the same run), then under it; with
+        //    --compare-env, for each configuration in turn (the platform restarted), alternating for --rounds rounds.
+        var results = new Dictionary<(int Config, int Background), LatencyResult>();
+        var horizonTables = new List<string>();
+        var achieved = new Dictionary<(int Config, int Background), List<(double EventsPerSecond, double[] LatenciesMs)>>();
+        for (var round = 0; round < rounds; round++)
         {
-            var loadRun = background > 0 ? load.RunAsync(TimeSpan.FromSeconds((probes * 0.15) + 8), background) : null;
-            if (loadRun is not null)
+            for (var c = 0; c < configs.Count; c++)
             {
-                await Task.Delay(TimeSpan.FromSeconds(3));
-            }
+                if (round > 0 || c > 0)
+                {
+                    await load.DisposeAsync();
+                    await platform.DisposeAsync();
+                    platform = null;
+                    platform = await StartPlatformAsync(cacheOn, configs[c].Env);
+                    load = new HubLoad(64, 4, 50, "127.0.0.1", mqttPort, "dev");
+                    await load.ConnectAsync();
+                    await load.RunAsync(TimeSpan.FromSeconds(5), 500);
+                }
 
-            var sent = await probe.RunAsync(probes, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
-            var bg = loadRun is null ? (EventsPerSecond: 0.0, LatenciesMs: Array.Empty<double>()) : await loadRun;
-            await Latency.WaitForAllAsync(open, sent, TimeSpan.FromSeconds(90));
-            var (all, worst, missing) = await Latency.CollectAsync(open, sent);
-            var label = background == 0
-                ? "no background load"
-                : $"{background:N0} events/s offered, {bg.EventsPerSecond:N0} achieved (publish→ack p50 {P(bg.LatenciesMs, 0.5):F0} ms, p99 {P(bg.LatenciesMs, 0.99):F0} ms)";
-            latencyRows.Add(Row($"{label}: every (probe, page) delivery", all));
-            latencyRows.Add(Row($"{label}: per probe, its slowest page", worst));
-            latencyRows.Add(Row($"{label}: the append itself (call → return)", [.. sent.Select(s => s.AppendMs).Order()]));
-            latencyRows.Add($"| {label}: deliveries missing after 90 s | {missing} | | | | |");
+                var open = await browser!.OpenAsync(baseUrl, pages);
+                Console.WriteLine($"[{configs[c].Name}, round {round + 1}] {pages} pages connected; clock offsets page − bench: {string.Join(", ", open.Select(p => $"{p.OffsetMs:F2}±{p.UncertaintyMs:F2}"))} ms");
+                await probe.WarmUpAsync(open, TimeSpan.FromSeconds(60));
+                foreach (var background in new[] { 0, rate })
+                {
+                    var loadRun = background > 0 ? load.RunAsync(TimeSpan.FromSeconds((probes * 0.15) + 8), background) : null;
+                    if (loadRun is not null)
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(3));
+                    }
+
+                    using var sampling = new CancellationTokenSource();
+                    var sampler = new HorizonSampler(ds);
+                    var samplerRun = background > 0 ? sampler.RunAsync(sampling.Token) : Task.CompletedTask;
+                    var sent = await probe.RunAsync(probes, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+                    await sampling.CancelAsync();
+                    await samplerRun;
+                    if (background > 0)
+                    {
+                        horizonTables.Add($"[{configs[c].Name}, round {round + 1}, {background:N0} events/s]");
+                        horizonTables.AddRange(sampler.Table(8));
+                    }
+
+                    var bg = loadRun is null ? (EventsPerSecond: 0.0, LatenciesMs: Array.Empty<double>()) : await loadRun;
+                    await Latency.WaitForAllAsync(open, sent, TimeSpan.FromSeconds(90));
+                    var (all, worst, missing, segments) = await Latency.CollectAsync(open, sent);
+                    var key = (c, background);
+                    var r = results.TryGetValue(key, out var had) ? had : results[key] = new LatencyResult();
+                    r.All.AddRange(all);
+                    r.Worst.AddRange(worst);
+                    r.Append.AddRange(sent.Select(x => x.AppendMs));
+                    r.Segments.AddRange(segments);
+                    r.Missing += missing;
+                    (achieved.TryGetValue(key, out var list) ? list : achieved[key] = []).Add(bg);
+                }
+
+                await browser.CloseAsync(open);
+            }
         }
 
-        await browser.CloseAsync(open);
         Console.WriteLine();
-        Console.WriteLine($"Commit → browser ({probes} probes × {pages} pages per row):");
-        Console.WriteLine("| measure | n | p50 ms | p95 ms | p99 ms | max ms |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
-        latencyRows.ForEach(Console.WriteLine);
+        Console.WriteLine($"Commit → browser ({probes} probes × {pages} pages per row and round, {rounds} round(s); load average {File.ReadAllText("/proc/loadavg").Trim()}):");
+        Console.WriteLine("| configuration | measure | n | p50 ms | p95 ms | p99 ms | max ms |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        var breakdown = new List<string>();
+        foreach (var ((c, background), r) in results.OrderBy(x => x.Key.Background).ThenBy(x => x.Key.Config))
+        {
+            var bgs = achieved[(c, background)];
+            var label = background == 0
+                ? "no background load"
+                : $"{background:N0} events/s offered, {bgs.Average(b => b.EventsPerSecond):N0} achieved (publish→ack p50 {P([.. bgs.SelectMany(b => b.LatenciesMs).Order()], 0.5):F0} ms, p99 {P([.. bgs.SelectMany(b => b.LatenciesMs).Order()], 0.99):F0} ms)";
+            var name = configs[c].Name;
+            Console.WriteLine(Row(name, $"{label}: every (probe, page) delivery", [.. r.All.Order()]));
+            Console.WriteLine(Row(name, $"{label}: per probe, its slowest page", [.. r.Worst.Order()]));
+            Console.WriteLine(Row(name, $"{label}: the append itself (call → return)", [.. r.Append.Order()]));
+            Console.WriteLine($"| {name} | {label}: deliveries missing after 90 s | {r.Missing} | | | | |");
+            var parts = new Func<Segments, double>[] { x => x.ToReadStart, x => x.Read, x => x.ToFeed, x => x.ToWrite, x => x.ToPage };
+            var at = background == 0 ? "no load" : $"{background:N0} events/s";
+            for (var i = 0; i < parts.Length; i++)
+            {
+                var values = r.Segments.Select(parts[i]).Where(v => !double.IsNaN(v)).Order().ToArray();
+                breakdown.Add(Row(name, $"{at}: {Latency.SegmentNames[i]}", values));
+                if (i == 0)
+                {
+                    // The first segment split: a read after the commit that did not return the event, or none.
+                    foreach (var held in new[] { true, false })
+                    {
+                        var part = r.Segments.Where(x => x.HeldBack == held).Select(parts[0]).Where(v => !double.IsNaN(v)).Order().ToArray();
+                        breakdown.Add(Row(name, $"{at}: … {(held ? "a read after the commit did not return it yet (horizon or full page)" : "the first read after the commit returned it")}", part));
+                    }
+                }
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Breakdown of every (probe, page) delivery by the server's stamps (Dashboard:LiveTimings; commit = the bench's append returned):");
+        Console.WriteLine("| configuration | segment | n | p50 ms | p95 ms | p99 ms | max ms |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        breakdown.ForEach(Console.WriteLine);
+        Console.WriteLine();
+        horizonTables.ForEach(Console.WriteLine);
+        if (configs.Count > 1)
+        {
+            // Part 2 runs in the base configuration.
+            await platform.DisposeAsync();
+            platform = null;
+            platform = await StartPlatformAsync(cacheOn);
+        }
     }
 
     // 2. Statements per second with 0, 1, 10, 100 dashboards. No hub load here: its own statements swamp the
@@ -171,17 +256,28 @@ finally
     Directory.Delete(dataDir, recursive: true);
 }
 
-async Task<PlatformProcess> StartPlatformAsync(bool readCache)
+async Task<PlatformProcess> StartPlatformAsync(bool readCache, IReadOnlyDictionary<string, string>? env = null)
 {
-    var started = PlatformProcess.Start(siloDll, cs, mqttPort, httpPort,
-        new Dictionary<string, string> { ["Dashboard__ReadCache__Enabled"] = readCache ? "true" : "false" });
+    // The server stamps each pushed anomaly message (Dashboard:LiveTimings) for the breakdown of part 1.
+    var environment = new Dictionary<string, string>(baseEnv)
+    {
+        ["Dashboard__ReadCache__Enabled"] = readCache ? "true" : "false",
+        ["Dashboard__LiveTimings"] = "true",
+    };
+    foreach (var (k, v) in env ?? configs[0].Env)
+    {
+        environment[k] = v;
+    }
+
+    var started = PlatformProcess.Start(siloDll, cs, mqttPort, httpPort, environment);
     await Ports.WaitForAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(120));
-    Console.WriteLine($"Platform pid {started.Pid} ready (MQTT {mqttPort}, HTTP {httpPort}), read cache {(readCache ? "on" : "off")}");
+    Console.WriteLine($"Platform pid {started.Pid} ready (MQTT {mqttPort}, HTTP {httpPort}), read cache {(readCache ? "on" : "off")}" +
+                      (environment.Count > 2 ? $", {string.Join(", ", environment.Where(e => e.Key != "Dashboard__ReadCache__Enabled" && e.Key != "Dashboard__LiveTimings").Select(e => $"{e.Key}={e.Value}"))}" : ""));
     return started;
 }
 
-static string Row(string name, double[] sorted) => string.Create(CultureInfo.InvariantCulture,
-    $"| {name} | {sorted.Length} | {P(sorted, 0.50):F1} | {P(sorted, 0.95):F1} | {P(sorted, 0.99):F1} | {(sorted.Length == 0 ? double.NaN : sorted[^1]):F1} |");
+static string Row(string config, string name, double[] sorted) => string.Create(CultureInfo.InvariantCulture,
+    $"| {config} | {name} | {sorted.Length} | {P(sorted, 0.50):F1} | {P(sorted, 0.95):F1} | {P(sorted, 0.99):F1} | {(sorted.Length == 0 ? double.NaN : sorted[^1]):F1} |");
 
 static double P(double[] sorted, double q) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 
@@ -204,6 +300,11 @@ static string FindRepoRoot()
 }
 
 int Arg(string name, int fallback) => int.Parse(ArgText(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+IEnumerable<string> EnvArgs(string name) => args.Select((a, i) => (a, i)).Where(x => x.a == name && x.i + 1 < args.Length).Select(x => args[x.i + 1]);
+
+static IEnumerable<KeyValuePair<string, string>> Pairs(string text) => text.Split(';', StringSplitOptions.RemoveEmptyEntries)
+    .Select(kv => kv.Split('=', 2)).Select(kv => new KeyValuePair<string, string>(kv[0].Replace(":", "__", StringComparison.Ordinal), kv.Length > 1 ? kv[1] : ""));
 
 string ArgText(string name, string fallback)
 {

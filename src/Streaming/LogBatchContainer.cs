@@ -52,6 +52,27 @@ public sealed class LogBatchContainer : IBatchContainer
     [Id(3)]
     public LogSequenceToken Token { get; }
 
+    /// <summary>
+    /// When the receiver started the read that returned these events and when it returned (Unix ms; 0 when not
+    /// stamped). Stamped on live containers only (<see cref="LogStreams.ForLive"/>): a live consumer finds them in the
+    /// request context of its <c>OnNextAsync</c> (<see cref="LogStreams.ReadStartedKey"/>, <see cref="LogStreams.ReadKey"/>),
+    /// which is how the commit → browser breakdown (bench/LiveBench) places the queue's read in the path.
+    /// </summary>
+    [Id(4)]
+    public long ReadStartedMs { get; init; }
+
+    /// <inheritdoc cref="ReadStartedMs" />
+    [Id(5)]
+    public long ReadMs { get; init; }
+
+    /// <summary>
+    /// When the receiver's read before that one started (Unix ms; 0 when none or not stamped). After an event's commit,
+    /// it tells a wait for the queue's next read apart from a read that did not return the event yet (held back
+    /// behind an older open transaction, or beyond a full page).
+    /// </summary>
+    [Id(6)]
+    public long PreviousReadStartedMs { get; init; }
+
     /// <inheritdoc />
     public StreamSequenceToken SequenceToken => Token;
 
@@ -88,7 +109,10 @@ public sealed class LogBatchContainer : IBatchContainer
         }
 
         var rest = Events.Where(e => TokenOf(e).CompareTo(from) >= 0).ToArray();
-        return rest.Length == 0 ? null : new LogBatchContainer(StreamId, rest, Kind);
+        return rest.Length == 0 ? null : new LogBatchContainer(StreamId, rest, Kind)
+        {
+            ReadStartedMs = ReadStartedMs, ReadMs = ReadMs, PreviousReadStartedMs = PreviousReadStartedMs,
+        };
     }
 
     /// <inheritdoc />
@@ -103,6 +127,20 @@ public sealed class LogBatchContainer : IBatchContainer
         }
     }
 
-    /// <inheritdoc />
-    public bool ImportRequestContext() => false;
+    /// <summary>
+    /// Puts the read's times in the request context of the delivery (the pulling agent clears it after the call), so
+    /// the consumer's <c>OnNextAsync</c> can read them; false (nothing imported) when the container is not stamped.
+    /// </summary>
+    public bool ImportRequestContext()
+    {
+        if (ReadMs == 0)
+        {
+            return false;
+        }
+
+        RequestContext.Set(LogStreams.ReadStartedKey, ReadStartedMs);
+        RequestContext.Set(LogStreams.ReadKey, ReadMs);
+        RequestContext.Set(LogStreams.PreviousReadStartedKey, PreviousReadStartedMs);
+        return true;
+    }
 }

@@ -79,6 +79,8 @@ internal sealed partial class LogQueueReceiver(
         // maxCount counts deliveries, and an event is delivered on up to three streams (its pump's, its partition's, live).
         var limit = maxCount < 0 ? options.PageSize : Math.Clamp(maxCount / 2, 1, options.PageSize);
         var page = await reader.ReadPartitionAsync(partition, _readPosition, limit, cancellationToken);
+        var readAt = time.GetUtcNow();
+        var previousRead = _lastRead;
         _lastRead = now;
         // A notified partition that shows nothing new is held back by an older open transaction (the horizon):
         // look again at the next turn rather than waiting for the poll interval.
@@ -94,16 +96,18 @@ internal sealed partial class LogQueueReceiver(
 
         _readPosition = page.Next;
         instruments.OnRead(partition, page.Events.Count);
-        return ToBatches(partition, page.Events.Select(CommittedEvent.From), options.PumpStreams);
+        return ToBatches(partition, page.Events.Select(CommittedEvent.From), options.PumpStreams, (previousRead, now, readAt));
     }
 
     /// <summary>
     /// One page as deliveries: one container per pump stream in the page (when <paramref name="pumpStreams"/>), one for
     /// the partition's stream and, when the page holds any, one for the partition's live events; each carries its
     /// stream's events in the log's order, and the containers are in the order of their tokens (what the queue cache
-    /// needs to find a token).
+    /// needs to find a token). The live container carries <paramref name="read"/> (when the previous read started, when
+    /// this one started and returned), for the commit → browser breakdown.
     /// </summary>
-    internal static List<IBatchContainer> ToBatches(int partition, IEnumerable<CommittedEvent> page, bool pumpStreams = true)
+    internal static List<IBatchContainer> ToBatches(
+        int partition, IEnumerable<CommittedEvent> page, bool pumpStreams = true, (DateTimeOffset Previous, DateTimeOffset Started, DateTimeOffset Returned)? read = null)
     {
         var all = new List<CommittedEvent>();
         var live = new List<CommittedEvent>();
@@ -140,7 +144,12 @@ internal sealed partial class LogQueueReceiver(
         batches.Add(new LogBatchContainer(LogStreams.ForPartition(partition), all, PartitionKind));
         if (live.Count > 0)
         {
-            batches.Add(new LogBatchContainer(LogStreams.ForLive(partition), live, LiveKind));
+            batches.Add(new LogBatchContainer(LogStreams.ForLive(partition), live, LiveKind)
+            {
+                ReadStartedMs = read?.Started.ToUnixTimeMilliseconds() ?? 0,
+                ReadMs = read?.Returned.ToUnixTimeMilliseconds() ?? 0,
+                PreviousReadStartedMs = read is { Previous: var previous } && previous > DateTimeOffset.UnixEpoch ? previous.ToUnixTimeMilliseconds() : 0,
+            });
         }
 
         batches.Sort(static (a, b) => a.SequenceToken.CompareTo(b.SequenceToken));

@@ -27,6 +27,18 @@ public static class LogStreams
     public const string LiveNamespace = "pumpfleet.log.live";
 
     /// <summary>
+    /// Request-context key of a live delivery: when the queue's receiver started the read that returned the event
+    /// (Unix ms, a <see cref="long"/>; <see cref="LogBatchContainer.ReadStartedMs"/>).
+    /// </summary>
+    public const string ReadStartedKey = "pf.log.read-started";
+
+    /// <summary>Request-context key of a live delivery: when that read returned (Unix ms, a <see cref="long"/>).</summary>
+    public const string ReadKey = "pf.log.read";
+
+    /// <summary>Request-context key of a live delivery: when the receiver's read before that one started (Unix ms, 0 when none).</summary>
+    public const string PreviousReadStartedKey = "pf.log.previous-read-started";
+
+    /// <summary>
     /// The event types a live view pushes: anomaly opened / acknowledged / resolved, and what moves a pump's status
     /// (alarms, delivery state, therapy phase, refills, reservoir, battery and status reports). Everything else (doses
     /// above all, most of the log) is on the pump and partition streams only.

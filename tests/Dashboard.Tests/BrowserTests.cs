@@ -191,4 +191,116 @@ public sealed class BrowserTests(DashboardApp app, BrowserFixture browser)
         Assert.True(await grains.GetGrain<Contracts.Grains.IPumpAnomalyGrain>(serial).ResolveAnomalyAsync(id!, "test", "data arrived"));
         await Expect(rows).ToHaveCountAsync(0, new() { Timeout = 20_000 });
     }
+    // Counts the page's requests whose path starts with one of these, from now on.
+    private static Func<int> CountRequests(IPage page, params string[] paths)
+    {
+        var count = 0;
+        page.Request += (_, r) =>
+        {
+            var path = new Uri(r.Url).AbsolutePath;
+            if (paths.Any(p => path.StartsWith(p, StringComparison.Ordinal)))
+            {
+                Interlocked.Increment(ref count);
+            }
+        };
+        return () => Volatile.Read(ref count);
+    }
+
+    // Until the page handled the summary of the read models' current version (its handler ran after they had
+    // everything written so far).
+    private Task CurrentSummaryHandledAsync(IPage page) =>
+        Eventually.TrueAsync(async () =>
+        {
+            var current = (await app.App.Services.GetRequiredService<Caching.ReadModelVersion>().CurrentAsync(TimeSpan.Zero, default)).Version;
+            return await page.EvaluateAsync<string?>("document.body.dataset.liveHandled ?? null") == current;
+        }, TimeSpan.FromSeconds(20), "the page handled the current summary");
+
+    [Fact]
+    public async Task AlertsPage_AppliesPushedAnomalyChanges_WithoutReReadingTheLists()
+    {
+        var (context, page) = await OpenAsync("/alerts");
+        await using var _ = context;
+        // The page read its lists at load and again at its live stream's connection; from here on it only applies.
+        await Expect(page.Locator("body[data-live-connects='1']")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        var listReads = CountRequests(page, "/api/anomalies");
+        // A baclofen pump no other test raises anomalies on (the surveillance test counts morphine pumps with one).
+        var serial = app.Seed.Serials[18];
+        var open = page.Locator($"#anomalies tbody tr[data-id^='{serial}:silent:']");
+        var acknowledged = page.Locator($"#acknowledged tbody tr[data-id^='{serial}:silent:']");
+        await Expect(open).ToHaveCountAsync(0);
+
+        // Opened, acknowledged, resolved through the pump's grain: each change shows from its pushed message alone.
+        var grains = app.App.Services.GetRequiredService<IGrainFactory>();
+        var state = await grains.GetGrain<Contracts.Grains.IPumpQueryGrain>(serial).GetStateAsync();
+        Assert.True(await grains.GetGrain<Contracts.Grains.IPumpMonitorGrain>(serial).MarkSilentAsync(state.LastSeenAt!.Value, TimeSpan.FromHours(24)));
+        await Expect(page.Locator($"#anomalies tbody tr.live[data-id^='{serial}:silent:']")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        var id = await open.First.GetAttributeAsync("data-id");
+        await Expect(open.First).ToContainTextAsync("silent");
+
+        Assert.True(await grains.GetGrain<Contracts.Grains.IPumpAnomalyGrain>(serial).AcknowledgeAnomalyAsync(id!, "browser-test", "seen"));
+        await Expect(open).ToHaveCountAsync(0, new() { Timeout = 20_000 });
+        await Expect(acknowledged).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        await Expect(acknowledged.First).ToContainTextAsync("browser-test");
+
+        Assert.True(await grains.GetGrain<Contracts.Grains.IPumpAnomalyGrain>(serial).ResolveAnomalyAsync(id!, "browser-test", "done"));
+        await Expect(acknowledged).ToHaveCountAsync(0, new() { Timeout = 20_000 });
+
+        // The read model catches up and the live channel tells the page (its handler ran on a summary of a version
+        // that has the resolution); still no list was read.
+        await Eventually.TrueAsync(async () => await app.CountAsync($"SELECT count(*) FROM pf_anomalies WHERE id = '{id}' AND status = 'resolved'") == 1,
+            TimeSpan.FromSeconds(20), "the resolution in pf_anomalies");
+        await CurrentSummaryHandledAsync(page);
+        await Expect(open).ToHaveCountAsync(0);
+        await Expect(acknowledged).ToHaveCountAsync(0);
+        Assert.Equal(0, listReads());
+    }
+
+    [Fact]
+    public async Task AlertsPage_ReReadsTheLists_WhenItsLiveStreamReconnects()
+    {
+        var (context, page) = await OpenAsync("/alerts");
+        await using var _ = context;
+        await Expect(page.Locator("body[data-live-connects='1']")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        var listReads = CountRequests(page, "/api/anomalies");
+
+        // The server ends the stream (as it does for a browser that fell behind, or after its subscription was found
+        // gone): the browser reconnects by itself, and the page re-reads what it shows.
+        var feed = app.App.Services.GetRequiredService<Live.LiveFeed>();
+        Assert.True(feed.EndBrowserStreams() >= 1);
+        await Expect(page.Locator("body[data-live-connects='2']")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        Assert.True(listReads() >= 2, $"the open and acknowledged lists re-read: {listReads()} requests");
+        await Expect(page.Locator("#anomalies tbody tr").First).ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task FleetPage_ShowsThePushedSummary_WithoutReadingIt()
+    {
+        var (context, page) = await OpenAsync("/");
+        await using var _ = context;
+        await Expect(page.Locator("body[data-live-connects='1']")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        var summaryReads = CountRequests(page, "/api/fleet/summary");
+        var cards = page.Locator("#status-cards");
+        var shown = await cards.GetAttributeAsync("data-version");
+
+        // A change of the read models (an anomaly opened and resolved on a pump of its own): the cards follow the
+        // pushed summaries.
+        var serial = app.Seed.Serials[16];
+        var grains = app.App.Services.GetRequiredService<IGrainFactory>();
+        var state = await grains.GetGrain<Contracts.Grains.IPumpQueryGrain>(serial).GetStateAsync();
+        Assert.True(await grains.GetGrain<Contracts.Grains.IPumpMonitorGrain>(serial).MarkSilentAsync(state.LastSeenAt!.Value, TimeSpan.FromHours(24)));
+        await Expect(cards).Not.ToHaveAttributeAsync("data-version", shown ?? "", new() { Timeout = 20_000 });
+        Assert.Equal(0, summaryReads());
+
+        // Leave the pump as found: resolve it once the read model has it.
+        var id = "";
+        await Eventually.TrueAsync(async () =>
+        {
+            await using var conn = new Npgsql.NpgsqlConnection(app.ConnectionString);
+            await conn.OpenAsync();
+            await using var cmd = new Npgsql.NpgsqlCommand($"SELECT id FROM pf_anomalies WHERE serial = '{serial}' AND kind = 'silent' AND status = 'open'", conn);
+            id = await cmd.ExecuteScalarAsync() as string ?? "";
+            return id.Length > 0;
+        }, TimeSpan.FromSeconds(20), "the silent anomaly in pf_anomalies");
+        Assert.True(await grains.GetGrain<Contracts.Grains.IPumpAnomalyGrain>(serial).ResolveAnomalyAsync(id, "browser-test", "done"));
+    }
 }

@@ -111,6 +111,171 @@ public sealed class LiveFeedTests
             Assert.Null(LiveFeed.ToMessage(e));
         }
     }
+
+    private const string Detected = """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","kind":"silent","severity":"warning","summary":"quiet","evidence":{}}""";
+
+    private static CommittedEvent AnomalyEvent() =>
+        new("SN1", 5, Guid.NewGuid(), "anomaly.detected", null, null, DateTimeOffset.UtcNow, false, Detected, null, 1, 1);
+
+    // A started feed with fake queries and a fake clock; the caller stops it.
+    private static async Task<(LiveFeed Feed, FakeTimeProvider Time, ServiceProvider Metrics)> StartFeedAsync(bool liveTimings, CancellationToken ct)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var queries = CountingQueries.Create();
+        var metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var versions = new ReadModelVersion(queries, time, new ReadCacheMetrics(metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        var feed = new LiveFeed(new ServiceCollection().BuildServiceProvider(), queries, versions,
+            Options.Create(new DashboardOptions { LiveInterval = TimeSpan.FromSeconds(1), LiveTimings = liveTimings }), time, NullLogger<LiveFeed>.Instance);
+        await feed.StartAsync(ct);
+        return (feed, time, metrics);
+    }
+
+    [Fact]
+    public async Task ABrowserThatFallsTooFarBehind_GetsWhatWasQueued_ThenItsStreamEnds_WhileOthersKeepTheirs()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (feed, _, metrics) = await StartFeedAsync(liveTimings: false, ct);
+        using var _ = metrics;
+        try
+        {
+            await using var slow = feed.ConnectAsync(ct).GetAsyncEnumerator(ct);
+            await using var fast = feed.ConnectAsync(ct).GetAsyncEnumerator(ct);
+            Assert.True(await slow.MoveNextAsync());
+            Assert.True(await fast.MoveNextAsync());
+
+            // One message more than a browser may have waiting: the page would never apply the one dropped, so the
+            // slow browser's stream ends after what it has (it reconnects and re-reads); the fast one reads along.
+            // (A browser that connected just before the feed's first tick may also hold a second summary: counted as a
+            // queued message, skipped by the fast reader.)
+            for (var i = 0; i <= LiveFeed.BrowserQueue; i++)
+            {
+                await feed.OnNextAsync(AnomalyEvent());
+                Assert.Equal("anomaly", await NextPushAsync(fast));
+            }
+
+            var queued = 0;
+            while (await slow.MoveNextAsync())
+            {
+                queued++;
+            }
+
+            Assert.Equal(LiveFeed.BrowserQueue, queued);
+            Assert.Equal(1, feed.Browsers);
+            await feed.OnNextAsync(AnomalyEvent());
+            Assert.Equal("anomaly", await NextPushAsync(fast));
+        }
+        finally
+        {
+            await feed.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task<string?> NextPushAsync(IAsyncEnumerator<System.Net.ServerSentEvents.SseItem<object>> browser)
+    {
+        while (await browser.MoveNextAsync())
+        {
+            if (browser.Current.EventType != "fleet")
+            {
+                return browser.Current.EventType;
+            }
+        }
+
+        return null;
+    }
+
+    [Fact]
+    public async Task EndBrowserStreams_EndsEveryOpenStream()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (feed, _, metrics) = await StartFeedAsync(liveTimings: false, ct);
+        using var _ = metrics;
+        try
+        {
+            await using var a = feed.ConnectAsync(ct).GetAsyncEnumerator(ct);
+            await using var b = feed.ConnectAsync(ct).GetAsyncEnumerator(ct);
+            Assert.True(await a.MoveNextAsync());
+            Assert.True(await b.MoveNextAsync());
+            await feed.OnNextAsync(AnomalyEvent());
+            Assert.Equal(2, feed.EndBrowserStreams());
+            // What was queued is still written, then the stream ends.
+            Assert.Equal("anomaly", await NextPushAsync(a));
+            Assert.Null(await NextPushAsync(a));
+            Assert.Equal("anomaly", await NextPushAsync(b));
+            Assert.Null(await NextPushAsync(b));
+            Assert.Equal(0, feed.Browsers);
+        }
+        finally
+        {
+            await feed.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task LiveTimings_StampTheQueueRead_TheFeed_AndEachBrowsersWrite_OnlyWhenOn(bool on)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (feed, time, metrics) = await StartFeedAsync(on, ct);
+        using var _ = metrics;
+        try
+        {
+            await using var browser = feed.ConnectAsync(ct).GetAsyncEnumerator(ct);
+            Assert.True(await browser.MoveNextAsync());
+            var t0 = time.GetUtcNow().ToUnixTimeMilliseconds();
+            // What the pulling agent's delivery carries (LogBatchContainer.ImportRequestContext).
+            RequestContext.Set(LogStreams.PreviousReadStartedKey, t0 - 80);
+            RequestContext.Set(LogStreams.ReadStartedKey, t0 - 30);
+            RequestContext.Set(LogStreams.ReadKey, t0 - 20);
+            try
+            {
+                await feed.OnNextAsync(AnomalyEvent());
+            }
+            finally
+            {
+                RequestContext.Clear();
+            }
+
+            time.Advance(TimeSpan.FromMilliseconds(7));
+            Assert.Equal("anomaly", await NextPushAsync(browser));
+            var message = Assert.IsType<LiveAnomaly>(browser.Current.Data);
+            var json = System.Text.Json.JsonSerializer.Serialize(message, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web));
+            if (!on)
+            {
+                Assert.Null(message.Trace);
+                Assert.DoesNotContain("trace", json, StringComparison.Ordinal);
+                return;
+            }
+
+            Assert.Equal(new LiveTrace(t0 - 80, t0 - 30, t0 - 20, t0, t0 + 7), message.Trace);
+            Assert.Contains("\"trace\":{\"previousReadStartedMs\":", json, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await feed.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public void ALiveContainer_CarriesItsReadTimes_InTheDeliverysRequestContext()
+    {
+        var e = AnomalyEvent();
+        var stamped = new LogBatchContainer(LogStreams.ForLive(0), [e], 2) { ReadStartedMs = 100, ReadMs = 120, PreviousReadStartedMs = 50 };
+        try
+        {
+            Assert.True(stamped.ImportRequestContext());
+            Assert.Equal(100L, RequestContext.Get(LogStreams.ReadStartedKey));
+            Assert.Equal(120L, RequestContext.Get(LogStreams.ReadKey));
+            Assert.Equal(50L, RequestContext.Get(LogStreams.PreviousReadStartedKey));
+        }
+        finally
+        {
+            RequestContext.Clear();
+        }
+
+        Assert.False(new LogBatchContainer(LogStreams.ForPartition(0), [e], 1).ImportRequestContext());
+        Assert.Null(RequestContext.Get(LogStreams.ReadKey));
+    }
 }
 
 /// <summary>A read-model query fake that counts the live channel's two queries and refuses every other.</summary>

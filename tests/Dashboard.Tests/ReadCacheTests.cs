@@ -69,6 +69,38 @@ public sealed class ReadCacheTests(DashboardApp app) : IDisposable
             TimeSpan.FromSeconds(30), "the resolution reached the cached list");
     }
 
+    /// <summary>
+    /// The Surveillance page's reads (re-read on every push) go through the cache: at one version the second read of
+    /// the cohorts and of the survival curves is answered without a query, with the same figures.
+    /// </summary>
+    [Fact]
+    public async Task CohortAndSurvivalReads_AtOneVersion_AreAnsweredFromTheCache()
+    {
+        var versions = app.App.Services.GetRequiredService<ReadModelVersion>();
+        var metrics = app.App.Services.GetRequiredService<ReadCacheMetrics>();
+        foreach (var path in new[] { "/api/cohorts?by=drug&metric=anomalies", "/api/cohorts/survival?by=drug&endpoint=anomaly:flow-stall" })
+        {
+            // Read until two reads fall within one version (the projections of other tests' events may move it).
+            await Eventually.TrueAsync(async () =>
+            {
+                var before = (await versions.CurrentAsync(TimeSpan.Zero, Ct)).Version;
+                var (hits, misses) = (metrics.Hits, metrics.Misses);
+                var first = await app.Http.GetStringAsync(path, Ct);
+                var second = await app.Http.GetStringAsync(path, Ct);
+                var after = (await versions.CurrentAsync(TimeSpan.Zero, Ct)).Version;
+                if (before != after)
+                {
+                    return false;
+                }
+
+                Assert.Equal(first, second);
+                Assert.True(metrics.Misses - misses <= 1, $"{path}: at most one query at one version");
+                Assert.True(metrics.Hits - hits >= 1, $"{path}: the second read answered from the cache");
+                return true;
+            }, TimeSpan.FromSeconds(30), $"two reads of {path} at one version");
+        }
+    }
+
     /// <summary>N concurrent readers of one query at one version: the database is asked once (the real query, real PostgreSQL).</summary>
     [Fact]
     public async Task ConcurrentReaders_AtOneVersion_RunOneQuery()

@@ -1,5 +1,7 @@
+using System.Security.Claims;
 using Microsoft.Extensions.Options;
 using PumpFleet.Contracts;
+using PumpFleet.Dashboard.Caching;
 using PumpFleet.Dashboard.Hosting;
 using PumpFleet.Domain.Statistics;
 using PumpFleet.Gateway.Hubs;
@@ -25,8 +27,8 @@ internal static class CohortEndpoints
         return api;
     }
 
-    private static async Task<IResult> GetAsync(IReadModelQueries queries, HubStore hubs, IOptions<DashboardOptions> options, CancellationToken ct,
-        string? by = null, string? metric = null, string? minCount = null, string? fdr = null, string? clinicId = null)
+    private static async Task<IResult> GetAsync(IReadModelQueries queries, HubStore hubs, SharedReadCache cache, ClaimsPrincipal user,
+        IOptions<DashboardOptions> options, CancellationToken ct, string? by = null, string? metric = null, string? minCount = null, string? fdr = null, string? clinicId = null)
     {
         var p = new QueryParameters();
         var ordered = Dimensions(p, by ?? "model,firmware,lot", CohortDimensions.All);
@@ -40,7 +42,9 @@ internal static class CohortEndpoints
         }
 
         // Within a clinic the rest of the fleet is the rest of the clinic's pumps: the test compares like with like.
-        var rows = await queries.CohortsAsync(ordered, ct, clinicHubs);
+        // Cached per read-model version (the Surveillance page re-reads on every push): the query reads projection
+        // tables only once the clinic's hubs are resolved from the registry, so the hubs go into the key.
+        var rows = await cache.GetAsync(ReadKey.For("cohorts", user, ordered, HubsKey(clinicHubs)), c => queries.CohortsAsync(ordered, c, clinicHubs), ct);
         // Every metric is screened (events and pumps affected), so the adjustment covers all cohorts × measures
         // the table can show, whichever metric is on screen: switching metric cannot shop for a signal.
         var screened = CohortSurveillance.Screen(
@@ -65,8 +69,8 @@ internal static class CohortEndpoints
             rows.Sum(r => r.Pumps), items.Sum(c => c.PumpsAffected), clinic?.ClinicId));
     }
 
-    private static async Task<IResult> SurvivalAsync(IReadModelQueries queries, HubStore hubs, CancellationToken ct, string? by = null, string? endpoint = null,
-        string? clinicId = null)
+    private static async Task<IResult> SurvivalAsync(IReadModelQueries queries, HubStore hubs, SharedReadCache cache, ClaimsPrincipal user, CancellationToken ct,
+        string? by = null, string? endpoint = null, string? clinicId = null)
     {
         var p = new QueryParameters();
         var ordered = Dimensions(p, by ?? "model", CohortDimensions.Survival);
@@ -83,7 +87,7 @@ internal static class CohortEndpoints
             return p.Problem();
         }
 
-        var data = await queries.SurvivalAsync(ordered, end, ct, clinicHubs);
+        var data = await cache.GetAsync(ReadKey.For("survival", user, ordered, end, HubsKey(clinicHubs)), c => queries.SurvivalAsync(ordered, end, c, clinicHubs), ct);
         var cohorts = data.Rows.GroupBy(r => string.Join("\u001f", r.Key), StringComparer.Ordinal).Select(g =>
         {
             var first = g.First();
@@ -114,6 +118,9 @@ internal static class CohortEndpoints
 
         return [.. allowed.Where(d => dims.Contains(d, StringComparer.Ordinal))];
     }
+
+    // A clinic's hubs as a key part, in a fixed order; null (the whole fleet) stays apart from a clinic without hubs.
+    private static string[]? HubsKey(IReadOnlyList<string>? hubIds) => hubIds?.Order(StringComparer.Ordinal).ToArray();
 
     private static double? Round(double? v) => v is { } x ? Math.Round(x, 6) : null;
 }

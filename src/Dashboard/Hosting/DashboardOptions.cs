@@ -15,6 +15,14 @@ public sealed class DashboardOptions
     /// <summary>How often the live channel (<c>/api/live</c>) looks for read-model changes. Default: 2 s.</summary>
     public TimeSpan LiveInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Add a <c>trace</c> to each <c>anomaly</c> message of <c>/api/live</c>: when the log queue's read that returned the
+    /// event started and returned, when the live feed received it and when this browser's stream took it for writing
+    /// (Unix ms). For the commit → browser breakdown of bench/LiveBench; costs one copy of the message per browser.
+    /// Default: false.
+    /// </summary>
+    public bool LiveTimings { get; set; }
+
     /// <summary>Cohort signals need at least this many events in the cohort. Default: 3 (the N ≥ 3 of disproportionality rules).</summary>
     public int SignalMinimumCount { get; set; } = 3;
 

@@ -1,4 +1,5 @@
 using System.Net.ServerSentEvents;
+using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Orleans.Streams;
@@ -17,15 +18,17 @@ namespace PumpFleet.Dashboard.Live;
 /// <see cref="LogStreams.LiveTypes"/>, never a dose), so anomaly opened / acknowledged / resolved events and events
 /// that can change a pump's status are pushed to every browser as they are committed, with no database query at all; and it asks the read models for the fleet summary once per <see cref="DashboardOptions.LiveInterval"/> for
 /// the whole process (not per browser), pushing it when it changed. A browser that connects gets the latest summary
-/// at once and re-reads what it shows from the API; a browser too slow to keep up loses intermediate messages (its
-/// queue keeps the newest), never the current state. Without the stream provider (streaming disabled) the summary
+/// at once and re-reads what it shows from the API, and the pages apply the pushed changes in place between; so a
+/// browser that would lose a message (too slow to keep up: <see cref="BrowserQueue"/> messages waiting) or may have
+/// lost some (a subscription found gone and made again) has its stream ended (<see cref="EndBrowserStreams"/>): it
+/// reconnects by itself and re-reads the current state. Without the stream provider (streaming disabled) the summary
 /// still flows.
 /// </summary>
 public sealed partial class LiveFeed(
     IServiceProvider services, IReadModelQueries queries, Caching.ReadModelVersion versions, IOptions<DashboardOptions> options, TimeProvider time, ILogger<LiveFeed> logger)
     : BackgroundService, IAsyncObserver<CommittedEvent>
 {
-    /// <summary>Messages a browser may fall behind before the oldest are dropped.</summary>
+    /// <summary>Messages a browser may fall behind before its stream is ended (it reconnects and re-reads).</summary>
     public const int BrowserQueue = 256;
 
     // After a change of the client's cluster connection the subscriptions are checked at once and again later: a
@@ -91,7 +94,10 @@ public sealed partial class LiveFeed(
             yield return new SseItem<object>(await _firstSummary.Task.WaitAsync(ct), "fleet");
             await foreach (var item in channel.Reader.ReadAllAsync(ct))
             {
-                yield return item;
+                // With LiveTimings: this browser's copy, stamped as its stream takes it for writing.
+                yield return item.Data is LiveAnomaly { Trace: { } trace } anomaly
+                    ? new SseItem<object>(anomaly with { Trace = trace with { WriteMs = time.GetUtcNow().ToUnixTimeMilliseconds() } }, item.EventType)
+                    : item;
             }
         }
         finally
@@ -208,6 +214,8 @@ public sealed partial class LiveFeed(
                 {
                     Interlocked.Increment(ref _resubscribed);
                     LogResubscribed(logger, id.ToString());
+                    // What was committed while the subscription was gone never reached the browsers: they re-read.
+                    EndBrowserStreams();
                 }
 
                 continue;
@@ -229,6 +237,15 @@ public sealed partial class LiveFeed(
         var message = ToMessage(item);
         if (message is not null)
         {
+            if (options.Value.LiveTimings && message.Value.Data is LiveAnomaly anomaly)
+            {
+                // The queue's read times come in the delivery's request context (LogBatchContainer.ImportRequestContext).
+                var trace = new LiveTrace(
+                    RequestContext.Get(LogStreams.PreviousReadStartedKey) as long?, RequestContext.Get(LogStreams.ReadStartedKey) as long?,
+                    RequestContext.Get(LogStreams.ReadKey) as long?, time.GetUtcNow().ToUnixTimeMilliseconds(), null);
+                message = new SseItem<object>(anomaly with { Trace = trace }, message.Value.EventType);
+            }
+
             Broadcast(message.Value);
         }
 
@@ -272,12 +289,42 @@ public sealed partial class LiveFeed(
         }
     }
 
+    /// <summary>
+    /// Ends every open browser's stream after what is already queued for it: each browser's EventSource reconnects by
+    /// itself, gets the current summary and its page re-reads what it shows. For when pushed messages may have been
+    /// lost; returns how many streams were ended.
+    /// </summary>
+    public int EndBrowserStreams()
+    {
+        lock (_gate)
+        {
+            foreach (var browser in _browsers)
+            {
+                browser.Writer.TryComplete();
+            }
+
+            return _browsers.Count;
+        }
+    }
+
     private void Broadcast(SseItem<object> item)
     {
         lock (_gate)
         {
             foreach (var browser in _browsers)
             {
+                // A full queue would drop a message the page then never applies: end that browser's stream instead
+                // (it reconnects and re-reads). Its queued messages are still written first.
+                if (browser.Reader.Count >= BrowserQueue)
+                {
+                    if (browser.Writer.TryComplete())
+                    {
+                        LogBrowserBehind(logger, BrowserQueue);
+                    }
+
+                    continue;
+                }
+
                 browser.Writer.TryWrite(item);
             }
         }
@@ -295,14 +342,32 @@ public sealed partial class LiveFeed(
     [LoggerMessage(Level = LogLevel.Information, Message = "Live channel: the subscription to {Stream} was gone (removed by a silo that could not reach this client); subscribed again")]
     private static partial void LogResubscribed(ILogger logger, string stream);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Live channel: a browser fell {Messages} messages behind; its stream is ended (it reconnects and re-reads)")]
+    private static partial void LogBrowserBehind(ILogger logger, int messages);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: the log stream reported an error")]
     private static partial void LogStreamError(ILogger logger, Exception exception);
 }
 
-/// <summary>An anomaly change pushed to browsers (<c>event: anomaly</c>); fields of <c>GET /api/anomalies</c> items that the event carries.</summary>
+/// <summary>
+/// An anomaly change pushed to browsers (<c>event: anomaly</c>); fields of <c>GET /api/anomalies</c> items that the
+/// event carries, and with <see cref="DashboardOptions.LiveTimings"/> the <see cref="LiveTrace"/> (left out otherwise).
+/// </summary>
 public sealed record LiveAnomaly(
     string Id, string? Serial, string Status, string? Kind, string? Severity, string? Summary, DateTimeOffset? DetectedAt,
-    string? AcknowledgedBy, DateTimeOffset? AcknowledgedAt, string? ResolvedBy, DateTimeOffset? ResolvedAt, string? Note);
+    string? AcknowledgedBy, DateTimeOffset? AcknowledgedAt, string? ResolvedBy, DateTimeOffset? ResolvedAt, string? Note)
+{
+    /// <summary>Where the message was on its way (only with <see cref="DashboardOptions.LiveTimings"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public LiveTrace? Trace { get; init; }
+}
+
+/// <summary>
+/// Unix-ms times of a pushed message: the log queue's read before the one that returned the event started, that read
+/// started and returned (null when the delivery did not carry them; 0 for no previous read), the live feed received
+/// it, this browser's stream took it for writing.
+/// </summary>
+public sealed record LiveTrace(long? PreviousReadStartedMs, long? ReadStartedMs, long? ReadMs, long FeedMs, long? WriteMs);
 
 /// <summary>A committed event that can change a pump's status (<c>event: pump</c>): pages re-read that pump.</summary>
 public sealed record LivePump(string Serial, string Type, DateTimeOffset ReceivedAt);

@@ -13,13 +13,23 @@ let lists = { open: [], acknowledged: [], alarms: [] };
 
 function pumpLink(serial) { return `<a href="/pump?serial=${encodeURIComponent(serial)}">${esc(serial)}</a>`; }
 
+// Ids of pushed changes the page could not apply (an acknowledgement of an anomaly it never saw, so without its
+// kind, pump, severity): id -> re-reads left. Each later 'fleet' message (the read model moved) re-reads the lists
+// until the read model shows the anomaly, at most three times (a filter may hide it for good).
+const unapplied = new Map();
+// Critical alarms are not pushed with their details: their list is re-read when the summary's count of them moved or
+// a pushed alarm event arrived since the last read.
+let alarmsRead = { count: null, dirty: false };
+
 async function load() {
   const q = new URLSearchParams();
   if (filters.severity) q.set('severity', filters.severity);
   if (filters.kind) q.set('kind', filters.kind);
+  alarmsRead.dirty = false;
   const [open, acknowledged, alarms] = await Promise.all([
     api('/api/anomalies?status=open&' + q), api('/api/anomalies?status=acknowledged&' + q), api('/api/alarms?active=true&severity=critical')]);
   lists = { open, acknowledged, alarms };
+  for (const id of [...unapplied.keys()]) if (open.some(x => x.id === id) || acknowledged.some(x => x.id === id)) unapplied.delete(id);
   // Forget pushed changes the read model now shows.
   for (const [id, a] of [...pushed]) {
     const inOpen = open.some(x => x.id === id), inAck = acknowledged.some(x => x.id === id);
@@ -28,10 +38,19 @@ async function load() {
   render();
 }
 
-// An anomaly change pushed by the server: merged into what the page shows until the read model has it.
+async function loadAlarms() {
+  alarmsRead.dirty = false;
+  lists = { ...lists, alarms: await api('/api/alarms?active=true&severity=critical') };
+  render();
+}
+
+// An anomaly change pushed by the server: merged into what the page shows (no request) until a re-read shows it.
 function onAnomaly(a) {
-  const known = pushed.get(a.id) ?? lists.open.find(x => x.id === a.id) ?? lists.acknowledged.find(x => x.id === a.id) ?? {};
-  const merged = { ...known };
+  const known = pushed.get(a.id) ?? lists.open.find(x => x.id === a.id) ?? lists.acknowledged.find(x => x.id === a.id);
+  // An acknowledgement carries no kind, pump or severity: one of an anomaly the page never saw cannot be shown from the
+  // message alone. (A resolution of one it never saw changes nothing it shows.)
+  if (!known && a.status === 'acknowledged') unapplied.set(a.id, 3);
+  const merged = { ...(known ?? {}) };
   for (const [k, v] of Object.entries(a)) if (v !== null && v !== undefined) merged[k] = v;
   pushed.set(a.id, merged);
   arrivedLive.add(a.id);
@@ -111,5 +130,23 @@ document.getElementById('filter-kind').addEventListener('change', e => { filters
 
 const me = await header('Alerts');
 canTriage = !!me?.roles.includes('analyst');
+// A later summary (the read model moved): nothing to re-read but what the pushes could not carry.
+function onSummary(s) {
+  const alarmsMoved = alarmsRead.dirty || (alarmsRead.count !== null && s.criticalAlarms !== alarmsRead.count);
+  alarmsRead.count = s.criticalAlarms;
+  if (unapplied.size > 0) {
+    for (const [id, left] of [...unapplied]) if (left <= 1) unapplied.delete(id); else unapplied.set(id, left - 1);
+    load();
+  } else if (alarmsMoved) {
+    loadAlarms();
+  }
+}
+
+function onPump(p) {
+  if (p.type === 'alarm.raised' || p.type === 'alarm.cleared') alarmsRead.dirty = true;
+}
+
 await load();
-live(load, { anomaly: onAnomaly });
+// The lists are read at each (re)connection of the live stream (messages sent while away are lost); between, the
+// pushed anomaly changes are applied in place.
+live(onSummary, { anomaly: onAnomaly, pump: onPump }, s => { alarmsRead.count = s.criticalAlarms; return load(); });

@@ -64,18 +64,32 @@ export async function header(active) {
   } catch { return null; }
 }
 
-// Live updates (/api/live, one feed per server process): 'fleet' whenever a projection applied new events (pages
-// re-read what they show), and, pushed from the event log as events commit, 'anomaly' (an anomaly opened,
-// acknowledged or resolved: id, serial, status and what the event carries) and 'pump' (an event that can change a
-// pump's status: serial, type). `on` maps those names to handlers. EventSource reconnects by itself after a network
-// error, and the server then sends the current summary, so the page re-reads its state.
-export function live(onChange, on = {}) {
+// Live updates (/api/live, one feed per server process): 'fleet' whenever a projection applied new events (the
+// summary itself: counts by status, open anomalies, critical alarms), and, pushed from the event log as events commit,
+// 'anomaly' (an anomaly opened, acknowledged or resolved: id, serial, status and what the event carries) and 'pump' (an
+// event that can change a pump's status: serial, type). `on` maps those names to handlers. `onChange(summary)` runs,
+// debounced, on every 'fleet' message but the first of each connection; `onConnect(summary)` runs on that first one:
+// EventSource reconnects by itself after a network error, messages sent meanwhile are lost, so a page re-reads its
+// state there (default: onChange). A page that applies the pushed messages passes no onChange and re-reads only on
+// connect. body[data-live-connects] counts the connections whose first read is done, body[data-live-handled] is the
+// version of the last summary handled (tests wait on them).
+export function live(onChange, on = {}, onConnect = onChange) {
   const source = new EventSource('/api/live');
-  let timer = null;
+  let timer = null, fresh = true;
+  source.addEventListener('open', () => { fresh = true; });
   source.addEventListener('fleet', e => {
     const summary = JSON.parse(e.data);
+    if (fresh) {
+      fresh = false;
+      clearTimeout(timer);
+      Promise.resolve(onConnect?.(summary)).finally(() => {
+        document.body.dataset.liveConnects = String(+(document.body.dataset.liveConnects ?? 0) + 1);
+        document.body.dataset.liveHandled = summary.version;
+      });
+      return;
+    }
     clearTimeout(timer);
-    timer = setTimeout(() => onChange(summary), 100);
+    timer = setTimeout(() => { onChange?.(summary); document.body.dataset.liveHandled = summary.version; }, 100);
   });
   for (const [name, handler] of Object.entries(on)) {
     source.addEventListener(name, e => handler(JSON.parse(e.data)));

@@ -29,8 +29,10 @@ async function loadPumps() {
   } catch (e) { showError(tbody, e); }
 }
 
-async function loadSummary() {
-  const s = await api('/api/fleet/summary');
+// The status cards: from the API at first, then from each pushed summary (the 'fleet' message is the summary).
+async function loadSummary() { renderSummary(await api('/api/fleet/summary')); }
+
+function renderSummary(s) {
   const order = ['critical', 'attention', 'stopped', 'ok', 'unknown', 'inactive'];
   const cards = order.filter(k => s.byStatus[k]).map(k => `<div class="card" data-status="${k}"><div class="n">${s.byStatus[k]}</div><div class="l">${badge(k)}</div></div>`);
   cards.unshift(`<div class="card" data-status=""><div class="n">${s.total}</div><div class="l">all pumps</div></div>`);
@@ -38,6 +40,7 @@ async function loadSummary() {
   cards.push(`<a class="card" href="/alerts"><div class="n">${s.criticalAlarms}</div><div class="l">critical alarms</div></a>`);
   const el = document.getElementById('status-cards');
   el.innerHTML = cards.join('');
+  el.dataset.version = s.version;
   el.querySelectorAll('[data-status]').forEach(c => c.addEventListener('click', () => {
     state.status = c.dataset.status; document.getElementById('filter-status').value = state.status; state.page = 1; loadPumps();
   }));
@@ -75,4 +78,4 @@ document.querySelectorAll('th[data-sort]').forEach(th => th.addEventListener('cl
 
 await header('Fleet');
 await Promise.all([loadSummary(), loadFacets(), loadPumps(), loadOverview().catch(e => showError(document.getElementById('chart-anomalies'), e))]);
-live(() => { loadSummary(); loadPumps(); });
+live(s => { renderSummary(s); loadPumps(); });
