@@ -107,7 +107,7 @@ public sealed class FleetReplay(AnomalyDetectionOptions options)
         {
             foreach (var p in plan.Events)
             {
-                var f = state.Detectors.Flow;
+                var f = state.Detectors.FlowForReading;
                 Console.Error.WriteLine($"{p.Event.At:O} {p.Event.GetType().Name} suspect={p.ClockSuspect} {Describe(p.Event)} | del={state.Ledger.DeliveredTotalMl:0.000} seg={f.SegmentReadings} sm={f.Smoothed:0.000} over={f.Over:0.000} under={f.Under:0.000} sd={f.NoiseSd:0.000} n={f.NoiseCount}");
             }
         }

@@ -11,15 +11,19 @@ using PumpFleet.EventStore;
 using PumpFleet.EventStore.Benchmarks;
 using PumpFleet.EventStore.Local;
 using PumpFleet.Grains;
+using PumpFleet.Grains.Pumps;
 
-// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1 --idle 1 --pool 0 --hold 120]
+// Usage: dotnet run -c Release --project bench/GrainMemoryBench [-- --pumps 100000 --concurrency 64 --day 1 --gap 1 --idle 1 --pool 0 --hold 120 --one-trip 0 --snapshot-every 20]
 // Each pump's strings (hub id, device, drug, phase, …) are fresh copies, as the gateway's JSON parser makes them for
 // every message; --pool 0 turns off the shared copies the pump state keeps of them (Domain's ValuePool), the
 // baseline of issue 15's memory work, measured in the same build.
 // --day 1: a second batch with a day of hourly dose reports; --gap 1: that batch leaves one seq out, so every pump
 // keeps its fold window open (issue 13: the events since the gap and a checkpoint, until the seq arrives).
 // --idle 1: then deactivates every pump (as idle collection does) and reactivates each with a state read, timing both
-// and the CPU they take. --hold N: keeps the silo up N seconds after the measurement, for a heap dump (dotnet-gcdump). Every run also reports the CPU per pump of the feed and the event table's bytes per pump
+// and the CPU they take. --one-trip 0: activations read the snapshot and the events after it in two queries (the
+// way before issue 15's one-statement load), for a same-build baseline; --snapshot-every N: PumpGrainOptions.SnapshotEvery
+// (200 as shipped; the bench's pumps have ~31 events, so a smaller N makes reactivation start from a snapshot).
+// --hold N: keeps the silo up N seconds after the measurement, for a heap dump (dotnet-gcdump). Every run also reports the CPU per pump of the feed and the event table's bytes per pump
 // (and, with --day, per pump-day: the growth from the day's batch).
 var pumps = Arg("--pumps", 100_000);
 var concurrency = Arg("--concurrency", 64);
@@ -27,7 +31,9 @@ var day = Arg("--day", 0) != 0;
 var gap = Arg("--gap", 0) != 0;
 var idle = Arg("--idle", 0) != 0;
 PumpFleet.Domain.Pumps.ValuePool.Enabled = Arg("--pool", 1) != 0;
-Console.WriteLine($"Value pool {(PumpFleet.Domain.Pumps.ValuePool.Enabled ? "on" : "off")}; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+var oneTrip = Arg("--one-trip", 1) != 0;
+var snapshotEvery = Arg("--snapshot-every", 200);
+Console.WriteLine($"Value pool {(PumpFleet.Domain.Pumps.ValuePool.Enabled ? "on" : "off")}; activation load in {(oneTrip ? "one round trip" : "two round trips")}; snapshot every {snapshotEvery} events; load average {File.ReadAllText("/proc/loadavg").Trim()}");
 Console.WriteLine($"Activating {pumps:N0} pump grains in one silo (each paired and fed a realistic first batch{(day ? ", then a day of reports" + (gap ? " with one seq missing (fold window open)" : " (no gap)") : "")})...");
 
 await using var pg = await PrivatePostgres.StartAsync(durable: false, progress: Console.WriteLine);
@@ -39,6 +45,11 @@ var builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Services.AddPumpFleetEventStore(cs);
 builder.Services.AddPumpFleetGrains();
+builder.Services.Configure<PumpGrainOptions>(o =>
+{
+    o.LoadInOneRoundTrip = oneTrip;
+    o.SnapshotEvery = snapshotEvery;
+});
 builder.UseOrleans(silo =>
 {
     silo.UseLocalhostClustering(siloPort: 21111, gatewayPort: 31000);

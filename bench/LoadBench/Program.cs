@@ -21,6 +21,10 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --statement-stats: PostgreSQL's time per statement and per function (triggers too) per appended event
 //   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" [--rounds 3]: two
 //       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
+//   ... -- --profile DIR [--profile-tools /tmp/h15p-tools --profile-trace gc-verbose --profile-perf]: while each platform phase runs, dotnet-trace (CPU samples,
+//       also as speedscope JSON) and dotnet-counters (System.Runtime: GC, allocation, thread pool) attached to the
+//       platform, written to DIR (the tools are `dotnet tool install --tool-path`; the figures of a profiled run are
+//       the profiler's as well as the platform's: use it to attribute, not to measure)
 //   ... -- --million [--pumps 1000000 --hubs 500 --minutes 45]: a million registered pumps reporting hourly in real time (MillionRun.cs)
 // The platform runs as its own process (the all-in-one silo with the embedded broker, simulator off) so its CPU and
 // memory are measured apart from the load generator and PostgreSQL.
@@ -107,7 +111,7 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     await loadB.ConnectAsync();
     await loadA.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500); // warm-up: activations, pairing, JIT
     await loadB.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);
-    var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load)>();
+    var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load, double CpuUsPerMessage)>();
     var messages = new Dictionary<string, long> { ["A"] = 0, ["B"] = 0 };
     var countersA0 = await PgCounters.ReadAsync(Cs("loadbench_a", ""));
     var countersB0 = await PgCounters.ReadAsync(Cs("loadbench_b", ""));
@@ -117,9 +121,14 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     {
         foreach (var which in round % 2 == 1 ? new[] { "A", "B" } : ["B", "A"])
         {
+            // The loaded platform's own CPU over its phase (the idle one's background work is not counted): the
+            // platform's CPU per message, which shows a change to it even when PostgreSQL limits the throughput.
+            var pid = which == "A" ? platformA.Id : platformB.Id;
+            var cpuBefore = CpuSeconds(pid);
             var r = await (which == "A" ? loadA : loadB).RunAsync(phase, fixedRate);
+            var cpuUs = (CpuSeconds(pid) - cpuBefore) * 1e6 / Math.Max(1, r.LatenciesMs.Length);
             messages[which] += r.LatenciesMs.Length;
-            rows.Add((round, which, r.EventsPerSecond, P(r.LatenciesMs, 0.50), P(r.LatenciesMs, 0.99), File.ReadAllText("/proc/loadavg").Split(' ')[0]));
+            rows.Add((round, which, r.EventsPerSecond, P(r.LatenciesMs, 0.50), P(r.LatenciesMs, 0.99), File.ReadAllText("/proc/loadavg").Split(' ')[0], cpuUs));
         }
     }
 
@@ -138,11 +147,11 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     platformB.Kill(entireProcessTree: true);
     Console.WriteLine();
     Console.WriteLine($"Paired phases at {fixedRate:N0} events/s offered ({perMessage} events per message), {phase.TotalSeconds:N0} s each:");
-    Console.WriteLine("| round | platform | events/s | publish→ack p50 / p99 (ms) | load average (1 min) |");
-    Console.WriteLine("|---:|---|---:|---|---:|");
-    foreach (var (round, which, rate, p50, p99, l) in rows)
+    Console.WriteLine("| round | platform | events/s | publish→ack p50 / p99 (ms) | platform CPU per message (µs) | load average (1 min) |");
+    Console.WriteLine("|---:|---|---:|---|---:|---:|");
+    foreach (var (round, which, rate, p50, p99, l, cpuUs) in rows)
     {
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {round} | {which} | {rate:N0} | {p50:F1} / {p99:F1} | {l} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {round} | {which} | {rate:N0} | {p50:F1} / {p99:F1} | {cpuUs:N0} | {l} |"));
     }
 
     double Median(IEnumerable<double> xs)
@@ -158,6 +167,7 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| events/s | {Median(perRound.Select(x => x.A.Rate)):N0} | {Median(perRound.Select(x => x.B.Rate)):N0} | {Median(perRound.Select(x => x.B.Rate / x.A.Rate)):F2} |"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p50 (ms) | {Median(perRound.Select(x => x.A.P50)):F1} | {Median(perRound.Select(x => x.B.P50)):F1} | {Median(perRound.Select(x => x.B.P50 / x.A.P50)):F2} |"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p99 (ms) | {Median(perRound.Select(x => x.A.P99)):F1} | {Median(perRound.Select(x => x.B.P99)):F1} | {Median(perRound.Select(x => x.B.P99 / x.A.P99)):F2} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| platform CPU per message (µs) | {Median(perRound.Select(x => x.A.CpuUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.CpuUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.CpuUsPerMessage / x.A.CpuUsPerMessage)):F2} |"));
     // Each platform's own database, over all its rounds (warm-up excluded): its transactions and row writes per message.
     string PerMessage(PgCounters c0, PgCounters c1, long n) => string.Create(CultureInfo.InvariantCulture,
         $"{(c1.Commits - c0.Commits) / (double)n:F2} transactions, {(c1.Inserts - c0.Inserts) / (double)n:F2} rows inserted, {(c1.Updates - c0.Updates) / (double)n:F2} updated, {(c1.WalBytes - c0.WalBytes) / (double)n:N0} WAL bytes (server-wide)");
@@ -218,14 +228,22 @@ if (args.Contains("--flood"))
     return 0;
 }
 
+var profileDir = Arg("--profile", "");
+var profileTools = Arg("--profile-tools", "");
+var profileTrace = Arg("--profile-trace", "");   // a dotnet-trace profile (e.g. gc-verbose: allocations by type and stack)
+var profilePerf = args.Contains("--profile-perf"); // also `perf record` (real CPU samples; start the platform with --env:DOTNET_PerfMapEnabled=1)
 var cpu0 = CpuSeconds(platform.Id);
 var pgCpu0 = PostgresCpuSeconds(pg.DataDirectory);
 var pg0 = await PgCounters.ReadAsync(pg.ConnectionString());
 var tables0 = await PgCounters.TablesAsync(pg.ConnectionString());
 var statements0 = statementStats ? await PgStatements.StartAsync(pg.ConnectionString(), pg.ConnectionString()) : null;
 var fixedFrom = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+var fixedProfile = Profiler.Start(profileDir, profileTools, profileTrace, profilePerf, platform.Id, "fixed", phase);
 var fixedRun = await load.RunAsync(phase, fixedRate);
 var fixedTo = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+var cpuFixed = CpuSeconds(platform.Id);
+var pgCpuFixed = PostgresCpuSeconds(pg.DataDirectory);
+await Profiler.WaitAsync(fixedProfile);
 await Task.Delay(TimeSpan.FromSeconds(1.5)); // PostgreSQL publishes backends' counters at most once a second
 var pg1 = await PgCounters.ReadAsync(pg.ConnectionString());
 var tables1 = await PgCounters.TablesAsync(pg.ConnectionString());
@@ -236,10 +254,14 @@ if (statements0 is not null)
 }
 
 results.Add(($"platform, offered {fixedRate:N0} events/s", fixedRun.EventsPerSecond, fixedRun.LatenciesMs));
+var cpuSat0 = CpuSeconds(platform.Id);
+var pgCpuSat0 = PostgresCpuSeconds(pg.DataDirectory);
+var satProfile = Profiler.Start(profileDir, profileTools, profileTrace, profilePerf, platform.Id, "saturation", phase);
 var satRun = await load.RunAsync(phase, targetEventsPerSecond: 0);
 results.Add(("platform, saturation", satRun.EventsPerSecond, satRun.LatenciesMs));
 var cpu1 = CpuSeconds(platform.Id);
 var pgCpu1 = PostgresCpuSeconds(pg.DataDirectory);
+await Profiler.WaitAsync(satProfile);
 var rssMb = RssMb(platform.Id);
 await load.DisposeAsync();
 long stored;
@@ -290,6 +312,12 @@ Console.WriteLine($"| platform saturation / raw COPY | {sat.EventsPerSecond / co
 Console.WriteLine($"| platform process CPU during both platform phases | {(cpu1 - cpu0) / (2 * phase.TotalSeconds):P0} of one core |");
 Console.WriteLine($"| PostgreSQL processes CPU during both platform phases | {(pgCpu1 - pgCpu0) / (2 * phase.TotalSeconds):P0} of one core |");
 Console.WriteLine($"| platform process resident memory at the end | {rssMb:N0} MiB |");
+// CPU time per message of each phase (the platform's own process; PostgreSQL's processes together), so a change to
+// the platform's CPU per message shows even when the throughput is PostgreSQL's limit.
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"| CPU per message, offered-rate phase: platform / PostgreSQL | {(cpuFixed - cpu0) * 1e6 / Math.Max(1, fixedRun.LatenciesMs.Length):N0} µs / {(pgCpuFixed - pgCpu0) * 1e6 / Math.Max(1, fixedRun.LatenciesMs.Length):N0} µs ({(cpuFixed - cpu0) / phase.TotalSeconds:P0} / {(pgCpuFixed - pgCpu0) / phase.TotalSeconds:P0} of one core) |"));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"| CPU per message, saturation phase: platform / PostgreSQL | {(cpu1 - cpuSat0) * 1e6 / Math.Max(1, satRun.LatenciesMs.Length):N0} µs / {(pgCpu1 - pgCpuSat0) * 1e6 / Math.Max(1, satRun.LatenciesMs.Length):N0} µs ({(cpu1 - cpuSat0) / phase.TotalSeconds:P0} / {(pgCpu1 - pgCpuSat0) / phase.TotalSeconds:P0} of one core) |"));
 var fixedMessages = fixedRun.LatenciesMs.Length;
 Console.WriteLine();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PostgreSQL per message in the fixed-rate phase ({fixedMessages:N0} messages): " +
@@ -397,10 +425,16 @@ static async Task WaitForAsync(string url, TimeSpan timeout)
     throw new TimeoutException($"{url} not ready after {timeout}.");
 }
 
-static double CpuSeconds(int pid)
+static double CpuSeconds(int pid, bool withChildren = false)
 {
     var f = File.ReadAllText($"/proc/{pid}/stat").Split(' ');
-    return (long.Parse(f[13], CultureInfo.InvariantCulture) + long.Parse(f[14], CultureInfo.InvariantCulture)) / 100.0;
+    var ticks = long.Parse(f[13], CultureInfo.InvariantCulture) + long.Parse(f[14], CultureInfo.InvariantCulture);
+    if (withChildren)
+    {
+        ticks += long.Parse(f[15], CultureInfo.InvariantCulture) + long.Parse(f[16], CultureInfo.InvariantCulture);
+    }
+
+    return ticks / 100.0;
 }
 
 static double PostgresCpuSeconds(string dataDir)
@@ -414,7 +448,9 @@ static double PostgresCpuSeconds(string dataDir)
             var exe = File.ReadAllText(Path.Combine(dir, "comm")).Trim();
             if (exe.StartsWith("postgres", StringComparison.Ordinal) || cmd.Contains(dataDir, StringComparison.Ordinal))
             {
-                total += CpuSeconds(int.Parse(Path.GetFileName(dir), CultureInfo.InvariantCulture));
+                // With the reaped children's time (cutime, cstime): the postmaster's includes every backend that
+                // exited between two readings (a pooled connection closed), which would otherwise drop out of the sum.
+                total += CpuSeconds(int.Parse(Path.GetFileName(dir), CultureInfo.InvariantCulture), withChildren: true);
             }
         }
         catch (IOException)
@@ -694,5 +730,61 @@ internal sealed class PasswordFlood(int port, int rate, string[] hubIds, int add
 
         packet.AddRange(body);
         return [.. packet];
+    }
+}
+
+/// <summary>
+/// dotnet-trace and dotnet-counters attached to the platform for one phase (--profile): the trace's CPU samples say
+/// which methods the platform's CPU per message goes to, the counters its GC and allocation rate.
+/// </summary>
+internal static class Profiler
+{
+    public static Process[] Start(string dir, string tools, string traceProfile, bool perf, int pid, string name, TimeSpan phase)
+    {
+        if (dir.Length == 0)
+        {
+            return [];
+        }
+
+        Directory.CreateDirectory(dir);
+        // A little shorter than the phase, so the samples end while the phase still runs (steady state only).
+        var duration = phase - TimeSpan.FromSeconds(2);
+        var span = duration.ToString(@"dd\:hh\:mm\:ss", CultureInfo.InvariantCulture);
+        string Tool(string t) => tools.Length == 0 ? t : Path.Combine(tools, t);
+        string[] traceArgs = ["collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "--duration", span, "--format", "Speedscope", "-o", Path.Combine(dir, $"{name}.nettrace")];
+        var trace = Process.Start(new ProcessStartInfo(Tool("dotnet-trace"), traceProfile.Length == 0 ? traceArgs : [.. traceArgs, "--profile", traceProfile])
+        { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var counters = Process.Start(new ProcessStartInfo(Tool("dotnet-counters"),
+            ["collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "--duration", span, "--refresh-interval", "1", "--format", "csv",
+             "--counters", "System.Runtime", "-o", Path.Combine(dir, $"{name}-counters.csv")])
+        { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        if (!perf)
+        {
+            return [trace, counters];
+        }
+
+        // Real CPU time (the EventPipe sampler samples every thread, waiting ones too); 499 Hz with call graphs.
+        var perfRecord = Process.Start(new ProcessStartInfo("perf",
+            ["record", "-F", "499", "-g", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", Path.Combine(dir, $"{name}.perf.data"), "--", "sleep",
+             ((int)duration.TotalSeconds).ToString(CultureInfo.InvariantCulture)])
+        { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        return [trace, counters, perfRecord];
+    }
+
+    public static async Task WaitAsync(Process[] tools)
+    {
+        foreach (var p in tools)
+        {
+            using (p)
+            {
+                var output = p.StandardOutput.ReadToEndAsync();
+                var errors = p.StandardError.ReadToEndAsync();
+                await p.WaitForExitAsync();
+                if (p.ExitCode != 0)
+                {
+                    await Console.Error.WriteLineAsync($"{p.StartInfo.FileName} exited {p.ExitCode}: {await errors}{await output}");
+                }
+            }
+        }
     }
 }

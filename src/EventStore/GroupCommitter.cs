@@ -101,6 +101,13 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
             using var run = EventStoreTracing.Source.StartActivity("group commit run", ActivityKind.Internal, caller.Context, startTime: request.StartedAt);
             run?.SetEndTime(request.CompletedAt);
         }
+
+        // From the writer setting the outcome to the caller running again: the completion's way back (for a grain, its
+        // activation's turn on the thread pool), which a budget otherwise shows only as append − wait − run.
+        if (request.CompletedAt != default)
+        {
+            using var resume = EventStoreTracing.Source.StartActivity("group commit resume", ActivityKind.Internal, caller.Context, startTime: request.CompletedAt);
+        }
     }
 
     /// <summary>Appends one group in one transaction on a connection of its own and completes each request.</summary>
@@ -167,7 +174,13 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
         {
             await using var conn = await dataSource.OpenConnectionAsync(ct);
             // Sorted by id above, so a stream in the group twice has adjacent entries.
-            var fast = setBased && !streams.Where((s, i) => i > 0 && string.Equals(s, streams[i - 1], StringComparison.Ordinal)).Any();
+            var repeated = streams.Where((s, i) => i > 0 && string.Equals(s, streams[i - 1], StringComparison.Ordinal)).Any();
+            var fast = setBased && !repeated;
+            if (setBased && repeated)
+            {
+                instruments?.OnGroupFallback(FallbackReasons.StreamRepeated);
+            }
+
             if (fast)
             {
                 try
@@ -178,6 +191,7 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
                 {
                     // The statement failed as a whole, in autocommit: nothing of the group is stored.
                     activity?.SetTag("pumpfleet.group_fallback", e.SqlState);
+                    instruments?.OnGroupFallback(FallbackReason(e));
                     fast = false;
                 }
             }
@@ -260,6 +274,41 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
             }
         }
     }
+
+    /// <summary>Why a group left the set-based path (the <c>reason</c> label of the fallback counter).</summary>
+    internal static class FallbackReasons
+    {
+        /// <summary>A stream is in the group twice: the set-based statement is not tried.</summary>
+        public const string StreamRepeated = "stream-repeated";
+
+        /// <summary>A stream's head was not at the version its append expects (another writer got there first).</summary>
+        public const string VersionConflict = "version-conflict";
+
+        /// <summary>A (stream, seq) of the group is already stored.</summary>
+        public const string DuplicateSeq = "duplicate-seq";
+
+        /// <summary>An event id of the group is already stored in its stream (a retried append).</summary>
+        public const string DuplicateEventId = "duplicate-event-id";
+
+        /// <summary>A payload or metadata that PostgreSQL does not take as JSON.</summary>
+        public const string InvalidJson = "invalid-json";
+
+        /// <summary>Any other error of the statement.</summary>
+        public const string Other = "other";
+    }
+
+    // Told apart by the constraint 043 names when it raises (its own checks) or PostgreSQL names (the indexes), so an
+    // operator can see whether the fallbacks are races between writers, retries or bad input.
+    internal static string FallbackReason(PostgresException e) => e.ConstraintName switch
+    {
+        "pf_stream_heads_pkey" => FallbackReasons.VersionConflict,
+        { } c when c.Contains("stream_version", StringComparison.Ordinal) => FallbackReasons.VersionConflict,
+        { } c when c.Contains("stream_seq", StringComparison.Ordinal) => FallbackReasons.DuplicateSeq,
+        { } c when c.Contains("event_id", StringComparison.Ordinal) => FallbackReasons.DuplicateEventId,
+        _ => e.SqlState is PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.InvalidParameterValue
+            ? FallbackReasons.InvalidJson
+            : FallbackReasons.Other,
+    };
 
     // All event ids present means the batch is already stored, exactly once (an earlier ambiguous commit); otherwise a
     // concurrent writer got there first.

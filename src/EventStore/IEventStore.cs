@@ -70,6 +70,14 @@ public interface ISnapshotStore
     /// <paramref name="asOf"/>, or null: the start of an as-of fold.
     /// </summary>
     Task<Snapshot?> LoadSnapshotAsOfAsync(string streamId, DateTimeOffset asOf, int schemaVersion, CancellationToken ct = default);
+
+    /// <summary>
+    /// The start of an activation in one round trip and one statement: the latest snapshot of
+    /// <paramref name="schemaVersion"/> (a snapshot of another schema is ignored, as if there were none) and every event
+    /// after it, in version order. One statement reads both at one database snapshot, so a snapshot written between two
+    /// reads cannot make events go missing.
+    /// </summary>
+    Task<StreamTail> LoadSnapshotAndTailAsync(string streamId, int schemaVersion, CancellationToken ct = default);
 }
 
 /// <summary>

@@ -52,6 +52,9 @@ public sealed record GlobalPage(IReadOnlyList<StoredEvent> Events, GlobalCheckpo
 /// <summary>A stored snapshot of a stream's folded state.</summary>
 public sealed record Snapshot(string StreamId, long Version, int SchemaVersion, string State);
 
+/// <summary>A stream's latest snapshot of the asked schema (or null) and the events after it (all of them without one), in version order.</summary>
+public sealed record StreamTail(Snapshot? Snapshot, IReadOnlyList<StoredEvent> Events);
+
 /// <summary>Thrown when the expected version is stale: another writer appended first.</summary>
 public sealed class WrongExpectedVersionException : Exception
 {

@@ -345,6 +345,42 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     }
 
     /// <inheritdoc />
+    public async Task<StreamTail> LoadSnapshotAndTailAsync(string streamId, int schemaVersion, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        // The snapshot comes back as a row of its own (part 0: its version in the version column, its state in the data
+        // column) ahead of the events (part 1); the event columns keep their ordinals, so ReadEvent reads those rows.
+        await using var cmd = dataSource.CreateCommand($"""
+            WITH s AS (SELECT version, state FROM pf_snapshots WHERE stream_id = $1 AND schema_version = $2)
+            SELECT NULL::bigint, NULL::text, NULL::text, s.version, NULL::uuid, NULL::text, NULL::bigint, NULL::timestamptz,
+                   NULL::timestamptz, NULL::boolean, s.state::text, NULL::text, 0 AS part
+            FROM s
+            UNION ALL
+            SELECT {Columns}, 1 FROM pf_events
+            WHERE stream_id = $1 AND version > COALESCE((SELECT version FROM s), 0)
+            ORDER BY part, version
+            """);
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = schemaVersion });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        Snapshot? snapshot = null;
+        var events = new List<StoredEvent>();
+        while (await r.ReadAsync(ct))
+        {
+            if (r.GetInt32(12) == 0)
+            {
+                snapshot = new Snapshot(streamId, r.GetInt64(3), schemaVersion, r.GetString(10));
+            }
+            else
+            {
+                events.Add(ReadEvent(r));
+            }
+        }
+
+        return new StreamTail(snapshot, events);
+    }
+
+    /// <inheritdoc />
     public async Task SaveHistoricalSnapshotAsync(Snapshot snapshot, DateTimeOffset coversUntil, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(snapshot);

@@ -17,6 +17,7 @@ public static class GrainsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PumpGrainOptions>, PumpGrainOptionsValidator>());
         services.AddPumpFleetDetectionOptions();
         services.TryAddSingleton<PumpInstruments>();
+        services.TryAddSingleton<PumpGrainServices>();
         services.TryAddSingleton(TimeProvider.System);
         return services;
     }

@@ -107,6 +107,78 @@ public sealed class GroupCommitTests(PostgresFixture pg) : EventStoreTestBase(pg
         Assert.Empty((await new ChainVerifier(DataSource).VerifyAsync(ct: ct)).Breaks);
     }
 
+    // The fallback from the set-based statement to the per-stream path is counted by reason (an operator tells races,
+    // retries and bad input apart); a group that commits set-based counts nothing. The listener sees only this test's
+    // meter (its own factory), not the other tests' committers in the same process.
+    [Fact]
+    public async Task Fallbacks_AreCountedByReason_AndACleanGroupCountsNone()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var meters = new ScopedMeterFactory();
+        var fallbacks = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (i, l) =>
+            {
+                if (ReferenceEquals(i.Meter.Scope, meters) && i.Name == "pumpfleet.eventstore.group_append.fallbacks")
+                {
+                    l.EnableMeasurementEvents(i);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, v, tags, _) =>
+        {
+            foreach (var t in tags)
+            {
+                if (t.Key == "reason")
+                {
+                    for (var n = 0; n < v; n++)
+                    {
+                        fallbacks.Enqueue((string)t.Value!);
+                    }
+                }
+            }
+        });
+        listener.Start();
+        var (a, b, c, d) = (NewStream(), NewStream(), NewStream(), NewStream());
+        var stored = Evt(1);
+        await Store.AppendAsync(b, 0, [stored], ct);
+        await using var committer = new GroupCommitter(DataSource,
+            new GroupCommitOptions { Writers = 1, MaxStreams = 60, Linger = TimeSpan.FromMilliseconds(50) }, new EventStoreInstruments(meters));
+
+        // A clean group: set-based, no fallback.
+        await Task.WhenAll(committer.AppendAsync(new StreamAppend(a, 0, [Evt(1)]), ct), committer.AppendAsync(new StreamAppend(c, 0, [Evt(1)]), ct));
+        Assert.Empty(fallbacks);
+
+        // An event id already stored at the head: the statement fails, the group runs again per stream.
+        var other = committer.AppendAsync(new StreamAppend(a, 1, [Evt(2)]), ct);
+        var repeat = committer.AppendAsync(new StreamAppend(b, 1, [Evt(2), stored with { Seq = null, DeviceTime = null }]), ct);
+        Assert.Equal(2, (await other).NextExpectedVersion);
+        await Assert.ThrowsAsync<WrongExpectedVersionException>(() => repeat);
+        Assert.Equal(["duplicate-event-id"], fallbacks);
+
+        // One stream twice in a group: the set-based statement is not tried.
+        var first = committer.AppendAsync(new StreamAppend(d, 0, [Evt(1)]), ct);
+        var second = committer.AppendAsync(new StreamAppend(d, 1, [Evt(2)]), ct);
+        await Task.WhenAll(first, second);
+        Assert.Equal(["duplicate-event-id", "stream-repeated"], fallbacks);
+        Assert.Equal(2, (await ReadAsync(d)).Count);
+    }
+
+    private sealed class ScopedMeterFactory : System.Diagnostics.Metrics.IMeterFactory
+    {
+        private readonly List<System.Diagnostics.Metrics.Meter> _meters = [];
+
+        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
+        {
+            var m = new System.Diagnostics.Metrics.Meter(options.Name, options.Version, options.Tags, this);
+            _meters.Add(m);
+            return m;
+        }
+
+        public void Dispose() => _meters.ForEach(m => m.Dispose());
+    }
+
     // Two committers (two silos, or a stale activation) race for the same version of one stream inside groups of
     // other streams: one wins that stream, the other's caller gets a concurrency error, and every other stream of
     // both groups commits, whichever path each group took.

@@ -219,6 +219,56 @@ public sealed class PumpStateTests
     }
 
     [Fact]
+    public void Snapshot_OfAPumpOffZiconotide_KeepsItsShape_WithoutTheZiconotidePart()
+    {
+        // The ziconotide fields of RefillSafety live in an object allocated only when one of them is stored (issue 15,
+        // memory per pump); the snapshot still writes them as before, and a pump never on ziconotide never allocates it.
+        var s = Fold([new PumpPaired { At = T0, HubId = "H1" }, Continuous(1, T0, 0.5), Refill(2, T0, 19), Continuous(3, T0.AddDays(1), 0.6)]);
+        var zicoPart = typeof(Domain.Detection.RefillSafety).GetField("_ziconotide", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        Assert.Null(zicoPart.GetValue(s.Detectors.Safety));
+        Assert.Equal(2, s.Detectors.Safety.PrescriptionsSeen);
+
+        var json = System.Text.Json.JsonSerializer.Serialize(s, SnapshotJson.Options);
+        foreach (var field in new[] { "\"ziconotideFills\":0", "\"titrationStepMcgPerDay\":0", "\"titrationIncreasesInWeek\":0", "\"titrationFromMcgPerDay\":0", "\"titrationToMcgPerDay\":0", "\"refillConcentrationValue\":25" })
+        {
+            Assert.Contains(field, json, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("ziconotideFillAt", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("ziconotideDoseMcgPerDay", json, StringComparison.Ordinal);
+        var back = System.Text.Json.JsonSerializer.Deserialize<PumpState>(json, SnapshotJson.Options)!;
+        Assert.Null(zicoPart.GetValue(back.Detectors.Safety));
+        Assert.Equal(json, System.Text.Json.JsonSerializer.Serialize(back, SnapshotJson.Options));
+    }
+
+    [Fact]
+    public void Snapshot_OfAPumpWithoutMeasuredLevels_WritesTheFlowCusum_WithoutAllocatingIt()
+    {
+        // The flow CUSUM is allocated at the first measured level only (issue 15, memory per pump); the snapshot
+        // writes the never-started CUSUM as before, and a read-back pump still has none of its own.
+        var s = Fold([new PumpPaired { At = T0, HubId = "H1" }, Continuous(1, T0, 0.5), Refill(2, T0, 19), Dose(3, T0, T0.AddHours(1), 0.02), Level(4, T0.AddHours(1), 18.9, "estimated")]);
+        var own = typeof(Domain.Detection.DetectorState).GetField("_flow", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        Assert.Null(own.GetValue(s.Detectors));
+        Assert.True(s.Detectors.FlowForReading.IsNeverStarted);
+
+        var json = System.Text.Json.JsonSerializer.Serialize(s, SnapshotJson.Options);
+        Assert.Contains("\"flow\":{\"segmentRefills\":-1,", json, StringComparison.Ordinal);
+        var back = System.Text.Json.JsonSerializer.Deserialize<PumpState>(json, SnapshotJson.Options)!;
+        Assert.Null(own.GetValue(back.Detectors));
+        Assert.Equal(json, System.Text.Json.JsonSerializer.Serialize(back, SnapshotJson.Options));
+
+        // A measured level starts this pump's own; its snapshot round-trips it.
+        back.Apply(Level(5, T0.AddHours(2), 18.8), new EventEnvelope(6, 5, T0.AddHours(2), false));
+        Assert.NotNull(own.GetValue(back.Detectors));
+        Assert.Equal(1, back.Detectors.FlowForReading.TotalReadings);
+        Assert.True(new Domain.Detection.DetectorState().FlowForReading.IsNeverStarted);   // the shared one is untouched
+        var again = System.Text.Json.JsonSerializer.Serialize(back, SnapshotJson.Options);
+        var backAgain = System.Text.Json.JsonSerializer.Deserialize<PumpState>(again, SnapshotJson.Options)!;
+        Assert.Equal(1, backAgain.Detectors.FlowForReading.TotalReadings);
+        Assert.Equal(again, System.Text.Json.JsonSerializer.Serialize(backAgain, SnapshotJson.Options));
+    }
+
+    [Fact]
     public void Prescription_IsKeptWithSharedValues_EqualToTheEvent_AndFoldedOnceBySafety()
     {
         // Two pumps' prescriptions parsed from two messages: distinct string instances with equal values.

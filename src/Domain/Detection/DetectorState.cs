@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Domain.Pumps;
 
@@ -11,7 +12,41 @@ namespace PumpFleet.Domain.Detection;
 public sealed class DetectorState
 {
     public StallTracker Stall { get; set; } = new();
-    public FlowCusum Flow { get; set; } = new();
+
+    // The flow CUSUM only moves on measured levels, which most pumps never report (no level sensor), and with its two
+    // runs it costs about 300 bytes per active pump: it is allocated at the first use that may change it (issue 15,
+    // memory per active pump). The detectors read it through FlowForReading, which does not allocate; snapshots keep
+    // their shape (a CUSUM never started is written as one, and read back as none).
+    private FlowCusum? _flow;
+
+    /// <summary>The under-/over-infusion CUSUM (allocated on first use: readers use <see cref="FlowForReading"/>).</summary>
+    [JsonIgnore]
+    public FlowCusum Flow
+    {
+        get => _flow ??= new();
+        set => _flow = value;
+    }
+
+    /// <summary>The CUSUM to read without changing it: a shared one never started when this pump's has not been.</summary>
+    [JsonIgnore]
+    public FlowCusum FlowForReading => _flow ?? FlowCusum.NeverStarted;
+
+    [JsonInclude]
+    [JsonPropertyName("flow")]
+    private FlowCusum FlowJson
+    {
+        get => _flow ?? FlowCusum.NeverStarted;
+        set => _flow = value.IsNeverStarted ? null : value;
+    }
+
+    /// <summary>Restarts one side of the CUSUM after an anomaly opened for it (nothing to restart when never started).</summary>
+    public void RestartFlow(bool over) => _flow?.Restart(over);
+
+    /// <summary>A copy of the CUSUM for a fold checkpoint, or null when never started.</summary>
+    internal FlowCusum? CloneFlow() => _flow?.Clone();
+
+    /// <summary>Puts a checkpoint's CUSUM back (a copy; null: never started).</summary>
+    internal void RestoreFlow(FlowCusum? flow) => _flow = flow?.Clone();
     public RefillCheck Refill { get; set; } = new();
     public BatteryTrend Battery { get; set; } = new();
 
@@ -81,11 +116,11 @@ public sealed class DetectorState
         (LastOpenedAt ??= new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal))[x.Kind] = x.At;
         if (x.Kind == AnomalyKinds.OverInfusion)
         {
-            Flow.Restart(over: true);
+            RestartFlow(over: true);
         }
         else if (x.Kind == AnomalyKinds.UnderInfusion)
         {
-            Flow.Restart(over: false);
+            RestartFlow(over: false);
         }
     }
 }

@@ -95,7 +95,7 @@ public static class Detectors
     public static Verdict Flow(PumpState state, AnomalyDetectionOptions o, bool over)
     {
         var kind = over ? AnomalyKinds.OverInfusion : AnomalyKinds.UnderInfusion;
-        var flow = state.Detectors.Flow;
+        var flow = state.Detectors.FlowForReading;
         var refill = state.Detectors.Refill;
         var open = state.AnomalyOfKind(kind);
         var noise = o.LevelNoiseMl(flow.NoiseCount, flow.NoiseVariance);

@@ -73,6 +73,19 @@ public sealed class FlowCusum
     /// <summary>Standard deviation of one reading's noise (estimate only; the engine applies the floor).</summary>
     public double NoiseSd => Math.Sqrt(Math.Max(0, NoiseVariance));
 
+    /// <summary>
+    /// A CUSUM that never saw a measured level, shared by every pump that has none (DetectorState.FlowForReading):
+    /// read only, never changed (the fold changes a pump's own, allocated at its first reading).
+    /// </summary>
+    internal static FlowCusum NeverStarted { get; } = new();
+
+    /// <summary>True when nothing was ever folded in (every member at its initial value).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsNeverStarted =>
+        SegmentRefills == -1 && SegmentReadings == 0 && LastAt is null && LastRaw == 0 && LastDelivered == 0 && Smoothed == 0
+        && NoiseCount == 0 && NoiseVariance == 0 && TotalReadings == 0 && Over == 0 && Under == 0
+        && OverRun.IsEmpty && UnderRun.IsEmpty;
+
     /// <summary>A deep copy, for the re-fold checkpoints.</summary>
     public FlowCusum Clone()
     {
@@ -196,6 +209,11 @@ public sealed class FlowRun
 
     /// <summary>Relative deviation of observed from delivered consumption over the run, or null without volume.</summary>
     public double? RelativeDeviation => DeliveredMl > 1e-6 ? ExcessMl / DeliveredMl : null;
+
+    /// <summary>True when every member is at its initial (reset) value.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsEmpty =>
+        StartedAt is null && LastAt is null && Readings == 0 && ExcessMl == 0 && DeliveredMl == 0 && ProgrammedMl == 0 && StartProgrammedTotalMl == 0;
 
     /// <summary>A deep copy (every member is a value).</summary>
     public FlowRun Clone() => (FlowRun)MemberwiseClone();

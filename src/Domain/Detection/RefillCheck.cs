@@ -25,13 +25,19 @@ public sealed class RefillCheck
     public double DeliveredTotalAtRefillMl { get; set; }
 
     /// <summary>Motor volume of the cycle the last refill closed (since the refill before it), or null for the first refill.</summary>
-    public double? CycleDeliveredMl { get; set; }
+    public double? CycleDeliveredMl { get => _cycleDeliveredMl; set => _cycleDeliveredMl = value; }
+
+    private OptionalDouble _cycleDeliveredMl;
 
     /// <summary>Length of that cycle in days.</summary>
-    public double? CycleDays { get; set; }
+    public double? CycleDays { get => _cycleDays; set => _cycleDays = value; }
+
+    private OptionalDouble _cycleDays;
 
     /// <summary>First trusted measured level after the last refill, with the motor volume delivered between.</summary>
-    public double? FirstMeasuredMl { get; set; }
+    public double? FirstMeasuredMl { get => _firstMeasuredMl; set => _firstMeasuredMl = value; }
+
+    private OptionalDouble _firstMeasuredMl;
     public DateTimeOffset? FirstMeasuredAt { get => _firstMeasuredAt; set => _firstMeasuredAt = value; }
 
     private OptionalTime _firstMeasuredAt;

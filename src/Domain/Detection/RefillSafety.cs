@@ -16,7 +16,9 @@ public sealed class RefillSafety
 
     private OptionalTime _lastRefillAt;
     public string? RefillDrug { get; set => field = Pumps.ValuePool.Share(value); }
-    public double? RefillConcentrationValue { get; set; }
+    public double? RefillConcentrationValue { get => _refillConcentrationValue; set => _refillConcentrationValue = value; }
+
+    private OptionalDouble _refillConcentrationValue;
     public string? RefillConcentrationUnit { get; set => field = Pumps.ValuePool.Share(value); }
 
     /// <summary>Event time of the last accepted prescription change (a mismatch can also come from reprogramming).</summary>
@@ -24,34 +26,84 @@ public sealed class RefillSafety
 
     private OptionalTime _lastPrescriptionAt;
 
-    /// <summary>Consecutive ziconotide fills since the pump was naive (1 = the first fill), and the last one's time.</summary>
-    public int ZiconotideFills { get; set; }
-    public DateTimeOffset? ZiconotideFillAt { get => _ziconotideFillAt; set => _ziconotideFillAt = value; }
+    // The ziconotide fill and titration fields below are about 120 bytes that only pumps on ziconotide (few) use, and
+    // every active pump carries this object (issue 15, memory per active pump): they live in one object allocated by
+    // the first setter that stores something other than "none". The properties keep their names and types, so
+    // snapshots do not change.
+    private Ziconotide? _ziconotide;
 
-    private OptionalTime _ziconotideFillAt;
-    public double? ZiconotideFillMcgPerMl { get; set; }
+    private Ziconotide Zico => _ziconotide ??= new();
+
+    /// <summary>Consecutive ziconotide fills since the pump was naive (1 = the first fill), and the last one's time.</summary>
+    public int ZiconotideFills
+    {
+        get => _ziconotide?.Fills ?? 0;
+        set { if (value != 0 || _ziconotide is not null) { Zico.Fills = value; } }
+    }
+
+    public DateTimeOffset? ZiconotideFillAt
+    {
+        get => _ziconotide?.FillAt;
+        set { if (value is not null || _ziconotide is not null) { Zico.FillAt = value; } }
+    }
+
+    public double? ZiconotideFillMcgPerMl
+    {
+        get => _ziconotide?.FillMcgPerMl;
+        set { if (value is not null || _ziconotide is not null) { Zico.FillMcgPerMl = value; } }
+    }
 
     /// <summary>Programmed ziconotide dose of the prescription in force (mcg/day), or null when not on ziconotide.</summary>
-    public double? ZiconotideDoseMcgPerDay { get; set; }
+    public double? ZiconotideDoseMcgPerDay
+    {
+        get => _ziconotide?.DoseMcgPerDay;
+        set { if (value is not null || _ziconotide is not null) { Zico.DoseMcgPerDay = value; } }
+    }
 
     /// <summary>Ziconotide dose increases within the last 7 days of prescriptions: (event time, step mcg/day).</summary>
-    /// <remarks>Null until the first increase: most pumps are not on ziconotide, and every active pump carries this state.</remarks>
-    public List<DoseStep>? ZiconotideIncreases { get; set; }
+    /// <remarks>Null until the first increase.</remarks>
+    public List<DoseStep>? ZiconotideIncreases
+    {
+        get => _ziconotide?.Increases;
+        set { if (value is not null || _ziconotide is not null) { Zico.Increases = value; } }
+    }
 
     /// <summary>Set when the prescription in force broke the titration rule: when, and why (the numbers).</summary>
-    public DateTimeOffset? TitrationViolationAt { get => _titrationViolationAt; set => _titrationViolationAt = value; }
+    public DateTimeOffset? TitrationViolationAt
+    {
+        get => _ziconotide?.ViolationAt;
+        set { if (value is not null || _ziconotide is not null) { Zico.ViolationAt = value; } }
+    }
 
-    private OptionalTime _titrationViolationAt;
-    public double TitrationStepMcgPerDay { get; set; }
-    public int TitrationIncreasesInWeek { get; set; }
-    public double TitrationFromMcgPerDay { get; set; }
-    public double TitrationToMcgPerDay { get; set; }
+    public double TitrationStepMcgPerDay
+    {
+        get => _ziconotide?.StepMcgPerDay ?? 0;
+        set { if (value != 0 || _ziconotide is not null) { Zico.StepMcgPerDay = value; } }
+    }
+
+    public int TitrationIncreasesInWeek
+    {
+        get => _ziconotide?.IncreasesInWeek ?? 0;
+        set { if (value != 0 || _ziconotide is not null) { Zico.IncreasesInWeek = value; } }
+    }
+
+    public double TitrationFromMcgPerDay
+    {
+        get => _ziconotide?.FromMcgPerDay ?? 0;
+        set { if (value != 0 || _ziconotide is not null) { Zico.FromMcgPerDay = value; } }
+    }
+
+    public double TitrationToMcgPerDay
+    {
+        get => _ziconotide?.ToMcgPerDay ?? 0;
+        set { if (value != 0 || _ziconotide is not null) { Zico.ToMcgPerDay = value; } }
+    }
 
     /// <summary>A deep copy, for the fold window's checkpoints (a re-fold must start from this state, not share it).</summary>
     public RefillSafety Clone()
     {
         var copy = (RefillSafety)MemberwiseClone();
-        copy.ZiconotideIncreases = ZiconotideIncreases is null ? null : [.. ZiconotideIncreases];
+        copy._ziconotide = _ziconotide?.Clone();
         return copy;
     }
 
@@ -142,3 +194,39 @@ public sealed class RefillSafety
 
 /// <summary>One dose increase: when, and by how much (mcg/day).</summary>
 public sealed record DoseStep(DateTimeOffset At, double StepMcgPerDay);
+
+/// <summary>The ziconotide part of <see cref="RefillSafety"/>, allocated only for pumps that ever store one of its values.</summary>
+internal sealed class Ziconotide
+{
+    private OptionalTime _fillAt;
+    private OptionalDouble _fillMcgPerMl;
+    private OptionalDouble _doseMcgPerDay;
+    private OptionalTime _violationAt;
+
+    public int Fills { get; set; }
+
+    public DateTimeOffset? FillAt { get => _fillAt; set => _fillAt = value; }
+
+    public double? FillMcgPerMl { get => _fillMcgPerMl; set => _fillMcgPerMl = value; }
+
+    public double? DoseMcgPerDay { get => _doseMcgPerDay; set => _doseMcgPerDay = value; }
+
+    public List<DoseStep>? Increases { get; set; }
+
+    public DateTimeOffset? ViolationAt { get => _violationAt; set => _violationAt = value; }
+
+    public double StepMcgPerDay { get; set; }
+
+    public int IncreasesInWeek { get; set; }
+
+    public double FromMcgPerDay { get; set; }
+
+    public double ToMcgPerDay { get; set; }
+
+    public Ziconotide Clone()
+    {
+        var copy = (Ziconotide)MemberwiseClone();
+        copy.Increases = Increases is null ? null : [.. Increases];
+        return copy;
+    }
+}

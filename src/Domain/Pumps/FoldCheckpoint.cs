@@ -34,7 +34,7 @@ public sealed class FoldCheckpoint
     public DateTimeOffset? StatusAt { get; set; }
     public ReservoirLedger Ledger { get; set; } = new();
     public StallTracker Stall { get; set; } = new();
-    public FlowCusum Flow { get; set; } = new();
+    public FlowCusum? Flow { get; set; }
     public RefillCheck Refill { get; set; } = new();
     public BatteryTrend Battery { get; set; } = new();
 
@@ -66,7 +66,7 @@ public sealed class FoldCheckpoint
         StatusAt = s.StatusAt,
         Ledger = s.Ledger.Clone(),
         Stall = s.Detectors.Stall.Clone(),
-        Flow = s.Detectors.Flow.Clone(),
+        Flow = s.Detectors.CloneFlow(),
         Refill = s.Detectors.Refill.Clone(),
         Battery = s.Detectors.Battery.Clone(),
         Safety = s.Detectors.Safety.Clone(),
@@ -97,7 +97,7 @@ public sealed class FoldCheckpoint
         s.StatusAt = StatusAt;
         s.Ledger = Ledger.Clone();
         s.Detectors.Stall = Stall.Clone();
-        s.Detectors.Flow = Flow.Clone();
+        s.Detectors.RestoreFlow(Flow);
         s.Detectors.Refill = Refill.Clone();
         s.Detectors.Battery = Battery.Clone();
         s.Detectors.Safety = Safety.Clone();

@@ -40,9 +40,15 @@ public sealed class PumpState
     public string? DeliveryState { get; set => field = ValuePool.Share(value); }
     public string? StopReason { get; set => field = ValuePool.Share(value); }
     public string? Motor { get; set => field = ValuePool.Share(value); }
-    public double? BatteryPct { get; set; }
-    public double? BatteryV { get; set; }
-    public double? TempC { get; set; }
+    public double? BatteryPct { get => _batteryPct; set => _batteryPct = value; }
+
+    private OptionalDouble _batteryPct;
+    public double? BatteryV { get => _batteryV; set => _batteryV = value; }
+
+    private OptionalDouble _batteryV;
+    public double? TempC { get => _tempC; set => _tempC = value; }
+
+    private OptionalDouble _tempC;
     public int? LastPainScore { get; set; }
 
     // The three dictionaries below are empty for almost every pump (no alarm ever, no open anomaly), and an empty
@@ -508,7 +514,7 @@ public sealed class PumpState
             var e = w.Events[i];
             for (; r < restarts.Count && restarts[r].AfterSeq < e.Event.Seq; r++)
             {
-                Detectors.Flow.Restart(restarts[r].Over);
+                Detectors.RestartFlow(restarts[r].Over);
             }
 
             Fold(e.Event, e.ClockSuspect);
@@ -517,7 +523,7 @@ public sealed class PumpState
 
         for (; r < restarts.Count; r++)
         {
-            Detectors.Flow.Restart(restarts[r].Over);
+            Detectors.RestartFlow(restarts[r].Over);
         }
     }
 

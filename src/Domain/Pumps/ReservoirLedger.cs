@@ -13,7 +13,9 @@ namespace PumpFleet.Domain.Pumps;
 public sealed class ReservoirLedger
 {
     /// <summary>Volume at the baseline: <c>addedMl</c> of the last refill (the residual is aspirated first), or the first reading.</summary>
-    public double? BaselineMl { get; set; }
+    public double? BaselineMl { get => _baselineMl; set => _baselineMl = value; }
+
+    private OptionalDouble _baselineMl;
     public DateTimeOffset? BaselineAt { get => _baselineAt; set => _baselineAt = value; }
 
     private OptionalTime _baselineAt;
@@ -28,19 +30,30 @@ public sealed class ReservoirLedger
 
     private OptionalTime _programmedIntegratedTo;
 
-    public double? MeasuredMl { get; set; }
+    public double? MeasuredMl { get => _measuredMl; set => _measuredMl = value; }
+
+
+    private OptionalDouble _measuredMl;
     public DateTimeOffset? MeasuredAt { get => _measuredAt; set => _measuredAt = value; }
 
     private OptionalTime _measuredAt;
 
     /// <summary>The pump's own arithmetic (<c>reservoir.level</c> with <c>source: estimated</c>).</summary>
-    public double? PumpEstimatedMl { get; set; }
+    public double? PumpEstimatedMl { get => _pumpEstimatedMl; set => _pumpEstimatedMl = value; }
+
+    private OptionalDouble _pumpEstimatedMl;
     public int Refills { get; set; }
 
     /// <summary>Expected minus aspirated residual at the last refill: positive means less came back than the pump expected.</summary>
-    public double? LastRefillDiscrepancyMl { get; set; }
-    public double? LastRefillExpectedMl { get; set; }
-    public double? LastRefillAspiratedMl { get; set; }
+    public double? LastRefillDiscrepancyMl { get => _lastRefillDiscrepancyMl; set => _lastRefillDiscrepancyMl = value; }
+
+    private OptionalDouble _lastRefillDiscrepancyMl;
+    public double? LastRefillExpectedMl { get => _lastRefillExpectedMl; set => _lastRefillExpectedMl = value; }
+
+    private OptionalDouble _lastRefillExpectedMl;
+    public double? LastRefillAspiratedMl { get => _lastRefillAspiratedMl; set => _lastRefillAspiratedMl = value; }
+
+    private OptionalDouble _lastRefillAspiratedMl;
 
     /// <summary>The platform's estimate: baseline minus what the motor reported delivering since.</summary>
     public double? EstimatedMl => BaselineMl is { } b ? Math.Max(0, b - DeliveredSinceBaselineMl) : null;

@@ -11,16 +11,21 @@ public sealed class SeqIntervals
 {
     // Ordered by From only: the ranges are disjoint, so From identifies a range.
     private static readonly Comparer<Range> ByFrom = Comparer<Range>.Create((a, b) => a.From.CompareTo(b.From));
-    private readonly SortedSet<Range> _set = new(ByFrom);
+
+    // Allocated by the first Add: a pump's ledger keeps three of these (missing, rejected, lost) and almost every pump
+    // has none of either, while an empty SortedSet costs 48 bytes (issue 15, memory per active pump).
+    private SortedSet<Range>? _ranges;
+
+    private SortedSet<Range> Set => _ranges ??= new(ByFrom);
 
     /// <summary>Number of ranges.</summary>
-    public int Count => _set.Count;
+    public int Count => _ranges?.Count ?? 0;
 
     /// <summary>The lowest range, or null when empty.</summary>
-    public SeqRange? First => _set.Count == 0 ? null : new SeqRange(_set.Min.From, _set.Min.To);
+    public SeqRange? First => _ranges is not { Count: > 0 } set ? null : new SeqRange(set.Min.From, set.Min.To);
 
     /// <summary>All ranges, ascending.</summary>
-    public IEnumerable<SeqRange> Ranges => _set.Select(r => new SeqRange(r.From, r.To));
+    public IEnumerable<SeqRange> Ranges => _ranges is null ? [] : _ranges.Select(r => new SeqRange(r.From, r.To));
 
     /// <summary>True when <paramref name="seq"/> is in the set.</summary>
     public bool Contains(long seq) => Floor(seq) is { } r && r.To >= seq;
@@ -37,34 +42,35 @@ public sealed class SeqIntervals
         var lo = from == long.MinValue ? from : from - 1;
         var hi = to == long.MaxValue ? to : to + 1;
         var merged = new Range(from, to);
+        var set = Set;
         foreach (var r in Touching(lo, hi))
         {
-            _set.Remove(r);
+            set.Remove(r);
             merged = new Range(Math.Min(merged.From, r.From), Math.Max(merged.To, r.To));
         }
 
-        _set.Add(merged);
+        set.Add(merged);
     }
 
     /// <summary>Removes <paramref name="from"/>..<paramref name="to"/>, splitting ranges that stick out on either side.</summary>
     public void Remove(long from, long to)
     {
-        if (from > to)
+        if (from > to || _ranges is not { } set)
         {
             return;
         }
 
         foreach (var r in Touching(from, to))
         {
-            _set.Remove(r);
+            set.Remove(r);
             if (r.From < from)
             {
-                _set.Add(new Range(r.From, from - 1));
+                set.Add(new Range(r.From, from - 1));
             }
 
             if (r.To > to)
             {
-                _set.Add(new Range(to + 1, r.To));
+                set.Add(new Range(to + 1, r.To));
             }
         }
     }
@@ -74,30 +80,30 @@ public sealed class SeqIntervals
         from > to ? [] : [.. Touching(from, to).Select(r => new SeqRange(Math.Max(r.From, from), Math.Min(r.To, to)))];
 
     /// <summary>The first <paramref name="count"/> ranges, ascending.</summary>
-    public List<SeqRange> Take(int count) => [.. _set.Take(count).Select(r => new SeqRange(r.From, r.To))];
+    public List<SeqRange> Take(int count) => _ranges is null ? [] : [.. _ranges.Take(count).Select(r => new SeqRange(r.From, r.To))];
 
     /// <summary>The range with the greatest From ≤ <paramref name="seq"/>, or null.</summary>
     private Range? Floor(long seq)
     {
-        if (_set.Count == 0 || _set.Min.From > seq)
+        if (_ranges is not { Count: > 0 } set || set.Min.From > seq)
         {
             return null;
         }
 
         // A view's Max walks down the tree within the bounds: O(log n), no copy.
-        return _set.GetViewBetween(_set.Min, new Range(seq, seq)).Max;
+        return set.GetViewBetween(set.Min, new Range(seq, seq)).Max;
     }
 
     /// <summary>The ranges that intersect [lo, hi], materialised so the caller may modify the set.</summary>
     private List<Range> Touching(long lo, long hi)
     {
         var start = Floor(lo) is { } f && f.To >= lo ? f.From : lo;
-        if (_set.Count == 0 || start > _set.Max.From || hi < start)
+        if (_ranges is not { Count: > 0 } set || start > set.Max.From || hi < start)
         {
             return [];
         }
 
-        return [.. _set.GetViewBetween(new Range(start, start), new Range(hi, hi))];
+        return [.. set.GetViewBetween(new Range(start, start), new Range(hi, hi))];
     }
 
     private readonly record struct Range(long From, long To);

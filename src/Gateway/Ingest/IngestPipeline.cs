@@ -51,6 +51,7 @@ public sealed partial class IngestPipeline(
 {
     private const string AutoPairBy = "gateway:auto-pair-on-first-batch";
 
+    private readonly PumpIngestGrains _pumps = new(grains);
     private int _autoPairWarned;
 
     /// <summary>
@@ -248,7 +249,7 @@ public sealed partial class IngestPipeline(
         var attemptTimeout = mqttOptions.Value.GrainCallAttemptTimeout;
         for (var attempt = 1; ; attempt++)
         {
-            var call = grains.GetGrain<IPumpIngestGrain>(serial).IngestAsync(batch);
+            var call = _pumps.Get(serial).IngestAsync(batch);
             try
             {
                 return await call.WaitAsync(attemptTimeout, time, ct);

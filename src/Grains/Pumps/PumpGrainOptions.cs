@@ -27,4 +27,10 @@ public sealed class PumpGrainOptions
     /// with <c>seq-out-of-range</c>. Default: 1,000,000.
     /// </summary>
     public long SeqWindow { get; set; } = IngestPlanner.DefaultSeqWindow;
+
+    /// <summary>
+    /// An activation reads its snapshot and the events after it in one statement (one round trip) instead of two
+    /// queries (issue 15). A switch so that a benchmark can compare both in one run; default: true.
+    /// </summary>
+    public bool LoadInOneRoundTrip { get; set; } = true;
 }
