@@ -192,18 +192,4 @@ public sealed class ArchivalTests(PostgresFixture pg) : EventStoreTestBase(pg), 
         current.Parameters.Add(new() { Value = new byte[32] });
         Assert.Equal("PF003", (await Assert.ThrowsAsync<PostgresException>(() => current.ExecuteScalarAsync(Ct))).SqlState);
     }
-
-    private sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
-    {
-        private readonly List<System.Diagnostics.Metrics.Meter> _meters = [];
-
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
-        {
-            var m = new System.Diagnostics.Metrics.Meter(options.Name, options.Version, options.Tags, this);
-            _meters.Add(m);
-            return m;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
-    }
 }

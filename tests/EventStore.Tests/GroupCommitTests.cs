@@ -114,7 +114,7 @@ public sealed class GroupCommitTests(PostgresFixture pg) : EventStoreTestBase(pg
     public async Task Fallbacks_AreCountedByReason_AndACleanGroupCountsNone()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var meters = new ScopedMeterFactory();
+        using var meters = new TestMeterFactory();
         var fallbacks = new System.Collections.Concurrent.ConcurrentQueue<string>();
         using var listener = new System.Diagnostics.Metrics.MeterListener
         {
@@ -163,20 +163,6 @@ public sealed class GroupCommitTests(PostgresFixture pg) : EventStoreTestBase(pg
         await Task.WhenAll(first, second);
         Assert.Equal(["duplicate-event-id", "stream-repeated"], fallbacks);
         Assert.Equal(2, (await ReadAsync(d)).Count);
-    }
-
-    private sealed class ScopedMeterFactory : System.Diagnostics.Metrics.IMeterFactory
-    {
-        private readonly List<System.Diagnostics.Metrics.Meter> _meters = [];
-
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
-        {
-            var m = new System.Diagnostics.Metrics.Meter(options.Name, options.Version, options.Tags, this);
-            _meters.Add(m);
-            return m;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
     }
 
     // Two committers (two silos, or a stale activation) race for the same version of one stream inside groups of

@@ -209,18 +209,4 @@ public sealed class IntegrityTests(PostgresFixture pg) : EventStoreTestBase(pg)
         listener.RecordObservableInstruments();
         return seen;
     }
-
-    private sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
-    {
-        private readonly List<System.Diagnostics.Metrics.Meter> _meters = [];
-
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
-        {
-            var m = new System.Diagnostics.Metrics.Meter(options.Name, options.Version, options.Tags, this);
-            _meters.Add(m);
-            return m;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
-    }
 }

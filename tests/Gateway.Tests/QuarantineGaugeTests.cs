@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using PumpFleet.Gateway.Quarantine;
@@ -35,25 +34,5 @@ public sealed class QuarantineGaugeTests(PostgresFixture pg)
         await store.AddAsync([item, item with { Seq = 7, WholeMessage = false }], Ct);
         Assert.Equal(2, await gauge.RefreshAsync(Ct));
         Assert.Equal(2, gauge.Size);
-    }
-
-    private sealed class TestMeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> _meters = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose()
-        {
-            foreach (var m in _meters)
-            {
-                m.Dispose();
-            }
-        }
     }
 }
