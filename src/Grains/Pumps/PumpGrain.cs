@@ -27,19 +27,16 @@ namespace PumpFleet.Grains.Pumps;
 public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGrain> logger)
     : Grain, IPumpIngestGrain, IPumpQueryGrain, IPumpAnomalyGrain, IPumpMonitorGrain, ICohortSignalGrain, IRemindable
 {
-    // The services come in one shared holder (PumpGrainServices: a reference per activation instead of five). These
-    // keep the names of the former constructor parameters, so the grain's code reads as before.
-#pragma warning disable IDE1006 // Naming: see above.
-    private IEventStore store => services.Store;
+    // The services come in one shared holder (PumpGrainServices: one reference per activation instead of five).
+    private IEventStore Store => services.Store;
 
-    private IOptions<PumpGrainOptions> options => services.Options;
+    private IOptions<PumpGrainOptions> Options => services.Options;
 
-    private PumpInstruments instruments => services.Instruments;
+    private PumpInstruments Instruments => services.Instruments;
 
-    private IOptions<AnomalyDetectionOptions> detection => services.Detection;
+    private IOptions<AnomalyDetectionOptions> Detection => services.Detection;
 
-    private TimeProvider time => services.Time;
-#pragma warning restore IDE1006
+    private TimeProvider Time => services.Time;
 
     /// <summary>The reminder that re-evaluates a silent pump on time; it ends itself once the pump is heard from.</summary>
     public const string ReevaluateReminder = "reevaluate-silent";
@@ -66,14 +63,14 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
             throw new PumpStorageException($"Loading pump {Serial} failed ({e.GetType().Name}: {e.Message}).");
         }
 
-        instruments.OnActivated();
+        Instruments.OnActivated();
         await base.OnActivateAsync(cancellationToken);
     }
 
     /// <inheritdoc />
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        instruments.OnDeactivated();
+        Instruments.OnDeactivated();
         return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
@@ -117,7 +114,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
         ArgumentException.ThrowIfNullOrWhiteSpace(hubId);
         await DecideOnceMoreOnConflictAsync(async () =>
         {
-            var now = time.GetUtcNow();
+            var now = Time.GetUtcNow();
             if (PumpDecisions.Pair(_state, hubId, by, now) is not { } paired)
             {
                 return false;
@@ -186,12 +183,12 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
         IReadOnlyList<PlannedEvent> decisions = [];
         using (GrainsTracing.Source.StartActivity("detect"))
         {
-            if (detection.Value.Enabled)
+            if (Detection.Value.Enabled)
             {
-                var decided = AnomalyEngine.Evaluate(_state, detection.Value);
+                var decided = AnomalyEngine.Evaluate(_state, Detection.Value);
                 if (decided.Count > 0)
                 {
-                    var receivedAt = _state.LastSeenAt ?? time.GetUtcNow();
+                    var receivedAt = _state.LastSeenAt ?? Time.GetUtcNow();
                     decisions = [.. decided.Select(e => new PlannedEvent(e, AnomalyEngine.EventId(e), null, receivedAt, false))];
                     Fold(decisions);
                 }
@@ -201,11 +198,11 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
         var rows = new EventToAppend[events.Count + decisions.Count];
         ToRows(events, hubId, messageId, rows, 0);
         ToRows(decisions, null, null, rows, events.Count);
-        var snapshot = _state.Version - _snapshotVersion >= options.Value.SnapshotEvery ? SnapshotOfState() : null;
+        var snapshot = _state.Version - _snapshotVersion >= Options.Value.SnapshotEvery ? SnapshotOfState() : null;
         AppendResult result;
         try
         {
-            result = await store.AppendAsync(new StreamAppend(Serial, expected, rows, snapshot));
+            result = await Store.AppendAsync(new StreamAppend(Serial, expected, rows, snapshot));
         }
         catch (WrongExpectedVersionException)
         {
@@ -246,7 +243,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
     {
         try
         {
-            var every = options.Value.SnapshotHistoryEvery;
+            var every = Options.Value.SnapshotHistoryEvery;
             var keep = _state.Version / every > _snapshotVersion / every ? _state.SnapshotCoversUntil : null;
             return new SnapshotWrite(PumpState.SchemaVersion, JsonSerializer.Serialize(_state, SnapshotJson.Options), keep);
         }
@@ -291,12 +288,12 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
 
     /// <inheritdoc />
     /// <remarks>Stateless (never touches this activation's state) and interleaved (see the interface), so it cannot stall ingest.</remarks>
-    public Task<PumpView> GetStateAsOfAsync(DateTimeOffset asOf) => new PumpAsOfReader(store).ReadAsync(Serial, asOf);
+    public Task<PumpView> GetStateAsOfAsync(DateTimeOffset asOf) => new PumpAsOfReader(Store).ReadAsync(Serial, asOf);
 
     /// <inheritdoc />
     public Task<bool> AcknowledgeAnomalyAsync(string anomalyId, string by, string? note) => DecideOnceMoreOnConflictAsync(async () =>
     {
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         if (PumpDecisions.Acknowledge(_state, anomalyId, by, note, now) is not { } acknowledged)
         {
             return false;
@@ -309,7 +306,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
     /// <inheritdoc />
     public Task<bool> ResolveAnomalyAsync(string anomalyId, string by, string? note) => DecideOnceMoreOnConflictAsync(async () =>
     {
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         if (PumpDecisions.Resolve(_state, anomalyId, by, note, now) is not { } resolved)
         {
             return false;
@@ -326,7 +323,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
     private async Task<bool> MarkSilentOnceAsync(DateTimeOffset lastSeenAt, TimeSpan window)
     {
         // The one detector on wall time: silence is about the platform not hearing, not about event time.
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         if (PumpDecisions.MarkSilent(_state, lastSeenAt, window, now) is not { } e)
         {
             return false;
@@ -338,7 +335,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
         try
         {
             // Durable (ADO.NET reminders in PostgreSQL in a cluster): the re-evaluation survives a silo restart.
-            var period = detection.Value.ReevaluateAfter;
+            var period = Detection.Value.ReevaluateAfter;
             await this.RegisterOrUpdateReminder(ReevaluateReminder, period, period);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -376,7 +373,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
         return DecideOnceMoreOnConflictAsync(async () =>
         {
             var open = _state.AnomalyOfKind(kind);
-            var now = time.GetUtcNow();
+            var now = Time.GetUtcNow();
             PumpEvent? e = null;
             if (finding is not null && open is null)
             {
@@ -417,7 +414,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
 
         var changed = await DecideOnceMoreOnConflictAsync(async () =>
         {
-            var now = time.GetUtcNow();
+            var now = Time.GetUtcNow();
             if (PumpDecisions.SetFlowCorrection(_state, correction, now) is not { } e)
             {
                 return false;
@@ -429,7 +426,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
             return true;
         });
 
-        if (changed && detection.Value.Enabled && _state.Phase != "explanted")
+        if (changed && Detection.Value.Enabled && _state.Phase != "explanted")
         {
             await DecideOnceMoreOnConflictAsync(DecideDepletionOnceAsync);
         }
@@ -442,11 +439,11 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
     // at its own event time, as after a batch (an accelerated replay's event time is not the wall clock).
     private async Task<bool> DecideDepletionOnceAsync()
     {
-        var now = time.GetUtcNow();
-        var quiet = _state.LastSeenAt is not { } seen || now - seen >= detection.Value.ReevaluateAfter;
+        var now = Time.GetUtcNow();
+        var quiet = _state.LastSeenAt is not { } seen || now - seen >= Detection.Value.ReevaluateAfter;
         var decided = quiet
-            ? AnomalyEngine.Reevaluate(_state, detection.Value, now)
-            : AnomalyEngine.EvaluateDepletion(_state, detection.Value, now);
+            ? AnomalyEngine.Reevaluate(_state, Detection.Value, now)
+            : AnomalyEngine.EvaluateDepletion(_state, Detection.Value, now);
         if (decided.Count == 0)
         {
             return false;
@@ -486,13 +483,13 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
 
     private async Task<bool> ReevaluateOnceAsync()
     {
-        if (!detection.Value.Enabled || _state.Phase == "explanted")
+        if (!Detection.Value.Enabled || _state.Phase == "explanted")
         {
             return false;
         }
 
-        var now = time.GetUtcNow();
-        var decided = AnomalyEngine.Reevaluate(_state, detection.Value, now);
+        var now = Time.GetUtcNow();
+        var decided = AnomalyEngine.Reevaluate(_state, Detection.Value, now);
         if (decided.Count == 0)
         {
             return false;
@@ -517,18 +514,18 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
     private async Task<bool> DetectAsync()
     {
         using var activity = GrainsTracing.Source.StartActivity("detect");
-        if (!detection.Value.Enabled)
+        if (!Detection.Value.Enabled)
         {
             return false;
         }
 
-        var decided = AnomalyEngine.Evaluate(_state, detection.Value);
+        var decided = AnomalyEngine.Evaluate(_state, Detection.Value);
         if (decided.Count == 0)
         {
             return false;
         }
 
-        var receivedAt = _state.LastSeenAt ?? time.GetUtcNow();
+        var receivedAt = _state.LastSeenAt ?? Time.GetUtcNow();
         await AppendAndApplyAsync([.. decided.Select(e => new PlannedEvent(e, AnomalyEngine.EventId(e), null, receivedAt, false))], null, null);
         foreach (var e in decided.OfType<AnomalyDetected>())
         {
@@ -546,7 +543,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
         AppendResult result;
         try
         {
-            result = await store.AppendAsync(Serial, _state.Version, rows);
+            result = await Store.AppendAsync(Serial, _state.Version, rows);
         }
         catch (WrongExpectedVersionException)
         {
@@ -579,7 +576,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
             _state = await ReplayAsync(CancellationToken.None);
         }
 
-        if (_state.Version - _snapshotVersion >= options.Value.SnapshotEvery)
+        if (_state.Version - _snapshotVersion >= Options.Value.SnapshotEvery)
         {
             await SaveSnapshotAsync();
         }
@@ -591,12 +588,12 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
         {
             var json = JsonSerializer.Serialize(_state, SnapshotJson.Options);
             var snapshot = new Snapshot(Serial, _state.Version, PumpState.SchemaVersion, json);
-            await store.SaveSnapshotAsync(snapshot);
-            var every = options.Value.SnapshotHistoryEvery;
+            await Store.SaveSnapshotAsync(snapshot);
+            var every = Options.Value.SnapshotHistoryEvery;
             if (_state.Version / every > _snapshotVersion / every && _state.SnapshotCoversUntil is { } coversUntil)
             {
                 // Crossed a multiple since the last snapshot: keep this one for as-of views (the latest is overwritten).
-                await store.SaveHistoricalSnapshotAsync(snapshot, coversUntil);
+                await Store.SaveHistoricalSnapshotAsync(snapshot, coversUntil);
             }
 
             _snapshotVersion = _state.Version;
@@ -612,11 +609,11 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
     {
         var state = new PumpState { Serial = Serial };
         _snapshotVersion = 0;
-        if (options.Value.LoadInOneRoundTrip)
+        if (Options.Value.LoadInOneRoundTrip)
         {
             // Snapshot and tail in one statement (issue 15: activation in one round trip); an old-schema snapshot is
             // not returned, so the whole stream comes back and is folded, as below.
-            var tail = await store.LoadSnapshotAndTailAsync(Serial, PumpState.SchemaVersion, ct);
+            var tail = await Store.LoadSnapshotAndTailAsync(Serial, PumpState.SchemaVersion, ct);
             if (tail.Snapshot is { } current)
             {
                 state = FromSnapshot(current) ?? state;
@@ -634,12 +631,12 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
                 return state.NeedsRebuild ? await ReplayAsync(ct) : state;
             }
         }
-        else if (await store.LoadSnapshotAsync(Serial, ct) is { SchemaVersion: PumpState.SchemaVersion } snapshot)
+        else if (await Store.LoadSnapshotAsync(Serial, ct) is { SchemaVersion: PumpState.SchemaVersion } snapshot)
         {
             state = FromSnapshot(snapshot) ?? state;
         }
 
-        await foreach (var stored in store.ReadStreamAsync(Serial, state.Version, ct))
+        await foreach (var stored in Store.ReadStreamAsync(Serial, state.Version, ct))
         {
             state.Apply(EventJson.Deserialize(stored.Type, stored.Data), Envelope(stored));
         }
@@ -663,7 +660,7 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
     private async Task<PumpState> ReplayAsync(CancellationToken ct)
     {
         var state = PumpState.StartReplay(Serial);
-        await foreach (var stored in store.ReadStreamAsync(Serial, 0, ct))
+        await foreach (var stored in Store.ReadStreamAsync(Serial, 0, ct))
         {
             state.Apply(EventJson.Deserialize(stored.Type, stored.Data), Envelope(stored));
         }
@@ -704,6 +701,6 @@ public sealed partial class PumpGrain(PumpGrainServices services, ILogger<PumpGr
     private IngestPlan Plan(IngestBatch batch)
     {
         using var activity = GrainsTracing.Source.StartActivity("plan");
-        return IngestPlanner.Plan(_state, batch, Guid.NewGuid, options.Value.SeqWindow);
+        return IngestPlanner.Plan(_state, batch, Guid.NewGuid, Options.Value.SeqWindow);
     }
 }
