@@ -67,6 +67,46 @@ public sealed class LiveFeedTests
         }
     }
 
+    [Fact]
+    public async Task ABrowserConnecting_GetsAVersionReadingOfThatMoment_NotTheSharedOneThatMayBeOlder()
+    {
+        // Regression (CI, AlertsPage_AcknowledgingRemovesTheAnomalyFromTheOpenQueue): a page reloaded just after the read
+        // models took a change re-read its list at the shared reading of before the change (up to
+        // Dashboard:ReadCache:VersionMaxAge old), got the cached older answer, and kept it: pages apply pushes now, and
+        // that change had been pushed before the page listened.
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var queries = CountingQueries.Create();
+        var counter = (CountingQueries)(object)queries;
+        using var metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var versions = new ReadModelVersion(queries, time, new ReadCacheMetrics(metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        var feed = new LiveFeed(new ServiceCollection().BuildServiceProvider(), queries, versions,
+            Options.Create(new DashboardOptions { LiveInterval = TimeSpan.FromMinutes(1) }), time, NullLogger<LiveFeed>.Instance);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await feed.StartAsync(ct);
+        try
+        {
+            await using var first = feed.ConnectAsync(stop.Token).GetAsyncEnumerator(stop.Token);
+            Assert.True(await first.MoveNextAsync());
+            var before = versions.Latest!.Version;
+
+            // The read models change; a few milliseconds later (well within VersionMaxAge, no live tick) a page connects.
+            counter.Change();
+            time.Advance(TimeSpan.FromMilliseconds(5));
+            await using var second = feed.ConnectAsync(stop.Token).GetAsyncEnumerator(stop.Token);
+            Assert.True(await second.MoveNextAsync());
+
+            // Its re-read, allowed a reading up to VersionMaxAge old, is answered at the version after the change.
+            var seen = await versions.CurrentAsync(TimeSpan.FromMilliseconds(500), ct);
+            Assert.NotEqual(before, seen.Version);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await feed.StopAsync(CancellationToken.None);
+        }
+    }
+
     [Theory]
     [InlineData("anomaly.detected", """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","kind":"silent","severity":"warning","summary":"quiet","evidence":{}}""", "anomaly")]
     [InlineData("anomaly.acknowledged", """{"at":"2026-11-30T00:00:00Z","anomalyId":"SN1:silent:5","by":"ana","note":"called"}""", "anomaly")]

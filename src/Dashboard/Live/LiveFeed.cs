@@ -89,6 +89,12 @@ public sealed partial class LiveFeed(
             _browsers.Add(channel);
         }
 
+        // A page re-reads what it shows on its connection's first message and from then on applies what is pushed. The
+        // shared version reading may be up to Dashboard:ReadCache:VersionMaxAge old, and a change the read models took
+        // in that time was pushed before this browser listened: its re-read would be answered from the cache at the
+        // older version and stay so until the next change. A reading taken now (one query shared by every browser
+        // connecting at this moment) makes that re-read see at least the read models of this moment.
+        await RefreshVersionForConnectAsync(ct);
         try
         {
             yield return new SseItem<object>(await _firstSummary.Task.WaitAsync(ct), "fleet");
@@ -106,6 +112,19 @@ public sealed partial class LiveFeed(
             {
                 _browsers.Remove(channel);
             }
+        }
+    }
+
+    private async Task RefreshVersionForConnectAsync(CancellationToken ct)
+    {
+        try
+        {
+            await versions.CurrentAsync(TimeSpan.Zero, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // The database is unreachable: the browser still connects; its re-read fails or is answered as before.
+            LogConnectVersionFailed(logger, e);
         }
     }
 
@@ -329,6 +348,9 @@ public sealed partial class LiveFeed(
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: reading the read models' version for a connecting browser failed; it connects without")]
+    private static partial void LogConnectVersionFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: refreshing the fleet summary failed")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);
