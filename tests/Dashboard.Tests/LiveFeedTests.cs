@@ -18,13 +18,9 @@ public sealed class LiveFeedTests
     public async Task ReadModelQueries_DoNotGrowWithTheNumberOfOpenBrowsers()
     {
         var ct = TestContext.Current.CancellationToken;
-        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
-        var queries = CountingQueries.Create();
-        var counter = (CountingQueries)(object)queries;
-        using var metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var versions = new ReadModelVersion(queries, time, new ReadCacheMetrics(metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
-        var feed = new LiveFeed(new ServiceCollection().BuildServiceProvider(), queries, versions,
-            Options.Create(new DashboardOptions { LiveInterval = TimeSpan.FromSeconds(1) }), time, NullLogger<LiveFeed>.Instance);
+        var time = NewTime();
+        var (feed, _, counter, metrics) = NewFeed(time, TimeSpan.FromSeconds(1));
+        using var ownedMetrics = metrics;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         await feed.StartAsync(ct);
         try
@@ -75,13 +71,9 @@ public sealed class LiveFeedTests
         // Dashboard:ReadCache:VersionMaxAge old), got the cached older answer, and kept it: pages apply pushes now, and
         // that change had been pushed before the page listened.
         var ct = TestContext.Current.CancellationToken;
-        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
-        var queries = CountingQueries.Create();
-        var counter = (CountingQueries)(object)queries;
-        using var metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var versions = new ReadModelVersion(queries, time, new ReadCacheMetrics(metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
-        var feed = new LiveFeed(new ServiceCollection().BuildServiceProvider(), queries, versions,
-            Options.Create(new DashboardOptions { LiveInterval = TimeSpan.FromMinutes(1) }), time, NullLogger<LiveFeed>.Instance);
+        var time = NewTime();
+        var (feed, versions, counter, metrics) = NewFeed(time, TimeSpan.FromMinutes(1));
+        using var ownedMetrics = metrics;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         await feed.StartAsync(ct);
         try
@@ -156,6 +148,20 @@ public sealed class LiveFeedTests
 
     private static CommittedEvent AnomalyEvent() =>
         new("SN1", 5, Guid.NewGuid(), "anomaly.detected", null, null, DateTimeOffset.UtcNow, false, Detected, null, 1, 1);
+
+    private static FakeTimeProvider NewTime() =>
+        new(DateTimeOffset.Parse("2026-11-30T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+
+    // A feed (not started) over counting fake queries; the caller disposes the metrics provider.
+    private static (LiveFeed Feed, ReadModelVersion Versions, CountingQueries Counter, ServiceProvider Metrics) NewFeed(FakeTimeProvider time, TimeSpan liveInterval)
+    {
+        var queries = CountingQueries.Create();
+        var metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var versions = new ReadModelVersion(queries, time, new ReadCacheMetrics(metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        var feed = new LiveFeed(new ServiceCollection().BuildServiceProvider(), queries, versions,
+            Options.Create(new DashboardOptions { LiveInterval = liveInterval }), time, NullLogger<LiveFeed>.Instance);
+        return (feed, versions, (CountingQueries)(object)queries, metrics);
+    }
 
     // A started feed with fake queries and a fake clock; the caller stops it.
     private static async Task<(LiveFeed Feed, FakeTimeProvider Time, ServiceProvider Metrics)> StartFeedAsync(bool liveTimings, CancellationToken ct)
