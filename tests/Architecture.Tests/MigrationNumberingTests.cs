@@ -11,12 +11,12 @@ public sealed partial class MigrationNumberingTests
 {
     // Each project that owns tables owns blocks of ten numbers (docs/architecture.md, "Migrations"). A project whose
     // block is full is given the next free block, so blocks never interleave between owners. EventStore's first block
-    // filled up with 009; 040–049 is its second.
+    // filled up with 009; 040–049 is its second. ReadModels filled 020–029 with 029; 060–069 is its second.
     private static readonly Dictionary<string, (int From, int To)[]> Ranges = new(StringComparer.Ordinal)
     {
         ["PumpFleet.EventStore"] = [(1, 9), (40, 49)],
         ["PumpFleet.Gateway"] = [(10, 19)],
-        ["PumpFleet.ReadModels"] = [(20, 29)],
+        ["PumpFleet.ReadModels"] = [(20, 29), (60, 69)],
         ["PumpFleet.Clustering"] = [(30, 39)],
         ["PumpFleet.Projections"] = [(50, 59)],
     };
