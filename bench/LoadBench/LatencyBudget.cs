@@ -89,35 +89,57 @@ internal static class LatencyBudget
 /// <summary>PostgreSQL's own counters (commits, row writes) summed over the database, for per-message deltas.</summary>
 internal sealed record PgCounters(long Commits, long Inserts, long Updates, long Deletes, long WalBytes)
 {
+    /// <summary>Transaction ids handed out server-wide (every transaction or subtransaction that wrote takes one; a read-only one none).</summary>
+    public long Xids { get; init; }
+
+    /// <summary>Updates of this database's tables that were HOT (no new index entries).</summary>
+    public long HotUpdates { get; init; }
+
+    /// <summary>WAL records and full-page images written server-wide (pg_stat_wal).</summary>
+    public long WalRecords { get; init; }
+
+    /// <inheritdoc cref="WalRecords"/>
+    public long WalFullPages { get; init; }
+
     public static async Task<PgCounters> ReadAsync(string cs)
     {
         await using var ds = NpgsqlDataSource.Create(cs);
         // The statistics of this backend's transaction are not in the counters until it ends; a fresh snapshot is taken.
+        // pg_current_snapshot's xmax is the next xid to be assigned, read without taking one (pg_current_xact_id would).
         await using var cmd = ds.CreateCommand("""
             SELECT pg_stat_clear_snapshot();
             SELECT d.xact_commit,
                    (SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables)::bigint,
                    (SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_user_tables)::bigint,
                    (SELECT coalesce(sum(n_tup_del), 0) FROM pg_stat_user_tables)::bigint,
-                   pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint
-            FROM pg_stat_database d WHERE d.datname = current_database()
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,
+                   pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+                   (SELECT coalesce(sum(n_tup_hot_upd), 0) FROM pg_stat_user_tables)::bigint,
+                   w.wal_records, w.wal_fpi
+            FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()
             """);
         await using var r = await cmd.ExecuteReaderAsync();
         await r.NextResultAsync();
         await r.ReadAsync();
-        return new PgCounters(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
+        return new PgCounters(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4))
+        {
+            Xids = r.GetInt64(5),
+            HotUpdates = r.GetInt64(6),
+            WalRecords = r.GetInt64(7),
+            WalFullPages = r.GetInt64(8),
+        };
     }
 
-    public static async Task<List<(string Table, long Inserts, long Updates)>> TablesAsync(string cs)
+    public static async Task<List<(string Table, long Inserts, long Updates, long HotUpdates)>> TablesAsync(string cs)
     {
         await using var ds = NpgsqlDataSource.Create(cs);
-        await using var cmd = ds.CreateCommand("SELECT pg_stat_clear_snapshot(); SELECT relname, n_tup_ins, n_tup_upd FROM pg_stat_user_tables");
+        await using var cmd = ds.CreateCommand("SELECT pg_stat_clear_snapshot(); SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables");
         await using var r = await cmd.ExecuteReaderAsync();
         await r.NextResultAsync();
-        var list = new List<(string, long, long)>();
+        var list = new List<(string, long, long, long)>();
         while (await r.ReadAsync())
         {
-            list.Add((r.GetString(0), r.GetInt64(1), r.GetInt64(2)));
+            list.Add((r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)));
         }
 
         return list;

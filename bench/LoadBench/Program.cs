@@ -170,7 +170,7 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| platform CPU per message (µs) | {Median(perRound.Select(x => x.A.CpuUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.CpuUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.CpuUsPerMessage / x.A.CpuUsPerMessage)):F2} |"));
     // Each platform's own database, over all its rounds (warm-up excluded): its transactions and row writes per message.
     string PerMessage(PgCounters c0, PgCounters c1, long n) => string.Create(CultureInfo.InvariantCulture,
-        $"{(c1.Commits - c0.Commits) / (double)n:F2} transactions, {(c1.Inserts - c0.Inserts) / (double)n:F2} rows inserted, {(c1.Updates - c0.Updates) / (double)n:F2} updated, {(c1.WalBytes - c0.WalBytes) / (double)n:N0} WAL bytes (server-wide)");
+        $"{(c1.Commits - c0.Commits) / (double)n:F2} transactions, {(c1.Inserts - c0.Inserts) / (double)n:F2} rows inserted, {(c1.Updates - c0.Updates) / (double)n:F2} updated ({(c1.HotUpdates - c0.HotUpdates) / (double)n:F2} HOT), {(c1.WalBytes - c0.WalBytes) / (double)n:N0} WAL bytes (server-wide)");
     Console.WriteLine($"| PostgreSQL per message | {PerMessage(countersA0, countersA1, Math.Max(1, messages["A"]))} | {PerMessage(countersB0, countersB1, Math.Max(1, messages["B"]))} | |");
     return 0;
 }
@@ -324,10 +324,17 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PostgreSQL per m
     $"{(pg1.Commits - pg0.Commits) / (double)fixedMessages:F2} commits, {(pg1.Inserts - pg0.Inserts) / (double)fixedMessages:F2} rows inserted, " +
     $"{(pg1.Updates - pg0.Updates) / (double)fixedMessages:F2} rows updated, {(pg1.Deletes - pg0.Deletes) / (double)fixedMessages:F2} deleted, " +
     $"{(pg1.WalBytes - pg0.WalBytes) / (double)fixedMessages:N0} WAL bytes"));
-foreach (var (table, ins, upd) in tables1.Select(t => (t.Table, Ins: t.Inserts - tables0.FirstOrDefault(x => x.Table == t.Table).Inserts,
-             Upd: t.Updates - tables0.FirstOrDefault(x => x.Table == t.Table).Updates)).Where(t => t.Ins + t.Upd > 0).OrderByDescending(t => t.Ins + t.Upd))
+// Who writes: transaction ids taken (each writing transaction or subtransaction takes one; read-only ones take none, so
+// this against the commits above separates the commits that flush WAL from the readers' read-only ones), WAL records
+// and full-page images, and per table its rows inserted and updated and how many of the updates were HOT.
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  writing transactions (xids taken, subtransactions included): {(pg1.Xids - pg0.Xids) / (double)fixedMessages:F2} per message; " +
+    $"updates HOT: {(pg1.HotUpdates - pg0.HotUpdates) / (double)fixedMessages:F2} of {(pg1.Updates - pg0.Updates) / (double)fixedMessages:F2}; " +
+    $"WAL records {(pg1.WalRecords - pg0.WalRecords) / (double)fixedMessages:F1}, full-page images {(pg1.WalFullPages - pg0.WalFullPages) / (double)fixedMessages:F2} per message"));
+foreach (var (table, ins, upd, hot) in tables1.Select(t => (t.Table, Ins: t.Inserts - tables0.FirstOrDefault(x => x.Table == t.Table).Inserts,
+             Upd: t.Updates - tables0.FirstOrDefault(x => x.Table == t.Table).Updates, Hot: t.HotUpdates - tables0.FirstOrDefault(x => x.Table == t.Table).HotUpdates))
+             .Where(t => t.Ins + t.Upd > 0).OrderByDescending(t => t.Ins + t.Upd))
 {
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {table}: {ins / (double)fixedMessages:F2} inserted, {upd / (double)fixedMessages:F2} updated per message"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {table}: {ins / (double)fixedMessages:F2} inserted, {upd / (double)fixedMessages:F2} updated ({hot / (double)fixedMessages:F2} HOT) per message"));
 }
 
 if (spanFile is not null)

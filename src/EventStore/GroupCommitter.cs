@@ -29,6 +29,13 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
         FROM pf_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         """;
 
+    // The fast path with the NOTIFY left to the caller (044): sent after the commit by NotifyAsync, so the group's
+    // commit does not hold PostgreSQL's notification-queue lock across its WAL flush.
+    private const string SetBasedNotifyAfterSql = """
+        SELECT stream_ord, inserted, error_state, error_message
+        FROM pf_append_group_notify_after_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        """;
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly GroupCommitOptions _options;
     private readonly EventStoreInstruments? _instruments;
@@ -117,8 +124,11 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
     /// a payload that is not JSON, …) nothing of it was stored, and the group runs again through the per-stream
     /// function (042), which tells each stream its own outcome.
     /// </remarks>
+    /// <para>With <paramref name="notifyAfterCommit"/> the set-based statement does not NOTIFY the log readers inside its
+    /// transaction; this method sends the notifications after the commit, once the callers have their outcomes.</para>
     internal static async Task ExecuteAsync(
-        NpgsqlDataSource dataSource, IReadOnlyList<Request> group, EventStoreInstruments? instruments, bool setBased, CancellationToken ct)
+        NpgsqlDataSource dataSource, IReadOnlyList<Request> group, EventStoreInstruments? instruments, bool setBased, CancellationToken ct,
+        bool notifyAfterCommit = false)
     {
         // Streams in a stable order by id: two groups that share streams (only a stale duplicate activation does that)
         // then take their row locks in the same order and cannot deadlock; one stream's appends keep their order.
@@ -185,7 +195,7 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
             {
                 try
                 {
-                    await RunAsync(SetBasedSql);
+                    await RunAsync(notifyAfterCommit ? SetBasedNotifyAfterSql : SetBasedSql);
                 }
                 catch (PostgresException e) when (conn.State == System.Data.ConnectionState.Open)
                 {
@@ -263,6 +273,11 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
                     request.Fail(e);
                 }
             }
+
+            if (fast && notifyAfterCommit)
+            {
+                await NotifyAsync(conn, streams.Where((_, i) => outcomes[i].Inserted > 0), instruments, ct);
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -272,6 +287,31 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
             {
                 request.Fail(e);
             }
+        }
+    }
+
+    // The notifications 007's trigger would have sent inside the transaction: one per log partition that got rows. In
+    // autocommit and writing nothing, this transaction has no WAL to flush. Its failure is not the appends' (they are
+    // committed and their callers told): a log reader then finds the rows at its next poll (Streaming:PollInterval).
+    private static async Task NotifyAsync(NpgsqlConnection conn, IEnumerable<string> storedStreams, EventStoreInstruments? instruments, CancellationToken ct)
+    {
+        var partitions = storedStreams.Select(Log.LogPartitioning.PartitionOf).Distinct().ToArray();
+        if (partitions.Length == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var cmd = new NpgsqlCommand($"SELECT pg_notify('{Log.LogNotificationListener.Channel}', p::text) FROM unnest($1::integer[]) AS p", conn)
+            {
+                Parameters = { new() { Value = partitions } },
+            };
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or OperationCanceledException)
+        {
+            instruments?.OnError("notify");
         }
     }
 
@@ -354,7 +394,7 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
 
                 if (group.Count > 0)
                 {
-                    await ExecuteAsync(_dataSource, group, _instruments, _options.SetBased, CancellationToken.None);
+                    await ExecuteAsync(_dataSource, group, _instruments, _options.SetBased, CancellationToken.None, _options.NotifyAfterCommit);
                 }
             }
         }
