@@ -29,8 +29,8 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
         FROM pf_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         """;
 
-    // The fast path with the NOTIFY left to the caller (044): sent after the commit by NotifyAsync, so the group's
-    // commit does not hold PostgreSQL's notification-queue lock across its WAL flush.
+    // The fast path with the NOTIFY left to the caller (044): sent after the commit by the notifier (NotifyLoopAsync),
+    // so the group's commit does not hold PostgreSQL's notification-queue lock across its WAL flush.
     private const string SetBasedNotifyAfterSql = """
         SELECT stream_ord, inserted, error_state, error_message
         FROM pf_append_group_notify_after_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
@@ -42,6 +42,12 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
     private readonly Channel<Request> _queue = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = false });
     private readonly CancellationTokenSource _stop = new();
     private readonly Task[] _writers;
+
+    // Log partitions (bit i: partition i) that got rows in groups committed since the notifier last sent their NOTIFY;
+    // the writers set bits and signal, the notifier takes them all at once (several groups' commits, one NOTIFY each).
+    private readonly Channel<bool> _notifySignal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Task? _notifier;
+    private int _pendingPartitions;
 
     /// <summary>Starts <see cref="GroupCommitOptions.Writers"/> writers.</summary>
     public GroupCommitter(NpgsqlDataSource dataSource, GroupCommitOptions options, EventStoreInstruments? instruments = null)
@@ -56,6 +62,7 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
         _dataSource = dataSource;
         _options = options;
         _instruments = instruments;
+        _notifier = options.NotifyAfterCommit ? Task.Run(NotifyLoopAsync) : null;
         _writers = [.. Enumerable.Range(0, options.Writers).Select(_ => Task.Run(WriteLoopAsync))];
     }
 
@@ -124,11 +131,12 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
     /// a payload that is not JSON, …) nothing of it was stored, and the group runs again through the per-stream
     /// function (042), which tells each stream its own outcome.
     /// </remarks>
-    /// <para>With <paramref name="notifyAfterCommit"/> the set-based statement does not NOTIFY the log readers inside its
-    /// transaction; this method sends the notifications after the commit, once the callers have their outcomes.</para>
+    /// <para>Given <paramref name="committed"/>, the set-based statement does not NOTIFY the log readers inside its
+    /// transaction; the partitions that got rows are passed to it after the commit (bit i: partition i), once the
+    /// callers have their outcomes, for a NOTIFY outside the transaction.</para>
     internal static async Task ExecuteAsync(
         NpgsqlDataSource dataSource, IReadOnlyList<Request> group, EventStoreInstruments? instruments, bool setBased, CancellationToken ct,
-        bool notifyAfterCommit = false)
+        Action<int>? committed = null)
     {
         // Streams in a stable order by id: two groups that share streams (only a stale duplicate activation does that)
         // then take their row locks in the same order and cannot deadlock; one stream's appends keep their order.
@@ -195,7 +203,7 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
             {
                 try
                 {
-                    await RunAsync(notifyAfterCommit ? SetBasedNotifyAfterSql : SetBasedSql);
+                    await RunAsync(committed is not null ? SetBasedNotifyAfterSql : SetBasedSql);
                 }
                 catch (PostgresException e) when (conn.State == System.Data.ConnectionState.Open)
                 {
@@ -274,9 +282,18 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
                 }
             }
 
-            if (fast && notifyAfterCommit)
+            if (fast && committed is not null)
             {
-                await NotifyAsync(conn, streams.Where((_, i) => outcomes[i].Inserted > 0), instruments, ct);
+                var mask = 0;
+                for (var i = 0; i < streams.Length; i++)
+                {
+                    mask |= outcomes[i].Inserted > 0 ? 1 << Log.LogPartitioning.PartitionOf(streams[i]) : 0;
+                }
+
+                if (mask != 0)
+                {
+                    committed(mask);
+                }
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -290,28 +307,55 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
         }
     }
 
-    // The notifications 007's trigger would have sent inside the transaction: one per log partition that got rows. In
-    // autocommit and writing nothing, this transaction has no WAL to flush. Its failure is not the appends' (they are
+    // The notifications 007's trigger would have sent inside the transactions: one per log partition that got rows,
+    // for every group committed since the last round, on a connection of its own so no writer waits for it. In
+    // autocommit and writing nothing, its transaction has no WAL to flush. Its failure is not the appends' (they are
     // committed and their callers told): a log reader then finds the rows at its next poll (Streaming:PollInterval).
-    private static async Task NotifyAsync(NpgsqlConnection conn, IEnumerable<string> storedStreams, EventStoreInstruments? instruments, CancellationToken ct)
+    private void OnCommitted(int partitions)
     {
-        var partitions = storedStreams.Select(Log.LogPartitioning.PartitionOf).Distinct().ToArray();
-        if (partitions.Length == 0)
+        Interlocked.Or(ref _pendingPartitions, partitions);
+        _notifySignal.Writer.TryWrite(true);
+    }
+
+    private async Task NotifyLoopAsync()
+    {
+        try
+        {
+            while (await _notifySignal.Reader.WaitToReadAsync(_stop.Token))
+            {
+                _notifySignal.Reader.TryRead(out _);
+                await NotifyPendingAsync(_stop.Token);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // Disposed: DisposeAsync sends what is left.
+        }
+    }
+
+    private async Task NotifyPendingAsync(CancellationToken ct)
+    {
+        var mask = Interlocked.Exchange(ref _pendingPartitions, 0);
+        if (mask == 0)
         {
             return;
         }
 
+        var partitions = Enumerable.Range(0, Log.LogPartitioning.Count).Where(p => (mask & (1 << p)) != 0).ToArray();
         try
         {
-            await using var cmd = new NpgsqlCommand($"SELECT pg_notify('{Log.LogNotificationListener.Channel}', p::text) FROM unnest($1::integer[]) AS p", conn)
-            {
-                Parameters = { new() { Value = partitions } },
-            };
+            await using var cmd = _dataSource.CreateCommand($"SELECT pg_notify('{Log.LogNotificationListener.Channel}', p::text) FROM unnest($1::integer[]) AS p");
+            cmd.Parameters.Add(new() { Value = partitions });
             await cmd.ExecuteNonQueryAsync(ct);
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or OperationCanceledException)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            instruments?.OnError("notify");
+            Interlocked.Or(ref _pendingPartitions, mask); // stopping: DisposeAsync sends them
+            throw;
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException or OperationCanceledException)
+        {
+            _instruments?.OnError("notify");
         }
     }
 
@@ -394,7 +438,8 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
 
                 if (group.Count > 0)
                 {
-                    await ExecuteAsync(_dataSource, group, _instruments, _options.SetBased, CancellationToken.None, _options.NotifyAfterCommit);
+                    await ExecuteAsync(_dataSource, group, _instruments, _options.SetBased, CancellationToken.None,
+                        _options.NotifyAfterCommit ? OnCommitted : null);
                 }
             }
         }
@@ -414,7 +459,13 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
 
         _queue.Writer.TryComplete();
         await _stop.CancelAsync();
-        await Task.WhenAll(_writers);
+        await Task.WhenAll(_notifier is null ? _writers : [.. _writers, _notifier]);
+        if (_notifier is not null)
+        {
+            // The last groups' partitions (a writer may have marked them after the notifier stopped).
+            await NotifyPendingAsync(CancellationToken.None);
+        }
+
         while (_queue.Reader.TryRead(out var r))
         {
             r.Fail(new ObjectDisposedException(nameof(GroupCommitter)));

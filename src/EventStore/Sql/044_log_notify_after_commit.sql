@@ -10,8 +10,9 @@
 --
 -- What changes: the set-based group append can be called through pf_append_group_notify_after_commit, which marks its
 -- transaction (a transaction-local setting) so that the NOTIFY trigger stays silent, and the caller (GroupCommitter,
--- EventStore:GroupCommit:NotifyAfterCommit) sends the same notifications once the commit is done, in a transaction of
--- their own that writes nothing (so it has no WAL to flush and holds the queue's lock only for the notify itself).
+-- EventStore:GroupCommit:NotifyAfterCommit) sends the same notifications once the commit is done (a notifier of its
+-- own, on its own connection, for all groups committed since its last round), in a transaction that writes nothing
+-- (so it has no WAL to flush and holds the queue's lock only for the notify itself).
 -- Every other INSERT into pf_events (the per-stream path 042, hand-written rows, tests) notifies inside its transaction
 -- exactly as before. A notification lost between the commit and the caller's NOTIFY (the connection dropped) costs a
 -- log reader at most its poll interval (Streaming:PollInterval), as a missed one always did; the events are durable
