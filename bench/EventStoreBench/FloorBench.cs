@@ -42,7 +42,7 @@ internal static class FloorBench
             "COPY, one transaction per group",
             "INSERT … unnest per group, same table",
             "the same into a table with the partition's 5 indexes",
-            "the same into pf_events (partitioned by month), statement triggers off, hash given",
+            "the same into the event table (partitioned by month), statement triggers off, hash given",
             "+ the heads and uniqueness trigger (040/043)",
             "+ the NOTIFY trigger (007), inside the transaction",
             "pf_append_group (043): guards, previous hash, hash chain; NOTIFY inside",

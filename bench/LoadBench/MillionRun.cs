@@ -499,7 +499,7 @@ internal static class MillionRun
 
     // The private server's CPU only (other PostgreSQL servers on the shared machine are not counted): its postmaster,
     // with the time of the children it has reaped, and its live children (the backends and background workers).
-    private static double PostgresCpuSeconds(string dataDir)
+    internal static double PostgresCpuSeconds(string dataDir)
     {
         var stats = new List<string[]>();
         var postmaster = -1;

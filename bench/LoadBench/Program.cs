@@ -444,30 +444,9 @@ static double CpuSeconds(int pid, bool withChildren = false)
     return ticks / 100.0;
 }
 
-static double PostgresCpuSeconds(string dataDir)
-{
-    double total = 0;
-    foreach (var dir in Directory.GetDirectories("/proc").Where(d => int.TryParse(Path.GetFileName(d), out _)))
-    {
-        try
-        {
-            var cmd = File.ReadAllText(Path.Combine(dir, "cmdline"));
-            var exe = File.ReadAllText(Path.Combine(dir, "comm")).Trim();
-            if (exe.StartsWith("postgres", StringComparison.Ordinal) || cmd.Contains(dataDir, StringComparison.Ordinal))
-            {
-                // With the reaped children's time (cutime, cstime): the postmaster's includes every backend that
-                // exited between two readings (a pooled connection closed), which would otherwise drop out of the sum.
-                total += CpuSeconds(int.Parse(Path.GetFileName(dir), CultureInfo.InvariantCulture), withChildren: true);
-            }
-        }
-        catch (IOException)
-        {
-            // The process ended while we looked.
-        }
-    }
-
-    return total;
-}
+// The private server's processes only: counting every process named postgres took in the other PostgreSQL servers of a
+// shared machine (other helpers' tests and benchmarks).
+static double PostgresCpuSeconds(string dataDir) => MillionRun.PostgresCpuSeconds(dataDir);
 
 static double RssMb(int pid) =>
     File.ReadAllLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
