@@ -130,10 +130,10 @@ public sealed class GroupCommitter : IAsyncDisposable, IDisposable
     /// if that statement fails (a concurrent writer got between its check and its INSERT, a duplicate event id or seq,
     /// a payload that is not JSON, …) nothing of it was stored, and the group runs again through the per-stream
     /// function (042), which tells each stream its own outcome.
-    /// </remarks>
     /// <para>Given <paramref name="committed"/>, the set-based statement does not NOTIFY the log readers inside its
     /// transaction; the partitions that got rows are passed to it after the commit (bit i: partition i), once the
     /// callers have their outcomes, for a NOTIFY outside the transaction.</para>
+    /// </remarks>
     internal static async Task ExecuteAsync(
         NpgsqlDataSource dataSource, IReadOnlyList<Request> group, EventStoreInstruments? instruments, bool setBased, CancellationToken ct,
         Action<int>? committed = null)
