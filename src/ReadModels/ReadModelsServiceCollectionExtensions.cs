@@ -24,6 +24,7 @@ public static class ReadModelsServiceCollectionExtensions
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, PumpProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, AnomalyProjection>());
+        services.AddOptions<CohortProjectionOptions>().BindConfiguration(CohortProjectionOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, CohortProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, TherapyProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, IngestProjection>());
