@@ -235,8 +235,8 @@ public sealed class CohortProjection(IOptions<CohortProjectionOptions> options) 
         batch.BatchCommands.Add(empty);
     }
 
-    // The payload's `at` (as the serializer reads it: a top-level property, names case-insensitive as with the web
-    // defaults of EventJson), without materialising the event.
+    // The payload's `at` as the serializer reads it (a top-level property; names case-insensitive, as with the web
+    // defaults of EventJson; the last one if repeated), without materialising the event.
     internal static DateTimeOffset EventTime(string json)
     {
         var max = Encoding.UTF8.GetMaxByteCount(json.Length);
@@ -250,9 +250,12 @@ public sealed class CohortProjection(IOptions<CohortProjectionOptions> options) 
                 throw new JsonException("An event payload must be a JSON object.");
             }
 
+            DateTimeOffset? at = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var isAt = reader.ValueSpan.Length == 2 && !reader.ValueIsEscaped && (reader.ValueSpan[0] | 0x20) == 'a' && (reader.ValueSpan[1] | 0x20) == 't';
+                var isAt = reader.ValueIsEscaped
+                    ? string.Equals(reader.GetString(), "at", StringComparison.OrdinalIgnoreCase)
+                    : reader.ValueSpan.Length == 2 && (reader.ValueSpan[0] | 0x20) == 'a' && (reader.ValueSpan[1] | 0x20) == 't';
                 if (!reader.Read())
                 {
                     break;
@@ -260,13 +263,17 @@ public sealed class CohortProjection(IOptions<CohortProjectionOptions> options) 
 
                 if (isAt)
                 {
-                    return reader.GetDateTimeOffset();
+                    at = reader.GetDateTimeOffset();
                 }
-
-                reader.Skip();
+                else
+                {
+                    reader.Skip();
+                }
             }
 
-            throw new JsonException("An event payload has no 'at'.");
+            return reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0 && at is { } found
+                ? found
+                : throw new JsonException("An event payload has no 'at' or is not a complete JSON object.");
         }
         finally
         {
