@@ -151,15 +151,16 @@ foreach (var lean in statementStats ? new[] { false, true } : [])
     await ResetCohortsAsync(lean);
     // Table counters reach the statistics when a backend is idle (at most a second later): the reset's first.
     await Task.Delay(TimeSpan.FromSeconds(2));
-    await using var pageCount = ds.CreateCommand("SELECT sum(ceil(n / $1::float8))::bigint FROM (SELECT count(*) AS n FROM pf_events GROUP BY log_partition) p");
-    pageCount.Parameters.Add(new() { Value = pageSize });
-    var pages = (long)(await pageCount.ExecuteScalarAsync())!;
     var profile = await CohortProfile.StartAsync(ds);
     var applied = await BatchAsync(CohortProjection.ProjectionName, 1, lean ? null : cohortsBeforeRunner);
     Console.WriteLine(lean ? "Profile: cohorts now" : "Profile: cohorts before h14c");
     // Table counters reach the statistics when a backend is idle (at most a second later), the bench's are now.
     await Task.Delay(TimeSpan.FromSeconds(2));
-    await profile.PrintAsync(ds, applied, pages);
+    // Pages: per log partition its events over the page size (the progress rows count the events of each).
+    await using var pageCount = ds.CreateCommand("SELECT sum(ceil(events_processed / $1::float8))::bigint FROM pf_projection_progress WHERE projection = $2");
+    pageCount.Parameters.Add(new() { Value = pageSize });
+    pageCount.Parameters.Add(new() { Value = CohortProjection.ProjectionName });
+    await profile.PrintAsync(ds, applied, (long)(await pageCount.ExecuteScalarAsync())!);
 }
 
 if (withStream)

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace PumpFleet.ReadModels;
 
 /// <summary>Options of the <c>cohorts</c> projection (section <c>Projections:Cohorts</c>).</summary>
@@ -14,4 +16,18 @@ public sealed class CohortProjectionOptions
     /// so a benchmark can compare both in one run (ProjectionBench).
     /// </summary>
     public bool LeanPages { get; set; } = true;
+}
+
+/// <summary>
+/// Checks <see cref="CohortProjectionOptions"/> at start-up (registered with <c>ValidateOnStart</c>, as every bound
+/// options type). Its one switch has no invalid value (a value that is not a boolean fails in the binder, at start),
+/// so the check is that the section bound at all.
+/// </summary>
+public sealed class CohortProjectionOptionsValidator : IValidateOptions<CohortProjectionOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, CohortProjectionOptions options) =>
+        options is null
+            ? ValidateOptionsResult.Fail("Projections:Cohorts did not bind.")
+            : ValidateOptionsResult.Success;
 }
