@@ -149,13 +149,11 @@ await using (var r = await sizes.ExecuteReaderAsync())
 foreach (var lean in statementStats ? new[] { false, true } : [])
 {
     await ResetCohortsAsync(lean);
-    // Table counters reach the statistics when a backend is idle (at most a second later): the reset's first.
-    await Task.Delay(TimeSpan.FromSeconds(2));
+    await QuiesceAsync();
     var profile = await CohortProfile.StartAsync(ds);
     var applied = await BatchAsync(CohortProjection.ProjectionName, 1, lean ? null : cohortsBeforeRunner);
     Console.WriteLine(lean ? "Profile: cohorts now" : "Profile: cohorts before h14c");
-    // Table counters reach the statistics when a backend is idle (at most a second later), the bench's are now.
-    await Task.Delay(TimeSpan.FromSeconds(2));
+    await QuiesceAsync();
     // Pages: per log partition its events over the page size (the progress rows count the events of each).
     await using var pageCount = ds.CreateCommand("SELECT sum(ceil(events_processed / $1::float8))::bigint FROM pf_projection_progress WHERE projection = $2");
     pageCount.Parameters.Add(new() { Value = pageSize });
@@ -258,6 +256,31 @@ async Task ResetAsync(string name)
 {
     await rebuilder.RebuildAsync(name);
     await Exec("VACUUM ANALYZE pf_pump_status, pf_pump_fold, pf_daily_flow, pf_alarm_log, pf_anomalies, pf_cohort_members, pf_cohort_stats");
+}
+
+// A backend reports its table counters when idle, up to seconds late, and when it exits: the pool's connections are
+// closed and their backends waited for, so the profile's counters hold all that was done before.
+async Task QuiesceAsync()
+{
+    foreach (var pool in new[] { ds, cohortsBeforeServices.GetRequiredService<NpgsqlDataSource>(), syncServices.GetRequiredService<NpgsqlDataSource>() })
+    {
+        pool.Clear();
+    }
+
+    await using var own = NpgsqlDataSource.Create(cs);
+    await using var conn = await own.OpenConnectionAsync();
+    var waited = Stopwatch.StartNew();
+    while (waited.Elapsed < TimeSpan.FromSeconds(30))
+    {
+        await using var others = new NpgsqlCommand(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'", conn);
+        if ((long)(await others.ExecuteScalarAsync())! == 0)
+        {
+            return;
+        }
+
+        await Task.Delay(50);
+    }
 }
 
 // Not timed: the cohorts model emptied, its members table as migration 064 leaves it (lean) or as before it.
