@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using PumpFleet.Contracts.Events;
 using PumpFleet.Contracts.Json;
 using PumpFleet.EventStore;
+using PumpFleet.Projections.Tests.Seed;
 using PumpFleet.ReadModels;
 using PumpFleet.TestSupport;
 
@@ -39,6 +40,40 @@ public sealed class CohortLeanPagesTests(PostgresFixture pg) : ProjectionTestBas
         Assert.Equal(
             seed.Start.AddHours(5).UtcDateTime,
             await ScalarAsync<DateTime>(ConnectionString, "SELECT last_event_at FROM pf_cohort_members WHERE serial = 'ODD0001'"));
+    }
+
+    [Fact]
+    public async Task Migration064_OnATableWithRows_DropsTheCohortIndex_SetsTheFillfactor_AndKeepsTheRows()
+    {
+        var seed = Seed(6);
+        await seed.AppendInWavesAsync(Store, 72, () => Task.CompletedTask, Ct);
+        await CatchUpAllAsync(Runner);
+        // The table as before 064, with its rows.
+        await ExecAsync(ConnectionString,
+            "CREATE INDEX pf_cohort_members_cohort ON pf_cohort_members (model, firmware, lot); ALTER TABLE pf_cohort_members RESET (fillfactor)");
+        var rows = await CohortRowsAsync(ConnectionString);
+        var asm = typeof(CohortProjection).Assembly;
+        var resource = asm.GetManifestResourceNames().Single(n => n.EndsWith(".Sql.064_cohort_members_lean.sql", StringComparison.Ordinal));
+        using (var sql = new StreamReader(asm.GetManifestResourceStream(resource)!))
+        {
+            await ExecAsync(ConnectionString, await sql.ReadToEndAsync(Ct));
+        }
+
+        Assert.Equal(rows, await CohortRowsAsync(ConnectionString));
+        Assert.Equal(0L, await ScalarAsync<long>(ConnectionString, "SELECT count(*) FROM pg_indexes WHERE indexname = 'pf_cohort_members_cohort'"));
+        Assert.Equal(["fillfactor=50"], await ScalarAsync<string[]>(ConnectionString, "SELECT reloptions FROM pg_class WHERE relname = 'pf_cohort_members'"));
+
+        // And the projection goes on with the table: 24 more hours of every pump.
+        var more = new FleetSeed(6, hours: 96, start: seed.Start);
+        for (var i = 0; i < 6; i++)
+        {
+            await more.AppendAsync(Store, i, 72, 96, Ct);
+        }
+
+        await CatchUpAllAsync(Runner);
+        Assert.Equal(6L, await ScalarAsync<long>(ConnectionString, "SELECT sum(pumps) FROM pf_cohort_stats"));
+        Assert.Equal(6L, await ScalarAsync<long>(ConnectionString,
+            $"SELECT count(*) FROM pf_cohort_members WHERE last_event_at >= '{seed.Start.AddHours(96):O}'::timestamptz"));
     }
 
     [Fact]
