@@ -68,6 +68,8 @@ public sealed class BatchParserTests
     [InlineData("\"drug\":\"mor\u0085phine\"", "U+0085")]       // a C1 control as raw UTF-8 (C2 85)
     [InlineData("\"drug\":\"mor\\u0085phine\"", "U+0085")]      // the same, escaped
     [InlineData("\"drug\":\"mor\u007Fphine\"", "U+007F")]       // DEL, raw
+    [InlineData("\"drug\":\"\u0085morphine\"", "U+0085")]       // first and last character: the quotes are not the text
+    [InlineData("\"drug\":\"morphine\u009F\"", "U+009F")]
     [InlineData("\"drug\":\"mor\\u0000phine\"", "U+0000")]      // NUL, escaped (jsonb refuses it)
     [InlineData("\"drug\":\"mor\\udc00phine\"", "not valid Unicode")]
     [InlineData("\"dr\u0085ug\":\"morphine\"", "a property name contains the control character U+0085")]
