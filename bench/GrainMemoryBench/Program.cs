@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -129,8 +130,13 @@ var hold = Arg("--hold", 0);
 if (hold > 0)
 {
     // Time to take a heap dump of the live activations (dotnet-gcdump collect -p PID; docs/benchmarks.md).
-    Console.WriteLine($"Holding {hold} s for a heap dump: pid {Environment.ProcessId}");
-    await Task.Delay(TimeSpan.FromSeconds(hold));
+    // Ctrl+C or SIGTERM ends the hold early and still stops the silo (and its private PostgreSQL) cleanly.
+    Console.WriteLine($"Holding {hold} s for a heap dump (Ctrl+C or SIGTERM ends it): pid {Environment.ProcessId}");
+    using var holdEnd = new CancellationTokenSource(TimeSpan.FromSeconds(hold));
+    using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; holdEnd.Cancel(); });
+    using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; holdEnd.Cancel(); });
+    try { await Task.Delay(Timeout.Infinite, holdEnd.Token); }
+    catch (OperationCanceledException) { }
 }
 
 await host.StopAsync();
