@@ -33,13 +33,16 @@ var pageSize = Arg("--page-size", new ProjectionOptions().PageSize);
 var withStream = !args.Contains("--no-stream") && !args.Contains("--pumps-only");
 // --pumps-only: the raw read, the in-memory fold and the pumps model (one worker) only (quick A/B runs, issue 14).
 var pumpsOnly = args.Contains("--pumps-only");
-// --statement-stats: pg_stat_statements preloaded; each pumps run prints PostgreSQL's time per statement per event.
 // --compare-027-indexes: each run also catches the pumps model up on pf_pump_status as migrations 020–028 left it
 // (exact-timestamp indexes on last_seen_at, forecast_empty_at and next_refill_due_at, fillfactor 100: no HOT updates),
 // beside migration 060's (issue 14, h14p), alternating, so the schema's share is measured in the same minutes.
 var compareIndexes = args.Contains("--compare-027-indexes");
-var statementStats = args.Contains("--statement-stats");
+// --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
+var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
+// --statement-stats: pg_stat_statements on; each pumps run prints PostgreSQL's time per statement per event, and after the
+// runs one more cohorts catch-up (1 worker) is profiled (CohortProfile).
+var statementStats = args.Contains("--statement-stats");
 
 Console.WriteLine($"Projection benchmark: {pumps:N0} pumps x {eventsPerPump + 1} events = {total:N0} events, {runs} runs, pages of {pageSize}, durable PostgreSQL");
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats);
@@ -80,6 +83,17 @@ syncBuilder.Services.Configure<ProjectionOptions>(o =>
 using var syncServices = syncBuilder.Services.BuildServiceProvider();
 var syncRunner = syncServices.GetRequiredService<ProjectionRunner>();
 
+// The cohorts model as before h14c (issue 14): every payload deserialised, members read with `= ANY … FOR UPDATE`
+// (Projections:Cohorts:LeanPages=false), and, set up by its reset, the index and fillfactor that migration 064 removed.
+var cohortsBeforeBuilder = Host.CreateApplicationBuilder();
+cohortsBeforeBuilder.Logging.SetMinimumLevel(LogLevel.Warning);
+cohortsBeforeBuilder.Services.AddPumpFleetEventStore(cs);
+cohortsBeforeBuilder.Services.AddPumpFleetReadModels();
+cohortsBeforeBuilder.Services.Configure<ProjectionOptions>(o => o.PageSize = pageSize);
+cohortsBeforeBuilder.Services.Configure<CohortProjectionOptions>(o => o.LeanPages = false);
+using var cohortsBeforeServices = cohortsBeforeBuilder.Services.BuildServiceProvider();
+var cohortsBeforeRunner = cohortsBeforeServices.GetRequiredService<ProjectionRunner>();
+
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
 Console.WriteLine($"appended {total:N0} events in {sw.Elapsed.TotalSeconds:F1} s");
@@ -112,13 +126,15 @@ for (var run = 1; run <= runs; run++)
 
     await MeasureAsync("batch: pumps, 1 worker, synchronous commit", () => BatchAsync(PumpProjection.ProjectionName, 1, syncRunner), () => ResetAsync(PumpProjection.ProjectionName));
     await MeasureAsync("batch: anomalies, 1 worker", () => BatchAsync(AnomalyProjection.ProjectionName, 1), () => ResetAsync(AnomalyProjection.ProjectionName));
-    await MeasureAsync("batch: cohorts, 1 worker", () => BatchAsync(CohortProjection.ProjectionName, 1), () => ResetAsync(CohortProjection.ProjectionName));
+    await MeasureAsync("batch: cohorts, 1 worker", () => BatchAsync(CohortProjection.ProjectionName, 1), () => ResetCohortsAsync(lean: true));
+    await MeasureAsync("batch: cohorts, 1 worker, before h14c", () => BatchAsync(CohortProjection.ProjectionName, 1, cohortsBeforeRunner), () => ResetCohortsAsync(lean: false));
     await MeasureAsync("batch: therapies, 1 worker", () => BatchAsync(TherapyProjection.ProjectionName, 1), () => ResetAsync(TherapyProjection.ProjectionName));
     await MeasureAsync("batch: ingest, 1 worker", () => BatchAsync(IngestProjection.ProjectionName, 1), () => ResetAsync(IngestProjection.ProjectionName));
     await MeasureAsync("raw partitioned read, 4 readers", async () =>
         (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
     await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4), () => ResetAsync(PumpProjection.ProjectionName));
-    await MeasureAsync("batch: cohorts, 4 workers", () => BatchAsync(CohortProjection.ProjectionName, 4), () => ResetAsync(CohortProjection.ProjectionName));
+    await MeasureAsync("batch: cohorts, 4 workers", () => BatchAsync(CohortProjection.ProjectionName, 4), () => ResetCohortsAsync(lean: true));
+    await MeasureAsync("batch: cohorts, 4 workers, before h14c", () => BatchAsync(CohortProjection.ProjectionName, 4, cohortsBeforeRunner), () => ResetCohortsAsync(lean: false));
     await MeasureAsync("batch: anomalies, 4 workers", () => BatchAsync(AnomalyProjection.ProjectionName, 4), () => ResetAsync(AnomalyProjection.ProjectionName));
     if (withStream)
     {
@@ -153,6 +169,22 @@ await using (var r = await sizes.ExecuteReaderAsync())
     }
 }
 
+// --statement-stats (not with --pumps-only): the cohorts catch-up profiled, as before h14c and now (CohortProfile).
+foreach (var lean in statementStats && !pumpsOnly ? new[] { false, true } : [])
+{
+    await ResetCohortsAsync(lean);
+    await QuiesceAsync();
+    var profile = await CohortProfile.StartAsync(ds);
+    var applied = await BatchAsync(CohortProjection.ProjectionName, 1, lean ? null : cohortsBeforeRunner);
+    Console.WriteLine(lean ? "Profile: cohorts now" : "Profile: cohorts before h14c");
+    await QuiesceAsync();
+    // Pages: per log partition its events over the page size (the progress rows count the events of each).
+    await using var pageCount = ds.CreateCommand("SELECT sum(ceil(events_processed / $1::float8))::bigint FROM pf_projection_progress WHERE projection = $2");
+    pageCount.Parameters.Add(new() { Value = pageSize });
+    pageCount.Parameters.Add(new() { Value = CohortProjection.ProjectionName });
+    await profile.PrintAsync(ds, applied, (long)(await pageCount.ExecuteScalarAsync())!);
+}
+
 if (withStream)
 {
     Console.WriteLine($"(stream consumer against the 4-reader raw read; against the 1-reader raw read: {Median(rates["stream consumer: pumps, 16 partition grains"]) / raw1:P0})");
@@ -162,6 +194,11 @@ return 0;
 
 async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare = null)
 {
+    if (only is not null && !name.StartsWith("raw partitioned", StringComparison.Ordinal) && !only.Any(o => name.Contains(o, StringComparison.Ordinal)))
+    {
+        return;
+    }
+
     if (prepare is not null)
     {
         await prepare();
@@ -270,6 +307,40 @@ async Task ResetPumpsAsync(bool before)
           CREATE INDEX IF NOT EXISTS pf_pump_status_forecast_day ON pf_pump_status (forecast_empty_day);
           CREATE INDEX IF NOT EXISTS pf_pump_status_refill_day ON pf_pump_status (refill_due_day);
           """);
+}
+
+// A backend reports its table counters when idle, up to seconds late, and when it exits: the pool's connections are
+// closed and their backends waited for, so the profile's counters hold all that was done before.
+async Task QuiesceAsync()
+{
+    foreach (var pool in new[] { ds, cohortsBeforeServices.GetRequiredService<NpgsqlDataSource>(), syncServices.GetRequiredService<NpgsqlDataSource>() })
+    {
+        pool.Clear();
+    }
+
+    await using var own = NpgsqlDataSource.Create(cs);
+    await using var conn = await own.OpenConnectionAsync();
+    var waited = Stopwatch.StartNew();
+    while (waited.Elapsed < TimeSpan.FromSeconds(30))
+    {
+        await using var others = new NpgsqlCommand(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'", conn);
+        if ((long)(await others.ExecuteScalarAsync())! == 0)
+        {
+            return;
+        }
+
+        await Task.Delay(50);
+    }
+}
+
+// Not timed: the cohorts model emptied, its members table as migration 064 leaves it (lean) or as before it.
+async Task ResetCohortsAsync(bool lean)
+{
+    await Exec(lean
+        ? "DROP INDEX IF EXISTS pf_cohort_members_cohort; ALTER TABLE pf_cohort_members SET (fillfactor = 50)"
+        : "CREATE INDEX IF NOT EXISTS pf_cohort_members_cohort ON pf_cohort_members (model, firmware, lot); ALTER TABLE pf_cohort_members SET (fillfactor = 100)");
+    await ResetAsync(CohortProjection.ProjectionName);
 }
 
 // Not timed: the pumps read model emptied and the stream queues' checkpoints back at the start of the log.

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using PumpFleet.EventStore;
 using PumpFleet.Grains;
 using PumpFleet.Domain.Detection;
@@ -24,6 +25,8 @@ public static class ReadModelsServiceCollectionExtensions
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, PumpProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, AnomalyProjection>());
+        services.AddOptions<CohortProjectionOptions>().BindConfiguration(CohortProjectionOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CohortProjectionOptions>, CohortProjectionOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, CohortProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, TherapyProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, IngestProjection>());

@@ -1,4 +1,8 @@
+using System.Buffers;
+using System.Collections.Frozen;
+using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using PumpFleet.Contracts.Events;
@@ -18,10 +22,18 @@ namespace PumpFleet.ReadModels;
 /// dates) and the first time of each failure kind, from which the API groups cohorts by any dimension, counts pumps
 /// affected and estimates device survival.
 /// </summary>
-public sealed class CohortProjection : IProjection
+/// <param name="options">The page shape (<see cref="CohortProjectionOptions.LeanPages"/>).</param>
+public sealed class CohortProjection(IOptions<CohortProjectionOptions> options) : IProjection
 {
     /// <summary>The projection's name.</summary>
     public const string ProjectionName = "cohorts";
+
+    // The events whose payload the fold reads beyond the event time; of every other device event only `at` is read.
+    private static readonly FrozenSet<string> Folded = new[]
+    {
+        EventTypes.NameOf(typeof(TherapyPhaseChanged)), EventTypes.NameOf(typeof(PrescriptionSet)), EventTypes.NameOf(typeof(DeviceIdentified)),
+        EventTypes.NameOf(typeof(AlarmRaised)), EventTypes.NameOf(typeof(AnomalyDetected)),
+    }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public string Name => ProjectionName;
@@ -36,7 +48,8 @@ public sealed class CohortProjection : IProjection
         // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
         events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
         var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
-        var members = await LoadAsync(conn, tx, serials, ct);
+        var lean = options.Value.LeanPages;
+        var members = await LoadAsync(conn, tx, serials, lean, ct);
         // Each pump's contribution before this page: the cohort rows change by new minus old, never by a re-count.
         var before = members.Values.ToDictionary(m => m.Serial, m => m.Share(), StringComparer.Ordinal);
 
@@ -56,11 +69,22 @@ public sealed class CohortProjection : IProjection
 
             m.Version = stored.Version;
             changed.Add(m.Serial);
+            if (lean && !Folded.Contains(stored.Type) && EventTypes.TypeOf(stored.Type) is not null)
+            {
+                // A device event the model takes only the time of (the bulk of a log: doses, levels, status), or a
+                // platform event it ignores: the payload is not deserialised (most of a page's CPU otherwise).
+                if (!stored.ClockSuspect && EventTypes.DeviceTypeNames.Contains(stored.Type))
+                {
+                    m.Span(EventTime(stored.Data));
+                }
+
+                continue;
+            }
+
             var e = EventJson.Deserialize(stored.Type, stored.Data);
             if (e is DeviceEvent d && !stored.ClockSuspect)
             {
-                m.First = m.First is { } f && f <= d.At ? f : d.At;
-                m.Last = m.Last is { } l && l >= d.At ? l : d.At;
+                m.Span(d.At);
             }
 
             var trusted = e is not DeviceEvent || !stored.ClockSuspect;
@@ -211,18 +235,76 @@ public sealed class CohortProjection : IProjection
         batch.BatchCommands.Add(empty);
     }
 
+    // The payload's `at` as the serializer reads it (a top-level property; names case-insensitive, as with the web
+    // defaults of EventJson; the last one if repeated), without materialising the event.
+    internal static DateTimeOffset EventTime(string json)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(json.Length);
+        var rented = max > 1024 ? ArrayPool<byte>.Shared.Rent(max) : null;
+        try
+        {
+            Span<byte> buffer = rented is not null ? rented : stackalloc byte[1024];
+            var reader = new Utf8JsonReader(buffer[..Encoding.UTF8.GetBytes(json, buffer)]);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw new JsonException("An event payload must be a JSON object.");
+            }
+
+            DateTimeOffset? at = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isAt = reader.ValueIsEscaped
+                    ? string.Equals(reader.GetString(), "at", StringComparison.OrdinalIgnoreCase)
+                    : reader.ValueSpan.Length == 2 && (reader.ValueSpan[0] | 0x20) == 'a' && (reader.ValueSpan[1] | 0x20) == 't';
+                if (!reader.Read())
+                {
+                    break;
+                }
+
+                if (isAt)
+                {
+                    at = reader.GetDateTimeOffset();
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+
+            return reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0 && at is { } found
+                ? found
+                : throw new JsonException("An event payload has no 'at' or is not a complete JSON object.");
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
     private static NpgsqlParameter Column<T>(T[] values, NpgsqlDbType type) => new() { Value = values, NpgsqlDbType = NpgsqlDbType.Array | type };
 
     private static DateTime? Utc(DateTimeOffset? v) => v?.UtcDateTime;
 
-    private static async Task<Dictionary<string, Member>> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, CancellationToken ct)
+    // Lean: one primary-key lookup per serial (a join on the unnested keys), no row locks: only the transaction that
+    // holds the pump's log partition's checkpoint writes its row. `serial = ANY($1)` was planned as a scan of the
+    // whole table (right after a rebuild the statistics say it is empty) comparing every row with every serial.
+    private static async Task<Dictionary<string, Member>> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, bool lean, CancellationToken ct)
     {
         var result = new Dictionary<string, Member>(StringComparer.Ordinal);
-        await using var cmd = new NpgsqlCommand("""
-            SELECT serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version,
-                   indication, drug, phase, implanted_at, explanted_at, first_failures::text, phase_at, drug_at
-              FROM pf_cohort_members WHERE serial = ANY($1) FOR UPDATE
-            """, conn, tx);
+        await using var cmd = new NpgsqlCommand(lean
+            ? """
+              SELECT m.serial, m.model, m.firmware, m.lot, m.first_event_at, m.last_event_at, m.alarms, m.critical_alarms, m.anomalies, m.version,
+                     m.indication, m.drug, m.phase, m.implanted_at, m.explanted_at, m.first_failures::text, m.phase_at, m.drug_at
+                FROM unnest($1::text[]) AS k(serial) JOIN pf_cohort_members m ON m.serial = k.serial
+              """
+            : """
+              SELECT serial, model, firmware, lot, first_event_at, last_event_at, alarms, critical_alarms, anomalies, version,
+                     indication, drug, phase, implanted_at, explanted_at, first_failures::text, phase_at, drug_at
+                FROM pf_cohort_members WHERE serial = ANY($1) FOR UPDATE
+              """, conn, tx);
         cmd.Parameters.Add(new() { Value = serials });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
@@ -299,6 +381,13 @@ public sealed class CohortProjection : IProjection
             {
                 ExplantedAt = x.At;
             }
+        }
+
+        // First to last trusted device-event time.
+        public void Span(DateTimeOffset at)
+        {
+            First = First is { } f && f <= at ? f : at;
+            Last = Last is { } l && l >= at ? l : at;
         }
 
         public void FirstFailure(string key, DateTimeOffset at)
