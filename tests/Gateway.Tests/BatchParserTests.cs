@@ -61,4 +61,73 @@ public sealed class BatchParserTests
         Assert.Equal([5L, 6L], r.Batch!.Events.Select(e => e.Seq));
         Assert.Equal("seq-not-increasing", Assert.Single(r.Batch.Invalid).Code);
     }
+
+    // The text checks read unescaped strings and names on their UTF-8 bytes (issue 15): each case must get what the
+    // decoded check gives, whether the text is raw or escaped.
+    [Theory]
+    [InlineData("\"drug\":\"mor\u0085phine\"", "U+0085")]       // a C1 control as raw UTF-8 (C2 85)
+    [InlineData("\"drug\":\"mor\\u0085phine\"", "U+0085")]      // the same, escaped
+    [InlineData("\"drug\":\"mor\u007Fphine\"", "U+007F")]       // DEL, raw
+    [InlineData("\"drug\":\"\u0085morphine\"", "U+0085")]       // first and last character: the quotes are not the text
+    [InlineData("\"drug\":\"morphine\u009F\"", "U+009F")]
+    [InlineData("\"drug\":\"mor\\u0000phine\"", "U+0000")]      // NUL, escaped (jsonb refuses it)
+    [InlineData("\"drug\":\"mor\\udc00phine\"", "not valid Unicode")]
+    [InlineData("\"dr\u0085ug\":\"morphine\"", "a property name contains the control character U+0085")]
+    [InlineData("\"note\":[\"ok\",\"x\u0090\"]", "note[1] contains the control character U+0090")]
+    public void Parse_ControlCharacterOrBadUnicode_RawOrEscaped_IsInvalidUnicode(string member, string reasonPart)
+    {
+        var evt = $$"""{"seq":1,"type":"refill","at":"2026-11-24T03:00:00Z","expectedResidualMl":2,"aspiratedResidualMl":1.5,"addedMl":38,"concentration":{"value":2000,"unit":"mcg/mL"},{{member}}}""";
+
+        var bad = Assert.Single(Parse(Batch(evt)).Batch!.Invalid);
+
+        Assert.Equal("invalid-unicode", bad.Code);
+        Assert.Contains(reasonPart, bad.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_InvalidUtf8InAValue_IsInvalidUnicode()
+    {
+        var text = Batch("""{"seq":1,"type":"refill","at":"2026-11-24T03:00:00Z","expectedResidualMl":2,"aspiratedResidualMl":1.5,"addedMl":38,"concentration":{"value":2000,"unit":"mcg/mL"},"drug":"mor#phine"}""");
+        var cut = text.IndexOf('#', StringComparison.Ordinal);
+        var before = Encoding.UTF8.GetBytes(text[..cut]);
+        var after = Encoding.UTF8.GetBytes(text[(cut + 1)..]);
+        byte[] payload = [.. before, 0xC3, 0x28, .. after]; // C3 28: a lead byte without its continuation
+
+        var bad = Assert.Single(BatchParser.Parse(payload).Batch!.Invalid);
+
+        Assert.Equal("invalid-unicode", bad.Code);
+        Assert.Contains("event seq 1.drug is", bad.Reason, StringComparison.Ordinal);
+        Assert.Contains("not valid Unicode", bad.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_EscapedAndNonAsciiText_IsDecoded()
+    {
+        var r = Parse(Batch(
+            """{"seq":1,"type":"refill","at":"2026-11-24T03:00:00Z","expectedResidualMl":2,"aspiratedResidualMl":1.5,"addedMl":38,"drug":"mor\u0070hine","concentration":{"value":2000,"unit":"µg/mL"}}""",
+            """{"seq":2,"type":"dose.delivered","at":"2026-11-24T03:00:00\u005A","from":"2026-11-24T02:00:00Z","volumeMl":0.02,"kind":"b\u0061sal"}"""));
+
+        Assert.Empty(r.Batch!.Invalid);
+        var refill = Assert.IsType<RefillPerformed>(r.Batch.Events[0]);
+        Assert.Equal("morphine", refill.Drug);
+        Assert.Equal("µg/mL", refill.Concentration.Unit);
+        var dose = Assert.IsType<DoseDelivered>(r.Batch.Events[1]);
+        Assert.Equal("basal", dose.Kind);
+        Assert.Equal(new DateTimeOffset(2026, 11, 24, 3, 0, 0, TimeSpan.Zero), dose.At);
+    }
+
+    [Fact]
+    public void RawBySeq_GivesAValidEventsTextWhenAsked_AndNothingForOthers()
+    {
+        var bad = """{"seq":3,"type":"status","at":"never"}""";
+        var r = Parse(Batch(Dose(2), bad, Dose(5)));
+
+        Assert.True(r.Batch!.RawBySeq.TryGetValue(2, out var second));
+        Assert.Equal(Dose(2), second);
+        Assert.True(r.Batch.RawBySeq.TryGetValue(5, out var fifth));
+        Assert.Equal(Dose(5), fifth);
+        Assert.False(r.Batch.RawBySeq.TryGetValue(3, out _)); // invalid: its text is in Invalid
+        Assert.False(r.Batch.RawBySeq.TryGetValue(4, out _));
+        Assert.Equal(bad, Assert.Single(r.Batch.Invalid).Raw);
+    }
 }

@@ -103,6 +103,17 @@ public sealed class IngestPlannerTests
         Assert.NotEqual(IngestPlanner.DeviceEventId("P1", 7), IngestPlanner.DeviceEventId("P1", 8));
         Assert.NotEqual(IngestPlanner.DeviceEventId("P1", 7), IngestPlanner.DeviceEventId("P2", 7));
     }
+
+    // Stored events carry these ids: a resend after an upgrade must get the same one (values of the first implementation).
+    [Theory]
+    [InlineData("P1", 7L, "8212ee5c-e4ef-5094-a8ec-d9745ff7671f")]
+    [InlineData("SN-ü", 9007199254740991L, "9adf5caa-1a00-543c-999c-e19dae7feb6c")]
+    public void DeviceEventId_IsTheNameBasedUuidOfSerialAndSeq(string serial, long seq, string expected) =>
+        Assert.Equal(Guid.Parse(expected), IngestPlanner.DeviceEventId(serial, seq));
+
+    [Fact]
+    public void DeviceEventId_OfANameLongerThanTheStackBuffer_IsTheSameUuid() =>
+        Assert.Equal(Guid.Parse("62a35137-f0bf-5a76-962e-fc6beb731c86"), IngestPlanner.DeviceEventId(new string('x', 400), 1));
 }
 
 public sealed class IngestPlannerSeqTests

@@ -177,7 +177,18 @@ public static class IngestPlanner
     public static Guid DeviceEventId(string serial, long seq)
     {
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes($"pumpfleet/{serial}/{seq}"), hash);
+        // The name is written straight as UTF-8 (no string, no byte array: two per event on the ingest path, issue 15);
+        // a name too long for the buffer takes the encoder. The same bytes either way, so the same id.
+        Span<byte> name = stackalloc byte[256];
+        if (System.Text.Unicode.Utf8.TryWrite(name, System.Globalization.CultureInfo.InvariantCulture, $"pumpfleet/{serial}/{seq}", out var length))
+        {
+            SHA256.HashData(name[..length], hash);
+        }
+        else
+        {
+            SHA256.HashData(Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"pumpfleet/{serial}/{seq}")), hash);
+        }
+
         hash[6] = (byte)((hash[6] & 0x0F) | 0x50);   // version 5 layout (name-based)
         hash[8] = (byte)((hash[8] & 0x3F) | 0x80);   // RFC 4122 variant
         return new Guid(hash[..16], bigEndian: true);

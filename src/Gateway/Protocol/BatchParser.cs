@@ -138,27 +138,49 @@ public static partial class BatchParser
 
             var valid = new List<DeviceEvent>(count);
             var invalid = new List<InvalidEvent>();
-            var raw = new Dictionary<long, string>(count);
+            // Where each valid event is in `events`: its text is found again only if the grain refuses it (RawEvents).
+            var validIndexes = new int[count];
             long lastSeq = 0;
             var index = 0;
             foreach (var element in events.EnumerateArray())
             {
-                var text = element.SafeRaw();
-                var rawBytes = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element).ToArray();
-                var (seq, evt, problem) = ParseEvent(element, index++, lastSeq);
+                var at = index++;
+                var (seq, evt, problem) = ParseEvent(element, at, lastSeq);
                 if (problem is not null)
                 {
-                    invalid.Add(new InvalidEvent(seq, problem.Code, problem.Reason, text) { RawBytes = rawBytes });
+                    invalid.Add(new InvalidEvent(seq, problem.Code, problem.Reason, element.SafeRaw())
+                    {
+                        RawBytes = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element).ToArray(),
+                    });
                     continue;
                 }
 
+                validIndexes[valid.Count] = at;
                 valid.Add(evt!);
-                raw[evt!.Seq] = text;
-                lastSeq = evt.Seq;
+                lastSeq = evt!.Seq;
             }
 
-            return new ParseResult(new ParsedBatch(device, valid, invalid) { RawBySeq = raw }, null);
+            var seqs = new long[valid.Count];
+            for (var i = 0; i < seqs.Length; i++)
+            {
+                seqs[i] = valid[i].Seq;
+            }
+
+            return new ParseResult(new ParsedBatch(device, valid, invalid) { RawBySeq = new RawEvents(payload, seqs, validIndexes) }, null);
         }
+    }
+
+    /// <summary>
+    /// The JSON text of element <paramref name="index"/> of the <c>events</c> of a payload <see cref="Parse"/> accepted as a
+    /// batch, or null if it has none (the payload is read again: this is for the rare event the grain refuses).
+    /// </summary>
+    internal static string? RawEventText(ReadOnlyMemory<byte> payload, int index)
+    {
+        using var doc = JsonDocument.Parse(payload, LenientOptions);
+        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("events", out var events) &&
+            events.ValueKind == JsonValueKind.Array && index < events.GetArrayLength()
+                ? events[index].SafeRaw()
+                : null;
     }
 
     /// <summary>
@@ -184,21 +206,32 @@ public static partial class BatchParser
     /// <summary>
     /// Every property name and string value must be valid UTF-16 (no lone surrogate escape such as \udc00) and free
     /// of control characters (PostgreSQL's jsonb refuses \u0000). Checked up front, so no field reader can throw
-    /// on it later and an object with such a name cannot be searched at all.
+    /// on it later and an object with such a name cannot be searched at all. Text without escapes is checked on its
+    /// UTF-8 bytes as received, without making a string of it; paths are made only for the error's reason (this check
+    /// made a string for every name, every value and every path, a fifth of the gateway's garbage, issue 15).
     /// </summary>
     private static void CheckText(JsonElement e, string path, bool skipEvents = false)
     {
         switch (e.ValueKind)
         {
             case JsonValueKind.Object:
-                foreach (var p in e.EnumerateObjectSafely(path))
+                // Every name first (as one pass before any value), so a bad name is reported before a bad value.
+                foreach (var p in e.EnumerateObject())
                 {
-                    if (skipEvents && p.Name == "events")
+                    if (!IsPlainText(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8PropertyName(p)))
+                    {
+                        CheckName(p, path);
+                    }
+                }
+
+                foreach (var p in e.EnumerateObject())
+                {
+                    if (skipEvents && p.NameEquals("events"u8))
                     {
                         continue;
                     }
 
-                    CheckText(p.Value, $"{path}.{p.Name}");
+                    CheckValue(p.Value, path, p, -1);
                 }
 
                 break;
@@ -206,18 +239,81 @@ public static partial class BatchParser
                 var i = 0;
                 foreach (var item in e.EnumerateArray())
                 {
-                    CheckText(item, $"{path}[{i++}]");
+                    CheckValue(item, path, null, i++);
                 }
 
                 break;
             case JsonValueKind.String:
-                _ = ReadText(e, path);
+                CheckString(e, path, null, -1);
                 break;
         }
     }
 
+    // A member of an object (name) or of an array (index): its path is made only to recurse or to report.
+    private static void CheckValue(JsonElement e, string parent, JsonProperty? member, int index)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object or JsonValueKind.Array:
+                CheckText(e, ChildPath(parent, member, index));
+                break;
+            case JsonValueKind.String:
+                CheckString(e, parent, member, index);
+                break;
+        }
+    }
+
+    // The names were checked before any value, so reading one here cannot fail.
+    private static string ChildPath(string parent, JsonProperty? member, int index) =>
+        member is { } m ? $"{parent}.{m.Name}" : index >= 0 ? $"{parent}[{index}]" : parent;
+
+    private static void CheckString(JsonElement e, string parent, JsonProperty? member, int index)
+    {
+        var raw = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e);
+        if (raw.Length < 2 || !IsPlainText(raw[1..^1]))
+        {
+            _ = ReadText(e, ChildPath(parent, member, index));
+        }
+    }
+
+    private static void CheckName(JsonProperty p, string path)
+    {
+        string name;
+        try
+        {
+            name = p.Name;
+        }
+        catch (InvalidOperationException)
+        {
+            throw new InvalidFieldException(RejectCodes.InvalidUnicode,
+                $"{path} has a property name that is not valid Unicode (a lone UTF-16 surrogate escape).");
+        }
+
+        CheckControl(name, $"{path}: a property name");
+    }
+
+    /// <summary>
+    /// True when these JSON string bytes (between the quotes) hold no escape and are valid UTF-8 without a control
+    /// character: then the string they decode to is what <see cref="ReadText"/> accepts. Anything else (escapes
+    /// included, which are legal) is left to <see cref="ReadText"/>, which decodes and says what is wrong.
+    /// </summary>
+    private static bool IsPlainText(ReadOnlySpan<byte> utf8)
+    {
+        for (var i = 0; i < utf8.Length; i++)
+        {
+            var b = utf8[i];
+            // C0 controls and DEL; backslash starts an escape; 0xC2 0x80–0x9F is a C1 control (U+0080–U+009F).
+            if (b < 0x20 || b == 0x7F || b == (byte)'\\' || (b == 0xC2 && i + 1 < utf8.Length && utf8[i + 1] is >= 0x80 and <= 0x9F))
+            {
+                return false;
+            }
+        }
+
+        return System.Text.Unicode.Utf8.IsValid(utf8);
+    }
+
     /// <summary>A string value that is valid UTF-16 without control characters.</summary>
-    private static string ReadText(JsonElement e, string path)
+    private static string ReadText(JsonElement e, string path, string? field = null)
     {
         string s;
         try
@@ -227,46 +323,26 @@ public static partial class BatchParser
         catch (InvalidOperationException)
         {
             throw new InvalidFieldException(RejectCodes.InvalidUnicode,
-                $"{path} is {Truncate(e.SafeRaw())}, which is not valid Unicode (invalid UTF-8 or a lone UTF-16 surrogate escape); expected valid Unicode text.");
+                $"{FieldPath(path, field)} is {Truncate(e.SafeRaw())}, which is not valid Unicode (invalid UTF-8 or a lone UTF-16 surrogate escape); expected valid Unicode text.");
         }
 
-        CheckControl(s, path);
+        CheckControl(s, path, field);
         return s;
     }
 
-    private static void CheckControl(string s, string path)
+    // "event seq 7: field 'drug'": made only for a reason.
+    private static string FieldPath(string path, string? field) => field is null ? path : $"{path}: field '{field}'";
+
+    private static void CheckControl(string s, string path, string? field = null)
     {
         foreach (var c in s)
         {
             if (char.IsControl(c))
             {
                 throw new InvalidFieldException(RejectCodes.InvalidUnicode,
-                    $"{path} contains the control character U+{(int)c:X4}; text fields may not contain control characters.");
+                    $"{FieldPath(path, field)} contains the control character U+{(int)c:X4}; text fields may not contain control characters.");
             }
         }
-    }
-
-    private static IEnumerable<(string Name, JsonElement Value)> EnumerateObjectSafely(this JsonElement e, string path)
-    {
-        var list = new List<(string, JsonElement)>();
-        foreach (var p in e.EnumerateObject())
-        {
-            string name;
-            try
-            {
-                name = p.Name;
-            }
-            catch (InvalidOperationException)
-            {
-                throw new InvalidFieldException(RejectCodes.InvalidUnicode,
-                    $"{path} has a property name that is not valid Unicode (a lone UTF-16 surrogate escape).");
-            }
-
-            CheckControl(name, $"{path}: a property name");
-            list.Add((name, p.Value));
-        }
-
-        return list;
     }
 
     private static (long? Seq, DeviceEvent? Event, Problem? Problem) ParseEvent(JsonElement e, int index, long lastSeq)
@@ -532,7 +608,7 @@ public static partial class BatchParser
 
         public string String(string name)
         {
-            var s = ReadText(Required(name, JsonValueKind.String, "a non-empty string"), $"{Path}: field '{name}'");
+            var s = ReadText(Required(name, JsonValueKind.String, "a non-empty string"), Path, name);
             if (s.Length > MaxStringLength)
             {
                 throw new InvalidFieldException(RejectCodes.InvalidValue,
@@ -644,15 +720,40 @@ public static partial class BatchParser
 
         public DateTimeOffset Time(string name)
         {
-            var s = ReadText(Required(name, JsonValueKind.String, "an RFC 3339 timestamp such as 2026-11-24T03:00:00Z"), $"{Path}: field '{name}'");
-            if (!Rfc3339().IsMatch(s) ||
-                !DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AllowWhiteSpaces | DateTimeStyles.AssumeUniversal, out var t))
+            var v = Required(name, JsonValueKind.String, "an RFC 3339 timestamp such as 2026-11-24T03:00:00Z");
+            // A timestamp without escapes is read from its bytes, without a string (one per event, issue 15).
+            var raw = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(v);
+            if (raw.Length is >= 2 and <= MaxPlainTimestamp + 2 && IsPlainText(raw[1..^1]))
             {
-                throw new InvalidFieldException(RejectCodes.InvalidTimestamp,
-                    $"{Path}: field '{name}' is \"{Truncate(s)}\"; expected an RFC 3339 timestamp such as 2026-11-24T03:00:00Z.");
+                Span<char> chars = stackalloc char[MaxPlainTimestamp];
+                var n = System.Text.Encoding.UTF8.GetChars(raw[1..^1], chars);
+                if (ParseTime(chars[..n], out var time))
+                {
+                    return time;
+                }
             }
 
-            return t.ToUniversalTime();
+            var s = ReadText(v, Path, name);
+            return ParseTime(s, out var t)
+                ? t
+                : throw new InvalidFieldException(RejectCodes.InvalidTimestamp,
+                    $"{Path}: field '{name}' is \"{Truncate(s)}\"; expected an RFC 3339 timestamp such as 2026-11-24T03:00:00Z.");
+        }
+
+        // Longer is not RFC 3339 (2026-11-24T03:00:00.123456789+01:00 is 35): the string path reports it.
+        private const int MaxPlainTimestamp = 40;
+
+        private static bool ParseTime(ReadOnlySpan<char> s, out DateTimeOffset time)
+        {
+            if (Rfc3339().IsMatch(s) &&
+                DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AllowWhiteSpaces | DateTimeStyles.AssumeUniversal, out var t))
+            {
+                time = t.ToUniversalTime();
+                return true;
+            }
+
+            time = default;
+            return false;
         }
 
         public string Clock(string name)
@@ -665,7 +766,17 @@ public static partial class BatchParser
 
         public string Enum(string name, FrozenSet<string> allowed)
         {
-            var s = ReadText(Required(name, JsonValueKind.String, OneOf(allowed)), $"{Path}: field '{name}'");
+            var v = Required(name, JsonValueKind.String, OneOf(allowed));
+            // The vocabulary's own string, compared without decoding one (a few words per set; one per enum field, issue 15).
+            foreach (var word in allowed)
+            {
+                if (v.ValueEquals(word))
+                {
+                    return word;
+                }
+            }
+
+            var s = ReadText(v, Path, name);
             return allowed.Contains(s)
                 ? s
                 : throw new InvalidFieldException(RejectCodes.InvalidValue,
