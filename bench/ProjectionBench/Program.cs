@@ -18,6 +18,7 @@ using PumpFleet.ReadModels;
 using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
+//   [--no-stream] [--pumps-only] [--statement-stats]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
 // catch-up through the batch engine (one worker reading the 16 log partitions; pumps also with four workers against
@@ -29,11 +30,18 @@ var runs = Arg("--runs", 3);
 // One page size for the raw read and the engine (default: the engine's default), so the baseline reads as the engine does.
 var pageSize = Arg("--page-size", new ProjectionOptions().PageSize);
 // --no-stream leaves out the stream consumer (quick runs while working on the batch engine).
-var withStream = !args.Contains("--no-stream");
+var withStream = !args.Contains("--no-stream") && !args.Contains("--pumps-only");
+// --pumps-only: the raw read, the in-memory fold and the pumps model (one worker) only (quick A/B runs, issue 14).
+var pumpsOnly = args.Contains("--pumps-only");
+// --compare-027-indexes: each run also catches the pumps model up on pf_pump_status as migrations 020–028 left it
+// (exact-timestamp indexes on last_seen_at, forecast_empty_at and next_refill_due_at, fillfactor 100: no HOT updates),
+// beside migration 060's (issue 14, h14p), alternating, so the schema's share is measured in the same minutes.
+var compareIndexes = args.Contains("--compare-027-indexes");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
-// --statement-stats: pg_stat_statements on, and after the runs one more cohorts catch-up (1 worker) profiled (CohortProfile).
+// --statement-stats: pg_stat_statements on; each pumps run prints PostgreSQL's time per statement per event, and after the
+// runs one more cohorts catch-up (1 worker) is profiled (CohortProfile).
 var statementStats = args.Contains("--statement-stats");
 
 Console.WriteLine($"Projection benchmark: {pumps:N0} pumps x {eventsPerPump + 1} events = {total:N0} events, {runs} runs, pages of {pageSize}, durable PostgreSQL");
@@ -99,7 +107,23 @@ for (var run = 1; run <= runs; run++)
     // status view the projection writes per changed pump and page), in memory, no writes.
     await MeasureAsync("raw read + event JSON, 1 reader", () => RawReadAsync([.. Enumerable.Range(0, LogPartitioning.Count)], FoldLevel.Deserialize));
     await MeasureAsync("raw read + event JSON + fold + view, 1 reader", () => RawReadAsync([.. Enumerable.Range(0, LogPartitioning.Count)], FoldLevel.Fold));
-    await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetAsync(PumpProjection.ProjectionName));
+    if (compareIndexes && run % 2 == 1)
+    {
+        await MeasureAsync("batch: pumps, 1 worker, 027 indexes", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: true));
+    }
+
+    await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
+    if (compareIndexes && run % 2 == 0)
+    {
+        await MeasureAsync("batch: pumps, 1 worker, 027 indexes", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: true));
+    }
+
+    if (pumpsOnly)
+    {
+        Console.WriteLine($"run {run} done; load: {File.ReadAllText("/proc/loadavg").Trim()}");
+        continue;
+    }
+
     await MeasureAsync("batch: pumps, 1 worker, synchronous commit", () => BatchAsync(PumpProjection.ProjectionName, 1, syncRunner), () => ResetAsync(PumpProjection.ProjectionName));
     await MeasureAsync("batch: anomalies, 1 worker", () => BatchAsync(AnomalyProjection.ProjectionName, 1), () => ResetAsync(AnomalyProjection.ProjectionName));
     await MeasureAsync("batch: cohorts, 1 worker", () => BatchAsync(CohortProjection.ProjectionName, 1), () => ResetCohortsAsync(lean: true));
@@ -124,7 +148,7 @@ Console.WriteLine();
 Console.WriteLine("| reader | median events/s | runs (events/s) | share of the raw read of the same parallelism |");
 Console.WriteLine("|---|---|---|---|");
 var raw1 = Median(rates["raw partitioned read, 1 reader"]);
-var raw4 = Median(rates["raw partitioned read, 4 readers"]);
+var raw4 = pumpsOnly ? raw1 : Median(rates["raw partitioned read, 4 readers"]);
 foreach (var (name, list) in rates)
 {
     var baseline = name.Contains("4 ", StringComparison.Ordinal) || name.StartsWith("stream", StringComparison.Ordinal) ? raw4 : raw1;
@@ -145,8 +169,8 @@ await using (var r = await sizes.ExecuteReaderAsync())
     }
 }
 
-// --statement-stats: the cohorts catch-up profiled, as before h14c and now (CohortProfile).
-foreach (var lean in statementStats ? new[] { false, true } : [])
+// --statement-stats (not with --pumps-only): the cohorts catch-up profiled, as before h14c and now (CohortProfile).
+foreach (var lean in statementStats && !pumpsOnly ? new[] { false, true } : [])
 {
     await ResetCohortsAsync(lean);
     await QuiesceAsync();
@@ -180,6 +204,7 @@ async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare 
         await prepare();
     }
 
+    var writes = name.StartsWith("batch: pumps", StringComparison.Ordinal) ? await WriteStats.StartAsync(ds, statementStats) : null;
     var t = Stopwatch.StartNew();
     var events = await body();
     var rate = events / t.Elapsed.TotalSeconds;
@@ -202,6 +227,10 @@ async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare 
 
     (rates.TryGetValue(name, out var l) ? l : rates[name] = []).Add(rate);
     Console.WriteLine($"{name}: {rate:N0} events/s ({t.Elapsed.TotalSeconds:F1} s)");
+    if (writes is not null)
+    {
+        await writes.PrintAsync(ds, name, events, statementStats);
+    }
 }
 
 async Task<long> RawReadAsync(int[] logPartitions, FoldLevel level = FoldLevel.None)
@@ -256,6 +285,28 @@ async Task ResetAsync(string name)
 {
     await rebuilder.RebuildAsync(name);
     await Exec("VACUUM ANALYZE pf_pump_status, pf_pump_fold, pf_daily_flow, pf_alarm_log, pf_anomalies, pf_cohort_members, pf_cohort_stats");
+}
+
+// Not timed: the pumps read model emptied, on migration 060's schema or (before) with 020–028's indexes and fillfactor.
+async Task ResetPumpsAsync(bool before)
+{
+    await ResetAsync(PumpProjection.ProjectionName);
+    await Exec(before
+        ? """
+          ALTER TABLE pf_pump_status SET (fillfactor = 100);
+          ALTER TABLE pf_daily_flow SET (fillfactor = 100);
+          CREATE INDEX IF NOT EXISTS pf_pump_status_last_seen ON pf_pump_status (last_seen_at);
+          CREATE INDEX IF NOT EXISTS pf_pump_status_forecast ON pf_pump_status (forecast_empty_at);
+          CREATE INDEX IF NOT EXISTS pf_pump_status_refill ON pf_pump_status (next_refill_due_at);
+          DROP INDEX IF EXISTS pf_pump_status_forecast_day, pf_pump_status_refill_day;
+          """
+        : """
+          ALTER TABLE pf_pump_status SET (fillfactor = 70);
+          ALTER TABLE pf_daily_flow SET (fillfactor = 80);
+          DROP INDEX IF EXISTS pf_pump_status_last_seen, pf_pump_status_forecast, pf_pump_status_refill;
+          CREATE INDEX IF NOT EXISTS pf_pump_status_forecast_day ON pf_pump_status (forecast_empty_day);
+          CREATE INDEX IF NOT EXISTS pf_pump_status_refill_day ON pf_pump_status (refill_due_day);
+          """);
 }
 
 // A backend reports its table counters when idle, up to seconds late, and when it exits: the pool's connections are

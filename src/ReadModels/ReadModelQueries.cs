@@ -26,6 +26,18 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
         ["model"] = "model",
     };
 
+    /// <summary>
+    /// Sorts whose column is indexed through its UTC day (migration 060: the exact timestamps change with nearly every
+    /// event, so an index on them made every status update write it): the list orders by the day first, which is the
+    /// same order (the day is monotone in the timestamp and null exactly when it is), so PostgreSQL can read the day's
+    /// index and sort only within each day.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> PumpSortDays = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["forecastEmptyAt"] = "forecast_empty_day",
+        ["nextRefillDueAt"] = "refill_due_day",
+    };
+
     /// <inheritdoc />
     public IReadOnlyCollection<string> PumpSortKeys { get; } = [.. PumpSorts.Keys];
 
@@ -72,6 +84,11 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
 
         var dir = descending ? "DESC" : "ASC";
         var order = sort == "serial" ? $"serial {dir}" : $"{PumpSorts[sort]} {dir} NULLS LAST, serial {dir}";
+        if (PumpSortDays.TryGetValue(sort, out var day))
+        {
+            order = $"{day} {dir} NULLS LAST, {order}";
+        }
+
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         long total;
         await using (var count = new NpgsqlCommand($"SELECT count(*) FROM pf_pump_status {where}", conn))
@@ -198,17 +215,18 @@ public sealed class ReadModelQueries(NpgsqlDataSource dataSource, ProjectionProg
     public async Task<IReadOnlyList<WorklistRow>> RefillCandidatesAsync(
         DateTimeOffset until, string? hubId, int limit, CancellationToken ct, IReadOnlyList<string>? hubIds = null)
     {
-        // pf_pump_status_refill (next_refill_due_at) serves the range; explanted pumps need no refill. The date is
-        // stored already corrected by the pump's cohort flow correction, when that brings it forward.
+        // pf_pump_status_refill_day (the due date's UTC day, migration 060) serves the range and the order (by the day
+        // first: the same order); explanted pumps need no refill. The date is stored already corrected by the pump's
+        // cohort flow correction, when that brings it forward.
         await using var cmd = dataSource.CreateCommand("""
             SELECT serial, hub_id, model, firmware, lot, drug, concentration_value, concentration_unit, reservoir_capacity_ml,
                    reservoir_ml, next_refill_due_at, low_reservoir_at, forecast_from, status, delivered_since_refill_ml,
                    forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source, uncorrected_refill_due_at, flow_factor,
                    flow_cohort, flow_anomaly_id
               FROM pf_pump_status
-             WHERE next_refill_due_at <= $1 AND status <> 'inactive' AND ($2::text IS NULL OR hub_id = $2)
-               AND ($4::text[] IS NULL OR hub_id = ANY($4))
-             ORDER BY next_refill_due_at, serial LIMIT $3
+             WHERE refill_due_day <= ($1 AT TIME ZONE 'UTC')::date AND next_refill_due_at <= $1 AND status <> 'inactive'
+               AND ($2::text IS NULL OR hub_id = $2) AND ($4::text[] IS NULL OR hub_id = ANY($4))
+             ORDER BY refill_due_day, next_refill_due_at, serial LIMIT $3
             """);
         cmd.Parameters.Add(new() { Value = until.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(Text(hubId));

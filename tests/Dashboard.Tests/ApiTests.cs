@@ -66,6 +66,30 @@ public sealed class ApiTests(DashboardApp app)
         Assert.Equal(DashboardApp.Pumps, seen.Distinct().Count());
     }
 
+    // Migration 060 indexes forecast_empty_at and next_refill_due_at through their UTC day and the list orders by the day
+    // first; last_seen_at lost its index. The order must still be the timestamp's (nulls last), then the serial's.
+    [Theory]
+    [InlineData("forecastEmptyAt", "asc")]
+    [InlineData("forecastEmptyAt", "desc")]
+    [InlineData("nextRefillDueAt", "asc")]
+    [InlineData("nextRefillDueAt", "desc")]
+    [InlineData("lastSeenAt", "asc")]
+    [InlineData("lastSeenAt", "desc")]
+    public async Task ListPumps_SortedByATime_IsInThatTimesOrderThenBySerial(string sort, string dir)
+    {
+        var page = await GetJsonAsync($"/api/pumps?pageSize=200&sort={sort}&dir={dir}");
+        var rows = page["items"]!.AsArray()
+            .Select(i => (Serial: i!["serial"]!.GetValue<string>(), At: i[sort] is { } v ? v.GetValue<DateTimeOffset>() : (DateTimeOffset?)null))
+            .ToList();
+        Assert.True(rows.Count(r => r.At is not null) >= 2, $"the seeded pumps have {sort}");
+        var sign = dir == "asc" ? 1 : -1;
+        var expected = rows.Where(r => r.At is not null)
+            .OrderBy(r => r.At!.Value.UtcTicks * sign).ThenBy(r => r.Serial, sign == 1 ? StringComparer.Ordinal : Comparer<string>.Create((a, b) => string.CompareOrdinal(b, a)))
+            .Concat(rows.Where(r => r.At is null).OrderBy(r => r.Serial, sign == 1 ? StringComparer.Ordinal : Comparer<string>.Create((a, b) => string.CompareOrdinal(b, a))))
+            .Select(r => r.Serial);
+        Assert.Equal(expected, rows.Select(r => r.Serial));
+    }
+
     [Fact]
     public async Task ListPumps_FiltersNarrow()
     {

@@ -124,7 +124,8 @@ public sealed class PumpGrainDetectionTests(PostgresFixture pg) : IAsyncLifetime
 
     // The columns of the projections' read models that the fleet monitor reads (src/Projections/Sql/020_read_models.sql).
     private const string ReadModelDdl = """
-        CREATE TABLE IF NOT EXISTS pf_pump_status (serial text PRIMARY KEY, hub_id text, last_seen_at timestamptz, status text, next_refill_due_at timestamptz);
+        CREATE TABLE IF NOT EXISTS pf_pump_status (serial text PRIMARY KEY, hub_id text, last_seen_at timestamptz, status text, next_refill_due_at timestamptz,
+            refill_due_day date GENERATED ALWAYS AS ((next_refill_due_at AT TIME ZONE 'UTC')::date) STORED);
         CREATE TABLE IF NOT EXISTS pf_anomalies (id text PRIMARY KEY, serial text NOT NULL, kind text NOT NULL, severity text NOT NULL, status text NOT NULL);
 
         """;

@@ -24,4 +24,18 @@ public sealed class ReadModelSchemaTests
         Assert.Equal(PumpStatusRank.Sql, index.Groups["key"].Value);
         Assert.Equal(PumpStatusRank.Sql, ReadModelQueries.PumpSorts["attention"]);
     }
+
+    [Fact]
+    public void SortDays_AreTheirTimestampsUtcDay_AndIndexed()
+    {
+        // The list orders by the day first only because the day is monotone in the timestamp it sorts by.
+        var sql = Migration("060_pump_status_hot_updates");
+        Assert.NotEmpty(ReadModelQueries.PumpSortDays);
+        foreach (var (key, day) in ReadModelQueries.PumpSortDays)
+        {
+            var column = ReadModelQueries.PumpSorts[key];
+            Assert.Matches($@"{day} +date GENERATED ALWAYS AS \(\({column} AT TIME ZONE 'UTC'\)::date\) STORED", sql);
+            Assert.Matches($@"CREATE INDEX IF NOT EXISTS \w+ ON pf_pump_status \({day}\);", sql);
+        }
+    }
 }
