@@ -43,8 +43,13 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     // Each pump's fold as last written by this worker, with the rarely changing columns its status row then got.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Cached> _cache = new(StringComparer.Ordinal);
 
+    private long _narrowRows;
+
     /// <inheritdoc />
     public string Name => ProjectionName;
+
+    // Status rows written by the narrow update since start (tests check the narrow path is taken at all).
+    internal long NarrowRowsWritten => Interlocked.Read(ref _narrowRows);
 
     /// <inheritdoc />
     public IReadOnlyList<string> Tables { get; } = ["pf_pump_status", "pf_pump_fold", "pf_daily_flow", "pf_alarm_log"];
@@ -214,6 +219,8 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             throw new InvalidOperationException(
                 $"pumps: {narrow.Count} status rows to update in place, {narrowCommand.RecordsAffected} found; the page is retried with full rows.");
         }
+
+        Interlocked.Add(ref _narrowRows, narrow.Count);
 
         await batch.DisposeAsync();
     }
