@@ -38,8 +38,9 @@ var pumpsOnly = args.Contains("--pumps-only");
 // beside migration 060's (issue 14, h14p), alternating, so the schema's share is measured in the same minutes.
 var compareIndexes = args.Contains("--compare-027-indexes");
 // --compare-pumps-shapes: each run also catches the pumps model up as before h14q (Projections:Pumps:LockFreeReads and
-// NarrowStatusUpdates off: rows read FOR UPDATE, every changed pump through the 36-column upsert) and with the lock-free
-// read only, alternating the order by run, so each switch's share is measured in the same minutes (issue 14, h14q).
+// NarrowStatusUpdates off: rows read FOR UPDATE, every changed pump through the 36-column upsert), with the lock-free
+// read only, and with the defaults plus GenericPlans on, beside the defaults, in an order rotated by one position each
+// run, so each switch's share is measured in the same minutes (issue 14, h14q).
 var comparePumpShapes = args.Contains("--compare-pumps-shapes");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
@@ -100,7 +101,7 @@ var cohortsBeforeRunner = cohortsBeforeServices.GetRequiredService<ProjectionRun
 
 // The pumps model as before h14q, and with only its first change (reads without the row lock).
 var extraProviders = new List<ServiceProvider>();
-ProjectionRunner PumpsRunner(bool lockFree, bool narrow)
+ProjectionRunner PumpsRunner(bool lockFree, bool narrow, bool generic)
 {
     var b = Host.CreateApplicationBuilder();
     b.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -111,14 +112,16 @@ ProjectionRunner PumpsRunner(bool lockFree, bool narrow)
     {
         o.LockFreeReads = lockFree;
         o.NarrowStatusUpdates = narrow;
+        o.GenericPlans = generic;
     });
     var provider = b.Services.BuildServiceProvider();
     extraProviders.Add(provider);
     return provider.GetRequiredService<ProjectionRunner>();
 }
 
-var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false);
-var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false);
+var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: false);
+var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
+var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
 
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
@@ -138,17 +141,25 @@ for (var run = 1; run <= runs; run++)
         await MeasureAsync("batch: pumps, 1 worker, 027 indexes", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: true));
     }
 
-    if (comparePumpShapes && run % 2 == 1)
+    if (comparePumpShapes)
     {
-        await MeasureAsync("batch: pumps, 1 worker, before h14q", () => BatchAsync(PumpProjection.ProjectionName, 1, pumpsBeforeRunner), () => ResetPumpsAsync(before: false));
-        await MeasureAsync("batch: pumps, 1 worker, lock-free reads only", () => BatchAsync(PumpProjection.ProjectionName, 1, pumpsLockFreeRunner), () => ResetPumpsAsync(before: false));
+        // Each shape takes each position as often as the others over four runs (no shape always in the middle).
+        (string Name, ProjectionRunner? Runner)[] shapes =
+        [
+            ("batch: pumps, 1 worker, before h14q", pumpsBeforeRunner),
+            ("batch: pumps, 1 worker, lock-free reads only", pumpsLockFreeRunner),
+            ("batch: pumps, 1 worker, generic plans", pumpsGenericRunner),
+            ("batch: pumps, 1 worker", null),
+        ];
+        var turn = (run - 1) % shapes.Length;
+        foreach (var (shapeName, runner) in shapes[turn..].Concat(shapes[..turn]))
+        {
+            await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, 1, runner), () => ResetPumpsAsync(before: false));
+        }
     }
-
-    await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
-    if (comparePumpShapes && run % 2 == 0)
+    else
     {
-        await MeasureAsync("batch: pumps, 1 worker, lock-free reads only", () => BatchAsync(PumpProjection.ProjectionName, 1, pumpsLockFreeRunner), () => ResetPumpsAsync(before: false));
-        await MeasureAsync("batch: pumps, 1 worker, before h14q", () => BatchAsync(PumpProjection.ProjectionName, 1, pumpsBeforeRunner), () => ResetPumpsAsync(before: false));
+        await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
     }
 
     if (compareIndexes && run % 2 == 0)

@@ -15,13 +15,15 @@ namespace PumpFleet.Projections.Tests;
 /// </summary>
 public sealed class PumpLeanPagesTests(PostgresFixture pg) : ProjectionTestBase(pg)
 {
-    [Fact]
-    public async Task NarrowUpdates_LeaveTheSameRows_AsTheFullUpsertWithRowLocks()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task NarrowUpdates_LeaveTheSameRows_AsTheFullUpsertWithRowLocks(bool genericPlans)
     {
         var seed = Seed();
         await seed.AppendInWavesAsync(Store, 12, () => Task.CompletedTask, Ct);
         await AppendOddEventsAsync(Store, seed.Start);
-        var now = Build(ConnectionString, pageSize: 50);
+        var now = Build(ConnectionString, pageSize: 50, configure: s => s.Configure<PumpProjectionOptions>(o => o.GenericPlans = genericPlans));
         await CatchUpInStepsAsync(now.GetRequiredService<ProjectionRunner>(), Store, seed.Start);
 
         var other = await Pg.CreateDatabaseAsync("pumpsearlier", typeof(PumpProjection).Assembly);
@@ -29,6 +31,7 @@ public sealed class PumpLeanPagesTests(PostgresFixture pg) : ProjectionTestBase(
         {
             o.LockFreeReads = false;
             o.NarrowStatusUpdates = false;
+            o.GenericPlans = false;
         }));
         var earlierStore = earlier.GetRequiredService<IEventStore>();
         await seed.AppendInWavesAsync(earlierStore, 12, () => Task.CompletedTask, Ct);

@@ -81,7 +81,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     private async Task ApplyCoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, CancellationToken ct)
     {
         var shape = options.Value;
-        var (states, stateVersions, written) = await LoadStatesAsync(conn, tx, serials, shape.LockFreeReads, ct);
+        var (states, stateVersions, written) = await LoadStatesAsync(conn, tx, serials, shape.LockFreeReads, shape.GenericPlans, ct);
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
         var batch = new NpgsqlBatch(conn, tx);
         var changed = new HashSet<string>(StringComparer.Ordinal);
@@ -601,16 +601,27 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     // (a rebuild, before autovacuum has analysed it) the plan is a scan either way, and = ANY compares every row with
     // every serial of the page (5.1 ms for 98 of 2,000 pumps against 0.7 ms joined; docs/benchmarks.md).
     private async Task<(Dictionary<string, PumpState> States, Dictionary<string, long> StateVersions, Dictionary<string, ColdColumns> Written)> LoadStatesAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, bool lockFree, CancellationToken ct)
+        NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, bool lockFree, bool genericPlans, CancellationToken ct)
     {
         var states = new Dictionary<string, PumpState>(StringComparer.Ordinal);
         var stateVersions = new Dictionary<string, long>(StringComparer.Ordinal);
         var written = new Dictionary<string, ColdColumns>(StringComparer.Ordinal);
         var misses = new List<(string Serial, long Version)>();
-        await using (var cmd = new NpgsqlCommand(lockFree ? LoadSql : LoadSql + " FOR UPDATE OF s", conn, tx))
+        await using (var load = new NpgsqlBatch(conn, tx))
         {
-            cmd.Parameters.Add(new() { Value = serials });
-            await using var r = await cmd.ExecuteReaderAsync(ct);
+            if (genericPlans)
+            {
+                // For the rest of the page's transaction: the load, the page's writes and the engine's checkpoint
+                // statements (all auto-prepared) run their plan cached at the first execution, not one planned anew for
+                // every page (a custom plan per execution is what PostgreSQL picks for statements over unnest(array
+                // parameters), whose row counts it knows only from the values).
+                load.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
+            }
+
+            var select = new NpgsqlBatchCommand(lockFree ? LoadSql : LoadSql + " FOR UPDATE OF s");
+            select.Parameters.Add(new() { Value = serials });
+            load.BatchCommands.Add(select);
+            await using var r = await load.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
                 var serial = r.GetString(0);
