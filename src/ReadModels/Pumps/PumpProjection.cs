@@ -83,7 +83,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         var shape = options.Value;
         var (states, stateVersions, written) = await LoadStatesAsync(conn, tx, serials, shape.LockFreeReads, shape.GenericPlans, ct);
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
-        var batch = new NpgsqlBatch(conn, tx);
+        await using var batch = new NpgsqlBatch(conn, tx);
         var changed = new HashSet<string>(StringComparer.Ordinal);
         var replayed = new HashSet<string>(StringComparer.Ordinal);
         AlarmRaises? raises = null;
@@ -221,8 +221,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         }
 
         Interlocked.Add(ref _narrowRows, narrow.Count);
-
-        await batch.DisposeAsync();
     }
 
     private static NpgsqlBatchCommand FlowUpsert(Dictionary<(string Serial, DateOnly Day), FlowDelta> flows)
