@@ -18,7 +18,7 @@ using PumpFleet.ReadModels;
 using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
-//   [--no-stream] [--pumps-only] [--statement-stats]
+//   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-027-indexes] [--only a,b]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
 // catch-up through the batch engine (one worker reading the 16 log partitions; pumps also with four workers against
@@ -37,6 +37,11 @@ var pumpsOnly = args.Contains("--pumps-only");
 // (exact-timestamp indexes on last_seen_at, forecast_empty_at and next_refill_due_at, fillfactor 100: no HOT updates),
 // beside migration 060's (issue 14, h14p), alternating, so the schema's share is measured in the same minutes.
 var compareIndexes = args.Contains("--compare-027-indexes");
+// --compare-pumps-shapes: each run also catches the pumps model up as before h14q (Projections:Pumps:LockFreeReads and
+// NarrowStatusUpdates off: rows read FOR UPDATE, every changed pump through the 36-column upsert), with the lock-free
+// read only, and with the defaults plus GenericPlans on, beside the defaults, in an order rotated by one position each
+// run, so each switch's share is measured in the same minutes (issue 14, h14q).
+var comparePumpShapes = args.Contains("--compare-pumps-shapes");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
@@ -94,6 +99,30 @@ cohortsBeforeBuilder.Services.Configure<CohortProjectionOptions>(o => o.LeanPage
 using var cohortsBeforeServices = cohortsBeforeBuilder.Services.BuildServiceProvider();
 var cohortsBeforeRunner = cohortsBeforeServices.GetRequiredService<ProjectionRunner>();
 
+// The pumps model as before h14q, and with only its first change (reads without the row lock).
+var extraProviders = new List<ServiceProvider>();
+ProjectionRunner PumpsRunner(bool lockFree, bool narrow, bool generic)
+{
+    var b = Host.CreateApplicationBuilder();
+    b.Logging.SetMinimumLevel(LogLevel.Warning);
+    b.Services.AddPumpFleetEventStore(cs);
+    b.Services.AddPumpFleetReadModels();
+    b.Services.Configure<ProjectionOptions>(o => o.PageSize = pageSize);
+    b.Services.Configure<PumpProjectionOptions>(o =>
+    {
+        o.LockFreeReads = lockFree;
+        o.NarrowStatusUpdates = narrow;
+        o.GenericPlans = generic;
+    });
+    var provider = b.Services.BuildServiceProvider();
+    extraProviders.Add(provider);
+    return provider.GetRequiredService<ProjectionRunner>();
+}
+
+var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: false);
+var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
+var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
+
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
 Console.WriteLine($"appended {total:N0} events in {sw.Elapsed.TotalSeconds:F1} s");
@@ -112,7 +141,27 @@ for (var run = 1; run <= runs; run++)
         await MeasureAsync("batch: pumps, 1 worker, 027 indexes", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: true));
     }
 
-    await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
+    if (comparePumpShapes)
+    {
+        // Each shape takes each position as often as the others over four runs (no shape always in the middle).
+        (string Name, ProjectionRunner? Runner)[] shapes =
+        [
+            ("batch: pumps, 1 worker, before h14q", pumpsBeforeRunner),
+            ("batch: pumps, 1 worker, lock-free reads only", pumpsLockFreeRunner),
+            ("batch: pumps, 1 worker, generic plans", pumpsGenericRunner),
+            ("batch: pumps, 1 worker", null),
+        ];
+        var turn = (run - 1) % shapes.Length;
+        foreach (var (shapeName, runner) in shapes[turn..].Concat(shapes[..turn]))
+        {
+            await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, 1, runner), () => ResetPumpsAsync(before: false));
+        }
+    }
+    else
+    {
+        await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
+    }
+
     if (compareIndexes && run % 2 == 0)
     {
         await MeasureAsync("batch: pumps, 1 worker, 027 indexes", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: true));
@@ -133,6 +182,11 @@ for (var run = 1; run <= runs; run++)
     await MeasureAsync("raw partitioned read, 4 readers", async () =>
         (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
     await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4), () => ResetAsync(PumpProjection.ProjectionName));
+    if (comparePumpShapes)
+    {
+        await MeasureAsync("batch: pumps, 4 workers, before h14q", () => BatchAsync(PumpProjection.ProjectionName, 4, pumpsBeforeRunner), () => ResetAsync(PumpProjection.ProjectionName));
+    }
+
     await MeasureAsync("batch: cohorts, 4 workers", () => BatchAsync(CohortProjection.ProjectionName, 4), () => ResetCohortsAsync(lean: true));
     await MeasureAsync("batch: cohorts, 4 workers, before h14c", () => BatchAsync(CohortProjection.ProjectionName, 4, cohortsBeforeRunner), () => ResetCohortsAsync(lean: false));
     await MeasureAsync("batch: anomalies, 4 workers", () => BatchAsync(AnomalyProjection.ProjectionName, 4), () => ResetAsync(AnomalyProjection.ProjectionName));
@@ -183,6 +237,11 @@ foreach (var lean in statementStats && !pumpsOnly ? new[] { false, true } : [])
     pageCount.Parameters.Add(new() { Value = pageSize });
     pageCount.Parameters.Add(new() { Value = CohortProjection.ProjectionName });
     await profile.PrintAsync(ds, applied, (long)(await pageCount.ExecuteScalarAsync())!);
+}
+
+foreach (var provider in extraProviders)
+{
+    await provider.DisposeAsync();
 }
 
 if (withStream)

@@ -23,6 +23,8 @@ public static class ReadModelsServiceCollectionExtensions
             services.AddPumpFleetMigrations(typeof(PumpProjection).Assembly);
         }
 
+        services.AddOptions<PumpProjectionOptions>().BindConfiguration(PumpProjectionOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PumpProjectionOptions>, PumpProjectionOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, PumpProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, AnomalyProjection>());
         services.AddOptions<CohortProjectionOptions>().BindConfiguration(CohortProjectionOptions.SectionName).ValidateOnStart();

@@ -333,8 +333,20 @@ public sealed class ApiTests(DashboardApp app)
     [Fact]
     public async Task Rebuild_ThroughTheAdminApi_RefillsTheReadModels()
     {
-        // The list as the read model holds it now, not as a version reading up to VersionMaxAge old saw it (the test
-        // before may just have changed a pump's row).
+        // Every log partition's pumps checkpoint at that partition's newest event (one checkpoint per partition).
+        async Task<bool> CaughtUpAsync() => await app.CountAsync("SELECT count(*) FROM pf_pump_status WHERE last_seq > 0") == DashboardApp.Pumps
+            && await app.CountAsync("""
+                SELECT count(*) FROM (SELECT DISTINCT log_partition FROM pf_events) p
+                WHERE NOT EXISTS (SELECT 1 FROM pf_checkpoints c
+                    WHERE c.name = 'projection:pumps:' || p.log_partition || 'of16'
+                      AND (c.transaction_id, c.global_position) = (SELECT e.transaction_id, e.global_position FROM pf_events e
+                          WHERE e.log_partition = p.log_partition ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1))
+                """) == 0;
+
+        // The list as the read model holds it once it has every event (a test before may just have appended some: the
+        // anomaly test's acknowledge and resolve, which change a pump's status, wait for the anomalies projection only),
+        // read at a version of now, not one up to VersionMaxAge old.
+        await Eventually.TrueAsync(CaughtUpAsync, TimeSpan.FromSeconds(30), "the pumps projection caught up before the rebuild");
         await app.ReadVersionAsync();
         var before = await GetJsonAsync("/api/pumps?pageSize=500");
         using (var res = await Http.PostAsync("/api/admin/projections/pumps/rebuild", null, Ct))
@@ -342,16 +354,7 @@ public sealed class ApiTests(DashboardApp app)
             Assert.Equal(HttpStatusCode.Accepted, res.StatusCode);
         }
 
-        await Eventually.TrueAsync(async () => await app.CountAsync("SELECT count(*) FROM pf_pump_status WHERE last_seq > 0") == DashboardApp.Pumps
-                // Every log partition's pumps checkpoint at that partition's newest event (one checkpoint per partition).
-                && await app.CountAsync("""
-                    SELECT count(*) FROM (SELECT DISTINCT log_partition FROM pf_events) p
-                    WHERE NOT EXISTS (SELECT 1 FROM pf_checkpoints c
-                        WHERE c.name = 'projection:pumps:' || p.log_partition || 'of16'
-                          AND (c.transaction_id, c.global_position) = (SELECT e.transaction_id, e.global_position FROM pf_events e
-                              WHERE e.log_partition = p.log_partition ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1))
-                    """) == 0,
-            TimeSpan.FromSeconds(30), "the rebuilt projection caught up");
+        await Eventually.TrueAsync(CaughtUpAsync, TimeSpan.FromSeconds(30), "the rebuilt projection caught up");
         await app.ReadVersionAsync();
         var after = await GetJsonAsync("/api/pumps?pageSize=500");
         Assert.Equal(before.ToJsonString(), after.ToJsonString());
