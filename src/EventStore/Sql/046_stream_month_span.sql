@@ -47,6 +47,7 @@ DECLARE
     bad text;
     streams integer;
     moved integer;
+    wide integer;
     repeated integer;
 BEGIN
     SELECT s.stream_id INTO bad
@@ -65,15 +66,21 @@ BEGIN
     WITH s AS (SELECT n.stream_id, min(n.version) AS first, max(n.version) AS last,
                       pf_month_start(min(n.received_at)) AS first_month, pf_month_start(max(n.received_at)) AS last_month
                FROM pf_new_events n GROUP BY n.stream_id),
+    -- Each moved head says whether its stream's span is now more than one month (or unknown): only those streams
+    -- can have rows in a month other than their new rows' (a span of one month holds all of them, new and old).
     fresh AS (INSERT INTO pf_stream_heads (stream_id, version, first_month, last_month)
               SELECT s.stream_id, s.last, s.first_month, s.last_month FROM s WHERE s.first = 1 ORDER BY s.stream_id
-              ON CONFLICT (stream_id) DO NOTHING RETURNING 1),
+              ON CONFLICT (stream_id) DO NOTHING
+              RETURNING pf_stream_heads.first_month IS DISTINCT FROM pf_stream_heads.last_month OR pf_stream_heads.first_month IS NULL AS wide),
     advanced AS (UPDATE pf_stream_heads h SET version = s.last,
                         first_month = CASE WHEN h.first_month IS NOT NULL THEN least(h.first_month, s.first_month) END,
                         last_month = CASE WHEN h.last_month IS NOT NULL THEN greatest(h.last_month, s.last_month) END
                  FROM (SELECT * FROM s WHERE s.first > 1 ORDER BY s.stream_id) s
-                 WHERE h.stream_id = s.stream_id AND h.version = s.first - 1 RETURNING 1)
-    SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM fresh) + (SELECT count(*) FROM advanced) INTO streams, moved;
+                 WHERE h.stream_id = s.stream_id AND h.version = s.first - 1
+                 RETURNING h.first_month IS DISTINCT FROM h.last_month OR h.first_month IS NULL AS wide),
+    moved_heads AS (SELECT fresh.wide FROM fresh UNION ALL SELECT advanced.wide FROM advanced)
+    SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM moved_heads), (SELECT count(*) FROM moved_heads WHERE moved_heads.wide)
+    INTO streams, moved, wide;
     IF moved <> streams THEN
         RAISE EXCEPTION 'pf_events: % of the % streams of this insert are not at the version it starts them from (another writer got there first)',
             streams - moved, streams USING ERRCODE = 'unique_violation', CONSTRAINT = 'pf_stream_heads_pkey';
@@ -92,6 +99,10 @@ BEGIN
             RAISE EXCEPTION 'pf_events: an event id of this insert is already stored in its stream' USING ERRCODE = 'unique_violation', CONSTRAINT = 'pf_events_stream_event_id';
         END IF;
         RETURN NULL;
+    END IF;
+
+    IF wide = 0 THEN
+        RETURN NULL; -- every stream of the statement has all its rows in one month: nothing to probe
     END IF;
 
     -- The rows whose stream has (or may have) rows in a month other than theirs, with the bounds of the months to probe:
