@@ -17,14 +17,14 @@ internal sealed partial class LogDeliveryFailureHandler(LogStreamInstruments ins
 
     public Task OnDeliveryFailure(GuidId subscriptionId, string streamProviderName, StreamId streamIdentity, StreamSequenceToken? sequenceToken)
     {
-        instruments.OnFailure("delivery");
+        instruments.OnFailure(LogStreamInstruments.Delivery);
         LogDeliveryFailed(logger, streamIdentity.ToString(), sequenceToken?.ToString(), subscriptionId.ToString());
         return Task.CompletedTask;
     }
 
     public Task OnSubscriptionFailure(GuidId subscriptionId, string streamProviderName, StreamId streamIdentity, StreamSequenceToken? sequenceToken)
     {
-        instruments.OnFailure("subscription");
+        instruments.OnFailure(LogStreamInstruments.Subscription);
         LogSubscriptionFailed(logger, streamIdentity.ToString(), sequenceToken?.ToString(), subscriptionId.ToString());
         return Task.CompletedTask;
     }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Hosting;
 using Orleans.Providers;
+using Orleans.Runtime.Providers;
 using Orleans.Storage;
 using Orleans.Streams;
 
@@ -28,6 +29,8 @@ public static class LogStreamHostingExtensions
         }
 
         AddServices(silo.Services);
+        // Orleans looks the read-retry backoff up by the provider's name; without it a failed read waits 10–20 s.
+        silo.Services.AddKeyedSingleton<IQueueReaderBackoffProvider, LogReadRetryBackoff>(LogStreams.ProviderName);
         silo.AddPersistentStreams(LogStreams.ProviderName, LogQueueAdapterFactory.Create, s =>
         {
             s.ConfigurePullingAgent(ob => ob.Configure<IOptions<LogStreamOptions>>((o, log) => o.GetQueueMsgsTimerPeriod = log.Value.AgentPeriod));

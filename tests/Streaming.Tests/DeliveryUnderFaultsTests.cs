@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using Orleans.Runtime.Providers;
+using Orleans.TestingHost;
 using PumpFleet.Clustering;
 using PumpFleet.EventStore;
 using PumpFleet.EventStore.Local;
@@ -27,30 +30,46 @@ public sealed class DeliveryUnderFaultsTests
         var cs = await CreateDatabaseAsync(server);
         await using var ds = NpgsqlDataSource.Create(cs);
         var store = new NpgsqlEventStore(ds);
-        await using var cluster = await StreamCluster.StartAsync(cs, silos: 2, persistentPubSub: true);
+        // Warnings and errors of the silos, stamped, for the failure message (what the provider saw if delivery stalls).
+        var logs = CapturingLoggerProvider.Diagnostic();
+        await using var cluster = await StreamCluster.StartAsync(cs, silos: 2, persistentPubSub: true, logs);
+        // The pulling agents retry a failed read on the provider's own schedule (Orleans' default waits 10–20 s).
+        Assert.IsType<LogReadRetryBackoff>(
+            ((InProcessSiloHandle)cluster.Silos[0]).ServiceProvider.GetKeyedService<IQueueReaderBackoffProvider>(LogStreams.ProviderName));
 
         var streams = Enumerable.Range(0, LogPartitioning.Count)
             .SelectMany(p => new[] { StreamCluster.NewStreamIdIn($"DF{p}A", p), StreamCluster.NewStreamIdIn($"DF{p}B", p) }).ToList();
         await using var writer = new Writer(store, streams);
+        var phases = new List<string>();
+        void Phase(string what) => phases.Add($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} {what} (appends {writer.Appends}, failures {writer.Failures})");
         writer.Start();
+        Phase("writer started");
 
         // Phase 1: delivery runs on two silos.
         await writer.WaitForAppendsAsync(2 * streams.Count);
-        await WaitForDeliveryAsync(ds, streams, "before the faults");
+        await WaitForDeliveryAsync(ds, streams, "before the faults", phases, logs);
+        Phase("delivered before the faults");
 
         // Phase 2: a silo dies abruptly while the writer keeps appending; its queues move to the survivor.
         await cluster.KillSiloAsync(cluster.Silos[1], ct);
+        Phase("silo 1 killed");
         await writer.WaitForAppendsAsync(writer.Appends + streams.Count);
+        Phase("appended after the kill");
 
         // Phase 3: PostgreSQL goes away (appends fail, receivers' reads and LISTEN fail) and comes back.
         await server.StopAsync();
+        Phase("PostgreSQL stopped");
         await writer.WaitForFailuresAsync(writer.Failures + 1);
         await server.RestartAsync();
+        Phase("PostgreSQL restarted");
         await writer.WaitForAppendsAsync(writer.Appends + (2 * streams.Count));
         await writer.StopAsync();
+        Phase("writer stopped");
 
         // Every committed event (what pf_events holds at the end) delivered, deduped by version, on every partition.
-        await WaitForDeliveryAsync(ds, streams, "after a silo kill and a PostgreSQL restart");
+        await WaitForDeliveryAsync(ds, streams, "after a silo kill and a PostgreSQL restart", phases, logs);
+        Phase("delivered after the faults");
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join(Environment.NewLine, phases));
         Assert.True(writer.Failures > 0, "The writer saw the outage.");
     }
 
@@ -71,12 +90,69 @@ public sealed class DeliveryUnderFaultsTests
         return cs;
     }
 
-    private static Task WaitForDeliveryAsync(NpgsqlDataSource ds, List<string> streams, string when) =>
-        Eventually.TrueAsync(async () =>
+    private static async Task WaitForDeliveryAsync(
+        NpgsqlDataSource ds, List<string> streams, string when, List<string> phases, CapturingLoggerProvider logs)
+    {
+        try
         {
+            await Eventually.TrueAsync(async () =>
+            {
+                var committed = await CommittedAsync(ds, streams);
+                return streams.All(s => Delivered(s).SequenceEqual(Enumerable.Range(1, (int)committed.GetValueOrDefault(s)).Select(v => (long)v)));
+            }, TimeSpan.FromSeconds(180), $"every committed event delivered {when}");
+        }
+        catch (TimeoutException e)
+        {
+            // Say which partitions stalled and what the silos logged, so a failure in CI explains itself.
             var committed = await CommittedAsync(ds, streams);
-            return streams.All(s => Delivered(s).SequenceEqual(Enumerable.Range(1, (int)committed.GetValueOrDefault(s)).Select(v => (long)v)));
-        }, TimeSpan.FromSeconds(180), $"every committed event delivered {when}");
+            var behind = streams
+                .Select(s => (Stream: s, Partition: LogPartitioning.PartitionOf(s), Committed: committed.GetValueOrDefault(s), Delivered: Delivered(s)))
+                .Where(x => !x.Delivered.SequenceEqual(Enumerable.Range(1, (int)x.Committed).Select(v => (long)v)))
+                .Select(x => $"partition {x.Partition} stream {x.Stream}: committed {x.Committed}, delivered {x.Delivered.Length} distinct"
+                    + $" (highest {(x.Delivered.Length == 0 ? 0 : x.Delivered[^1])})");
+            throw new TimeoutException(
+                $"{e.Message}{Environment.NewLine}Behind:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", behind)}"
+                + $"{Environment.NewLine}Server:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", await ServerStateAsync(ds))}"
+                + $"{Environment.NewLine}Phases:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", phases)}"
+                + $"{Environment.NewLine}Silo warnings and errors (last 60 of {logs.Messages.Count}):{Environment.NewLine}  "
+                + string.Join(Environment.NewLine + "  ", logs.Messages.TakeLast(60)), e);
+        }
+    }
+
+    // The receivers' saved checkpoints against each partition's head, the read horizon, and every transaction that holds
+    // it (a reader reads only below the oldest running transaction id).
+    private static async Task<List<string>> ServerStateAsync(NpgsqlDataSource ds)
+    {
+        var lines = new List<string>();
+        try
+        {
+            await using var cmd = ds.CreateCommand("""
+                SELECT 'checkpoint ' || c.name || ' at (' || c.transaction_id || ', ' || c.global_position || '), partition head ('
+                       || coalesce((SELECT e.transaction_id || ', ' || e.global_position FROM pf_events e
+                                    WHERE e.log_partition = split_part(split_part(c.name, ':', 3), 'of', 1)::smallint
+                                    ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1), '-') || ')'
+                FROM pf_checkpoints c WHERE c.name LIKE 'stream:%'
+                UNION ALL SELECT 'horizon ' || pg_snapshot_xmin(pg_current_snapshot())
+                UNION ALL
+                SELECT 'backend ' || pid || ' ' || coalesce(state, '') || ' xid ' || coalesce(backend_xid::text, '-') || ' xmin '
+                       || coalesce(backend_xmin::text, '-') || ' since ' || coalesce(xact_start::text, '-') || ': '
+                       || left(regexp_replace(query, '\s+', ' ', 'g'), 160)
+                FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND (state <> 'idle' OR backend_xid IS NOT NULL)
+                """);
+            await using var r = await cmd.ExecuteReaderAsync();
+            while (await r.ReadAsync())
+            {
+                lines.Add(r.GetString(0));
+            }
+        }
+        catch (NpgsqlException e)
+        {
+            lines.Add($"(not read: {e.Message})");
+        }
+
+        return lines;
+    }
 
     private static async Task<Dictionary<string, long>> CommittedAsync(NpgsqlDataSource ds, List<string> streams)
     {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
 using PumpFleet.Clustering;
 using PumpFleet.EventStore;
@@ -23,9 +24,9 @@ public static class StreamCluster
     /// <summary>
     /// Starts <paramref name="silos"/> silos with the provider (fast poll and checkpoint settings for tests), through
     /// TestSupport's cluster; with <paramref name="persistentPubSub"/> the pub-sub state is kept in PostgreSQL as in the
-    /// silo host, otherwise in memory.
+    /// silo host, otherwise in memory. <paramref name="logs"/>, when given, receives every silo's log lines.
     /// </summary>
-    public static async Task<InProcessTestCluster> StartAsync(string connectionString, int silos, bool persistentPubSub = false)
+    public static async Task<InProcessTestCluster> StartAsync(string connectionString, int silos, bool persistentPubSub = false, ILoggerProvider? logs = null)
     {
         var configuration = new ConfigurationBuilder().Build();
         var cluster = await PumpCluster.StartAsync(connectionString, silos,
@@ -39,6 +40,10 @@ public static class StreamCluster
                     o.PumpStreams = true;
                 });
                 services.AddPumpFleetReadModels();
+                if (logs is not null)
+                {
+                    services.AddLogging(b => b.AddProvider(logs));
+                }
             },
             configureSilo: silo =>
             {
