@@ -47,7 +47,9 @@ DECLARE
     bad text;
     streams integer;
     moved integer;
-    wide integer;
+    wide_streams text[];
+    wide_from timestamptz[];
+    wide_to timestamptz[];
     repeated integer;
 BEGIN
     SELECT s.stream_id INTO bad
@@ -66,21 +68,24 @@ BEGIN
     WITH s AS (SELECT n.stream_id, min(n.version) AS first, max(n.version) AS last,
                       pf_month_start(min(n.received_at)) AS first_month, pf_month_start(max(n.received_at)) AS last_month
                FROM pf_new_events n GROUP BY n.stream_id),
-    -- Each moved head says whether its stream's span is now more than one month (or unknown): only those streams
-    -- can have rows in a month other than their new rows' (a span of one month holds all of them, new and old).
+    -- Each moved head returns its new span; the streams whose span is now more than one month (or unknown) are kept
+    -- with it: only they can have rows in a month other than their new rows' (a span of one month holds all of them,
+    -- new and old). Kept in variables, so the checks below need not read the heads again.
     fresh AS (INSERT INTO pf_stream_heads (stream_id, version, first_month, last_month)
               SELECT s.stream_id, s.last, s.first_month, s.last_month FROM s WHERE s.first = 1 ORDER BY s.stream_id
               ON CONFLICT (stream_id) DO NOTHING
-              RETURNING pf_stream_heads.first_month IS DISTINCT FROM pf_stream_heads.last_month OR pf_stream_heads.first_month IS NULL AS wide),
+              RETURNING pf_stream_heads.stream_id, pf_stream_heads.first_month, pf_stream_heads.last_month),
     advanced AS (UPDATE pf_stream_heads h SET version = s.last,
                         first_month = CASE WHEN h.first_month IS NOT NULL THEN least(h.first_month, s.first_month) END,
                         last_month = CASE WHEN h.last_month IS NOT NULL THEN greatest(h.last_month, s.last_month) END
                  FROM (SELECT * FROM s WHERE s.first > 1 ORDER BY s.stream_id) s
                  WHERE h.stream_id = s.stream_id AND h.version = s.first - 1
-                 RETURNING h.first_month IS DISTINCT FROM h.last_month OR h.first_month IS NULL AS wide),
-    moved_heads AS (SELECT fresh.wide FROM fresh UNION ALL SELECT advanced.wide FROM advanced)
-    SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM moved_heads), (SELECT count(*) FROM moved_heads WHERE moved_heads.wide)
-    INTO streams, moved, wide;
+                 RETURNING h.stream_id, h.first_month, h.last_month),
+    moved_heads AS (SELECT * FROM fresh UNION ALL SELECT * FROM advanced),
+    wide AS (SELECT * FROM moved_heads m WHERE m.first_month IS NULL OR m.last_month IS NULL OR m.first_month <> m.last_month)
+    SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM moved_heads),
+           (SELECT array_agg(w.stream_id) FROM wide w), (SELECT array_agg(w.first_month) FROM wide w), (SELECT array_agg(w.last_month) FROM wide w)
+    INTO streams, moved, wide_streams, wide_from, wide_to;
     IF moved <> streams THEN
         RAISE EXCEPTION 'pf_events: % of the % streams of this insert are not at the version it starts them from (another writer got there first)',
             streams - moved, streams USING ERRCODE = 'unique_violation', CONSTRAINT = 'pf_stream_heads_pkey';
@@ -101,7 +106,7 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    IF wide = 0 THEN
+    IF wide_streams IS NULL THEN
         RETURN NULL; -- every stream of the statement has all its rows in one month: nothing to probe
     END IF;
 
@@ -114,7 +119,7 @@ BEGIN
         SELECT n.stream_id, n.seq, n.event_id, n.global_position, pf_month_start(n.received_at) AS own,
                coalesce(h.first_month, '-infinity'::timestamptz) AS span_from,
                coalesce(h.last_month + interval '1 month', 'infinity'::timestamptz) AS span_to
-        FROM pf_new_events n JOIN pf_stream_heads h ON h.stream_id = n.stream_id
+        FROM pf_new_events n JOIN unnest(wide_streams, wide_from, wide_to) AS h(stream_id, first_month, last_month) ON h.stream_id = n.stream_id
         WHERE h.first_month IS NULL OR h.last_month IS NULL
            OR h.first_month <> pf_month_start(n.received_at) OR h.last_month <> pf_month_start(n.received_at))
     SELECT CASE
