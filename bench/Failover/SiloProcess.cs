@@ -54,6 +54,13 @@ public sealed class SiloProcess : IAsyncDisposable
             ["Logging__LogLevel__Orleans"] = Environment.GetEnvironmentVariable("PUMPFLEET_SILO_ORLEANS_LOG") ?? "Warning",
             ["Logging__LogLevel__PumpFleet"] = "Warning",
         };
+        // PUMPFLEET_SILO_STREAMS_LOG (e.g. Debug) raises the stream provider's and Orleans' streaming categories only,
+        // to follow a delivery through a fault without the rest of the silo's noise.
+        if (Environment.GetEnvironmentVariable("PUMPFLEET_SILO_STREAMS_LOG") is { Length: > 0 } streams)
+        {
+            env["Logging__LogLevel__Orleans.Streams"] = streams;
+            env["Logging__LogLevel__PumpFleet.Streaming"] = streams;
+        }
         return new SiloProcess(ChildProcess.Start(siloDll, env), siloPort, gatewayPort);
     }
 

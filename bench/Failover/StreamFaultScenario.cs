@@ -104,8 +104,20 @@ public static class StreamFaultScenario
         }
         catch (Exception e) when (e is TimeoutException or InvalidOperationException)
         {
+            // The whole silo logs go to files (the message keeps their tails), and the streams still behind are named
+            // with the versions they miss, so a stall can be told from a hole.
+            var dir = Directory.CreateTempSubdirectory("pumpfleet-stream-faults-").FullName;
+            foreach (var x in silos)
+            {
+                await File.WriteAllTextAsync(Path.Combine(dir, $"silo-{x.SiloPort}.log"), x.Log, CancellationToken.None);
+            }
+
+            var committedNow = await CommittedAsync(store, streams);
+            var behind = streams.Where(s => !counter.Complete(s, committedNow.GetValueOrDefault(s)))
+                .Select(s => $"partition {LogPartitioning.PartitionOf(s)} {s}: committed {committedNow.GetValueOrDefault(s)}, {counter.Describe(s)}");
             var logs = string.Join("\n", silos.Select(x => $"--- silo {x.SiloPort} (exited: {x.HasExited})\n{(x.Log.Length <= 3000 ? x.Log : x.Log[^3000..])}"));
-            throw new InvalidOperationException($"{e.Message}\n{logs}", e);
+            throw new InvalidOperationException(
+                $"{e.Message}\nstreams behind:\n  {string.Join("\n  ", behind)}\nsilo logs in {dir}\n{logs}", e);
         }
         finally
         {
@@ -202,6 +214,19 @@ public static class StreamFaultScenario
 
         /// <summary>Partitions that delivered something after <paramref name="since"/>.</summary>
         public int Partitions(DateTimeOffset since) => _lastByPartition.Values.Count(t => t > since);
+
+        /// <summary>What a stream got: distinct versions, the highest, and the first versions missing below it.</summary>
+        public string Describe(string stream)
+        {
+            if (!_versions.TryGetValue(stream, out var v) || v.IsEmpty)
+            {
+                return "nothing delivered";
+            }
+
+            var max = v.Keys.Max();
+            var missing = Enumerable.Range(1, (int)max).Where(x => !v.ContainsKey(x)).Take(10).ToList();
+            return $"delivered {v.Count} distinct up to {max}" + (missing.Count == 0 ? "" : $", missing {string.Join(", ", missing)}");
+        }
 
         /// <summary>Versions 1…<paramref name="committed"/> all delivered.</summary>
         public bool Complete(string stream, long committed) =>

@@ -109,11 +109,22 @@ public sealed class LogBatchContainer : IBatchContainer
         }
 
         var rest = Events.Where(e => TokenOf(e).CompareTo(from) >= 0).ToArray();
-        return rest.Length == 0 ? null : new LogBatchContainer(StreamId, rest, Kind)
-        {
-            ReadStartedMs = ReadStartedMs, ReadMs = ReadMs, PreviousReadStartedMs = PreviousReadStartedMs,
-        };
+        return rest.Length == 0 ? null : WithEvents(rest);
     }
+
+    /// <summary>
+    /// This container's first event alone and the rest (null when it holds one event), with the read's stamps on both.
+    /// A cursor resumed from a consumer's token delivers the token's event on its own first (see LogQueueCache).
+    /// </summary>
+    internal (LogBatchContainer First, LogBatchContainer? Others) SplitFirst() =>
+        Events.Length == 1
+            ? (this, null)
+            : (WithEvents(Events[..1]), WithEvents(Events[1..]));
+
+    private LogBatchContainer WithEvents(CommittedEvent[] events) => new(StreamId, events, Kind)
+    {
+        ReadStartedMs = ReadStartedMs, ReadMs = ReadMs, PreviousReadStartedMs = PreviousReadStartedMs,
+    };
 
     /// <inheritdoc />
     public IEnumerable<Tuple<T, StreamSequenceToken>> GetEvents<T>()

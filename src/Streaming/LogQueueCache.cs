@@ -11,7 +11,8 @@ internal sealed class LogQueueAdapterCache(LogStreamOptions options) : IQueueAda
 
 /// <summary>
 /// A queue's cache: the containers the receiver read, in token order, addressed by an absolute index so a cursor
-/// parked at the end sees later items without being reset. Containers that every cursor has passed are handed back as
+/// parked at the end sees later items without being reset. Containers that every cursor has passed (a cursor holds the
+/// item it returned last until its consumer asks for the next: the agent may still be delivering it) are handed back as
 /// delivered (the receiver checkpoints them), then kept while the events they carry are within <c>rewindWindow</c>
 /// events behind the delivered mark, so a consumer can subscribe from an older token; a token at or before what was
 /// dropped is a <see cref="QueueCacheMissException"/>. Back-pressure counts events, not containers (a container
@@ -66,7 +67,7 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
         foreach (var c in _cursors)
         {
             c.SkipOtherStreams();
-            low = Math.Min(low, c.Next);
+            low = Math.Min(low, c.Held);
         }
 
         var delivered = new List<IBatchContainer>();
@@ -155,7 +156,27 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
     {
         private IBatchContainer? _current;
 
+        // The index of the item the last MoveNext returned, while the agent may still be delivering it: Orleans' pulling
+        // agent asks for the next item only after the consumer took this one (or after it gave up on it, which the
+        // failure handler reports). Until then the item is not delivered, so it must not be purged: its page's
+        // checkpoint would move past it and a silo dying mid-delivery would lose it for good (found by the
+        // delivery-under-faults run: a whole page missing for the subscriber after the SIGKILL).
+        private long? _held;
+
+        // A cursor made from a consumer's token delivers the event at that token on its own first. Orleans' agent moves a
+        // cursor made from the token a consumer handed back in the delivery handshake one item on, past "the batch the
+        // consumer already processed"; the token names that batch's first event only, and after a queue moved (or while
+        // two agents briefly served one queue) this cache's container holding it can reach further than the one the
+        // consumer got, so skipping the whole container lost its later events for that consumer (the
+        // delivery-under-faults run: versions 4–15 of every stream of ten partitions). Skipping the one event loses
+        // nothing; the rest of the container follows as the next item.
+        private bool _split = from is not null;
+        private LogBatchContainer? _rest;
+
         public long Next { get; private set; } = next;
+
+        /// <summary>The first item this cursor's consumer has not finished with (the purge keeps it and everything after).</summary>
+        public long Held => _held ?? Next;
 
         public IBatchContainer? GetCurrent(out Exception? exception)
         {
@@ -165,6 +186,16 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
 
         public bool MoveNext()
         {
+            // Asked for the next item: the consumer is done with the previous one.
+            _held = null;
+            if (_rest is not null)
+            {
+                _current = _rest;
+                _rest = null;
+                _held = Next - 1;
+                return true;
+            }
+
             while (Next < cache.End)
             {
                 var item = cache._items[(int)(Next - cache._base)];
@@ -174,6 +205,13 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
                 if (Wanted(item))
                 {
                     _current = from is not null && item is LogBatchContainer b ? b.From(from) ?? item : item;
+                    if (_split && _current is LogBatchContainer c && c.Token.CompareTo(from) == 0)
+                    {
+                        (_current, _rest) = c.SplitFirst();
+                    }
+
+                    _split = false;
+                    _held = Next - 1;
                     return true;
                 }
             }

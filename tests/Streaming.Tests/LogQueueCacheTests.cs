@@ -22,12 +22,13 @@ public sealed class LogQueueCacheTests
         var idle = cache.GetCacheCursor(LogStreams.ForStream("IDLE"), null);
         var busy = cache.GetCacheCursor(LogStreams.ForStream("BUSY"), null);
         // The idle stream's consumer has nothing new; the busy one gets twenty items, more than the cache may hold undelivered.
+        // (Each item is delivered once the busy consumer asks for the next one, so the purge hands back up to the one before.)
         for (var p = 2; p <= 21; p++)
         {
             cache.AddToCache([Item("BUSY", p)]);
             Assert.True(busy.MoveNext());
             Assert.True(cache.TryPurgeFromCache(out var purged));
-            Assert.Equal(p, Position(purged[^1]));
+            Assert.Equal(p - 1, Position(purged[^1]));
             Assert.False(cache.IsUnderPressure());
         }
 
@@ -46,8 +47,72 @@ public sealed class LogQueueCacheTests
         Assert.False(cache.TryPurgeFromCache(out _));
         Assert.True(cache.IsUnderPressure());
         Assert.True(slow.MoveNext());
+        // Item 1 is with the consumer now, not yet taken: nothing is delivered until the consumer asks for the next.
+        Assert.False(cache.TryPurgeFromCache(out _));
+        Assert.True(slow.MoveNext());
         Assert.True(cache.TryPurgeFromCache(out var purged));
         Assert.Equal([1L, 2L], purged.Select(Position));
+    }
+
+    [Fact]
+    public void AnItemBeingDelivered_IsNotPurged_SoItsPageCheckpointWaits_UntilTheConsumerAsksForTheNext()
+    {
+        // Orleans' agent: MoveNext, deliver the current item (retrying as long as it takes), then MoveNext again. A silo
+        // dying between the two must not have checkpointed the item it was still delivering.
+        var cache = new LogQueueCache(maxUndelivered: 100, rewindWindow: 0);
+        var consumer = cache.GetCacheCursor(LogStreams.ForStream("S"), null);
+        var first = Item("S", 1);
+        first.PageEnd = new(100, 1);
+        var second = Item("S", 2);
+        second.PageEnd = new(100, 2);
+        cache.AddToCache([first]);
+        cache.AddToCache([second]);
+
+        Assert.True(consumer.MoveNext());
+        Assert.Equal(1, Position(consumer.GetCurrent(out _)!));
+        Assert.False(cache.TryPurgeFromCache(out _));   // being delivered
+
+        Assert.True(consumer.MoveNext());                // delivered; now delivering 2
+        Assert.True(cache.TryPurgeFromCache(out var purged));
+        Assert.Equal([1L], purged.Select(Position));
+
+        Assert.False(consumer.MoveNext());               // 2 delivered, nothing left
+        Assert.True(cache.TryPurgeFromCache(out purged));
+        Assert.Equal([2L], purged.Select(Position));
+    }
+
+    [Fact]
+    public void ACursorFromAConsumersToken_GivesThatEventAlone_SoTheAgentsSkipOfTheProcessedBatch_LosesNothingAfterIt()
+    {
+        // Another agent delivered the consumer a container that began at position 2 (its handshake token names only that
+        // first event); this cache read the page with positions 1–5 for the stream in one container.
+        var cache = new LogQueueCache(maxUndelivered: 100, rewindWindow: 100);
+        var events = Enumerable.Range(1, 5).Select(p => Event("S", p)).ToList();
+        cache.AddToCache([new LogBatchContainer(LogStreams.ForStream("S"), events, 0)]);
+        var token = new LogSequenceToken(100, 2, 0);
+
+        // What Orleans' agent does on a handshake mismatch: a cursor from the consumer's token, moved one item on.
+        var cursor = cache.GetCacheCursor(LogStreams.ForStream("S"), token);
+        Assert.True(cursor.MoveNext());
+        Assert.Equal([2L], ((LogBatchContainer)cursor.GetCurrent(out _)!).Events.Select(e => e.GlobalPosition));
+        Assert.True(cursor.MoveNext());
+        Assert.Equal([3L, 4L, 5L], ((LogBatchContainer)cursor.GetCurrent(out _)!).Events.Select(e => e.GlobalPosition));
+        Assert.False(cache.TryPurgeFromCache(out _));   // the rest is being delivered: the container stays
+        Assert.False(cursor.MoveNext());
+        Assert.True(cache.TryPurgeFromCache(out var purged));
+        Assert.Single(purged);
+
+        // A token at a container's first event splits it the same way; a cursor without a token never splits.
+        var fresh = new LogQueueCache(maxUndelivered: 100, rewindWindow: 100);
+        fresh.AddToCache([new LogBatchContainer(LogStreams.ForStream("S"), events, 0)]);
+        var atFirst = fresh.GetCacheCursor(LogStreams.ForStream("S"), new LogSequenceToken(100, 1, 0));
+        Assert.True(atFirst.MoveNext());
+        Assert.Single(((LogBatchContainer)atFirst.GetCurrent(out _)!).Events);
+        var whole = new LogQueueCache(maxUndelivered: 100, rewindWindow: 100);
+        var live = whole.GetCacheCursor(LogStreams.ForStream("S"), null);
+        whole.AddToCache([new LogBatchContainer(LogStreams.ForStream("S"), events, 0)]);
+        Assert.True(live.MoveNext());
+        Assert.Equal(5, ((LogBatchContainer)live.GetCurrent(out _)!).Events.Length);
     }
 
     [Fact]
@@ -137,10 +202,13 @@ public sealed class LogQueueCacheTests
 
         Assert.Equal([5L, 6L, 7L, 8L, 9L], seen);
 
-        // The pulling agent's handshake: a cursor from a delivered container's token, moved once, is past that container.
+        // The pulling agent's handshake: a cursor from a delivered container's token, moved once, is past that token's
+        // event only (the token names a container's first event, and another agent's container may have ended sooner).
         using var partition = cache.GetCacheCursor(LogStreams.ForPartition(0), new LogSequenceToken(100, 1, 1));
         Assert.True(partition.MoveNext());
-        Assert.Equal(1, ((LogBatchContainer)partition.GetCurrent(out _)!).Events[0].GlobalPosition);
+        Assert.Equal([1L], ((LogBatchContainer)partition.GetCurrent(out _)!).Events.Select(e => e.GlobalPosition));
+        Assert.True(partition.MoveNext());
+        Assert.Equal([2L, 3L, 4L, 5L, 6L, 7L, 8L], ((LogBatchContainer)partition.GetCurrent(out _)!).Events.Select(e => e.GlobalPosition));
         Assert.True(partition.MoveNext());
         Assert.Equal([9L], ((LogBatchContainer)partition.GetCurrent(out _)!).Events.Select(e => e.GlobalPosition));
     }

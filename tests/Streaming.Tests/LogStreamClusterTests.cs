@@ -136,6 +136,14 @@ public sealed class LogStreamClusterTests(LogStreamClusterFixture fx) : IClassFi
             // The pump's own stream had all 40, in order (the implicit recorder).
             await Eventually.TrueAsync(() => Task.FromResult(Recorder.DistinctVersions(s).Length == 40), Timeout, "the pump's 40 events delivered");
             AssertInOrderWithoutGaps(Recorder.Versions(s), 40);
+
+            // The stream's first page may come as two deliveries: the agent starts a new stream's consumers from its first
+            // token, and a cursor from a token gives that event alone first (LogQueueCache). A later page is one delivery.
+            Deliveries.Clear();
+            await fx.Store.AppendAsync(s, 40, [.. types.Select(t => new EventToAppend(Guid.NewGuid(), t, "{}", null, null, DateTimeOffset.UtcNow))],
+                TestContext.Current.CancellationToken);
+            await Eventually.TrueAsync(() => Task.FromResult(received.Count(x => x.StreamId == s) >= 6), Timeout, "the next three live events delivered");
+            Assert.Equal([47L, 59L, 73L], received.Where(x => x.StreamId == s).Select(x => x.Version).Where(v => v > 40).Distinct());
             Assert.Contains(Deliveries, n => n >= 3);
         }
         finally
