@@ -20,6 +20,9 @@ public static class EventStoreDataSource
     /// </summary>
     public const int DefaultMaxAutoPrepare = 64;
 
+    /// <summary>The session time zone of every connection (see <see cref="Build"/>).</summary>
+    public const string SessionTimeZone = "UTC";
+
     /// <summary>Builds the data source for <paramref name="connectionString"/> with the defaults above.</summary>
     public static NpgsqlDataSource Build(string connectionString)
     {
@@ -29,6 +32,20 @@ public static class EventStoreDataSource
         {
             builder.ConnectionStringBuilder.MaxAutoPrepare = DefaultMaxAutoPrepare;
         }
+
+        // Every session in UTC, whatever the server's or the database's default: the store's month partitions and the
+        // append's cross-month checks add "1 month" to a timestamptz, which PostgreSQL does in the session's time zone
+        // (in America/New_York, November's end came out at 01:00 UTC on 1 December, an hour of December's partition
+        // taken for November's). A connection string asking for another zone is refused rather than obeyed.
+        var zone = builder.ConnectionStringBuilder.Timezone;
+        if (!string.IsNullOrEmpty(zone) && !string.Equals(zone, SessionTimeZone, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException(
+                $"The connection string sets Timezone={zone}; PumpFleet's sessions run in UTC (the event store's month partitions depend on it): remove the setting or set Timezone=UTC.",
+                nameof(connectionString));
+        }
+
+        builder.ConnectionStringBuilder.Timezone = SessionTimeZone;
 
         return builder.Build();
     }

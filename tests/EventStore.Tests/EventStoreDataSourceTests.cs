@@ -41,4 +41,51 @@ public sealed class EventStoreDataSourceTests(PostgresFixture pg) : EventStoreTe
         var count = (long)(await cmd.ExecuteScalarAsync(ct))!;
         Assert.Equal(prepared, count > 0);
     }
+
+    [Fact]
+    public async Task Sessions_RunInUtc_EvenWhereTheDatabasesDefaultZoneIsAnother()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var name = $"tz_{Guid.NewGuid():N}";
+        await using (var admin = new NpgsqlConnection(ConnectionString))
+        {
+            await admin.OpenAsync(ct);
+            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", admin);
+            await create.ExecuteNonQueryAsync(ct);
+            await using var zone = new NpgsqlCommand($"ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'", admin);
+            await zone.ExecuteNonQueryAsync(ct);
+        }
+
+        var cs = new NpgsqlConnectionStringBuilder(ConnectionString) { Database = name }.ConnectionString;
+        const string Sql = "SELECT current_setting('TimeZone') || ' ' || (timestamptz '2026-11-01 00:00:00+00' + interval '1 month')::text";
+        await using var plain = NpgsqlDataSource.Create(cs);
+        await using (var cmd = plain.CreateCommand(Sql))
+        {
+            // What the store's month arithmetic did in such a session.
+            Assert.Equal("America/New_York 2026-11-30 20:00:00-05", (string)(await cmd.ExecuteScalarAsync(ct))!);
+        }
+
+        await using var ds = EventStoreDataSource.Build(cs);
+        await using (var cmd = ds.CreateCommand(Sql))
+        {
+            Assert.Equal("UTC 2026-12-01 00:00:00+00", (string)(await cmd.ExecuteScalarAsync(ct))!);
+        }
+    }
+
+    [Theory]
+    [InlineData(";Timezone=UTC")]
+    [InlineData(";Timezone=utc")]
+    public void Build_AcceptsUtc_Spelled_AsTheConnectionStringLikes(string extra)
+    {
+        using var ds = EventStoreDataSource.Build(ConnectionString + extra);
+        Assert.Equal("UTC", new NpgsqlConnectionStringBuilder(ds.ConnectionString).Timezone);
+    }
+
+    [Fact]
+    public void Build_RefusesAnotherZone_SayingWhy()
+    {
+        var e = Assert.Throws<ArgumentException>(() => EventStoreDataSource.Build(ConnectionString + ";Timezone=Europe/Paris"));
+        Assert.Contains("Timezone=Europe/Paris", e.Message, StringComparison.Ordinal);
+        Assert.Contains("UTC", e.Message, StringComparison.Ordinal);
+    }
 }

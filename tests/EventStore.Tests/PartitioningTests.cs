@@ -208,10 +208,12 @@ public sealed class PartitioningTests(PostgresFixture pg) : EventStoreTestBase(p
         var appended = Assert.Single(page);
         Assert.True(appended.GlobalPosition > after.Max(e => e.GlobalPosition));
         Assert.True((await new ChainVerifier(ds).VerifyAsync(ct: Ct)).Intact);
-        // The partition reader sees the converted rows as before.
+        // The partition reader sees the converted rows as before (and, when streams[0] shares the partition, one in 16
+        // runs with random ids, the event appended above after them: compared up to the converted rows' end).
         var part = Log.LogPartitioning.PartitionOf(streams[1]);
         var partitionPage = await store.ReadPartitionAsync(part, GlobalCheckpoint.Start, 100, Ct);
-        Assert.Equal(before.Where(e => Log.LogPartitioning.PartitionOf(e.StreamId) == part), partitionPage.Events);
+        Assert.Equal(before.Where(e => Log.LogPartitioning.PartitionOf(e.StreamId) == part),
+            partitionPage.Events.Where(e => e.Checkpoint.CompareTo(after[^1].Checkpoint) <= 0));
     }
 
     private static async Task<List<StoredEvent>> ReadAllAsync(NpgsqlEventStore store)

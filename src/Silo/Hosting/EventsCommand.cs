@@ -1,4 +1,5 @@
 using Npgsql;
+using PumpFleet.EventStore;
 using PumpFleet.EventStore.Retention;
 
 namespace PumpFleet.Silo.Hosting;
@@ -27,7 +28,7 @@ public static class EventsCommand
                 {
                     var builder = WebApplication.CreateBuilder(settings);
                     (var connectionString, localServer) = await PumpFleetDatabase.ResolveAsync(builder.Configuration, _ => { });
-                    dataSource = NpgsqlDataSource.Create(connectionString);
+                    dataSource = EventStoreDataSource.Build(connectionString);
                 }
 
                 return dataSource;

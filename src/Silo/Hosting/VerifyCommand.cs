@@ -1,4 +1,5 @@
 using Npgsql;
+using PumpFleet.EventStore;
 using PumpFleet.EventStore.Audit;
 using PumpFleet.EventStore.Integrity;
 
@@ -39,7 +40,7 @@ public static class VerifyCommand
         var (connectionString, localServer) = await PumpFleetDatabase.ResolveAsync(builder.Configuration, _ => { });
         try
         {
-            await using var dataSource = NpgsqlDataSource.Create(connectionString);
+            await using var dataSource = EventStoreDataSource.Build(connectionString);
             return await VerifyCommandLine.RunAsync(dataSource, positional.Count == 1 ? positional[0] : null, who, output);
         }
         finally
