@@ -173,6 +173,9 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
         private bool _split = from is not null;
         private LogBatchContainer? _rest;
 
+        // The index of the container _rest came from (Next may have moved on since: the purge skips other streams' items).
+        private long _restAt;
+
         public long Next { get; private set; } = next;
 
         /// <summary>The first item this cursor's consumer has not finished with (the purge keeps it and everything after).</summary>
@@ -192,7 +195,7 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
             {
                 _current = _rest;
                 _rest = null;
-                _held = Next - 1;
+                _held = _restAt;
                 return true;
             }
 
@@ -208,6 +211,7 @@ internal sealed class LogQueueCache(int maxUndelivered, int rewindWindow) : IQue
                     if (_split && _current is LogBatchContainer c && c.Token.CompareTo(from) == 0)
                     {
                         (_current, _rest) = c.SplitFirst();
+                        _restAt = Next - 1;
                     }
 
                     _split = false;

@@ -116,6 +116,27 @@ public sealed class LogQueueCacheTests
     }
 
     [Fact]
+    public void TheRestOfASplitContainer_StaysHeld_WhileThePurgeSkipsOtherStreamsItems()
+    {
+        // The purge moves an idle-looking cursor over other streams' items between two MoveNext calls; the rest of the
+        // split container is still the item being delivered and must keep its page from being handed back.
+        var cache = new LogQueueCache(maxUndelivered: 100, rewindWindow: 0);
+        var events = Enumerable.Range(1, 5).Select(p => Event("S", p)).ToList();
+        cache.AddToCache([new LogBatchContainer(LogStreams.ForStream("S"), events, 0)]);
+        cache.AddToCache([Item("T", 6), Item("T", 7)]);
+        var cursor = cache.GetCacheCursor(LogStreams.ForStream("S"), new LogSequenceToken(100, 2, 0));
+
+        Assert.True(cursor.MoveNext());                  // position 2 alone
+        Assert.False(cache.TryPurgeFromCache(out _));    // skips T's items for this cursor, holds S's container
+        Assert.True(cursor.MoveNext());                  // the rest, 3–5, now being delivered
+        Assert.Equal([3L, 4L, 5L], ((LogBatchContainer)cursor.GetCurrent(out _)!).Events.Select(e => e.GlobalPosition));
+        Assert.False(cache.TryPurgeFromCache(out _));
+        Assert.False(cursor.MoveNext());
+        Assert.True(cache.TryPurgeFromCache(out var purged));
+        Assert.Equal(3, purged.Count);
+    }
+
+    [Fact]
     public void Rewind_WithinTheWindow_AndAMissBeyondIt()
     {
         var cache = new LogQueueCache(maxUndelivered: 100, rewindWindow: 3);
