@@ -18,7 +18,8 @@ using PumpFleet.ReadModels;
 using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
-//   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-027-indexes] [--only a,b]
+//   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-round-trips] [--compare-027-indexes]
+//   [--only a,b]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
 // catch-up through the batch engine (one worker reading the 16 log partitions; pumps also with four workers against
@@ -42,6 +43,10 @@ var compareIndexes = args.Contains("--compare-027-indexes");
 // read only, and with the defaults plus GenericPlans on, beside the defaults, in an order rotated by one position each
 // run, so each switch's share is measured in the same minutes (issue 14, h14q).
 var comparePumpShapes = args.Contains("--compare-pumps-shapes");
+// --compare-round-trips (issue 14, h14r): each run also catches the pumps model up as before h14r (Projections:
+// ReadAheadEveryPage and CommitWithWrites off), with only the read-ahead change and with only the commit change, beside
+// the defaults, rotated by one position each run; without --pumps-only every other read model also runs as before h14r.
+var compareRoundTrips = args.Contains("--compare-round-trips");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
@@ -119,6 +124,27 @@ ProjectionRunner PumpsRunner(bool lockFree, bool narrow, bool generic)
     return provider.GetRequiredService<ProjectionRunner>();
 }
 
+// The engine with its own switches set (issue 14, h14r: ReadAheadEveryPage, CommitWithWrites).
+ProjectionRunner EngineRunner(bool readAheadEveryPage, bool commitWithWrites)
+{
+    var b = Host.CreateApplicationBuilder();
+    b.Logging.SetMinimumLevel(LogLevel.Warning);
+    b.Services.AddPumpFleetEventStore(cs);
+    b.Services.AddPumpFleetReadModels();
+    b.Services.Configure<ProjectionOptions>(o =>
+    {
+        o.PageSize = pageSize;
+        o.ReadAheadEveryPage = readAheadEveryPage;
+        o.CommitWithWrites = commitWithWrites;
+    });
+    var provider = b.Services.BuildServiceProvider();
+    extraProviders.Add(provider);
+    return provider.GetRequiredService<ProjectionRunner>();
+}
+
+var beforeH14rRunner = EngineRunner(readAheadEveryPage: false, commitWithWrites: false);
+var readAheadOnlyRunner = EngineRunner(readAheadEveryPage: true, commitWithWrites: false);
+var commitOnlyRunner = EngineRunner(readAheadEveryPage: false, commitWithWrites: true);
 var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: false);
 var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
 var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
@@ -157,6 +183,21 @@ for (var run = 1; run <= runs; run++)
             await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, 1, runner), () => ResetPumpsAsync(before: false));
         }
     }
+    else if (compareRoundTrips)
+    {
+        (string Name, ProjectionRunner? Runner)[] shapes =
+        [
+            ("batch: pumps, 1 worker, before h14r", beforeH14rRunner),
+            ("batch: pumps, 1 worker, read-ahead every page only", readAheadOnlyRunner),
+            ("batch: pumps, 1 worker, commit with writes only", commitOnlyRunner),
+            ("batch: pumps, 1 worker", null),
+        ];
+        var turn = (run - 1) % shapes.Length;
+        foreach (var (shapeName, runner) in shapes[turn..].Concat(shapes[..turn]))
+        {
+            await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, 1, runner), () => ResetPumpsAsync(before: false));
+        }
+    }
     else
     {
         await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
@@ -179,9 +220,21 @@ for (var run = 1; run <= runs; run++)
     await MeasureAsync("batch: cohorts, 1 worker, before h14c", () => BatchAsync(CohortProjection.ProjectionName, 1, cohortsBeforeRunner), () => ResetCohortsAsync(lean: false));
     await MeasureAsync("batch: therapies, 1 worker", () => BatchAsync(TherapyProjection.ProjectionName, 1), () => ResetAsync(TherapyProjection.ProjectionName));
     await MeasureAsync("batch: ingest, 1 worker", () => BatchAsync(IngestProjection.ProjectionName, 1), () => ResetAsync(IngestProjection.ProjectionName));
+    if (compareRoundTrips)
+    {
+        // The other read models with the engine as before h14r, right after their runs with the defaults.
+        await MeasureAsync("batch: anomalies, 1 worker, before h14r", () => BatchAsync(AnomalyProjection.ProjectionName, 1, beforeH14rRunner), () => ResetAsync(AnomalyProjection.ProjectionName));
+        await MeasureAsync("batch: cohorts, 1 worker, before h14r", () => BatchAsync(CohortProjection.ProjectionName, 1, beforeH14rRunner), () => ResetCohortsAsync(lean: true));
+        await MeasureAsync("batch: therapies, 1 worker, before h14r", () => BatchAsync(TherapyProjection.ProjectionName, 1, beforeH14rRunner), () => ResetAsync(TherapyProjection.ProjectionName));
+        await MeasureAsync("batch: ingest, 1 worker, before h14r", () => BatchAsync(IngestProjection.ProjectionName, 1, beforeH14rRunner), () => ResetAsync(IngestProjection.ProjectionName));
+    }
     await MeasureAsync("raw partitioned read, 4 readers", async () =>
         (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
     await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4), () => ResetAsync(PumpProjection.ProjectionName));
+    if (compareRoundTrips)
+    {
+        await MeasureAsync("batch: pumps, 4 workers, before h14r", () => BatchAsync(PumpProjection.ProjectionName, 4, beforeH14rRunner), () => ResetAsync(PumpProjection.ProjectionName));
+    }
     if (comparePumpShapes)
     {
         await MeasureAsync("batch: pumps, 4 workers, before h14q", () => BatchAsync(PumpProjection.ProjectionName, 4, pumpsBeforeRunner), () => ResetAsync(PumpProjection.ProjectionName));
@@ -418,6 +471,7 @@ async Task ResetStreamAsync()
 async Task<long> BatchAsync(string name, int workers, ProjectionRunner? with = null)
 {
     var runner = with ?? defaultRunner;
+    var before = runner.Stages.Snapshot();
     await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
     {
         while (!await runner.IsCaughtUpAsync(name, w, workers, CancellationToken.None))
@@ -425,6 +479,9 @@ async Task<long> BatchAsync(string name, int workers, ProjectionRunner? with = n
             await runner.CatchUpAsync(name, w, workers, TimeSpan.FromHours(1), CancellationToken.None);
         }
     })));
+    // Where a page's time went (issue 14, h14r): summed over the workers, per committed page.
+    var spent = runner.Stages.Snapshot().Since(before);
+    Console.WriteLine($"  {name}, {workers} worker(s): {spent.Pages} pages, ms per page: {spent.PerPage()}");
     return await AppliedAsync(name);
 }
 

@@ -26,7 +26,8 @@ namespace PumpFleet.ReadModels;
 /// </summary>
 /// <param name="events">The event store's stream reads (a pump's fold from its stored state, a replay).</param>
 /// <param name="options">The page shape (<see cref="PumpProjectionOptions"/>).</param>
-public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionOptions> options) : IProjection
+/// <param name="stages">Where the time of a page goes (the read of its rows, the fold, the writes); optional.</param>
+public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionOptions> options, PageStageTimes? stages = null) : IPageTailProjection
 {
     /// <summary>The projection's name.</summary>
     public const string ProjectionName = "pumps";
@@ -55,15 +56,20 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     public IReadOnlyList<string> Tables { get; } = ["pf_pump_status", "pf_pump_fold", "pf_daily_flow", "pf_alarm_log"];
 
     /// <inheritdoc />
-    public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct)
+    public Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct) =>
+        ApplyAsync(conn, tx, events, [], ct);
+
+    /// <inheritdoc />
+    public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(tail);
         // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
         events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
         var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
         try
         {
-            await ApplyCoreAsync(conn, tx, events, serials, ct);
+            await ApplyCoreAsync(conn, tx, events, serials, tail, ct);
         }
         catch
         {
@@ -78,10 +84,13 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         }
     }
 
-    private async Task ApplyCoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, CancellationToken ct)
+    private async Task ApplyCoreAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
     {
         var shape = options.Value;
+        var t = System.Diagnostics.Stopwatch.GetTimestamp();
         var (states, stateVersions, written) = await LoadStatesAsync(conn, tx, serials, shape.LockFreeReads, shape.GenericPlans, ct);
+        t = stages?.Add(PageStage.StateRead, t) ?? t;
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
         await using var batch = new NpgsqlBatch(conn, tx);
         var changed = new HashSet<string>(StringComparer.Ordinal);
@@ -189,10 +198,12 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             batch.BatchCommands.Add(status.ToCommand());
         }
 
+        // When the commit rides in this batch (a tail), the narrow update's count is checked inside the batch (migration
+        // 065), before the COMMIT; otherwise after the round trip, as below.
         NpgsqlBatchCommand? narrowCommand = null;
         if (narrow.Count > 0)
         {
-            narrowCommand = narrow.ToCommand();
+            narrowCommand = narrow.ToCommand(checkedInBatch: tail.Count > 0);
             batch.BatchCommands.Add(narrowCommand);
         }
 
@@ -206,15 +217,23 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             batch.BatchCommands.Add(FlowUpsert(flows));
         }
 
+        foreach (var cmd in tail)
+        {
+            batch.BatchCommands.Add(cmd);
+        }
+
+        t = stages?.Add(PageStage.Fold, t) ?? t;
         if (batch.BatchCommands.Count > 0)
         {
             await batch.ExecuteNonQueryAsync(ct);
         }
 
+        stages?.Add(PageStage.Write, t);
+
         // A narrow update of a row that is not there would lose the pump's page silently: it cannot happen while only
         // this partition's checkpoint holder writes the rows, so it is a fault (the page is rolled back and retried, and
         // the catch above forgets these pumps, so the retry writes them whole).
-        if (narrowCommand is not null && narrowCommand.RecordsAffected != narrow.Count)
+        if (narrowCommand is not null && tail.Count == 0 && narrowCommand.RecordsAffected != narrow.Count)
         {
             throw new InvalidOperationException(
                 $"pumps: {narrow.Count} status rows to update in place, {narrowCommand.RecordsAffected} found; the page is retried with full rows.");
@@ -443,9 +462,10 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             _hot.Add(hot);
         }
 
-        public NpgsqlBatchCommand ToCommand()
+        // checkedInBatch: the statement fails (pf_pumps_narrow_check, migration 065) unless it updated every row.
+        public NpgsqlBatchCommand ToCommand(bool checkedInBatch)
         {
-            var cmd = new NpgsqlBatchCommand("""
+            var cmd = new NpgsqlBatchCommand((checkedInBatch ? "WITH w AS (" : "") + """
                 UPDATE pf_pump_status s SET reservoir_ml = u.reservoir_ml, forecast_empty_at = u.forecast_empty_at,
                     next_refill_due_at = u.next_refill_due_at, last_seen_at = u.last_seen_at, last_event_at = u.last_event_at,
                     last_seq = u.last_seq, battery_pct = u.battery_pct, version = u.version, updated_at = now(),
@@ -459,9 +479,14 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
                             battery_pct, version, low_reservoir_at, forecast_from, delivered_since_refill_ml,
                             forecast_rate_ml_per_day, uncorrected_refill_due_at)
                  WHERE s.serial = u.serial
-                """);
+                """ + (checkedInBatch ? " RETURNING 1) SELECT pf_pumps_narrow_check(count(*), $15) FROM w" : ""));
             cmd.Parameters.Add(Column(_serial.ToArray(), NpgsqlDbType.Text));
             AddHot(cmd, _hot);
+            if (checkedInBatch)
+            {
+                cmd.Parameters.Add(new() { Value = _serial.Count, NpgsqlDbType = NpgsqlDbType.Integer });
+            }
+
             return cmd;
         }
     }
