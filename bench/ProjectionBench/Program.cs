@@ -44,8 +44,8 @@ var compareIndexes = args.Contains("--compare-027-indexes");
 // run, so each switch's share is measured in the same minutes (issue 14, h14q).
 var comparePumpShapes = args.Contains("--compare-pumps-shapes");
 // --compare-round-trips (issue 14, h14r): each run also catches the pumps model up as before h14r (Projections:
-// ReadAheadEveryPage and CommitWithWrites off), with only the read-ahead change and with only the commit change, beside
-// the defaults, rotated by one position each run; without --pumps-only every other read model also runs as before h14r.
+// ReadAheadEveryPage, LoadWithLock and CommitWithWrites off) and with each of the three off alone, beside the defaults,
+// rotated by one position each run; without --pumps-only every other read model also runs as before h14r.
 var compareRoundTrips = args.Contains("--compare-round-trips");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
@@ -125,7 +125,7 @@ ProjectionRunner PumpsRunner(bool lockFree, bool narrow, bool generic)
 }
 
 // The engine with its own switches set (issue 14, h14r: ReadAheadEveryPage, CommitWithWrites).
-ProjectionRunner EngineRunner(bool readAheadEveryPage, bool commitWithWrites)
+ProjectionRunner EngineRunner(bool readAheadEveryPage, bool loadWithLock, bool commitWithWrites)
 {
     var b = Host.CreateApplicationBuilder();
     b.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -135,6 +135,7 @@ ProjectionRunner EngineRunner(bool readAheadEveryPage, bool commitWithWrites)
     {
         o.PageSize = pageSize;
         o.ReadAheadEveryPage = readAheadEveryPage;
+        o.LoadWithLock = loadWithLock;
         o.CommitWithWrites = commitWithWrites;
     });
     var provider = b.Services.BuildServiceProvider();
@@ -142,9 +143,10 @@ ProjectionRunner EngineRunner(bool readAheadEveryPage, bool commitWithWrites)
     return provider.GetRequiredService<ProjectionRunner>();
 }
 
-var beforeH14rRunner = EngineRunner(readAheadEveryPage: false, commitWithWrites: false);
-var readAheadOnlyRunner = EngineRunner(readAheadEveryPage: true, commitWithWrites: false);
-var commitOnlyRunner = EngineRunner(readAheadEveryPage: false, commitWithWrites: true);
+var beforeH14rRunner = EngineRunner(readAheadEveryPage: false, loadWithLock: false, commitWithWrites: false);
+var noReadAheadRunner = EngineRunner(readAheadEveryPage: false, loadWithLock: true, commitWithWrites: true);
+var noLoadWithLockRunner = EngineRunner(readAheadEveryPage: true, loadWithLock: false, commitWithWrites: true);
+var noCommitWithWritesRunner = EngineRunner(readAheadEveryPage: true, loadWithLock: true, commitWithWrites: false);
 var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: false);
 var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
 var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
@@ -188,8 +190,9 @@ for (var run = 1; run <= runs; run++)
         (string Name, ProjectionRunner? Runner)[] shapes =
         [
             ("batch: pumps, 1 worker, before h14r", beforeH14rRunner),
-            ("batch: pumps, 1 worker, read-ahead every page only", readAheadOnlyRunner),
-            ("batch: pumps, 1 worker, commit with writes only", commitOnlyRunner),
+            ("batch: pumps, 1 worker, ReadAheadEveryPage off", noReadAheadRunner),
+            ("batch: pumps, 1 worker, LoadWithLock off", noLoadWithLockRunner),
+            ("batch: pumps, 1 worker, CommitWithWrites off", noCommitWithWritesRunner),
             ("batch: pumps, 1 worker", null),
         ];
         var turn = (run - 1) % shapes.Length;

@@ -43,12 +43,19 @@ public sealed class ProjectionOptions
 
     /// <summary>
     /// Issue 14 (h14r), default on: the checkpoint advance, the progress row and <c>COMMIT</c> are sent in one batch with
-    /// the projection's last writes (<see cref="IPageTailProjection"/>) or, for other projections, in one batch after
+    /// the projection's last writes (<see cref="IBatchedPageProjection"/>) or, for other projections, in one batch after
     /// them: one round trip where there were two (or three). The page's writes and checkpoint still commit together or
     /// not at all (an error in the batch skips the rest of it, <c>COMMIT</c> included, and the page rolls back).
     /// Off: the advance and the commit each take their own round trip, as before.
     /// </summary>
     public bool CommitWithWrites { get; set; } = true;
+
+    /// <summary>
+    /// Issue 14 (h14r), default on: a projection that reads its page's stored rows (<see cref="IBatchedPageProjection"/>:
+    /// <c>pumps</c>) sends that read in the checkpoint lock's round trip, right after the lock. Off: its own round trip
+    /// after the lock, as before.
+    /// </summary>
+    public bool LoadWithLock { get; set; } = true;
 
     /// <summary>How often an idle projection looks for new events. Default: 1 s.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);

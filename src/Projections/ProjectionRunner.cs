@@ -181,7 +181,12 @@ public sealed partial class ProjectionRunner(
         using var span = ProjectionTracing.StartPage(name, logPartition, page.Events);
 
         // The event store holds the checkpoint row for this transaction; it must still be where the page was read from.
-        await using var held = await checkpoints.LockAsync(checkpointName, ct);
+        // A batched projection's read of the page's rows rides in the lock's round trip (LoadWithLock).
+        var batched = projection as IBatchedPageProjection;
+        var load = o.LoadWithLock ? batched?.Load(page.Events) : null;
+        await using var held = load is null
+            ? await checkpoints.LockAsync(checkpointName, ct)
+            : await checkpoints.LockAsync(checkpointName, load.Commands, load.ReadAsync, ct);
         t = stages.Add(PageStage.Lock, t);
         if (held.Position != from)
         {
@@ -200,7 +205,7 @@ public sealed partial class ProjectionRunner(
         }
         else
         {
-            var tailed = o.CommitWithWrites ? projection as IPageTailProjection : null;
+            var tailed = o.CommitWithWrites ? batched : null;
             try
             {
                 if (tailed is not null)
@@ -212,7 +217,7 @@ public sealed partial class ProjectionRunner(
                     }
 
                     var tail = Tail(held, checkpointName, name, page, 0);
-                    await tailed.ApplyAsync(held.Connection, held.Transaction, page.Events, tail, ct);
+                    await tailed.ApplyAsync(held.Connection, held.Transaction, page.Events, load, tail, ct);
                     // The advance found its row only if the projection sent the tail; otherwise nothing committed (the
                     // transaction is still open and rolls back on disposal), which is the projection's fault.
                     if (tail[0].RecordsAffected != 1)
@@ -221,6 +226,10 @@ public sealed partial class ProjectionRunner(
                     }
 
                     committed = true;
+                }
+                else if (batched is not null)
+                {
+                    await batched.ApplyAsync(held.Connection, held.Transaction, page.Events, load, [], ct);
                 }
                 else
                 {

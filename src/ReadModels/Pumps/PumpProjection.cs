@@ -27,7 +27,7 @@ namespace PumpFleet.ReadModels;
 /// <param name="events">The event store's stream reads (a pump's fold from its stored state, a replay).</param>
 /// <param name="options">The page shape (<see cref="PumpProjectionOptions"/>).</param>
 /// <param name="stages">Where the time of a page goes (the read of its rows, the fold, the writes); optional.</param>
-public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionOptions> options, PageStageTimes? stages = null) : IPageTailProjection
+public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionOptions> options, PageStageTimes? stages = null) : IBatchedPageProjection
 {
     /// <summary>The projection's name.</summary>
     public const string ProjectionName = "pumps";
@@ -57,19 +57,27 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
 
     /// <inheritdoc />
     public Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct) =>
-        ApplyAsync(conn, tx, events, [], ct);
+        ApplyAsync(conn, tx, events, null, [], ct);
 
     /// <inheritdoc />
-    public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
+    public PageLoad? Load(IReadOnlyList<StoredEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        var shape = options.Value;
+        return new RowLoad(this, SerialsOf(PumpEvents(events)), shape.LockFreeReads, shape.GenericPlans);
+    }
+
+    /// <inheritdoc />
+    public async Task ApplyAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, PageLoad? loaded, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentNullException.ThrowIfNull(tail);
-        // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
-        events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
-        var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
+        events = PumpEvents(events);
+        var serials = SerialsOf(events);
         try
         {
-            await ApplyCoreAsync(conn, tx, events, serials, tail, ct);
+            await ApplyCoreAsync(conn, tx, events, serials, loaded as RowLoad, tail, ct);
         }
         catch
         {
@@ -84,12 +92,32 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         }
     }
 
+    // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
+    private static StoredEvent[] PumpEvents(IReadOnlyList<StoredEvent> events) => [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
+
+    private static string[] SerialsOf(IReadOnlyList<StoredEvent> events) => events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
+
     private async Task ApplyCoreAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
+        NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, RowLoad? loaded,
+        IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
     {
         var shape = options.Value;
         var t = System.Diagnostics.Stopwatch.GetTimestamp();
-        var (states, stateVersions, written) = await LoadStatesAsync(conn, tx, serials, shape.LockFreeReads, shape.GenericPlans, ct);
+        // The page's rows, read in the checkpoint lock's round trip (LoadWithLock) or here in one of their own.
+        if (loaded is null || !loaded.Serials.SequenceEqual(serials, StringComparer.Ordinal))
+        {
+            loaded = new RowLoad(this, serials, shape.LockFreeReads, shape.GenericPlans);
+            await using var load = new NpgsqlBatch(conn, tx);
+            foreach (var cmd in loaded.Commands)
+            {
+                load.BatchCommands.Add(cmd);
+            }
+
+            await using var r = await load.ExecuteReaderAsync(ct);
+            await loaded.ReadAsync(r, ct);
+        }
+
+        var (states, stateVersions, written) = await CompleteLoadAsync(conn, tx, loaded, ct);
         t = stages?.Add(PageStage.StateRead, t) ?? t;
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
         await using var batch = new NpgsqlBatch(conn, tx);
@@ -614,7 +642,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         }
     }
 
-    // Reads the page's pump rows and returns each pump's fold at the row's version: from memory when it holds exactly
+    // The page's pump rows (RowLoad) and each pump's fold at the row's version: from memory when it holds exactly
     // that version, otherwise the stored state (at state_version) plus the events after it, read from the log. The
     // second map is each row's state_version (pumps without a row are absent from it); the third the cold columns this
     // worker wrote to each row it holds in memory at the row's version (what the row holds now).
@@ -623,45 +651,11 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     // The page's serials are joined as a set (unnest), not filtered with = ANY: on a table PostgreSQL believes small
     // (a rebuild, before autovacuum has analysed it) the plan is a scan either way, and = ANY compares every row with
     // every serial of the page (5.1 ms for 98 of 2,000 pumps against 0.7 ms joined; docs/benchmarks.md).
-    private async Task<(Dictionary<string, PumpState> States, Dictionary<string, long> StateVersions, Dictionary<string, ColdColumns> Written)> LoadStatesAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, bool lockFree, bool genericPlans, CancellationToken ct)
+    private async Task<(Dictionary<string, PumpState> States, Dictionary<string, long> StateVersions, Dictionary<string, ColdColumns> Written)> CompleteLoadAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, RowLoad loaded, CancellationToken ct)
     {
-        var states = new Dictionary<string, PumpState>(StringComparer.Ordinal);
-        var stateVersions = new Dictionary<string, long>(StringComparer.Ordinal);
-        var written = new Dictionary<string, ColdColumns>(StringComparer.Ordinal);
-        var misses = new List<(string Serial, long Version)>();
-        await using (var load = new NpgsqlBatch(conn, tx))
-        {
-            if (genericPlans)
-            {
-                // For the rest of the page's transaction: the load, the page's writes and the engine's checkpoint
-                // statements (all auto-prepared) run their plan cached at the first execution, not one planned anew for
-                // every page (a custom plan per execution is what PostgreSQL picks for statements over unnest(array
-                // parameters), whose row counts it knows only from the values).
-                load.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
-            }
-
-            var select = new NpgsqlBatchCommand(lockFree ? LoadSql : LoadSql + " FOR UPDATE OF s");
-            select.Parameters.Add(new() { Value = serials });
-            load.BatchCommands.Add(select);
-            await using var r = await load.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                var serial = r.GetString(0);
-                var version = r.GetInt64(1);
-                stateVersions[serial] = r.GetInt64(2);
-                if (_cache.TryGetValue(serial, out var c) && c.Version == version)
-                {
-                    states[serial] = c.State;
-                    written[serial] = c.Written;
-                }
-                else
-                {
-                    misses.Add((serial, version));
-                }
-            }
-        }
-
+        var states = loaded.States;
+        var misses = loaded.Misses;
         if (misses.Count > 0)
         {
             var stored = new Dictionary<string, PumpState>(StringComparer.Ordinal);
@@ -690,7 +684,63 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             }
         }
 
-        return (states, stateVersions, written);
+        return (states, loaded.StateVersions, loaded.Written);
+    }
+
+    // The read of a page's status rows (with their stored fold's version), in the checkpoint lock's round trip or in its
+    // own; a row whose version this worker holds in memory is a hit, the others are folded by CompleteLoadAsync.
+    private sealed class RowLoad(PumpProjection owner, string[] serials, bool lockFree, bool genericPlans) : PageLoad
+    {
+        public string[] Serials { get; } = serials;
+
+        public Dictionary<string, PumpState> States { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, long> StateVersions { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, ColdColumns> Written { get; } = new(StringComparer.Ordinal);
+
+        public List<(string Serial, long Version)> Misses { get; } = [];
+
+        public override IReadOnlyList<NpgsqlBatchCommand> Commands
+        {
+            get
+            {
+                var commands = new List<NpgsqlBatchCommand>(2);
+                if (genericPlans)
+                {
+                    // For the rest of the page's transaction: the load, the page's writes and the engine's checkpoint
+                    // statements (all auto-prepared) run their plan cached at the first execution, not one planned anew for
+                    // every page (a custom plan per execution is what PostgreSQL picks for statements over unnest(array
+                    // parameters), whose row counts it knows only from the values).
+                    commands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
+                }
+
+                var select = new NpgsqlBatchCommand(lockFree ? LoadSql : LoadSql + " FOR UPDATE OF s");
+                select.Parameters.Add(new() { Value = Serials });
+                commands.Add(select);
+                return commands;
+            }
+        }
+
+        public override async Task ReadAsync(NpgsqlDataReader reader, CancellationToken ct)
+        {
+            ArgumentNullException.ThrowIfNull(reader);
+            while (await reader.ReadAsync(ct))
+            {
+                var serial = reader.GetString(0);
+                var version = reader.GetInt64(1);
+                StateVersions[serial] = reader.GetInt64(2);
+                if (owner._cache.TryGetValue(serial, out var c) && c.Version == version)
+                {
+                    States[serial] = c.State;
+                    Written[serial] = c.Written;
+                }
+                else
+                {
+                    Misses.Add((serial, version));
+                }
+            }
+        }
     }
 
     private const string LoadSql = """
