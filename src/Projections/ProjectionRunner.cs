@@ -71,6 +71,7 @@ public sealed partial class ProjectionRunner(
         var sw = Stopwatch.StartNew();
         var applied = 0;
         var pending = Partitioning.LogPartitionsOf(partition, count).ToList();
+        var rechecked = new HashSet<int>();
         applied += await ApplyRetriesAsync(name, pending, ct);
 
         // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
@@ -90,8 +91,10 @@ public sealed partial class ProjectionRunner(
                     continue;
                 }
 
-                // A short page that came from the read-ahead is not proof of the end (see RunPageAsync): one more read.
-                if (r.Failed || (r.Read < options.Value.PageSize && !r.ShortReadAhead))
+                // A short page that came from the read-ahead is not proof of the end (see RunPageAsync): one more read,
+                // once per partition and catch-up (a read-ahead of every page, ReadAheadOnlyWhenFull off, would otherwise
+                // keep a live partition in the round until the budget ran out).
+                if (r.Failed || (r.Read < options.Value.PageSize && !(r.ShortReadAhead && rechecked.Add(q))))
                 {
                     pending.Remove(q);
                 }
@@ -174,6 +177,8 @@ public sealed partial class ProjectionRunner(
                 return await RunPageAsync(name, logPartition, ct);
             }
 
+            // Nothing in the partition yet: remembered as a short page, so it is not read ahead again (StartReadAhead).
+            _lastPageFull[checkpointName] = false;
             return new PageResult(0, 0, false, ShortReadAhead: shortAhead);
         }
 
@@ -206,16 +211,17 @@ public sealed partial class ProjectionRunner(
         else
         {
             var tailed = o.CommitWithWrites ? batched : null;
+            if (tailed is not null && BeforeCommit is { } hook)
+            {
+                // The writes, the checkpoint, the progress row and the commit take one round trip: the test hook runs
+                // before it (outside the projection's fault handling, as it runs before the commit otherwise).
+                await hook(checkpointName, ct);
+            }
+
             try
             {
                 if (tailed is not null)
                 {
-                    // The writes, the checkpoint, the progress row and the commit in one round trip.
-                    if (BeforeCommit is { } hook)
-                    {
-                        await hook(checkpointName, ct);
-                    }
-
                     var tail = Tail(held, checkpointName, name, page, 0);
                     await tailed.ApplyAsync(held.Connection, held.Transaction, page.Events, load, tail, ct);
                     // The advance found its row only if the projection sent the tail; otherwise nothing committed (the
@@ -335,7 +341,8 @@ public sealed partial class ProjectionRunner(
 
         if (!_committed.TryGetValue(checkpointName, out var from))
         {
-            if (options.Value.ReadAheadEveryPage)
+            // Not for a partition this runner found empty (it has no hint there until its first commit).
+            if (options.Value.ReadAheadEveryPage && !(options.Value.ReadAheadOnlyWhenFull && _lastPageFull.TryGetValue(checkpointName, out var full) && !full))
             {
                 _prefetched[checkpointName] = new Prefetch(null, ReadAheadAsync(checkpointName, next, null, options.Value.PageSize, ct));
             }
