@@ -217,20 +217,29 @@ for (var run = 1; run <= runs; run++)
         continue;
     }
 
-    await MeasureAsync("batch: pumps, 1 worker, synchronous commit", () => BatchAsync(PumpProjection.ProjectionName, 1, syncRunner), () => ResetAsync(PumpProjection.ProjectionName));
-    await MeasureAsync("batch: anomalies, 1 worker", () => BatchAsync(AnomalyProjection.ProjectionName, 1), () => ResetAsync(AnomalyProjection.ProjectionName));
-    await MeasureAsync("batch: cohorts, 1 worker", () => BatchAsync(CohortProjection.ProjectionName, 1), () => ResetCohortsAsync(lean: true));
-    await MeasureAsync("batch: cohorts, 1 worker, before h14c", () => BatchAsync(CohortProjection.ProjectionName, 1, cohortsBeforeRunner), () => ResetCohortsAsync(lean: false));
-    await MeasureAsync("batch: therapies, 1 worker", () => BatchAsync(TherapyProjection.ProjectionName, 1), () => ResetAsync(TherapyProjection.ProjectionName));
-    await MeasureAsync("batch: ingest, 1 worker", () => BatchAsync(IngestProjection.ProjectionName, 1), () => ResetAsync(IngestProjection.ProjectionName));
-    if (compareRoundTrips)
+    // With --compare-round-trips each other model also runs with the engine as before h14r, right before or right after
+    // its run with the defaults (alternating by run, so neither always has the other's position).
+    async Task OtherModelAsync(string label, string name, Func<Task> reset)
     {
-        // The other read models with the engine as before h14r, right after their runs with the defaults.
-        await MeasureAsync("batch: anomalies, 1 worker, before h14r", () => BatchAsync(AnomalyProjection.ProjectionName, 1, beforeH14rRunner), () => ResetAsync(AnomalyProjection.ProjectionName));
-        await MeasureAsync("batch: cohorts, 1 worker, before h14r", () => BatchAsync(CohortProjection.ProjectionName, 1, beforeH14rRunner), () => ResetCohortsAsync(lean: true));
-        await MeasureAsync("batch: therapies, 1 worker, before h14r", () => BatchAsync(TherapyProjection.ProjectionName, 1, beforeH14rRunner), () => ResetAsync(TherapyProjection.ProjectionName));
-        await MeasureAsync("batch: ingest, 1 worker, before h14r", () => BatchAsync(IngestProjection.ProjectionName, 1, beforeH14rRunner), () => ResetAsync(IngestProjection.ProjectionName));
+        var beforeFirst = compareRoundTrips && run % 2 == 0;
+        if (beforeFirst)
+        {
+            await MeasureAsync($"{label}, before h14r", () => BatchAsync(name, 1, beforeH14rRunner), reset);
+        }
+
+        await MeasureAsync(label, () => BatchAsync(name, 1), reset);
+        if (compareRoundTrips && !beforeFirst)
+        {
+            await MeasureAsync($"{label}, before h14r", () => BatchAsync(name, 1, beforeH14rRunner), reset);
+        }
     }
+
+    await MeasureAsync("batch: pumps, 1 worker, synchronous commit", () => BatchAsync(PumpProjection.ProjectionName, 1, syncRunner), () => ResetAsync(PumpProjection.ProjectionName));
+    await OtherModelAsync("batch: anomalies, 1 worker", AnomalyProjection.ProjectionName, () => ResetAsync(AnomalyProjection.ProjectionName));
+    await OtherModelAsync("batch: cohorts, 1 worker", CohortProjection.ProjectionName, () => ResetCohortsAsync(lean: true));
+    await MeasureAsync("batch: cohorts, 1 worker, before h14c", () => BatchAsync(CohortProjection.ProjectionName, 1, cohortsBeforeRunner), () => ResetCohortsAsync(lean: false));
+    await OtherModelAsync("batch: therapies, 1 worker", TherapyProjection.ProjectionName, () => ResetAsync(TherapyProjection.ProjectionName));
+    await OtherModelAsync("batch: ingest, 1 worker", IngestProjection.ProjectionName, () => ResetAsync(IngestProjection.ProjectionName));
     await MeasureAsync("raw partitioned read, 4 readers", async () =>
         (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
     await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4), () => ResetAsync(PumpProjection.ProjectionName));
