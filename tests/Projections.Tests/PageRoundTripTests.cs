@@ -108,6 +108,16 @@ public sealed class PageRoundTripTests(PostgresFixture pg) : ProjectionTestBase(
         Assert.Equal(0L, await ScalarAsync<long>(ConnectionString, "SELECT count(*) FROM pf_projection_parked"));
     }
 
+    [Fact]
+    public async Task NarrowCheck_FailsItsStatement_UnlessEveryRowWasUpdated()
+    {
+        // With the commit in the pumps batch, the narrow update's count is checked by this function inside the batch.
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => ExecAsync(ConnectionString, "SELECT pf_pumps_narrow_check(2, 3)"));
+        Assert.Equal("P0001", e.SqlState);
+        Assert.Contains("3 status rows to update in place, 2 found", e.MessageText, StringComparison.Ordinal);
+        Assert.Equal(3, await ScalarAsync<int>(ConnectionString, "SELECT pf_pumps_narrow_check(3, 3)"));
+    }
+
     // A log partition whose first pumps page (committed by this runner, so it holds the hint) was full: it has more.
     private static async Task<int> FullPartitionAsync(ProjectionRunner runner)
     {

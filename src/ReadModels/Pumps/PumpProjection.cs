@@ -23,6 +23,8 @@ namespace PumpFleet.ReadModels;
 /// serves, not the whole folded state.
 /// Issue 14 (h14q, <see cref="PumpProjectionOptions"/>): the page's rows are read without row locks, and a pump whose
 /// rarely changing columns are unchanged since this worker wrote its row gets a narrow update of the columns that move.
+/// Issue 14 (h14r, <see cref="IBatchedPageProjection"/>): the page's rows are read in the checkpoint lock's round trip and
+/// the engine's checkpoint advance and commit ride in the page's batch of writes: two round trips per page.
 /// </summary>
 /// <param name="events">The event store's stream reads (a pump's fold from its stored state, a replay).</param>
 /// <param name="options">The page shape (<see cref="PumpProjectionOptions"/>).</param>
