@@ -75,24 +75,16 @@ public sealed partial class ProjectionMetrics : BackgroundService
         var now = _time.GetUtcNow();
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
         var lag = await _progress.LagAsync(n, ct);
+        // One pass over the status table for every figure it gives (at a million pumps it is gigabytes; two passes were
+        // twice the work): the counts by status, and per status the silent and at-risk ones (inactive pumps excluded).
         var byStatus = new Dictionary<string, long>(StringComparer.Ordinal);
-        await using (var cmd = new NpgsqlCommand("SELECT status, count(*) FROM pf_pump_status GROUP BY status", conn))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            while (await r.ReadAsync(ct))
-            {
-                byStatus[r.GetString(0)] = r.GetInt64(1);
-            }
-        }
-
-        var anomalies = await CountsAsync(conn, "SELECT kind, severity, count(*) FROM pf_anomalies WHERE status <> 'resolved' GROUP BY kind, severity", ct);
-        var alarms = await CountsAsync(conn, "SELECT code, severity, count(*) FROM pf_alarm_log WHERE cleared_at IS NULL GROUP BY code, severity", ct);
-        long silent, risk24, risk72;
+        long silent = 0, risk24 = 0, risk72 = 0;
         await using (var cmd = new NpgsqlCommand("""
-            SELECT count(*) FILTER (WHERE last_seen_at < $1 AND status <> 'inactive'),
-                   count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $2 AND status <> 'inactive'),
-                   count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $3 AND status <> 'inactive')
-              FROM pf_pump_status
+            SELECT status, count(*),
+                   count(*) FILTER (WHERE last_seen_at < $1),
+                   count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $2),
+                   count(*) FILTER (WHERE least(forecast_empty_at, next_refill_due_at) < $3)
+              FROM pf_pump_status GROUP BY status
             """, conn))
         {
             // The one definition of silent: the window that also opens the silent anomaly (PumpFleet:Detection:SilentWindow).
@@ -100,12 +92,21 @@ public sealed partial class ProjectionMetrics : BackgroundService
             cmd.Parameters.Add(new() { Value = now.AddHours(24) });
             cmd.Parameters.Add(new() { Value = now.AddHours(72) });
             await using var r = await cmd.ExecuteReaderAsync(ct);
-            await r.ReadAsync(ct);
-            silent = r.GetInt64(0);
-            risk24 = r.GetInt64(1);
-            risk72 = r.GetInt64(2);
+            while (await r.ReadAsync(ct))
+            {
+                var status = r.GetString(0);
+                byStatus[status] = r.GetInt64(1);
+                if (status != "inactive")
+                {
+                    silent += r.GetInt64(2);
+                    risk24 += r.GetInt64(3);
+                    risk72 += r.GetInt64(4);
+                }
+            }
         }
 
+        var anomalies = await CountsAsync(conn, "SELECT kind, severity, count(*) FROM pf_anomalies WHERE status <> 'resolved' GROUP BY kind, severity", ct);
+        var alarms = await CountsAsync(conn, "SELECT code, severity, count(*) FROM pf_alarm_log WHERE cleared_at IS NULL GROUP BY code, severity", ct);
         var snapshot = new FleetSnapshot(lag, byStatus, anomalies, alarms, silent, risk24, risk72, now) { ParkedOpen = await _parked.CountOpenAsync(ct) };
         _snapshot = snapshot;
         return snapshot;

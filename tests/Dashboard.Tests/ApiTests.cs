@@ -312,6 +312,7 @@ public sealed class ApiTests(DashboardApp app)
             "pumpfleet_depletion_risk_pumps{", "pumpfleet_quarantine_size", "pumpfleet_alarms_active{",
         ];
         var missing = series;
+        var scrapes = 0;
         try
         {
             // The gauges read a snapshot refreshed every 0.5 s here; a refresh can wait behind another test's rebuild
@@ -319,6 +320,7 @@ public sealed class ApiTests(DashboardApp app)
             await Eventually.TrueAsync(async () =>
             {
                 var text = await Http.GetStringAsync("/metrics", Ct);
+                scrapes++;
                 missing = [.. series.Where(s => !text.Contains(s, StringComparison.Ordinal))];
                 return missing.Length == 0;
             }, TimeSpan.FromSeconds(60), "the gauges are exported");
@@ -326,7 +328,9 @@ public sealed class ApiTests(DashboardApp app)
         catch (TimeoutException e)
         {
             // Say which series never appeared: a bare timeout hid it when this failed once on a clean clone.
-            throw new TimeoutException($"{e.Message}; missing: {string.Join(", ", missing)}", e);
+            // "Every series missing" with no successful scrape is a different failure (the endpoint failed or hung: see
+            // the inner exception) from a scrape that answered without them.
+            throw new TimeoutException($"{e.Message}; {scrapes} scrapes answered; missing: {string.Join(", ", missing)}", e);
         }
     }
 

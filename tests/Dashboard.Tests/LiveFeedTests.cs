@@ -25,6 +25,9 @@ public sealed class LiveFeedTests
         await feed.StartAsync(ct);
         try
         {
+            // The loop's first round (no browser yet: it reads nothing) before the browsers, so that it is not counted
+            // among their connections' reads.
+            await Eventually.TrueAsync(() => Task.FromResult(feed.Ticks >= 1), TimeSpan.FromSeconds(10), "the first round");
             var browsers = Enumerable.Range(0, 50).Select(_ => feed.ConnectAsync(stop.Token).GetAsyncEnumerator(stop.Token)).ToList();
             foreach (var b in browsers)
             {
@@ -34,6 +37,7 @@ public sealed class LiveFeedTests
 
             Assert.Equal(50, feed.Browsers);
             var afterConnect = counter.Calls;
+            var feedAfterConnect = feed.SummaryQueries;
             // Ten ticks, the read models change at each: every browser gets ten summaries, the database ten rounds.
             for (var tick = 1; tick <= 10; tick++)
             {
@@ -54,7 +58,9 @@ public sealed class LiveFeedTests
 
             // Two queries per change (version, summary) for the whole process: 50 browsers cost what one does.
             Assert.Equal(afterConnect + 20, counter.Calls);
-            Assert.Equal(counter.Calls, feed.SummaryQueries);
+            Assert.Equal(feedAfterConnect + 20, feed.SummaryQueries);
+            // The 50 connections cost one version reading and one summary, shared.
+            Assert.Equal(2, afterConnect);
         }
         finally
         {
@@ -91,6 +97,51 @@ public sealed class LiveFeedTests
             // Its re-read, allowed a reading up to VersionMaxAge old, is answered at the version after the change.
             var seen = await versions.CurrentAsync(TimeSpan.FromMilliseconds(500), ct);
             Assert.NotEqual(before, seen.Version);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await feed.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task WithNoBrowserConnected_NoSummaryIsRead_AndABrowserConnectingLater_GetsTheCurrentOne()
+    {
+        // At a million pumps the summary's count by status reads the whole status table: a dashboard nobody has open must
+        // not read it every LiveInterval. And a browser's first message is the summary of its moment: the fleet page
+        // draws its status cards from it (before, it was the first summary the process ever read).
+        var ct = TestContext.Current.CancellationToken;
+        var time = NewTime();
+        var (feed, _, counter, metrics) = NewFeed(time, TimeSpan.FromSeconds(1));
+        using var ownedMetrics = metrics;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await feed.StartAsync(ct);
+        try
+        {
+            await using (var first = feed.ConnectAsync(stop.Token).GetAsyncEnumerator(stop.Token))
+            {
+                Assert.True(await first.MoveNextAsync());
+                Assert.Equal("0", Assert.IsType<FleetSummary>(first.Current.Data).Version);
+            }
+
+            await Eventually.TrueAsync(() => Task.FromResult(feed.Browsers == 0), TimeSpan.FromSeconds(10), "the browser gone");
+            // Five rounds of the loop, the read models changing before each: no summary read (nor a version reading).
+            var (summaries, calls, ticks) = (counter.Summaries, counter.Calls, feed.Ticks);
+            for (var tick = 1; tick <= 5; tick++)
+            {
+                counter.Change();
+                time.Advance(TimeSpan.FromSeconds(1));
+                await Eventually.TrueAsync(() => Task.FromResult(feed.Ticks >= ticks + tick), TimeSpan.FromSeconds(10), $"round {tick}");
+            }
+
+            Assert.Equal(summaries, counter.Summaries);
+            Assert.Equal(calls, counter.Calls);
+
+            await using var later = feed.ConnectAsync(stop.Token).GetAsyncEnumerator(stop.Token);
+            Assert.True(await later.MoveNextAsync());
+            Assert.Equal("5", Assert.IsType<FleetSummary>(later.Current.Data).Version);
+            Assert.Equal(summaries + 1, counter.Summaries);
         }
         finally
         {
@@ -330,7 +381,11 @@ public class CountingQueries : DispatchProxy
     private int _version;
     private long _calls;
 
+    private long _summaries;
+
     public long Calls => Interlocked.Read(ref _calls);
+
+    public long Summaries => Interlocked.Read(ref _summaries);
 
     public void Change() => Interlocked.Increment(ref _version);
 
@@ -345,7 +400,10 @@ public class CountingQueries : DispatchProxy
                 return Task.FromResult(Volatile.Read(ref _version).ToString(System.Globalization.CultureInfo.InvariantCulture));
             case nameof(IReadModelQueries.FleetSummaryAsync):
                 Interlocked.Increment(ref _calls);
-                return Task.FromResult(new FleetSummary(new Dictionary<string, long>(), 0, 0, 0, ""));
+                // At the version of the moment, as the real one (which reads it in the same call).
+                Interlocked.Increment(ref _summaries);
+                return Task.FromResult(new FleetSummary(new Dictionary<string, long>(), 0, 0, 0,
+                    Volatile.Read(ref _version).ToString(System.Globalization.CultureInfo.InvariantCulture)));
             default:
                 throw new NotSupportedException(targetMethod?.Name);
         }

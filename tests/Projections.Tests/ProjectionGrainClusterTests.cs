@@ -106,5 +106,13 @@ public sealed class ProjectionGrainClusterTests(PostgresFixture pg) : Projection
         Assert.Equal(2, current.OpenAnomalies.Sum(a => a.Count));
         // The seeded fleet's last message is from November 2026's first days: all silent by the wall clock.
         Assert.Equal(12, current.Silent);
+        // The at-risk counts come from the same pass over the status table as the counts by status: as a query of their own.
+        foreach (var (hours, count) in new[] { (24, current.Risk24h), (72, current.Risk72h) })
+        {
+            Assert.Equal(await ScalarAsync<long>(ConnectionString, $"""
+                SELECT count(*) FROM pf_pump_status
+                WHERE least(forecast_empty_at, next_refill_due_at) < now() + interval '{hours} hours' AND status <> 'inactive'
+                """), count);
+        }
     }
 }

@@ -16,9 +16,10 @@ namespace PumpFleet.Dashboard.Live;
 /// The live channel of one dashboard process, shared by every open browser. It holds <b>one</b> subscription per
 /// partition's live stream of the log provider (<see cref="LogStreams.ForLive"/>: only the event types of
 /// <see cref="LogStreams.LiveTypes"/>, never a dose), so anomaly opened / acknowledged / resolved events and events
-/// that can change a pump's status are pushed to every browser as they are committed, with no database query at all; and it asks the read models for the fleet summary once per <see cref="DashboardOptions.LiveInterval"/> for
-/// the whole process (not per browser), pushing it when it changed. A browser that connects gets the latest summary
-/// at once and re-reads what it shows from the API, and the pages apply the pushed changes in place between; so a
+/// that can change a pump's status are pushed to every browser as they are committed, with no database query at all; and, while at least one browser is connected, it asks the read models for the fleet
+/// summary once per <see cref="DashboardOptions.LiveInterval"/> for the whole process (not per browser), pushing it when
+/// it changed (with none connected it asks nothing: the count by status reads the whole status table). A browser that
+/// connects gets the summary at the read models' version of that moment at once and re-reads what it shows from the API, and the pages apply the pushed changes in place between; so a
 /// browser that would lose a message (too slow to keep up: <see cref="BrowserQueue"/> messages waiting) or may have
 /// lost some (a subscription found gone and made again) has its stream ended (<see cref="EndBrowserStreams"/>): it
 /// reconnects by itself and re-reads the current state. Without the stream provider (streaming disabled) the summary
@@ -45,7 +46,11 @@ public sealed partial class LiveFeed(
     private readonly TaskCompletionSource<FleetSummary> _firstSummary = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<DateTimeOffset> _checksDue = [];
     private FleetSummary? _summary;
+    // The summary read for browsers connecting at one version (shared by all of them; null when none is under way).
+    private Task<FleetSummary>? _connectRead;
+    private string? _connectReadVersion;
     private long _summaryQueries;
+    private long _ticks;
     private long _resubscribed;
     private bool _noStreams;
 
@@ -63,6 +68,9 @@ public sealed partial class LiveFeed(
 
     /// <summary>Read-model queries this process made for the live channel so far (a figure for tests and the benchmark).</summary>
     public long SummaryQueries => Interlocked.Read(ref _summaryQueries);
+
+    /// <summary>Rounds of the process's live loop so far (a figure for tests: the loop ran, whatever it read).</summary>
+    public long Ticks => Interlocked.Read(ref _ticks);
 
     /// <summary>True once the live streams are subscribed.</summary>
     public bool Subscribed { get; private set; }
@@ -94,10 +102,10 @@ public sealed partial class LiveFeed(
         // in that time was pushed before this browser listened: its re-read would be answered from the cache at the
         // older version and stay so until the next change. A reading taken now (one query shared by every browser
         // connecting at this moment) makes that re-read see at least the read models of this moment.
-        await RefreshVersionForConnectAsync(ct);
+        var version = await RefreshVersionForConnectAsync(ct);
         try
         {
-            yield return new SseItem<object>(await _firstSummary.Task.WaitAsync(ct), "fleet");
+            yield return new SseItem<object>(await SummaryForConnectAsync(version, ct), "fleet");
             await foreach (var item in channel.Reader.ReadAllAsync(ct))
             {
                 // With LiveTimings: this browser's copy, stamped as its stream takes it for writing.
@@ -115,17 +123,59 @@ public sealed partial class LiveFeed(
         }
     }
 
-    private async Task RefreshVersionForConnectAsync(CancellationToken ct)
+    private async Task<string?> RefreshVersionForConnectAsync(CancellationToken ct)
     {
         try
         {
-            await versions.CurrentAsync(TimeSpan.Zero, ct);
+            // Not counted in SummaryQueries: the reading is shared with every browser connecting now and with the API.
+            return (await versions.CurrentAsync(TimeSpan.Zero, ct)).Version;
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             // The database is unreachable: the browser still connects; its re-read fails or is answered as before.
             LogConnectVersionFailed(logger, e);
+            return null;
         }
+    }
+
+    // The first message of a connecting browser: the summary at the version read for it. The pages draw their status
+    // cards from it (fleet.js), so it must be the current one, not the first this process read (what was sent before:
+    // stale cards until the next change) nor the loop's, which is not kept while no browser listens. One read per
+    // version, shared by every browser connecting at it; without a database, the last summary there is.
+    private async Task<FleetSummary> SummaryForConnectAsync(string? version, CancellationToken ct)
+    {
+        var latest = Volatile.Read(ref _summary);
+        if (latest is not null && (version is null || latest.Version == version))
+        {
+            return latest;
+        }
+
+        if (version is not null)
+        {
+            Task<FleetSummary> read;
+            lock (_gate)
+            {
+                if (_connectRead is null || _connectReadVersion != version || _connectRead.IsFaulted || _connectRead.IsCanceled)
+                {
+                    Interlocked.Increment(ref _summaryQueries);
+                    _connectRead = queries.FleetSummaryAsync(CancellationToken.None);
+                    _connectReadVersion = version;
+                }
+
+                read = _connectRead;
+            }
+
+            try
+            {
+                return await read.WaitAsync(ct);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                LogConnectSummaryFailed(logger, e);
+            }
+        }
+
+        return latest ?? await _firstSummary.Task.WaitAsync(ct);
     }
 
     /// <inheritdoc />
@@ -162,6 +212,15 @@ public sealed partial class LiveFeed(
                         // The cluster is away: the summary below still flows; the next due check tries again.
                         LogSubscribeFailed(logger, e);
                     }
+                }
+
+                Interlocked.Increment(ref _ticks);
+                if (Browsers == 0)
+                {
+                    // Nobody listens: no summary (at a million pumps its count by status scans the whole status table),
+                    // and the next tick with a browser reads it afresh. A connecting browser reads its own (above).
+                    version = null;
+                    continue;
                 }
 
                 Interlocked.Increment(ref _summaryQueries);
@@ -351,6 +410,9 @@ public sealed partial class LiveFeed(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: reading the read models' version for a connecting browser failed; it connects without")]
     private static partial void LogConnectVersionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: reading the fleet summary for a connecting browser failed; it gets the last one read")]
+    private static partial void LogConnectSummaryFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Live channel: refreshing the fleet summary failed")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);
