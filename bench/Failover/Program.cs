@@ -74,7 +74,7 @@ async Task<int> RunStreamsAsync()
     Environment.SetEnvironmentVariable("Projections__Enabled", "false");
     await using var server = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine);
     var cs = await MqttFailoverScenario.CreateDatabaseAsync(server, "streamfaults");
-    var report = await StreamFaultScenario.RunAsync(dll, server, cs, Console.WriteLine);
+    var report = await StreamFaultScenario.RunAsync(dll, server, cs, m => Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss.fff} {m}")));
     Console.WriteLine(report);
     var ok = report.StreamsIncomplete == 0 && report.DeliveredDistinct == report.Committed;
     Console.WriteLine(ok ? "OK: every committed event delivered (deduped by stream version), no partition stalled" : "FAILED");

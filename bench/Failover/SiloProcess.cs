@@ -53,6 +53,11 @@ public sealed class SiloProcess : IAsyncDisposable
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Orleans"] = Environment.GetEnvironmentVariable("PUMPFLEET_SILO_ORLEANS_LOG") ?? "Warning",
             ["Logging__LogLevel__PumpFleet"] = "Warning",
+            // UTC times on every line, so a silo's log can be laid against the scenario's progress lines.
+            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
+            ["Logging__Console__FormatterOptions__UseUtcTimestamp"] = "true",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
         };
         // PUMPFLEET_SILO_STREAMS_LOG (e.g. Debug) raises the stream provider's and Orleans' streaming categories only,
         // to follow a delivery through a fault without the rest of the silo's noise.

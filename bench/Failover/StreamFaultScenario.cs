@@ -74,12 +74,16 @@ public static class StreamFaultScenario
             await FailoverScenario.WaitAsync(() => Task.FromResult(counter.Partitions(DateTimeOffset.MinValue) == LogPartitioning.Count), step, "every partition delivering", ct);
 
             // A silo SIGKILL: its queues and pub-sub grains move to the survivor.
+            // "Delivering again" counts only events appended after the fault: a delivery that was already on its way when
+            // the fault struck does not show that the partition recovered (it hid a 30-s stall behind the kill until
+            // 2026-11-30, which then showed up as the time after the PostgreSQL restart).
             var killAt = DateTimeOffset.UtcNow;
+            counter.Mark(killAt);
             progress($"SIGKILL silo {silos[1].SiloPort} (pid {silos[1].Pid})");
             silos[1].Kill();
-            await FailoverScenario.WaitAsync(() => Task.FromResult(counter.Partitions(killAt) == LogPartitioning.Count), step, "every partition delivering after the kill", ct);
+            await FailoverScenario.WaitAsync(() => Task.FromResult(counter.FreshPartitions == LogPartitioning.Count), step, "every partition delivering after the kill", ct);
             var killRecovery = DateTimeOffset.UtcNow - killAt;
-            progress($"every partition delivering again after {killRecovery.TotalSeconds:F2} s");
+            progress($"every partition delivering events appended after the kill {killRecovery.TotalSeconds:F2} s after it; first such delivery per partition (s): {counter.DescribeFresh(killAt)}");
 
             // A PostgreSQL restart, down until the writer felt it.
             var failures = writer.Failures;
@@ -88,9 +92,12 @@ public static class StreamFaultScenario
             await FailoverScenario.WaitAsync(() => Task.FromResult(writer.Failures > failures), step, "an append to fail while PostgreSQL is down", ct);
             await pg.RestartAsync();
             var backAt = DateTimeOffset.UtcNow;
-            await FailoverScenario.WaitAsync(() => Task.FromResult(counter.Partitions(backAt) == LogPartitioning.Count), step, "every partition delivering after the restart", ct);
+            counter.Mark(backAt);
+            await FailoverScenario.WaitAsync(() => Task.FromResult(counter.FreshPartitions == LogPartitioning.Count), step, "every partition delivering after the restart", ct);
             var pgRecovery = DateTimeOffset.UtcNow - backAt;
-            progress($"PostgreSQL down {(backAt - downAt).TotalSeconds:F2} s; every partition delivering again after {pgRecovery.TotalSeconds:F2} s");
+            progress($"PostgreSQL down {(backAt - downAt).TotalSeconds:F2} s ({downAt:HH:mm:ss.fff}–{backAt:HH:mm:ss.fff} UTC); every partition delivering events appended after it was back {pgRecovery.TotalSeconds:F2} s after it");
+            // Where the time went: the writer's first commit after the restart, and each partition's first fresh delivery.
+            progress($"  writer's first commit after a failure, after the restart: {(writer.FirstSuccessAfter(downAt) - backAt)?.TotalSeconds:F2} s; first such delivery per partition (s): {counter.DescribeFresh(backAt)}");
 
             await writer.StopAsync();
             Dictionary<string, long> committed = [];
@@ -99,6 +106,7 @@ public static class StreamFaultScenario
                 committed = await CommittedAsync(store, streams);
                 return streams.All(s => counter.Complete(s, committed.GetValueOrDefault(s)));
             }, step, "every committed event delivered", ct);
+            await SaveLogsAsync(silos, progress);
             return new StreamFaultReport(committed.Values.Sum(), counter.Distinct, counter.Deliveries,
                 streams.Count(s => !counter.Complete(s, committed.GetValueOrDefault(s))), killRecovery, backAt - downAt, pgRecovery, writer.Failures);
         }
@@ -133,6 +141,23 @@ public static class StreamFaultScenario
                 await silo.DisposeAsync();
             }
         }
+    }
+
+    // PUMPFLEET_STREAM_FAULTS_LOGS=1 keeps the silo logs of a run that passed too (to place a slow recovery).
+    private static async Task SaveLogsAsync(List<SiloProcess> silos, Action<string> progress)
+    {
+        if (Environment.GetEnvironmentVariable("PUMPFLEET_STREAM_FAULTS_LOGS") is not { Length: > 0 })
+        {
+            return;
+        }
+
+        var dir = Directory.CreateTempSubdirectory("pumpfleet-stream-faults-").FullName;
+        foreach (var x in silos)
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, $"silo-{x.SiloPort}.log"), x.Log, CancellationToken.None);
+        }
+
+        progress($"silo logs in {dir}");
     }
 
     private static string StreamIn(int partition)
@@ -206,7 +231,23 @@ public static class StreamFaultScenario
     {
         private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, byte>> _versions = new(StringComparer.Ordinal);
         private readonly ConcurrentDictionary<int, DateTimeOffset> _lastByPartition = new();
+        private ConcurrentDictionary<int, DateTimeOffset> _fresh = new();
+        private DateTimeOffset _mark = DateTimeOffset.MaxValue;
         private long _deliveries;
+
+        /// <summary>From now on, records each partition's first delivery of an event appended after <paramref name="at"/>.</summary>
+        public void Mark(DateTimeOffset at)
+        {
+            _fresh = new();
+            _mark = at;
+        }
+
+        /// <summary>Partitions that delivered an event appended after the last <see cref="Mark"/>.</summary>
+        public int FreshPartitions => _fresh.Count;
+
+        /// <summary>Each partition's first delivery of an event appended after the mark, in seconds after <paramref name="from"/>.</summary>
+        public string DescribeFresh(DateTimeOffset from) =>
+            string.Join(", ", _fresh.OrderBy(x => x.Key).Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Key}:{(x.Value - from).TotalSeconds:F2}")));
 
         public long Deliveries => Interlocked.Read(ref _deliveries);
 
@@ -236,7 +277,12 @@ public static class StreamFaultScenario
         {
             Interlocked.Increment(ref _deliveries);
             _versions.GetOrAdd(item.StreamId, _ => new()).TryAdd(item.Version, 0);
-            _lastByPartition[LogPartitioning.PartitionOf(item.StreamId)] = DateTimeOffset.UtcNow;
+            var now = DateTimeOffset.UtcNow;
+            _lastByPartition[LogPartitioning.PartitionOf(item.StreamId)] = now;
+            if (item.ReceivedAt > _mark)
+            {
+                _fresh.TryAdd(LogPartitioning.PartitionOf(item.StreamId), now);
+            }
             return Task.CompletedTask;
         }
 
@@ -251,9 +297,14 @@ public static class StreamFaultScenario
         private readonly CancellationTokenSource _stop = new();
         private readonly Dictionary<string, long?> _versions = streams.ToDictionary(s => s, _ => (long?)0, StringComparer.Ordinal);
         private Task _run = Task.CompletedTask;
+        private readonly ConcurrentQueue<DateTimeOffset> _recoveries = new();
         private int _failures;
+        private bool _failing;
 
         public int Failures => Volatile.Read(ref _failures);
+
+        /// <summary>The first successful append after a failure, at or after <paramref name="since"/>.</summary>
+        public DateTimeOffset? FirstSuccessAfter(DateTimeOffset since) => _recoveries.Where(t => t >= since).Cast<DateTimeOffset?>().FirstOrDefault();
 
         public void Start() => _run = Task.Run(RunAsync);
 
@@ -282,10 +333,16 @@ public static class StreamFaultScenario
                         var events = Enumerable.Range(1, 3).Select(i => new EventToAppend(Guid.NewGuid(), "bench.event",
                             $$"""{"n":{{version + i}}}""", null, null, DateTimeOffset.UtcNow)).ToList();
                         _versions[s] = (await store.AppendAsync(s, version, events)).NextExpectedVersion;
+                        if (_failing)
+                        {
+                            _failing = false;
+                            _recoveries.Enqueue(DateTimeOffset.UtcNow);
+                        }
                     }
                     catch (Exception e) when (e is NpgsqlException or WrongExpectedVersionException or TimeoutException or InvalidOperationException)
                     {
                         _versions[s] = null;
+                        _failing = true;
                         Interlocked.Increment(ref _failures);
                         await Task.Delay(TimeSpan.FromMilliseconds(50), CancellationToken.None);
                     }

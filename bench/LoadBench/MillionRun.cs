@@ -15,7 +15,7 @@ using PumpFleet.Simulator.Wire;
 /// <summary>
 /// A million pumps on one box (issue 15 item 4), in real time:
 /// <c>dotnet run -c Release --project bench/LoadBench -- --million [--pumps 1000000 --hubs 500 --minutes 45
-/// --period-minutes 60 --heap-limit-gib 10 --reactivate 20000 --statement-stats]</c> (after <c>dotnet build -c Release src/Silo</c>).
+/// --period-minutes 60 --heap-limit-gib 10 --reactivate 20000 --statement-stats --pg-settings shared_buffers=4GB,max_wal_size=8GB]</c> (after <c>dotnet build -c Release src/Silo</c>).
 /// Registers the fleet with the silo's own bulk commands (<c>hubs import</c>, <c>pumps import</c>), starts the all-in-one
 /// Release platform in its own process with a GC heap cap, connects the clinic hubs over MQTT and has every pump send
 /// its report once per period, spread evenly (1,000,000 pumps an hour ≈ 278 messages/s), QoS 1, publish→PUBACK timed.
@@ -42,7 +42,15 @@ internal static class MillionRun
         // --statement-stats: pg_stat_statements over the real-time phase, per report (where PostgreSQL's ~4 ms per cold
         // report goes: the activation's reads, the append, the read models).
         var statementStats = args.Contains("--statement-stats");
-        await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats);
+        // --pg-settings shared_buffers=4GB,max_wal_size=8GB: the server's settings for a fleet this size (the private
+        // server's defaults, 256 MB of shared buffers, are sized for the simulator's fleet, not a million pumps' indexes).
+        var pgSettings = StringArg(args, "--pg-settings", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (pgSettings.Length > 0)
+        {
+            Console.WriteLine($"PostgreSQL settings: {string.Join(", ", pgSettings)}");
+        }
+
+        await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats, settings: pgSettings);
         var cs = pg.ConnectionString();
         var dir = Directory.CreateTempSubdirectory("pumpfleet-million-").FullName;
         var run = Guid.NewGuid().ToString("N")[..4].ToUpperInvariant();
@@ -482,6 +490,12 @@ internal static class MillionRun
     {
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static string StringArg(string[] args, string name, string fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 
     private static string LoadAverage() => File.ReadAllText("/proc/loadavg").Trim();

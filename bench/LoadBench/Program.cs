@@ -72,7 +72,9 @@ if (platformEnv.Count > 0 || connectionOptions.Length > 0)
 // --statement-stats: pg_stat_statements and function counters (a little overhead for every platform of the run), and a
 // table of PostgreSQL's time per statement per appended event over the fixed-rate phase (each platform's, when paired).
 var statementStats = args.Contains("--statement-stats");
-await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats);
+// --pg-settings name=value,...: more server settings (e.g. pg_stat_statements.track_planning=on with --statement-stats).
+var pgSettings = Arg("--pg-settings", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats, settings: pgSettings);
 var compareEnv = args.Where(a => a.StartsWith("--compare-env:", StringComparison.Ordinal)).Select(a => a["--compare-env:".Length..].Split('=', 2)).ToList();
 var compareOptions = Arg("--compare-connection-options", "");
 if (compareEnv.Count > 0 || compareOptions.Length > 0)

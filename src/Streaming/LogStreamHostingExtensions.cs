@@ -31,6 +31,11 @@ public static class LogStreamHostingExtensions
         AddServices(silo.Services);
         // Orleans looks the read-retry backoff up by the provider's name; without it a failed read waits 10–20 s.
         silo.Services.AddKeyedSingleton<IQueueReaderBackoffProvider, LogReadRetryBackoff>(LogStreams.ProviderName);
+        // The same for a failed delivery or pub-sub registration (Orleans' default waits 1 s doubling to 30 s).
+        silo.Services.AddKeyedSingleton<IMessageDeliveryBackoffProvider, LogDeliveryRetryBackoff>(LogStreams.ProviderName);
+        // A delivery to a client lost with a SIGKILLed gateway silo is abandoned after Streaming:ClientDeliveryTimeout,
+        // not the silo's 30-s response timeout (ClientDeliveryTimeout explains why only client consumers).
+        silo.AddOutgoingGrainCallFilter<ClientDeliveryTimeout>();
         silo.AddPersistentStreams(LogStreams.ProviderName, LogQueueAdapterFactory.Create, s =>
         {
             s.ConfigurePullingAgent(ob => ob.Configure<IOptions<LogStreamOptions>>((o, log) => o.GetQueueMsgsTimerPeriod = log.Value.AgentPeriod));

@@ -63,6 +63,26 @@ public sealed class LogStreamOptions
     /// <summary>Longest wait between read retries while the database stays unreachable (default 5 s).</summary>
     public TimeSpan ReadRetryMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// After a failed delivery to a consumer (or a failed producer registration with the stream's pub-sub grain), the
+    /// pulling agent retries after this long, doubling up to <see cref="DeliveryRetryMaxDelay"/> (default 250 ms), until
+    /// Orleans' <c>MaxEventDeliveryTime</c> (1 min) gives up and the failure handler logs and counts it. Orleans' default
+    /// doubles from 1 s to 30 s.
+    /// </summary>
+    public TimeSpan DeliveryRetryDelay { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Longest wait between delivery retries (default 5 s).</summary>
+    public TimeSpan DeliveryRetryMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a pulling agent waits for an Orleans client (a dashboard process) to answer a delivery before it
+    /// abandons the call and retries it (default 5 s; zero: the silo's response timeout, 30 s, as before 2026-11-30). A
+    /// delivery in flight through a gateway silo that is SIGKILLed is lost without an error, and that consumer stood still
+    /// for the whole response timeout (docs/benchmarks.md, "Placing the 23–28 s"). Calls to grain consumers keep the silo's
+    /// response timeout.
+    /// </summary>
+    public TimeSpan ClientDeliveryTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Events per partition read (default 500).</summary>
     public int PageSize { get; set; } = 500;
 
@@ -117,6 +137,21 @@ public sealed class LogStreamOptionsValidator : IValidateOptions<LogStreamOption
         if (options.ReadRetryMaxDelay > TimeSpan.FromMinutes(5))
         {
             errors.Add($"Streaming:ReadRetryMaxDelay must be at most 5 min, not {options.ReadRetryMaxDelay}.");
+        }
+
+        if (options.DeliveryRetryDelay <= TimeSpan.Zero || options.DeliveryRetryDelay > options.DeliveryRetryMaxDelay)
+        {
+            errors.Add($"Streaming:DeliveryRetryDelay must be above 0 and at most DeliveryRetryMaxDelay, not {options.DeliveryRetryDelay}.");
+        }
+
+        if (options.DeliveryRetryMaxDelay > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"Streaming:DeliveryRetryMaxDelay must be at most 1 min (Orleans gives a delivery up after MaxEventDeliveryTime, 1 min), not {options.DeliveryRetryMaxDelay}.");
+        }
+
+        if (options.ClientDeliveryTimeout < TimeSpan.Zero || options.ClientDeliveryTimeout > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"Streaming:ClientDeliveryTimeout must be between 0 (off) and 5 min, not {options.ClientDeliveryTimeout}.");
         }
 
         if (options.PageSize is < 1 or > 10_000)

@@ -24,9 +24,11 @@ public static class StreamCluster
     /// <summary>
     /// Starts <paramref name="silos"/> silos with the provider (fast poll and checkpoint settings for tests), through
     /// TestSupport's cluster; with <paramref name="persistentPubSub"/> the pub-sub state is kept in PostgreSQL as in the
-    /// silo host, otherwise in memory. <paramref name="logs"/>, when given, receives every silo's log lines.
+    /// silo host, otherwise in memory. <paramref name="logs"/>, when given, receives every silo's log lines;
+    /// <paramref name="options"/> changes the provider's options after the tests' own.
     /// </summary>
-    public static async Task<InProcessTestCluster> StartAsync(string connectionString, int silos, bool persistentPubSub = false, ILoggerProvider? logs = null)
+    public static async Task<InProcessTestCluster> StartAsync(
+        string connectionString, int silos, bool persistentPubSub = false, ILoggerProvider? logs = null, Action<LogStreamOptions>? options = null)
     {
         var configuration = new ConfigurationBuilder().Build();
         var cluster = await PumpCluster.StartAsync(connectionString, silos,
@@ -38,6 +40,7 @@ public static class StreamCluster
                     o.CheckpointInterval = TimeSpan.FromMilliseconds(200);
                     // The recorder of these tests subscribes to single pumps' streams too.
                     o.PumpStreams = true;
+                    options?.Invoke(o);
                 });
                 services.AddPumpFleetReadModels();
                 if (logs is not null)

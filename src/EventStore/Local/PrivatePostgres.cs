@@ -41,9 +41,21 @@ public sealed class PrivatePostgres : IAsyncDisposable
     /// <param name="statementStatistics">Benchmarks: preload <c>pg_stat_statements</c> (nested statements too, so the
     /// statements inside functions and triggers are counted apart) and count function calls and their own time
     /// (<c>track_functions</c>), to say where PostgreSQL's time per appended event goes.</param>
+    /// <param name="settings">Benchmarks: more server settings (<c>name=value</c>, e.g. <c>shared_buffers=4GB</c> for a
+    /// million-pump fleet), after the defaults, so they win.</param>
     public static async Task<PrivatePostgres> StartAsync(
-        string? dataDirectory = null, bool durable = true, Action<string>? progress = null, CancellationToken ct = default, bool statementStatistics = false)
+        string? dataDirectory = null, bool durable = true, Action<string>? progress = null, CancellationToken ct = default, bool statementStatistics = false,
+        IReadOnlyList<string>? settings = null)
     {
+        foreach (var setting in settings ?? [])
+        {
+            // Passed to pg_ctl's -o as one word each: no spaces, a name and a value.
+            if (setting.Split('=') is not [{ Length: > 0 } name, { Length: > 0 }] || setting.Any(char.IsWhiteSpace) || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.'))
+            {
+                throw new ArgumentException($"A PostgreSQL setting is name=value without spaces, not '{setting}'.", nameof(settings));
+            }
+        }
+
         var binDir = FindBinDirectory();
         var owns = dataDirectory is null;
         var dir = Path.GetFullPath(dataDirectory ?? Path.Combine(Path.GetTempPath(), "pumpfleet-pg-" + Guid.NewGuid().ToString("N")[..12]));
@@ -76,7 +88,8 @@ public sealed class PrivatePostgres : IAsyncDisposable
             "-c max_connections=300", "-c shared_buffers=256MB",
             // Test clusters trade durability for speed; the run command keeps fsync on.
             durable ? "" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            statementStatistics ? "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c track_functions=all" : "");
+            statementStatistics ? "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c track_functions=all" : "",
+            string.Join(' ', (settings ?? []).Select(x => "-c " + x)));
         progress?.Invoke($"Starting PostgreSQL on 127.0.0.1:{port}");
         await RunAsync(Path.Combine(binDir, "pg_ctl"),
             ["-D", dir, "-l", Path.Combine(dir, "server.log"), "-o", options, "-w", "-t", "60", "start"], asRoot, ct);
