@@ -18,7 +18,8 @@ using PumpFleet.ReadModels;
 using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
-//   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-027-indexes] [--only a,b]
+//   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-round-trips] [--compare-027-indexes]
+//   [--only a,b]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
 // catch-up through the batch engine (one worker reading the 16 log partitions; pumps also with four workers against
@@ -42,6 +43,10 @@ var compareIndexes = args.Contains("--compare-027-indexes");
 // read only, and with the defaults plus GenericPlans on, beside the defaults, in an order rotated by one position each
 // run, so each switch's share is measured in the same minutes (issue 14, h14q).
 var comparePumpShapes = args.Contains("--compare-pumps-shapes");
+// --compare-round-trips (issue 14, h14r): each run also catches the pumps model up as before h14r (Projections:
+// ReadAheadEveryPage, LoadWithLock and CommitWithWrites off) and with each of the three off alone, beside the defaults,
+// rotated by one position each run; without --pumps-only every other read model also runs as before h14r.
+var compareRoundTrips = args.Contains("--compare-round-trips");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
@@ -119,6 +124,31 @@ ProjectionRunner PumpsRunner(bool lockFree, bool narrow, bool generic)
     return provider.GetRequiredService<ProjectionRunner>();
 }
 
+// The engine with its own switches set (issue 14, h14r: ReadAheadEveryPage, CommitWithWrites).
+ProjectionRunner EngineRunner(bool readAheadEveryPage, bool loadWithLock, bool commitWithWrites)
+{
+    var b = Host.CreateApplicationBuilder();
+    b.Logging.SetMinimumLevel(LogLevel.Warning);
+    b.Services.AddPumpFleetEventStore(cs);
+    b.Services.AddPumpFleetReadModels();
+    b.Services.Configure<ProjectionOptions>(o =>
+    {
+        o.PageSize = pageSize;
+        o.ReadAheadEveryPage = readAheadEveryPage;
+        o.LoadWithLock = loadWithLock;
+        o.CommitWithWrites = commitWithWrites;
+    });
+    var provider = b.Services.BuildServiceProvider();
+    extraProviders.Add(provider);
+    return provider.GetRequiredService<ProjectionRunner>();
+}
+
+var beforeH14rRunner = EngineRunner(readAheadEveryPage: false, loadWithLock: false, commitWithWrites: false);
+// The defaults built the same way (a provider and connection pool of their own), for the other models' pairs.
+var defaultsEngineRunner = EngineRunner(readAheadEveryPage: true, loadWithLock: true, commitWithWrites: true);
+var noReadAheadRunner = EngineRunner(readAheadEveryPage: false, loadWithLock: true, commitWithWrites: true);
+var noLoadWithLockRunner = EngineRunner(readAheadEveryPage: true, loadWithLock: false, commitWithWrites: true);
+var noCommitWithWritesRunner = EngineRunner(readAheadEveryPage: true, loadWithLock: true, commitWithWrites: false);
 var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: false);
 var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
 var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
@@ -157,6 +187,24 @@ for (var run = 1; run <= runs; run++)
             await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, 1, runner), () => ResetPumpsAsync(before: false));
         }
     }
+    else if (compareRoundTrips)
+    {
+        (string Name, ProjectionRunner? Runner)[] shapes =
+        [
+            ("batch: pumps, 1 worker, before h14r", beforeH14rRunner),
+            ("batch: pumps, 1 worker, ReadAheadEveryPage off", noReadAheadRunner),
+            ("batch: pumps, 1 worker, LoadWithLock off", noLoadWithLockRunner),
+            ("batch: pumps, 1 worker, CommitWithWrites off", noCommitWithWritesRunner),
+            // Built like the others (a provider and pool of its own): the shared default runner ran slower than an
+            // equal runner built apart in the other models' pairs (docs/benchmarks.md, h14r).
+            ("batch: pumps, 1 worker", defaultsEngineRunner),
+        ];
+        var turn = (run - 1) % shapes.Length;
+        foreach (var (shapeName, runner) in shapes[turn..].Concat(shapes[..turn]))
+        {
+            await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, 1, runner), () => ResetPumpsAsync(before: false));
+        }
+    }
     else
     {
         await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
@@ -173,15 +221,37 @@ for (var run = 1; run <= runs; run++)
         continue;
     }
 
+    // With --compare-round-trips each other model also runs with the engine as before h14r, right before or right after
+    // its run with the defaults (alternating by run, so neither always has the other's position).
+    async Task OtherModelAsync(string label, string name, Func<Task> reset)
+    {
+        var beforeFirst = compareRoundTrips && run % 2 == 0;
+        if (beforeFirst)
+        {
+            await MeasureAsync($"{label}, before h14r", () => BatchAsync(name, 1, beforeH14rRunner), reset);
+        }
+
+        await MeasureAsync(label, () => BatchAsync(name, 1, compareRoundTrips ? defaultsEngineRunner : null), reset);
+        if (compareRoundTrips && !beforeFirst)
+        {
+            await MeasureAsync($"{label}, before h14r", () => BatchAsync(name, 1, beforeH14rRunner), reset);
+        }
+    }
+
     await MeasureAsync("batch: pumps, 1 worker, synchronous commit", () => BatchAsync(PumpProjection.ProjectionName, 1, syncRunner), () => ResetAsync(PumpProjection.ProjectionName));
-    await MeasureAsync("batch: anomalies, 1 worker", () => BatchAsync(AnomalyProjection.ProjectionName, 1), () => ResetAsync(AnomalyProjection.ProjectionName));
-    await MeasureAsync("batch: cohorts, 1 worker", () => BatchAsync(CohortProjection.ProjectionName, 1), () => ResetCohortsAsync(lean: true));
+    await OtherModelAsync("batch: anomalies, 1 worker", AnomalyProjection.ProjectionName, () => ResetAsync(AnomalyProjection.ProjectionName));
+    await OtherModelAsync("batch: cohorts, 1 worker", CohortProjection.ProjectionName, () => ResetCohortsAsync(lean: true));
     await MeasureAsync("batch: cohorts, 1 worker, before h14c", () => BatchAsync(CohortProjection.ProjectionName, 1, cohortsBeforeRunner), () => ResetCohortsAsync(lean: false));
-    await MeasureAsync("batch: therapies, 1 worker", () => BatchAsync(TherapyProjection.ProjectionName, 1), () => ResetAsync(TherapyProjection.ProjectionName));
-    await MeasureAsync("batch: ingest, 1 worker", () => BatchAsync(IngestProjection.ProjectionName, 1), () => ResetAsync(IngestProjection.ProjectionName));
+    await OtherModelAsync("batch: therapies, 1 worker", TherapyProjection.ProjectionName, () => ResetAsync(TherapyProjection.ProjectionName));
+    await OtherModelAsync("batch: ingest, 1 worker", IngestProjection.ProjectionName, () => ResetAsync(IngestProjection.ProjectionName));
     await MeasureAsync("raw partitioned read, 4 readers", async () =>
         (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
     await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4), () => ResetAsync(PumpProjection.ProjectionName));
+    if (compareRoundTrips)
+    {
+        await MeasureAsync("batch: pumps, 4 workers, before h14r", () => BatchAsync(PumpProjection.ProjectionName, 4, beforeH14rRunner), () => ResetAsync(PumpProjection.ProjectionName));
+        await MeasureAsync("batch: pumps, 4 workers, defaults built apart", () => BatchAsync(PumpProjection.ProjectionName, 4, defaultsEngineRunner), () => ResetAsync(PumpProjection.ProjectionName));
+    }
     if (comparePumpShapes)
     {
         await MeasureAsync("batch: pumps, 4 workers, before h14q", () => BatchAsync(PumpProjection.ProjectionName, 4, pumpsBeforeRunner), () => ResetAsync(PumpProjection.ProjectionName));
@@ -418,6 +488,7 @@ async Task ResetStreamAsync()
 async Task<long> BatchAsync(string name, int workers, ProjectionRunner? with = null)
 {
     var runner = with ?? defaultRunner;
+    var before = runner.Stages.Snapshot();
     await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
     {
         while (!await runner.IsCaughtUpAsync(name, w, workers, CancellationToken.None))
@@ -425,6 +496,9 @@ async Task<long> BatchAsync(string name, int workers, ProjectionRunner? with = n
             await runner.CatchUpAsync(name, w, workers, TimeSpan.FromHours(1), CancellationToken.None);
         }
     })));
+    // Where a page's time went (issue 14, h14r): summed over the workers, per committed page.
+    var spent = runner.Stages.Snapshot().Since(before);
+    Console.WriteLine($"  {name}, {workers} worker(s): {spent.Pages} pages, ms per page: {spent.PerPage()}");
     return await AppliedAsync(name);
 }
 

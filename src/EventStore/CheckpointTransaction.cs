@@ -47,11 +47,7 @@ public sealed class CheckpointTransaction : IAsyncDisposable
         }
 
         await using var batch = new NpgsqlBatch(Connection, Transaction);
-        var advance = new NpgsqlBatchCommand(
-            "UPDATE pf_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now() WHERE name = $1");
-        advance.Parameters.Add(new() { Value = _name });
-        advance.Parameters.Add(new() { Value = next.TransactionId.ToString(CultureInfo.InvariantCulture) });
-        advance.Parameters.Add(new() { Value = next.Position });
+        var advance = AdvanceCommand(next);
         batch.BatchCommands.Add(advance);
         foreach (var cmd in alongside)
         {
@@ -59,6 +55,25 @@ public sealed class CheckpointTransaction : IAsyncDisposable
         }
 
         await batch.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// The statement that moves the held checkpoint to <paramref name="next"/>, for a consumer that sends it in its own
+    /// batch (with its writes and a <c>COMMIT</c>, one round trip for the page; single-checkpoint locks only).
+    /// </summary>
+    public NpgsqlBatchCommand AdvanceCommand(GlobalCheckpoint next)
+    {
+        if (_name is null)
+        {
+            throw new InvalidOperationException("A prefix lock has no single checkpoint to advance; use ResetAsync.");
+        }
+
+        var advance = new NpgsqlBatchCommand(
+            "UPDATE pf_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now() WHERE name = $1");
+        advance.Parameters.Add(new() { Value = _name });
+        advance.Parameters.Add(new() { Value = next.TransactionId.ToString(CultureInfo.InvariantCulture) });
+        advance.Parameters.Add(new() { Value = next.Position });
+        return advance;
     }
 
     /// <summary>Puts every held checkpoint back to the start of the log.</summary>

@@ -1,3 +1,5 @@
+using Npgsql;
+
 namespace PumpFleet.EventStore;
 
 /// <summary>Reads the event log: one stream (grains, the API's event list) or the global log (projections).</summary>
@@ -98,6 +100,15 @@ public interface ICheckpointStore
     /// its newest committed position: two workers can never both apply the same page.
     /// </summary>
     Task<CheckpointTransaction> LockAsync(string name, CancellationToken ct = default);
+
+    /// <summary>
+    /// As <see cref="LockAsync(string, CancellationToken)"/>, and runs the consumer's <paramref name="alongside"/>
+    /// statements right after the lock in the same round trip (reading rows the page needs, issue 14), handing their
+    /// results to <paramref name="readAlongside"/> (the reader positioned after the lock's own result). They run whether
+    /// or not the checkpoint is where the consumer expects it: a consumer that finds it moved rolls back and uses nothing.
+    /// </summary>
+    Task<CheckpointTransaction> LockAsync(
+        string name, IReadOnlyList<NpgsqlBatchCommand> alongside, Func<NpgsqlDataReader, CancellationToken, Task> readAlongside, CancellationToken ct = default);
 
     /// <summary>Opens a transaction that holds every checkpoint whose name starts with <paramref name="prefix"/> (waiting for pages in flight).</summary>
     Task<CheckpointTransaction> LockPrefixAsync(string prefix, CancellationToken ct = default);

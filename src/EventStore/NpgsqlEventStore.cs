@@ -462,9 +462,15 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     }
 
     /// <inheritdoc />
-    public async Task<CheckpointTransaction> LockAsync(string name, CancellationToken ct = default)
+    public Task<CheckpointTransaction> LockAsync(string name, CancellationToken ct = default) => LockAsync(name, [], static (_, _) => Task.CompletedTask, ct);
+
+    /// <inheritdoc />
+    public async Task<CheckpointTransaction> LockAsync(
+        string name, IReadOnlyList<NpgsqlBatchCommand> alongside, Func<NpgsqlDataReader, CancellationToken, Task> readAlongside, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(alongside);
+        ArgumentNullException.ThrowIfNull(readAlongside);
         var conn = await dataSource.OpenConnectionAsync(ct);
         NpgsqlTransaction? tx = null;
         try
@@ -475,23 +481,35 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
             // a page (a frozen process whose socket stays open) would stall every consumer: PostgreSQL ends such a
             // session after the timeout and the page is retried by the next activation. INSERT .. ON CONFLICT DO NOTHING
             // makes the row exist (a concurrent inserter waits on the unique index), and FOR UPDATE then reads the newest
-            // committed position (each statement takes a new snapshot). One round trip for the three: the reader skips
-            // the results of the two statements that return no rows.
+            // committed position (each statement takes a new snapshot). One round trip for the three and the consumer's
+            // own statements after them: the reader skips the results of the statements that return no rows.
             GlobalCheckpoint position;
-            await using (var cmd = new NpgsqlCommand($"""
-                SET LOCAL idle_in_transaction_session_timeout = '{IdleInTransactionTimeoutMs}ms';
-                INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES (@name, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING;
-                SELECT transaction_id::text, global_position FROM pf_checkpoints WHERE name = @name FOR UPDATE;
-                """, conn, tx))
+            await using (var batch = new NpgsqlBatch(conn, tx))
             {
-                cmd.Parameters.AddWithValue("name", name);
-                await using var r = await cmd.ExecuteReaderAsync(ct);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"SET LOCAL idle_in_transaction_session_timeout = '{IdleInTransactionTimeoutMs}ms'"));
+                var insert = new NpgsqlBatchCommand("INSERT INTO pf_checkpoints (name, transaction_id, global_position) VALUES ($1, '0'::xid8, 0) ON CONFLICT (name) DO NOTHING");
+                insert.Parameters.Add(new() { Value = name });
+                batch.BatchCommands.Add(insert);
+                var select = new NpgsqlBatchCommand("SELECT transaction_id::text, global_position FROM pf_checkpoints WHERE name = $1 FOR UPDATE");
+                select.Parameters.Add(new() { Value = name });
+                batch.BatchCommands.Add(select);
+                foreach (var cmd in alongside)
+                {
+                    batch.BatchCommands.Add(cmd);
+                }
+
+                await using var r = await batch.ExecuteReaderAsync(ct);
                 if (!await r.ReadAsync(ct))
                 {
                     throw new InvalidOperationException($"Checkpoint row '{name}' vanished inside its own transaction.");
                 }
 
                 position = new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1));
+                if (alongside.Count > 0)
+                {
+                    await r.NextResultAsync(ct);
+                    await readAlongside(r, ct);
+                }
             }
 
             return new CheckpointTransaction(conn, tx, name, null, position);

@@ -18,3 +18,38 @@ public interface IProjection
     /// <summary>Applies the events (already filtered to the partition, in log order) within <paramref name="tx"/>.</summary>
     Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct);
 }
+
+/// <summary>
+/// A projection whose page takes fewer round trips (issue 14, h14r): it reads the page's stored rows in the checkpoint
+/// lock's round trip (<see cref="Load"/>, <see cref="ProjectionOptions.LoadWithLock"/>) and sends the page's tail, the
+/// engine's statements that end the page (the checkpoint advance, the progress row and <c>COMMIT</c>), as the last
+/// commands of its own last batch of writes (<see cref="ProjectionOptions.CommitWithWrites"/>). Such a projection must
+/// not act on its batch's results after that round trip (the transaction has committed): a check of what its
+/// statements found has to fail inside the batch (an error there skips the tail, and the page rolls back).
+/// </summary>
+public interface IBatchedPageProjection : IProjection
+{
+    /// <summary>
+    /// The statements to run right after the checkpoint lock, in its round trip, and the reading of their results; null
+    /// when the page needs none. They run before the engine has checked the checkpoint: a page whose checkpoint moved
+    /// rolls back and the load is dropped unused.
+    /// </summary>
+    PageLoad? Load(IReadOnlyList<StoredEvent> events);
+
+    /// <summary>
+    /// Applies the events as <see cref="IProjection.ApplyAsync"/> does, with the rows <paramref name="loaded"/> read
+    /// (null: read them itself), and executes <paramref name="tail"/>, in its order, after every write of the page and in
+    /// the same batch as the last of them (alone when there is nothing to write).
+    /// </summary>
+    Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, PageLoad? loaded, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct);
+}
+
+/// <summary>What a <see cref="IBatchedPageProjection"/> reads in the checkpoint lock's round trip, and what it read.</summary>
+public abstract class PageLoad
+{
+    /// <summary>The statements, run in order after the lock.</summary>
+    public abstract IReadOnlyList<NpgsqlBatchCommand> Commands { get; }
+
+    /// <summary>Reads the statements' results (the reader is at the first of them that returns rows).</summary>
+    public abstract Task ReadAsync(NpgsqlDataReader reader, CancellationToken ct);
+}

@@ -31,6 +31,32 @@ public sealed class ProjectionOptions
     /// </summary>
     public bool ReadAheadOnlyWhenFull { get; set; } = true;
 
+    /// <summary>
+    /// Issue 14 (h14r), default on: the read-ahead also reads a log partition's first page (loading the stored checkpoint
+    /// itself, where the runner has not committed there yet) and its short pages are used (the end of a catch-up) rather
+    /// than read again; a partition whose page came short from the read-ahead is read once more before the catch-up
+    /// leaves it (a short page read ahead may have stopped at the horizon held back by this runner's own open page, and
+    /// that read finds what is past it). Off: as before, those pages were read on the page's own path, two of the seven
+    /// pages of a partition in ProjectionBench's catch-up.
+    /// </summary>
+    public bool ReadAheadEveryPage { get; set; } = true;
+
+    /// <summary>
+    /// Issue 14 (h14r), default on: the checkpoint advance, the progress row and <c>COMMIT</c> are sent in one batch with
+    /// the projection's last writes (<see cref="IBatchedPageProjection"/>) or, for other projections, in one batch after
+    /// them: one round trip where there were two (or three). The page's writes and checkpoint still commit together or
+    /// not at all (an error in the batch skips the rest of it, <c>COMMIT</c> included, and the page rolls back).
+    /// Off: the advance and the commit each take their own round trip, as before.
+    /// </summary>
+    public bool CommitWithWrites { get; set; } = true;
+
+    /// <summary>
+    /// Issue 14 (h14r), default on: a projection that reads its page's stored rows (<see cref="IBatchedPageProjection"/>:
+    /// <c>pumps</c>) sends that read in the checkpoint lock's round trip, right after the lock. Off: its own round trip
+    /// after the lock, as before.
+    /// </summary>
+    public bool LoadWithLock { get; set; } = true;
+
     /// <summary>How often an idle projection looks for new events. Default: 1 s.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -14,7 +14,8 @@ namespace PumpFleet.Projections;
 /// <param name="Moved">The stored checkpoint was not where this runner started (a rebuild or another worker moved it): nothing was written.</param>
 /// <param name="Failed">The projection threw; the page rolled back and waits for its backoff (a dependency fault is thrown instead).</param>
 /// <param name="Parked">Events parked by this page (the projection kept failing on them; the rest were applied).</param>
-public readonly record struct PageResult(int Read, int Applied, bool Moved, bool Failed = false, int Parked = 0);
+/// <param name="ShortReadAhead">The page was short and came from the read-ahead, which may have stopped at the horizon held back by this runner's own open page: the partition may hold more.</param>
+public readonly record struct PageResult(int Read, int Applied, bool Moved, bool Failed = false, int Parked = 0, bool ShortReadAhead = false);
 
 /// <summary>
 /// Moves one projection along the log partitions (migration 007's <c>log_partition</c>), one checkpoint per
@@ -29,7 +30,7 @@ public readonly record struct PageResult(int Read, int Applied, bool Moved, bool
 /// </summary>
 public sealed partial class ProjectionRunner(
     ILogPartitionReader partitions, ICheckpointStore checkpoints, IEnumerable<IProjection> projections, IOptions<ProjectionOptions> options,
-    ParkedEventStore parkedEvents, ProjectionInstruments instruments, TimeProvider time, ILogger<ProjectionRunner> logger)
+    ParkedEventStore parkedEvents, ProjectionInstruments instruments, PageStageTimes stages, TimeProvider time, ILogger<ProjectionRunner> logger)
 {
     private readonly Dictionary<string, IProjection> _projections = projections.ToDictionary(p => p.Name, StringComparer.Ordinal);
 
@@ -50,6 +51,9 @@ public sealed partial class ProjectionRunner(
     /// <summary>Runs between the read-model writes and the commit; tests use it to crash a page at the worst moment.</summary>
     public Func<string, CancellationToken, Task>? BeforeCommit { get; set; }
 
+    /// <summary>Where the time of this runner's pages goes, stage by stage (always kept: a few timestamps per page).</summary>
+    public PageStageTimes Stages => stages;
+
     /// <summary>Names of the registered projections.</summary>
     public IReadOnlyCollection<string> Names => _projections.Keys;
 
@@ -67,6 +71,7 @@ public sealed partial class ProjectionRunner(
         var sw = Stopwatch.StartNew();
         var applied = 0;
         var pending = Partitioning.LogPartitionsOf(partition, count).ToList();
+        var rechecked = new HashSet<int>();
         applied += await ApplyRetriesAsync(name, pending, ct);
 
         // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
@@ -76,7 +81,7 @@ public sealed partial class ProjectionRunner(
             for (var i = 0; i < round.Length; i++)
             {
                 var q = round[i];
-                // The next partition's page is read while this one is applied (see ReadPageAsync).
+                // The next partition's page is read while this one is applied (see StartReadAhead).
                 StartReadAhead(name, round[(i + 1) % round.Length], q, ct);
                 var r = await RunPageAsync(name, q, ct);
                 applied += r.Applied;
@@ -86,7 +91,10 @@ public sealed partial class ProjectionRunner(
                     continue;
                 }
 
-                if (r.Failed || r.Read < options.Value.PageSize)
+                // A short page that came from the read-ahead is not proof of the end (see RunPageAsync): one more read,
+                // once per partition and catch-up (a read-ahead of every page, ReadAheadOnlyWhenFull off, would otherwise
+                // keep a live partition in the round until the budget ran out).
+                if (r.Failed || (r.Read < options.Value.PageSize && !(r.ShortReadAhead && rechecked.Add(q))))
                 {
                     pending.Remove(q);
                 }
@@ -125,15 +133,33 @@ public sealed partial class ProjectionRunner(
     {
         var projection = Get(name);
         var checkpointName = Partitioning.CheckpointName(name, logPartition);
+        var o = options.Value;
+        var t = Stopwatch.GetTimestamp();
         var hinted = _committed.TryGetValue(checkpointName, out var c);
-        var from = hinted ? c : await checkpoints.LoadCheckpointAsync(checkpointName, ct);
+        Prefetched? ahead = null;
+        if (_prefetched.TryRemove(checkpointName, out var prefetch))
+        {
+            // Started by this runner (ReadAheadAsync, which never throws) and awaited once; no synchronisation context here.
+#pragma warning disable VSTHRD003
+            ahead = await prefetch.Read;
+#pragma warning restore VSTHRD003
+        }
+
+        // Without a hint, a read-ahead that loaded the stored checkpoint itself (StartReadAhead) saves that round trip;
+        // either way the page's transaction checks the checkpoint again under its lock.
+        var from = hinted ? c : prefetch is { From: null } && ahead is not null ? ahead.From : await checkpoints.LoadCheckpointAsync(checkpointName, ct);
         var failure = _failures.TryGetValue(checkpointName, out var f) && f.From == from ? f : null;
         if (failure is not null && time.GetUtcNow() < failure.NextAttemptAt)
         {
             return new PageResult(0, 0, false, Failed: true);
         }
 
-        var page = await ReadPageAsync(checkpointName, logPartition, from, ct);
+        // The page read ahead, when it was read from here and is full (or, ReadAheadEveryPage, short too); otherwise read now.
+        var size = o.PageSize;
+        var page = ahead is not null && ahead.From == from && (ahead.Page.Events.Count >= size || o.ReadAheadEveryPage) ? ahead.Page : null;
+        var shortAhead = page is not null && page.Events.Count < size;
+        page ??= await partitions.ReadPartitionAsync(logPartition, from, size, ct);
+        t = stages.Add(PageStage.LogWait, t);
         if (page.Events.Count == 0)
         {
             // Nothing after this runner's own last commit; but a rebuild may have put the stored checkpoint back, and
@@ -144,21 +170,29 @@ public sealed partial class ProjectionRunner(
                 _lastPageFull[checkpointName] = false;
                 if (await checkpoints.LoadCheckpointAsync(checkpointName, ct) == from)
                 {
-                    return new PageResult(0, 0, false);
+                    return new PageResult(0, 0, false, ShortReadAhead: shortAhead);
                 }
 
                 _committed.TryRemove(checkpointName, out _);
                 return await RunPageAsync(name, logPartition, ct);
             }
 
-            return new PageResult(0, 0, false);
+            // Nothing in the partition yet: remembered as a short page, so it is not read ahead again (StartReadAhead).
+            _lastPageFull[checkpointName] = false;
+            return new PageResult(0, 0, false, ShortReadAhead: shortAhead);
         }
 
         // The read-model write of these events, linked to the traces that ingested them (ProjectionTracing).
         using var span = ProjectionTracing.StartPage(name, logPartition, page.Events);
 
         // The event store holds the checkpoint row for this transaction; it must still be where the page was read from.
-        await using var held = await checkpoints.LockAsync(checkpointName, ct);
+        // A batched projection's read of the page's rows rides in the lock's round trip (LoadWithLock).
+        var batched = projection as IBatchedPageProjection;
+        var load = o.LoadWithLock ? batched?.Load(page.Events) : null;
+        await using var held = load is null
+            ? await checkpoints.LockAsync(checkpointName, ct)
+            : await checkpoints.LockAsync(checkpointName, load.Commands, load.ReadAsync, ct);
+        t = stages.Add(PageStage.Lock, t);
         if (held.Position != from)
         {
             await held.RollbackAsync(ct);
@@ -169,99 +203,168 @@ public sealed partial class ProjectionRunner(
         }
 
         var parked = 0;
-        if (failure is not null && failure.Attempts >= options.Value.MaxAttempts)
+        var committed = false;
+        if (failure is not null && failure.Attempts >= o.MaxAttempts)
         {
             parked = await ApplyIsolatingAsync(projection, held, logPartition, page.Events, failure.Attempts, ct);
         }
         else
         {
+            var tailed = o.CommitWithWrites ? batched : null;
+            if (tailed is not null && BeforeCommit is { } hook)
+            {
+                // The writes, the checkpoint, the progress row and the commit take one round trip: the test hook runs
+                // before it (outside the projection's fault handling, as it runs before the commit otherwise).
+                await hook(checkpointName, ct);
+            }
+
             try
             {
-                await projection.ApplyAsync(held.Connection, held.Transaction, page.Events, ct);
+                if (tailed is not null)
+                {
+                    var tail = Tail(held, checkpointName, name, page, 0);
+                    await tailed.ApplyAsync(held.Connection, held.Transaction, page.Events, load, tail, ct);
+                    // The advance found its row only if the projection sent the tail; otherwise nothing committed (the
+                    // transaction is still open and rolls back on disposal), which is the projection's fault.
+                    if (tail[0].RecordsAffected != 1)
+                    {
+                        throw new InvalidOperationException($"Projection '{name}' returned without sending the page's tail (checkpoint and COMMIT).");
+                    }
+
+                    committed = true;
+                }
+                else if (batched is not null)
+                {
+                    await batched.ApplyAsync(held.Connection, held.Transaction, page.Events, load, [], ct);
+                }
+                else
+                {
+                    await projection.ApplyAsync(held.Connection, held.Transaction, page.Events, ct);
+                }
             }
             catch (Exception e) when (IsProjectionFault(e, ct))
             {
-                await held.RollbackAsync(CancellationToken.None);
+                // With the tail in the projection's batch, the transaction is rolled back by its disposal: an error in the
+                // batch skipped the COMMIT (the transaction is aborted), and a failing COMMIT has already ended it.
+                if (tailed is null)
+                {
+                    await held.RollbackAsync(CancellationToken.None);
+                }
+
                 var attempts = (failure?.Attempts ?? 0) + 1;
                 var delay = Backoff(attempts);
                 _failures[checkpointName] = new Failure(from, attempts, time.GetUtcNow() + delay);
                 instruments.PageFailed(name);
-                LogPageFailed(e, name, logPartition, attempts, options.Value.MaxAttempts, delay);
+                LogPageFailed(e, name, logPartition, attempts, o.MaxAttempts, delay);
                 return new PageResult(page.Events.Count, 0, false, Failed: true);
+            }
+
+            t = stages.Add(PageStage.Apply, t);
+        }
+
+        if (!committed)
+        {
+            if (o.CommitWithWrites)
+            {
+                // The checkpoint, the progress row, the commit mode and the commit in one round trip.
+                if (BeforeCommit is { } hook)
+                {
+                    await hook(checkpointName, ct);
+                }
+
+                await using var batch = new NpgsqlBatch(held.Connection, held.Transaction);
+                foreach (var cmd in Tail(held, checkpointName, name, page, parked))
+                {
+                    batch.BatchCommands.Add(cmd);
+                }
+
+                await batch.ExecuteNonQueryAsync(ct);
+                t = stages.Add(PageStage.Commit, t);
+            }
+            else
+            {
+                // The checkpoint, the progress row and the commit mode in one round trip; the commit in another.
+                await held.AdvanceAsync(page.Next,
+                    ProjectionProgressStore.RecordPageCommands(checkpointName, name, page.Events[^1].ReceivedAt, page.Events.Count - parked, o.SynchronousCommit), ct);
+                t = stages.Add(PageStage.Advance, t);
+                if (BeforeCommit is { } hook)
+                {
+                    await hook(checkpointName, ct);
+                }
+
+                await held.CommitAsync(ct);
+                stages.Add(PageStage.Commit, t);
             }
         }
 
-        // The checkpoint, the progress row and the commit mode in one round trip.
-        await held.AdvanceAsync(page.Next,
-            ProjectionProgressStore.RecordPageCommands(checkpointName, name, page.Events[^1].ReceivedAt, page.Events.Count - parked, options.Value.SynchronousCommit), ct);
-        if (BeforeCommit is { } hook)
-        {
-            await hook(checkpointName, ct);
-        }
-
-        await held.CommitAsync(ct);
+        stages.Page();
         _committed[checkpointName] = page.Next;
-        _lastPageFull[checkpointName] = page.Events.Count >= options.Value.PageSize;
+        _lastPageFull[checkpointName] = page.Events.Count >= o.PageSize;
         _failures.TryRemove(checkpointName, out _);
         if (parked > 0)
         {
             instruments.Parked(name, parked);
         }
 
-        return new PageResult(page.Events.Count, page.Events.Count - parked, false, Parked: parked);
+        return new PageResult(page.Events.Count, page.Events.Count - parked, false, Parked: parked, ShortReadAhead: shortAhead);
     }
 
-    // The page after `from`: the one read ahead while the previous page was applied, when it was read from there and
-    // is full; otherwise read now. CatchUpAsync starts reading the next partition's page (from this runner's own last
-    // commit there) before it applies the current one, so the log read of one page overlaps the fold, the writes and
-    // the commit of the page before it (the database serves the read while this process folds); one read ahead per
-    // worker at a time. Reading ahead changes nothing of the gap-safe order: the page is read from the position the
-    // checkpoint is expected at, and it is used only if the checkpoint is there when its turn comes (checked again
-    // under the lock). A short read-ahead page is not used: it may have stopped at the horizon held back by this
-    // runner's own open page transaction, and a fresh read goes further.
-    private async Task<GlobalPage> ReadPageAsync(string checkpointName, int logPartition, GlobalCheckpoint from, CancellationToken ct)
+    // The statements that end a page: the checkpoint advance, the progress row (with the commit mode) and COMMIT. Sent
+    // in one batch, an error in any statement before COMMIT skips the rest (PostgreSQL ignores a batch after its first
+    // error until the batch's Sync), so the page's writes and its checkpoint commit together or not at all.
+    private List<NpgsqlBatchCommand> Tail(CheckpointTransaction held, string checkpointName, string name, GlobalPage page, int parked)
     {
-        var size = options.Value.PageSize;
-        GlobalPage? page = null;
-        if (_prefetched.TryRemove(checkpointName, out var ahead) && ahead.From == from)
-        {
-            // Started by this runner (ReadAheadAsync, which never throws) and awaited once; no synchronisation context here.
-#pragma warning disable VSTHRD003
-            page = await ahead.Page;
-#pragma warning restore VSTHRD003
-        }
-
-        if (page is null || page.Events.Count < size)
-        {
-            page = await partitions.ReadPartitionAsync(logPartition, from, size, ct);
-        }
-
-        return page;
+        var tail = new List<NpgsqlBatchCommand> { held.AdvanceCommand(page.Next) };
+        tail.AddRange(ProjectionProgressStore.RecordPageCommands(checkpointName, name, page.Events[^1].ReceivedAt, page.Events.Count - parked, options.Value.SynchronousCommit));
+        tail.Add(new NpgsqlBatchCommand("COMMIT"));
+        return tail;
     }
 
     // Reads ahead the page of log partition `next` that comes after this runner's last commit there, unless that is the
-    // partition about to run (nothing to overlap), nothing is known about it yet, or (ReadAheadOnlyWhenFull) its last
-    // page was short: a live partition's next page is short too, and a short read-ahead page is read again anyway, so
-    // reading ahead there only doubled the reads of every poll; a partition that is catching up has full pages.
+    // partition about to run (nothing to overlap), or (ReadAheadOnlyWhenFull) its last page was short: a live
+    // partition's next page is short too, so reading ahead there only doubled the reads of every poll; a partition that
+    // is catching up has full pages. Where this runner has not committed yet (its first page there), the read-ahead
+    // loads the stored checkpoint itself (ReadAheadEveryPage; before, that page was read on its own path). The next
+    // partition's page is read while this one is applied (one read ahead per worker at a time), so the log read of one
+    // page overlaps the fold, the writes and the commit of the page before it. Reading ahead changes nothing of the
+    // gap-safe order: the page is read from the position the checkpoint is expected at, and it is used only if the
+    // checkpoint is there when its turn comes (checked again under the lock).
     private void StartReadAhead(string name, int next, int current, CancellationToken ct)
     {
         var checkpointName = Partitioning.CheckpointName(name, next);
-        if (next == current || !_committed.TryGetValue(checkpointName, out var from)
-            || (_prefetched.TryGetValue(checkpointName, out var existing) && existing.From == from)
-            || (options.Value.ReadAheadOnlyWhenFull && !_lastPageFull.GetValueOrDefault(checkpointName)))
+        // One read-ahead per partition: an earlier one not yet used (its partition left the round) is used or dropped
+        // by that partition's next page, which compares its position with the checkpoint's.
+        if (next == current || _prefetched.ContainsKey(checkpointName))
         {
             return;
         }
 
-        _prefetched[checkpointName] = new Prefetch(from, ReadAheadAsync(next, from, options.Value.PageSize, ct));
+        if (!_committed.TryGetValue(checkpointName, out var from))
+        {
+            // Not for a partition this runner found empty (it has no hint there until its first commit).
+            if (options.Value.ReadAheadEveryPage && !(options.Value.ReadAheadOnlyWhenFull && _lastPageFull.TryGetValue(checkpointName, out var full) && !full))
+            {
+                _prefetched[checkpointName] = new Prefetch(null, ReadAheadAsync(checkpointName, next, null, options.Value.PageSize, ct));
+            }
+
+            return;
+        }
+
+        if (options.Value.ReadAheadOnlyWhenFull && !_lastPageFull.GetValueOrDefault(checkpointName))
+        {
+            return;
+        }
+
+        _prefetched[checkpointName] = new Prefetch(from, ReadAheadAsync(checkpointName, next, from, options.Value.PageSize, ct));
     }
 
     // Never throws: a failed or cancelled read-ahead is simply read again when its page is due.
-    private async Task<GlobalPage?> ReadAheadAsync(int logPartition, GlobalCheckpoint from, int size, CancellationToken ct)
+    private async Task<Prefetched?> ReadAheadAsync(string checkpointName, int logPartition, GlobalCheckpoint? from, int size, CancellationToken ct)
     {
         try
         {
-            return await partitions.ReadPartitionAsync(logPartition, from, size, ct);
+            var at = from ?? await checkpoints.LoadCheckpointAsync(checkpointName, ct);
+            return new Prefetched(at, await partitions.ReadPartitionAsync(logPartition, at, size, ct));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -370,7 +473,10 @@ public sealed partial class ProjectionRunner(
 
     private sealed record Failure(GlobalCheckpoint From, int Attempts, DateTimeOffset NextAttemptAt);
 
-    private sealed record Prefetch(GlobalCheckpoint From, Task<GlobalPage?> Page);
+    // A read-ahead: From is the position it was started from (null: the stored checkpoint, loaded by the read itself).
+    private sealed record Prefetch(GlobalCheckpoint? From, Task<Prefetched?> Read);
+
+    private sealed record Prefetched(GlobalCheckpoint From, GlobalPage Page);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name} log partition {Partition}: checkpoint moved under the page (rebuild or a second worker); re-reading")]
     private partial void LogCheckpointMoved(string name, int partition);

@@ -18,6 +18,7 @@ public static class ProjectionsServiceCollectionExtensions
         services.TryAddSingleton<ProjectionProgressStore>();
         services.TryAddSingleton<ParkedEventStore>();
         services.TryAddSingleton<ProjectionInstruments>();
+        services.TryAddSingleton<PageStageTimes>();
         services.AddMetrics();
         if (!services.Any(d => d.ServiceType == typeof(MigrationAssembly) && d.ImplementationInstance is MigrationAssembly m && m.Assembly == typeof(ProjectionRunner).Assembly))
         {

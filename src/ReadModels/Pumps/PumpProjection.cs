@@ -23,10 +23,13 @@ namespace PumpFleet.ReadModels;
 /// serves, not the whole folded state.
 /// Issue 14 (h14q, <see cref="PumpProjectionOptions"/>): the page's rows are read without row locks, and a pump whose
 /// rarely changing columns are unchanged since this worker wrote its row gets a narrow update of the columns that move.
+/// Issue 14 (h14r, <see cref="IBatchedPageProjection"/>): the page's rows are read in the checkpoint lock's round trip and
+/// the engine's checkpoint advance and commit ride in the page's batch of writes: two round trips per page.
 /// </summary>
 /// <param name="events">The event store's stream reads (a pump's fold from its stored state, a replay).</param>
 /// <param name="options">The page shape (<see cref="PumpProjectionOptions"/>).</param>
-public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionOptions> options) : IProjection
+/// <param name="stages">Where the time of a page goes (the read of its rows, the fold, the writes); optional.</param>
+public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionOptions> options, PageStageTimes? stages = null) : IBatchedPageProjection
 {
     /// <summary>The projection's name.</summary>
     public const string ProjectionName = "pumps";
@@ -55,15 +58,28 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     public IReadOnlyList<string> Tables { get; } = ["pf_pump_status", "pf_pump_fold", "pf_daily_flow", "pf_alarm_log"];
 
     /// <inheritdoc />
-    public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct)
+    public Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct) =>
+        ApplyAsync(conn, tx, events, null, [], ct);
+
+    /// <inheritdoc />
+    public PageLoad? Load(IReadOnlyList<StoredEvent> events)
     {
         ArgumentNullException.ThrowIfNull(events);
-        // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
-        events = [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
-        var serials = events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
+        var shape = options.Value;
+        return new RowLoad(this, SerialsOf(PumpEvents(events)), shape.LockFreeReads, shape.GenericPlans);
+    }
+
+    /// <inheritdoc />
+    public async Task ApplyAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, PageLoad? loaded, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(tail);
+        events = PumpEvents(events);
+        var serials = SerialsOf(events);
         try
         {
-            await ApplyCoreAsync(conn, tx, events, serials, ct);
+            await ApplyCoreAsync(conn, tx, events, serials, loaded as RowLoad, tail, ct);
         }
         catch
         {
@@ -78,10 +94,33 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         }
     }
 
-    private async Task ApplyCoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, CancellationToken ct)
+    // Fleet-level streams (cohort signals) are not pumps; the anomaly projection still sees them.
+    private static StoredEvent[] PumpEvents(IReadOnlyList<StoredEvent> events) => [.. events.Where(e => Contracts.StreamIds.IsPump(e.StreamId))];
+
+    private static string[] SerialsOf(IReadOnlyList<StoredEvent> events) => events.Select(e => e.StreamId).Distinct(StringComparer.Ordinal).ToArray();
+
+    private async Task ApplyCoreAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, RowLoad? loaded,
+        IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
     {
         var shape = options.Value;
-        var (states, stateVersions, written) = await LoadStatesAsync(conn, tx, serials, shape.LockFreeReads, shape.GenericPlans, ct);
+        var t = System.Diagnostics.Stopwatch.GetTimestamp();
+        // The page's rows, read in the checkpoint lock's round trip (LoadWithLock) or here in one of their own.
+        if (loaded is null || !loaded.Serials.SequenceEqual(serials, StringComparer.Ordinal))
+        {
+            loaded = new RowLoad(this, serials, shape.LockFreeReads, shape.GenericPlans);
+            await using var load = new NpgsqlBatch(conn, tx);
+            foreach (var cmd in loaded.Commands)
+            {
+                load.BatchCommands.Add(cmd);
+            }
+
+            await using var r = await load.ExecuteReaderAsync(ct);
+            await loaded.ReadAsync(r, ct);
+        }
+
+        var (states, stateVersions, written) = await CompleteLoadAsync(conn, tx, loaded, ct);
+        t = stages?.Add(PageStage.StateRead, t) ?? t;
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
         await using var batch = new NpgsqlBatch(conn, tx);
         var changed = new HashSet<string>(StringComparer.Ordinal);
@@ -189,10 +228,12 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             batch.BatchCommands.Add(status.ToCommand());
         }
 
+        // When the commit rides in this batch (a tail), the narrow update's count is checked inside the batch (migration
+        // 065), before the COMMIT; otherwise after the round trip, as below.
         NpgsqlBatchCommand? narrowCommand = null;
         if (narrow.Count > 0)
         {
-            narrowCommand = narrow.ToCommand();
+            narrowCommand = narrow.ToCommand(checkedInBatch: tail.Count > 0);
             batch.BatchCommands.Add(narrowCommand);
         }
 
@@ -206,15 +247,23 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             batch.BatchCommands.Add(FlowUpsert(flows));
         }
 
+        foreach (var cmd in tail)
+        {
+            batch.BatchCommands.Add(cmd);
+        }
+
+        t = stages?.Add(PageStage.Fold, t) ?? t;
         if (batch.BatchCommands.Count > 0)
         {
             await batch.ExecuteNonQueryAsync(ct);
         }
 
+        stages?.Add(PageStage.Write, t);
+
         // A narrow update of a row that is not there would lose the pump's page silently: it cannot happen while only
         // this partition's checkpoint holder writes the rows, so it is a fault (the page is rolled back and retried, and
         // the catch above forgets these pumps, so the retry writes them whole).
-        if (narrowCommand is not null && narrowCommand.RecordsAffected != narrow.Count)
+        if (narrowCommand is not null && tail.Count == 0 && narrowCommand.RecordsAffected != narrow.Count)
         {
             throw new InvalidOperationException(
                 $"pumps: {narrow.Count} status rows to update in place, {narrowCommand.RecordsAffected} found; the page is retried with full rows.");
@@ -443,9 +492,10 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             _hot.Add(hot);
         }
 
-        public NpgsqlBatchCommand ToCommand()
+        // checkedInBatch: the statement fails (pf_pumps_narrow_check, migration 065) unless it updated every row.
+        public NpgsqlBatchCommand ToCommand(bool checkedInBatch)
         {
-            var cmd = new NpgsqlBatchCommand("""
+            var cmd = new NpgsqlBatchCommand((checkedInBatch ? "WITH w AS (" : "") + """
                 UPDATE pf_pump_status s SET reservoir_ml = u.reservoir_ml, forecast_empty_at = u.forecast_empty_at,
                     next_refill_due_at = u.next_refill_due_at, last_seen_at = u.last_seen_at, last_event_at = u.last_event_at,
                     last_seq = u.last_seq, battery_pct = u.battery_pct, version = u.version, updated_at = now(),
@@ -459,9 +509,14 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
                             battery_pct, version, low_reservoir_at, forecast_from, delivered_since_refill_ml,
                             forecast_rate_ml_per_day, uncorrected_refill_due_at)
                  WHERE s.serial = u.serial
-                """);
+                """ + (checkedInBatch ? " RETURNING 1) SELECT pf_pumps_narrow_check(count(*), $15) FROM w" : ""));
             cmd.Parameters.Add(Column(_serial.ToArray(), NpgsqlDbType.Text));
             AddHot(cmd, _hot);
+            if (checkedInBatch)
+            {
+                cmd.Parameters.Add(new() { Value = _serial.Count, NpgsqlDbType = NpgsqlDbType.Integer });
+            }
+
             return cmd;
         }
     }
@@ -589,7 +644,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         }
     }
 
-    // Reads the page's pump rows and returns each pump's fold at the row's version: from memory when it holds exactly
+    // The page's pump rows (RowLoad) and each pump's fold at the row's version: from memory when it holds exactly
     // that version, otherwise the stored state (at state_version) plus the events after it, read from the log. The
     // second map is each row's state_version (pumps without a row are absent from it); the third the cold columns this
     // worker wrote to each row it holds in memory at the row's version (what the row holds now).
@@ -598,45 +653,11 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     // The page's serials are joined as a set (unnest), not filtered with = ANY: on a table PostgreSQL believes small
     // (a rebuild, before autovacuum has analysed it) the plan is a scan either way, and = ANY compares every row with
     // every serial of the page (5.1 ms for 98 of 2,000 pumps against 0.7 ms joined; docs/benchmarks.md).
-    private async Task<(Dictionary<string, PumpState> States, Dictionary<string, long> StateVersions, Dictionary<string, ColdColumns> Written)> LoadStatesAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, string[] serials, bool lockFree, bool genericPlans, CancellationToken ct)
+    private async Task<(Dictionary<string, PumpState> States, Dictionary<string, long> StateVersions, Dictionary<string, ColdColumns> Written)> CompleteLoadAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, RowLoad loaded, CancellationToken ct)
     {
-        var states = new Dictionary<string, PumpState>(StringComparer.Ordinal);
-        var stateVersions = new Dictionary<string, long>(StringComparer.Ordinal);
-        var written = new Dictionary<string, ColdColumns>(StringComparer.Ordinal);
-        var misses = new List<(string Serial, long Version)>();
-        await using (var load = new NpgsqlBatch(conn, tx))
-        {
-            if (genericPlans)
-            {
-                // For the rest of the page's transaction: the load, the page's writes and the engine's checkpoint
-                // statements (all auto-prepared) run their plan cached at the first execution, not one planned anew for
-                // every page (a custom plan per execution is what PostgreSQL picks for statements over unnest(array
-                // parameters), whose row counts it knows only from the values).
-                load.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
-            }
-
-            var select = new NpgsqlBatchCommand(lockFree ? LoadSql : LoadSql + " FOR UPDATE OF s");
-            select.Parameters.Add(new() { Value = serials });
-            load.BatchCommands.Add(select);
-            await using var r = await load.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                var serial = r.GetString(0);
-                var version = r.GetInt64(1);
-                stateVersions[serial] = r.GetInt64(2);
-                if (_cache.TryGetValue(serial, out var c) && c.Version == version)
-                {
-                    states[serial] = c.State;
-                    written[serial] = c.Written;
-                }
-                else
-                {
-                    misses.Add((serial, version));
-                }
-            }
-        }
-
+        var states = loaded.States;
+        var misses = loaded.Misses;
         if (misses.Count > 0)
         {
             var stored = new Dictionary<string, PumpState>(StringComparer.Ordinal);
@@ -665,7 +686,63 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             }
         }
 
-        return (states, stateVersions, written);
+        return (states, loaded.StateVersions, loaded.Written);
+    }
+
+    // The read of a page's status rows (with their stored fold's version), in the checkpoint lock's round trip or in its
+    // own; a row whose version this worker holds in memory is a hit, the others are folded by CompleteLoadAsync.
+    private sealed class RowLoad(PumpProjection owner, string[] serials, bool lockFree, bool genericPlans) : PageLoad
+    {
+        public string[] Serials { get; } = serials;
+
+        public Dictionary<string, PumpState> States { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, long> StateVersions { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, ColdColumns> Written { get; } = new(StringComparer.Ordinal);
+
+        public List<(string Serial, long Version)> Misses { get; } = [];
+
+        public override IReadOnlyList<NpgsqlBatchCommand> Commands
+        {
+            get
+            {
+                var commands = new List<NpgsqlBatchCommand>(2);
+                if (genericPlans)
+                {
+                    // For the rest of the page's transaction: the load, the page's writes and the engine's checkpoint
+                    // statements (all auto-prepared) run their plan cached at the first execution, not one planned anew for
+                    // every page (a custom plan per execution is what PostgreSQL picks for statements over unnest(array
+                    // parameters), whose row counts it knows only from the values).
+                    commands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
+                }
+
+                var select = new NpgsqlBatchCommand(lockFree ? LoadSql : LoadSql + " FOR UPDATE OF s");
+                select.Parameters.Add(new() { Value = Serials });
+                commands.Add(select);
+                return commands;
+            }
+        }
+
+        public override async Task ReadAsync(NpgsqlDataReader reader, CancellationToken ct)
+        {
+            ArgumentNullException.ThrowIfNull(reader);
+            while (await reader.ReadAsync(ct))
+            {
+                var serial = reader.GetString(0);
+                var version = reader.GetInt64(1);
+                StateVersions[serial] = reader.GetInt64(2);
+                if (owner._cache.TryGetValue(serial, out var c) && c.Version == version)
+                {
+                    States[serial] = c.State;
+                    Written[serial] = c.Written;
+                }
+                else
+                {
+                    Misses.Add((serial, version));
+                }
+            }
+        }
     }
 
     private const string LoadSql = """
