@@ -2,7 +2,10 @@ using System.Text;
 using System.Text.Json;
 using MQTTnet;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using PumpFleet.EventStore.Audit;
+using PumpFleet.Gateway.Ingest;
 using PumpFleet.Gateway.Protocol;
 using PumpFleet.Gateway.Quarantine;
 using PumpFleet.Gateway.Tests.Infrastructure;
@@ -251,17 +254,27 @@ public sealed class LimitTests(PostgresFixture pg, EmbeddedEnvironment env) : IC
     [Fact]
     public async Task QuarantinePurge_DeletesRowsPastRetention_AndKeepsRecentOnes()
     {
+        // Every gateway started by this assembly shares the database and purges with the default 30-day retention
+        // when it starts, so a row older than that could be gone before this purge runs (CI once saw 0 deleted).
+        // This purger keeps 1 day: the 2-day-old row is past its retention and no other purger's.
         var hubId = $"hub-{Guid.NewGuid():N}"[..20];
         var now = DateTimeOffset.UtcNow;
         await env.Gateway.Quarantine.AddAsync(
         [
-            new QuarantineItem(hubId, null, "t", true, false, null, "invalid-json", "old", now.AddDays(-31), new byte[] { 1 }),
+            new QuarantineItem(hubId, null, "t", true, false, null, "invalid-json", "old", now.AddDays(-2), new byte[] { 1 }),
             new QuarantineItem(hubId, null, "t", true, false, null, "invalid-json", "new", now, new byte[] { 2 }),
         ], TestContext.Current.CancellationToken);
+        var services = env.Gateway.Services;
+        var purger = new QuarantinePurger(
+            env.Gateway.Quarantine,
+            Options.Create(new QuarantineOptions { Retention = TimeSpan.FromDays(1) }),
+            services.GetRequiredService<GatewayInstruments>(),
+            TimeProvider.System,
+            NullLogger<QuarantinePurger>.Instance);
 
-        var deleted = await env.Gateway.Services.GetRequiredService<QuarantinePurger>().PurgeOnceAsync(TestContext.Current.CancellationToken);
+        var deleted = await purger.PurgeOnceAsync(TestContext.Current.CancellationToken);
 
-        Assert.True(deleted >= 1);
+        Assert.True(deleted >= 1, $"deleted {deleted} rows");
         var rows = await env.Gateway.Quarantine.QueryAsync(hubId, null, 10, null, TestContext.Current.CancellationToken);
         Assert.Equal(["new"], rows.Select(r => r.Reason));
     }
