@@ -19,6 +19,7 @@ using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
 //   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-round-trips] [--compare-027-indexes]
+//   [--four-workers] [--compare-known-rows]
 //   [--only a,b]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
@@ -47,6 +48,13 @@ var comparePumpShapes = args.Contains("--compare-pumps-shapes");
 // ReadAheadEveryPage, LoadWithLock and CommitWithWrites off) and with each of the three off alone, beside the defaults,
 // rotated by one position each run; without --pumps-only every other read model also runs as before h14r.
 var compareRoundTrips = args.Contains("--compare-round-trips");
+// --four-workers (with --pumps-only; issue 14, h14t): each run also reads the log with four parallel readers and catches
+// the pumps model up with four workers, the pair the goal is furthest from on a 2-core machine.
+var fourWorkers = args.Contains("--four-workers");
+// --compare-known-rows (with --pumps-only; issue 14, h14t): each pumps catch-up also with Projections:Pumps:KnownRowWrites
+// off (every flow and new status row through the upsert), alternating first and second by run, with one worker and,
+// with --four-workers, four; both shapes on runners built alike (a provider and pool of their own).
+var compareKnownRows = args.Contains("--compare-known-rows");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
@@ -152,6 +160,20 @@ var noCommitWithWritesRunner = EngineRunner(readAheadEveryPage: true, loadWithLo
 var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: false);
 var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
 var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
+ProjectionRunner KnownRowsRunner(bool knownRows)
+{
+    var b = Host.CreateApplicationBuilder();
+    b.Logging.SetMinimumLevel(LogLevel.Warning);
+    b.Services.AddPumpFleetEventStore(cs);
+    b.Services.AddPumpFleetReadModels();
+    b.Services.Configure<ProjectionOptions>(o => o.PageSize = pageSize);
+    b.Services.Configure<PumpProjectionOptions>(o => o.KnownRowWrites = knownRows);
+    var provider = b.Services.BuildServiceProvider();
+    extraProviders.Add(provider);
+    return provider.GetRequiredService<ProjectionRunner>();
+}
+
+var knownRowsOffRunner = KnownRowsRunner(knownRows: false);
 
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
@@ -205,6 +227,10 @@ for (var run = 1; run <= runs; run++)
             await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, 1, runner), () => ResetPumpsAsync(before: false));
         }
     }
+    else if (compareKnownRows)
+    {
+        await KnownRowsPairAsync(1);
+    }
     else
     {
         await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
@@ -213,6 +239,34 @@ for (var run = 1; run <= runs; run++)
     if (compareIndexes && run % 2 == 0)
     {
         await MeasureAsync("batch: pumps, 1 worker, 027 indexes", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: true));
+    }
+
+    if (pumpsOnly && fourWorkers)
+    {
+        await MeasureAsync("raw partitioned read, 4 readers", async () =>
+            (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
+        if (compareKnownRows)
+        {
+            await KnownRowsPairAsync(4);
+        }
+        else
+        {
+            await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4, defaultsEngineRunner), () => ResetAsync(PumpProjection.ProjectionName));
+        }
+    }
+
+    // The defaults and KnownRowWrites off, first and second alternating by run.
+    async Task KnownRowsPairAsync(int workers)
+    {
+        (string Name, ProjectionRunner Runner)[] pair =
+        [
+            ($"batch: pumps, {workers} worker{(workers == 1 ? "" : "s")}", defaultsEngineRunner),
+            ($"batch: pumps, {workers} worker{(workers == 1 ? "" : "s")}, KnownRowWrites off", knownRowsOffRunner),
+        ];
+        foreach (var (shapeName, runner) in run % 2 == 1 ? pair : pair.Reverse())
+        {
+            await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, workers, runner), () => ResetPumpsAsync(before: false));
+        }
     }
 
     if (pumpsOnly)
@@ -272,7 +326,7 @@ Console.WriteLine();
 Console.WriteLine("| reader | median events/s | runs (events/s) | share of the raw read of the same parallelism |");
 Console.WriteLine("|---|---|---|---|");
 var raw1 = Median(rates["raw partitioned read, 1 reader"]);
-var raw4 = pumpsOnly ? raw1 : Median(rates["raw partitioned read, 4 readers"]);
+var raw4 = pumpsOnly && !fourWorkers ? raw1 : Median(rates["raw partitioned read, 4 readers"]);
 foreach (var (name, list) in rates)
 {
     var baseline = name.Contains("4 ", StringComparison.Ordinal) || name.StartsWith("stream", StringComparison.Ordinal) ? raw4 : raw1;
@@ -334,9 +388,11 @@ async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare 
     }
 
     var writes = name.StartsWith("batch: pumps", StringComparison.Ordinal) ? await WriteStats.StartAsync(ds, statementStats) : null;
+    var cpu = await CpuMeter.StartAsync(ds);
     var t = Stopwatch.StartNew();
     var events = await body();
     var rate = events / t.Elapsed.TotalSeconds;
+    var cpuLine = cpu.PerEvent(events);
     if (events != total)
     {
         throw new InvalidOperationException($"{name}: {events:N0} events, expected {total:N0}");
@@ -356,6 +412,7 @@ async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare 
 
     (rates.TryGetValue(name, out var l) ? l : rates[name] = []).Add(rate);
     Console.WriteLine($"{name}: {rate:N0} events/s ({t.Elapsed.TotalSeconds:F1} s)");
+    Console.WriteLine($"  {cpuLine}");
     if (writes is not null)
     {
         await writes.PrintAsync(ds, name, events, statementStats);

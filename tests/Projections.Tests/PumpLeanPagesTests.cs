@@ -32,6 +32,7 @@ public sealed class PumpLeanPagesTests(PostgresFixture pg) : ProjectionTestBase(
             o.LockFreeReads = false;
             o.NarrowStatusUpdates = false;
             o.GenericPlans = false;
+            o.KnownRowWrites = false;
         }));
         var earlierStore = earlier.GetRequiredService<IEventStore>();
         await seed.AppendInWavesAsync(earlierStore, 12, () => Task.CompletedTask, Ct);
@@ -71,6 +72,9 @@ public sealed class PumpLeanPagesTests(PostgresFixture pg) : ProjectionTestBase(
 
         Assert.Equal(expected, await DumpAsync(ConnectionString));
         Assert.True(Pumps(first).NarrowRowsWritten + Pumps(second).NarrowRowsWritten > 0);
+        // Each worker took pumps over from the other (their newest flow days read in the page, not remembered) and still
+        // wrote flow rows without the upsert (issue 14, h14t).
+        Assert.True(Pumps(first).KeyedFlowRowsWritten + Pumps(second).KeyedFlowRowsWritten > 0);
     }
 
     private static PumpProjection Pumps(IServiceProvider services) => services.GetServices<IProjection>().OfType<PumpProjection>().Single();

@@ -47,12 +47,16 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Cached> _cache = new(StringComparer.Ordinal);
 
     private long _narrowRows;
+    private long _keyedFlowRows;
 
     /// <inheritdoc />
     public string Name => ProjectionName;
 
     // Status rows written by the narrow update since start (tests check the narrow path is taken at all).
     internal long NarrowRowsWritten => Interlocked.Read(ref _narrowRows);
+
+    // Daily flow rows written by a plain INSERT or UPDATE (KnownRowWrites) since start (tests check the path is taken).
+    internal long KeyedFlowRowsWritten => Interlocked.Read(ref _keyedFlowRows);
 
     /// <inheritdoc />
     public IReadOnlyList<string> Tables { get; } = ["pf_pump_status", "pf_pump_fold", "pf_daily_flow", "pf_alarm_log"];
@@ -119,7 +123,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             await loaded.ReadAsync(r, ct);
         }
 
-        var (states, stateVersions, written) = await CompleteLoadAsync(conn, tx, loaded, ct);
+        var (states, stateVersions, written, newestFlowDays) = await CompleteLoadAsync(conn, tx, loaded, shape.KnownRowWrites, ct);
         t = stages?.Add(PageStage.StateRead, t) ?? t;
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
         await using var batch = new NpgsqlBatch(conn, tx);
@@ -194,7 +198,11 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
 
         // One set-based statement per table per page (arrays unnested server-side), not one statement per pump and
         // day: a page of 500 events touches tens of pumps, and per-row statements were the projection's main cost.
+        var newestAfter = NewestFlowDaysAfter(newestFlowDays, flows);
         var status = new StatusRows(changed.Count);
+        // KnownRowWrites: pumps the page's row read did not find have no row (only this partition's checkpoint holder
+        // writes them), so a plain INSERT; a row there after all fails the page (a unique violation) and the retry upserts.
+        var fresh = new StatusRows(changed.Count);
         var narrow = new NarrowRows(changed.Count);
         var folds = new FoldRows();
         foreach (var serial in changed)
@@ -215,17 +223,26 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             {
                 narrow.Add(serial, hot);
             }
+            else if (shape.KnownRowWrites && !stateVersions.ContainsKey(serial))
+            {
+                fresh.Add(serial, cold, hot);
+            }
             else
             {
                 status.Add(serial, cold, hot);
             }
 
-            _cache[serial] = new Cached(state, cold);
+            _cache[serial] = new Cached(state, cold, newestAfter.TryGetValue(serial, out var newestDay) ? newestDay : null);
         }
 
         if (status.Count > 0)
         {
-            batch.BatchCommands.Add(status.ToCommand());
+            batch.BatchCommands.Add(status.ToCommand(upsert: true));
+        }
+
+        if (fresh.Count > 0)
+        {
+            batch.BatchCommands.Add(fresh.ToCommand(upsert: false));
         }
 
         // When the commit rides in this batch (a tail), the narrow update's count is checked inside the batch (migration
@@ -242,9 +259,47 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             batch.BatchCommands.Add(folds.ToCommand());
         }
 
-        if (flows.Count > 0)
+        NpgsqlBatchCommand? flowUpdate = null;
+        var flowUpdates = 0;
+        var keyedFlowRows = 0;
+        if (flows.Count > 0 && !shape.KnownRowWrites)
         {
             batch.BatchCommands.Add(FlowUpsert(flows));
+        }
+        else if (flows.Count > 0)
+        {
+            // By the pump's newest flow day at the page's start: a later day has no row yet, that day has one, an earlier
+            // day (a late event) may or may not (the upsert).
+            var split = new Dictionary<(string Serial, DateOnly Day), FlowDelta>[3];
+            for (var k = 0; k < split.Length; k++)
+            {
+                split[k] = [];
+            }
+
+            foreach (var (key, f) in flows)
+            {
+                var kind = newestFlowDays.TryGetValue(key.Serial, out var newest) ? key.Day > newest ? 0 : key.Day == newest ? 1 : 2 : 2;
+                split[kind][key] = f;
+            }
+
+            keyedFlowRows = split[0].Count + split[1].Count;
+
+            if (split[0].Count > 0)
+            {
+                batch.BatchCommands.Add(FlowWrite(split[0], FlowShape.Insert, checkedInBatch: false));
+            }
+
+            if (split[1].Count > 0)
+            {
+                flowUpdates = split[1].Count;
+                flowUpdate = FlowWrite(split[1], FlowShape.Update, checkedInBatch: tail.Count > 0);
+                batch.BatchCommands.Add(flowUpdate);
+            }
+
+            if (split[2].Count > 0)
+            {
+                batch.BatchCommands.Add(FlowUpsert(split[2]));
+            }
         }
 
         foreach (var cmd in tail)
@@ -269,10 +324,39 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
                 $"pumps: {narrow.Count} status rows to update in place, {narrowCommand.RecordsAffected} found; the page is retried with full rows.");
         }
 
+        if (flowUpdate is not null && tail.Count == 0 && flowUpdate.RecordsAffected != flowUpdates)
+        {
+            throw new InvalidOperationException(
+                $"pumps: {flowUpdates} daily flow rows to update in place, {flowUpdate.RecordsAffected} found; the page is retried with upserts.");
+        }
+
         Interlocked.Add(ref _narrowRows, narrow.Count);
+        Interlocked.Add(ref _keyedFlowRows, keyedFlowRows);
     }
 
-    private static NpgsqlBatchCommand FlowUpsert(Dictionary<(string Serial, DateOnly Day), FlowDelta> flows)
+    // Each pump's newest pf_daily_flow day after this page (DateOnly.MinValue: no row), from the newest at the page's
+    // start and the page's own days; a pump whose newest day at the start is not known stays unknown (absent).
+    private static Dictionary<string, DateOnly> NewestFlowDaysAfter(Dictionary<string, DateOnly> atStart, Dictionary<(string Serial, DateOnly Day), FlowDelta> flows)
+    {
+        var after = new Dictionary<string, DateOnly>(atStart, StringComparer.Ordinal);
+        foreach (var (key, _) in flows)
+        {
+            if (after.TryGetValue(key.Serial, out var newest) && key.Day > newest)
+            {
+                after[key.Serial] = key.Day;
+            }
+        }
+
+        return after;
+    }
+
+    private static NpgsqlBatchCommand FlowUpsert(Dictionary<(string Serial, DateOnly Day), FlowDelta> flows) => FlowWrite(flows, FlowShape.Upsert, checkedInBatch: false);
+
+    // How a set of pf_daily_flow deltas is written: the upsert (rows that may or may not exist), or, KnownRowWrites, a
+    // plain INSERT of rows known to be new or a plain UPDATE of rows known to exist (no speculative insertion, no row
+    // lock taken before the update). checkedInBatch (Update only): the statement fails unless it found every row
+    // (pf_pumps_rows_check, migration 066), for a batch that ends with the page's COMMIT.
+    private static NpgsqlBatchCommand FlowWrite(Dictionary<(string Serial, DateOnly Day), FlowDelta> flows, FlowShape shape, bool checkedInBatch)
     {
         var n = flows.Count;
         var serials = new string[n];
@@ -297,18 +381,35 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             i++;
         }
 
-        // (serial, day) is unique within the page (one delta per key), as ON CONFLICT DO UPDATE needs.
-        var cmd = new NpgsqlBatchCommand("""
-            INSERT INTO pf_daily_flow (serial, day, delivered_ml, programmed_ml, measured_ml, measured_samples, reservoir_ml_end, refills)
-            SELECT * FROM unnest($1::text[], $2::date[], $3::float8[], $4::float8[], $5::float8[], $6::int[], $7::float8[], $8::int[])
-            ON CONFLICT (serial, day) DO UPDATE SET
-                delivered_ml = pf_daily_flow.delivered_ml + excluded.delivered_ml,
-                programmed_ml = pf_daily_flow.programmed_ml + excluded.programmed_ml,
-                measured_ml = pf_daily_flow.measured_ml + excluded.measured_ml,
-                measured_samples = pf_daily_flow.measured_samples + excluded.measured_samples,
-                reservoir_ml_end = coalesce(excluded.reservoir_ml_end, pf_daily_flow.reservoir_ml_end),
-                refills = pf_daily_flow.refills + excluded.refills
-            """);
+        // (serial, day) is unique within the page (one delta per key), as ON CONFLICT DO UPDATE and the UPDATE's join need.
+        var cmd = new NpgsqlBatchCommand(shape switch
+        {
+            FlowShape.Update => (checkedInBatch ? "WITH w AS (" : "") + """
+                UPDATE pf_daily_flow f SET
+                    delivered_ml = f.delivered_ml + u.delivered_ml,
+                    programmed_ml = f.programmed_ml + u.programmed_ml,
+                    measured_ml = f.measured_ml + u.measured_ml,
+                    measured_samples = f.measured_samples + u.measured_samples,
+                    reservoir_ml_end = coalesce(u.reservoir_ml_end, f.reservoir_ml_end),
+                    refills = f.refills + u.refills
+                  FROM unnest($1::text[], $2::date[], $3::float8[], $4::float8[], $5::float8[], $6::int[], $7::float8[], $8::int[])
+                       AS u(serial, day, delivered_ml, programmed_ml, measured_ml, measured_samples, reservoir_ml_end, refills)
+                 WHERE f.serial = u.serial AND f.day = u.day
+                """ + (checkedInBatch ? " RETURNING 1) SELECT pf_pumps_rows_check(count(*), $9, 'daily flow') FROM w" : ""),
+            _ => """
+                INSERT INTO pf_daily_flow (serial, day, delivered_ml, programmed_ml, measured_ml, measured_samples, reservoir_ml_end, refills)
+                SELECT * FROM unnest($1::text[], $2::date[], $3::float8[], $4::float8[], $5::float8[], $6::int[], $7::float8[], $8::int[])
+                """ + (shape == FlowShape.Insert ? "" : """
+
+                ON CONFLICT (serial, day) DO UPDATE SET
+                    delivered_ml = pf_daily_flow.delivered_ml + excluded.delivered_ml,
+                    programmed_ml = pf_daily_flow.programmed_ml + excluded.programmed_ml,
+                    measured_ml = pf_daily_flow.measured_ml + excluded.measured_ml,
+                    measured_samples = pf_daily_flow.measured_samples + excluded.measured_samples,
+                    reservoir_ml_end = coalesce(excluded.reservoir_ml_end, pf_daily_flow.reservoir_ml_end),
+                    refills = pf_daily_flow.refills + excluded.refills
+                """),
+        });
         cmd.Parameters.Add(Column(serials, NpgsqlDbType.Text));
         cmd.Parameters.Add(Column(days, NpgsqlDbType.Date));
         cmd.Parameters.Add(Column(delivered, NpgsqlDbType.Double));
@@ -317,7 +418,19 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         cmd.Parameters.Add(Column(samples, NpgsqlDbType.Integer));
         cmd.Parameters.Add(Column(reservoirEnd, NpgsqlDbType.Double));
         cmd.Parameters.Add(Column(refills, NpgsqlDbType.Integer));
+        if (shape == FlowShape.Update && checkedInBatch)
+        {
+            cmd.Parameters.Add(new() { Value = n, NpgsqlDbType = NpgsqlDbType.Integer });
+        }
+
         return cmd;
+    }
+
+    private enum FlowShape
+    {
+        Upsert,
+        Insert,
+        Update,
     }
 
     // Alarm-log writes keep the page's event order (a clear closes the raises before it, not a raise later in the
@@ -409,11 +522,13 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         double? Battery, long Version, DateTime? LowReservoirAt, DateTime? ForecastFrom, double SinceRefill, double? ForecastRate,
         DateTime? UncorrectedDue);
 
-    // A pump's fold in memory, and the cold columns of the status row this worker wrote from it.
-    private sealed class Cached(PumpState state, ColdColumns written)
+    // A pump's fold in memory, the cold columns of the status row this worker wrote from it, and the pump's newest
+    // pf_daily_flow day then (DateOnly.MinValue: none; null: not known, KnownRowWrites off).
+    private sealed class Cached(PumpState state, ColdColumns written, DateOnly? newestFlowDay)
     {
         public PumpState State { get; } = state;
         public ColdColumns Written { get; } = written;
+        public DateOnly? NewestFlowDay { get; } = newestFlowDay;
         public long Version => State.Version;
     }
 
@@ -557,10 +672,16 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             _hot.Add(hot);
         }
 
-        public NpgsqlBatchCommand ToCommand()
+        // upsert false: a plain INSERT of rows known to be new (KnownRowWrites), without the speculative insertion.
+        public NpgsqlBatchCommand ToCommand(bool upsert)
         {
             // Only what the API and the pages read: the folded state is pf_pump_fold's (FoldRows, migration 027).
-            var cmd = new NpgsqlBatchCommand("""
+            var cmd = new NpgsqlBatchCommand(upsert ? InsertSql + UpsertSql : InsertSql);
+            AddParameters(cmd);
+            return cmd;
+        }
+
+        private const string InsertSql = """
                 INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
                     next_refill_due_at, active_alarms, active_alarm_codes, open_anomalies, last_seen_at, last_event_at, last_seq,
                     battery_pct, critical, version, updated_at, low_reservoir_at, forecast_from, reservoir_capacity_ml,
@@ -586,6 +707,10 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
                             concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
                             delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source,
                             uncorrected_refill_due_at, flow_factor, flow_cohort, flow_anomaly_id)
+
+                """;
+
+        private const string UpsertSql = """
                 ON CONFLICT (serial) DO UPDATE SET hub_id = excluded.hub_id, model = excluded.model, firmware = excluded.firmware,
                     lot = excluded.lot, phase = excluded.phase, drug = excluded.drug, status = excluded.status,
                     reservoir_ml = excluded.reservoir_ml, forecast_empty_at = excluded.forecast_empty_at,
@@ -601,7 +726,10 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
                     forecast_rate_ml_per_day = excluded.forecast_rate_ml_per_day, low_reservoir_ml = excluded.low_reservoir_ml,
                     next_refill_due_source = excluded.next_refill_due_source, uncorrected_refill_due_at = excluded.uncorrected_refill_due_at,
                     flow_factor = excluded.flow_factor, flow_cohort = excluded.flow_cohort, flow_anomaly_id = excluded.flow_anomaly_id
-                """);
+                """;
+
+        private void AddParameters(NpgsqlBatchCommand cmd)
+        {
             var h = _hot;
             var c = _cold;
             cmd.Parameters.Add(Column(_serial.ToArray(), NpgsqlDbType.Text));
@@ -640,7 +768,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             cmd.Parameters.Add(Column(c.Select(x => x.HeldFactor).ToArray(), NpgsqlDbType.Double));
             cmd.Parameters.Add(Column(c.Select(x => x.FlowCohort).ToArray(), NpgsqlDbType.Text));
             cmd.Parameters.Add(Column(c.Select(x => x.FlowAnomaly).ToArray(), NpgsqlDbType.Text));
-            return cmd;
         }
     }
 
@@ -653,23 +780,61 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     // The page's serials are joined as a set (unnest), not filtered with = ANY: on a table PostgreSQL believes small
     // (a rebuild, before autovacuum has analysed it) the plan is a scan either way, and = ANY compares every row with
     // every serial of the page (5.1 ms for 98 of 2,000 pumps against 0.7 ms joined; docs/benchmarks.md).
-    private async Task<(Dictionary<string, PumpState> States, Dictionary<string, long> StateVersions, Dictionary<string, ColdColumns> Written)> CompleteLoadAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, RowLoad loaded, CancellationToken ct)
+    // The fourth map (knownRows) is each page pump's newest pf_daily_flow day at the page's start (DateOnly.MinValue: no
+    // row): a pump without a status row has none (both are written by the same page transactions), a pump held in memory
+    // has what this worker last wrote, and the others' is read here, with their stored folds.
+    private async Task<(Dictionary<string, PumpState> States, Dictionary<string, long> StateVersions, Dictionary<string, ColdColumns> Written, Dictionary<string, DateOnly> NewestFlowDays)> CompleteLoadAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, RowLoad loaded, bool knownRows, CancellationToken ct)
     {
         var states = loaded.States;
         var misses = loaded.Misses;
+        var newestFlowDays = new Dictionary<string, DateOnly>(StringComparer.Ordinal);
+        if (knownRows)
+        {
+            foreach (var serial in loaded.Serials)
+            {
+                if (!loaded.StateVersions.ContainsKey(serial))
+                {
+                    newestFlowDays[serial] = DateOnly.MinValue;
+                }
+                else if (loaded.NewestFlowDays.TryGetValue(serial, out var day))
+                {
+                    newestFlowDays[serial] = day;
+                }
+            }
+        }
+
         if (misses.Count > 0)
         {
             var stored = new Dictionary<string, PumpState>(StringComparer.Ordinal);
-            await using (var cmd = new NpgsqlCommand("SELECT serial, state::text FROM pf_pump_fold WHERE serial = ANY($1)", conn, tx))
+            var missed = misses.Select(m => m.Serial).ToArray();
+            await using (var batch = new NpgsqlBatch(conn, tx))
             {
-                cmd.Parameters.Add(new() { Value = misses.Select(m => m.Serial).ToArray() });
-                await using var r = await cmd.ExecuteReaderAsync(ct);
+                var folds = new NpgsqlBatchCommand("SELECT serial, state::text FROM pf_pump_fold WHERE serial = ANY($1)");
+                folds.Parameters.Add(new() { Value = missed });
+                batch.BatchCommands.Add(folds);
+                if (knownRows)
+                {
+                    // A backward scan of the primary key's (serial, day) per pump; none for a pump without flow rows yet.
+                    var days = new NpgsqlBatchCommand("SELECT k.serial, (SELECT max(f.day) FROM pf_daily_flow f WHERE f.serial = k.serial) FROM unnest($1::text[]) AS k(serial)");
+                    days.Parameters.Add(new() { Value = missed });
+                    batch.BatchCommands.Add(days);
+                }
+
+                await using var r = await batch.ExecuteReaderAsync(ct);
                 while (await r.ReadAsync(ct))
                 {
                     var state = JsonSerializer.Deserialize<PumpState>(r.GetString(1), SnapshotJson.Options) ?? new PumpState();
                     state.Serial = r.GetString(0);
                     stored[state.Serial] = state;
+                }
+
+                if (knownRows && await r.NextResultAsync(ct))
+                {
+                    while (await r.ReadAsync(ct))
+                    {
+                        newestFlowDays[r.GetString(0)] = r.IsDBNull(1) ? DateOnly.MinValue : r.GetFieldValue<DateOnly>(1);
+                    }
                 }
             }
 
@@ -686,7 +851,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             }
         }
 
-        return (states, loaded.StateVersions, loaded.Written);
+        return (states, loaded.StateVersions, loaded.Written, newestFlowDays);
     }
 
     // The read of a page's status rows (with their stored fold's version), in the checkpoint lock's round trip or in its
@@ -700,6 +865,9 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         public Dictionary<string, long> StateVersions { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<string, ColdColumns> Written { get; } = new(StringComparer.Ordinal);
+
+        // The newest pf_daily_flow day of each pump held in memory at the row's version, as this worker last wrote it.
+        public Dictionary<string, DateOnly> NewestFlowDays { get; } = new(StringComparer.Ordinal);
 
         public List<(string Serial, long Version)> Misses { get; } = [];
 
@@ -736,6 +904,10 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
                 {
                     States[serial] = c.State;
                     Written[serial] = c.Written;
+                    if (c.NewestFlowDay is { } day)
+                    {
+                        NewestFlowDays[serial] = day;
+                    }
                 }
                 else
                 {
