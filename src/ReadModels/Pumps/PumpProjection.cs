@@ -203,9 +203,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         // KnownRowWrites: pumps the page's row read did not find have no row (only this partition's checkpoint holder
         // writes them), so a plain INSERT; a row there after all fails the page (a unique violation) and the retry upserts.
         var fresh = new StatusRows(changed.Count);
-        // KnownRowWrites: pumps the row read found (their cold columns changed, or this worker does not hold them): every
-        // column by a plain UPDATE, checked to have found every row, instead of the upsert's speculative insertion.
-        var wide = new StatusRows(changed.Count);
         var narrow = new NarrowRows(changed.Count);
         var folds = new FoldRows();
         foreach (var serial in changed)
@@ -226,9 +223,9 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             {
                 narrow.Add(serial, hot);
             }
-            else if (shape.KnownRowWrites)
+            else if (shape.KnownRowWrites && !stateVersions.ContainsKey(serial))
             {
-                (stateVersions.ContainsKey(serial) ? wide : fresh).Add(serial, cold, hot);
+                fresh.Add(serial, cold, hot);
             }
             else
             {
@@ -246,13 +243,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         if (fresh.Count > 0)
         {
             batch.BatchCommands.Add(fresh.ToCommand(upsert: false));
-        }
-
-        NpgsqlBatchCommand? wideCommand = null;
-        if (wide.Count > 0)
-        {
-            wideCommand = wide.ToUpdateCommand(checkedInBatch: tail.Count > 0);
-            batch.BatchCommands.Add(wideCommand);
         }
 
         // When the commit rides in this batch (a tail), the narrow update's count is checked inside the batch (migration
@@ -332,12 +322,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         {
             throw new InvalidOperationException(
                 $"pumps: {narrow.Count} status rows to update in place, {narrowCommand.RecordsAffected} found; the page is retried with full rows.");
-        }
-
-        if (wideCommand is not null && tail.Count == 0 && wideCommand.RecordsAffected != wide.Count)
-        {
-            throw new InvalidOperationException(
-                $"pumps: {wide.Count} status rows to update whole, {wideCommand.RecordsAffected} found; the page is retried with upserts.");
         }
 
         if (flowUpdate is not null && tail.Count == 0 && flowUpdate.RecordsAffected != flowUpdates)
@@ -696,50 +680,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             AddParameters(cmd);
             return cmd;
         }
-
-        // Every column of rows known to exist (KnownRowWrites), the parameters in the INSERT's order; checkedInBatch: the
-        // statement fails unless it updated every row (pf_pumps_rows_check, migration 066).
-        public NpgsqlBatchCommand ToUpdateCommand(bool checkedInBatch)
-        {
-            var cmd = new NpgsqlBatchCommand((checkedInBatch ? "WITH w AS (" : "") + UpdateSql
-                + (checkedInBatch ? " RETURNING 1) SELECT pf_pumps_rows_check(count(*), $37, 'status') FROM w" : ""));
-            AddParameters(cmd);
-            if (checkedInBatch)
-            {
-                cmd.Parameters.Add(new() { Value = _serial.Count, NpgsqlDbType = NpgsqlDbType.Integer });
-            }
-
-            return cmd;
-        }
-
-        private const string UpdateSql = """
-                UPDATE pf_pump_status s SET hub_id = u.hub_id, model = u.model, firmware = u.firmware, lot = u.lot, phase = u.phase,
-                    drug = u.drug, status = u.status, reservoir_ml = u.reservoir_ml, forecast_empty_at = u.forecast_empty_at,
-                    next_refill_due_at = u.next_refill_due_at, active_alarms = u.active_alarms,
-                    active_alarm_codes = ARRAY(SELECT jsonb_array_elements_text(u.codes::jsonb)), open_anomalies = u.open_anomalies,
-                    last_seen_at = u.last_seen_at, last_event_at = u.last_event_at, last_seq = u.last_seq, battery_pct = u.battery_pct,
-                    critical = u.critical, version = u.version, updated_at = now(), low_reservoir_at = u.low_reservoir_at,
-                    forecast_from = u.forecast_from, reservoir_capacity_ml = u.reservoir_capacity_ml,
-                    concentration_value = u.concentration_value, concentration_unit = u.concentration_unit,
-                    refill_flow_factor = u.refill_flow_factor, refill_flow_at = u.refill_flow_at, refill_flow_cycle_ml = u.refill_flow_cycle_ml,
-                    delivered_since_refill_ml = u.delivered_since_refill_ml, forecast_rate_ml_per_day = u.forecast_rate_ml_per_day,
-                    low_reservoir_ml = u.low_reservoir_ml, next_refill_due_source = u.next_refill_due_source,
-                    uncorrected_refill_due_at = u.uncorrected_refill_due_at, flow_factor = u.flow_factor, flow_cohort = u.flow_cohort,
-                    flow_anomaly_id = u.flow_anomaly_id
-                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                              $9::float8[], $10::timestamptz[], $11::timestamptz[], $12::int[], $13::text[], $14::int[],
-                              $15::timestamptz[], $16::timestamptz[], $17::bigint[], $18::float8[], $19::bool[], $20::bigint[],
-                              $21::timestamptz[], $22::timestamptz[], $23::float8[], $24::float8[], $25::text[],
-                              $26::float8[], $27::timestamptz[], $28::float8[], $29::float8[], $30::float8[], $31::float8[],
-                              $32::text[], $33::timestamptz[], $34::float8[], $35::text[], $36::text[])
-                       AS u(serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,
-                            next_refill_due_at, active_alarms, codes, open_anomalies, last_seen_at, last_event_at, last_seq,
-                            battery_pct, critical, version, low_reservoir_at, forecast_from, reservoir_capacity_ml,
-                            concentration_value, concentration_unit, refill_flow_factor, refill_flow_at, refill_flow_cycle_ml,
-                            delivered_since_refill_ml, forecast_rate_ml_per_day, low_reservoir_ml, next_refill_due_source,
-                            uncorrected_refill_due_at, flow_factor, flow_cohort, flow_anomaly_id)
-                 WHERE s.serial = u.serial
-                """;
 
         private const string InsertSql = """
                 INSERT INTO pf_pump_status (serial, hub_id, model, firmware, lot, phase, drug, status, reservoir_ml, forecast_empty_at,

@@ -39,9 +39,8 @@ public sealed class PumpProjectionOptions
     /// Issue 14 (h14t), default on: rows the page knows exist are written with a plain <c>UPDATE … FROM unnest</c> and
     /// rows it knows are new with a plain <c>INSERT</c>, without <c>ON CONFLICT</c> (whose speculative insertion and row
     /// lock cost PostgreSQL CPU on every row): a pump's <c>pf_daily_flow</c> row of the newest day the pump has rows for
-    /// is updated, a later day's inserted (only an earlier day, a late event, takes the upsert); a pump without a status
-    /// row gets its row inserted, and a pump whose row was found but cannot take the narrow update gets every column by
-    /// a plain <c>UPDATE</c>. The page knows which rows exist because only the transaction holding the
+    /// is updated, a later day's inserted (only an earlier day, a late event, takes the upsert), and a pump without a
+    /// status row gets its row inserted. The page knows which rows exist because only the transaction holding the
     /// pump's log partition's checkpoint writes them: the newest flow day is remembered with the pump's fold, or read in
     /// the page's transaction when the fold is not in memory. Each <c>UPDATE</c> checks that it found every row, and a
     /// wrong guess fails the page, which is retried with the pumps forgotten. Off: every row through the upsert, as before.
