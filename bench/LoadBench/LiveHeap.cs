@@ -9,7 +9,7 @@ using System.Text.RegularExpressions;
 /// </summary>
 internal static partial class LiveHeap
 {
-    internal sealed record Totals(double Bytes, double Objects, IReadOnlyDictionary<string, double> BytesByType);
+    internal sealed record Totals(double Bytes, double Objects, IReadOnlyDictionary<string, double> ObjectsByType);
 
     public static async Task<Totals?> DumpAsync(string tool, int pid, string dir, string label, Action<string> log)
     {
@@ -34,10 +34,10 @@ internal static partial class LiveHeap
         var bytes = Total(lines, "GC Heap bytes");
         var objects = Total(lines, "GC Heap objects");
         var byType = ByType(lines);
-        log(string.Create(CultureInfo.InvariantCulture, $"Live heap ({label}, dotnet-gcdump, {collectTime.TotalSeconds:N1} s): {bytes / 1048576.0:N0} MiB in {objects:N0} objects; the largest types:"));
-        foreach (var (type, b) in byType.OrderByDescending(t => t.Value).Take(12))
+        log(string.Create(CultureInfo.InvariantCulture, $"Live heap ({label}, dotnet-gcdump, {collectTime.TotalSeconds:N1} s): {bytes / 1048576.0:N0} MiB in {objects:N0} objects; the most numerous types:"));
+        foreach (var (type, n) in byType.OrderByDescending(t => t.Value).Take(12))
         {
-            log(string.Create(CultureInfo.InvariantCulture, $"  {b / 1048576.0,10:N1} MiB  {type}"));
+            log(string.Create(CultureInfo.InvariantCulture, $"  {n,12:N0}  {type}"));
         }
 
         if (output.Contains("lossy", StringComparison.OrdinalIgnoreCase))
@@ -48,21 +48,25 @@ internal static partial class LiveHeap
         return new Totals(bytes, objects, byType);
     }
 
-    /// <summary>What grew between two dumps, by type, per active pump: where a pump's bytes live.</summary>
+    /// <summary>
+    /// What grew between two dumps, by type, in objects per active pump: which objects a pump keeps. Counts, not bytes:
+    /// the report's byte column is not a per-type total for small objects (its rows do not add up to the heap), its
+    /// counts are.
+    /// </summary>
     public static void PrintGrowth(Totals start, Totals end, double activePumps, int top, Action<string> log)
     {
-        log(string.Create(CultureInfo.InvariantCulture, $"Live bytes per active pump by type (end − start, {activePumps:N0} active), the {top} largest:"));
-        log("| type | bytes per active pump |");
+        log(string.Create(CultureInfo.InvariantCulture, $"Live objects per active pump by type (end − start, {activePumps:N0} active), the {top} that grew most:"));
+        log("| type | objects per active pump |");
         log("|---|---:|");
-        foreach (var (type, b) in end.BytesByType
-                     .Select(t => (t.Key, Growth: t.Value - start.BytesByType.GetValueOrDefault(t.Key)))
+        foreach (var (type, n) in end.ObjectsByType
+                     .Select(t => (t.Key, Growth: t.Value - start.ObjectsByType.GetValueOrDefault(t.Key)))
                      .OrderByDescending(t => t.Growth).Take(top))
         {
-            log(string.Create(CultureInfo.InvariantCulture, $"| `{type}` | {b / Math.Max(1, activePumps):N0} |"));
+            log(string.Create(CultureInfo.InvariantCulture, $"| `{type}` | {n / Math.Max(1, activePumps):N2} |"));
         }
     }
 
-    // The report's rows are "bytes  count  type [(Bytes > N)]  [assembly]", one per type and size class: summed by type.
+    // The report's rows are "bytes  count  type [(Bytes > N)]  [assembly]", one per type and size class: counts summed by type.
     private static Dictionary<string, double> ByType(string[] lines)
     {
         var byType = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -72,7 +76,7 @@ internal static partial class LiveHeap
             if (m.Success)
             {
                 var type = m.Groups["type"].Value.Trim();
-                var b = double.Parse(m.Groups["bytes"].Value.Replace(",", "", StringComparison.Ordinal), CultureInfo.InvariantCulture);
+                var b = double.Parse(m.Groups["count"].Value.Replace(",", "", StringComparison.Ordinal), CultureInfo.InvariantCulture);
                 byType[type] = byType.GetValueOrDefault(type) + b;
             }
         }
@@ -108,7 +112,7 @@ internal static partial class LiveHeap
         return (p.ExitCode, await stdout + await stderr);
     }
 
-    [GeneratedRegex(@"^(?<bytes>[\d,]+)\s+[\d,]+\s+(?<type>.+?)(\s+\(Bytes > \w+\))?\s+\[[^\]]*\]$")]
+    [GeneratedRegex(@"^[\d,]+\s+(?<count>[\d,]+)\s+(?<type>.+?)(\s+\(Bytes > \w+\))?\s+\[[^\]]*\]$")]
     private static partial Regex Row();
 
     [GeneratedRegex(@"[\d,]+")]
