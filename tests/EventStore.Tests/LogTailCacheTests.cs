@@ -71,6 +71,41 @@ public sealed class LogTailCacheTests(PostgresFixture pg) : EventStoreTestBase(p
     }
 
     [Fact]
+    public async Task AReaderAheadOfTheRange_StartsANewOne_AndAReaderBehindItIsNeverAnsweredWithAHole()
+    {
+        // A reader can resume ahead of what this process has read: a queue that moved here from another silo with its
+        // checkpoint. Its page must not be joined to the range (that would leave out what lies between).
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20000));
+        var cache = new LogTailCache(Store, Store, new LogTailCacheOptions { MaxAge = TimeSpan.FromMilliseconds(50) }, time);
+        var stream = NewStream();
+        var partition = LogPartitioning.PartitionOf(stream);
+        await Store.AppendAsync(stream, 0, [Evt(1)], Ct);
+        var x = GlobalCheckpoint.Start;
+        await Eventually.TrueAsync(async () =>
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            x = (await cache.ReadPartitionAsync(partition, GlobalCheckpoint.Start, 100, Ct)).Next;
+            return x != GlobalCheckpoint.Start;
+        }, TimeSpan.FromSeconds(20), "the first event to pass the xmin horizon");
+
+        await Store.AppendAsync(stream, 1, [Evt(2)], Ct);
+        await Store.AppendAsync(stream, 2, [Evt(3)], Ct);
+        IReadOnlyList<StoredEvent> later = [];
+        await Eventually.TrueAsync(async () => (later = (await Store.ReadPartitionAsync(partition, x, 100, Ct)).Events).Count >= 2,
+            TimeSpan.FromSeconds(20), "both later events to pass the xmin horizon");
+
+        // The other silo's reader is past event 2 and reads event 3 through this cache.
+        time.Advance(TimeSpan.FromSeconds(1));
+        var ahead = await cache.ReadPartitionAsync(partition, later[0].Checkpoint, 100, Ct);
+        Assert.Equal([3L], ahead.Events.Select(e => e.Version));
+
+        // This process's reader at event 1, at once (the cache is fresh): events 2 and 3 (both were below the horizon
+        // already, and it only moves forward), never 3 without 2.
+        var behind = await cache.ReadPartitionAsync(partition, x, 100, Ct);
+        Assert.Equal(new long[] { 2, 3 }, behind.Events.Select(e => e.Version));
+    }
+
+    [Fact]
     public async Task ConcurrentWritersAndReadersOfSeveralPageSizes_EachSeesEveryEventExactlyOnce_InOrder()
     {
         // Real time: readers share reads within 50 ms; a small cache, so the slow reader falls off its start.
