@@ -144,6 +144,19 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
         await PgStatements.PrintAsync(pg.ConnectionString(), Cs("loadbench_b", ""), "loadbench_b", statementsB, messages["B"], messages["B"] * perMessage, "platform B, all rounds");
     }
 
+    // The shared tail's hits and misses (EventStore:TailCache), when a platform reports them.
+    using (var http = new HttpClient())
+    {
+        foreach (var (which, port) in new[] { ("A", httpA), ("B", httpB) })
+        {
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            foreach (var line in metrics.Split('\n').Where(l => l.StartsWith("pumpfleet_eventstore_tail_cache_reads", StringComparison.Ordinal)))
+            {
+                Console.WriteLine($"platform {which}: {line}");
+            }
+        }
+    }
+
     await loadA.DisposeAsync();
     await loadB.DisposeAsync();
     platformA.Kill(entireProcessTree: true);

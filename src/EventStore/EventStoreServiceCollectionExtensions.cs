@@ -49,7 +49,7 @@ public static class EventStoreServiceCollectionExtensions
             var store = (Log.ILogPartitionReader)sp.GetRequiredService<IEventStore>();
             var o = sp.GetRequiredService<IOptions<Log.LogTailCacheOptions>>().Value;
             return o.Enabled && store is Log.ILogPartitionHorizonReader horizon
-                ? new Log.LogTailCache(store, horizon, o, sp.GetService<TimeProvider>() ?? TimeProvider.System)
+                ? new Log.LogTailCache(store, horizon, o, sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetRequiredService<EventStoreInstruments>())
                 : store;
         });
         services.TryAddSingleton<Log.LogNotificationListener>();

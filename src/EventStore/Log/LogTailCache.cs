@@ -17,7 +17,8 @@ namespace PumpFleet.EventStore.Log;
 /// and whatever committed since is read on its next call, as today. Everything else goes to PostgreSQL, and what
 /// comes back extends (or replaces) the range.
 /// </remarks>
-public sealed class LogTailCache(ILogPartitionReader inner, ILogPartitionHorizonReader horizonReader, LogTailCacheOptions options, TimeProvider time)
+public sealed class LogTailCache(
+    ILogPartitionReader inner, ILogPartitionHorizonReader horizonReader, LogTailCacheOptions options, TimeProvider time, EventStoreInstruments? instruments = null)
     : ILogPartitionReader
 {
     private readonly Tail[] _tails = [.. Enumerable.Range(0, LogPartitioning.Count).Select(_ => new Tail())];
@@ -47,6 +48,7 @@ public sealed class LogTailCache(ILogPartitionReader inner, ILogPartitionHorizon
                 if (n == limit || (tail.AtHorizon && now - tail.ReadAt <= options.MaxAge))
                 {
                     Interlocked.Increment(ref _hits);
+                    instruments?.OnTailRead(hit: true);
                     var events = tail.Events.GetRange(i, n);
                     return new GlobalPage(events, n == 0 ? after : events[^1].Checkpoint);
                 }
@@ -54,6 +56,7 @@ public sealed class LogTailCache(ILogPartitionReader inner, ILogPartitionHorizon
         }
 
         Interlocked.Increment(ref _misses);
+        instruments?.OnTailRead(hit: false);
         var (page, horizon) = await horizonReader.ReadPartitionWithHorizonAsync(partition, after, limit, ct);
         Store(tail, after, page.Events, limit, horizon, now);
         return page;
