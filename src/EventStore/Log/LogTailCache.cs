@@ -32,7 +32,14 @@ public sealed class LogTailCache(
     public long Misses => Interlocked.Read(ref _misses);
 
     /// <inheritdoc />
-    public async Task<GlobalPage> ReadPartitionAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default)
+    public Task<GlobalPage> ReadPartitionAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default) =>
+        ReadAsync(partition, after, limit, options.MaxAge, ct);
+
+    /// <inheritdoc />
+    public Task<GlobalPage> ReadPartitionLatestAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default) =>
+        ReadAsync(partition, after, limit, TimeSpan.MinValue, ct);
+
+    private async Task<GlobalPage> ReadAsync(int partition, GlobalCheckpoint after, int limit, TimeSpan maxAge, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(partition);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, LogPartitioning.Count);
@@ -45,7 +52,7 @@ public sealed class LogTailCache(
             {
                 var i = FirstAfter(tail.Events, after);
                 var n = Math.Min(limit, tail.Events.Count - i);
-                if (n == limit || (tail.AtHorizon && now - tail.ReadAt <= options.MaxAge))
+                if (n == limit || (tail.AtHorizon && now - tail.ReadAt <= maxAge))
                 {
                     Interlocked.Increment(ref _hits);
                     instruments?.OnTailRead(hit: true);

@@ -13,11 +13,12 @@ public sealed class LogTailCacheOptions
 
     /// <summary>
     /// How old a read that reached the partition's end may be and still answer another reader that reaches the end
-    /// (0–1 s). That reader sees what was committed up to then and the rest on its next read. Default: 50 ms, half
-    /// the log stream's busy-partition read floor (<c>Streaming:MinReadInterval</c>, 100 ms): the projections, which
-    /// read each partition once a second, take the receivers' reads, and a receiver's own read is rarely that fresh.
+    /// (0–1 s). That reader sees what was committed up to then and the rest on its next read. The log stream's
+    /// receivers never take such an answer (<see cref="ILogPartitionReader.ReadPartitionLatestAsync"/>): they read
+    /// a busy partition every <c>Streaming:MinReadInterval</c> (100 ms) and their reads serve the projections, which
+    /// read each partition once a second. Default: 250 ms, so a projection nearly always finds a receiver's read.
     /// </summary>
-    public TimeSpan MaxAge { get; set; } = TimeSpan.FromMilliseconds(50);
+    public TimeSpan MaxAge { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
     /// Events kept per partition (256–100,000), oldest dropped first. Default: 2,048 — at 5,000 events/s about six
