@@ -15,7 +15,8 @@ using PumpFleet.Simulator.Wire;
 /// <summary>
 /// A million pumps on one box (issue 15 item 4), in real time:
 /// <c>dotnet run -c Release --project bench/LoadBench -- --million [--pumps 1000000 --hubs 500 --minutes 45
-/// --period-minutes 60 --heap-limit-gib 10 --reactivate 20000 --statement-stats --pg-settings shared_buffers=4GB,max_wal_size=8GB]</c> (after <c>dotnet build -c Release src/Silo</c>).
+/// --period-minutes 60 --heap-limit-gib 10 --reactivate 20000 --statement-stats --pg-settings shared_buffers=4GB,max_wal_size=8GB
+/// --gcdump /tmp/tools/dotnet-gcdump]</c> (after <c>dotnet build -c Release src/Silo</c>).
 /// Registers the fleet with the silo's own bulk commands (<c>hubs import</c>, <c>pumps import</c>), starts the all-in-one
 /// Release platform in its own process with a GC heap cap, connects the clinic hubs over MQTT and has every pump send
 /// its report once per period, spread evenly (1,000,000 pumps an hour ≈ 278 messages/s), QoS 1, publish→PUBACK timed.
@@ -48,6 +49,16 @@ internal static class MillionRun
         if (pgSettings.Length > 0)
         {
             Console.WriteLine($"PostgreSQL settings: {string.Join(", ", pgSettings)}");
+        }
+
+        // --gcdump PATH (dotnet-gcdump, e.g. /tmp/tools/dotnet-gcdump): the live objects' bytes at the start and after the
+        // real-time phase. The dump walks the heap after a full blocking collection, so it counts only what is reachable;
+        // the heap size after the last collection (the per-minute column) also holds garbage a background collection left.
+        var gcdump = StringArg(args, "--gcdump", "");
+        if (gcdump.Length > 0 && !File.Exists(gcdump))
+        {
+            await Console.Error.WriteLineAsync($"--gcdump {gcdump}: no such file (install it: dotnet tool install --tool-path /tmp/tools dotnet-gcdump)");
+            return 2;
         }
 
         await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats, settings: pgSettings);
@@ -113,6 +124,7 @@ internal static class MillionRun
             var metricsUrl = $"http://127.0.0.1:{httpPort}/metrics";
             var m0 = await ScrapeAsync(http, metricsUrl);
             Console.WriteLine(Inv($"Platform pid {platform.Id} ready: heap {m0.HeapBytes / 1048576.0:N0} MiB, RSS {Rss(platform.Id):N0} MiB, {m0.ActivePumps:N0} pumps active"));
+            var live0 = gcdump.Length > 0 ? await LiveHeap.DumpAsync(gcdump, platform.Id, dir, "start", Console.WriteLine) : null;
 
             // 3. The clinic hubs.
             var clients = new IMqttClient[hubs];
@@ -287,6 +299,8 @@ internal static class MillionRun
             var (cpu1, pgCpu1) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory));
             var bytes1 = await PartitioningBaseline.EventTableBytesAsync(ds);
             var mEnd = await ScrapeAsync(http, metricsUrl);
+            var liveEnd = gcdump.Length > 0 ? await LiveHeap.DumpAsync(gcdump, platform.Id, dir, "end", Console.WriteLine) : null;
+            var mEndDumped = liveEnd is null ? null : await ScrapeAsync(http, metricsUrl);
             if (statements0 is not null)
             {
                 var reports = Interlocked.Read(ref acked);
@@ -340,6 +354,12 @@ internal static class MillionRun
             Console.WriteLine(Inv($"| PostgreSQL CPU over the run | {(pgCpu1 - pgCpu0) / secs:P0} of one core ({(pgCpu1 - pgCpu0) * 1000 / Math.Max(1, storedReports):N2} ms per report) |"));
             Console.WriteLine(Inv($"| pumps active at the end / at the peak | {mEnd.ActivePumps:N0} / {peakActive:N0} (idle collection deactivated about {Math.Max(0, reported - mEnd.ActivePumps):N0}) |"));
             Console.WriteLine(Inv($"| GC heap after the last collection, at the peak of active pumps | {(atPeak?.HeapBytes ?? double.NaN) / 1048576.0:N0} MiB ({m0.HeapBytes / 1048576.0:N0} MiB before the run): {((atPeak?.HeapBytes ?? double.NaN) - m0.HeapBytes) / Math.Max(1, peakActive):N0} bytes per active pump (not after a forced compacting collection: an upper bound) |"));
+            if (live0 is not null && liveEnd is not null && mEndDumped is not null)
+            {
+                var perActive = (liveEnd.Bytes - live0.Bytes) / Math.Max(1, mEndDumped.ActivePumps);
+                Console.WriteLine(Inv($"| live objects after the real-time phase (dotnet-gcdump, after a full blocking collection) | {liveEnd.Bytes / 1048576.0:N0} MiB in {liveEnd.Objects:N0} objects ({live0.Bytes / 1048576.0:N0} MiB at the start): **{perActive:N0} bytes per active pump** ({mEndDumped.ActivePumps:N0} active); heap after that collection {mEndDumped.HeapBytes / 1048576.0:N0} MiB |"));
+            }
+
             Console.WriteLine(Inv($"| platform RSS, largest sample | {samples.Select(s => s.RssMiB).DefaultIfEmpty().Max():N0} MiB |"));
             Console.WriteLine(Inv($"| event table + indexes | +{(bytes1 - bytes0) / (double)Math.Max(1, storedReports):N0} bytes per first report (6 events); registration +{(bytesRegistered - bytesBefore) / (double)pumps:N0} bytes per pump |"));
             if (reactLat.Count > 0)
@@ -348,6 +368,11 @@ internal static class MillionRun
             }
 
             Console.WriteLine(Inv($"| PostgreSQL tables at the end | {tables} |"));
+            if (live0 is not null && liveEnd is not null && mEndDumped is not null)
+            {
+                Console.WriteLine();
+                LiveHeap.PrintGrowth(live0, liveEnd, mEndDumped.ActivePumps, 20, Console.WriteLine);
+            }
             return 0;
         }
         finally

@@ -15,8 +15,6 @@ internal sealed class LogDeliveryRetryBackoff(IOptions<LogStreamOptions> options
     public TimeSpan Next(int attempt)
     {
         var o = options.Value;
-        var ticks = o.DeliveryRetryDelay.Ticks * Math.Pow(2, Math.Clamp(attempt, 0, 30));
-        var delay = Math.Min(ticks, o.DeliveryRetryMaxDelay.Ticks);
-        return TimeSpan.FromTicks((long)(delay * (0.8 + (0.2 * Random.Shared.NextDouble()))));
+        return JitteredBackoff.Next(attempt, o.DeliveryRetryDelay, o.DeliveryRetryMaxDelay, Random.Shared);
     }
 }

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Options;
-using Orleans.Internal;
 using Orleans.Runtime.Providers;
 
 namespace PumpFleet.Streaming;
@@ -14,8 +13,6 @@ internal sealed class LogReadRetryBackoff(IOptions<LogStreamOptions> options) : 
     public TimeSpan Next(int attempt)
     {
         var o = options.Value;
-        var ticks = o.ReadRetryDelay.Ticks * Math.Pow(2, Math.Clamp(attempt, 0, 30));
-        var delay = Math.Min(ticks, o.ReadRetryMaxDelay.Ticks);
-        return TimeSpan.FromTicks((long)(delay * (0.8 + (0.2 * Random.Shared.NextDouble()))));
+        return JitteredBackoff.Next(attempt, o.ReadRetryDelay, o.ReadRetryMaxDelay, Random.Shared);
     }
 }
