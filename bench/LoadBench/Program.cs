@@ -150,7 +150,17 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     {
         foreach (var (which, port) in new[] { ("A", httpA), ("B", httpB) })
         {
-            var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            string metrics;
+            try
+            {
+                metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            }
+            catch (HttpRequestException e)
+            {
+                Console.WriteLine($"platform {which}: /metrics not read ({e.Message})"); // the summary below matters more
+                continue;
+            }
+
             foreach (var line in metrics.Split('\n').Where(l => l.StartsWith("pumpfleet_eventstore_tail_cache_reads", StringComparison.Ordinal)))
             {
                 Console.WriteLine($"platform {which}: {line}");
