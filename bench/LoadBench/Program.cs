@@ -18,6 +18,7 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --tracing off|unsampled|file: the platform without tracing (default), with a tracer provider that samples
 //       nothing, or with every span written to a file; `file` prints the latency budget of the fixed-rate phase
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
+//   ... -- --ack-log FILE: each message of the offered-rate phase (publish time, publish→PUBACK ms) as TSV, to place the tail in time
 //   ... -- --statement-stats: PostgreSQL's time per statement and per function (triggers too) per appended event
 //   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" [--rounds 3]: two
 //       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
@@ -144,6 +145,29 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
         await PgStatements.PrintAsync(pg.ConnectionString(), Cs("loadbench_b", ""), "loadbench_b", statementsB, messages["B"], messages["B"] * perMessage, "platform B, all rounds");
     }
 
+    // The shared tail's hits and misses (EventStore:TailCache), when a platform reports them.
+    using (var http = new HttpClient())
+    {
+        foreach (var (which, port) in new[] { ("A", httpA), ("B", httpB) })
+        {
+            string metrics;
+            try
+            {
+                metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            }
+            catch (HttpRequestException e)
+            {
+                Console.WriteLine($"platform {which}: /metrics not read ({e.Message})"); // the summary below matters more
+                continue;
+            }
+
+            foreach (var line in metrics.Split('\n').Where(l => l.StartsWith("pumpfleet_eventstore_tail_cache_reads", StringComparison.Ordinal)))
+            {
+                Console.WriteLine($"platform {which}: {line}");
+            }
+        }
+    }
+
     await loadA.DisposeAsync();
     await loadB.DisposeAsync();
     platformA.Kill(entireProcessTree: true);
@@ -244,6 +268,14 @@ var fixedFrom = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
 var fixedProfile = Profiler.Start(profileDir, profileTools, profileTrace, profilePerf, platform.Id, "fixed", phase);
 var fixedRun = await load.RunAsync(phase, fixedRate);
 var fixedTo = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+// --ack-log FILE: every message of the offered-rate phase (publish time from the phase's start, publish→PUBACK), to
+// place the slowest 1 % in time against what else ran (pages, polls, GC, checkpoints).
+var ackLog = Arg("--ack-log", "");
+if (ackLog.Length > 0)
+{
+    await File.WriteAllLinesAsync(ackLog, load.LastRunAcks.Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.StartSeconds:F4}\t{a.LatencyMs:F2}")));
+}
+
 var cpuFixed = CpuSeconds(platform.Id);
 var pgCpuFixed = PostgresCpuSeconds(pg.DataDirectory);
 await Profiler.WaitAsync(fixedProfile);
@@ -486,6 +518,9 @@ public sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string ho
 
     public long Acked { get; private set; }
 
+    /// <summary>The last run's messages: when each was published (seconds from the run's start) and its publish→PUBACK time (ms), in publish order.</summary>
+    public (double StartSeconds, double LatencyMs)[] LastRunAcks { get; private set; } = [];
+
     public string[] HubIds => [.. _clients.Select(c => c.HubId)];
 
     public async Task ConnectAsync()
@@ -510,12 +545,15 @@ public sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string ho
     public async Task<(double EventsPerSecond, double[] LatenciesMs)> RunAsync(TimeSpan duration, int targetEventsPerSecond)
     {
         var latencies = new List<double>[_clients.Count];
+        var starts = new List<double>[_clients.Count];
         long events = 0;
+        var t0 = Stopwatch.GetTimestamp();
         var sw = Stopwatch.StartNew();
         var messagesPerSecondPerHub = targetEventsPerSecond <= 0 ? 0 : targetEventsPerSecond / (double)perMessage / _clients.Count;
         await Task.WhenAll(_clients.Select((c, i) => Task.Run(async () =>
         {
             var lat = latencies[i] = [];
+            starts[i] = [];
             var sent = 0;
             var p = 0;
             while (sw.Elapsed < duration)
@@ -541,12 +579,14 @@ public sealed class HubLoad(int hubs, int pumpsPerHub, int perMessage, string ho
                 }
 
                 lat.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                starts[i].Add(Stopwatch.GetElapsedTime(t0, t).TotalSeconds);
                 Interlocked.Add(ref events, perMessage);
                 sent++;
             }
         })));
         var elapsed = sw.Elapsed.TotalSeconds;
         Acked += events;
+        LastRunAcks = [.. latencies.Zip(starts).SelectMany(x => x.Second.Zip(x.First)).OrderBy(x => x.First)];
         return (events / elapsed, [.. latencies.SelectMany(l => l).Order()]);
     }
 

@@ -12,6 +12,7 @@ public sealed class EventStoreInstruments
     private readonly Histogram<double> _appendDuration;
     private readonly Counter<long> _errors;
     private readonly Counter<long> _groupFallbacks;
+    private readonly Counter<long> _tailReads;
 
     /// <summary>Creates the instruments.</summary>
     public EventStoreInstruments(IMeterFactory meterFactory)
@@ -24,7 +25,11 @@ public sealed class EventStoreInstruments
         _errors = meter.CreateCounter<long>("pumpfleet.eventstore.errors", "{error}", "Failed event store operations.");
         _groupFallbacks = meter.CreateCounter<long>("pumpfleet.eventstore.group_append.fallbacks", "{group}",
             "Groups of appends that the set-based group append did not store and that ran again on the per-stream path, by reason.");
+        _tailReads = meter.CreateCounter<long>("pumpfleet.eventstore.tail_cache.reads", "{read}",
+            "Log partition reads of the process, answered by the shared tail (hit) or by PostgreSQL (miss).");
     }
+
+    internal void OnTailRead(bool hit) => _tailReads.Add(1, new KeyValuePair<string, object?>("result", hit ? "hit" : "miss"));
 
     internal void OnAppended(int events, TimeSpan elapsed)
     {

@@ -38,7 +38,21 @@ public static class EventStoreServiceCollectionExtensions
         services.TryAddSingleton<ISnapshotStore>(sp => sp.GetRequiredService<IEventStore>());
         services.TryAddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<IEventStore>());
         // The partitioned reader and the append notifications of migration 007 (the log stream provider, src/Streaming).
-        services.TryAddSingleton<Log.ILogPartitionReader>(sp => (Log.ILogPartitionReader)sp.GetRequiredService<IEventStore>());
+        // Through the shared tail (EventStore:TailCache) unless it is switched off: one read of a partition's new
+        // events serves every reader of the process. Its MaxAge is the database's real time, not the host's clock
+        // (a test's fake clock that never moves would keep a stale answer forever).
+        services.AddOptions<Log.LogTailCacheOptions>()
+            .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection(Log.LogTailCacheOptions.SectionName).Bind(o))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<Log.LogTailCacheOptions>, Log.LogTailCacheOptionsValidator>());
+        services.TryAddSingleton<Log.ILogPartitionReader>(sp =>
+        {
+            var store = (Log.ILogPartitionReader)sp.GetRequiredService<IEventStore>();
+            var o = sp.GetRequiredService<IOptions<Log.LogTailCacheOptions>>().Value;
+            return o.Enabled && store is Log.ILogPartitionHorizonReader horizon
+                ? new Log.LogTailCache(store, horizon, o, TimeProvider.System, sp.GetRequiredService<EventStoreInstruments>())
+                : store;
+        });
         services.TryAddSingleton<Log.LogNotificationListener>();
         services.TryAddSingleton<SchemaMigrator>();
         services.TryAddSingleton<AuditLog>();

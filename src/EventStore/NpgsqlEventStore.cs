@@ -11,7 +11,7 @@ namespace PumpFleet.EventStore;
 /// is given (group commit), else it commits alone through the same function (migration 042).
 /// </remarks>
 public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInstruments? instruments = null, GroupCommitter? groupCommitter = null)
-    : IEventStore, Log.ILogPartitionReader
+    : IEventStore, Log.ILogPartitionReader, Log.ILogPartitionHorizonReader
 {
     // One statement for the whole batch: arrays indexed server-side, so a batch of N events costs one round trip and
     // one parse, not N. The guard (stream at exactly the expected version, i.e. the previous event's row exists)
@@ -264,6 +264,43 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         cmd.Parameters.Add(new() { Value = (short)partition });
         var events = await ReadAllRowsAsync(cmd, ct);
         return new GlobalPage(events, events.Count == 0 ? after : events[^1].Checkpoint);
+    }
+
+    /// <inheritdoc />
+    public async Task<(GlobalPage Page, ulong Horizon)> ReadPartitionWithHorizonAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, Log.LogPartitioning.Count);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        // Two statements, one round trip. The horizon is taken by the first, so it is at or below the page's own
+        // (the oldest transaction in flight only moves forward): every transaction below it had ended when the page
+        // was read, so a short page holds every event of the partition after `after` below it (LogTailCache).
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
+        var read = new NpgsqlBatchCommand($"""
+            SELECT {Columns} FROM pf_events
+            WHERE log_partition = $4
+              AND (transaction_id, global_position) > ($1::text::xid8, $2)
+              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY transaction_id, global_position
+            LIMIT $3
+            """);
+        read.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        read.Parameters.Add(new() { Value = after.Position });
+        read.Parameters.Add(new() { Value = limit });
+        read.Parameters.Add(new() { Value = (short)partition });
+        batch.BatchCommands.Add(read);
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var horizon = ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture);
+        await r.NextResultAsync(ct);
+        var events = new List<StoredEvent>();
+        while (await r.ReadAsync(ct))
+        {
+            events.Add(ReadEvent(r));
+        }
+
+        return (new GlobalPage(events, events.Count == 0 ? after : events[^1].Checkpoint), horizon);
     }
 
     /// <inheritdoc />

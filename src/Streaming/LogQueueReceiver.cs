@@ -92,7 +92,8 @@ internal sealed partial class LogQueueReceiver(
         _seenNotifications = heard;
         // maxCount counts deliveries, and an event is delivered on up to three streams (its pump's, its partition's, live).
         var limit = maxCount < 0 ? options.PageSize : Math.Clamp(maxCount / 2, 1, options.PageSize);
-        var page = await reader.ReadPartitionAsync(partition, _readPosition, limit, cancellationToken);
+        // The live path: what the projections may take from an earlier read (EventStore:TailCache), the receiver reads now.
+        var page = await reader.ReadPartitionLatestAsync(partition, _readPosition, limit, cancellationToken);
         var readAt = time.GetUtcNow();
         var previousRead = _lastRead;
         _lastRead = now;

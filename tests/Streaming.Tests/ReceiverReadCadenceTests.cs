@@ -187,6 +187,13 @@ public sealed class ReceiverReadCadenceTests(PostgresFixture pg)
             return inner.ReadPartitionAsync(partition, after, limit, ct);
         }
 
+        // The receiver's own call (the live path: never an earlier read's end, EventStore:TailCache).
+        public Task<GlobalPage> ReadPartitionLatestAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default)
+        {
+            Reads++;
+            return inner.ReadPartitionLatestAsync(partition, after, limit, ct);
+        }
+
         public Task<GlobalCheckpoint?> ReadPartitionHeadAsync(int partition, CancellationToken ct = default) => inner.ReadPartitionHeadAsync(partition, ct);
 
         public Task<long> CountPartitionAfterAsync(int partition, GlobalCheckpoint after, long cap, CancellationToken ct = default) =>

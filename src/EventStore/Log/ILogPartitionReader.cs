@@ -11,6 +11,14 @@ public interface ILogPartitionReader
     Task<GlobalPage> ReadPartitionAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default);
 
     /// <summary>
+    /// <see cref="ReadPartitionAsync"/> for the live path (the log stream's receivers): a page that reaches the
+    /// partition's end is read now, never taken from an earlier read of another reader (<see cref="LogTailCache"/>
+    /// answers it only with a full page it holds, and keeps what it reads for the others).
+    /// </summary>
+    Task<GlobalPage> ReadPartitionLatestAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default) =>
+        ReadPartitionAsync(partition, after, limit, ct);
+
+    /// <summary>
     /// The newest committed event of partition <paramref name="partition"/> in the gap-safe order, or null when the
     /// partition is empty: a reader whose checkpoint is there has read everything of that partition.
     /// </summary>
