@@ -20,6 +20,9 @@ public static class ServiceDefaultsExtensions
     /// <summary>Health-check tag of the checks that gate readiness (dependencies reachable).</summary>
     public const string ReadyTag = "ready";
 
+    /// <summary>Metric streams a process's meter provider keeps (the SDK's default is 1,000).</summary>
+    public const int MaxMetricStreams = 10_000;
+
     /// <summary>
     /// OpenTelemetry metrics (every <c>PumpFleet.*</c> meter, Orleans, Npgsql, ASP.NET Core, .NET runtime) exported for
     /// Prometheus, and health checks: liveness (the process serves) and readiness (PostgreSQL answers).
@@ -36,7 +39,13 @@ public static class ServiceDefaultsExtensions
             .AddMeter("Npgsql")
             .AddAspNetCoreInstrumentation()
             .AddRuntimeInstrumentation()
-            .AddPrometheusExporter());
+            .AddPrometheusExporter()
+            // The SDK drops every instrument past its stream limit (1,000 by default) without a word, and instruments
+            // that were created and disposed still count. A provider listens to every meter of its names in the
+            // process, so where hosts come and go in one process (the test assemblies start dozens) the late ones lost
+            // their gauges: a scrape answered without any of the fleet gauges. One process of the platform has a few
+            // hundred streams; the limit costs a slot per stream, not memory per series.
+            .SetMaxMetricStreams(MaxMetricStreams));
         AddTracing(builder);
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy())
