@@ -243,6 +243,25 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         return new GlobalPage(events, events.Count == 0 ? after : events[^1].Checkpoint);
     }
 
+    // One partition's page after a checkpoint, below the gap-safe horizon, on the partition's own index range
+    // (migration 007): the plain partition read and the read with its horizon (LogTailCache) use the same statement.
+    private const string PartitionPageSql = $"""
+        SELECT {Columns} FROM pf_events
+        WHERE log_partition = $4
+          AND (transaction_id, global_position) > ($1::text::xid8, $2)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id, global_position
+        LIMIT $3
+        """;
+
+    private static void AddPartitionPageParameters(NpgsqlParameterCollection parameters, int partition, GlobalCheckpoint after, int limit)
+    {
+        parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        parameters.Add(new() { Value = after.Position });
+        parameters.Add(new() { Value = limit });
+        parameters.Add(new() { Value = (short)partition });
+    }
+
     /// <inheritdoc />
     public async Task<GlobalPage> ReadPartitionAsync(int partition, GlobalCheckpoint after, int limit, CancellationToken ct = default)
     {
@@ -250,18 +269,8 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, Log.LogPartitioning.Count);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         // The same horizon as ReadAllAsync, on the partition's own index range (migration 007).
-        await using var cmd = dataSource.CreateCommand($"""
-            SELECT {Columns} FROM pf_events
-            WHERE log_partition = $4
-              AND (transaction_id, global_position) > ($1::text::xid8, $2)
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY transaction_id, global_position
-            LIMIT $3
-            """);
-        cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        cmd.Parameters.Add(new() { Value = after.Position });
-        cmd.Parameters.Add(new() { Value = limit });
-        cmd.Parameters.Add(new() { Value = (short)partition });
+        await using var cmd = dataSource.CreateCommand(PartitionPageSql);
+        AddPartitionPageParameters(cmd.Parameters, partition, after, limit);
         var events = await ReadAllRowsAsync(cmd, ct);
         return new GlobalPage(events, events.Count == 0 ? after : events[^1].Checkpoint);
     }
@@ -277,18 +286,8 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         // was read, so a short page holds every event of the partition after `after` below it (LogTailCache).
         await using var batch = dataSource.CreateBatch();
         batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
-        var read = new NpgsqlBatchCommand($"""
-            SELECT {Columns} FROM pf_events
-            WHERE log_partition = $4
-              AND (transaction_id, global_position) > ($1::text::xid8, $2)
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY transaction_id, global_position
-            LIMIT $3
-            """);
-        read.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        read.Parameters.Add(new() { Value = after.Position });
-        read.Parameters.Add(new() { Value = limit });
-        read.Parameters.Add(new() { Value = (short)partition });
+        var read = new NpgsqlBatchCommand(PartitionPageSql);
+        AddPartitionPageParameters(read.Parameters, partition, after, limit);
         batch.BatchCommands.Add(read);
         await using var r = await batch.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
