@@ -19,7 +19,7 @@ using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
 //   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-round-trips] [--compare-027-indexes]
-//   [--four-workers] [--compare-known-rows]
+//   [--four-workers] [--compare-known-rows] [--compare-pipelined]
 //   [--only a,b]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
@@ -55,6 +55,10 @@ var fourWorkers = args.Contains("--four-workers");
 // off (every flow and new status row through the upsert), alternating first and second by run, with one worker and,
 // with --four-workers, four; both shapes on runners built alike (a provider and pool of their own).
 var compareKnownRows = args.Contains("--compare-known-rows");
+// --compare-pipelined (with --pumps-only; issue 14, h14v): each pumps catch-up also with Projections:PipelinedPages off
+// (one page at a time), alternating first and second by run, with one worker and, with --four-workers, four; both
+// shapes on runners built alike and warmed up untimed.
+var comparePipelined = args.Contains("--compare-pipelined");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
@@ -160,20 +164,27 @@ var noCommitWithWritesRunner = EngineRunner(readAheadEveryPage: true, loadWithLo
 var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: false);
 var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
 var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
-ProjectionRunner KnownRowsRunner(bool knownRows)
+// A runner with its own provider and pool, the engine's and the pumps model's options set on top of the page size.
+ProjectionRunner ShapedRunner(Action<ProjectionOptions>? engine = null, Action<PumpProjectionOptions>? pumpsModel = null)
 {
     var b = Host.CreateApplicationBuilder();
     b.Logging.SetMinimumLevel(LogLevel.Warning);
     b.Services.AddPumpFleetEventStore(cs);
     b.Services.AddPumpFleetReadModels();
-    b.Services.Configure<ProjectionOptions>(o => o.PageSize = pageSize);
-    b.Services.Configure<PumpProjectionOptions>(o => o.KnownRowWrites = knownRows);
+    b.Services.Configure<ProjectionOptions>(o =>
+    {
+        o.PageSize = pageSize;
+        engine?.Invoke(o);
+    });
+    b.Services.Configure<PumpProjectionOptions>(o => pumpsModel?.Invoke(o));
     var provider = b.Services.BuildServiceProvider();
     extraProviders.Add(provider);
     return provider.GetRequiredService<ProjectionRunner>();
 }
 
-var knownRowsOffRunner = KnownRowsRunner(knownRows: false);
+var knownRowsOffRunner = ShapedRunner(pumpsModel: o => o.KnownRowWrites = false);
+// Issue 14 (h14v): one page at a time, as before pipelining.
+var pipelinedOffRunner = ShapedRunner(engine: o => o.PipelinedPages = false);
 
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
@@ -182,9 +193,9 @@ await Exec("VACUUM ANALYZE");
 
 // --compare-known-rows: each shape catches up once untimed first, so neither pays the first run's JIT in a timed pair
 // (the first catch-up of a process spent up to twice the client CPU per event of the later ones; issue 14, h14t).
-if (compareKnownRows)
+if (compareKnownRows || comparePipelined)
 {
-    foreach (var warm in new[] { defaultsEngineRunner, knownRowsOffRunner })
+    foreach (var warm in new[] { defaultsEngineRunner, compareKnownRows ? knownRowsOffRunner : pipelinedOffRunner })
     {
         await ResetPumpsAsync(before: false);
         await BatchAsync(PumpProjection.ProjectionName, 4, warm);
@@ -242,6 +253,10 @@ for (var run = 1; run <= runs; run++)
     {
         await KnownRowsPairAsync(1);
     }
+    else if (comparePipelined)
+    {
+        await PairAsync(1, "PipelinedPages off", pipelinedOffRunner);
+    }
     else
     {
         await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
@@ -260,6 +275,10 @@ for (var run = 1; run <= runs; run++)
         {
             await KnownRowsPairAsync(4);
         }
+        else if (comparePipelined)
+        {
+            await PairAsync(4, "PipelinedPages off", pipelinedOffRunner);
+        }
         else
         {
             await MeasureAsync("batch: pumps, 4 workers", () => BatchAsync(PumpProjection.ProjectionName, 4, defaultsEngineRunner), () => ResetAsync(PumpProjection.ProjectionName));
@@ -267,12 +286,15 @@ for (var run = 1; run <= runs; run++)
     }
 
     // The defaults and KnownRowWrites off, first and second alternating by run.
-    async Task KnownRowsPairAsync(int workers)
+    Task KnownRowsPairAsync(int workers) => PairAsync(workers, "KnownRowWrites off", knownRowsOffRunner);
+
+    // The defaults and one other shape, first and second alternating by run.
+    async Task PairAsync(int workers, string otherName, ProjectionRunner other)
     {
         (string Name, ProjectionRunner Runner)[] pair =
         [
             ($"batch: pumps, {workers} worker{(workers == 1 ? "" : "s")}", defaultsEngineRunner),
-            ($"batch: pumps, {workers} worker{(workers == 1 ? "" : "s")}, KnownRowWrites off", knownRowsOffRunner),
+            ($"batch: pumps, {workers} worker{(workers == 1 ? "" : "s")}, {otherName}", other),
         ];
         foreach (var (shapeName, runner) in run % 2 == 1 ? pair : pair.Reverse())
         {

@@ -38,10 +38,40 @@ public interface IBatchedPageProjection : IProjection
 
     /// <summary>
     /// Applies the events as <see cref="IProjection.ApplyAsync"/> does, with the rows <paramref name="loaded"/> read
-    /// (null: read them itself), and executes <paramref name="tail"/>, in its order, after every write of the page and in
-    /// the same batch as the last of them (alone when there is nothing to write).
+    /// (null: read them itself), and executes <paramref name="tail"/>'s commands, in their order, after every write of the
+    /// page and in the same batch as the last of them (alone when there is nothing to write), calling
+    /// <see cref="PageTail.Sending"/> right before that batch's round trip.
     /// </summary>
-    Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, PageLoad? loaded, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct);
+    Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, PageLoad? loaded, PageTail tail, CancellationToken ct);
+}
+
+/// <summary>
+/// The engine's statements that end a page (the checkpoint advance, the progress row and <c>COMMIT</c>), for a
+/// <see cref="IBatchedPageProjection"/> to send as the last commands of its last batch of writes.
+/// </summary>
+public sealed class PageTail
+{
+    private readonly Action? _sending;
+
+    /// <summary>The tail's statements, with a callback for the moment they are sent (null: nobody waits for it).</summary>
+    public PageTail(IReadOnlyList<NpgsqlBatchCommand> commands, Action? sending = null)
+    {
+        Commands = commands;
+        _sending = sending;
+    }
+
+    /// <summary>No tail: the engine commits the page itself after the projection's writes.</summary>
+    public static PageTail None { get; } = new([]);
+
+    /// <summary>The statements, in order; empty for <see cref="None"/>.</summary>
+    public IReadOnlyList<NpgsqlBatchCommand> Commands { get; }
+
+    /// <summary>
+    /// Called by the projection right before the round trip that carries <see cref="Commands"/>, when all the page's
+    /// work in this process is done: the engine may meanwhile go on to another log partition's page
+    /// (<see cref="ProjectionOptions.PipelinedPages"/>). Calling it more than once, or not at all, is harmless.
+    /// </summary>
+    public void Sending() => _sending?.Invoke();
 }
 
 /// <summary>What a <see cref="IBatchedPageProjection"/> reads in the checkpoint lock's round trip, and what it read.</summary>

@@ -57,6 +57,19 @@ public sealed class ProjectionOptions
     /// </summary>
     public bool LoadWithLock { get; set; } = true;
 
+    /// <summary>
+    /// Issue 14 (h14v), default on: a worker of a projection that sends its page's commit in its own batch of writes
+    /// (<see cref="IBatchedPageProjection"/> with <see cref="CommitWithWrites"/>: <c>pumps</c>) goes on to the next log
+    /// partition's page (its log page, checkpoint lock, row read, fold and parameters, on a connection and transaction
+    /// of its own) while the current page's batch of writes, checkpoint and <c>COMMIT</c> is in flight: a depth of two
+    /// pages, never two of the same log partition (a partition's next page waits for its page before it). Pages of
+    /// different log partitions touch different pumps and different checkpoints, and each page still commits its rows
+    /// and its checkpoint together or not at all; a failed page rolls back alone and is retried from its checkpoint.
+    /// Only after a full page (catching up): live pages are short and stay one at a time, so a live poll reads as before.
+    /// Off: one page at a time, as before.
+    /// </summary>
+    public bool PipelinedPages { get; set; } = true;
+
     /// <summary>How often an idle projection looks for new events. Default: 1 s.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -14,7 +14,7 @@ namespace PumpFleet.Projections;
 /// <param name="Moved">The stored checkpoint was not where this runner started (a rebuild or another worker moved it): nothing was written.</param>
 /// <param name="Failed">The projection threw; the page rolled back and waits for its backoff (a dependency fault is thrown instead).</param>
 /// <param name="Parked">Events parked by this page (the projection kept failing on them; the rest were applied).</param>
-/// <param name="ShortReadAhead">The page was short and came from the read-ahead, which may have stopped at the horizon held back by this runner's own open page: the partition may hold more.</param>
+/// <param name="ShortReadAhead">The page was short and came from the read-ahead (or, <see cref="ProjectionOptions.PipelinedPages"/>, was read while another page of this runner was open), so it may have stopped at the horizon held back by this runner's own open page: the partition may hold more.</param>
 public readonly record struct PageResult(int Read, int Applied, bool Moved, bool Failed = false, int Parked = 0, bool ShortReadAhead = false);
 
 /// <summary>
@@ -73,40 +73,132 @@ public sealed partial class ProjectionRunner(
         var pending = Partitioning.LogPartitionsOf(partition, count).ToList();
         var rechecked = new HashSet<int>();
         applied += await ApplyRetriesAsync(name, pending, ct);
-
-        // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
-        while (pending.Count > 0 && !ct.IsCancellationRequested)
+        var o = options.Value;
+        // PipelinedPages: the projection sends its page's commit in its last batch and says when (PageTail.Sending); the
+        // next partition's page is prepared while that batch is in flight. Pages still open, at most two.
+        var pipelined = o.PipelinedPages && o.CommitWithWrites && Get(name) is IBatchedPageProjection;
+        var open = new List<OpenPage>(2);
+        try
         {
-            var round = pending.ToArray();
-            for (var i = 0; i < round.Length; i++)
+            // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
+            while (pending.Count > 0 && !ct.IsCancellationRequested)
             {
-                var q = round[i];
-                // The next partition's page is read while this one is applied (see StartReadAhead).
-                StartReadAhead(name, round[(i + 1) % round.Length], q, ct);
-                var r = await RunPageAsync(name, q, ct);
-                applied += r.Applied;
-                if (r.Moved)
+                var round = pending.ToArray();
+                for (var i = 0; i < round.Length; i++)
                 {
-                    LogCheckpointMoved(name, q);
-                    continue;
+                    var q = round[i];
+                    // A partition's next page is read from where its previous page commits: never two of one partition open.
+                    if (open.Find(p => p.LogPartition == q) is { } same)
+                    {
+                        applied += await SettleAsync(same);
+                    }
+
+                    // Its page of the round before, settled late (pipelined), may have been its last.
+                    if (!pending.Contains(q))
+                    {
+                        continue;
+                    }
+
+                    // The next partition's page is read while this one is applied (see StartReadAhead); not for a partition
+                    // whose page is still in flight (this runner's hint there moves only when that page commits).
+                    var next = round[(i + 1) % round.Length];
+                    if (!open.Exists(p => p.LogPartition == next))
+                    {
+                        StartReadAhead(name, next, q, ct);
+                    }
+
+                    if (!pipelined)
+                    {
+                        applied += Settle(q, await RunPageAsync(name, q, ct));
+                        continue;
+                    }
+
+                    if (open.Count > 0)
+                    {
+                        stages.Overlapped();
+                    }
+
+                    var sending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    var page = new OpenPage(q, RunPageCoreAsync(name, q, () => sending.TrySetResult(), overlapped: open.Count > 0, ct));
+                    open.Add(page);
+                    // Until this page's batch is sent (or the page is over: empty, moved, failed, or a shape without a tail).
+                    // Started and awaited here, within this catch-up; no synchronisation context other than a grain's.
+#pragma warning disable VSTHRD003
+                    await Task.WhenAny(sending.Task, page.Done);
+#pragma warning restore VSTHRD003
+                    // The page before this one had its writes in flight while this one was prepared: its outcome now.
+                    foreach (var earlier in open.Where(p => !ReferenceEquals(p, page)).ToArray())
+                    {
+                        applied += await SettleAsync(earlier);
+                    }
+
+                    if (page.Done.IsCompleted)
+                    {
+                        applied += await SettleAsync(page);
+                    }
                 }
 
-                // A short page that came from the read-ahead is not proof of the end (see RunPageAsync): one more read,
-                // once per partition and catch-up (a read-ahead of every page, ReadAheadOnlyWhenFull off, would otherwise
-                // keep a live partition in the round until the budget ran out).
-                if (r.Failed || (r.Read < options.Value.PageSize && !(r.ShortReadAhead && rechecked.Add(q))))
+                if (sw.Elapsed >= budget)
                 {
-                    pending.Remove(q);
+                    break;
                 }
             }
 
-            if (sw.Elapsed >= budget)
+            foreach (var last in open.ToArray())
             {
-                break;
+                applied += await SettleAsync(last);
             }
+        }
+        catch when (open.Count > 0)
+        {
+            // A page failed with a dependency fault (or the catch-up was cancelled) while another was in flight: that one
+            // ends first (it commits or rolls back on its own; the grain's turn must not leave work running behind it).
+            foreach (var left in open.ToArray())
+            {
+                open.Remove(left);
+                try
+                {
+#pragma warning disable VSTHRD003
+                    await left.Done;
+#pragma warning restore VSTHRD003
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    LogOpenPageFailed(e, name, left.LogPartition);
+                }
+            }
+
+            throw;
         }
 
         return applied;
+
+        async Task<int> SettleAsync(OpenPage page)
+        {
+            open.Remove(page);
+#pragma warning disable VSTHRD003
+            return Settle(page.LogPartition, await page.Done);
+#pragma warning restore VSTHRD003
+        }
+
+        int Settle(int q, PageResult r)
+        {
+            if (r.Moved)
+            {
+                LogCheckpointMoved(name, q);
+                return r.Applied;
+            }
+
+            // A short page that came from the read-ahead is not proof of the end (see RunPageAsync): one more read,
+            // once per partition and catch-up (a read-ahead of every page, ReadAheadOnlyWhenFull off, would otherwise
+            // keep a live partition in the round until the budget ran out).
+            if (r.Failed || (r.Read < o.PageSize && !(r.ShortReadAhead && rechecked.Add(q))))
+            {
+                pending.Remove(q);
+            }
+
+            return r.Applied;
+        }
     }
 
     /// <summary>
@@ -129,7 +221,12 @@ public sealed partial class ProjectionRunner(
     }
 
     /// <summary>Reads one page of log partition <paramref name="logPartition"/> after the stored checkpoint and applies it in one transaction.</summary>
-    public async Task<PageResult> RunPageAsync(string name, int logPartition, CancellationToken ct)
+    public Task<PageResult> RunPageAsync(string name, int logPartition, CancellationToken ct) =>
+        RunPageCoreAsync(name, logPartition, null, overlapped: false, ct);
+
+    // sending: called when the page's last batch (with its COMMIT) goes out (PipelinedPages). overlapped: another page of
+    // this runner is open, so its transaction may hold the gap-safe horizon back for a read made now.
+    private async Task<PageResult> RunPageCoreAsync(string name, int logPartition, Action? sending, bool overlapped, CancellationToken ct)
     {
         var projection = Get(name);
         var checkpointName = Partitioning.CheckpointName(name, logPartition);
@@ -158,7 +255,13 @@ public sealed partial class ProjectionRunner(
         var size = o.PageSize;
         var page = ahead is not null && ahead.From == from && (ahead.Page.Events.Count >= size || o.ReadAheadEveryPage) ? ahead.Page : null;
         var shortAhead = page is not null && page.Events.Count < size;
-        page ??= await partitions.ReadPartitionAsync(logPartition, from, size, ct);
+        if (page is null)
+        {
+            page = await partitions.ReadPartitionAsync(logPartition, from, size, ct);
+            // Read while this runner's other page was open: as short a proof of the end as a read-ahead page (see there).
+            shortAhead = overlapped && page.Events.Count < size;
+        }
+
         t = stages.Add(PageStage.LogWait, t);
         if (page.Events.Count == 0)
         {
@@ -174,7 +277,7 @@ public sealed partial class ProjectionRunner(
                 }
 
                 _committed.TryRemove(checkpointName, out _);
-                return await RunPageAsync(name, logPartition, ct);
+                return await RunPageCoreAsync(name, logPartition, sending, overlapped, ct);
             }
 
             // Nothing in the partition yet: remembered as a short page, so it is not read ahead again (StartReadAhead).
@@ -222,11 +325,13 @@ public sealed partial class ProjectionRunner(
             {
                 if (tailed is not null)
                 {
-                    var tail = Tail(held, checkpointName, name, page, 0);
+                    // Pipelined only after a full page (catching up): a live page is short, and a read of the next partition
+                    // while it is open would miss what committed since it began (its transaction holds the horizon back).
+                    var tail = new PageTail(Tail(held, checkpointName, name, page, 0), page.Events.Count >= size ? sending : null);
                     await tailed.ApplyAsync(held.Connection, held.Transaction, page.Events, load, tail, ct);
                     // The advance found its row only if the projection sent the tail; otherwise nothing committed (the
                     // transaction is still open and rolls back on disposal), which is the projection's fault.
-                    if (tail[0].RecordsAffected != 1)
+                    if (tail.Commands[0].RecordsAffected != 1)
                     {
                         throw new InvalidOperationException($"Projection '{name}' returned without sending the page's tail (checkpoint and COMMIT).");
                     }
@@ -235,7 +340,7 @@ public sealed partial class ProjectionRunner(
                 }
                 else if (batched is not null)
                 {
-                    await batched.ApplyAsync(held.Connection, held.Transaction, page.Events, load, [], ct);
+                    await batched.ApplyAsync(held.Connection, held.Transaction, page.Events, load, PageTail.None, ct);
                 }
                 else
                 {
@@ -478,8 +583,14 @@ public sealed partial class ProjectionRunner(
 
     private sealed record Prefetched(GlobalCheckpoint From, GlobalPage Page);
 
+    // A page of a pipelined catch-up whose outcome is not yet taken (CatchUpAsync).
+    private sealed record OpenPage(int LogPartition, Task<PageResult> Done);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name} log partition {Partition}: checkpoint moved under the page (rebuild or a second worker); re-reading")]
     private partial void LogCheckpointMoved(string name, int partition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Projection {Name} log partition {Partition}: a page in flight ended with an error too while the catch-up was failing; it did not commit, or the stored checkpoint tells at its next page")]
+    private partial void LogOpenPageFailed(Exception e, string name, int partition);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Projection {Name} log partition {Partition}: the projection failed on a page (attempt {Attempt} of {MaxAttempts}); retrying in {Delay}")]
     private partial void LogPageFailed(Exception e, string name, int partition, int attempt, int maxAttempts, TimeSpan delay);

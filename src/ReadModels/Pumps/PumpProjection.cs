@@ -63,7 +63,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
 
     /// <inheritdoc />
     public Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct) =>
-        ApplyAsync(conn, tx, events, null, [], ct);
+        ApplyAsync(conn, tx, events, null, PageTail.None, ct);
 
     /// <inheritdoc />
     public PageLoad? Load(IReadOnlyList<StoredEvent> events)
@@ -75,7 +75,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
 
     /// <inheritdoc />
     public async Task ApplyAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, PageLoad? loaded, IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
+        NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, PageLoad? loaded, PageTail tail, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentNullException.ThrowIfNull(tail);
@@ -105,7 +105,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
 
     private async Task ApplyCoreAsync(
         NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, string[] serials, RowLoad? loaded,
-        IReadOnlyList<NpgsqlBatchCommand> tail, CancellationToken ct)
+        PageTail tail, CancellationToken ct)
     {
         var shape = options.Value;
         var t = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -250,7 +250,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         NpgsqlBatchCommand? narrowCommand = null;
         if (narrow.Count > 0)
         {
-            narrowCommand = narrow.ToCommand(checkedInBatch: tail.Count > 0);
+            narrowCommand = narrow.ToCommand(checkedInBatch: tail.Commands.Count > 0);
             batch.BatchCommands.Add(narrowCommand);
         }
 
@@ -292,7 +292,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             if (split[1].Count > 0)
             {
                 flowUpdates = split[1].Count;
-                flowUpdate = FlowWrite(split[1], FlowShape.Update, checkedInBatch: tail.Count > 0);
+                flowUpdate = FlowWrite(split[1], FlowShape.Update, checkedInBatch: tail.Commands.Count > 0);
                 batch.BatchCommands.Add(flowUpdate);
             }
 
@@ -302,7 +302,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             }
         }
 
-        foreach (var cmd in tail)
+        foreach (var cmd in tail.Commands)
         {
             batch.BatchCommands.Add(cmd);
         }
@@ -310,6 +310,9 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         t = stages?.Add(PageStage.Fold, t) ?? t;
         if (batch.BatchCommands.Count > 0)
         {
+            // Everything of the page in this process is done: the engine may fold the next partition's page while this
+            // batch (with the page's COMMIT) is in flight (ProjectionOptions.PipelinedPages).
+            tail.Sending();
             await batch.ExecuteNonQueryAsync(ct);
         }
 
@@ -318,13 +321,13 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         // A narrow update of a row that is not there would lose the pump's page silently: it cannot happen while only
         // this partition's checkpoint holder writes the rows, so it is a fault (the page is rolled back and retried, and
         // the catch above forgets these pumps, so the retry writes them whole).
-        if (narrowCommand is not null && tail.Count == 0 && narrowCommand.RecordsAffected != narrow.Count)
+        if (narrowCommand is not null && tail.Commands.Count == 0 && narrowCommand.RecordsAffected != narrow.Count)
         {
             throw new InvalidOperationException(
                 $"pumps: {narrow.Count} status rows to update in place, {narrowCommand.RecordsAffected} found; the page is retried with full rows.");
         }
 
-        if (flowUpdate is not null && tail.Count == 0 && flowUpdate.RecordsAffected != flowUpdates)
+        if (flowUpdate is not null && tail.Commands.Count == 0 && flowUpdate.RecordsAffected != flowUpdates)
         {
             throw new InvalidOperationException(
                 $"pumps: {flowUpdates} daily flow rows to update in place, {flowUpdate.RecordsAffected} found; the page is retried with upserts.");
