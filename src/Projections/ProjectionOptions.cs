@@ -58,7 +58,7 @@ public sealed class ProjectionOptions
     public bool LoadWithLock { get; set; } = true;
 
     /// <summary>
-    /// Issue 14 (h14v), default on: a worker of a projection that sends its page's commit in its own batch of writes
+    /// Issue 14 (h14v), default off: on, a worker of a projection that sends its page's commit in its own batch of writes
     /// (<see cref="IBatchedPageProjection"/> with <see cref="CommitWithWrites"/>: <c>pumps</c>) goes on to the next log
     /// partition's page (its log page, checkpoint lock, row read, fold and parameters, on a connection and transaction
     /// of its own) while the current page's batch of writes, checkpoint and <c>COMMIT</c> is in flight: a depth of two
@@ -66,9 +66,11 @@ public sealed class ProjectionOptions
     /// different log partitions touch different pumps and different checkpoints, and each page still commits its rows
     /// and its checkpoint together or not at all; a failed page rolls back alone and is retried from its checkpoint.
     /// Only after a full page (catching up): live pages are short and stay one at a time, so a live poll reads as before.
-    /// Off: one page at a time, as before.
+    /// Off (the default): one page at a time. Measured on the shared machine, the overlap cost more CPU per event than it
+    /// saved in waiting, with one worker and with four (docs/benchmarks.md, "the pumps catch-up, pipelined pages"); the
+    /// quiet machine, where one worker leaves a core partly idle, may decide otherwise.
     /// </summary>
-    public bool PipelinedPages { get; set; } = true;
+    public bool PipelinedPages { get; set; }
 
     /// <summary>How often an idle projection looks for new events. Default: 1 s.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);

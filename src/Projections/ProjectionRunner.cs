@@ -126,15 +126,19 @@ public sealed partial class ProjectionRunner(
 #pragma warning disable VSTHRD003
                     await Task.WhenAny(sending.Task, page.Done);
 #pragma warning restore VSTHRD003
-                    // The page before this one had its writes in flight while this one was prepared: its outcome now.
+                    if (page.Done.IsCompleted)
+                    {
+                        // Over without a batch in flight (an empty, short, moved or failed page): the page before it, if any,
+                        // stays in flight while the next partition's page is prepared.
+                        applied += await SettleAsync(page);
+                        continue;
+                    }
+
+                    // This page's batch is out: the page before it had its writes in flight while this one was prepared,
+                    // and its outcome is taken now (at most two pages open).
                     foreach (var earlier in open.Where(p => !ReferenceEquals(p, page)).ToArray())
                     {
                         applied += await SettleAsync(earlier);
-                    }
-
-                    if (page.Done.IsCompleted)
-                    {
-                        applied += await SettleAsync(page);
                     }
                 }
 

@@ -17,6 +17,9 @@ public sealed class PipelinedPagesTests(PostgresFixture pg) : ProjectionTestBase
 {
     private const string Pumps = PumpProjection.ProjectionName;
 
+    // The switch is off by default (docs/benchmarks.md): these tests turn it on.
+    private static void Pipelined(IServiceCollection services) => services.Configure<ProjectionOptions>(o => o.PipelinedPages = true);
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -24,7 +27,7 @@ public sealed class PipelinedPagesTests(PostgresFixture pg) : ProjectionTestBase
     {
         var seed = Seed();
         // Pages of 10: several full pages per partition and wave (only a full page is pipelined).
-        var now = Build(ConnectionString, pageSize: 10, partitions: workers);
+        var now = Build(ConnectionString, pageSize: 10, partitions: workers, configure: Pipelined);
         var runner = now.GetRequiredService<ProjectionRunner>();
         var stagesBefore = runner.Stages.Snapshot();
         await seed.AppendInWavesAsync(Store, 12, async () =>
@@ -59,7 +62,11 @@ public sealed class PipelinedPagesTests(PostgresFixture pg) : ProjectionTestBase
     {
         var seed = Seed();
         await seed.AppendInWavesAsync(Store, 72, () => Task.CompletedTask, Ct);
-        var services = Build(ConnectionString, pageSize: 30, configure: s => s.Configure<ProjectionOptions>(o => o.RetryBackoff = TimeSpan.FromMinutes(1)));
+        var services = Build(ConnectionString, pageSize: 30, configure: s => s.Configure<ProjectionOptions>(o =>
+        {
+            o.PipelinedPages = true;
+            o.RetryBackoff = TimeSpan.FromMinutes(1);
+        }));
         var runner = services.GetRequiredService<ProjectionRunner>();
         // The fleet's first pump is the first appended in its log partition, so that partition's first page holds its doses.
         var serial = seed.Serials[0];
@@ -114,7 +121,7 @@ public sealed class PipelinedPagesTests(PostgresFixture pg) : ProjectionTestBase
     {
         var seed = Seed();
         await seed.AppendInWavesAsync(Store, 72, () => Task.CompletedTask, Ct);
-        var runner = Build(ConnectionString, pageSize: 30).GetRequiredService<ProjectionRunner>();
+        var runner = Build(ConnectionString, pageSize: 30, configure: Pipelined).GetRequiredService<ProjectionRunner>();
         await LogVisibleAsync(ConnectionString);
         await using var gate = await Gate.CloseAsync(ConnectionString);
         var catchUp = Task.Run(() => runner.CatchUpAsync(Pumps, 0, 1, TimeSpan.FromMinutes(5), Ct), Ct);
@@ -154,7 +161,7 @@ public sealed class PipelinedPagesTests(PostgresFixture pg) : ProjectionTestBase
         // The first half of the log caught up, so every partition's checkpoint row exists (a rebuild locks the committed
         // rows; a page's first insert of its row is invisible to it until that page commits).
         var seed = Seed();
-        var runner = Build(ConnectionString, pageSize: 30).GetRequiredService<ProjectionRunner>();
+        var runner = Build(ConnectionString, pageSize: 30, configure: Pipelined).GetRequiredService<ProjectionRunner>();
         for (var i = 0; i < seed.Serials.Count; i++)
         {
             await seed.AppendAsync(Store, i, 0, 36, Ct);
@@ -243,7 +250,23 @@ public sealed class PipelinedPagesTests(PostgresFixture pg) : ProjectionTestBase
         public async Task<List<int>> WaitingAsync(int count)
         {
             var pids = new List<int>();
-            await Eventually.TrueAsync(async () =>
+            var seen = "";
+            try
+            {
+                await WaitAsync();
+            }
+            catch (TimeoutException e)
+            {
+                // What the database's backends were doing instead (the failure's evidence).
+                await using var cmd = new NpgsqlCommand(
+                    "SELECT string_agg(pid || ' ' || state || ' ' || coalesce(wait_event, '-') || ' ' || left(query, 80), ' | ') FROM pg_stat_activity WHERE datname = current_database()", _conn);
+                seen = (string)(await cmd.ExecuteScalarAsync(Ct) ?? "");
+                throw new TimeoutException($"{e.Message}; backends: {seen}", e);
+            }
+
+            return pids;
+
+            Task WaitAsync() => Eventually.TrueAsync(async () =>
             {
                 pids.Clear();
                 await using var cmd = new NpgsqlCommand($"""
@@ -259,7 +282,6 @@ public sealed class PipelinedPagesTests(PostgresFixture pg) : ProjectionTestBase
 
                 return pids.Count == count;
             }, TimeSpan.FromSeconds(30), $"{count} pages waiting at the gate", TimeSpan.FromMilliseconds(20));
-            return pids;
         }
 
         // Ends a backend and waits until it is gone (so it cannot pass the gate when it opens).
