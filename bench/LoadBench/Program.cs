@@ -20,7 +20,8 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
 //   ... -- --ack-log FILE: each message of the offered-rate phase (publish time, publish→PUBACK ms) as TSV, to place the tail in time
 //   ... -- --statement-stats: PostgreSQL's time per statement and per function (triggers too) per appended event
-//   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" [--rounds 3]: two
+//   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" and/or
+//       --compare-silo-dll PATH (another build, e.g. an earlier commit's) [--rounds 3]: two
 //       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
 //   ... -- --profile DIR [--profile-tools /tmp/h15p-tools --profile-trace gc-verbose --profile-perf]: while each platform phase runs, dotnet-trace (CPU samples,
 //       also as speedscope JSON) and dotnet-counters (System.Runtime: GC, allocation, thread pool) attached to the
@@ -79,7 +80,16 @@ var pgSettings = Arg("--pg-settings", "").Split(',', StringSplitOptions.RemoveEm
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats, settings: pgSettings);
 var compareEnv = args.Where(a => a.StartsWith("--compare-env:", StringComparison.Ordinal)).Select(a => a["--compare-env:".Length..].Split('=', 2)).ToList();
 var compareOptions = Arg("--compare-connection-options", "");
-if (compareEnv.Count > 0 || compareOptions.Length > 0)
+// --compare-silo-dll PATH: B runs another build of the silo (e.g. an earlier commit's, built in its own worktree), so a
+// regression between two commits is measured in one run like a setting is.
+var siloDllB = Arg("--compare-silo-dll", siloDll);
+if (!File.Exists(siloDllB))
+{
+    Console.Error.WriteLine($"{siloDllB} not found: build that commit's src/Silo in Release first.");
+    return 2;
+}
+
+if (compareEnv.Count > 0 || compareOptions.Length > 0 || siloDllB != siloDll)
 {
     // Paired comparison in one run: two platforms (A as configured, B with the compared settings), each on its own
     // database of the same server, both running throughout; fixed-rate phases alternate A B B A A B … so that load
@@ -104,11 +114,15 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     string Cs(string db, string extra) => extra.Length == 0 ? pg.ConnectionString(db) : $"{pg.ConnectionString(db)};{extra}";
     var (mqttA, httpA, mqttB, httpB) = (FreePort(), FreePort(), FreePort(), FreePort());
     using var platformA = StartPlatform(siloDll, Cs("loadbench_a", connectionOptions), mqttA, httpA, platformEnv);
-    using var platformB = StartPlatform(siloDll, Cs("loadbench_b", optionsB), mqttB, httpB, envB);
+    using var platformB = StartPlatform(siloDllB, Cs("loadbench_b", optionsB), mqttB, httpB, envB);
     await WaitForAsync($"http://127.0.0.1:{httpA}/health/ready", TimeSpan.FromSeconds(120));
     await WaitForAsync($"http://127.0.0.1:{httpB}/health/ready", TimeSpan.FromSeconds(120));
     Console.WriteLine($"A: {string.Join(", ", platformEnv.Select(kv => $"{kv.Key}={kv.Value}"))} {connectionOptions}".TrimEnd());
     Console.WriteLine($"B: {string.Join(", ", envB.Select(kv => $"{kv.Key}={kv.Value}"))} {optionsB}".TrimEnd());
+    if (siloDllB != siloDll)
+    {
+        Console.WriteLine($"A's silo: {siloDll}; B's silo: {siloDllB}");
+    }
     var loadA = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttA, "dev");
     var loadB = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttB, "dev");
     await loadA.ConnectAsync();
