@@ -18,6 +18,7 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --tracing off|unsampled|file: the platform without tracing (default), with a tracer provider that samples
 //       nothing, or with every span written to a file; `file` prints the latency budget of the fixed-rate phase
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
+//   ... -- --warmup-seconds 5 --warmup-rate 500: the untimed load before the first measured phase (events/s)
 //   ... -- --ack-log FILE: each message of the offered-rate phase (publish time, publish→PUBACK ms) as TSV, to place the tail in time
 //   ... -- --statement-stats: PostgreSQL's time per statement and per function (triggers too) per appended event
 //   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" and/or
@@ -36,6 +37,12 @@ var hubs = int.Parse(Arg("--hubs", "64"), CultureInfo.InvariantCulture);
 var pumpsPerHub = int.Parse(Arg("--pumps-per-hub", "4"), CultureInfo.InvariantCulture);
 var perMessage = int.Parse(Arg("--events-per-message", "50"), CultureInfo.InvariantCulture);
 var fixedRate = int.Parse(Arg("--fixed-rate", "5000"), CultureInfo.InvariantCulture);
+// --warmup-seconds N --warmup-rate R: the untimed load before the first measured phase (default 5 s at 500 events/s:
+// activations, pairing, the first JIT). A freshly started platform keeps getting cheaper for a minute or more under
+// load (tiered JIT, the readers' caches, the database's statistics): a longer warm-up at the offered rate measures the
+// platform as it runs after that, and the default one as it runs just after a start.
+var warmup = TimeSpan.FromSeconds(double.Parse(Arg("--warmup-seconds", "5"), CultureInfo.InvariantCulture));
+var warmupRate = int.Parse(Arg("--warmup-rate", "500"), CultureInfo.InvariantCulture);
 var phase = TimeSpan.FromSeconds(mode == "long" ? 120 : 20);
 var tracing = Arg("--tracing", "off");
 var spanFile = tracing == "file" ? Path.Combine(Path.GetTempPath(), $"pumpfleet-spans-{Guid.NewGuid():N}.tsv") : null;
@@ -67,7 +74,7 @@ if (args.Contains("--million"))
     return await MillionRun.RunAsync(args, siloDll); // issue 15: a million pumps in real time (MillionRun.cs)
 }
 
-Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s, tracing {tracing}, load average {File.ReadAllText("/proc/loadavg").Trim()}");
+Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s after a warm-up of {warmup.TotalSeconds:N0} s at {warmupRate:N0} events/s, tracing {tracing}, load average {File.ReadAllText("/proc/loadavg").Trim()}");
 if (platformEnv.Count > 0 || connectionOptions.Length > 0)
 {
     Console.WriteLine($"Platform settings: {string.Join(", ", platformEnv.Select(kv => $"{kv.Key}={kv.Value}"))} {connectionOptions}".TrimEnd());
@@ -127,8 +134,8 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0 || siloDllB != siloDll)
     var loadB = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttB, "dev");
     await loadA.ConnectAsync();
     await loadB.ConnectAsync();
-    await loadA.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500); // warm-up: activations, pairing, JIT
-    await loadB.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);
+    await loadA.RunAsync(warmup, targetEventsPerSecond: warmupRate); // warm-up: activations, pairing, JIT
+    await loadB.RunAsync(warmup, targetEventsPerSecond: warmupRate);
     var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load, double CpuUsPerMessage)>();
     var messages = new Dictionary<string, long> { ["A"] = 0, ["B"] = 0 };
     var countersA0 = await PgCounters.ReadAsync(Cs("loadbench_a", ""));
@@ -226,7 +233,7 @@ Console.WriteLine($"Platform pid {platform.Id} ready (MQTT {mqttPort}, HTTP {htt
 var results = new List<(string Name, double EventsPerSecond, double[] LatenciesMs)>();
 var load = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttPort, "dev");
 await load.ConnectAsync();
-await load.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);   // warm-up: activations, pairing, JIT
+await load.RunAsync(warmup, targetEventsPerSecond: warmupRate);   // warm-up: activations, pairing, JIT
 
 if (args.Contains("--flood"))
 {
