@@ -60,6 +60,26 @@ public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventR
         return synchronousCommit ? [record] : [new NpgsqlBatchCommand("SET LOCAL synchronous_commit = off"), record];
     }
 
+    /// <summary>
+    /// <see cref="RecordPageCommands"/> for the pages of several log partitions committed in one transaction (a combined
+    /// live page, <see cref="ProjectionOptions.CombineLivePartitions"/>): one statement for all their progress rows.
+    /// </summary>
+    internal static IReadOnlyList<NpgsqlBatchCommand> RecordPagesCommands(
+        string projection, IReadOnlyList<(string CheckpointName, DateTimeOffset LastReceivedAt, long Events)> pages, bool synchronousCommit)
+    {
+        var record = new NpgsqlBatchCommand("""
+            INSERT INTO pf_projection_progress (name, projection, last_received_at, events_processed, updated_at)
+            SELECT u.name, $1, u.last_received_at, u.events, now() FROM unnest($2::text[], $3::timestamptz[], $4::bigint[]) AS u(name, last_received_at, events)
+            ON CONFLICT (name) DO UPDATE SET last_received_at = excluded.last_received_at,
+                events_processed = pf_projection_progress.events_processed + excluded.events_processed, updated_at = now()
+            """);
+        record.Parameters.Add(new() { Value = projection });
+        record.Parameters.Add(new() { Value = pages.Select(p => p.CheckpointName).ToArray() });
+        record.Parameters.Add(new() { Value = pages.Select(p => p.LastReceivedAt).ToArray() });
+        record.Parameters.Add(new() { Value = pages.Select(p => p.Events).ToArray() });
+        return synchronousCommit ? [record] : [new NpgsqlBatchCommand("SET LOCAL synchronous_commit = off"), record];
+    }
+
     /// <summary>Forgets a projection's progress inside the rebuild's transaction.</summary>
     internal static async Task ForgetAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string projection, CancellationToken ct)
     {
