@@ -40,6 +40,11 @@ internal static partial class LiveHeap
             log(string.Create(CultureInfo.InvariantCulture, $"  {n,12:N0}  {type}"));
         }
 
+        if (objects >= ObjectLimit)
+        {
+            log(string.Create(CultureInfo.InvariantCulture, $"  (the dump stopped at dotnet-gcdump's limit of about {ObjectLimit:N0} objects: its totals and counts are a part of the heap, not all of it)"));
+        }
+
         if (output.Contains("lossy", StringComparison.OrdinalIgnoreCase))
         {
             log("  (dotnet-gcdump warned that its buffering is lossy on this runtime: on a large heap the dump can miss objects, so the total is a lower bound)");
@@ -49,13 +54,23 @@ internal static partial class LiveHeap
     }
 
     /// <summary>
+    /// Whether the dump's object graph stopped at dotnet-gcdump's limit of about ten million objects instead of holding
+    /// the whole heap: the million-pump run's end dump came back with 10,000,004 objects and 0.62 pump states per
+    /// active pump (each active pump holds one), so its totals and counts were a part of the heap, not all of it.
+    /// </summary>
+    public static bool Truncated(Totals totals) => totals.Objects >= ObjectLimit;
+
+    // Observed, not documented by the tool: dumps of larger heaps came back with this many objects and a few more.
+    private const double ObjectLimit = 10_000_000;
+
+    /// <summary>
     /// What grew between two dumps, by type, in objects per active pump: which objects a pump keeps. Counts, not bytes:
     /// the report's byte column is not a per-type total for small objects (its rows do not add up to the heap), its
     /// counts are.
     /// </summary>
     public static void PrintGrowth(Totals start, Totals end, double activePumps, int top, Action<string> log)
     {
-        log(string.Create(CultureInfo.InvariantCulture, $"Live objects per active pump by type (end − start, {activePumps:N0} active), the {top} that grew most:"));
+        log(string.Create(CultureInfo.InvariantCulture, $"Live objects per active pump by type (end − start, {activePumps:N0} active), the {top} that grew most{(Truncated(start) || Truncated(end) ? " (a dump stopped at the tool's object limit: counts are too low)" : "")}:"));
         log("| type | objects per active pump |");
         log("|---|---:|");
         foreach (var (type, n) in end.ObjectsByType

@@ -18,9 +18,11 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --tracing off|unsampled|file: the platform without tracing (default), with a tracer provider that samples
 //       nothing, or with every span written to a file; `file` prints the latency budget of the fixed-rate phase
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
+//   ... -- --warmup-seconds 5 --warmup-rate 500: the untimed load before the first measured phase (events/s)
 //   ... -- --ack-log FILE: each message of the offered-rate phase (publish time, publish→PUBACK ms) as TSV, to place the tail in time
 //   ... -- --statement-stats [--statement-rows 16]: PostgreSQL's time per statement and per function (triggers too) per appended event
-//   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" [--rounds 3]: two
+//   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" and/or
+//       --compare-silo-dll PATH (another build, e.g. an earlier commit's) [--rounds 3]: two
 //       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
 //   ... -- --profile DIR [--profile-tools /tmp/h15p-tools --profile-trace gc-verbose --profile-perf]: while each platform phase runs, dotnet-trace (CPU samples,
 //       also as speedscope JSON) and dotnet-counters (System.Runtime: GC, allocation, thread pool) attached to the
@@ -35,6 +37,12 @@ var hubs = int.Parse(Arg("--hubs", "64"), CultureInfo.InvariantCulture);
 var pumpsPerHub = int.Parse(Arg("--pumps-per-hub", "4"), CultureInfo.InvariantCulture);
 var perMessage = int.Parse(Arg("--events-per-message", "50"), CultureInfo.InvariantCulture);
 var fixedRate = int.Parse(Arg("--fixed-rate", "5000"), CultureInfo.InvariantCulture);
+// --warmup-seconds N --warmup-rate R: the untimed load before the first measured phase (default 5 s at 500 events/s:
+// activations, pairing, the first JIT). A freshly started platform keeps getting cheaper for a minute or more under
+// load (tiered JIT, the readers' caches, the database's statistics): a longer warm-up at the offered rate measures the
+// platform as it runs after that, and the default one as it runs just after a start.
+var warmup = TimeSpan.FromSeconds(double.Parse(Arg("--warmup-seconds", "5"), CultureInfo.InvariantCulture));
+var warmupRate = int.Parse(Arg("--warmup-rate", "500"), CultureInfo.InvariantCulture);
 var phase = TimeSpan.FromSeconds(mode == "long" ? 120 : 20);
 var tracing = Arg("--tracing", "off");
 var spanFile = tracing == "file" ? Path.Combine(Path.GetTempPath(), $"pumpfleet-spans-{Guid.NewGuid():N}.tsv") : null;
@@ -66,7 +74,7 @@ if (args.Contains("--million"))
     return await MillionRun.RunAsync(args, siloDll); // issue 15: a million pumps in real time (MillionRun.cs)
 }
 
-Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s, tracing {tracing}, load average {File.ReadAllText("/proc/loadavg").Trim()}");
+Console.WriteLine($"Load benchmark ({mode}): {hubs} hubs x {pumpsPerHub} pumps, {perMessage} events per message, phases of {phase.TotalSeconds:N0} s after a warm-up of {warmup.TotalSeconds:N0} s at {warmupRate:N0} events/s, tracing {tracing}, load average {File.ReadAllText("/proc/loadavg").Trim()}");
 if (platformEnv.Count > 0 || connectionOptions.Length > 0)
 {
     Console.WriteLine($"Platform settings: {string.Join(", ", platformEnv.Select(kv => $"{kv.Key}={kv.Value}"))} {connectionOptions}".TrimEnd());
@@ -81,7 +89,16 @@ var pgSettings = Arg("--pg-settings", "").Split(',', StringSplitOptions.RemoveEm
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats, settings: pgSettings);
 var compareEnv = args.Where(a => a.StartsWith("--compare-env:", StringComparison.Ordinal)).Select(a => a["--compare-env:".Length..].Split('=', 2)).ToList();
 var compareOptions = Arg("--compare-connection-options", "");
-if (compareEnv.Count > 0 || compareOptions.Length > 0)
+// --compare-silo-dll PATH: B runs another build of the silo (e.g. an earlier commit's, built in its own worktree), so a
+// regression between two commits is measured in one run like a setting is.
+var siloDllB = Arg("--compare-silo-dll", siloDll);
+if (!File.Exists(siloDllB))
+{
+    Console.Error.WriteLine($"{siloDllB} not found: build that commit's src/Silo in Release first.");
+    return 2;
+}
+
+if (compareEnv.Count > 0 || compareOptions.Length > 0 || siloDllB != siloDll)
 {
     // Paired comparison in one run: two platforms (A as configured, B with the compared settings), each on its own
     // database of the same server, both running throughout; fixed-rate phases alternate A B B A A B … so that load
@@ -106,17 +123,21 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0)
     string Cs(string db, string extra) => extra.Length == 0 ? pg.ConnectionString(db) : $"{pg.ConnectionString(db)};{extra}";
     var (mqttA, httpA, mqttB, httpB) = (FreePort(), FreePort(), FreePort(), FreePort());
     using var platformA = StartPlatform(siloDll, Cs("loadbench_a", connectionOptions), mqttA, httpA, platformEnv);
-    using var platformB = StartPlatform(siloDll, Cs("loadbench_b", optionsB), mqttB, httpB, envB);
+    using var platformB = StartPlatform(siloDllB, Cs("loadbench_b", optionsB), mqttB, httpB, envB);
     await WaitForAsync($"http://127.0.0.1:{httpA}/health/ready", TimeSpan.FromSeconds(120));
     await WaitForAsync($"http://127.0.0.1:{httpB}/health/ready", TimeSpan.FromSeconds(120));
     Console.WriteLine($"A: {string.Join(", ", platformEnv.Select(kv => $"{kv.Key}={kv.Value}"))} {connectionOptions}".TrimEnd());
     Console.WriteLine($"B: {string.Join(", ", envB.Select(kv => $"{kv.Key}={kv.Value}"))} {optionsB}".TrimEnd());
+    if (siloDllB != siloDll)
+    {
+        Console.WriteLine($"A's silo: {siloDll}; B's silo: {siloDllB}");
+    }
     var loadA = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttA, "dev");
     var loadB = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttB, "dev");
     await loadA.ConnectAsync();
     await loadB.ConnectAsync();
-    await loadA.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500); // warm-up: activations, pairing, JIT
-    await loadB.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);
+    await loadA.RunAsync(warmup, targetEventsPerSecond: warmupRate); // warm-up: activations, pairing, JIT
+    await loadB.RunAsync(warmup, targetEventsPerSecond: warmupRate);
     var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load, double CpuUsPerMessage)>();
     var messages = new Dictionary<string, long> { ["A"] = 0, ["B"] = 0 };
     var countersA0 = await PgCounters.ReadAsync(Cs("loadbench_a", ""));
@@ -214,7 +235,7 @@ Console.WriteLine($"Platform pid {platform.Id} ready (MQTT {mqttPort}, HTTP {htt
 var results = new List<(string Name, double EventsPerSecond, double[] LatenciesMs)>();
 var load = new HubLoad(hubs, pumpsPerHub, perMessage, "127.0.0.1", mqttPort, "dev");
 await load.ConnectAsync();
-await load.RunAsync(TimeSpan.FromSeconds(5), targetEventsPerSecond: 500);   // warm-up: activations, pairing, JIT
+await load.RunAsync(warmup, targetEventsPerSecond: warmupRate);   // warm-up: activations, pairing, JIT
 
 if (args.Contains("--flood"))
 {
