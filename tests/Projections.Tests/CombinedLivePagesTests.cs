@@ -162,6 +162,19 @@ public sealed class CombinedLivePagesTests(PostgresFixture pg) : ProjectionTestB
         Assert.Equal(0L, await ScalarAsync<long>(ConnectionString, "SELECT count(*) FROM test_combined WHERE times <> 1"));
     }
 
+    [Fact]
+    public void Options_AreValidated()
+    {
+        var projections = new ProjectionOptionsValidator();
+        Assert.True(projections.Validate(null, new ProjectionOptions()).Succeeded);
+        Assert.True(projections.Validate(null, new ProjectionOptions { CombinedPageMaxEvents = 0 }).Failed);
+        Assert.True(projections.Validate(null, new ProjectionOptions { CombinedPageMaxEvents = 100_001 }).Failed);
+        var tallies = new ReadModels.PartitionTallyOptionsValidator();
+        Assert.True(tallies.Validate(null, new ReadModels.PartitionTallyOptions()).Succeeded);
+        Assert.True(tallies.Validate(null, new ReadModels.PartitionTallyOptions { FlushInterval = TimeSpan.FromMilliseconds(99) }).Failed);
+        Assert.True(tallies.Validate(null, new ReadModels.PartitionTallyOptions { FlushInterval = TimeSpan.FromMinutes(11) }).Failed);
+    }
+
     private async Task<(ProjectionRunner Runner, CountingProjection Projection)> StartAsync(Action<ProjectionOptions>? configure = null)
     {
         await ExecAsync(ConnectionString, """
