@@ -182,6 +182,12 @@ internal sealed record PgStatements(Dictionary<string, (long Calls, double Total
     }
 
     /// <summary>Prints the statements of <paramref name="database"/> and its functions since <paramref name="start"/>, per message and per event.</summary>
+    /// <summary>
+    /// Statements listed, most execution time first (LoadBench <c>--statement-rows N</c>, default 16; h15w's count of
+    /// the readers' statements per source needs them all, e.g. 80).
+    /// </summary>
+    public static int Rows { get; set; } = 16;
+
     public static async Task PrintAsync(string adminCs, string cs, string database, PgStatements start, long messages, long events, string label)
     {
         Console.WriteLine();
@@ -194,9 +200,10 @@ internal sealed record PgStatements(Dictionary<string, (long Calls, double Total
             await using var cmd = admin.CreateCommand("""
                 SELECT s.toplevel, s.calls, s.rows, s.total_exec_time, left(regexp_replace(s.query, '\s+', ' ', 'g'), 100), s.plans, s.total_plan_time
                 FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-                WHERE d.datname = $1 ORDER BY s.total_exec_time DESC LIMIT 16
+                WHERE d.datname = $1 ORDER BY s.total_exec_time DESC LIMIT $2
                 """);
             cmd.Parameters.Add(new() { Value = database });
+            cmd.Parameters.Add(new() { Value = (long)Rows });
             await using var r = await cmd.ExecuteReaderAsync();
             while (await r.ReadAsync())
             {

@@ -20,7 +20,7 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --flood [--flood-rate 200 --flood-load 2000]: the honest hubs' ack latency with and without a wrong-password flood
 //   ... -- --warmup-seconds 5 --warmup-rate 500: the untimed load before the first measured phase (events/s)
 //   ... -- --ack-log FILE: each message of the offered-rate phase (publish time, publish→PUBACK ms) as TSV, to place the tail in time
-//   ... -- --statement-stats: PostgreSQL's time per statement and per function (triggers too) per appended event
+//   ... -- --statement-stats [--statement-rows 16]: PostgreSQL's time per statement and per function (triggers too) per appended event
 //   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" and/or
 //       --compare-silo-dll PATH (another build, e.g. an earlier commit's) [--rounds 3]: two
 //       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
@@ -82,6 +82,8 @@ if (platformEnv.Count > 0 || connectionOptions.Length > 0)
 // --statement-stats: pg_stat_statements and function counters (a little overhead for every platform of the run), and a
 // table of PostgreSQL's time per statement per appended event over the fixed-rate phase (each platform's, when paired).
 var statementStats = args.Contains("--statement-stats");
+// --statement-rows N: how many statements the table lists (16; all the readers' statements need ~80).
+PgStatements.Rows = int.Parse(Arg("--statement-rows", "16"), CultureInfo.InvariantCulture);
 // --pg-settings name=value,...: more server settings (e.g. pg_stat_statements.track_planning=on with --statement-stats).
 var pgSettings = Arg("--pg-settings", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats, settings: pgSettings);

@@ -72,6 +72,23 @@ public sealed class ProjectionOptions
     /// </summary>
     public bool PipelinedPages { get; set; }
 
+    /// <summary>
+    /// Issue 15 (h15w): at each poll, the short pages of a worker's live log partitions (its last page there was short,
+    /// no failure pending) are applied together in one transaction that locks their checkpoints, checks each, applies
+    /// the events of all of them (each partition's in its log order) and moves every checkpoint and progress row in one
+    /// statement each; the partitions that read nothing have their stored checkpoints checked in one query. A full page
+    /// (catching up), a moved checkpoint or a page the projection fails on goes the one-partition way (read-ahead,
+    /// retries, parking) as before. Off: one transaction per log partition and poll, and a checkpoint lookup per idle
+    /// partition (16 page transactions a second per projection at any load). Default: true.
+    /// </summary>
+    public bool CombineLivePartitions { get; set; } = true;
+
+    /// <summary>
+    /// Most events in one combined live page (<see cref="CombineLivePartitions"/>); the live pages of one poll beyond it
+    /// make a second combined page. 1 to 100,000. Default: 10,000 (2 s of a 5,000 events/s platform).
+    /// </summary>
+    public int CombinedPageMaxEvents { get; set; } = 10_000;
+
     /// <summary>How often an idle projection looks for new events. Default: 1 s.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 

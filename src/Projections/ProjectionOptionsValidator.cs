@@ -30,6 +30,11 @@ public sealed class ProjectionOptionsValidator : IValidateOptions<ProjectionOpti
             errors.Add($"Projections:PageSize must be between 1 and 10,000, not {o.PageSize}.");
         }
 
+        if (o.CombinedPageMaxEvents is < 1 or > 100_000)
+        {
+            errors.Add($"Projections:CombinedPageMaxEvents must be between 1 and 100,000, not {o.CombinedPageMaxEvents}.");
+        }
+
         if (o.PollInterval < TimeSpan.FromMilliseconds(10) || o.PollInterval > TimeSpan.FromMinutes(10))
         {
             errors.Add($"Projections:PollInterval must be between 10 ms and 10 min, not {o.PollInterval}.");

@@ -60,6 +60,26 @@ public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventR
         return synchronousCommit ? [record] : [new NpgsqlBatchCommand("SET LOCAL synchronous_commit = off"), record];
     }
 
+    /// <summary>
+    /// <see cref="RecordPageCommands"/> for the pages of several log partitions committed in one transaction (a combined
+    /// live page, <see cref="ProjectionOptions.CombineLivePartitions"/>): one statement for all their progress rows.
+    /// </summary>
+    internal static IReadOnlyList<NpgsqlBatchCommand> RecordPagesCommands(
+        string projection, IReadOnlyList<(string CheckpointName, DateTimeOffset LastReceivedAt, long Events)> pages, bool synchronousCommit)
+    {
+        var record = new NpgsqlBatchCommand("""
+            INSERT INTO pf_projection_progress (name, projection, last_received_at, events_processed, updated_at)
+            SELECT u.name, $1, u.last_received_at, u.events, now() FROM unnest($2::text[], $3::timestamptz[], $4::bigint[]) AS u(name, last_received_at, events)
+            ON CONFLICT (name) DO UPDATE SET last_received_at = excluded.last_received_at,
+                events_processed = pf_projection_progress.events_processed + excluded.events_processed, updated_at = now()
+            """);
+        record.Parameters.Add(new() { Value = projection });
+        record.Parameters.Add(new() { Value = pages.Select(p => p.CheckpointName).ToArray() });
+        record.Parameters.Add(new() { Value = pages.Select(p => p.LastReceivedAt).ToArray() });
+        record.Parameters.Add(new() { Value = pages.Select(p => p.Events).ToArray() });
+        return synchronousCommit ? [record] : [new NpgsqlBatchCommand("SET LOCAL synchronous_commit = off"), record];
+    }
+
     /// <summary>Forgets a projection's progress inside the rebuild's transaction.</summary>
     internal static async Task ForgetAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string projection, CancellationToken ct)
     {
@@ -87,11 +107,13 @@ public sealed class ProjectionProgressStore(NpgsqlDataSource dataSource, IEventR
         }
 
         var head = await reader.ReadHeadAsync(ct);
+        // Every partition's checkpoint in one query (80 for five projections; they were one query each).
+        var stored = await checkpoints.LoadCheckpointsAsync([.. rows.Select(r => r.Name)], ct);
         var lag = new Dictionary<string, (long Events, double Seconds)>(StringComparer.Ordinal);
         foreach (var (name, projection, lastReceivedAt) in rows)
         {
             var q = int.Parse(name[(name.LastIndexOf(':') + 1)..name.LastIndexOf("of", StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
-            var events = await logReader.CountPartitionAfterAsync(q, await checkpoints.LoadCheckpointAsync(name, ct), 10_000_000, ct);
+            var events = await logReader.CountPartitionAfterAsync(q, stored[name], 10_000_000, ct);
             // Nothing received yet, or nothing stored: no age to report. A partition with nothing left to read is not
             // late, however old its last event is (its pumps may simply be quiet).
             var seconds = head is null || lastReceivedAt is null || events == 0 ? 0 : Math.Max(0, (head.ReceivedAt - lastReceivedAt.Value).TotalSeconds);

@@ -48,6 +48,12 @@ public sealed partial class ProjectionRunner(
     // Per (projection, log partition): the next page, read while the current one is applied (see RunPageAsync).
     private readonly ConcurrentDictionary<string, Prefetch> _prefetched = new(StringComparer.Ordinal);
 
+    // Combined live pages committed since start (tests check the combined way is taken at all).
+    private long _combinedPages;
+
+    /// <summary>Combined live pages (<see cref="ProjectionOptions.CombineLivePartitions"/>) committed by this runner since start.</summary>
+    internal long CombinedPagesCommitted => Interlocked.Read(ref _combinedPages);
+
     /// <summary>Runs between the read-model writes and the commit; tests use it to crash a page at the worst moment.</summary>
     public Func<string, CancellationToken, Task>? BeforeCommit { get; set; }
 
@@ -73,6 +79,15 @@ public sealed partial class ProjectionRunner(
         var pending = Partitioning.LogPartitionsOf(partition, count).ToList();
         var rechecked = new HashSet<int>();
         applied += await ApplyRetriesAsync(name, pending, ct);
+        if (options.Value.CombineLivePartitions && pending.Count > 1)
+        {
+            // The live partitions' short pages in one transaction, the idle ones checked in one query; what is left
+            // (catching up, moved, failing) goes the one-partition way below.
+            var (combined, finished) = await RunLivePagesAsync(name, pending, ct);
+            applied += combined;
+            pending.RemoveAll(finished.Contains);
+        }
+
         var o = options.Value;
         // PipelinedPages: the projection sends its page's commit in its last batch and says when (PageTail.Sending); the
         // next partition's page is prepared while that batch is in flight. Pages still open, at most two.
@@ -418,6 +433,224 @@ public sealed partial class ProjectionRunner(
         return new PageResult(page.Events.Count, page.Events.Count - parked, false, Parked: parked, ShortReadAhead: shortAhead);
     }
 
+    /// <summary>
+    /// One poll of a worker's live log partitions (<see cref="ProjectionOptions.CombineLivePartitions"/>): those where
+    /// this runner committed last and that page was short, with no failure pending and no read-ahead, are read once each
+    /// from this runner's hint; the short pages are applied together in one transaction per
+    /// <see cref="ProjectionOptions.CombinedPageMaxEvents"/> events, and the empty ones have their stored checkpoints
+    /// checked in one query (a rebuild or another worker may have moved them, as <see cref="RunPageAsync"/> checks one by
+    /// one). Returns the events applied and the partitions this poll is done with; every other partition goes the
+    /// one-partition way (a full page is handed over as its read-ahead, so it is not read twice).
+    /// </summary>
+    private async Task<(int Applied, HashSet<int> Finished)> RunLivePagesAsync(string name, IReadOnlyList<int> logPartitions, CancellationToken ct)
+    {
+        var o = options.Value;
+        var finished = new HashSet<int>();
+        var live = new List<(int Partition, string CheckpointName, GlobalCheckpoint From)>();
+        foreach (var q in logPartitions)
+        {
+            var checkpointName = Partitioning.CheckpointName(name, q);
+            if (_committed.TryGetValue(checkpointName, out var from) && _lastPageFull.TryGetValue(checkpointName, out var full) && !full
+                && !_failures.ContainsKey(checkpointName) && !_prefetched.ContainsKey(checkpointName))
+            {
+                live.Add((q, checkpointName, from));
+            }
+        }
+
+        if (live.Count < 2)
+        {
+            return (0, finished);
+        }
+
+        var t = Stopwatch.GetTimestamp();
+        var pages = new List<LivePage>();
+        var idle = new List<(int Partition, string CheckpointName, GlobalCheckpoint From)>();
+        foreach (var (q, checkpointName, from) in live)
+        {
+            var page = await partitions.ReadPartitionAsync(q, from, o.PageSize, ct);
+            if (page.Events.Count == 0)
+            {
+                idle.Add((q, checkpointName, from));
+            }
+            else if (page.Events.Count >= o.PageSize)
+            {
+                // Catching up again: the one-partition way takes the partition from here, starting with this page.
+                _prefetched[checkpointName] = new Prefetch(from, Task.FromResult<Prefetched?>(new Prefetched(from, page)));
+            }
+            else
+            {
+                pages.Add(new LivePage(q, checkpointName, from, page));
+            }
+        }
+
+        stages.Add(PageStage.LogWait, t);
+        if (idle.Count > 0)
+        {
+            // Nothing after this runner's own last commit: done, unless the stored checkpoint is somewhere else (then the
+            // one-partition way reads from there).
+            var stored = await checkpoints.LoadCheckpointsAsync([.. idle.Select(i => i.CheckpointName)], ct);
+            foreach (var (q, checkpointName, from) in idle)
+            {
+                if (stored[checkpointName] == from)
+                {
+                    finished.Add(q);
+                }
+                else
+                {
+                    _committed.TryRemove(checkpointName, out _);
+                }
+            }
+        }
+
+        var applied = 0;
+        var group = new List<LivePage>();
+        var events = 0;
+        foreach (var page in pages)
+        {
+            if (group.Count > 0 && events + page.Page.Events.Count > o.CombinedPageMaxEvents)
+            {
+                applied += await RunCombinedPageAsync(name, group, finished, ct);
+                group = [];
+                events = 0;
+            }
+
+            group.Add(page);
+            events += page.Page.Events.Count;
+        }
+
+        if (group.Count > 0)
+        {
+            applied += await RunCombinedPageAsync(name, group, finished, ct);
+        }
+
+        return (applied, finished);
+    }
+
+    // The short pages of several log partitions in one transaction: their checkpoints locked together (in name order)
+    // and each checked against where its page was read from, the projection applying all their events (each
+    // partition's in its log order; a pump's events are all in its own partition), every checkpoint and progress row
+    // moved in one statement each, and the commit, in the projection's last batch where it takes the tail. The pages
+    // are the ones the one-partition way would have applied one by one in this poll, so nothing is applied that it
+    // would not have applied, and the checkpoint check under the lock keeps the effect exactly once. A moved checkpoint
+    // or a projection fault rolls the whole page back and leaves its partitions to the one-partition way, which
+    // re-reads them and retries, backs off and parks the failing one as ever. Returns the events applied.
+    private async Task<int> RunCombinedPageAsync(string name, List<LivePage> group, HashSet<int> finished, CancellationToken ct)
+    {
+        var projection = Get(name);
+        var o = options.Value;
+        var t = Stopwatch.GetTimestamp();
+        IReadOnlyList<StoredEvent> events = group.Count == 1 ? group[0].Page.Events : [.. group.SelectMany(g => g.Page.Events)];
+        using var span = ProjectionTracing.StartPage(name, group.Count == 1 ? group[0].Partition : -1, events);
+        var batched = projection as IBatchedPageProjection;
+        var load = o.LoadWithLock ? batched?.Load(events) : null;
+        string[] names = [.. group.Select(g => g.CheckpointName)];
+        await using var held = load is null
+            ? await checkpoints.LockManyAsync(names, [], static (_, _) => Task.CompletedTask, ct)
+            : await checkpoints.LockManyAsync(names, load.Commands, load.ReadAsync, ct);
+        t = stages.Add(PageStage.Lock, t);
+        var moved = group.Where(g => held.Positions[g.CheckpointName] != g.From).ToList();
+        if (moved.Count > 0)
+        {
+            await held.RollbackAsync(ct);
+            foreach (var g in moved)
+            {
+                _committed.TryRemove(g.CheckpointName, out _);
+                LogCheckpointMoved(name, g.Partition);
+            }
+
+            return 0;
+        }
+
+        var tailed = o.CommitWithWrites ? batched : null;
+        var committed = false;
+        if (tailed is not null && BeforeCommit is { } tailHook)
+        {
+            foreach (var n in names)
+            {
+                await tailHook(n, ct);
+            }
+        }
+
+        try
+        {
+            if (tailed is not null)
+            {
+                // Live pages are never pipelined (PipelinedPages overlaps full pages only): nobody waits for the sending.
+                var tail = new PageTail(CombinedTail(held, name, group));
+                await tailed.ApplyAsync(held.Connection, held.Transaction, events, load, tail, ct);
+                if (tail.Commands[0].RecordsAffected != group.Count)
+                {
+                    throw new InvalidOperationException($"Projection '{name}' returned without sending the page's tail (checkpoints and COMMIT).");
+                }
+
+                committed = true;
+            }
+            else if (batched is not null)
+            {
+                await batched.ApplyAsync(held.Connection, held.Transaction, events, load, PageTail.None, ct);
+            }
+            else
+            {
+                await projection.ApplyAsync(held.Connection, held.Transaction, events, ct);
+            }
+        }
+        catch (Exception e) when (IsProjectionFault(e, ct))
+        {
+            if (tailed is null)
+            {
+                await held.RollbackAsync(CancellationToken.None);
+            }
+
+            // Not counted as a failed page and not backed off: each partition's page runs again on its own right after
+            // this, and the one that fails there is counted, retried and parked as ever.
+            LogCombinedPageFailed(e, name, group.Count);
+            return 0;
+        }
+
+        t = stages.Add(PageStage.Apply, t);
+        if (!committed)
+        {
+            if (BeforeCommit is { } hook)
+            {
+                foreach (var n in names)
+                {
+                    await hook(n, ct);
+                }
+            }
+
+            await using var batch = new NpgsqlBatch(held.Connection, held.Transaction);
+            foreach (var cmd in CombinedTail(held, name, group))
+            {
+                batch.BatchCommands.Add(cmd);
+            }
+
+            await batch.ExecuteNonQueryAsync(ct);
+            stages.Add(PageStage.Commit, t);
+        }
+
+        stages.Page();
+        Interlocked.Increment(ref _combinedPages);
+        foreach (var g in group)
+        {
+            _committed[g.CheckpointName] = g.Page.Next;
+            _lastPageFull[g.CheckpointName] = false;
+            _failures.TryRemove(g.CheckpointName, out _);
+            finished.Add(g.Partition);
+        }
+
+        return events.Count;
+    }
+
+    // A combined page's tail: every checkpoint in one statement, every progress row in one, the commit mode and COMMIT.
+    private List<NpgsqlBatchCommand> CombinedTail(CheckpointTransaction held, string name, List<LivePage> group)
+    {
+        var tail = new List<NpgsqlBatchCommand> { held.AdvanceManyCommand([.. group.Select(g => (g.CheckpointName, g.Page.Next))]) };
+        tail.AddRange(ProjectionProgressStore.RecordPagesCommands(
+            name, [.. group.Select(g => (g.CheckpointName, g.Page.Events[^1].ReceivedAt, (long)g.Page.Events.Count))], options.Value.SynchronousCommit));
+        tail.Add(new NpgsqlBatchCommand("COMMIT"));
+        return tail;
+    }
+
     // The statements that end a page: the checkpoint advance, the progress row (with the commit mode) and COMMIT. Sent
     // in one batch, an error in any statement before COMMIT skips the rest (PostgreSQL ignores a batch after its first
     // error until the batch's Sync), so the page's writes and its checkpoint commit together or not at all.
@@ -590,11 +823,17 @@ public sealed partial class ProjectionRunner(
     // A page of a pipelined catch-up whose outcome is not yet taken (CatchUpAsync).
     private sealed record OpenPage(int LogPartition, Task<PageResult> Done);
 
+    // A live partition's short page of this poll, read from this runner's hint.
+    private sealed record LivePage(int Partition, string CheckpointName, GlobalCheckpoint From, GlobalPage Page);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name} log partition {Partition}: checkpoint moved under the page (rebuild or a second worker); re-reading")]
     private partial void LogCheckpointMoved(string name, int partition);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Projection {Name} log partition {Partition}: a page in flight ended with an error too while the catch-up was failing; it did not commit, or the stored checkpoint tells at its next page")]
     private partial void LogOpenPageFailed(Exception e, string name, int partition);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name}: the projection failed on a combined page of {Partitions} log partitions; applying them one by one")]
+    private partial void LogCombinedPageFailed(Exception e, string name, int partitions);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Projection {Name} log partition {Partition}: the projection failed on a page (attempt {Attempt} of {MaxAttempts}); retrying in {Delay}")]
     private partial void LogPageFailed(Exception e, string name, int partition, int attempt, int maxAttempts, TimeSpan delay);

@@ -33,6 +33,8 @@ public static class ReadModelsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, TherapyProjection>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProjection, IngestProjection>());
         services.TryAddSingleton<IReadModelQueries, ReadModelQueries>();
+        services.AddOptions<PartitionTallyOptions>().BindConfiguration(PartitionTallyOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PartitionTallyOptions>, PartitionTallyOptionsValidator>());
         services.TryAddSingleton<CohortTallyStore>();
         services.TryAddSingleton<CohortFlowTallyStore>();
         return services;

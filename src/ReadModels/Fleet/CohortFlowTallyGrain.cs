@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Streams;
 using PumpFleet.Domain.Detection.CohortFlow;
 using PumpFleet.EventStore;
@@ -38,8 +39,9 @@ public sealed record FlowSample(
 /// </summary>
 [ImplicitStreamSubscription(LogStreams.PartitionNamespace)]
 public sealed class CohortFlowTallyGrain(
-    CohortFlowTallyStore store, ILogPartitionReader log, ICheckpointStore checkpoints, IEventReader reader, ILogger<CohortFlowTallyGrain> logger)
-    : PartitionTallyGrain<CohortFlowTally, FlowMember>(store, log, checkpoints, reader, logger), ICohortFlowTallyGrain
+    CohortFlowTallyStore store, ILogPartitionReader log, ICheckpointStore checkpoints, IEventReader reader, IOptions<PartitionTallyOptions> options,
+    ILogger<CohortFlowTallyGrain> logger)
+    : PartitionTallyGrain<CohortFlowTally, FlowMember>(store, log, checkpoints, reader, options, logger), ICohortFlowTallyGrain
 {
     /// <summary>The checkpoint name of partition <paramref name="partition"/>'s flow tally.</summary>
     public static string CheckpointName(int partition) => PartitionTallies.CheckpointName("cohort-flow", partition);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Streams;
 using PumpFleet.EventStore;
 using PumpFleet.EventStore.Log;
@@ -30,8 +31,9 @@ public interface ICohortTallyGrain : IGrainWithStringKey
 /// </summary>
 [ImplicitStreamSubscription(LogStreams.PartitionNamespace)]
 public sealed class CohortTallyGrain(
-    CohortTallyStore store, ILogPartitionReader log, ICheckpointStore checkpoints, IEventReader reader, ILogger<CohortTallyGrain> logger)
-    : PartitionTallyGrain<CohortTally, TallyMember>(store, log, checkpoints, reader, logger), ICohortTallyGrain
+    CohortTallyStore store, ILogPartitionReader log, ICheckpointStore checkpoints, IEventReader reader, IOptions<PartitionTallyOptions> options,
+    ILogger<CohortTallyGrain> logger)
+    : PartitionTallyGrain<CohortTally, TallyMember>(store, log, checkpoints, reader, options, logger), ICohortTallyGrain
 {
     /// <summary>The checkpoint name of partition <paramref name="partition"/>'s tally.</summary>
     public static string CheckpointName(int partition) => PartitionTallies.CheckpointName("cohort-tally", partition);

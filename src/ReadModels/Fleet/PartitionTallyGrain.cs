@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Streams;
 using Orleans.Streams.Core;
 using PumpFleet.EventStore;
@@ -14,7 +15,7 @@ namespace PumpFleet.ReadModels;
 /// the partition stream <c>("pumpfleet.log.partition", p)</c>, and applies each committed event to its tally (deduped by
 /// stream version, so the stream's at-least-once delivery counts each event once), then saves the changed pumps and
 /// then its checkpoint (<see cref="PartitionTallies.CheckpointName"/>) at most every
-/// <see cref="PartitionTallies.FlushInterval"/> and when deactivated.
+/// <see cref="PartitionTallyOptions.FlushInterval"/> and when deactivated.
 /// An activation loads its saved pumps and reads the partition from its checkpoint (the same gap-safe partition read as
 /// the stream's receivers) before taking deliveries, so whatever the stream delivered to an activation that died
 /// unsaved is read again, never lost; a pump whose next delivered version is not the next one applied has its missing
@@ -23,7 +24,8 @@ namespace PumpFleet.ReadModels;
 /// <typeparam name="TTally">The partition's in-memory state.</typeparam>
 /// <typeparam name="TMember">What is saved per pump.</typeparam>
 public abstract class PartitionTallyGrain<TTally, TMember>(
-    IPartitionTallyStore<TMember> store, ILogPartitionReader log, ICheckpointStore checkpoints, IEventReader reader, ILogger logger)
+    IPartitionTallyStore<TMember> store, ILogPartitionReader log, ICheckpointStore checkpoints, IEventReader reader, IOptions<PartitionTallyOptions> options,
+    ILogger logger)
     : Grain, IStreamSubscriptionObserver, IAsyncObserver<CommittedEvent>
     where TTally : IPartitionTally<TMember>, new()
 {
@@ -79,8 +81,8 @@ public abstract class PartitionTallyGrain<TTally, TMember>(
         await FlushAsync(cancellationToken);
         this.RegisterGrainTimer(static (self, ct) => self.FlushAsync(ct), this, new GrainTimerCreationOptions
         {
-            DueTime = PartitionTallies.FlushInterval,
-            Period = PartitionTallies.FlushInterval,
+            DueTime = options.Value.FlushInterval,
+            Period = options.Value.FlushInterval,
             Interleave = false,
         });
         await base.OnActivateAsync(cancellationToken);
@@ -174,9 +176,6 @@ public abstract class PartitionTallyGrain<TTally, TMember>(
 /// <summary>What every partition tally shares.</summary>
 public static class PartitionTallies
 {
-    /// <summary>How often a tally's changed pumps and its checkpoint are saved.</summary>
-    public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
-
     /// <summary>The checkpoint name of <paramref name="kind"/>'s tally of partition <paramref name="partition"/>.</summary>
     public static string CheckpointName(string kind, int partition) =>
         string.Create(CultureInfo.InvariantCulture, $"consumer:{kind}:{partition}of{LogPartitioning.Count}");
