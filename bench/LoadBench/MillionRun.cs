@@ -125,9 +125,6 @@ internal static class MillionRun
             var m0 = await ScrapeAsync(http, metricsUrl);
             Console.WriteLine(Inv($"Platform pid {platform.Id} ready: heap {m0.HeapBytes / 1048576.0:N0} MiB, RSS {Rss(platform.Id):N0} MiB, {m0.ActivePumps:N0} pumps active"));
             var live0 = gcdump.Length > 0 ? await LiveHeap.DumpAsync(gcdump, platform.Id, dir, "start", Console.WriteLine) : null;
-            // The runtime's own heap size right after the dump's full blocking collection: the pair for the end's, which
-            // stays right when the dump's object graph does not (LiveHeap.Truncated).
-            var m0Dumped = live0 is null ? null : await ScrapeAsync(http, metricsUrl);
 
             // 3. The clinic hubs.
             var clients = new IMqttClient[hubs];
@@ -362,12 +359,6 @@ internal static class MillionRun
                 var perActive = (liveEnd.Bytes - live0.Bytes) / Math.Max(1, mEndDumped.ActivePumps);
                 var truncated = LiveHeap.Truncated(live0) || LiveHeap.Truncated(liveEnd);
                 Console.WriteLine(Inv($"| live objects after the real-time phase (dotnet-gcdump, after a full blocking collection) | {liveEnd.Bytes / 1048576.0:N0} MiB in {liveEnd.Objects:N0} objects ({live0.Bytes / 1048576.0:N0} MiB at the start): {(truncated ? "" : "**")}{perActive:N0} bytes per active pump{(truncated ? " (NOT VALID: the dump stopped at the tool's object limit, see below)" : "**")} ({mEndDumped.ActivePumps:N0} active); heap after that collection {mEndDumped.HeapBytes / 1048576.0:N0} MiB |"));
-                if (m0Dumped is not null)
-                {
-                    // Both right after a full blocking collection, so only what survives it, plus the fragmentation it left
-                    // (an induced collection need not compact): an upper bound that does not depend on the dump's graph.
-                    Console.WriteLine(Inv($"| GC heap after the dumps' full blocking collections, end − start | {mEndDumped.HeapBytes / 1048576.0:N0} − {m0Dumped.HeapBytes / 1048576.0:N0} MiB: **{(mEndDumped.HeapBytes - m0Dumped.HeapBytes) / Math.Max(1, mEndDumped.ActivePumps):N0} bytes per active pump** (upper bound: fragmentation included) |"));
-                }
             }
 
             Console.WriteLine(Inv($"| platform RSS, largest sample | {samples.Select(s => s.RssMiB).DefaultIfEmpty().Max():N0} MiB |"));
