@@ -154,7 +154,14 @@ public sealed class PipelinedPagesTests(PostgresFixture pg) : ProjectionTestBase
         // The first half of the log caught up, so every partition's checkpoint row exists (a rebuild locks the committed
         // rows; a page's first insert of its row is invisible to it until that page commits).
         var seed = Seed();
-        var runner = Build(ConnectionString, pageSize: 30, configure: Pipelined).GetRequiredService<ProjectionRunner>();
+        // The worker reads the log itself, not through the process's shared tail: its catch-up below follows its own read
+        // of every partition's end by milliseconds, and a tail read that young would answer "nothing new" (by design:
+        // EventStore:TailCache:MaxAge), so no page would reach the gate.
+        var runner = Build(ConnectionString, pageSize: 30, configure: s =>
+        {
+            Pipelined(s);
+            s.Configure<EventStore.Log.LogTailCacheOptions>(o => o.Enabled = false);
+        }).GetRequiredService<ProjectionRunner>();
         for (var i = 0; i < seed.Serials.Count; i++)
         {
             await seed.AppendAsync(Store, i, 0, 36, Ct);
