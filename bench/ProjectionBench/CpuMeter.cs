@@ -17,13 +17,15 @@ internal sealed class CpuMeter
     private readonly int _postmaster;
     private readonly TimeSpan _client;
     private readonly double _serverSeconds;
+    private readonly ServerSplit _split;
     private readonly Stopwatch _wall = Stopwatch.StartNew();
 
-    private CpuMeter(int postmaster, TimeSpan client, double serverSeconds)
+    private CpuMeter(int postmaster, TimeSpan client, ServerSplit split)
     {
         _postmaster = postmaster;
         _client = client;
-        _serverSeconds = serverSeconds;
+        _split = split;
+        _serverSeconds = split.Total;
     }
 
     /// <summary>Takes the readings before a run; the server is found as the parent of one of its backends.</summary>
@@ -32,7 +34,7 @@ internal sealed class CpuMeter
         await using var cmd = ds.CreateCommand("SELECT pg_backend_pid()");
         var backend = (int)(await cmd.ExecuteScalarAsync())!;
         var postmaster = ReadStat(backend) is { } s ? s.Ppid : 0;
-        return new CpuMeter(postmaster, Process.GetCurrentProcess().TotalProcessorTime, ServerSeconds(postmaster));
+        return new CpuMeter(postmaster, Process.GetCurrentProcess().TotalProcessorTime, Split(postmaster));
     }
 
     /// <summary>µs of CPU per event in the benchmark process and in the server since <see cref="StartAsync"/>, and the cores busy.</summary>
@@ -40,29 +42,64 @@ internal sealed class CpuMeter
     {
         var wall = _wall.Elapsed.TotalSeconds;
         var client = (Process.GetCurrentProcess().TotalProcessorTime - _client).TotalSeconds;
-        var server = ServerSeconds(_postmaster) - _serverSeconds;
+        var now = Split(_postmaster);
+        var server = now.Total - _serverSeconds;
+        // The server's CPU by process kind (issue 14, h14x): client backends (the statements), background processes (WAL
+        // writer, checkpointer, background writer, autovacuum), and processes that exited meanwhile (their time is the
+        // postmaster's reaped children's: closed pool connections, autovacuum workers) with the postmaster's own.
         return string.Create(CultureInfo.InvariantCulture,
-            $"CPU µs/event: client {client * 1e6 / events:F2}, server {server * 1e6 / events:F2}, sum {(client + server) * 1e6 / events:F2}; cores busy {(client + server) / wall:F2} (client {client / wall:F2}, server {server / wall:F2})");
+            $"CPU µs/event: client {client * 1e6 / events:F2}, server {server * 1e6 / events:F2} (backends {(now.Backends - _split.Backends) * 1e6 / events:F2}, background {(now.Background - _split.Background) * 1e6 / events:F2}, exited {(now.Exited - _split.Exited) * 1e6 / events:F2}), sum {(client + server) * 1e6 / events:F2}; cores busy {(client + server) / wall:F2} (client {client / wall:F2}, server {server / wall:F2})");
     }
 
-    // The postmaster's own time and its reaped children's, plus each live child's.
-    private static double ServerSeconds(int postmaster)
+    // The postmaster's own time and its reaped children's, plus each live child's, by kind. A backend or worker that
+    // exits between two readings moves from its kind to Exited; the total is right either way.
+    private static ServerSplit Split(int postmaster)
     {
         if (postmaster == 0 || ReadStat(postmaster) is not { } pm)
         {
-            return 0;
+            return default;
         }
 
-        var ticks = pm.Utime + pm.Stime + pm.Cutime + pm.Cstime;
+        long backends = 0, background = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != postmaster && ReadStat(pid) is { } s && s.Ppid == postmaster)
             {
-                ticks += s.Utime + s.Stime;
+                if (IsBackend(pid))
+                {
+                    backends += s.Utime + s.Stime;
+                }
+                else
+                {
+                    background += s.Utime + s.Stime;
+                }
             }
         }
 
-        return ticks / TicksPerSecond;
+        return new ServerSplit(backends / TicksPerSecond, background / TicksPerSecond, (pm.Utime + pm.Stime + pm.Cutime + pm.Cstime) / TicksPerSecond);
+    }
+
+    // A client backend's title is "postgres: user database host(port) state"; background processes name their role.
+    private static bool IsBackend(int pid)
+    {
+        try
+        {
+            var title = File.ReadAllText($"/proc/{pid}/cmdline");
+            return title.Contains('(', StringComparison.Ordinal) && !title.Contains("autovacuum", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private readonly record struct ServerSplit(double Backends, double Background, double Exited)
+    {
+        public double Total => Backends + Background + Exited;
     }
 
     private static (int Ppid, long Utime, long Stime, long Cutime, long Cstime)? ReadStat(int pid)

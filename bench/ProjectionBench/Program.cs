@@ -20,7 +20,7 @@ using PumpFleet.Streaming;
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
 //   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-round-trips] [--compare-027-indexes]
 //   [--four-workers] [--compare-known-rows] [--compare-pipelined]
-//   [--only a,b]
+//   [--compare-option KEY=VALUE]... [--only a,b] [--pg-setting name=value]... [--perf-fifo PATH [--perf-rows TEXT]]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
 // catch-up through the batch engine (one worker reading the 16 log partitions; pumps also with four workers against
@@ -60,15 +60,26 @@ var compareKnownRows = args.Contains("--compare-known-rows");
 // and second by run, with one worker and, with --four-workers, four; both shapes on runners built alike and warmed up
 // untimed.
 var comparePipelined = args.Contains("--compare-pipelined");
+// --compare-option KEY=VALUE (repeatable, with --pumps-only; issue 14, h14x): each pumps catch-up also on a runner whose
+// configuration has these keys (e.g. Projections:Pumps:LeanPageWrites=false), paired with the defaults as
+// --compare-known-rows is (alternating first and second by run, both runners built alike and warmed up untimed).
+var compareOptions = args.Select((a, i) => (a, i)).Where(x => x.a == "--compare-option" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList();
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
 // --statement-stats: pg_stat_statements on; each pumps run prints PostgreSQL's time per statement per event, and after the
 // runs one more cohorts catch-up (1 worker) is profiled (CohortProfile).
 var statementStats = args.Contains("--statement-stats");
+// --pg-setting name=value (repeatable; issue 14, h14x): more settings for the private server, e.g.
+// pg_stat_statements.track_planning=on (the statements' planning time beside their execution time).
+var pgSettings = args.Select((a, i) => (a, i)).Where(x => x.a == "--pg-setting" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList();
+// --perf-fifo PATH --perf-rows TEXT (issue 14, h14x): a `perf record --control fifo:PATH -D -1` started beside the bench is
+// enabled only while a row whose name contains TEXT is timed, so its profile holds those catch-ups and nothing else.
+var perfFifo = Array.IndexOf(args, "--perf-fifo") is var pf and >= 0 && pf + 1 < args.Length ? args[pf + 1] : null;
+var perfRows = Array.IndexOf(args, "--perf-rows") is var pr and >= 0 && pr + 1 < args.Length ? args[pr + 1] : "batch: pumps";
 
 Console.WriteLine($"Projection benchmark: {pumps:N0} pumps x {eventsPerPump + 1} events = {total:N0} events, {runs} runs, pages of {pageSize}, durable PostgreSQL");
-await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats);
+await using var pg = await PrivatePostgres.StartAsync(durable: true, progress: Console.WriteLine, statementStatistics: statementStats, settings: pgSettings);
 await using (var admin = NpgsqlDataSource.Create(pg.ConnectionString()))
 {
     await using var create = admin.CreateCommand("CREATE DATABASE projbench");
@@ -186,6 +197,12 @@ ProjectionRunner ShapedRunner(Action<ProjectionOptions>? engine = null, Action<P
 var knownRowsOffRunner = ShapedRunner(pumpsModel: o => o.KnownRowWrites = false);
 // Issue 14 (h14v): the next partition's page prepared while the current page's writes are in flight.
 var pipelinedRunner = ShapedRunner(engine: o => o.PipelinedPages = true);
+// --compare-option: the keys bound over the defaults of both option sections (issue 14, h14x).
+var optionsConfig = new ConfigurationBuilder().AddInMemoryCollection(compareOptions.Select(o => o.Split('=', 2)).Select(kv => new KeyValuePair<string, string?>(kv[0], kv[1]))).Build();
+var optionRunner = compareOptions.Count == 0 ? null : ShapedRunner(
+    engine: o => optionsConfig.GetSection(ProjectionOptions.SectionName).Bind(o),
+    pumpsModel: o => optionsConfig.GetSection(PumpProjectionOptions.SectionName).Bind(o));
+var optionLabel = string.Join(", ", compareOptions);
 
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
@@ -194,9 +211,9 @@ await Exec("VACUUM ANALYZE");
 
 // --compare-known-rows: each shape catches up once untimed first, so neither pays the first run's JIT in a timed pair
 // (the first catch-up of a process spent up to twice the client CPU per event of the later ones; issue 14, h14t).
-if (compareKnownRows || comparePipelined)
+if (compareKnownRows || comparePipelined || optionRunner is not null)
 {
-    foreach (var warm in new[] { defaultsEngineRunner, compareKnownRows ? knownRowsOffRunner : pipelinedRunner })
+    foreach (var warm in new[] { defaultsEngineRunner, optionRunner ?? (compareKnownRows ? knownRowsOffRunner : pipelinedRunner) })
     {
         await ResetPumpsAsync(before: false);
         await BatchAsync(PumpProjection.ProjectionName, 4, warm);
@@ -250,6 +267,10 @@ for (var run = 1; run <= runs; run++)
             await MeasureAsync(shapeName, () => BatchAsync(PumpProjection.ProjectionName, 1, runner), () => ResetPumpsAsync(before: false));
         }
     }
+    else if (optionRunner is not null)
+    {
+        await PairAsync(1, optionLabel, optionRunner);
+    }
     else if (compareKnownRows)
     {
         await KnownRowsPairAsync(1);
@@ -272,7 +293,11 @@ for (var run = 1; run <= runs; run++)
     {
         await MeasureAsync("raw partitioned read, 4 readers", async () =>
             (await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(() => RawReadAsync([.. Partitioning.LogPartitionsOf(w, 4)]))))).Sum());
-        if (compareKnownRows)
+        if (optionRunner is not null)
+        {
+            await PairAsync(4, optionLabel, optionRunner);
+        }
+        else if (compareKnownRows)
         {
             await KnownRowsPairAsync(4);
         }
@@ -422,11 +447,28 @@ async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare 
     }
 
     var writes = name.StartsWith("batch: pumps", StringComparison.Ordinal) ? await WriteStats.StartAsync(ds, statementStats) : null;
+    var profiled = perfFifo is not null && name.Contains(perfRows, StringComparison.Ordinal);
+    if (profiled)
+    {
+        await PerfControlAsync("enable");
+    }
+
     var cpu = await CpuMeter.StartAsync(ds);
+    var allocated = GC.GetTotalAllocatedBytes(precise: false);
+    int[] collections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
     var t = Stopwatch.StartNew();
     var events = await body();
     var rate = events / t.Elapsed.TotalSeconds;
     var cpuLine = cpu.PerEvent(events);
+    // The process's managed allocations and collections over the catch-up (issue 14, h14x): every thread of the bench,
+    // which is the catch-up's alone while it runs.
+    var allocLine = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"allocated {(GC.GetTotalAllocatedBytes(precise: false) - allocated) / (double)events:F0} B/event; GCs gen0 {GC.CollectionCount(0) - collections[0]}, gen1 {GC.CollectionCount(1) - collections[1]}, gen2 {GC.CollectionCount(2) - collections[2]}");
+    if (profiled)
+    {
+        await PerfControlAsync("disable");
+    }
+
     if (events != total)
     {
         throw new InvalidOperationException($"{name}: {events:N0} events, expected {total:N0}");
@@ -447,10 +489,18 @@ async Task MeasureAsync(string name, Func<Task<long>> body, Func<Task>? prepare 
     (rates.TryGetValue(name, out var l) ? l : rates[name] = []).Add(rate);
     Console.WriteLine($"{name}: {rate:N0} events/s ({t.Elapsed.TotalSeconds:F1} s)");
     Console.WriteLine($"  {cpuLine}");
+    Console.WriteLine($"  {allocLine}");
     if (writes is not null)
     {
         await writes.PrintAsync(ds, name, events, statementStats);
     }
+}
+
+// One command to perf's control FIFO (a pipe: opened for writing, not appended to, which would seek).
+async Task PerfControlAsync(string command)
+{
+    await using var fifo = new FileStream(perfFifo!, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1, useAsync: false);
+    await fifo.WriteAsync(System.Text.Encoding.ASCII.GetBytes(command + "\n"));
 }
 
 async Task<long> RawReadAsync(int[] logPartitions, FoldLevel level = FoldLevel.None)

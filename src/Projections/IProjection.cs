@@ -34,7 +34,12 @@ public interface IBatchedPageProjection : IProjection
     /// when the page needs none. They run before the engine has checked the checkpoint: a page whose checkpoint moved
     /// rolls back and the load is dropped unused.
     /// </summary>
-    PageLoad? Load(IReadOnlyList<StoredEvent> events);
+    /// <param name="events">The page's events.</param>
+    /// <param name="fromOwnCommit">The page is read from where this runner's own last commit left the log partition's
+    /// checkpoint (issue 14, h14x). If the lock finds the checkpoint there (otherwise nothing of the page is applied),
+    /// nobody has written the partition's rows since that commit: what the projection remembers of its own committed
+    /// pages of this partition is what the rows hold. False: a first page, or one after a moved checkpoint or a restart.</param>
+    PageLoad? Load(IReadOnlyList<StoredEvent> events, bool fromOwnCommit);
 
     /// <summary>
     /// Applies the events as <see cref="IProjection.ApplyAsync"/> does, with the rows <paramref name="loaded"/> read

@@ -310,7 +310,8 @@ public sealed partial class ProjectionRunner(
         // The event store holds the checkpoint row for this transaction; it must still be where the page was read from.
         // A batched projection's read of the page's rows rides in the lock's round trip (LoadWithLock).
         var batched = projection as IBatchedPageProjection;
-        var load = o.LoadWithLock ? batched?.Load(page.Events) : null;
+        // hinted: the page starts where this runner's last commit of the partition left it (the lock checks it is still there).
+        var load = o.LoadWithLock ? batched?.Load(page.Events, fromOwnCommit: hinted) : null;
         await using var held = load is null
             ? await checkpoints.LockAsync(checkpointName, ct)
             : await checkpoints.LockAsync(checkpointName, load.Commands, load.ReadAsync, ct);
@@ -542,7 +543,8 @@ public sealed partial class ProjectionRunner(
         IReadOnlyList<StoredEvent> events = group.Count == 1 ? group[0].Page.Events : [.. group.SelectMany(g => g.Page.Events)];
         using var span = ProjectionTracing.StartPage(name, group.Count == 1 ? group[0].Partition : -1, events);
         var batched = projection as IBatchedPageProjection;
-        var load = o.LoadWithLock ? batched?.Load(events) : null;
+        // Every live page is read from this runner's hint (its own last commit); the lock checks each is still there.
+        var load = o.LoadWithLock ? batched?.Load(events, fromOwnCommit: true) : null;
         string[] names = [.. group.Select(g => g.CheckpointName)];
         await using var held = load is null
             ? await checkpoints.LockManyAsync(names, [], static (_, _) => Task.CompletedTask, ct)
