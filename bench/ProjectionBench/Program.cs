@@ -19,7 +19,7 @@ using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
 //   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-round-trips] [--compare-027-indexes]
-//   [--four-workers] [--compare-known-rows] [--compare-pipelined]
+//   [--four-workers] [--compare-known-rows] [--compare-pipelined] [--compare-reset]
 //   [--only a,b]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
@@ -60,6 +60,9 @@ var compareKnownRows = args.Contains("--compare-known-rows");
 // and second by run, with one worker and, with --four-workers, four; both shapes on runners built alike and warmed up
 // untimed.
 var comparePipelined = args.Contains("--compare-pipelined");
+// --compare-reset (with --pumps-only; issue 15, h15x): each pumps catch-up also with EventStore:ResetPooledConnections
+// on (Npgsql's session reset at every borrow, the behaviour before h15x), first and second alternating by run.
+var compareReset = args.Contains("--compare-reset");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
@@ -166,9 +169,10 @@ var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: fal
 var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
 var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
 // A runner with its own provider and pool, the engine's and the pumps model's options set on top of the page size.
-ProjectionRunner ShapedRunner(Action<ProjectionOptions>? engine = null, Action<PumpProjectionOptions>? pumpsModel = null)
+ProjectionRunner ShapedRunner(Action<ProjectionOptions>? engine = null, Action<PumpProjectionOptions>? pumpsModel = null, IDictionary<string, string?>? settings = null)
 {
     var b = Host.CreateApplicationBuilder();
+    b.Configuration.AddInMemoryCollection(settings ?? new Dictionary<string, string?>());
     b.Logging.SetMinimumLevel(LogLevel.Warning);
     b.Services.AddPumpFleetEventStore(cs);
     b.Services.AddPumpFleetReadModels();
@@ -186,6 +190,8 @@ ProjectionRunner ShapedRunner(Action<ProjectionOptions>? engine = null, Action<P
 var knownRowsOffRunner = ShapedRunner(pumpsModel: o => o.KnownRowWrites = false);
 // Issue 14 (h14v): the next partition's page prepared while the current page's writes are in flight.
 var pipelinedRunner = ShapedRunner(engine: o => o.PipelinedPages = true);
+// Issue 15 (h15x): Npgsql's session reset at every borrow of a pooled connection, as before h15x.
+var resetRunner = ShapedRunner(settings: new Dictionary<string, string?> { ["EventStore:ResetPooledConnections"] = "true" });
 
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
@@ -194,9 +200,9 @@ await Exec("VACUUM ANALYZE");
 
 // --compare-known-rows: each shape catches up once untimed first, so neither pays the first run's JIT in a timed pair
 // (the first catch-up of a process spent up to twice the client CPU per event of the later ones; issue 14, h14t).
-if (compareKnownRows || comparePipelined)
+if (compareKnownRows || comparePipelined || compareReset)
 {
-    foreach (var warm in new[] { defaultsEngineRunner, compareKnownRows ? knownRowsOffRunner : pipelinedRunner })
+    foreach (var warm in new[] { defaultsEngineRunner, compareKnownRows ? knownRowsOffRunner : comparePipelined ? pipelinedRunner : resetRunner })
     {
         await ResetPumpsAsync(before: false);
         await BatchAsync(PumpProjection.ProjectionName, 4, warm);
@@ -258,6 +264,10 @@ for (var run = 1; run <= runs; run++)
     {
         await PairAsync(1, "PipelinedPages on", pipelinedRunner);
     }
+    else if (compareReset)
+    {
+        await PairAsync(1, "connection reset on", resetRunner);
+    }
     else
     {
         await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
@@ -279,6 +289,10 @@ for (var run = 1; run <= runs; run++)
         else if (comparePipelined)
         {
             await PairAsync(4, "PipelinedPages on", pipelinedRunner);
+        }
+        else if (compareReset)
+        {
+            await PairAsync(4, "connection reset on", resetRunner);
         }
         else
         {
