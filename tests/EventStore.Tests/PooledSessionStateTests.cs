@@ -60,7 +60,7 @@ public sealed class PooledSessionStateTests(PostgresFixture pg) : EventStoreTest
             // The transaction is neither committed nor disposed: only the connection goes back.
         }
 
-        Assert.All(await EverySessionAsync(ds), s => Assert.False(s.InEarlierTransaction));
+        Assert.All(await EverySessionAsync(ds), s => Assert.False(s.InWritingTransaction));
         Assert.Equal(GlobalCheckpoint.Start, await new NpgsqlEventStore(ds).LoadCheckpointAsync(stream, Ct));
     }
 

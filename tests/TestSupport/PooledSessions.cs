@@ -3,12 +3,12 @@ using Npgsql;
 namespace PumpFleet.TestSupport;
 
 /// <summary>What one PostgreSQL session holds that would outlive its borrower on a pool without Npgsql's reset.</summary>
-public sealed record PooledSession(int Pid, string[] Channels, long AdvisoryLocks, long TemporaryTables, bool InEarlierTransaction);
+public sealed record PooledSession(int Pid, string[] Channels, long AdvisoryLocks, long TemporaryTables, bool InWritingTransaction);
 
 /// <summary>
 /// Borrows every connection of a pool at once (so the one an earlier piece of work used is among them) and asks
 /// PostgreSQL what each session holds: the channels it listens to, its advisory locks, its temporary tables, and
-/// whether it is still inside a transaction begun before this statement. The
+/// whether it is still inside a transaction that wrote (this read-only statement takes no transaction id of its own). The
 /// platform's pool hands connections on without a session reset (EventStoreDataSource.Build), so each must be empty.
 /// </summary>
 public static class PooledSessions
@@ -33,7 +33,7 @@ public static class PooledSessions
                            (SELECT coalesce(array_agg(c ORDER BY c), '{}') FROM pg_listening_channels() AS c),
                            (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
                            (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()),
-                           (SELECT xact_start <> query_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
+                           pg_current_xact_id_if_assigned() IS NOT NULL
                     """, conn);
                 await using var r = await cmd.ExecuteReaderAsync(ct);
                 await r.ReadAsync(ct);
