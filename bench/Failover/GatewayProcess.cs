@@ -77,6 +77,12 @@ public sealed class GatewayProcess : IAsyncDisposable
         {
             return false;
         }
+        catch (TaskCanceledException e) when (e.InnerException is TimeoutException)
+        {
+            // The client's own timeout: a gateway too busy to answer within it (seen on a loaded machine, 2026-12-01)
+            // is not ready yet; the caller's deadline decides when to give up.
+            return false;
+        }
     }
 
     /// <summary>Hard kill: SIGKILL, no shutdown code runs, in-flight messages are neither acknowledged nor drained.</summary>

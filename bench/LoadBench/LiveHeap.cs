@@ -70,7 +70,7 @@ internal static partial class LiveHeap
     /// </summary>
     public static void PrintGrowth(Totals start, Totals end, double activePumps, int top, Action<string> log)
     {
-        log(string.Create(CultureInfo.InvariantCulture, $"Live objects per active pump by type (end − start, {activePumps:N0} active), the {top} that grew most{(Truncated(start) || Truncated(end) ? " (a dump stopped at the tool's object limit: counts are too low)" : "")}:"));
+        log(string.Create(CultureInfo.InvariantCulture, $"Live objects per additional active pump by type (end − first dump, {activePumps:N0} more active pumps), the {top} that grew most{(Truncated(start) || Truncated(end) ? " (a dump stopped at the tool's object limit: counts are too low)" : "")}:"));
         log("| type | objects per active pump |");
         log("|---|---:|");
         foreach (var (type, n) in end.ObjectsByType

@@ -16,7 +16,7 @@ using PumpFleet.Simulator.Wire;
 /// A million pumps on one box (issue 15 item 4), in real time:
 /// <c>dotnet run -c Release --project bench/LoadBench -- --million [--pumps 1000000 --hubs 500 --minutes 45
 /// --period-minutes 60 --heap-limit-gib 10 --reactivate 20000 --statement-stats --pg-settings shared_buffers=4GB,max_wal_size=8GB
-/// --gcdump /tmp/tools/dotnet-gcdump]</c> (after <c>dotnet build -c Release src/Silo</c>).
+/// --gcdump /tmp/tools/dotnet-gcdump --gcdump-baseline-reports 20000 --rewind-window 1024]</c> (after <c>dotnet build -c Release src/Silo</c>).
 /// Registers the fleet with the silo's own bulk commands (<c>hubs import</c>, <c>pumps import</c>), starts the all-in-one
 /// Release platform in its own process with a GC heap cap, connects the clinic hubs over MQTT and has every pump send
 /// its report once per period, spread evenly (1,000,000 pumps an hour ≈ 278 messages/s), QoS 1, publish→PUBACK timed.
@@ -55,6 +55,16 @@ internal static class MillionRun
         // real-time phase. The dump walks the heap after a full blocking collection, so it counts only what is reachable;
         // the heap size after the last collection (the per-minute column) also holds garbage a background collection left.
         var gcdump = StringArg(args, "--gcdump", "");
+        // --gcdump-baseline-reports N: the first dump is taken after N pumps have reported (the hubs paused and every
+        // publish acknowledged first, so no backlog sits in the heap), not before the run: the figure is then the live
+        // bytes per *additional* active pump between two dumps taken alike. The platform's start-up work (the cohort read
+        // models loading the registered fleet, caches filling, the streams' rewind windows filling) is then in both
+        // dumps, not counted as the pumps' (the ninth session's start dump came before it). 0: before the hubs connect.
+        var baselineReports = IntArg(args, "--gcdump-baseline-reports", 20_000);
+        // --rewind-window N (Streaming:RewindWindow, events kept per queue for rewinding consumers; default 16,384): a
+        // fixed amount per queue, not per pump, but at the default it fills only after ~44,000 first reports, so between
+        // two dumps of a short run it grows with the pumps; a small window is full before the baseline dump.
+        var rewindWindow = IntArg(args, "--rewind-window", 0);
         if (gcdump.Length > 0 && !File.Exists(gcdump))
         {
             await Console.Error.WriteLineAsync($"--gcdump {gcdump}: no such file (install it: dotnet tool install --tool-path /tmp/tools dotnet-gcdump)");
@@ -111,6 +121,11 @@ internal static class MillionRun
             ["Gateway__Hubs__HashConcurrency"] = "2",
             ["Gateway__Mqtt__ConnectTimeout"] = "00:01:00",
         };
+        if (rewindWindow > 0)
+        {
+            platformEnv["Streaming__RewindWindow"] = Inv($"{rewindWindow}");
+            Console.WriteLine(Inv($"Streaming:RewindWindow {rewindWindow:N0} events per queue"));
+        }
         // The platform's whole log (Warning and above) goes to a file, exceptions included: the console shows only the
         // lines that say a hub or the process is in trouble, without their cause.
         var platformLog = Path.Combine(Path.GetTempPath(), $"pumpfleet-million-{run}-platform.log");
@@ -124,7 +139,8 @@ internal static class MillionRun
             var metricsUrl = $"http://127.0.0.1:{httpPort}/metrics";
             var m0 = await ScrapeAsync(http, metricsUrl);
             Console.WriteLine(Inv($"Platform pid {platform.Id} ready: heap {m0.HeapBytes / 1048576.0:N0} MiB, RSS {Rss(platform.Id):N0} MiB, {m0.ActivePumps:N0} pumps active"));
-            var live0 = gcdump.Length > 0 ? await LiveHeap.DumpAsync(gcdump, platform.Id, dir, "start", Console.WriteLine) : null;
+            var live0 = gcdump.Length > 0 && baselineReports == 0 ? await LiveHeap.DumpAsync(gcdump, platform.Id, dir, "start", Console.WriteLine) : null;
+            var mBase = live0 is null ? null : m0;
 
             // 3. The clinic hubs.
             var clients = new IMqttClient[hubs];
@@ -236,6 +252,9 @@ internal static class MillionRun
             var duration = TimeSpan.FromMinutes(minutes);
             var statements0 = statementStats ? await PgStatements.StartAsync(pg.ConnectionString(), cs) : null;
             var sw = Stopwatch.StartNew();
+            // The real-time clock stops while the hubs pause for the baseline dump (the schedule resumes where it was).
+            var paused = TimeSpan.Zero;
+            TimeSpan Clock() => sw.Elapsed - paused;
             var cpu0 = CpuSeconds(platform.Id);
             var pgCpu0 = PostgresCpuSeconds(pg.DataDirectory);
             var bytes0 = await PartitioningBaseline.EventTableBytesAsync(ds);
@@ -247,17 +266,38 @@ internal static class MillionRun
             var reported = 0;
             Console.WriteLine("| minute | reports sent | acked | failed | max lag (s) | platform CPU (of one core) | PostgreSQL CPU | GC heap (MiB) | RSS (MiB) | pumps active | heap per active pump (B) | p50 / p99 this minute (ms) | dependency failures | load average |");
             Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|");
-            while (sw.Elapsed < duration && reported < pumps)
+            while (Clock() < duration && reported < pumps)
             {
-                var wait = TimeSpan.FromSeconds(reported / rate) - sw.Elapsed;
+                if (live0 is null && gcdump.Length > 0 && reported >= baselineReports)
+                {
+                    // The baseline dump: every publish so far acknowledged (nothing queued in the gateway), then the dump.
+                    var pauseAt = sw.Elapsed;
+                    var (cpuP, pgCpuP) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory));
+                    await Task.WhenAll(pending);
+                    pending.Clear();
+                    live0 = await LiveHeap.DumpAsync(gcdump, platform.Id, dir, "baseline", Console.WriteLine);
+                    mBase = await ScrapeAsync(http, metricsUrl);
+                    var pause = sw.Elapsed - pauseAt;
+                    paused += pause;
+                    // Neither the drain nor the dump counts as the run's CPU.
+                    var (dCpu, dPg) = (CpuSeconds(platform.Id) - cpuP, PostgresCpuSeconds(pg.DataDirectory) - pgCpuP);
+                    (cpu0, pgCpu0, lastCpu, lastPgCpu) = (cpu0 + dCpu, pgCpu0 + dPg, lastCpu + dCpu, lastPgCpu + dPg);
+                    Console.WriteLine(Inv($"Baseline dump after {reported:N0} reports, {mBase.ActivePumps:N0} pumps active; the hubs paused {pause.TotalSeconds:N1} s for the drain and the dump (not counted as run time or CPU); load average {LoadAverage()}"));
+                    if (live0 is null)
+                    {
+                        return 1;
+                    }
+                }
+
+                var wait = TimeSpan.FromSeconds(reported / rate) - Clock();
                 if (wait > TimeSpan.Zero)
                 {
                     await Task.Delay(wait < TimeSpan.FromMilliseconds(50) ? wait : TimeSpan.FromMilliseconds(50));
                 }
 
-                while (reported < pumps && TimeSpan.FromSeconds(reported / rate) <= sw.Elapsed)
+                while (reported < pumps && TimeSpan.FromSeconds(reported / rate) <= Clock())
                 {
-                    maxLagS = Math.Max(maxLagS, (sw.Elapsed - TimeSpan.FromSeconds(reported / rate)).TotalSeconds);
+                    maxLagS = Math.Max(maxLagS, (Clock() - TimeSpan.FromSeconds(reported / rate)).TotalSeconds);
                     pending.Add(PublishAsync(reported, FirstReport(DateTimeOffset.UtcNow), null));
                     reported++;
                     sent++;
@@ -268,11 +308,11 @@ internal static class MillionRun
                     pending.RemoveAll(t => t.IsCompleted);
                 }
 
-                if (sw.Elapsed >= nextSample)
+                if (Clock() >= nextSample)
                 {
                     nextSample += TimeSpan.FromMinutes(1);
                     var m = await ScrapeAsync(http, metricsUrl);
-                    var (cpu, pgCpu, at) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory), sw.Elapsed);
+                    var (cpu, pgCpu, at) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory), Clock());
                     double[] lat;
                     lock (latencies)
                     {
@@ -295,7 +335,7 @@ internal static class MillionRun
 
             await Task.WhenAll(pending);
             pending.Clear();
-            var realTime = sw.Elapsed;
+            var realTime = Clock();
             var (cpu1, pgCpu1) = (CpuSeconds(platform.Id), PostgresCpuSeconds(pg.DataDirectory));
             var bytes1 = await PartitioningBaseline.EventTableBytesAsync(ds);
             var mEnd = await ScrapeAsync(http, metricsUrl);
@@ -354,11 +394,13 @@ internal static class MillionRun
             Console.WriteLine(Inv($"| PostgreSQL CPU over the run | {(pgCpu1 - pgCpu0) / secs:P0} of one core ({(pgCpu1 - pgCpu0) * 1000 / Math.Max(1, storedReports):N2} ms per report) |"));
             Console.WriteLine(Inv($"| pumps active at the end / at the peak | {mEnd.ActivePumps:N0} / {peakActive:N0} (idle collection deactivated about {Math.Max(0, reported - mEnd.ActivePumps):N0}) |"));
             Console.WriteLine(Inv($"| GC heap after the last collection, at the peak of active pumps | {(atPeak?.HeapBytes ?? double.NaN) / 1048576.0:N0} MiB ({m0.HeapBytes / 1048576.0:N0} MiB before the run): {((atPeak?.HeapBytes ?? double.NaN) - m0.HeapBytes) / Math.Max(1, peakActive):N0} bytes per active pump (not after a forced compacting collection: an upper bound) |"));
-            if (live0 is not null && liveEnd is not null && mEndDumped is not null)
+            if (live0 is not null && liveEnd is not null && mEndDumped is not null && mBase is not null)
             {
-                var perActive = (liveEnd.Bytes - live0.Bytes) / Math.Max(1, mEndDumped.ActivePumps);
+                var added = mEndDumped.ActivePumps - mBase.ActivePumps;
+                var perActive = (liveEnd.Bytes - live0.Bytes) / Math.Max(1, added);
                 var truncated = LiveHeap.Truncated(live0) || LiveHeap.Truncated(liveEnd);
-                Console.WriteLine(Inv($"| live objects after the real-time phase (dotnet-gcdump, after a full blocking collection) | {liveEnd.Bytes / 1048576.0:N0} MiB in {liveEnd.Objects:N0} objects ({live0.Bytes / 1048576.0:N0} MiB at the start): {(truncated ? "" : "**")}{perActive:N0} bytes per active pump{(truncated ? " (NOT VALID: the dump stopped at the tool's object limit, see below)" : "**")} ({mEndDumped.ActivePumps:N0} active); heap after that collection {mEndDumped.HeapBytes / 1048576.0:N0} MiB |"));
+                var from = baselineReports == 0 ? "at the start" : Inv($"at the baseline, {mBase.ActivePumps:N0} active");
+                Console.WriteLine(Inv($"| live objects after the real-time phase (dotnet-gcdump, after a full blocking collection) | {liveEnd.Bytes / 1048576.0:N0} MiB in {liveEnd.Objects:N0} objects ({live0.Bytes / 1048576.0:N0} MiB in {live0.Objects:N0} objects {from}): {(truncated ? "" : "**")}{perActive:N0} bytes per additional active pump{(truncated ? " (NOT VALID: a dump stopped at the tool's object limit, see below)" : "**")} ({mEndDumped.ActivePumps:N0} active at the end, {added:N0} more) |"));
             }
 
             Console.WriteLine(Inv($"| platform RSS, largest sample | {samples.Select(s => s.RssMiB).DefaultIfEmpty().Max():N0} MiB |"));
@@ -369,10 +411,10 @@ internal static class MillionRun
             }
 
             Console.WriteLine(Inv($"| PostgreSQL tables at the end | {tables} |"));
-            if (live0 is not null && liveEnd is not null && mEndDumped is not null)
+            if (live0 is not null && liveEnd is not null && mEndDumped is not null && mBase is not null)
             {
                 Console.WriteLine();
-                LiveHeap.PrintGrowth(live0, liveEnd, mEndDumped.ActivePumps, 20, Console.WriteLine);
+                LiveHeap.PrintGrowth(live0, liveEnd, mEndDumped.ActivePumps - mBase.ActivePumps, 20, Console.WriteLine);
             }
             return 0;
         }

@@ -29,7 +29,8 @@ using PumpFleet.Simulator.Transport;
 //       platform, written to DIR (the tools are `dotnet tool install --tool-path`; the figures of a profiled run are
 //       the profiler's as well as the platform's: use it to attribute, not to measure)
 //   ... -- --million [--pumps 1000000 --hubs 500 --minutes 45 --gcdump PATH]: a million registered pumps reporting hourly in real time (MillionRun.cs;
-//       --gcdump: the live objects per active pump after a full blocking collection, through dotnet-gcdump)
+//       --gcdump: the live objects per active pump after a full blocking collection, through dotnet-gcdump; the first dump
+//       after --gcdump-baseline-reports N first reports (default 20,000; 0 = before the hubs connect); --rewind-window N)
 // The platform runs as its own process (the all-in-one silo with the embedded broker, simulator off) so its CPU and
 // memory are measured apart from the load generator and PostgreSQL.
 var mode = Arg("--mode", "short");

@@ -18,14 +18,7 @@ public sealed class GlobalReaderTests(PostgresFixture pg) : EventStoreTestBase(p
         }, TimeSpan.FromSeconds(20), "the first event to pass the xmin horizon");
 
         // T1 takes a lower global position but commits after T2.
-        await using var conn = await DataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var cmd = new NpgsqlCommand(
-            "INSERT INTO pf_events (stream_id, version, event_id, event_type, received_at, data) VALUES ('slow', 1, gen_random_uuid(), 'status', now(), '{}')",
-            conn, tx))
-        {
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
+        await using var t1 = await LateCommit.BeginAsync(DataSource, "slow", ct);
 
         await Store.AppendAsync("fast", 0, [Evt(1)], ct);
 
@@ -33,7 +26,7 @@ public sealed class GlobalReaderTests(PostgresFixture pg) : EventStoreTestBase(p
         Assert.Empty(whileOpen.Events);
         Assert.Equal(start, whileOpen.Next);
 
-        await tx.CommitAsync(ct);
+        await t1.CommitAsync(ct);
 
         // The horizon is cluster-wide: transactions of tests running in parallel (other databases) can hold it back
         // for a moment, so poll until both committed events are below it.

@@ -26,15 +26,7 @@ public sealed class LogTailCacheTests(PostgresFixture pg) : EventStoreTestBase(p
         }, TimeSpan.FromSeconds(20), "the first event to pass the xmin horizon");
 
         // T1 takes a lower global position but commits after T2, in the same partition.
-        await using var conn = await DataSource.OpenConnectionAsync(Ct);
-        await using var tx = await conn.BeginTransactionAsync(Ct);
-        await using (var cmd = new NpgsqlCommand(
-            "INSERT INTO pf_events (stream_id, version, event_id, event_type, received_at, data) VALUES ($1, 1, gen_random_uuid(), 'status', now(), '{}')",
-            conn, tx))
-        {
-            cmd.Parameters.Add(new() { Value = slow });
-            await cmd.ExecuteNonQueryAsync(Ct);
-        }
+        await using var t1 = await LateCommit.BeginAsync(DataSource, slow, Ct);
 
         await Store.AppendAsync(fast, 0, [Evt(1)], Ct);
         time.Advance(TimeSpan.FromSeconds(1));
@@ -42,7 +34,7 @@ public sealed class LogTailCacheTests(PostgresFixture pg) : EventStoreTestBase(p
         Assert.Empty(whileOpen.Events);
         Assert.Equal(start, whileOpen.Next);
 
-        await tx.CommitAsync(Ct);
+        await t1.CommitAsync(Ct);
 
         // Within MaxAge the cache answers with what it read while T1 was open: nothing, never `fast` without `slow`.
         var fresh = await cache.ReadPartitionAsync(partition, start, 100, Ct);

@@ -67,15 +67,7 @@ public sealed class CombinedLivePagesTests(PostgresFixture pg) : ProjectionTestB
         // T1 takes a lower position in partition 0 and commits after a round of events in every partition.
         var slow = StreamIn(LogPartitioning.PartitionOf(streams[0]));
         await using var dataSource = NpgsqlDataSource.Create(ConnectionString);
-        await using var conn = await dataSource.OpenConnectionAsync(Ct);
-        await using var tx = await conn.BeginTransactionAsync(Ct);
-        await using (var cmd = new NpgsqlCommand(
-            "INSERT INTO pf_events (stream_id, version, event_id, event_type, received_at, data) VALUES ($1, 1, gen_random_uuid(), 'status', now(), '{}')",
-            conn, tx))
-        {
-            cmd.Parameters.Add(new() { Value = slow });
-            await cmd.ExecuteNonQueryAsync(Ct);
-        }
+        await using var t1 = await LateCommit.BeginAsync(dataSource, slow, Ct);
 
         await AppendRoundAsync(streams, versions, _ => 2);
 
@@ -86,7 +78,7 @@ public sealed class CombinedLivePagesTests(PostgresFixture pg) : ProjectionTestB
         }
 
         Assert.Equal(before, await AppliedAsync());
-        await tx.CommitAsync(Ct);
+        await t1.CommitAsync(Ct);
 
         await CatchUpAsync(runner);
         Assert.Equal(versions.Sum() + 1, await AppliedAsync());
@@ -181,7 +173,7 @@ public sealed class CombinedLivePagesTests(PostgresFixture pg) : ProjectionTestB
             CREATE TABLE test_combined (event_id uuid PRIMARY KEY, stream_id text NOT NULL, version bigint NOT NULL, times int NOT NULL,
                                         applied bigserial NOT NULL)
             """);
-        var projection = new CountingProjection();
+        var projection = new CountingProjection(Name, "test_combined");
         _services = Build(ConnectionString, configure: s =>
         {
             s.AddSingleton<IProjection>(projection);
@@ -238,40 +230,5 @@ public sealed class CombinedLivePagesTests(PostgresFixture pg) : ProjectionTestB
         }
 
         return ids;
-    }
-
-    // Records each applied event with how many times it was applied; throws on the poisoned ones.
-    private sealed class CountingProjection : IProjection
-    {
-        private int _failures;
-
-        public HashSet<Guid> Poisoned { get; } = [];
-
-        public int Failures => Volatile.Read(ref _failures);
-
-        public string Name => CombinedLivePagesTests.Name;
-
-        public IReadOnlyList<string> Tables { get; } = ["test_combined"];
-
-        public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct)
-        {
-            foreach (var e in events)
-            {
-                if (Poisoned.Contains(e.EventId))
-                {
-                    Interlocked.Increment(ref _failures);
-                    throw new InvalidOperationException($"{e.StreamId} v{e.Version} poisoned on purpose");
-                }
-
-                await using var cmd = new NpgsqlCommand("""
-                    INSERT INTO test_combined (event_id, stream_id, version, times) VALUES ($1, $2, $3, 1)
-                    ON CONFLICT (event_id) DO UPDATE SET times = test_combined.times + 1
-                    """, conn, tx);
-                cmd.Parameters.Add(new() { Value = e.EventId });
-                cmd.Parameters.Add(new() { Value = e.StreamId });
-                cmd.Parameters.Add(new() { Value = e.Version });
-                await cmd.ExecuteNonQueryAsync(ct);
-            }
-        }
     }
 }

@@ -14,7 +14,7 @@ public sealed class ParkedEventTests(PostgresFixture pg) : ProjectionTestBase(pg
     public async Task PoisonEvent_IsParked_FollowingEventsApplied_RetryAfterFixAppliesItOnce()
     {
         await ExecAsync(ConnectionString, "CREATE TABLE test_applied (event_id uuid PRIMARY KEY, stream_id text NOT NULL, version bigint NOT NULL, times int NOT NULL)");
-        var poison = new CountingProjection();
+        var poison = new CountingProjection("poison", "test_applied");
         var services = Build(ConnectionString, pageSize: 7, configure: s =>
         {
             s.AddSingleton<IProjection>(poison);
@@ -70,7 +70,7 @@ public sealed class ParkedEventTests(PostgresFixture pg) : ProjectionTestBase(pg
     public async Task RetryThatFailsAgain_StaysParked()
     {
         await ExecAsync(ConnectionString, "CREATE TABLE test_applied (event_id uuid PRIMARY KEY, stream_id text NOT NULL, version bigint NOT NULL, times int NOT NULL)");
-        var poison = new CountingProjection();
+        var poison = new CountingProjection("poison", "test_applied");
         var services = Build(ConnectionString, configure: s =>
         {
             s.AddSingleton<IProjection>(poison);
@@ -120,40 +120,5 @@ public sealed class ParkedEventTests(PostgresFixture pg) : ProjectionTestBase(pg
         var at = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero).AddHours(seq);
         var e = new DoseDelivered { Seq = seq, At = at, From = at.AddHours(-1), VolumeMl = 0.02, Kind = "basal" };
         return new EventToAppend(Guid.NewGuid(), EventTypes.NameOf(e), EventJson.Serialize(e), seq, at, at);
-    }
-
-    // Records each applied event with how many times it was applied; throws on the poisoned ones.
-    private sealed class CountingProjection : IProjection
-    {
-        private int _failures;
-
-        public HashSet<Guid> Poisoned { get; } = [];
-
-        public int Failures => Volatile.Read(ref _failures);
-
-        public string Name => "poison";
-
-        public IReadOnlyList<string> Tables { get; } = ["test_applied"];
-
-        public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, CancellationToken ct)
-        {
-            foreach (var e in events)
-            {
-                if (Poisoned.Contains(e.EventId))
-                {
-                    Interlocked.Increment(ref _failures);
-                    throw new InvalidOperationException($"{e.StreamId} v{e.Version} poisoned on purpose");
-                }
-
-                await using var cmd = new NpgsqlCommand("""
-                    INSERT INTO test_applied (event_id, stream_id, version, times) VALUES ($1, $2, $3, 1)
-                    ON CONFLICT (event_id) DO UPDATE SET times = test_applied.times + 1
-                    """, conn, tx);
-                cmd.Parameters.Add(new() { Value = e.EventId });
-                cmd.Parameters.Add(new() { Value = e.StreamId });
-                cmd.Parameters.Add(new() { Value = e.Version });
-                await cmd.ExecuteNonQueryAsync(ct);
-            }
-        }
     }
 }
