@@ -19,7 +19,7 @@ using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
 //   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-round-trips] [--compare-027-indexes]
-//   [--four-workers] [--compare-known-rows] [--compare-pipelined]
+//   [--four-workers] [--compare-known-rows] [--compare-pipelined] [--compare-reset]
 //   [--compare-option KEY=VALUE]... [--only a,b] [--pg-setting name=value]... [--perf-fifo PATH [--perf-rows TEXT]]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
@@ -64,6 +64,9 @@ var comparePipelined = args.Contains("--compare-pipelined");
 // configuration has these keys (e.g. Projections:Pumps:LeanPageWrites=false), paired with the defaults as
 // --compare-known-rows is (alternating first and second by run, both runners built alike and warmed up untimed).
 var compareOptions = args.Select((a, i) => (a, i)).Where(x => x.a == "--compare-option" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList();
+// --compare-reset (with --pumps-only; issue 15, h15x): each pumps catch-up also with EventStore:ResetPooledConnections
+// on (Npgsql's session reset at every borrow, the behaviour before h15x), first and second alternating by run.
+var compareReset = args.Contains("--compare-reset");
 // --only a,b: only the rows whose name contains one of these (the raw reads always run: they are the baselines).
 var only = Array.IndexOf(args, "--only") is var oi and >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : null;
 var total = (long)pumps * (eventsPerPump + 1);
@@ -177,9 +180,10 @@ var pumpsBeforeRunner = PumpsRunner(lockFree: false, narrow: false, generic: fal
 var pumpsLockFreeRunner = PumpsRunner(lockFree: true, narrow: false, generic: false);
 var pumpsGenericRunner = PumpsRunner(lockFree: true, narrow: true, generic: true);
 // A runner with its own provider and pool, the engine's and the pumps model's options set on top of the page size.
-ProjectionRunner ShapedRunner(Action<ProjectionOptions>? engine = null, Action<PumpProjectionOptions>? pumpsModel = null)
+ProjectionRunner ShapedRunner(Action<ProjectionOptions>? engine = null, Action<PumpProjectionOptions>? pumpsModel = null, IDictionary<string, string?>? settings = null)
 {
     var b = Host.CreateApplicationBuilder();
+    b.Configuration.AddInMemoryCollection(settings ?? new Dictionary<string, string?>());
     b.Logging.SetMinimumLevel(LogLevel.Warning);
     b.Services.AddPumpFleetEventStore(cs);
     b.Services.AddPumpFleetReadModels();
@@ -203,6 +207,8 @@ var optionRunner = compareOptions.Count == 0 ? null : ShapedRunner(
     engine: o => optionsConfig.GetSection(ProjectionOptions.SectionName).Bind(o),
     pumpsModel: o => optionsConfig.GetSection(PumpProjectionOptions.SectionName).Bind(o));
 var optionLabel = string.Join(", ", compareOptions);
+// Issue 15 (h15x): Npgsql's session reset at every borrow of a pooled connection, as before h15x.
+var resetRunner = ShapedRunner(settings: new Dictionary<string, string?> { ["EventStore:ResetPooledConnections"] = "true" });
 
 var sw = Stopwatch.StartNew();
 await AppendEventsAsync(store, pumps, eventsPerPump);
@@ -211,9 +217,9 @@ await Exec("VACUUM ANALYZE");
 
 // --compare-known-rows: each shape catches up once untimed first, so neither pays the first run's JIT in a timed pair
 // (the first catch-up of a process spent up to twice the client CPU per event of the later ones; issue 14, h14t).
-if (compareKnownRows || comparePipelined || optionRunner is not null)
+if (compareKnownRows || comparePipelined || compareReset || optionRunner is not null)
 {
-    foreach (var warm in new[] { defaultsEngineRunner, optionRunner ?? (compareKnownRows ? knownRowsOffRunner : pipelinedRunner) })
+    foreach (var warm in new[] { defaultsEngineRunner, optionRunner ?? (compareKnownRows ? knownRowsOffRunner : comparePipelined ? pipelinedRunner : resetRunner) })
     {
         await ResetPumpsAsync(before: false);
         await BatchAsync(PumpProjection.ProjectionName, 4, warm);
@@ -279,6 +285,10 @@ for (var run = 1; run <= runs; run++)
     {
         await PairAsync(1, "PipelinedPages on", pipelinedRunner);
     }
+    else if (compareReset)
+    {
+        await PairAsync(1, "connection reset on", resetRunner);
+    }
     else
     {
         await MeasureAsync("batch: pumps, 1 worker", () => BatchAsync(PumpProjection.ProjectionName, 1), () => ResetPumpsAsync(before: false));
@@ -304,6 +314,10 @@ for (var run = 1; run <= runs; run++)
         else if (comparePipelined)
         {
             await PairAsync(4, "PipelinedPages on", pipelinedRunner);
+        }
+        else if (compareReset)
+        {
+            await PairAsync(4, "connection reset on", resetRunner);
         }
         else
         {

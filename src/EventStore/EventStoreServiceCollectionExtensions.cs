@@ -16,11 +16,20 @@ public static class EventStoreServiceCollectionExtensions
     /// <summary>The one name of the PumpFleet database's connection string in every process: <c>ConnectionStrings:PumpFleet</c> (env <c>ConnectionStrings__PumpFleet</c>).</summary>
     public const string ConnectionStringName = "PumpFleet";
 
-    /// <summary>Registers the Npgsql data source, the event store (as <see cref="IEventStore"/> and by role: reader, writer, snapshots, checkpoints), its metrics and the schema migrator.</summary>
+    /// <summary>Registers the Npgsql data source (pooled) and <see cref="UnpooledConnections"/>, the event store (as <see cref="IEventStore"/> and by role: reader, writer, snapshots, checkpoints), its metrics and the schema migrator.</summary>
     public static IServiceCollection AddPumpFleetEventStore(this IServiceCollection services, string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        services.TryAddSingleton(_ => EventStoreDataSource.Build(connectionString));
+        // The pooled data source hands connections on without Npgsql's session reset unless EventStore:
+        // ResetPooledConnections says otherwise; what keeps session state opens an unpooled connection instead.
+        services.AddOptions<PooledConnectionOptions>()
+            .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection(PooledConnectionOptions.SectionName).Bind(o))
+            .PostConfigure(o => o.ConnectionString = connectionString)
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PooledConnectionOptions>, PooledConnectionOptionsValidator>());
+        services.TryAddSingleton(sp => EventStoreDataSource.Build(
+            connectionString, sp.GetRequiredService<IOptions<PooledConnectionOptions>>().Value.ResetPooledConnections));
+        services.TryAddSingleton(_ => new UnpooledConnections(connectionString));
         services.TryAddSingleton<EventStoreInstruments>();
         // Group commit (EventStore:GroupCommit, migration 042); read from configuration when the host has one.
         services.AddOptions<GroupCommitOptions>()

@@ -13,8 +13,8 @@ public sealed record MigrationAssembly(Assembly Assembly);
 
 /// <summary>
 /// Applies the project's own versioned SQL migrations (embedded resources named <c>NNN_name.sql</c>), each once, in
-/// number order, each in its own transaction. A session-level advisory lock serialises processes that start at the
-/// same time; the scripts are also written to be safe to re-run.
+/// number order, each in its own transaction. A transaction-scoped advisory lock, taken in each of those
+/// transactions, serialises processes that start at the same time; the scripts are also written to be safe to re-run.
 /// </summary>
 public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, IEnumerable<MigrationAssembly> assemblies, ILogger<SchemaMigrator> logger)
 {
@@ -40,67 +40,88 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, IEnumera
     /// </summary>
     public async Task<IReadOnlyList<string>> MigrateAsync(int throughNumber, CancellationToken ct = default)
     {
+        // The lock is transaction-scoped (pg_advisory_xact_lock), taken again in each migration's transaction: it ends
+        // with the transaction, on every path, so a failed migration cannot hand a held lock to the next borrower of
+        // this pooled connection (the platform's pool does not reset sessions, EventStoreDataSource.Build). Processes
+        // migrating at once still apply each migration once: each re-reads under the lock whether it is applied.
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await ExecAsync(conn, $"SELECT pg_advisory_lock({LockKey})", ct);
-        try
+        Dictionary<string, string> applied;
+        await using (var tx = await conn.BeginTransactionAsync(ct))
         {
-            await ExecAsync(conn, """
+            await LockAsync(conn, tx, ct);
+            await using (var create = new NpgsqlCommand("""
                 CREATE TABLE IF NOT EXISTS pf_schema_migrations (
                     id text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
-                """, ct);
-            var applied = new Dictionary<string, string>(StringComparer.Ordinal);
-            await using (var cmd = new NpgsqlCommand("SELECT id, checksum FROM pf_schema_migrations", conn))
-            await using (var r = await cmd.ExecuteReaderAsync(ct))
+                """, conn, tx))
             {
-                while (await r.ReadAsync(ct))
-                {
-                    applied[r.GetString(0)] = r.GetString(1);
-                }
+                await create.ExecuteNonQueryAsync(ct);
             }
 
-            var done = new List<string>();
-            foreach (var m in Migrations.Where(m => m.Number <= throughNumber))
-            {
-                if (applied.TryGetValue(m.Id, out var checksum))
-                {
-                    if (checksum != m.Checksum)
-                    {
-                        LogChecksumChanged(m.Id);
-                    }
-
-                    continue;
-                }
-
-                await using var tx = await conn.BeginTransactionAsync(ct);
-                await using (var cmd = new NpgsqlCommand(m.Sql, conn, tx))
-                {
-                    await cmd.ExecuteNonQueryAsync(ct);
-                }
-
-                await using (var cmd = new NpgsqlCommand("INSERT INTO pf_schema_migrations (id, checksum) VALUES ($1, $2)", conn, tx))
-                {
-                    cmd.Parameters.Add(new() { Value = m.Id });
-                    cmd.Parameters.Add(new() { Value = m.Checksum });
-                    await cmd.ExecuteNonQueryAsync(ct);
-                }
-
-                await tx.CommitAsync(ct);
-                LogApplied(m.Id);
-                done.Add(m.Id);
-            }
-
-            return done;
+            applied = await AppliedAsync(conn, tx, null, ct);
+            await tx.CommitAsync(ct);
         }
-        finally
+
+        var done = new List<string>();
+        foreach (var m in Migrations.Where(m => m.Number <= throughNumber))
         {
-            await ExecAsync(conn, $"SELECT pg_advisory_unlock({LockKey})", CancellationToken.None);
+            if (applied.TryGetValue(m.Id, out var checksum))
+            {
+                if (checksum != m.Checksum)
+                {
+                    LogChecksumChanged(m.Id);
+                }
+
+                continue;
+            }
+
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            await LockAsync(conn, tx, ct);
+            // Another process may have applied it since the read above (it held the lock meanwhile).
+            if ((await AppliedAsync(conn, tx, m.Id, ct)).Count > 0)
+            {
+                await tx.CommitAsync(ct);
+                continue;
+            }
+
+            await using (var cmd = new NpgsqlCommand(m.Sql, conn, tx))
+            {
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+
+            await using (var cmd = new NpgsqlCommand("INSERT INTO pf_schema_migrations (id, checksum) VALUES ($1, $2)", conn, tx))
+            {
+                cmd.Parameters.Add(new() { Value = m.Id });
+                cmd.Parameters.Add(new() { Value = m.Checksum });
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+
+            await tx.CommitAsync(ct);
+            LogApplied(m.Id);
+            done.Add(m.Id);
         }
+
+        return done;
     }
 
-    private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct)
+    private static async Task LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(sql, conn);
+        await using var cmd = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({LockKey})", conn, tx);
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    // The applied migrations' checksums by id: all of them, or only id's row when id is given.
+    private static async Task<Dictionary<string, string>> AppliedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string? id, CancellationToken ct)
+    {
+        var applied = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using var cmd = new NpgsqlCommand("SELECT id, checksum FROM pf_schema_migrations WHERE $1::text IS NULL OR id = $1", conn, tx);
+        cmd.Parameters.Add(new() { Value = (object?)id ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            applied[r.GetString(0)] = r.GetString(1);
+        }
+
+        return applied;
     }
 
     private static List<Migration> Discover(IEnumerable<MigrationAssembly> assemblies)

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using PumpFleet.TestSupport;
 
@@ -87,5 +90,50 @@ public sealed class EventStoreDataSourceTests(PostgresFixture pg) : EventStoreTe
         var e = Assert.Throws<ArgumentException>(() => EventStoreDataSource.Build(ConnectionString + ";Timezone=Europe/Paris"));
         Assert.Contains("Timezone=Europe/Paris", e.Message, StringComparison.Ordinal);
         Assert.Contains("UTC", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("", false, true)]
+    [InlineData("", true, false)]
+    [InlineData(";No Reset On Close=false", false, false)]
+    [InlineData(";NoResetOnClose=true", false, true)]
+    [InlineData(";no reset on close=true", true, true)]
+    public async Task Build_HandsConnectionsOnWithoutTheReset_UnlessAskedOrTheConnectionStringSaysOtherwise(string extra, bool reset, bool expected)
+    {
+        await using var ds = EventStoreDataSource.Build(ConnectionString + extra, reset);
+        Assert.Equal(expected, new NpgsqlConnectionStringBuilder(ds.ConnectionString).NoResetOnClose);
+    }
+
+    [Fact]
+    public async Task BuildUnpooled_NeverPools_AndRunsInUtc()
+    {
+        await using var ds = EventStoreDataSource.BuildUnpooled(ConnectionString);
+        var settings = new NpgsqlConnectionStringBuilder(ds.ConnectionString);
+        Assert.False(settings.Pooling);
+        Assert.Equal("UTC", settings.Timezone);
+        Assert.Throws<ArgumentException>(() => EventStoreDataSource.BuildUnpooled(ConnectionString + ";Timezone=Europe/Paris"));
+    }
+
+    [Theory]
+    [InlineData(";No Reset On Close=true", "true", false)]
+    [InlineData(";No Reset On Close=true", "false", true)]
+    [InlineData(";No Reset On Close=false", "true", true)]
+    [InlineData("", "true", true)]
+    public async Task ResetPooledConnections_ContradictingTheConnectionString_IsRefused(string extra, string reset, bool valid)
+    {
+        await using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder()
+                .AddInMemoryCollection([KeyValuePair.Create("EventStore:ResetPooledConnections", (string?)reset)]).Build())
+            .AddPumpFleetEventStore(ConnectionString + extra)
+            .BuildServiceProvider();
+        if (valid)
+        {
+            Assert.Equal(bool.Parse(reset), services.GetRequiredService<IOptions<PooledConnectionOptions>>().Value.ResetPooledConnections);
+        }
+        else
+        {
+            var e = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<PooledConnectionOptions>>().Value);
+            Assert.Contains("No Reset On Close=true", e.Message, StringComparison.Ordinal);
+        }
     }
 }

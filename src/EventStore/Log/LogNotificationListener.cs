@@ -5,12 +5,13 @@ namespace PumpFleet.EventStore.Log;
 
 /// <summary>
 /// Listens on the <c>pf_log</c> channel (migration 007: one NOTIFY per committed append and partition) on one
-/// dedicated connection per process and counts notifications per partition, so a partition's reader can tell
+/// dedicated connection per process, never a pooled one (<see cref="UnpooledConnections"/>: a LISTEN handed back to
+/// the pool would stay with its next borrower), and counts notifications per partition, so a partition's reader can tell
 /// "something was committed since I last looked" without a query. While the connection is down nothing can be
 /// heard, so every (re)connection and every failure counts as a notification for every partition: readers then
 /// read once and fall back to polling until the listener is back.
 /// </summary>
-public sealed partial class LogNotificationListener(NpgsqlDataSource dataSource, ILogger<LogNotificationListener> logger) : IAsyncDisposable
+public sealed partial class LogNotificationListener(UnpooledConnections connections, ILogger<LogNotificationListener> logger) : IAsyncDisposable
 {
     /// <summary>The channel the append trigger notifies; the payload is the partition number.</summary>
     public const string Channel = "pf_log";
@@ -43,7 +44,7 @@ public sealed partial class LogNotificationListener(NpgsqlDataSource dataSource,
         {
             try
             {
-                await using var conn = await dataSource.OpenConnectionAsync(ct);
+                await using var conn = await connections.OpenAsync(ct);
                 conn.Notification += OnNotification;
                 await using (var cmd = new NpgsqlCommand($"LISTEN {Channel}", conn))
                 {

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using PumpFleet.EventStore;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Hubs;
 
@@ -70,18 +71,19 @@ internal static class MosquittoFilesCli
         // Ctrl+C and SIGTERM reach the host's console lifetime, which signals ApplicationStopping.
         var lifetime = services.GetRequiredService<IHostApplicationLifetime>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(stopToken, lifetime.ApplicationStopping);
-        await WatchAsync(services.GetRequiredService<NpgsqlDataSource>(), store, directory, user, gatewayHash, pid, stdout, stderr, stop.Token);
+        await WatchAsync(services.GetRequiredService<UnpooledConnections>(), store, directory, user, gatewayHash, pid, stdout, stderr, stop.Token);
         return 0;
     }
 
-    private static async Task WatchAsync(NpgsqlDataSource dataSource, HubStore store, string directory, string user, string gatewayHash, int? pid,
+    private static async Task WatchAsync(UnpooledConnections connections, HubStore store, string directory, string user, string gatewayHash, int? pid,
         TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                await using var conn = await dataSource.OpenConnectionAsync(ct);
+                // Its own session, not a pooled one: the LISTEN ends with it (UnpooledConnections).
+                await using var conn = await connections.OpenAsync(ct);
                 await using (var listen = new NpgsqlCommand($"LISTEN {HubRegistryWatcher.Channel}", conn))
                 {
                     await listen.ExecuteNonQueryAsync(ct);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using PumpFleet.EventStore;
 using PumpFleet.Gateway.Hosting;
 using PumpFleet.Gateway.Ingest;
 
@@ -23,14 +24,15 @@ public interface IHubRegistryListener
 /// <summary>
 /// Makes revocation and rotation take effect at once on every gateway instance. A trigger on
 /// <c>pf_gateway_hubs</c> (018_hub_registry_changes.sql) sends <c>NOTIFY pf_gateway_hubs, '&lt;hub id&gt;'</c> on
-/// every credential change, whoever made it; this service LISTENs on its own connection and tells the broker of this
+/// every credential change, whoever made it; this service LISTENs on its own connection (unpooled: see
+/// <see cref="UnpooledConnections"/>) and tells the broker of this
 /// instance (<see cref="IHubRegistryListener"/>), which re-reads the rows and ends the sessions that are no longer
 /// valid. Because a notification is lost while the connection is down, every (re)connect and every
 /// <c>RegistryRecheckInterval</c> triggers a full re-check as well. It also keeps the set of revoked hub ids, so
 /// external mode refuses a revoked hub's messages even before the broker's files are reloaded.
 /// </summary>
 public sealed partial class HubRegistryWatcher(
-    NpgsqlDataSource dataSource,
+    UnpooledConnections connections,
     HubStore store,
     IServiceProvider services,
     IOptions<HubAuthOptions> options,
@@ -82,7 +84,7 @@ public sealed partial class HubRegistryWatcher(
 
     private async Task ListenAsync(List<IHubRegistryListener> listeners, Action listening, CancellationToken ct)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var conn = await connections.OpenAsync(ct);
         var changed = new HashSet<string>(StringComparer.Ordinal);
         conn.Notification += (_, n) =>
         {
