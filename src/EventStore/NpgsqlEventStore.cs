@@ -224,18 +224,31 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         return await ReadAllRowsAsync(cmd, ct);
     }
 
+    // The columns of Columns by their names in the merge below, whose branches also carry transaction_id for the order.
+    private const string MergedColumns =
+        "global_position, transaction_id_text, stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data, metadata";
+
+    // The global reader's page: the sixteen partitions' pages (each one range of the partition index, as
+    // PartitionPageSql) merged in the log's order (LogOrder). Each branch stops at the page size, the merge takes the
+    // first page-size rows of their union in order, so the rows are exactly those of one range of the whole log's order.
+    // Rows of transactions at or above xmin may still be joined by rows of older, still-open transactions with lower
+    // positions, so the reader stops below the horizon; they are read on a later call.
+    internal static readonly string ReadAllSql = $"""
+        SELECT {MergedColumns} FROM (
+            {Log.LogOrder.EveryPartition(p => $"""
+                SELECT transaction_id, {Columns} FROM pf_events
+                WHERE log_partition = {p} AND (transaction_id, global_position) > ($1::text::xid8, $2)
+                  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY transaction_id, global_position LIMIT $3
+                """)}) e
+        ORDER BY transaction_id, global_position
+        LIMIT $3
+        """;
+
     /// <inheritdoc />
     public async Task<GlobalPage> ReadAllAsync(GlobalCheckpoint after, int maxCount, CancellationToken ct = default)
     {
-        // Rows of transactions at or above xmin may still be joined by rows of older, still-open transactions
-        // with lower positions, so the reader stops below the horizon; they are read on a later call.
-        await using var cmd = dataSource.CreateCommand($"""
-            SELECT {Columns} FROM pf_events
-            WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY transaction_id, global_position
-            LIMIT $3
-            """);
+        await using var cmd = dataSource.CreateCommand(ReadAllSql);
         cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new() { Value = after.Position });
         cmd.Parameters.Add(new() { Value = maxCount });
@@ -245,18 +258,17 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
 
     // One partition's page after a checkpoint, below the gap-safe horizon, on the partition's own index range
     // (migration 007): the plain partition read and the read with its horizon (LogTailCache) use the same statement.
-    // Written as one range of the (log_partition, transaction_id, global_position) index, bounded by row comparisons
-    // that lead with the partition, and ordered by all three columns, so that only that index can serve it. Written as
-    // "log_partition = $4 AND (transaction_id, global_position) > ...", the planner, whenever its statistics say few
-    // rows follow the checkpoint (a month partition not yet analysed since it grew: every LoadBench run, the first
-    // days of each month), took the whole log's (transaction_id, global_position) index instead and filtered the other
-    // fifteen partitions' rows out one heap fetch at a time: 16x the rows read (seen in the ninth session's million run:
-    // 81 ms against 0.6 ms for a page of 500). The two forms select the same rows: positions are never 0.
+    // Since migration 047 that index is the only one in the log's reading order, so the planner has no other index to
+    // walk for it. (With the whole log's (transaction_id, global_position) index still there, the planner took that one
+    // whenever its statistics said few rows follow the checkpoint, a month partition not yet analysed since it grew, and
+    // filtered out the other fifteen partitions' rows one heap fetch at a time: 81 ms against 0.6 ms per page of 500 in
+    // the ninth session's million run. The statement written so that only the partition index fitted, with row
+    // comparisons led by log_partition on both bounds, cost 1.5x the server's CPU per event on long pages.)
     private const string PartitionPageSql = $"""
         SELECT {Columns} FROM pf_events
-        WHERE (log_partition, transaction_id, global_position) > ($4, $1::text::xid8, $2)
-          AND (log_partition, transaction_id, global_position) < ($4, pg_snapshot_xmin(pg_current_snapshot()), 0::bigint)
-        ORDER BY log_partition, transaction_id, global_position
+        WHERE log_partition = $4 AND (transaction_id, global_position) > ($1::text::xid8, $2)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id, global_position
         LIMIT $3
         """;
 
@@ -331,11 +343,11 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
     {
         ArgumentOutOfRangeException.ThrowIfNegative(partition);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, Log.LogPartitioning.Count);
-        // One range of the partition's index, as the page read above (the same planner trap: this count, the projections'
-        // lag gauge, took 6 ms a call at 5,000 events/s, issue 15 h15w).
+        // One range of the partition's index, as the page read above (the lag gauge's count, which the same planner trap
+        // took to 6 ms a call at 5,000 events/s while the whole log's index existed, issue 15 h15w).
         await using var cmd = dataSource.CreateCommand("""
             SELECT count(*) FROM (SELECT 1 FROM pf_events
-                WHERE (log_partition, transaction_id, global_position) > ($4, $1::text::xid8, $2) AND log_partition <= $4 LIMIT $3) x
+                WHERE log_partition = $4 AND (transaction_id, global_position) > ($1::text::xid8, $2) LIMIT $3) x
             """);
         cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new() { Value = after.Position });
@@ -519,23 +531,36 @@ public sealed class NpgsqlEventStore(NpgsqlDataSource dataSource, EventStoreInst
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    // The newest event in the log's order: each partition's last entry of the partition index, the newest of the sixteen.
+    private static readonly string HeadSql = $"""
+        SELECT transaction_id::text AS tx, global_position, received_at FROM (
+            {Log.LogOrder.EveryPartition(p => $"""
+                SELECT transaction_id, global_position, received_at FROM pf_events WHERE log_partition = {p}
+                ORDER BY transaction_id DESC, global_position DESC LIMIT 1
+                """)}) e
+        ORDER BY transaction_id DESC, global_position DESC LIMIT 1
+        """;
+
     /// <inheritdoc />
     public async Task<LogHead?> ReadHeadAsync(CancellationToken ct = default)
     {
-        await using var cmd = dataSource.CreateCommand(
-            "SELECT transaction_id::text AS tx, global_position, received_at FROM pf_events ORDER BY transaction_id DESC, global_position DESC LIMIT 1");
+        await using var cmd = dataSource.CreateCommand(HeadSql);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct)
             ? new LogHead(new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1)), await r.GetFieldValueAsync<DateTimeOffset>(2, ct))
             : null;
     }
 
+    // Each log partition's range of the partition index after the checkpoint, stopped at the cap.
+    private static readonly string CountAfterSql = $"""
+        SELECT count(*) FROM (SELECT 1 FROM pf_events
+            WHERE {Log.LogOrder.AnyPartition} AND (transaction_id, global_position) > ($1::text::xid8, $2) LIMIT $3) x
+        """;
+
     /// <inheritdoc />
     public async Task<long> CountAfterAsync(GlobalCheckpoint after, long cap, CancellationToken ct = default)
     {
-        await using var cmd = dataSource.CreateCommand("""
-            SELECT count(*) FROM (SELECT 1 FROM pf_events WHERE (transaction_id, global_position) > ($1::text::xid8, $2) LIMIT $3) x
-            """);
+        await using var cmd = dataSource.CreateCommand(CountAfterSql);
         cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new() { Value = after.Position });
         cmd.Parameters.Add(new() { Value = cap });

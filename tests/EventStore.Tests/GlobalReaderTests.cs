@@ -1,4 +1,5 @@
 using Npgsql;
+using PumpFleet.EventStore.Log;
 using PumpFleet.TestSupport;
 
 namespace PumpFleet.EventStore.Tests;
@@ -121,5 +122,108 @@ public sealed class GlobalReaderTests(PostgresFixture pg) : EventStoreTestBase(p
         Assert.Equal(seen.Count, seen.Distinct().Count());
         Assert.Equal(total, seen.Count);
         Assert.True(order.Zip(order.Skip(1)).All(p => p.First.CompareTo(p.Second) < 0), "checkpoints must strictly increase in read order");
+    }
+
+    [Fact]
+    public async Task ReadAllAsync_OverEveryLogPartitionAndMonth_ReadsTheLogsOrder_AndStopsBelowAnOpenTransaction()
+    {
+        // The global reader merges the sixteen log partitions' ranges of the partition index (migration 047 dropped the
+        // whole log's index): its pages must still be exactly the log's (transaction_id, global_position) order, across
+        // partitions and month partitions, and stop below the oldest open transaction.
+        var ct = TestContext.Current.CancellationToken;
+        var streams = new List<string>();
+        while (Enumerable.Range(0, LogPartitioning.Count).Any(p => streams.Count(s => LogPartitioning.PartitionOf(s) == p) < 2))
+        {
+            var s = NewStream();
+            if (streams.Count(x => LogPartitioning.PartitionOf(x) == LogPartitioning.PartitionOf(s)) < 2)
+            {
+                streams.Add(s);
+            }
+        }
+
+        // One transaction per round, every stream one event in it, the month moving back and forth between rounds, so the
+        // log's order runs through every partition and month partition and back.
+        var now = DateTimeOffset.UtcNow;
+        var thisMonth = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero).AddDays(2);
+        DateTimeOffset[] months = [thisMonth.AddMonths(-1), thisMonth.AddMonths(1), thisMonth];
+        for (var round = 0; round < 6; round++)
+        {
+            await InsertRoundAsync(streams, round + 1, months[round % 3], ct);
+        }
+
+        await using var late = await LateCommit.BeginAsync(DataSource, "late" + NewStream(), ct);
+        for (var round = 6; round < 9; round++)
+        {
+            await InsertRoundAsync(streams, round + 1, months[round % 3], ct);
+        }
+
+        Assert.Equal((3L, (long)LogPartitioning.Count), await ScalarsAsync<long, long>("SELECT count(DISTINCT tableoid), count(DISTINCT log_partition) FROM pf_events", ct));
+        // The head is the newest committed event in the log's order, whatever partition holds it.
+        var head = await Store.ReadHeadAsync(ct);
+        Assert.Equal((await LogOrderAsync(ct))[^1], head!.Checkpoint);
+
+        // Pages of 7 (rounds are 32 events): every event of the six rounds below the open transaction, in order, then nothing.
+        var read = new List<GlobalCheckpoint>();
+        var at = GlobalCheckpoint.Start;
+        await Eventually.TrueAsync(async () =>
+        {
+            var page = await Store.ReadAllAsync(at, 7, ct);
+            Assert.True(page.Events.Count <= 7);
+            read.AddRange(page.Events.Select(e => e.Checkpoint));
+            at = page.Next;
+            return read.Count >= 6 * streams.Count;
+        }, TimeSpan.FromSeconds(30), "the six rounds below the open transaction to be read");
+        Assert.Empty((await Store.ReadAllAsync(at, 7, ct)).Events);
+        Assert.Equal(6 * streams.Count, read.Count);
+        // The count has no horizon: every committed event, the three rounds above the open transaction too.
+        Assert.Equal(9L * streams.Count, await Store.CountAfterAsync(GlobalCheckpoint.Start, 1_000, ct));
+        Assert.Equal(10L, await Store.CountAfterAsync(GlobalCheckpoint.Start, 10, ct));
+
+        // Once it commits: the late event, then the three rounds after it.
+        await late.CommitAsync(ct);
+        await Eventually.TrueAsync(async () =>
+        {
+            var page = await Store.ReadAllAsync(at, 7, ct);
+            read.AddRange(page.Events.Select(e => e.Checkpoint));
+            at = page.Next;
+            return read.Count >= (9 * streams.Count) + 1;
+        }, TimeSpan.FromSeconds(30), "the rest of the log to be read");
+        Assert.Equal(await LogOrderAsync(ct), read);
+        Assert.Equal(3L * streams.Count, await Store.CountAfterAsync(read[6 * streams.Count], 1_000, ct));
+        Assert.Equal(head.Checkpoint, (await Store.ReadHeadAsync(ct))!.Checkpoint);
+    }
+
+    private async Task InsertRoundAsync(IReadOnlyList<string> streams, long version, DateTimeOffset receivedAt, CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand("""
+            INSERT INTO pf_events (stream_id, version, event_id, event_type, received_at, data)
+            SELECT s, $2, gen_random_uuid(), 'status', $3, '{}' FROM unnest($1::text[]) WITH ORDINALITY AS u(s, i) ORDER BY i
+            """);
+        cmd.Parameters.Add(new() { Value = streams.ToArray() });
+        cmd.Parameters.Add(new() { Value = version });
+        cmd.Parameters.Add(new() { Value = receivedAt });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    // The log's order as PostgreSQL sorts the whole table (no index involved).
+    private async Task<List<GlobalCheckpoint>> LogOrderAsync(CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand("SELECT transaction_id::text AS tx, global_position FROM pf_events ORDER BY transaction_id, global_position");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var list = new List<GlobalCheckpoint>();
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1)));
+        }
+
+        return list;
+    }
+
+    private async Task<(T1, T2)> ScalarsAsync<T1, T2>(string sql, CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand(sql);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (await r.GetFieldValueAsync<T1>(0, ct), await r.GetFieldValueAsync<T2>(1, ct));
     }
 }

@@ -9,7 +9,9 @@ namespace PumpFleet.EventStore.Tests;
 /// own index range whatever the planner's statistics say. A month partition that has grown since it was last analysed
 /// (every benchmark run, the first days of each month) made the planner take the whole log's
 /// <c>(transaction_id, global_position)</c> index and drop the other fifteen partitions' rows one heap fetch at a time:
-/// 16x the rows read per page (issue 15). This builds exactly that state and counts which index the reads used.
+/// 16x the rows read per page (issue 15). Migration 047 dropped that index; this builds exactly that state and counts
+/// which index (or sequential scan) served the reads, and that the readers of the whole log's order (global page, head,
+/// count), now a merge of the sixteen partitions' ranges, never scan the month partition sequentially either.
 /// </summary>
 public sealed class PartitionReadPlanTests(PostgresFixture pg) : EventStoreTestBase(pg)
 {
@@ -32,14 +34,22 @@ public sealed class PartitionReadPlanTests(PostgresFixture pg) : EventStoreTestB
         await InsertAsync(20_000, 220_000);
         await ExecAsync($"VACUUM {month}");
 
-        // A checkpoint near the end of partition 3: what a live reader holds.
-        var (tx, position) = await NearTheEndAsync(3, 400);
-        var after = new GlobalCheckpoint(ulong.Parse(tx, System.Globalization.CultureInfo.InvariantCulture), position);
-        var globalIndex = await IndexOfAsync(month, "transaction_id, global_position");
-        var partitionIndex = await IndexOfAsync(month, "log_partition, transaction_id, global_position");
+        // A checkpoint near the end of partition 3: what a live reader holds; and one near the end of the whole log.
+        var after = await NearTheEndAsync(3, 400);
+        var globalAfter = await NearTheEndAsync(null, 400);
+        // The whole log's order index is gone from the month partition (migration 047): only the partition index is left
+        // in the log's order, so any scan of another index or of the table itself is a read off the partition index.
+        Assert.Equal(0L, await ScalarAsync<long>($"""
+            SELECT count(*) FROM pg_index i
+             WHERE i.indrelid = '{month}'::regclass AND pg_get_indexdef(i.indexrelid) LIKE '%(transaction_id, global_position%'
+            """));
+        var partitionIndex = await ScalarAsync<string>($"""
+            SELECT i.indexrelid::regclass::text FROM pg_index i
+             WHERE i.indrelid = '{month}'::regclass AND pg_get_indexdef(i.indexrelid) LIKE '%(log_partition, transaction_id, global_position)'
+            """);
         await ExecAsync("SELECT pg_stat_force_next_flush()");
         await ExecAsync("SELECT 1");
-        var before = await ScansAsync(globalIndex, partitionIndex);
+        var before = await ScansAsync(month, partitionIndex);
 
         // More than five reads, so Npgsql prepares the statements and PostgreSQL may move to a generic plan.
         for (var i = 0; i < 8; i++)
@@ -53,14 +63,33 @@ public sealed class PartitionReadPlanTests(PostgresFixture pg) : EventStoreTestB
         }
 
         // The backends report their index scans when they go idle (within about ten seconds, PostgreSQL 15).
-        await Eventually.TrueAsync(async () =>
+        var reads = await ReportedAsync(month, partitionIndex, before, 24);
+        Assert.True(reads.Other == before.Other && reads.Sequential == before.Sequential,
+            $"{reads.Other - before.Other} scans of other indexes and {reads.Sequential - before.Sequential} sequential scans of {month}, " +
+            $"{reads.Partition - before.Partition} of the partition index");
+
+        // The whole log's order from near its end: each partition's range of the partition index, merged.
+        for (var i = 0; i < 8; i++)
         {
-            var now = await ScansAsync(globalIndex, partitionIndex);
-            return now.Global - before.Global + now.Partition - before.Partition >= 24;
-        }, TimeSpan.FromSeconds(30), "the reads' index scans to be reported", TimeSpan.FromMilliseconds(200));
-        var scans = await ScansAsync(globalIndex, partitionIndex);
-        Assert.True(scans.Global == before.Global,
-            $"{scans.Global - before.Global} scans of the whole log's index, {scans.Partition - before.Partition} of the partition index");
+            var page = await Store.ReadAllAsync(globalAfter, 500, Ct);
+            Assert.Equal(400, page.Events.Count);
+            Assert.Equal(400L, await Store.CountAfterAsync(globalAfter, 10_000_000, Ct));
+            Assert.NotNull(await Store.ReadHeadAsync(Ct));
+        }
+
+        // The page and the head read: eight times sixteen log partitions' range scans of the month's partition index each (the
+        // count's sixteen ranges may be one scan).
+        var global = await ReportedAsync(month, partitionIndex, reads, 2 * 8 * LogPartitioning.Count);
+        Assert.True(global.Other == reads.Other && global.Sequential == reads.Sequential,
+            $"{global.Other - reads.Other} scans of other indexes and {global.Sequential - reads.Sequential} sequential scans of {month}, " +
+            $"{global.Partition - reads.Partition} of the partition index");
+    }
+
+    private async Task<Scans> ReportedAsync(string month, string partitionIndex, Scans since, int partitionScans)
+    {
+        await Eventually.TrueAsync(async () => (await ScansAsync(month, partitionIndex)).Partition - since.Partition >= partitionScans,
+            TimeSpan.FromSeconds(30), "the reads' index scans to be reported", TimeSpan.FromMilliseconds(200));
+        return await ScansAsync(month, partitionIndex);
     }
 
     private async Task InsertAsync(int from, int to)
@@ -74,35 +103,33 @@ public sealed class PartitionReadPlanTests(PostgresFixture pg) : EventStoreTestB
             """);
     }
 
-    // The checkpoint `count` events before the end of a partition.
-    private async Task<(string Tx, long Position)> NearTheEndAsync(int partition, int count)
+    // The checkpoint `count` events before the end of a log partition, or of the whole log.
+    private async Task<GlobalCheckpoint> NearTheEndAsync(int? partition, int count)
     {
         await using var cmd = new NpgsqlCommand($"""
-            SELECT transaction_id::text, global_position FROM pf_events WHERE log_partition = {partition}
+            SELECT transaction_id::text AS tx, global_position FROM pf_events {(partition is { } p ? $"WHERE log_partition = {p}" : "")}
              ORDER BY transaction_id DESC, global_position DESC OFFSET {count} LIMIT 1
             """, _conn);
         await using var r = await cmd.ExecuteReaderAsync(Ct);
         Assert.True(await r.ReadAsync(Ct));
-        return (r.GetString(0), r.GetInt64(1));
+        return new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1));
     }
 
-    // The month partition's index on exactly these columns.
-    private Task<string> IndexOfAsync(string table, string columns) => ScalarAsync<string>($"""
-        SELECT i.indexrelid::regclass::text FROM pg_index i
-         WHERE i.indrelid = '{table}'::regclass
-           AND pg_get_indexdef(i.indexrelid) LIKE '%({columns})'
-        """);
-
-    private async Task<(long Global, long Partition)> ScansAsync(string globalIndex, string partitionIndex)
+    // Scans of the month partition so far: of the partition index, of its other indexes, and sequential.
+    private async Task<Scans> ScansAsync(string month, string partitionIndex)
     {
         await using var cmd = DataSource.CreateCommand($"""
-            SELECT (SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelid = '{globalIndex}'::regclass),
-                   (SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelid = '{partitionIndex}'::regclass)
+            SELECT (SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelid = '{partitionIndex}'::regclass),
+                   (SELECT coalesce(sum(idx_scan), 0)::bigint FROM pg_stat_user_indexes
+                     WHERE relid = '{month}'::regclass AND indexrelid <> '{partitionIndex}'::regclass),
+                   (SELECT seq_scan FROM pg_stat_user_tables WHERE relid = '{month}'::regclass)
             """);
         await using var r = await cmd.ExecuteReaderAsync(Ct);
         await r.ReadAsync(Ct);
-        return (r.GetInt64(0), r.GetInt64(1));
+        return new Scans(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
     }
+
+    private sealed record Scans(long Partition, long Other, long Sequential);
 
     private async Task ExecAsync(string sql)
     {

@@ -160,6 +160,18 @@ public sealed class PartitioningTests(PostgresFixture pg) : EventStoreTestBase(p
     }
 
     [Fact]
+    public async Task TheWholeLogsOrderIndex_IsGone_FromEveryPartition_AndPartitionsCreatedLaterDoNotGetItBack()
+    {
+        // Migration 047: the partition index (log_partition, transaction_id, global_position) is the log's only index in
+        // its reading order; the partition job's new months get the parent's indexes, so not the dropped one.
+        Assert.NotEmpty(await new EventPartitions(DataSource).EnsureAsync(9, Ct));
+        var (partitions, wholeLog, partition) = await OrderIndexesAsync(DataSource);
+        Assert.True(partitions >= 11, $"{partitions} partitions");
+        Assert.Equal(0L, wholeLog);
+        Assert.Equal(partitions, partition);
+    }
+
+    [Fact]
     public async Task AnExistingDatabase_IsConvertedInPlace_RowsChainsAndReadersUnchanged()
     {
         var cs = await Pg.CreateEmptyDatabaseAsync("conv");
@@ -197,6 +209,8 @@ public sealed class PartitioningTests(PostgresFixture pg) : EventStoreTestBase(p
         Assert.True((await new ChainVerifier(ds).VerifyAsync(ct: Ct)).Intact);
         Assert.Equal(15L, await ScalarAsync<long>(ds, "SELECT count(*) FROM pf_events_initial"));
         Assert.Equal(5L, await ScalarAsync<long>(ds, "SELECT count(*) FROM pf_stream_heads WHERE version = 3"));
+        // The converted table's own copy of the whole log's order index went with the parent's (047).
+        Assert.Equal(0L, (await OrderIndexesAsync(ds)).WholeLog);
 
         // Appends continue: positions after the old ones, the chain from the old heads, uniqueness as before.
         await store.AppendAsync(streams[0], 3, [At(NextMonth, 4)], Ct);
@@ -228,5 +242,20 @@ public sealed class PartitioningTests(PostgresFixture pg) : EventStoreTestBase(p
             return all.Count >= 15;
         }, TimeSpan.FromSeconds(30), "the global reader caught up");
         return all;
+    }
+
+    // The event table's leaf partitions, their indexes on (transaction_id, global_position), and on the partition's order.
+    private static async Task<(long Partitions, long WholeLog, long Partition)> OrderIndexesAsync(NpgsqlDataSource ds)
+    {
+        await using var cmd = ds.CreateCommand("""
+            SELECT count(DISTINCT t.relid),
+                   count(i.indexrelid) FILTER (WHERE pg_get_indexdef(i.indexrelid) LIKE '%(transaction_id, global_position)'),
+                   count(i.indexrelid) FILTER (WHERE pg_get_indexdef(i.indexrelid) LIKE '%(log_partition, transaction_id, global_position)')
+            FROM pg_partition_tree('pf_events') t LEFT JOIN pg_index i ON i.indrelid = t.relid
+            WHERE t.isleaf
+            """);
+        await using var r = await cmd.ExecuteReaderAsync(Ct);
+        await r.ReadAsync(Ct);
+        return (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
     }
 }

@@ -47,13 +47,10 @@ public static class PartitioningBaseline
     public static async Task<string> ExplainGlobalPageAsync(NpgsqlDataSource dataSource, int limit, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
-        await using var cmd = dataSource.CreateCommand($"""
-            EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-            SELECT global_position, transaction_id::text AS transaction_id_text, stream_id, version, event_id, event_type, seq, device_time, received_at, clock_suspect, data::text, metadata::text
-            FROM pf_events
-            WHERE (transaction_id, global_position) > ('0'::xid8, 0) AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY transaction_id, global_position LIMIT {limit}
-            """);
+        await using var cmd = dataSource.CreateCommand("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + NpgsqlEventStore.ReadAllSql);
+        cmd.Parameters.Add(new() { Value = "0" });
+        cmd.Parameters.Add(new() { Value = 0L });
+        cmd.Parameters.Add(new() { Value = limit });
         var lines = new List<string>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))

@@ -20,6 +20,16 @@ public sealed class ChainAnchorWriter
 {
     // "PFANCHOR" as a 64-bit advisory lock key.
     private const long LockKey = 0x5046_414E_4348_4F52;
+
+    // The events after the previous anchor, below the horizon: below the snapshot's xmin every transaction has finished,
+    // so nothing can later appear behind the anchor. Each log partition's range of the partition index (since migration
+    // 047 the log's only index in its reading order): a window of a few minutes reads only its own rows, one of the whole
+    // log (the first anchor) is a sequential scan as before.
+    private static readonly string Window = $"""
+        {Log.LogOrder.AnyPartition} AND (transaction_id, global_position) > ($1::text::xid8, $2)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        """;
+
     private readonly NpgsqlDataSource _dataSource;
     private ChainAnchor? _latest;
 
@@ -100,14 +110,12 @@ public sealed class ChainAnchorWriter
             }
         }
 
-        // Below the snapshot's xmin every transaction has finished, so nothing can later appear behind the anchor.
-        const string Window = """
-            (transaction_id, global_position) > ($1::text::xid8, $2) AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            """;
         string throughTx;
         long throughPosition, events;
+        // "AS tx": a bare ORDER BY name means the output column first, so an output column named transaction_id (the
+        // text) would order by the text, in which 9999 comes after 10000 (the statement before migration 047 did).
         await using (var cmd = new NpgsqlCommand($"""
-            SELECT transaction_id::text, global_position, count(*) OVER () FROM pf_events WHERE {Window}
+            SELECT transaction_id::text AS tx, global_position, count(*) OVER () FROM pf_events WHERE {Window}
             ORDER BY transaction_id DESC, global_position DESC LIMIT 1
             """, conn, tx))
         {

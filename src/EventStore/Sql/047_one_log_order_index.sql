@@ -1,0 +1,18 @@
+-- One index for the log's reading order (issues 14 and 15): the whole log's (transaction_id, global_position) index
+-- (001, partitioned by 040) goes; the partition index (log_partition, transaction_id, global_position) of 007 serves
+-- every reader of the log's order.
+--
+-- Why. Every hot reader reads one log partition (stream receivers, projections, the tail cache, the lag gauge). With
+-- both indexes present the planner, whenever a month partition had grown past its last ANALYZE, served a partition's
+-- page from the whole log's index and filtered out the other fifteen partitions' rows (81 ms against 0.6 ms per page
+-- of 500 in the million run); the statements written so that only the partition index fits cost 1.5x the server's CPU
+-- per event on long catch-up pages (docs/benchmarks.md). Without the whole log's index the plain statement has no
+-- wrong index to choose, and every append maintains one index entry per event fewer (five before, four now).
+-- The readers of the whole log's order (the global reader, the head read, the chain anchors) read it as a merge of the
+-- sixteen partitions' ranges of the partition index (NpgsqlEventStore, LogOrder.cs).
+--
+-- Dropping the parent's partitioned index drops every month partition's child index with it (pf_events_initial's
+-- included); month partitions created later (pf_events_ensure_partitions, the retention job) get the parent's indexes
+-- only, and pf_events_prepare_partition adds the unique keys, not this index, so it does not come back.
+-- A database that skipped 040 (the unpartitioned layout the partitioning benchmark builds) loses its plain index alike.
+DROP INDEX IF EXISTS pf_events_tx_position;
