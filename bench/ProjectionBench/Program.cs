@@ -19,7 +19,7 @@ using PumpFleet.Streaming;
 
 // Usage: dotnet run -c Release --project bench/ProjectionBench [-- --pumps 2000 --events-per-pump 100 --runs 3]
 //   [--no-stream] [--pumps-only] [--statement-stats] [--compare-pumps-shapes] [--compare-round-trips] [--compare-027-indexes]
-//   [--four-workers] [--compare-known-rows] [--compare-pipelined] [--compare-reset]
+//   [--four-workers] [--compare-known-rows] [--compare-reset]
 //   [--compare-option KEY=VALUE]... [--only a,b] [--pg-setting name=value]... [--perf-fifo PATH [--perf-rows TEXT]]
 // One log (pumps x (1 + events-per-pump) events, appended in interleaved rounds so pages mix many pumps), then per run,
 // interleaved so load changes hit every reader alike: the raw partitioned read (the baseline), each read model's
@@ -55,11 +55,6 @@ var fourWorkers = args.Contains("--four-workers");
 // off (every flow and new status row through the upsert), alternating first and second by run, with one worker and,
 // with --four-workers, four; both shapes on runners built alike (a provider and pool of their own).
 var compareKnownRows = args.Contains("--compare-known-rows");
-// --compare-pipelined (with --pumps-only; issue 14, h14v): each pumps catch-up also with Projections:PipelinedPages on
-// (the next partition's page prepared while the current page's writes are in flight; off by default), alternating first
-// and second by run, with one worker and, with --four-workers, four; both shapes on runners built alike and warmed up
-// untimed.
-var comparePipelined = args.Contains("--compare-pipelined");
 // --compare-option KEY=VALUE (repeatable, with --pumps-only; issue 14, h14x): each pumps catch-up also on a runner whose
 // configuration has these keys (e.g. Projections:Pumps:LeanPageWrites=false), paired with the defaults as
 // --compare-known-rows is (alternating first and second by run, both runners built alike and warmed up untimed).
@@ -199,8 +194,6 @@ ProjectionRunner ShapedRunner(Action<ProjectionOptions>? engine = null, Action<P
 }
 
 var knownRowsOffRunner = ShapedRunner(pumpsModel: o => o.KnownRowWrites = false);
-// Issue 14 (h14v): the next partition's page prepared while the current page's writes are in flight.
-var pipelinedRunner = ShapedRunner(engine: o => o.PipelinedPages = true);
 // --compare-option: the keys bound over the defaults of both option sections (issue 14, h14x).
 var optionsConfig = new ConfigurationBuilder().AddInMemoryCollection(compareOptions.Select(o => o.Split('=', 2)).Select(kv => new KeyValuePair<string, string?>(kv[0], kv[1]))).Build();
 var optionRunner = compareOptions.Count == 0 ? null : ShapedRunner(
@@ -217,9 +210,9 @@ await Exec("VACUUM ANALYZE");
 
 // --compare-known-rows: each shape catches up once untimed first, so neither pays the first run's JIT in a timed pair
 // (the first catch-up of a process spent up to twice the client CPU per event of the later ones; issue 14, h14t).
-if (compareKnownRows || comparePipelined || compareReset || optionRunner is not null)
+if (compareKnownRows || compareReset || optionRunner is not null)
 {
-    foreach (var warm in new[] { defaultsEngineRunner, optionRunner ?? (compareKnownRows ? knownRowsOffRunner : comparePipelined ? pipelinedRunner : resetRunner) })
+    foreach (var warm in new[] { defaultsEngineRunner, optionRunner ?? (compareKnownRows ? knownRowsOffRunner : resetRunner) })
     {
         await ResetPumpsAsync(before: false);
         await BatchAsync(PumpProjection.ProjectionName, 4, warm);
@@ -281,10 +274,6 @@ for (var run = 1; run <= runs; run++)
     {
         await KnownRowsPairAsync(1);
     }
-    else if (comparePipelined)
-    {
-        await PairAsync(1, "PipelinedPages on", pipelinedRunner);
-    }
     else if (compareReset)
     {
         await PairAsync(1, "connection reset on", resetRunner);
@@ -310,10 +299,6 @@ for (var run = 1; run <= runs; run++)
         else if (compareKnownRows)
         {
             await KnownRowsPairAsync(4);
-        }
-        else if (comparePipelined)
-        {
-            await PairAsync(4, "PipelinedPages on", pipelinedRunner);
         }
         else if (compareReset)
         {

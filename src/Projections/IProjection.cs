@@ -35,17 +35,12 @@ public interface IBatchedPageProjection : IProjection
     /// rolls back and the load is dropped unused.
     /// </summary>
     /// <param name="events">The page's events.</param>
-    /// <param name="fromOwnCommit">The page is read from where this runner's own last commit left the log partition's
-    /// checkpoint (issue 14, h14x). If the lock finds the checkpoint there (otherwise nothing of the page is applied),
-    /// nobody has written the partition's rows since that commit: what the projection remembers of its own committed
-    /// pages of this partition is what the rows hold. False: a first page, or one after a moved checkpoint or a restart.</param>
-    PageLoad? Load(IReadOnlyList<StoredEvent> events, bool fromOwnCommit);
+    PageLoad? Load(IReadOnlyList<StoredEvent> events);
 
     /// <summary>
     /// Applies the events as <see cref="IProjection.ApplyAsync"/> does, with the rows <paramref name="loaded"/> read
     /// (null: read them itself), and executes <paramref name="tail"/>'s commands, in their order, after every write of the
-    /// page and in the same batch as the last of them (alone when there is nothing to write), calling
-    /// <see cref="PageTail.Sending"/> right before that batch's round trip.
+    /// page and in the same batch as the last of them (alone when there is nothing to write).
     /// </summary>
     Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<StoredEvent> events, PageLoad? loaded, PageTail tail, CancellationToken ct);
 }
@@ -56,27 +51,14 @@ public interface IBatchedPageProjection : IProjection
 /// </summary>
 public sealed class PageTail
 {
-    private readonly Action? _sending;
-
-    /// <summary>The tail's statements, with a callback for the moment they are sent (null: nobody waits for it).</summary>
-    public PageTail(IReadOnlyList<NpgsqlBatchCommand> commands, Action? sending = null)
-    {
-        Commands = commands;
-        _sending = sending;
-    }
+    /// <summary>The tail's statements.</summary>
+    public PageTail(IReadOnlyList<NpgsqlBatchCommand> commands) => Commands = commands;
 
     /// <summary>No tail: the engine commits the page itself after the projection's writes.</summary>
     public static PageTail None { get; } = new([]);
 
     /// <summary>The statements, in order; empty for <see cref="None"/>.</summary>
     public IReadOnlyList<NpgsqlBatchCommand> Commands { get; }
-
-    /// <summary>
-    /// Called by the projection right before the round trip that carries <see cref="Commands"/>, when all the page's
-    /// work in this process is done: the engine may meanwhile go on to another log partition's page
-    /// (<see cref="ProjectionOptions.PipelinedPages"/>). Calling it more than once, or not at all, is harmless.
-    /// </summary>
-    public void Sending() => _sending?.Invoke();
 }
 
 /// <summary>What a <see cref="IBatchedPageProjection"/> reads in the checkpoint lock's round trip, and what it read.</summary>

@@ -40,7 +40,6 @@ public sealed class PageStageTimes
 {
     private readonly long[] _ticks = new long[Enum.GetValues<PageStage>().Length];
     private long _pages;
-    private long _overlapped;
 
     /// <summary>Adds the time since <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>) to <paramref name="stage"/> and returns now.</summary>
     public long Add(PageStage stage, long startTimestamp)
@@ -53,9 +52,6 @@ public sealed class PageStageTimes
     /// <summary>Counts one committed page.</summary>
     public void Page() => Interlocked.Increment(ref _pages);
 
-    /// <summary>Counts one page started while the worker's previous page was still in flight (<see cref="ProjectionOptions.PipelinedPages"/>).</summary>
-    public void Overlapped() => Interlocked.Increment(ref _overlapped);
-
     /// <summary>The sums so far.</summary>
     public PageStageSnapshot Snapshot()
     {
@@ -65,26 +61,24 @@ public sealed class PageStageTimes
             stages[i] = TimeSpan.FromTicks((long)(Interlocked.Read(ref _ticks[i]) * ((double)TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
         }
 
-        return new(Interlocked.Read(ref _pages), stages, Interlocked.Read(ref _overlapped));
+        return new(Interlocked.Read(ref _pages), stages);
     }
 }
 
 /// <summary>The committed pages and the time per <see cref="PageStage"/> (indexed by the stage) at one moment.</summary>
 /// <param name="Pages">Pages committed.</param>
-/// <param name="Stages">Time summed per stage (with <see cref="ProjectionOptions.PipelinedPages"/> the stages of two pages overlap, so their sum exceeds the wall time).</param>
-/// <param name="Overlapped">Pages started while the worker's previous page was still in flight.</param>
-public sealed record PageStageSnapshot(long Pages, IReadOnlyList<TimeSpan> Stages, long Overlapped = 0)
+/// <param name="Stages">Time summed per stage.</param>
+public sealed record PageStageSnapshot(long Pages, IReadOnlyList<TimeSpan> Stages)
 {
     /// <summary>What happened between <paramref name="earlier"/> and this snapshot.</summary>
     public PageStageSnapshot Since(PageStageSnapshot earlier)
     {
         ArgumentNullException.ThrowIfNull(earlier);
-        return new(Pages - earlier.Pages, [.. Stages.Select((s, i) => s - earlier.Stages[i])], Overlapped - earlier.Overlapped);
+        return new(Pages - earlier.Pages, [.. Stages.Select((s, i) => s - earlier.Stages[i])]);
     }
 
-    /// <summary>Milliseconds per page of each stage, e.g. <c>LogWait 1.20 · Lock 0.40 · …</c>, and the pages overlapped.</summary>
+    /// <summary>Milliseconds per page of each stage, e.g. <c>LogWait 1.20 · Lock 0.40 · …</c>.</summary>
     public string PerPage() =>
         string.Join(" · ", Enum.GetValues<PageStage>().Select(s =>
-            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{s} {Stages[(int)s].TotalMilliseconds / Math.Max(1, Pages):F2}")))
-        + string.Create(System.Globalization.CultureInfo.InvariantCulture, $" · overlapped {Overlapped} of {Pages}");
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{s} {Stages[(int)s].TotalMilliseconds / Math.Max(1, Pages):F2}")));
 }

@@ -58,21 +58,6 @@ public sealed class ProjectionOptions
     public bool LoadWithLock { get; set; } = true;
 
     /// <summary>
-    /// Issue 14 (h14v), default off: on, a worker of a projection that sends its page's commit in its own batch of writes
-    /// (<see cref="IBatchedPageProjection"/> with <see cref="CommitWithWrites"/>: <c>pumps</c>) goes on to the next log
-    /// partition's page (its log page, checkpoint lock, row read, fold and parameters, on a connection and transaction
-    /// of its own) while the current page's batch of writes, checkpoint and <c>COMMIT</c> is in flight: a depth of two
-    /// pages, never two of the same log partition (a partition's next page waits for its page before it). Pages of
-    /// different log partitions touch different pumps and different checkpoints, and each page still commits its rows
-    /// and its checkpoint together or not at all; a failed page rolls back alone and is retried from its checkpoint.
-    /// Only after a full page (catching up): live pages are short and stay one at a time, so a live poll reads as before.
-    /// Off (the default): one page at a time. Measured on the shared machine, the overlap cost more CPU per event than it
-    /// saved in waiting, with one worker and with four (docs/benchmarks.md, "the pumps catch-up, pipelined pages"); the
-    /// quiet machine, where one worker leaves a core partly idle, may decide otherwise.
-    /// </summary>
-    public bool PipelinedPages { get; set; }
-
-    /// <summary>
     /// Issue 15 (h15w): at each poll, the short pages of a worker's live log partitions (its last page there was short,
     /// no failure pending) are applied together in one transaction that locks their checkpoints, checks each, applies
     /// the events of all of them (each partition's in its log order) and moves every checkpoint and progress row in one

@@ -14,7 +14,7 @@ namespace PumpFleet.Projections;
 /// <param name="Moved">The stored checkpoint was not where this runner started (a rebuild or another worker moved it): nothing was written.</param>
 /// <param name="Failed">The projection threw; the page rolled back and waits for its backoff (a dependency fault is thrown instead).</param>
 /// <param name="Parked">Events parked by this page (the projection kept failing on them; the rest were applied).</param>
-/// <param name="ShortReadAhead">The page was short and came from the read-ahead (or, <see cref="ProjectionOptions.PipelinedPages"/>, was read while another page of this runner was open), so it may have stopped at the horizon held back by this runner's own open page: the partition may hold more.</param>
+/// <param name="ShortReadAhead">The page was short and came from the read-ahead, which may have stopped at the horizon held back by this runner's own open page: the partition may hold more.</param>
 public readonly record struct PageResult(int Read, int Applied, bool Moved, bool Failed = false, int Parked = 0, bool ShortReadAhead = false);
 
 /// <summary>
@@ -89,135 +89,39 @@ public sealed partial class ProjectionRunner(
         }
 
         var o = options.Value;
-        // PipelinedPages: the projection sends its page's commit in its last batch and says when (PageTail.Sending); the
-        // next partition's page is prepared while that batch is in flight. Pages still open, at most two.
-        var pipelined = o.PipelinedPages && o.CommitWithWrites && Get(name) is IBatchedPageProjection;
-        var open = new List<OpenPage>(2);
-        try
+        // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
+        while (pending.Count > 0 && !ct.IsCancellationRequested)
         {
-            // Round robin over the log partitions, so one busy partition does not starve the others within the budget.
-            while (pending.Count > 0 && !ct.IsCancellationRequested)
+            var round = pending.ToArray();
+            for (var i = 0; i < round.Length; i++)
             {
-                var round = pending.ToArray();
-                for (var i = 0; i < round.Length; i++)
+                var q = round[i];
+                // The next partition's page is read while this one is applied (see StartReadAhead).
+                StartReadAhead(name, round[(i + 1) % round.Length], q, ct);
+                var r = await RunPageAsync(name, q, ct);
+                applied += r.Applied;
+                if (r.Moved)
                 {
-                    var q = round[i];
-                    // A partition's next page is read from where its previous page commits: never two of one partition open.
-                    if (open.Find(p => p.LogPartition == q) is { } same)
-                    {
-                        applied += await SettleAsync(same);
-                    }
-
-                    // Its page of the round before, settled late (pipelined), may have been its last.
-                    if (!pending.Contains(q))
-                    {
-                        continue;
-                    }
-
-                    // The next partition's page is read while this one is applied (see StartReadAhead); not for a partition
-                    // whose page is still in flight (this runner's hint there moves only when that page commits).
-                    var next = round[(i + 1) % round.Length];
-                    if (!open.Exists(p => p.LogPartition == next))
-                    {
-                        StartReadAhead(name, next, q, ct);
-                    }
-
-                    if (!pipelined)
-                    {
-                        applied += Settle(q, await RunPageAsync(name, q, ct));
-                        continue;
-                    }
-
-                    if (open.Count > 0)
-                    {
-                        stages.Overlapped();
-                    }
-
-                    var sending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    var page = new OpenPage(q, RunPageCoreAsync(name, q, () => sending.TrySetResult(), overlapped: open.Count > 0, ct));
-                    open.Add(page);
-                    // Until this page's batch is sent (or the page is over: empty, moved, failed, or a shape without a tail).
-                    // Started and awaited here, within this catch-up; no synchronisation context other than a grain's.
-#pragma warning disable VSTHRD003
-                    await Task.WhenAny(sending.Task, page.Done);
-#pragma warning restore VSTHRD003
-                    if (page.Done.IsCompleted)
-                    {
-                        // Over without a batch in flight (an empty, short, moved or failed page): the page before it, if any,
-                        // stays in flight while the next partition's page is prepared.
-                        applied += await SettleAsync(page);
-                        continue;
-                    }
-
-                    // This page's batch is out: the page before it had its writes in flight while this one was prepared,
-                    // and its outcome is taken now (at most two pages open).
-                    foreach (var earlier in open.Where(p => !ReferenceEquals(p, page)).ToArray())
-                    {
-                        applied += await SettleAsync(earlier);
-                    }
+                    LogCheckpointMoved(name, q);
+                    continue;
                 }
 
-                if (sw.Elapsed >= budget)
+                // A short page that came from the read-ahead is not proof of the end (see RunPageAsync): one more read,
+                // once per partition and catch-up (a read-ahead of every page, ReadAheadOnlyWhenFull off, would otherwise
+                // keep a live partition in the round until the budget ran out).
+                if (r.Failed || (r.Read < o.PageSize && !(r.ShortReadAhead && rechecked.Add(q))))
                 {
-                    break;
+                    pending.Remove(q);
                 }
             }
 
-            foreach (var last in open.ToArray())
+            if (sw.Elapsed >= budget)
             {
-                applied += await SettleAsync(last);
+                break;
             }
-        }
-        catch when (open.Count > 0)
-        {
-            // A page failed with a dependency fault (or the catch-up was cancelled) while another was in flight: that one
-            // ends first (it commits or rolls back on its own; the grain's turn must not leave work running behind it).
-            foreach (var left in open.ToArray())
-            {
-                open.Remove(left);
-                try
-                {
-#pragma warning disable VSTHRD003
-                    await left.Done;
-#pragma warning restore VSTHRD003
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    LogOpenPageFailed(e, name, left.LogPartition);
-                }
-            }
-
-            throw;
         }
 
         return applied;
-
-        async Task<int> SettleAsync(OpenPage page)
-        {
-            open.Remove(page);
-#pragma warning disable VSTHRD003
-            return Settle(page.LogPartition, await page.Done);
-#pragma warning restore VSTHRD003
-        }
-
-        int Settle(int q, PageResult r)
-        {
-            if (r.Moved)
-            {
-                LogCheckpointMoved(name, q);
-                return r.Applied;
-            }
-
-            // A short page that came from the read-ahead is not proof of the end (see RunPageAsync): one more read,
-            // once per partition and catch-up (a read-ahead of every page, ReadAheadOnlyWhenFull off, would otherwise
-            // keep a live partition in the round until the budget ran out).
-            if (r.Failed || (r.Read < o.PageSize && !(r.ShortReadAhead && rechecked.Add(q))))
-            {
-                pending.Remove(q);
-            }
-
-            return r.Applied;
-        }
     }
 
     /// <summary>
@@ -240,12 +144,7 @@ public sealed partial class ProjectionRunner(
     }
 
     /// <summary>Reads one page of log partition <paramref name="logPartition"/> after the stored checkpoint and applies it in one transaction.</summary>
-    public Task<PageResult> RunPageAsync(string name, int logPartition, CancellationToken ct) =>
-        RunPageCoreAsync(name, logPartition, null, overlapped: false, ct);
-
-    // sending: called when the page's last batch (with its COMMIT) goes out (PipelinedPages). overlapped: another page of
-    // this runner is open, so its transaction may hold the gap-safe horizon back for a read made now.
-    private async Task<PageResult> RunPageCoreAsync(string name, int logPartition, Action? sending, bool overlapped, CancellationToken ct)
+    public async Task<PageResult> RunPageAsync(string name, int logPartition, CancellationToken ct)
     {
         var projection = Get(name);
         var checkpointName = Partitioning.CheckpointName(name, logPartition);
@@ -274,12 +173,7 @@ public sealed partial class ProjectionRunner(
         var size = o.PageSize;
         var page = ahead is not null && ahead.From == from && (ahead.Page.Events.Count >= size || o.ReadAheadEveryPage) ? ahead.Page : null;
         var shortAhead = page is not null && page.Events.Count < size;
-        if (page is null)
-        {
-            page = await partitions.ReadPartitionAsync(logPartition, from, size, ct);
-            // Read while this runner's other page was open: as short a proof of the end as a read-ahead page (see there).
-            shortAhead = overlapped && page.Events.Count < size;
-        }
+        page ??= await partitions.ReadPartitionAsync(logPartition, from, size, ct);
 
         t = stages.Add(PageStage.LogWait, t);
         if (page.Events.Count == 0)
@@ -296,7 +190,7 @@ public sealed partial class ProjectionRunner(
                 }
 
                 _committed.TryRemove(checkpointName, out _);
-                return await RunPageCoreAsync(name, logPartition, sending, overlapped, ct);
+                return await RunPageAsync(name, logPartition, ct);
             }
 
             // Nothing in the partition yet: remembered as a short page, so it is not read ahead again (StartReadAhead).
@@ -310,8 +204,7 @@ public sealed partial class ProjectionRunner(
         // The event store holds the checkpoint row for this transaction; it must still be where the page was read from.
         // A batched projection's read of the page's rows rides in the lock's round trip (LoadWithLock).
         var batched = projection as IBatchedPageProjection;
-        // hinted: the page starts where this runner's last commit of the partition left it (the lock checks it is still there).
-        var load = o.LoadWithLock ? batched?.Load(page.Events, fromOwnCommit: hinted) : null;
+        var load = o.LoadWithLock ? batched?.Load(page.Events) : null;
         await using var held = load is null
             ? await checkpoints.LockAsync(checkpointName, ct)
             : await checkpoints.LockAsync(checkpointName, load.Commands, load.ReadAsync, ct);
@@ -345,9 +238,7 @@ public sealed partial class ProjectionRunner(
             {
                 if (tailed is not null)
                 {
-                    // Pipelined only after a full page (catching up): a live page is short, and a read of the next partition
-                    // while it is open would miss what committed since it began (its transaction holds the horizon back).
-                    var tail = new PageTail(Tail(held, checkpointName, name, page, 0), page.Events.Count >= size ? sending : null);
+                    var tail = new PageTail(Tail(held, checkpointName, name, page, 0));
                     await tailed.ApplyAsync(held.Connection, held.Transaction, page.Events, load, tail, ct);
                     // The advance found its row only if the projection sent the tail; otherwise nothing committed (the
                     // transaction is still open and rolls back on disposal), which is the projection's fault.
@@ -544,7 +435,7 @@ public sealed partial class ProjectionRunner(
         using var span = ProjectionTracing.StartPage(name, group.Count == 1 ? group[0].Partition : -1, events);
         var batched = projection as IBatchedPageProjection;
         // Every live page is read from this runner's hint (its own last commit); the lock checks each is still there.
-        var load = o.LoadWithLock ? batched?.Load(events, fromOwnCommit: true) : null;
+        var load = o.LoadWithLock ? batched?.Load(events) : null;
         string[] names = [.. group.Select(g => g.CheckpointName)];
         await using var held = load is null
             ? await checkpoints.LockManyAsync(names, [], static (_, _) => Task.CompletedTask, ct)
@@ -577,7 +468,6 @@ public sealed partial class ProjectionRunner(
         {
             if (tailed is not null)
             {
-                // Live pages are never pipelined (PipelinedPages overlaps full pages only): nobody waits for the sending.
                 var tail = new PageTail(CombinedTail(held, name, group));
                 await tailed.ApplyAsync(held.Connection, held.Transaction, events, load, tail, ct);
                 if (tail.Commands[0].RecordsAffected != group.Count)
@@ -822,17 +712,11 @@ public sealed partial class ProjectionRunner(
 
     private sealed record Prefetched(GlobalCheckpoint From, GlobalPage Page);
 
-    // A page of a pipelined catch-up whose outcome is not yet taken (CatchUpAsync).
-    private sealed record OpenPage(int LogPartition, Task<PageResult> Done);
-
     // A live partition's short page of this poll, read from this runner's hint.
     private sealed record LivePage(int Partition, string CheckpointName, GlobalCheckpoint From, GlobalPage Page);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name} log partition {Partition}: checkpoint moved under the page (rebuild or a second worker); re-reading")]
     private partial void LogCheckpointMoved(string name, int partition);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Projection {Name} log partition {Partition}: a page in flight ended with an error too while the catch-up was failing; it did not commit, or the stored checkpoint tells at its next page")]
-    private partial void LogOpenPageFailed(Exception e, string name, int partition);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Projection {Name}: the projection failed on a combined page of {Partitions} log partitions; applying them one by one")]
     private partial void LogCombinedPageFailed(Exception e, string name, int partitions);

@@ -48,13 +48,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
 
     private long _narrowRows;
     private long _keyedFlowRows;
-    private long _trustedRows;
-
-    // Issue 14 (h14x, PumpProjectionOptions.TrustOwnCommits): raised by every page that does not start at its runner's own
-    // last commit (a first page, a moved checkpoint, a restart, a rebuild seen). A remembered fold is taken without
-    // reading its row only if it was committed by a page whose load saw the current value: any break of a runner's
-    // chain of own commits anywhere in the process makes every fold remembered before it prove itself by its row again.
-    private long _trustEpoch;
 
     /// <inheritdoc />
     public string Name => ProjectionName;
@@ -65,9 +58,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
     // Daily flow rows written by a plain INSERT or UPDATE (KnownRowWrites) since start (tests check the path is taken).
     internal long KeyedFlowRowsWritten => Interlocked.Read(ref _keyedFlowRows);
 
-    // Pumps whose row read was left out (TrustOwnCommits) since start (tests check the path is taken).
-    internal long TrustedRowsSkipped => Interlocked.Read(ref _trustedRows);
-
     /// <inheritdoc />
     public IReadOnlyList<string> Tables { get; } = ["pf_pump_status", "pf_pump_fold", "pf_daily_flow", "pf_alarm_log"];
 
@@ -76,16 +66,11 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         ApplyAsync(conn, tx, events, null, PageTail.None, ct);
 
     /// <inheritdoc />
-    public PageLoad? Load(IReadOnlyList<StoredEvent> events, bool fromOwnCommit)
+    public PageLoad? Load(IReadOnlyList<StoredEvent> events)
     {
         ArgumentNullException.ThrowIfNull(events);
         var shape = options.Value;
-        // A page that does not continue its runner's own commits may follow writes this process did not make: every fold
-        // remembered so far has to show its row's version again before it is trusted without a read.
-        var epoch = fromOwnCommit ? Volatile.Read(ref _trustEpoch) : Interlocked.Increment(ref _trustEpoch);
-        var load = new RowLoad(this, SerialsOf(PumpEvents(events)), shape, epoch, fromOwnCommit && shape.TrustOwnCommits);
-        Interlocked.Add(ref _trustedRows, load.Trusted);
-        return load;
+        return new RowLoad(this, SerialsOf(PumpEvents(events)), shape.LockFreeReads, shape.GenericPlans);
     }
 
     /// <inheritdoc />
@@ -127,7 +112,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         // The page's rows, read in the checkpoint lock's round trip (LoadWithLock) or here in one of their own.
         if (loaded is null || !loaded.Serials.SequenceEqual(serials, StringComparer.Ordinal))
         {
-            loaded = new RowLoad(this, serials, shape, epoch: null, trust: false);
+            loaded = new RowLoad(this, serials, shape.LockFreeReads, shape.GenericPlans);
             await using var load = new NpgsqlBatch(conn, tx);
             foreach (var cmd in loaded.Commands)
             {
@@ -139,9 +124,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         }
 
         var (states, stateVersions, written, newestFlowDays) = await CompleteLoadAsync(conn, tx, loaded, shape.KnownRowWrites, ct);
-        // What this page remembers may be trusted by the next page of its runner only if it commits in this page's own
-        // batch (the tail) and its load saw the trust epoch; otherwise the next page reads the rows (version-checked).
-        var stamp = tail.Commands.Count > 0 && loaded.Epoch is { } epoch ? epoch : Cached.Untrusted;
         t = stages?.Add(PageStage.StateRead, t) ?? t;
         var flows = new Dictionary<(string Serial, DateOnly Day), FlowDelta>();
         await using var batch = new NpgsqlBatch(conn, tx);
@@ -229,11 +211,9 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
             // Every StateEvery events of a pump (a pump without a stored state counts from version 0: a worker without
             // it in memory folds its first events from the log, at most StateEvery of them, as it does after any stored
             // state), and after a replay of its stream (the costliest fold to repeat).
-            var storedVersion = stateVersions.GetValueOrDefault(serial);
-            if (state.Version - storedVersion >= StateEvery || replayed.Contains(serial))
+            if (state.Version - stateVersions.GetValueOrDefault(serial) >= StateEvery || replayed.Contains(serial))
             {
                 folds.Add(state);
-                storedVersion = state.Version;
             }
 
             var (cold, hot) = StatusColumns.Of(state);
@@ -252,7 +232,7 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
                 status.Add(serial, cold, hot);
             }
 
-            _cache[serial] = new Cached(state, cold, newestAfter.TryGetValue(serial, out var newestDay) ? newestDay : null, storedVersion, stamp);
+            _cache[serial] = new Cached(state, cold, newestAfter.TryGetValue(serial, out var newestDay) ? newestDay : null);
         }
 
         if (status.Count > 0)
@@ -330,9 +310,6 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         t = stages?.Add(PageStage.Fold, t) ?? t;
         if (batch.BatchCommands.Count > 0)
         {
-            // Everything of the page in this process is done: the engine may fold the next partition's page while this
-            // batch (with the page's COMMIT) is in flight (ProjectionOptions.PipelinedPages).
-            tail.Sending();
             await batch.ExecuteNonQueryAsync(ct);
         }
 
@@ -546,17 +523,12 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         DateTime? UncorrectedDue);
 
     // A pump's fold in memory, the cold columns of the status row this worker wrote from it, and the pump's newest
-    // pf_daily_flow day then (DateOnly.MinValue: none; null: not known, KnownRowWrites off); the version of its stored fold
-    // in pf_pump_fold, and the trust epoch of the page that committed it (Untrusted: not known to be committed).
-    private sealed class Cached(PumpState state, ColdColumns written, DateOnly? newestFlowDay, long stateVersion, long epoch)
+    // pf_daily_flow day then (DateOnly.MinValue: none; null: not known, KnownRowWrites off).
+    private sealed class Cached(PumpState state, ColdColumns written, DateOnly? newestFlowDay)
     {
-        public const long Untrusted = -1;
-
         public PumpState State { get; } = state;
         public ColdColumns Written { get; } = written;
         public DateOnly? NewestFlowDay { get; } = newestFlowDay;
-        public long StateVersion { get; } = stateVersion;
-        public long Epoch { get; } = epoch;
         public long Version => State.Version;
     }
 
@@ -884,52 +856,9 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
 
     // The read of a page's status rows (with their stored fold's version), in the checkpoint lock's round trip or in its
     // own; a row whose version this worker holds in memory is a hit, the others are folded by CompleteLoadAsync.
-    // trust (TrustOwnCommits, a page from its runner's own last commit): a pump whose fold this process committed under
-    // the current trust epoch is a hit without its row being read (the lock then checks the checkpoint is where that
-    // chain of commits left it; if not, nothing of the page is applied); only the other pumps' rows are read.
-    private sealed class RowLoad : PageLoad
+    private sealed class RowLoad(PumpProjection owner, string[] serials, bool lockFree, bool genericPlans) : PageLoad
     {
-        private readonly PumpProjection _owner;
-        private readonly PumpProjectionOptions _shape;
-        private readonly string[] _toRead;
-
-        public RowLoad(PumpProjection owner, string[] serials, PumpProjectionOptions shape, long? epoch, bool trust)
-        {
-            _owner = owner;
-            _shape = shape;
-            Serials = serials;
-            Epoch = epoch;
-            if (!trust)
-            {
-                _toRead = serials;
-                return;
-            }
-
-            var toRead = new List<string>();
-            foreach (var serial in serials)
-            {
-                if (owner._cache.TryGetValue(serial, out var c) && c.Epoch == epoch)
-                {
-                    Hit(serial, c);
-                    StateVersions[serial] = c.StateVersion;
-                }
-                else
-                {
-                    toRead.Add(serial);
-                }
-            }
-
-            Trusted = serials.Length - toRead.Count;
-            _toRead = [.. toRead];
-        }
-
-        public string[] Serials { get; }
-
-        // The trust epoch this load saw (null: a load of the page's own, not in the lock's round trip).
-        public long? Epoch { get; }
-
-        // Pumps taken from memory without a read of their rows.
-        public int Trusted { get; }
+        public string[] Serials { get; } = serials;
 
         public Dictionary<string, PumpState> States { get; } = new(StringComparer.Ordinal);
 
@@ -946,21 +875,8 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         {
             get
             {
-                var commands = new List<NpgsqlBatchCommand>(5);
-                if (_shape.KeyedPlans)
-                {
-                    // For the rest of the page's transaction (issue 14, h14x): every statement of the page finds its rows by
-                    // key, so no plan of it may scan a table. After a rebuild the tables are empty when the page's
-                    // statements are first planned, and the plan cached then (a hash join over a scan of the whole table)
-                    // stays while the table grows, until an analyze: every page then scanned pf_pump_status and
-                    // pf_daily_flow whole. Plans are cached per statement and connection, and these statements run only in
-                    // page transactions, so every plan of them is made under this setting.
-                    commands.Add(new NpgsqlBatchCommand("SET LOCAL enable_seqscan = off"));
-                    commands.Add(new NpgsqlBatchCommand("SET LOCAL enable_hashjoin = off"));
-                    commands.Add(new NpgsqlBatchCommand("SET LOCAL enable_mergejoin = off"));
-                }
-
-                if (_shape.GenericPlans)
+                var commands = new List<NpgsqlBatchCommand>(2);
+                if (genericPlans)
                 {
                     // For the rest of the page's transaction: the load, the page's writes and the engine's checkpoint
                     // statements (all auto-prepared) run their plan cached at the first execution, not one planned anew for
@@ -969,13 +885,9 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
                     commands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
                 }
 
-                if (_toRead.Length > 0)
-                {
-                    var select = new NpgsqlBatchCommand(_shape.LockFreeReads ? LoadSql : LoadSql + " FOR UPDATE OF s");
-                    select.Parameters.Add(new() { Value = _toRead });
-                    commands.Add(select);
-                }
-
+                var select = new NpgsqlBatchCommand(lockFree ? LoadSql : LoadSql + " FOR UPDATE OF s");
+                select.Parameters.Add(new() { Value = Serials });
+                commands.Add(select);
                 return commands;
             }
         }
@@ -983,34 +895,24 @@ public sealed class PumpProjection(IEventReader events, IOptions<PumpProjectionO
         public override async Task ReadAsync(NpgsqlDataReader reader, CancellationToken ct)
         {
             ArgumentNullException.ThrowIfNull(reader);
-            if (_toRead.Length == 0)
-            {
-                return;
-            }
-
             while (await reader.ReadAsync(ct))
             {
                 var serial = reader.GetString(0);
                 var version = reader.GetInt64(1);
                 StateVersions[serial] = reader.GetInt64(2);
-                if (_owner._cache.TryGetValue(serial, out var c) && c.Version == version)
+                if (owner._cache.TryGetValue(serial, out var c) && c.Version == version)
                 {
-                    Hit(serial, c);
+                    States[serial] = c.State;
+                    Written[serial] = c.Written;
+                    if (c.NewestFlowDay is { } day)
+                    {
+                        NewestFlowDays[serial] = day;
+                    }
                 }
                 else
                 {
                     Misses.Add((serial, version));
                 }
-            }
-        }
-
-        private void Hit(string serial, Cached c)
-        {
-            States[serial] = c.State;
-            Written[serial] = c.Written;
-            if (c.NewestFlowDay is { } day)
-            {
-                NewestFlowDays[serial] = day;
             }
         }
     }

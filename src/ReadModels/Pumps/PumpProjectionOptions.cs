@@ -46,27 +46,6 @@ public sealed class PumpProjectionOptions
     /// wrong guess fails the page, which is retried with the pumps forgotten. Off: every row through the upsert, as before.
     /// </summary>
     public bool KnownRowWrites { get; set; } = true;
-
-    /// <summary>
-    /// Issue 14 (h14x), default off (no gain measured on the shared machine; the quiet machine should pair it): on, a page
-    /// that starts where its runner's own last commit left the log partition's
-    /// checkpoint (the lock then checks it is still there, or nothing of the page is applied) does not read the status
-    /// rows of the pumps whose fold this process committed itself since the last break of any runner's chain of own
-    /// commits (a first page, a moved checkpoint, a restart, a rebuild: each makes every remembered fold prove itself by
-    /// its row's version again). Nobody else wrote those rows since: every writer holds the partition's checkpoint, so
-    /// another writer would have moved it. Only the other pumps' rows are read, with the version check as before. Off:
-    /// every page reads all its pumps' rows.
-    /// </summary>
-    public bool TrustOwnCommits { get; set; }
-
-    /// <summary>
-    /// Issue 14 (h14x), default off (no gain measured on the shared machine; the quiet machine should pair it): on, the
-    /// page's transaction starts with <c>SET LOCAL enable_seqscan = off</c> (and hash and merge
-    /// joins off), so the page's statements, which all find their rows by key, are planned as key lookups even when they
-    /// are first planned on a nearly empty table (after a rebuild) and their cached plan would otherwise scan the whole
-    /// table on every page until the next analyze.
-    /// </summary>
-    public bool KeyedPlans { get; set; }
 }
 
 /// <summary>
