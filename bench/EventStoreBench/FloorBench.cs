@@ -45,24 +45,7 @@ internal static class FloorBench
         var fillMonths = arg("--fill-months", 0);
         if (fillMonths > 0)
         {
-            await using (var ensure = ds.CreateCommand($"SELECT count(*) FROM pf_events_ensure_partitions({fillMonths})"))
-            {
-                await ensure.ExecuteScalarAsync();
-            }
-
-            for (var m = 1; m <= fillMonths; m++)
-            {
-                await using var fill = ds.CreateCommand($$"""
-                    INSERT INTO pf_events (stream_id, version, event_id, event_type, received_at, data)
-                    SELECT 'fill-{{m}}-' || i, 1, gen_random_uuid(), 'x', pf_month_start(now()) + make_interval(months => {{m}}) + interval '1 day', '{}'
-                    FROM generate_series(1, 50000) AS i
-                    """);
-                fill.CommandTimeout = 600;
-                await fill.ExecuteNonQueryAsync();
-            }
-
-            await using var analyze = ds.CreateCommand("ANALYZE pf_events");
-            await analyze.ExecuteNonQueryAsync();
+            await AppendFloor.FillMonthsAheadAsync(ds, fillMonths, 50_000);
         }
 
         var names = new List<string>
