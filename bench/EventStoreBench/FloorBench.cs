@@ -27,6 +27,9 @@ internal static class FloorBench
         var group = arg("--group", 16);            // streams per transaction
         var writers = arg("--writers", 4);         // transactions in flight (GroupCommit:Writers)
         var rounds = arg("--rounds", 3);
+        // --committer-pair 1: only the store's committer with the previous hash from the stream's head (049, the default)
+        // and read from the log as 043 did (the switch), alternating: PostgreSQL's CPU per row of the two (issue 15, h15y).
+        var committerPair = arg("--committer-pair", 0) == 1;
         var rows = streams * batches * batchSize;
         var load = (await File.ReadAllTextAsync("/proc/loadavg")).Trim();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -35,6 +38,15 @@ internal static class FloorBench
         await using var ds = EventStoreDataSource.Build(pg.ConnectionString());
         await new SchemaMigrator(ds, [], Microsoft.Extensions.Logging.Abstractions.NullLogger<SchemaMigrator>.Instance).MigrateAsync();
         await AppendFloor.CreateTablesAsync(ds);
+        await using var lookupDs = EventStoreDataSource.Build(pg.ConnectionString() + ";Options=-c pumpfleet.previous_hash=lookup");
+        // --fill-months N: N months ahead, each holding 50,000 rows of other streams, so that every month partition's
+        // (stream_id, version) index is a real tree as in a store that keeps months of history (a lookup by stream and
+        // version without a month descends each of them; a fresh database's empty partitions cost it almost nothing).
+        var fillMonths = arg("--fill-months", 0);
+        if (fillMonths > 0)
+        {
+            await AppendFloor.FillMonthsAheadAsync(ds, fillMonths, 50_000);
+        }
 
         var names = new List<string>
         {
@@ -47,13 +59,14 @@ internal static class FloorBench
             "+ the NOTIFY trigger (007), inside the transaction",
             "pf_append_group (043): guards, previous hash, hash chain; NOTIFY inside",
             "the store's GroupCommitter, NOTIFY inside the transaction",
-            "the store's GroupCommitter, NOTIFY after the commit (044, the default)",
+            "the store's GroupCommitter, NOTIFY after the commit (044)",
+            "the store's GroupCommitter, NOTIFY inside, previous hash read from the log (049's switch: as 043)",
         };
         var rates = names.Select(_ => new List<double>()).ToArray();
         var cpu = names.Select(_ => new List<double>()).ToArray(); // PostgreSQL's CPU µs per row (all its processes)
         for (var round = 1; round <= rounds; round++)
         {
-            var order = Enumerable.Range(0, names.Count).ToArray();
+            var order = committerPair ? [8, 10] : Enumerable.Range(0, names.Count - 1).ToArray();
             if (round % 2 == 0)
             {
                 Array.Reverse(order);
@@ -85,6 +98,9 @@ internal static class FloorBench
                     case 7:
                         await GroupsAsync(ds, AppendFloor.Step.AppendGroup, data, group, writers);
                         break;
+                    case 10:
+                        await CommitterAsync(lookupDs, data, group, writers, notifyAfterCommit: false);
+                        break;
                     default:
                         await CommitterAsync(ds, data, group, writers, notifyAfterCommit: s == 9);
                         break;
@@ -95,7 +111,7 @@ internal static class FloorBench
             }
 
             load = (await File.ReadAllTextAsync("/proc/loadavg")).Split(' ')[0];
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round}: {string.Join(", ", rates.Select(r => r[^1].ToString("N0", CultureInfo.InvariantCulture)))} rows/s; load average {load}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round}: {string.Join(", ", rates.Where(r => r.Count > 0).Select(r => r[^1].ToString("N0", CultureInfo.InvariantCulture)))} rows/s; load average {load}"));
         }
 
         static double Median(IEnumerable<double> xs)
@@ -109,10 +125,22 @@ internal static class FloorBench
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         for (var s = 0; s < names.Count; s++)
         {
-            var toCopy = Median(rates[s].Select((r, i) => r / rates[0][i]));
-            var toPrevious = s == 0 ? 1 : Median(rates[s].Select((r, i) => r / rates[s - 1][i]));
+            if (rates[s].Count == 0)
+            {
+                continue;
+            }
+
+            var toCopy = rates[0].Count == 0 ? double.NaN : Median(rates[s].Select((r, i) => r / rates[0][i]));
+            var toPrevious = s == 0 || rates[s - 1].Count == 0 ? 1 : Median(rates[s].Select((r, i) => r / rates[s - 1][i]));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {names[s]} | {Median(rates[s]):N0} | {toCopy:P0} | {toPrevious:F2} | {1e6 / Median(rates[s]):F1} | {Median(cpu[s]):F1} |"));
+        }
+
+        if (committerPair)
+        {
+            Console.WriteLine();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"PostgreSQL CPU µs per row per round, previous hash from the head (default) / from the log: {string.Join("; ", cpu[8].Zip(cpu[10]).Select(x => $"{x.First:F1} / {x.Second:F1}"))}; median of the rounds' ratios log / head {Median(cpu[10].Zip(cpu[8]).Select(x => x.First / x.Second)):F3}"));
         }
     }
 

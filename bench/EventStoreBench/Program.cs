@@ -10,6 +10,7 @@ using PumpFleet.EventStore.Local;
 // Usage: dotnet run -c Release --project bench/EventStoreBench [-- --streams 16 --batches 60 --batch-size 100 --rounds 3]
 //        ... -- --partitioning [--months-ahead 12]: the time-partitioned event table against the single table (PartitioningBench)
 //        ... -- --floor [--streams 256 --batch-size 10 --batches 40 --group 16 --writers 4]: COPY → the store's group append, step by step (FloorBench)
+//        ... -- --floor --committer-pair 1 [--rounds 6]: only the store's committer, previous hash from the head (049) and from the log (043), alternating
 if (args.Contains("--floor"))
 {
     await PumpFleet.Bench.EventStore.FloorBench.RunAsync(Arg);

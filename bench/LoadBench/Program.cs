@@ -21,6 +21,9 @@ using PumpFleet.Simulator.Transport;
 //   ... -- --warmup-seconds 5 --warmup-rate 500: the untimed load before the first measured phase (events/s)
 //   ... -- --ack-log FILE: each message of the offered-rate phase (publish time, publish→PUBACK ms) as TSV, to place the tail in time
 //   ... -- --statement-stats [--statement-rows 16]: PostgreSQL's time per statement and per function (triggers too) per appended event
+//   ... -- --server-work: PostgreSQL's CPU by process kind (client backends, autovacuum, checkpointer, WAL writer) and its WAL by
+//       relation and resource manager (pg_walinspect) over the offered-rate phase (paired runs print the CPU and WAL per phase always)
+//   ... -- --perf-postgres FILE: `perf record -g` of the private server's processes over the offered-rate phase (`perf report -i FILE`)
 //   ... -- --compare-env:K=V (repeatable) and/or --compare-connection-options "Max Auto Prepare=0" and/or
 //       --compare-silo-dll PATH (another build, e.g. an earlier commit's) [--rounds 3]: two
 //       platforms in one run (A as configured, B with the compared settings), fixed-rate phases alternating A B B A …
@@ -139,7 +142,7 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0 || siloDllB != siloDll)
     await loadB.ConnectAsync();
     await loadA.RunAsync(warmup, targetEventsPerSecond: warmupRate); // warm-up: activations, pairing, JIT
     await loadB.RunAsync(warmup, targetEventsPerSecond: warmupRate);
-    var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load, double CpuUsPerMessage)>();
+    var rows = new List<(int Round, string Which, double Rate, double P50, double P99, string Load, double CpuUsPerMessage, PhaseServerWork Pg)>();
     var messages = new Dictionary<string, long> { ["A"] = 0, ["B"] = 0 };
     var countersA0 = await PgCounters.ReadAsync(Cs("loadbench_a", ""));
     var countersB0 = await PgCounters.ReadAsync(Cs("loadbench_b", ""));
@@ -152,11 +155,16 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0 || siloDllB != siloDll)
             // The loaded platform's own CPU over its phase (the idle one's background work is not counted): the
             // platform's CPU per message, which shows a change to it even when PostgreSQL limits the throughput.
             var pid = which == "A" ? platformA.Id : platformB.Id;
+            var db = which == "A" ? "loadbench_a" : "loadbench_b";
+            // PostgreSQL's work in the phase (issue 15, h15y): the server's CPU by process kind (the idle platform's
+            // polls included, as they are in the other arm's phases), its WAL, and the loaded platform's commits.
+            var work = await PhaseServerWork.StartAsync(pg, db);
             var cpuBefore = CpuSeconds(pid);
             var r = await (which == "A" ? loadA : loadB).RunAsync(phase, fixedRate);
             var cpuUs = (CpuSeconds(pid) - cpuBefore) * 1e6 / Math.Max(1, r.LatenciesMs.Length);
             messages[which] += r.LatenciesMs.Length;
-            rows.Add((round, which, r.EventsPerSecond, P(r.LatenciesMs, 0.50), P(r.LatenciesMs, 0.99), File.ReadAllText("/proc/loadavg").Split(' ')[0], cpuUs));
+            rows.Add((round, which, r.EventsPerSecond, P(r.LatenciesMs, 0.50), P(r.LatenciesMs, 0.99), File.ReadAllText("/proc/loadavg").Split(' ')[0], cpuUs,
+                await work.StopAsync(r.LatenciesMs.Length)));
         }
     }
 
@@ -198,11 +206,12 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0 || siloDllB != siloDll)
     platformB.Kill(entireProcessTree: true);
     Console.WriteLine();
     Console.WriteLine($"Paired phases at {fixedRate:N0} events/s offered ({perMessage} events per message), {phase.TotalSeconds:N0} s each:");
-    Console.WriteLine("| round | platform | events/s | publish→ack p50 / p99 (ms) | platform CPU per message (µs) | load average (1 min) |");
-    Console.WriteLine("|---:|---|---:|---|---:|---:|");
-    foreach (var (round, which, rate, p50, p99, l, cpuUs) in rows)
+    Console.WriteLine("| round | platform | events/s | publish→ack p50 / p99 (ms) | platform CPU per message (µs) | PostgreSQL CPU per message (µs): server / its database's backends | transactions per message | WAL bytes per message (server) | load average (1 min) |");
+    Console.WriteLine("|---:|---|---:|---|---:|---|---:|---:|---:|");
+    foreach (var (round, which, rate, p50, p99, l, cpuUs, work) in rows)
     {
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {round} | {which} | {rate:N0} | {p50:F1} / {p99:F1} | {cpuUs:N0} | {l} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {round} | {which} | {rate:N0} | {p50:F1} / {p99:F1} | {cpuUs:N0} | {work.ServerUsPerMessage:N0} / {work.BackendsUsPerMessage:N0} | {work.CommitsPerMessage:F2} | {work.WalBytesPerMessage:N0} | {l} |"));
     }
 
     double Median(IEnumerable<double> xs)
@@ -219,6 +228,17 @@ if (compareEnv.Count > 0 || compareOptions.Length > 0 || siloDllB != siloDll)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p50 (ms) | {Median(perRound.Select(x => x.A.P50)):F1} | {Median(perRound.Select(x => x.B.P50)):F1} | {Median(perRound.Select(x => x.B.P50 / x.A.P50)):F2} |"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| p99 (ms) | {Median(perRound.Select(x => x.A.P99)):F1} | {Median(perRound.Select(x => x.B.P99)):F1} | {Median(perRound.Select(x => x.B.P99 / x.A.P99)):F2} |"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| platform CPU per message (µs) | {Median(perRound.Select(x => x.A.CpuUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.CpuUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.CpuUsPerMessage / x.A.CpuUsPerMessage)):F2} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| PostgreSQL CPU per message, server (µs) | {Median(perRound.Select(x => x.A.Pg.ServerUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.Pg.ServerUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.Pg.ServerUsPerMessage / x.A.Pg.ServerUsPerMessage)):F2} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| PostgreSQL CPU per message, the platform's backends (µs) | {Median(perRound.Select(x => x.A.Pg.BackendsUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.Pg.BackendsUsPerMessage)):N0} | {Median(perRound.Select(x => x.B.Pg.BackendsUsPerMessage / x.A.Pg.BackendsUsPerMessage)):F2} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| transactions per message | {Median(perRound.Select(x => x.A.Pg.CommitsPerMessage)):F2} | {Median(perRound.Select(x => x.B.Pg.CommitsPerMessage)):F2} | {Median(perRound.Select(x => x.B.Pg.CommitsPerMessage / x.A.Pg.CommitsPerMessage)):F2} |"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| WAL bytes per message (server) | {Median(perRound.Select(x => x.A.Pg.WalBytesPerMessage)):N0} | {Median(perRound.Select(x => x.B.Pg.WalBytesPerMessage)):N0} | {Median(perRound.Select(x => x.B.Pg.WalBytesPerMessage / x.A.Pg.WalBytesPerMessage)):F2} |"));
+    foreach (var which in new[] { "A", "B" })
+    {
+        // The server's CPU by process kind over all of this platform's phases (the other platform idle meanwhile).
+        var kinds = rows.Where(x => x.Which == which).SelectMany(x => x.Pg.Kinds).GroupBy(k => k.Kind)
+            .Select(g => (g.Key, g.Sum(k => k.Seconds))).OrderByDescending(k => k.Item2).ToList();
+        ServerCpuSampler.Print(kinds, messages[which], rounds * phase.TotalSeconds, $"phases of platform {which}");
+    }
     // Each platform's own database, over all its rounds (warm-up excluded): its transactions and row writes per message.
     string PerMessage(PgCounters c0, PgCounters c1, long n) => string.Create(CultureInfo.InvariantCulture,
         $"{(c1.Commits - c0.Commits) / (double)n:F2} transactions, {(c1.Inserts - c0.Inserts) / (double)n:F2} rows inserted, {(c1.Updates - c0.Updates) / (double)n:F2} updated ({(c1.HotUpdates - c0.HotUpdates) / (double)n:F2} HOT), {(c1.WalBytes - c0.WalBytes) / (double)n:N0} WAL bytes (server-wide)");
@@ -288,6 +308,11 @@ var pgCpu0 = PostgresCpuSeconds(pg.DataDirectory);
 var pg0 = await PgCounters.ReadAsync(pg.ConnectionString());
 var tables0 = await PgCounters.TablesAsync(pg.ConnectionString());
 var statements0 = statementStats ? await PgStatements.StartAsync(pg.ConnectionString(), pg.ConnectionString()) : null;
+// --server-work: PostgreSQL's CPU by process kind and its WAL by relation over the offered-rate phase (issue 15, h15y).
+var serverWork = args.Contains("--server-work");
+var walByRelation = serverWork ? await WalByRelation.StartAsync(pg.ConnectionString()) : null;
+var cpuByKind = serverWork ? ServerCpuSampler.Start(pg.DataDirectory) : null;
+var perfPostgres = ServerCpuSampler.StartPerf(pg.DataDirectory, Arg("--perf-postgres", ""), phase - TimeSpan.FromSeconds(2));
 var fixedFrom = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
 var fixedProfile = Profiler.Start(profileDir, profileTools, profileTrace, profilePerf, platform.Id, "fixed", phase);
 var fixedRun = await load.RunAsync(phase, fixedRate);
@@ -302,7 +327,13 @@ if (ackLog.Length > 0)
 
 var cpuFixed = CpuSeconds(platform.Id);
 var pgCpuFixed = PostgresCpuSeconds(pg.DataDirectory);
+var kindsFixed = cpuByKind is null ? null : await cpuByKind.StopAsync();
+if (walByRelation is not null)
+{
+    await walByRelation.EndAsync(pg.ConnectionString());
+}
 await Profiler.WaitAsync(fixedProfile);
+await Profiler.WaitAsync(perfPostgres is null ? [] : [perfPostgres]);
 await Task.Delay(TimeSpan.FromSeconds(1.5)); // PostgreSQL publishes backends' counters at most once a second
 var pg1 = await PgCounters.ReadAsync(pg.ConnectionString());
 var tables1 = await PgCounters.TablesAsync(pg.ConnectionString());
@@ -310,6 +341,20 @@ if (statements0 is not null)
 {
     await PgStatements.PrintAsync(pg.ConnectionString(), pg.ConnectionString(), "postgres", statements0, fixedRun.LatenciesMs.Length,
         fixedRun.LatenciesMs.Length * (long)perMessage, $"offered-rate phase ({fixedRate:N0} events/s)");
+}
+
+if (cpuByKind is not null && walByRelation is not null)
+{
+    ServerCpuSampler.Print(kindsFixed!, fixedRun.LatenciesMs.Length, phase.TotalSeconds, $"offered-rate phase ({fixedRate:N0} events/s)");
+    await cpuByKind.DisposeAsync();
+    try
+    {
+        await walByRelation.PrintAsync(db => pg.ConnectionString(db), fixedRun.LatenciesMs.Length, $"offered-rate phase ({fixedRate:N0} events/s)");
+    }
+    catch (NpgsqlException e)
+    {
+        Console.WriteLine($"WAL by relation not read: {e.Message}"); // the rest of the run's figures still count
+    }
 }
 
 results.Add(($"platform, offered {fixedRate:N0} events/s", fixedRun.EventsPerSecond, fixedRun.LatenciesMs));

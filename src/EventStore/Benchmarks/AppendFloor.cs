@@ -52,6 +52,38 @@ public static class AppendFloor
     }
 
     /// <summary>
+    /// Fills <paramref name="months"/> month partitions ahead with <paramref name="rowsPerMonth"/> rows of other streams
+    /// each (issue 15, h15y: EventStoreBench <c>--fill-months</c>), so that every month partition's indexes are real
+    /// trees as in a store that keeps months of history; a fresh database's empty partitions cost a lookup without a
+    /// month almost nothing.
+    /// </summary>
+    public static async Task FillMonthsAheadAsync(NpgsqlDataSource dataSource, int months, int rowsPerMonth, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using (var ensure = dataSource.CreateCommand("SELECT count(*) FROM pf_events_ensure_partitions($1)"))
+        {
+            ensure.Parameters.Add(new() { Value = months });
+            await ensure.ExecuteScalarAsync(ct);
+        }
+
+        for (var m = 1; m <= months; m++)
+        {
+            await using var fill = dataSource.CreateCommand("""
+                INSERT INTO pf_events (stream_id, version, event_id, event_type, received_at, data)
+                SELECT 'fill-' || $1 || '-' || i, 1, gen_random_uuid(), 'x', pf_month_start(now()) + make_interval(months => $1) + interval '1 day', '{}'
+                FROM generate_series(1, $2) AS i
+                """);
+            fill.CommandTimeout = 600;
+            fill.Parameters.Add(new() { Value = m });
+            fill.Parameters.Add(new() { Value = rowsPerMonth });
+            await fill.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var analyze = dataSource.CreateCommand("ANALYZE pf_events");
+        await analyze.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
     /// Switches the event table's two statement triggers on or off for the steps that measure them apart: the heads and
     /// uniqueness trigger (040/043) and the log readers' NOTIFY (007/044). DDL on the whole table: only between steps,
     /// with nothing else writing, in a throwaway database.
